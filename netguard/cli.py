@@ -1,0 +1,64 @@
+"""The one `netguard` command: the composition root.
+
+Each subcommand lives in the package that owns it and is imported only when it runs, so
+`netguard --help` stays fast. A subcommand module exposes `main(argv: list[str]) -> int`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from netguard.errors import InputError
+
+# name -> (module with main(argv), one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "policy": ("policygen.cli", "generate, verify, explain and diff NetworkPolicies from observed flows"),
+    "graph": ("visualizer.cli", "export the workload communication graph (json, graphml, dot, svg)"),
+    "demo": ("netguard.demo", "run the whole pipeline on the embedded bookinfo sample"),
+}
+
+USAGE = """usage: netguard <command> [options]
+
+Kubernetes network micro-segmentation and traffic guard.
+
+commands:
+{commands}
+
+Run `netguard <command> --help` for a command's options and examples.
+"""
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = "\n".join(f"  {name:<{width}}  {helptext}" for name, (_, helptext) in COMMANDS.items())
+    return USAGE.format(commands=lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage(), end="")
+        return 0
+    if args[0] in ("-V", "--version"):
+        from netguard import __version__
+
+        print(f"netguard {__version__}")
+        return 0
+    name = args[0]
+    if name not in COMMANDS:
+        print(f"netguard: unknown command {name!r}; run `netguard --help`", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        return int(module.main(args[1:]) or 0)
+    except InputError as exc:
+        print(f"netguard {name}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"netguard {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

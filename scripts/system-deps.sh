@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the Debian packages netguard's lab and browser tests use, when root and when missing.
+# Without root this only reports what is missing; the tests that need those parts skip and say why.
+set -euo pipefail
+need=()
+command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+[[ ${#need[@]} -eq 0 ]] && exit 0
+if [[ $(id -u) -ne 0 ]]; then
+  echo "system-deps: not root; missing Debian packages: ${need[*]} (tests that need them will skip)" >&2
+  exit 0
+fi
+echo "system-deps: installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
