@@ -1,0 +1,284 @@
+"""Flow readers: native JSON lines, Hubble JSON (wrapped or bare), and pcap through scapy.
+
+The format is detected per line, so a file may mix them. Readers are generators: a million records
+stream through enrichment and aggregation without being held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from netguard.errors import InputError
+from netguard.inventory import guess_workload, is_ip
+from netguard.model import PROTOCOLS, Flow, PodHint, Workload, freeze_labels
+
+_PROTO_NUMBERS = {"6": "TCP", "17": "UDP", "132": "SCTP"}
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+# Labels Cilium adds to an identity: no podSelector can match them.
+_CILIUM_LABEL_PREFIXES = ("io.kubernetes.pod.namespace", "io.cilium.k8s.", "io.cilium.")
+_PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
+
+
+@dataclass
+class ReadStats:
+    """What a reader saw besides flows, so nothing is dropped silently."""
+
+    records: int = 0
+    flows: int = 0
+    replies: int = 0  # Hubble reply packets: not new connections
+    not_l4: int = 0  # ICMP and other records without TCP/UDP/SCTP ports
+    dropped_verdicts: int = 0  # Hubble flows the dataplane dropped: traffic that did not happen
+    other: int = 0  # non-flow Hubble records (lost events, node status)
+
+
+def read_flows(paths: Iterable[str | Path], stats: ReadStats | None = None) -> Iterator[Flow]:
+    """Every new connection in the files, in file order. `-` reads standard input."""
+    stats = stats if stats is not None else ReadStats()
+    for path in paths:
+        path_s = str(path)
+        if path_s == "-":
+            import sys
+
+            yield from _read_lines(sys.stdin, "<stdin>", stats)
+            continue
+        p = Path(path_s)
+        if not p.is_file():
+            raise InputError("no such file", source=path_s)
+        with p.open("rb") as fh:
+            magic = fh.read(4)
+        if magic in _PCAP_MAGIC:
+            yield from read_pcap(p, stats)
+            continue
+        try:
+            with p.open(encoding="utf-8") as fh:
+                yield from _read_lines(fh, path_s, stats)
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8 text nor a pcap file ({exc.reason})", source=path_s) from None
+
+
+def _read_lines(lines: Iterable[str], source: str, stats: ReadStats) -> Iterator[Flow]:
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        stats.records += 1
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            truncated = line.startswith("{") and (exc.pos >= len(line) - 1 or "Unterminated" in exc.msg)
+            what = "truncated JSON" if truncated else "not JSON"
+            raise InputError(f"line {lineno}: {what} ({exc.msg} at column {exc.colno})", source=source) from None
+        if not isinstance(record, dict):
+            raise InputError(f"line {lineno}: expected a JSON object, got {type(record).__name__}", source=source)
+        try:
+            flow = parse_record(record, stats)
+        except InputError as exc:
+            raise InputError(f"line {lineno}: {exc.message}", source=source) from None
+        if flow is not None:
+            stats.flows += 1
+            yield flow
+
+
+def parse_record(record: Mapping[str, Any], stats: ReadStats | None = None) -> Flow | None:
+    """One JSON record -> a Flow, or None when it is not a new connection."""
+    stats = stats if stats is not None else ReadStats()
+    if "flow" in record and isinstance(record["flow"], dict):
+        return parse_hubble(record["flow"], stats)
+    if "src_ip" in record or "dst_ip" in record:
+        return parse_native(record)
+    if "IP" in record or "l4" in record or ("source" in record and "destination" in record):
+        return parse_hubble(record, stats)
+    if any(k in record for k in ("lost_events", "node_status", "debug_event", "agent_event")):
+        stats.other += 1
+        return None
+    raise InputError(f"unrecognized flow record (keys: {', '.join(sorted(record)[:6])})")
+
+
+def _protocol(value: Any) -> str:
+    proto = str(value if value is not None else "TCP").upper()
+    proto = _PROTO_NUMBERS.get(proto, proto)
+    if proto not in PROTOCOLS:
+        raise InputError(f"unknown protocol {value!r} (TCP, UDP or SCTP)")
+    return proto
+
+
+def _port(record: Mapping[str, Any], key: str, required: bool = True) -> int:
+    value = record.get(key)
+    if value is None and not required:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() or not 0 <= int(value) <= 65535:
+        raise InputError(f"{key}: invalid port {value!r}")
+    return int(value)
+
+
+def _ip(record: Mapping[str, Any], key: str, required: bool = True) -> str:
+    value = record.get(key)
+    if not value and not required:
+        return ""
+    if not isinstance(value, str) or not is_ip(value):
+        raise InputError(f"{key}: invalid IP address {value!r}")
+    return value
+
+
+def parse_time(value: Any) -> float:
+    if value is None or value == "":
+        return 0.0
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return datetime.fromisoformat(_FRACTION.sub(r"\1", value.replace("Z", "+00:00"))).timestamp()
+        except ValueError:
+            pass
+    raise InputError(f"time: not RFC 3339 nor epoch seconds: {value!r}")
+
+
+def parse_native(record: Mapping[str, Any]) -> Flow:
+    def count(key: str) -> int:
+        value = record.get(key) or 0
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
+        return value
+
+    return Flow(
+        time=parse_time(record.get("time")),
+        src_ip=_ip(record, "src_ip"),
+        src_port=_port(record, "src_port", required=False),
+        dst_ip=_ip(record, "dst_ip"),
+        dst_port=_port(record, "dst_port"),
+        protocol=_protocol(record.get("protocol")),
+        bytes=count("bytes"),
+        packets=count("packets"),
+        node=str(record.get("node") or ""),
+        dst_pod_ip=_ip(record, "dst_pod_ip", required=False),
+        dst_pod_port=_port(record, "dst_pod_port", required=False),
+    )
+
+
+def parse_hubble(flow: Mapping[str, Any], stats: ReadStats) -> Flow | None:
+    if flow.get("is_reply") is True:
+        stats.replies += 1
+        return None
+    verdict = str(flow.get("verdict") or "FORWARDED").upper()
+    if verdict in ("DROPPED", "ERROR", "DENIED"):
+        stats.dropped_verdicts += 1
+        return None
+    l4 = flow.get("l4") or {}
+    proto = next((p for p in ("TCP", "UDP", "SCTP") if p in l4), None)
+    if proto is None:
+        if l4 and not any(k in l4 for k in ("ICMPv4", "ICMPv6")):
+            raise InputError(f"unknown protocol {sorted(l4)[0]!r} in l4 (TCP, UDP or SCTP)")
+        stats.not_l4 += 1
+        return None
+    ports = l4[proto] or {}
+    flags = ports.get("flags")
+    if proto == "TCP" and isinstance(flags, dict) and flags and not (flags.get("SYN") and not flags.get("ACK")):
+        stats.replies += 1  # a packet of an established connection, not its start
+        return None
+    ip = flow.get("IP") or {}
+    return Flow(
+        time=parse_time(flow.get("time")),
+        src_ip=_ip(ip, "source"),
+        src_port=_port(ports, "source_port", required=False),
+        dst_ip=_ip(ip, "destination"),
+        dst_port=_port(ports, "destination_port"),
+        protocol=proto,
+        node=str(flow.get("node_name") or ""),
+        src_hint=_hubble_hint(flow.get("source")),
+        dst_hint=_hubble_hint(flow.get("destination")),
+    )
+
+
+def _hubble_hint(endpoint: Any) -> PodHint | None:
+    if not isinstance(endpoint, dict):
+        return None
+    labels: dict[str, str] = {}
+    reserved = ""
+    for label in endpoint.get("labels") or []:
+        source, _, kv = str(label).partition(":")
+        key, _, value = kv.partition("=")
+        if source == "reserved":
+            reserved = reserved or key
+        elif source == "k8s" and not key.startswith(_CILIUM_LABEL_PREFIXES):
+            labels[key] = value
+    namespace = str(endpoint.get("namespace") or "")
+    pod = str(endpoint.get("pod_name") or "")
+    workload: Workload | None = None
+    if namespace and pod:
+        owners = endpoint.get("workloads") or []
+        owner = owners[0] if owners and isinstance(owners[0], dict) else None
+        if owner and owner.get("name"):
+            workload = Workload(namespace, str(owner.get("kind") or "Deployment"), str(owner["name"]))
+        else:
+            workload = guess_workload(namespace, pod)
+    if not (workload or reserved):
+        return None
+    return PodHint(namespace=namespace, pod=pod, labels=freeze_labels(labels), workload=workload, reserved=reserved)
+
+
+def read_pcap(path: Path, stats: ReadStats) -> Iterator[Flow]:
+    """Connection starts in a capture: TCP SYN without ACK, SCTP INIT, the first UDP packet of a 5-tuple."""
+    from scapy.layers.inet import IP, TCP, UDP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.sctp import SCTP, SCTPChunkInit
+    from scapy.utils import PcapReader
+
+    seen_udp: set[tuple[str, int, str, int]] = set()
+    try:
+        reader = PcapReader(str(path))
+    except Exception as exc:  # scapy raises Scapy_Exception and others on a bad header
+        raise InputError(f"cannot read pcap: {exc}", source=str(path)) from None
+    with reader:
+        for packet in reader:
+            stats.records += 1
+            net = packet.getlayer(IP) or packet.getlayer(IPv6)
+            if net is None:
+                stats.not_l4 += 1
+                continue
+            src, dst, when = net.src, net.dst, float(packet.time)
+            size = len(net)
+            if (tcp := packet.getlayer(TCP)) is not None:
+                if not (tcp.flags & 0x02) or tcp.flags & 0x10:
+                    continue
+                flow = Flow(when, src, tcp.sport, dst, tcp.dport, "TCP", size, 1)
+            elif (udp := packet.getlayer(UDP)) is not None:
+                key = (src, udp.sport, dst, udp.dport)
+                if key in seen_udp or (dst, udp.dport, src, udp.sport) in seen_udp:
+                    continue
+                seen_udp.add(key)
+                flow = Flow(when, src, udp.sport, dst, udp.dport, "UDP", size, 1)
+            elif (sctp := packet.getlayer(SCTP)) is not None:
+                if packet.getlayer(SCTPChunkInit) is None:
+                    continue
+                flow = Flow(when, src, sctp.sport, dst, sctp.dport, "SCTP", size, 1)
+            else:
+                stats.not_l4 += 1
+                continue
+            stats.flows += 1
+            yield flow
+
+
+def flow_to_record(flow: Flow) -> dict[str, Any]:
+    """The native JSON form of a flow (what the agent writes)."""
+    out: dict[str, Any] = {
+        "time": flow.time,
+        "src_ip": flow.src_ip,
+        "src_port": flow.src_port,
+        "dst_ip": flow.dst_ip,
+        "dst_port": flow.dst_port,
+        "protocol": flow.protocol,
+    }
+    for key in ("bytes", "packets", "node", "dst_pod_ip", "dst_pod_port"):
+        if value := getattr(flow, key):
+            out[key] = value
+    return out

@@ -1,0 +1,114 @@
+"""NetworkPolicy semantics: is a connection allowed by a set of policies, and by which rule?
+
+The Kubernetes rules, exactly:
+- a pod is isolated for a direction only when some policy selects it with that policy type;
+- an isolated pod accepts what the union of the selecting policies' rules allows;
+- a connection needs egress allowed at the source and ingress allowed at the destination;
+- an empty (or missing) from/to means every peer, empty ports every port;
+- podSelector and namespaceSelector in one peer are ANDed; podSelector alone means the policy's
+  namespace; ipBlock matches addresses (with except);
+- named ports resolve against the destination pod; protocol defaults to TCP; endPort is a range.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from netguard.netpol import NetworkPolicy, Target
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    policy: str  # namespace/name
+    direction: str  # ingress | egress
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.policy} {self.direction}[{self.index}]"
+
+
+@dataclass(frozen=True)
+class DirectionVerdict:
+    direction: str
+    isolated: bool  # some policy selects the pod for this direction
+    allowed: bool
+    selecting: tuple[str, ...] = ()  # the policies that select the pod for this direction
+    allowed_by: tuple[RuleRef, ...] = ()
+    applies: bool = True  # False when this side is not a pod (no policy can isolate it)
+
+    def reason(self) -> str:
+        if not self.applies:
+            return f"{self.direction}: not a pod, no policy applies: allowed"
+        if not self.isolated:
+            return f"{self.direction}: no policy selects the pod for {self.direction}: allowed"
+        if self.allowed:
+            return f"{self.direction}: allowed by {', '.join(str(r) for r in self.allowed_by)}"
+        return (
+            f"{self.direction}: isolated by {', '.join(self.selecting)} and no {self.direction} rule of "
+            f"{'it' if len(self.selecting) == 1 else 'them'} matches: denied"
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    egress: DirectionVerdict
+    ingress: DirectionVerdict
+
+    def reasons(self) -> list[str]:
+        return [self.egress.reason(), self.ingress.reason()]
+
+
+class PolicySet:
+    """Policies indexed for evaluation: per namespace, and by one matchLabels pair of their podSelector."""
+
+    def __init__(self, policies: Iterable[NetworkPolicy]) -> None:
+        self.policies = list(policies)
+        self._by_label: dict[tuple[str, str, str], list[NetworkPolicy]] = defaultdict(list)
+        self._unindexed: dict[str, list[NetworkPolicy]] = defaultdict(list)
+        for policy in self.policies:
+            ml = policy.pod_selector.match_labels
+            if ml:
+                key, value = ml[0]
+                self._by_label[(policy.namespace, key, value)].append(policy)
+            else:
+                self._unindexed[policy.namespace].append(policy)
+
+    def selecting(self, pod: Target) -> list[NetworkPolicy]:
+        """Policies whose podSelector selects the pod, in a stable order."""
+        if not pod.is_pod or pod.namespace is None:
+            return []
+        found = list(self._unindexed.get(pod.namespace, ()))
+        for key, value in pod.labels.items():
+            found.extend(self._by_label.get((pod.namespace, key, value), ()))
+        chosen = [p for p in found if p.pod_selector.matches(pod.labels)]
+        return sorted(set(chosen), key=lambda p: (p.namespace, p.name)) if len(chosen) > 1 else chosen
+
+    def direction(self, pod: Target, peer: Target, dst: Target, port: int, protocol: str, direction: str) -> DirectionVerdict:
+        """Egress of `pod` toward `peer`, or ingress of `pod` from `peer`; `dst` resolves named ports."""
+        if not pod.is_pod:
+            return DirectionVerdict(direction, False, True, applies=False)
+        isolating = [
+            p for p in self.selecting(pod) if (p.isolates_ingress if direction == "ingress" else p.isolates_egress)
+        ]
+        if not isolating:
+            return DirectionVerdict(direction, False, True)
+        allowed_by = []
+        for policy in isolating:
+            rules = policy.ingress if direction == "ingress" else policy.egress
+            for i, rule in enumerate(rules):
+                if rule.port_matches(port, protocol, dst) and rule.peer_matches(peer, policy.namespace):
+                    allowed_by.append(RuleRef(policy.ref, direction, i))
+        return DirectionVerdict(direction, True, bool(allowed_by), tuple(p.ref for p in isolating), tuple(allowed_by))
+
+    def evaluate(self, src: Target, dst: Target, port: int, protocol: str = "TCP") -> Verdict:
+        egress = self.direction(src, dst, dst, port, protocol, "egress")
+        ingress = self.direction(dst, src, dst, port, protocol, "ingress")
+        return Verdict(egress.allowed and ingress.allowed, egress, ingress)
+
+    def allowed(self, src: Target, dst: Target, port: int, protocol: str = "TCP") -> bool:
+        return self.direction(src, dst, dst, port, protocol, "egress").allowed and self.direction(
+            dst, src, dst, port, protocol, "ingress"
+        ).allowed

@@ -1,0 +1,144 @@
+"""Verification: does a policy set allow every observed edge, and what does it allow beyond them?
+
+Two measured properties of a generated set:
+- soundness: every observed edge is allowed (the share of connections allowed, 100% expected);
+- least privilege: (src workload, dst workload, port) triples allowed but never observed, inside the
+  cluster. DNS to kube-system on port 53 is counted apart: it is granted on purpose (UDP and TCP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from netguard.inventory import Inventory
+from netguard.model import Edge, Endpoint, Workload
+from netguard.netpol import NetworkPolicy, PolicyPort, Target
+from policygen.index import WorkloadIndex
+from policygen.semantics import PolicySet, Verdict
+
+Triple = tuple[Workload, Workload, int, str]
+
+
+class Targets:
+    """Endpoint -> Target as policies see it, cached."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inv = inventory
+        self._cache: dict[Endpoint, Target] = {}
+        self._ips: dict[Workload, str] = {}
+        for pod in inventory.pods:
+            if pod.ip and not pod.host_network:
+                self._ips.setdefault(pod.workload, pod.ip)
+
+    def of(self, endpoint: Endpoint) -> Target:
+        target = self._cache.get(endpoint)
+        if target is None:
+            if endpoint.workload is not None and endpoint.workload in self.inv.workloads:
+                target = self.inv.target(endpoint.workload, self._ips.get(endpoint.workload))
+            else:
+                target = Target(ip=endpoint.address or None)
+            self._cache[endpoint] = target
+        return target
+
+    def workload(self, workload: Workload) -> Target:
+        return self.of(Endpoint.of(workload))
+
+
+@dataclass
+class EdgeResult:
+    edge: Edge
+    verdict: Verdict
+
+
+@dataclass
+class VerifyReport:
+    edges: int = 0
+    connections: int = 0
+    allowed_edges: int = 0
+    allowed_connections: int = 0
+    denied: list[EdgeResult] = field(default_factory=list)
+    extra: list[Triple] = field(default_factory=list)  # allowed in-cluster triples never observed
+    extra_dns: list[Triple] = field(default_factory=list)
+    not_covered: int = 0  # observed in-cluster pairs where neither side is isolated
+
+    @property
+    def ok(self) -> bool:
+        return not self.denied
+
+
+def verify(inventory: Inventory, edges: Iterable[Edge], policies: Iterable[NetworkPolicy], *, least_privilege: bool = True) -> VerifyReport:
+    policy_set = PolicySet(policies)
+    targets = Targets(inventory)
+    report = VerifyReport()
+    observed: set[Triple] = set()
+    for edge in edges:
+        src, dst = targets.of(edge.src), targets.of(edge.dst)
+        verdict = policy_set.evaluate(src, dst, edge.port, edge.protocol)
+        report.edges += 1
+        report.connections += edge.connections
+        if verdict.allowed:
+            report.allowed_edges += 1
+            report.allowed_connections += edge.connections
+        else:
+            report.denied.append(EdgeResult(edge, verdict))
+        if edge.src.workload is not None and edge.dst.workload is not None:
+            observed.add((edge.src.workload, edge.dst.workload, edge.port, edge.protocol))
+            if not verdict.egress.isolated and not verdict.ingress.isolated:
+                report.not_covered += 1
+    if least_privilege:
+        for triple in sorted(allowed_triples(inventory, policy_set, targets, observed) - observed):
+            is_dns = triple[2] == 53 and triple[1].namespace == "kube-system"
+            (report.extra_dns if is_dns else report.extra).append(triple)
+    return report
+
+
+def _concrete_ports(rule_ports: tuple[PolicyPort, ...], dst: Workload, inventory: Inventory, known: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """The (port, protocol) pairs of `dst` a rule's ports admit: declared container ports, observed
+    ports, and every explicitly numbered port."""
+    info = inventory.workloads[dst]
+    candidates = {(p.port, p.protocol) for p in info.ports} | known
+    if not rule_ports:
+        return candidates
+    out: set[tuple[int, str]] = set()
+    for rp in rule_ports:
+        if isinstance(rp.port, int) and rp.end_port is None:
+            out.add((rp.port, rp.protocol))
+        elif isinstance(rp.port, str):
+            port = info.named_ports.get((rp.port, rp.protocol))
+            if port:
+                out.add((port, rp.protocol))
+        else:
+            out |= {(p, proto) for p, proto in candidates if proto == rp.protocol and (rp.port is None or rp.port <= p <= (rp.end_port or rp.port))}
+    return out
+
+
+def allowed_triples(inventory: Inventory, policy_set: PolicySet, targets: Targets, observed: set[Triple]) -> set[Triple]:
+    """Every in-cluster (src, dst, port, protocol) the policies allow where at least one side is
+    isolated. Candidates come from the rules themselves (index lookups), then each is evaluated."""
+    index = WorkloadIndex(inventory)
+    known: dict[Workload, set[tuple[int, str]]] = {}
+    for _, dst, port, proto in observed:
+        known.setdefault(dst, set()).add((port, proto))
+    all_workloads = [w for w, info in inventory.workloads.items() if not info.host_network]
+    candidates: set[Triple] = set()
+    for workload in all_workloads:
+        target = targets.workload(workload)
+        for policy in policy_set.selecting(target):
+            if policy.isolates_ingress:
+                for rule in policy.ingress:
+                    sources = index.rule_workloads(rule.peers, policy.namespace)
+                    ports = _concrete_ports(rule.ports, workload, inventory, known.get(workload, set()))
+                    for src in all_workloads if sources is None else sources:
+                        candidates.update((src, workload, p, proto) for p, proto in ports)
+            if policy.isolates_egress:
+                for rule in policy.egress:
+                    dests = index.rule_workloads(rule.peers, policy.namespace)
+                    for dst in all_workloads if dests is None else dests:
+                        ports = _concrete_ports(rule.ports, dst, inventory, known.get(dst, set()))
+                        candidates.update((workload, dst, p, proto) for p, proto in ports)
+    return {
+        (s, d, p, proto)
+        for s, d, p, proto in candidates
+        if policy_set.allowed(targets.workload(s), targets.workload(d), p, proto)
+    }
