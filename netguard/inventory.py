@@ -193,6 +193,21 @@ def load_inventory(paths: Iterable[str | Path]) -> Inventory:
     return Inventory.build(iter_objects(paths))
 
 
+def load_policies(paths: Iterable[str | Path]) -> list[NetworkPolicy]:
+    """NetworkPolicies from files or folders; other kinds are ignored, bad policies are errors."""
+    policies = [
+        parse_network_policy(obj, source=source)
+        for source, obj in iter_objects(paths)
+        if obj.get("kind") == "NetworkPolicy"
+    ]
+    seen: dict[str, str] = {}
+    for p in policies:
+        if p.ref in seen:
+            raise InputError(f"NetworkPolicy {p.ref} is defined twice (also in {seen[p.ref]})", source=p.source)
+        seen[p.ref] = p.source
+    return policies
+
+
 def iter_objects(paths: Iterable[str | Path]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """Yield (file, object) for every Kubernetes object in the files or directories given."""
     for path in paths:

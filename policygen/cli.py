@@ -161,7 +161,7 @@ def _rule_words(rule, direction: str) -> str:
 
 
 def verify(args: argparse.Namespace) -> int:
-    from policygen.render import read_policies
+    from netguard.inventory import load_policies as read_policies
     from policygen.verify import verify as run_verify
 
     progress = quiet if args.quiet else stderr_progress
@@ -229,7 +229,7 @@ def parse_port(spec: str) -> tuple[int, str]:
 
 
 def explain(args: argparse.Namespace) -> int:
-    from policygen.render import read_policies
+    from netguard.inventory import load_policies as read_policies
     from policygen.semantics import PolicySet
 
     inventory = load_inventory_or_empty(args.inventory)
@@ -248,8 +248,8 @@ def explain(args: argparse.Namespace) -> int:
 
 
 def diff(args: argparse.Namespace) -> int:
+    from netguard.inventory import load_policies as read_policies
     from policygen.diff import diff_policies
-    from policygen.render import read_policies
 
     inventory = load_inventory_or_empty(args.inventory)
     changes = diff_policies(inventory.policies, read_policies(args.policies))
