@@ -50,7 +50,7 @@ def build_graph(edges: Iterable[Edge]) -> nx.MultiDiGraph:
 def namespace_view(graph: nx.MultiDiGraph) -> nx.DiGraph:
     """Namespaces (and outside peers) as nodes; edges summed across workloads."""
     view = nx.DiGraph()
-    for node, data in graph.nodes(data=True):
+    for _, data in graph.nodes(data=True):
         view.add_node(data["namespace"] or data["kind"])
     for src, dst, data in graph.edges(data=True):
         a = graph.nodes[src]["namespace"] or graph.nodes[src]["kind"]
@@ -60,3 +60,44 @@ def namespace_view(graph: nx.MultiDiGraph) -> nx.DiGraph:
         else:
             view.add_edge(a, b, connections=data["connections"])
     return view
+
+
+def annotate_verdicts(graph: nx.MultiDiGraph, inventory, edges: Iterable[Edge], policies, attr: str = "verdict") -> None:
+    """Set `attr` on each graph edge: allowed, denied (would be denied) or not-covered (no policy
+    isolates either end) under `policies`."""
+    from policygen.semantics import PolicySet
+    from policygen.verify import Targets
+
+    policy_set = PolicySet(policies)
+    targets = Targets(inventory)
+    for edge in edges:
+        verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)
+        if not verdict.egress.isolated and not verdict.ingress.isolated:
+            value = "not-covered"
+        else:
+            value = "allowed" if verdict.allowed else "denied"
+        key = f"{edge.port}/{edge.protocol}"
+        src, dst = node_id(edge.src), node_id(edge.dst)
+        if graph.has_edge(src, dst, key):
+            graph.edges[src, dst, key][attr] = value
+
+
+def graph_to_dict(graph: nx.MultiDiGraph) -> dict:
+    """The graph as plain JSON data: what `graph export --format json`, the controller and the UI serve."""
+    nodes = [{"id": n, **data} for n, data in sorted(graph.nodes(data=True))]
+    edges = [
+        {"source": s, "target": t, "key": k, **data}
+        for s, t, k, data in sorted(graph.edges(keys=True, data=True), key=lambda e: (e[0], e[1], e[2]))
+    ]
+    namespaces = sorted({d["namespace"] for _, d in graph.nodes(data=True) if d["namespace"]})
+    return {
+        "nodes": nodes,
+        "edges": edges,
+        "namespaces": namespaces,
+        "stats": {
+            "workloads": sum(1 for _, d in graph.nodes(data=True) if d["kind"] == "workload"),
+            "nodes": graph.number_of_nodes(),
+            "edges": graph.number_of_edges(),
+            "connections": sum(d["connections"] for _, _, d in graph.edges(data=True)),
+        },
+    }

@@ -1,0 +1,103 @@
+"""The review model: what a person looks at before policies are applied.
+
+For one (inventory, observed edges, current cluster policies) it holds the generated candidates,
+the graph with each edge's verdict under the current and the candidate policies, the diff and the
+impact. The controller's API and the UI serve exactly these JSON shapes, so both stay in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from netguard.inventory import Inventory
+from netguard.model import Edge
+from netguard.netpol import NetworkPolicy
+from policygen.diff import diff_policies
+from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
+from policygen.render import render_policy
+from policygen.semantics import PolicySet
+from policygen.synth import GeneratedPolicy, SynthesisOptions, SynthesisResult, synthesize
+from policygen.verify import Targets
+
+DECISIONS = ("pending", "approved", "rejected")
+
+
+@dataclass
+class Review:
+    inventory: Inventory
+    edges: list[Edge]
+    current: list[NetworkPolicy]
+    synthesis: SynthesisResult
+    graph: nx.MultiDiGraph = field(repr=False)
+
+    @property
+    def generated(self) -> list[GeneratedPolicy]:
+        return self.synthesis.policies
+
+    def candidate_policies(self, approvals: Mapping[str, str] | None = None, *, approved_only: bool = False) -> list[NetworkPolicy]:
+        """The cluster's policies with the generated ones added (all, or only the approved ones)."""
+        approvals = approvals or {}
+        chosen = [
+            g.policy for g in self.generated
+            if not approved_only or approvals.get(g.workload.key) == "approved"
+        ]
+        names = {p.ref for p in chosen}
+        return [p for p in self.current if p.ref not in names] + chosen
+
+    def graph_json(self) -> dict:
+        return graph_to_dict(self.graph)
+
+    def policies_json(self, approvals: Mapping[str, str] | None = None) -> dict:
+        approvals = approvals or {}
+        items = []
+        for g in self.generated:
+            items.append({
+                "workload": g.workload.key,
+                "namespace": g.workload.namespace,
+                "name": g.policy.name,
+                "kind": g.workload.kind,
+                "path": g.path,
+                "status": approvals.get(g.workload.key, "pending"),
+                "connections": g.connections,
+                "yaml": render_policy(g),
+                "policy": g.policy.to_dict(),
+                "ingress_why": [list(j.lines) for j in g.ingress_why],
+                "egress_why": [list(j.lines) for j in g.egress_why],
+                "notes": list(g.notes),
+            })
+        return {"policies": items, "warnings": list(self.synthesis.warnings)}
+
+    def diff_json(self) -> dict:
+        changes = diff_policies(self.current, [g.policy for g in self.generated])
+        return {"changes": [{"ref": c.ref, "status": c.status, "diff": c.diff} for c in changes]}
+
+    def impact_json(self, approvals: Mapping[str, str] | None = None) -> dict:
+        """Which observed edges the current policies deny, and which the candidate set would."""
+        targets = Targets(self.inventory)
+        out = {}
+        for label, policies in (("current", self.current), ("candidate", self.candidate_policies(approvals))):
+            policy_set = PolicySet(policies)
+            denied = []
+            for edge in self.edges:
+                verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)
+                if not verdict.allowed:
+                    denied.append({"source": str(edge.src), "target": str(edge.dst), "port": edge.port,
+                                   "protocol": edge.protocol, "connections": edge.connections,
+                                   "reasons": verdict.reasons()})
+            out[label] = {"denied": denied, "edges": len(self.edges)}
+        return out
+
+
+def build_review(inventory: Inventory, edges: list[Edge], current: list[NetworkPolicy] | None = None,
+                 options: SynthesisOptions | None = None) -> Review:
+    current = list(inventory.policies if current is None else current)
+    synthesis = synthesize(inventory, edges, options)
+    graph = build_graph(edges)
+    annotate_verdicts(graph, inventory, edges, current, attr="verdict")
+    names = {g.policy.ref for g in synthesis.policies}
+    candidate = [p for p in current if p.ref not in names] + [g.policy for g in synthesis.policies]
+    annotate_verdicts(graph, inventory, edges, candidate, attr="candidate_verdict")
+    return Review(inventory, edges, current, synthesis, graph)
