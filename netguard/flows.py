@@ -110,6 +110,8 @@ def _protocol(value: Any) -> str:
 
 def _port(record: Mapping[str, Any], key: str, required: bool = True) -> int:
     value = record.get(key)
+    if type(value) is int and 0 <= value <= 65535:
+        return value
     if value is None and not required:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() or not 0 <= int(value) <= 65535:
@@ -121,7 +123,7 @@ def _ip(record: Mapping[str, Any], key: str, required: bool = True) -> str:
     value = record.get(key)
     if not value and not required:
         return ""
-    if not isinstance(value, str) or not is_ip(value):
+    if type(value) is not str or not is_ip(value):
         raise InputError(f"{key}: invalid IP address {value!r}")
     return value
 
@@ -143,25 +145,28 @@ def parse_time(value: Any) -> float:
     raise InputError(f"time: not RFC 3339 nor epoch seconds: {value!r}")
 
 
-def parse_native(record: Mapping[str, Any]) -> Flow:
-    def count(key: str) -> int:
-        value = record.get(key) or 0
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
-        return value
+def _count(record: Mapping[str, Any], key: str) -> int:
+    value = record.get(key) or 0
+    if type(value) is not int or value < 0:
+        raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
+    return value
 
+
+def parse_native(record: Mapping[str, Any]) -> Flow:
+    when = record.get("time")
+    proto = record.get("protocol")
     return Flow(
-        time=parse_time(record.get("time")),
-        src_ip=_ip(record, "src_ip"),
-        src_port=_port(record, "src_port", required=False),
-        dst_ip=_ip(record, "dst_ip"),
-        dst_port=_port(record, "dst_port"),
-        protocol=_protocol(record.get("protocol")),
-        bytes=count("bytes"),
-        packets=count("packets"),
-        node=str(record.get("node") or ""),
-        dst_pod_ip=_ip(record, "dst_pod_ip", required=False),
-        dst_pod_port=_port(record, "dst_pod_port", required=False),
+        when if type(when) is float else parse_time(when),
+        _ip(record, "src_ip"),
+        _port(record, "src_port", required=False),
+        _ip(record, "dst_ip"),
+        _port(record, "dst_port"),
+        proto if proto in PROTOCOLS else _protocol(proto),
+        _count(record, "bytes"),
+        _count(record, "packets"),
+        str(record.get("node") or ""),
+        _ip(record, "dst_pod_ip", required=False),
+        _port(record, "dst_pod_port", required=False),
     )
 
 

@@ -8,6 +8,7 @@ backends and targetPort, so flow enrichment is dictionary lookups.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -41,6 +42,7 @@ UNSTABLE_LABELS = frozenset(
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
 _INVENTORY_SUFFIXES = (".yaml", ".yml", ".json")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,7 @@ def _read_documents(file: Path) -> list[Any]:
             if file.suffix == ".json":
                 raise InputError(f"line {exc.lineno}: invalid JSON: {exc.msg}", source=str(file)) from None
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+        return [d for d in yaml.load_all(text, Loader=_YAML_LOADER) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -467,7 +469,9 @@ def _parse_service(obj: Mapping[str, Any], namespace: str, source: str) -> Servi
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_ip(value: str) -> bool:
+    """Cached: a capture repeats the same few thousand addresses millions of times."""
     try:
         ipaddress.ip_address(value)
     except ValueError:

@@ -10,7 +10,7 @@ from netguard.errors import InputError
 from netguard.inventory import Inventory, is_ip
 from netguard.model import PROTOCOLS
 from netguard.netpol import NetworkPolicy, Target
-from policygen.pipeline import load_inventory_or_empty, observe, quiet, stderr_progress
+from policygen.pipeline import batch_gc, load_inventory_or_empty, observe, quiet, stderr_progress
 
 EXAMPLES = {
     "generate": """examples:
@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    return {"generate": generate, "verify": verify, "explain": explain, "diff": diff}[args.verb](args)
+    with batch_gc():
+        return {"generate": generate, "verify": verify, "explain": explain, "diff": diff}[args.verb](args)
 
 
 # --- generate ------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ graph) is pure.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,22 @@ class Observed:
     edges: list[Edge]
     aggregation: Aggregation
     read: ReadStats
+
+
+@contextlib.contextmanager
+def batch_gc() -> Iterator[None]:
+    """For batch commands: no cyclic GC while millions of long-lived objects are built (the
+    pipeline makes no reference cycles; refcounting still frees memory). Halves synthesis time
+    at 10,000 workloads."""
+    was_enabled = gc.isenabled()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        gc.unfreeze()
 
 
 def load_inventory_or_empty(paths: Iterable[str | Path] | None) -> Inventory:

@@ -8,12 +8,13 @@ A pure function of (inventory, edges, options): no I/O.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from netguard.inventory import NAMESPACE_NAME_LABEL, Inventory
 from netguard.model import Edge, Endpoint, EndpointKind, Workload
@@ -43,9 +44,19 @@ class SynthesisOptions:
 
 @dataclass(frozen=True)
 class Justification:
-    """Why a rule exists: the peers and edges it came from, in words."""
+    """Why a rule exists: the edges it came from. Worded only when someone reads it."""
 
-    lines: tuple[str, ...]
+    direction: str
+    edges: tuple[Edge, ...]
+    title: str = ""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return self.head(len(self.edges))
+
+    def head(self, n: int) -> tuple[str, ...]:
+        words = tuple(_describe(e, self.direction) for e in self.edges[:n])
+        return ((self.title,) if self.title else ()) + words
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class SynthesisResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def peer_sort_key(peer: PolicyPeer) -> tuple[int, str]:
     if peer.ip_block is not None:
         net = peer.ip_block.cidr
@@ -228,7 +240,7 @@ class Synthesizer:
             peers.sort(key=peer_sort_key)
             rules.append(Rule(tuple(peers), tuple(sorted(ports, key=port_sort_key))))
         rules.sort(key=lambda r: ([peer_sort_key(p) for p in r.peers], [port_sort_key(p) for p in r.ports]))
-        whys = [Justification(tuple(_describe(e, direction) for p in r.peers for e in sorted(why_of[p], key=_edge_order))) for r in rules]
+        whys = [Justification(direction, tuple(e for p in r.peers for e in sorted(why_of[p], key=_edge_order))) for r in rules]
         return rules, whys
 
     def _collapse_ip_blocks(self, ports_of: dict[PolicyPeer, set[PolicyPort]], why_of: dict[PolicyPeer, list[Edge]]):
@@ -286,11 +298,9 @@ class Synthesizer:
         return KUBE_DNS
 
     def _with_dns(self, rules: list[Rule], whys: list[Justification], outs: list[Edge]) -> tuple[list[Rule], list[Justification]]:
-        dns_edges = sorted((e for e in outs if self._is_dns_edge(e)), key=_edge_order)
-        why = tuple(_describe(e, "egress") for e in dns_edges) or (
-            f"DNS: name resolution (--dns {self.opts.dns}); TCP 53 for truncated answers",
-        )
-        return rules + [Rule(tuple(self._dns_peers(outs)), DNS_PORTS)], whys + [Justification(("DNS to kube-dns, UDP and TCP 53", *why))]
+        dns_edges = tuple(sorted((e for e in outs if self._is_dns_edge(e)), key=_edge_order))
+        title = "DNS to kube-dns, UDP and TCP 53" + ("" if dns_edges else f" (--dns {self.opts.dns}; TCP 53 for truncated answers)")
+        return rules + [Rule(tuple(self._dns_peers(outs)), DNS_PORTS)], whys + [Justification("egress", dns_edges, title)]
 
 
 def _edge_order(edge: Edge) -> tuple:
@@ -298,7 +308,7 @@ def _edge_order(edge: Edge) -> tuple:
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else "?"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else "?"
 
 
 def _describe(edge: Edge, direction: str) -> str:
@@ -316,12 +326,15 @@ def _describe(edge: Edge, direction: str) -> str:
 def _endpoint_words(endpoint: Endpoint) -> str:
     if endpoint.workload is not None:
         return f"{endpoint.workload.kind} {endpoint.workload}"
-    return {
-        EndpointKind.WORLD: f"the world ({endpoint.address})",
-        EndpointKind.NODE: f"node {endpoint.address} (kubelet probes, hostNetwork pods)",
-        EndpointKind.APISERVER: f"the API server ({endpoint.address})",
-        EndpointKind.DNS: f"NodeLocal DNSCache ({endpoint.address})",
-    }.get(endpoint.kind, str(endpoint))
+    if endpoint.kind is EndpointKind.WORLD:
+        return f"the world ({endpoint.address})"
+    if endpoint.kind is EndpointKind.NODE:
+        return f"node {endpoint.address} (kubelet probes, hostNetwork pods)"
+    if endpoint.kind is EndpointKind.APISERVER:
+        return f"the API server ({endpoint.address})"
+    if endpoint.kind is EndpointKind.DNS:
+        return f"NodeLocal DNSCache ({endpoint.address})"
+    return str(endpoint)
 
 
 def synthesize(inventory: Inventory, edges: Iterable[Edge], options: SynthesisOptions | None = None) -> SynthesisResult:
