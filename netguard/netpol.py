@@ -85,6 +85,17 @@ class PolicyPeer:
             return False
         return self.pod_selector is None or self.pod_selector.matches(target.labels)
 
+    def __str__(self) -> str:
+        if self.ip_block is not None:
+            excepts = f" except {', '.join(str(e) for e in self.ip_block.excepts)}" if self.ip_block.excepts else ""
+            return f"ipBlock {self.ip_block.cidr}{excepts}"
+        parts = []
+        if self.namespace_selector is not None:
+            parts.append(f"namespaces {self.namespace_selector}")
+        if self.pod_selector is not None:
+            parts.append(f"pods {self.pod_selector}")
+        return " and ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         if self.ip_block is not None:
             return {"ipBlock": self.ip_block.to_dict()}
@@ -142,6 +153,12 @@ class Rule:
 
     def peer_matches(self, peer: Target, policy_namespace: str) -> bool:
         return not self.peers or any(p.matches(peer, policy_namespace) for p in self.peers)
+
+    def describe(self, direction: str) -> str:
+        """In words: `from pods app=web; ipBlock 10.0.0.0/8 on 80/TCP`."""
+        peers = "; ".join(str(p) for p in self.peers) or "everyone"
+        ports = ", ".join(str(p) for p in self.ports) or "every port"
+        return f"{'from' if direction == 'ingress' else 'to'} {peers} on {ports}"
 
     def to_dict(self, direction: str) -> dict[str, Any]:
         out: dict[str, Any] = {}

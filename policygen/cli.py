@@ -240,8 +240,16 @@ def explain(args: argparse.Namespace) -> int:
     port, proto = parse_port(args.port)
     verdict = PolicySet(policies).evaluate(src, dst, port, proto)
     print(f"{src_words} -> {dst_words} on {port}/{proto}: {'ALLOWED' if verdict.allowed else 'DENIED'}")
-    for reason in verdict.reasons():
-        print(f"  {reason}")
+    by_ref = {p.ref: p for p in policies}
+    for side in (verdict.egress, verdict.ingress):
+        print(f"  {side.reason()}")
+        if side.isolated and not side.allowed:  # say what the isolating policies do allow
+            for ref in side.selecting:
+                rules = by_ref[ref].ingress if side.direction == "ingress" else by_ref[ref].egress
+                for i, rule in enumerate(rules):
+                    print(f"    {ref} {side.direction}[{i}] allows only {rule.describe(side.direction)}")
+                if not rules:
+                    print(f"    {ref} has no {side.direction} rules: it denies all {side.direction}")
     return 0 if verdict.allowed else 1
 
 

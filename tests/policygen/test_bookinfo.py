@@ -145,3 +145,20 @@ def test_verify_in_process_matches_cli(generated, bookinfo_data, inventory_args)
     report = verify(observed.inventory, observed.edges, load_policies([generated]))
     assert report.ok and report.extra == [] and report.allowed_connections == 155
     assert {(d.namespace, d.name) for _, d, _, _ in report.extra_dns} == {("kube-system", "coredns")}
+
+
+def test_cilium_format_matches_golden_files(tmp_path, bookinfo_data, inventory_args, update_golden, capsys):
+    out = tmp_path / "cilium"
+    assert netguard(["policy", "generate", "--inventory", *inventory_args, "--flows", str(bookinfo_data / "bookinfo-flows.jsonl"),
+                     "-o", str(out), "--format", "cilium", "-q"]) == 0
+    golden = Path(__file__).parent / "golden" / "bookinfo-cilium"
+    for path in sorted(out.rglob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        assert doc["kind"] == "CiliumNetworkPolicy" and doc["spec"]["enableDefaultDeny"] == {"ingress": True, "egress": True}
+        expected = golden / path.relative_to(out)
+        if update_golden:
+            expected.parent.mkdir(parents=True, exist_ok=True)
+            expected.write_text(path.read_text())
+        assert path.read_text() == expected.read_text(), f"{expected} differs (pytest --update-golden to accept)"
+    productpage = yaml.safe_load((out / "default" / "productpage-v1.yaml").read_text())
+    assert productpage["spec"]["ingress"][0]["fromEntities"] == ["host", "remote-node"]  # the node, by entity
