@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -26,18 +27,24 @@ _YAML11_SPECIAL = re.compile(
 _NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _string(text: str) -> str:
+    if _PLAIN.fullmatch(text) and not _YAML11_SPECIAL.fullmatch(text):
+        return text
+    # A JSON string is a valid double-quoted YAML scalar; escape the characters YAML refuses raw.
+    return _NOT_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
+
+
 def _scalar(value: Any) -> str:
+    if type(value) is str:
+        return _string(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    text = str(value)
-    if _PLAIN.fullmatch(text) and not _YAML11_SPECIAL.fullmatch(text):
-        return text
-    # A JSON string is a valid double-quoted YAML scalar; escape the characters YAML refuses raw.
-    return _NOT_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(text, ensure_ascii=False))
+    return _string(str(value))
 
 
 def _emit(value: Any, indent: str, out: list[str]) -> None:
