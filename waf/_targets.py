@@ -23,6 +23,9 @@ MAX_JSON_DEPTH = 32
 
 # Headers whose values are structured by the protocol and not passed to an application as data.
 # Their own checks (smuggling, ranges, content types) live in the protocol rules.
+# Headers through which upload clients name the file they send.
+_FILENAME_HEADERS = frozenset({"x-filename", "x_filename", "x-file-name", "x-file", "x-upload-filename"})
+
 _STRUCTURAL_HEADERS = frozenset(
     {
         "host",
@@ -346,6 +349,8 @@ def extract(req: Request) -> list[Target]:
         out.add("header_name", f"header:{hname}", hname)
         if low not in _STRUCTURAL_HEADERS:
             out.add("header", f"header:{hname}", hval)
+        if low in _FILENAME_HEADERS:
+            out.add("filename", f"header:{hname}", hval)
     _parse_cookies(req, out)
     _parse_body(req, out)
     return out.items
