@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("policygen.cli", "generate, verify, explain and diff NetworkPolicies from observed flows"),
     "graph": ("visualizer.cli", "export the workload communication graph (json, graphml, dot, svg)"),
     "demo": ("netguard.demo", "run the whole pipeline on the embedded bookinfo sample"),
+    "waf": ("waf.cli", "run the WAF sidecar (reverse proxy blocking OWASP-Top-10-style requests)"),
 }
 
 USAGE = """usage: netguard <command> [options]
