@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("policygen.cli", "generate, verify, explain and diff NetworkPolicies from observed flows"),
     "graph": ("visualizer.cli", "export the workload communication graph (json, graphml, dot, svg)"),
     "demo": ("netguard.demo", "run the whole pipeline on the embedded bookinfo sample"),
+    "inject": ("waf.injection.cli", "inject the WAF sidecar into opted-in workloads of YAML files (offline)"),
 }
 
 USAGE = """usage: netguard <command> [options]
