@@ -23,9 +23,15 @@ def _sample() -> Path:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="netguard demo", description="Run netguard end to end on the bookinfo sample.",
-                                     epilog=STEPS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-o", "--output", default="netguard-demo", metavar="DIR", help="where to write results (default ./netguard-demo)")
+    parser = argparse.ArgumentParser(
+        prog="netguard demo",
+        description="Run netguard end to end on the bookinfo sample.",
+        epilog=STEPS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-o", "--output", default="netguard-demo", metavar="DIR", help="where to write results (default ./netguard-demo)"
+    )
     args = parser.parse_args(argv)
     from netguard.cli import main as netguard
 
@@ -45,23 +51,100 @@ def main(argv: list[str]) -> int:
 
     print("netguard demo: Istio's bookinfo (6 workloads) with a recorded capture of its traffic.")
     print("(The network-namespace lab replaces the recording once it is installed: see README.)")
-    step("1. generate policies from observed traffic",
-         ["policy", "generate", "--inventory", *inventory, "--flows", *flows, "-o", policies])
-    step("2. verify: every observed flow allowed, nothing extra inside the cluster",
-         ["policy", "verify", "--inventory", *inventory, "--flows", *flows, "--policies", policies])
-    step("3a. explain a lateral move: productpage -> ratings",
-         ["policy", "explain", "--inventory", *inventory, "--policies", policies,
-          "--from", "default/productpage-v1", "--to", "default/ratings-v1", "--port", "9080"], ok=(1,))
-    step("3b. explain a lateral move: details -> reviews",
-         ["policy", "explain", "--inventory", *inventory, "--policies", policies,
-          "--from", "default/details-v1", "--to", "default/reviews-v1", "--port", "9080"], ok=(1,))
-    step("3c. explain an allowed call: reviews-v2 -> ratings",
-         ["policy", "explain", "--inventory", *inventory, "--policies", policies,
-          "--from", "default/reviews-v2", "--to", "default/ratings-v1", "--port", "9080"])
-    step("4. export the graph, colored by verdict",
-         ["graph", "export", "--inventory", *inventory, "--flows", *flows, "--policies", policies,
-          "--format", "dot", "-o", str(out / "graph.dot")])
-    step("4b. and as JSON", ["graph", "export", "--inventory", *inventory, "--flows", *flows, "--policies", policies,
-                             "--format", "json", "-o", str(out / "graph.json")])
+    step(
+        "1. generate policies from observed traffic",
+        ["policy", "generate", "--inventory", *inventory, "--flows", *flows, "-o", policies],
+    )
+    step(
+        "2. verify: every observed flow allowed, nothing extra inside the cluster",
+        ["policy", "verify", "--inventory", *inventory, "--flows", *flows, "--policies", policies],
+    )
+    step(
+        "3a. explain a lateral move: productpage -> ratings",
+        [
+            "policy",
+            "explain",
+            "--inventory",
+            *inventory,
+            "--policies",
+            policies,
+            "--from",
+            "default/productpage-v1",
+            "--to",
+            "default/ratings-v1",
+            "--port",
+            "9080",
+        ],
+        ok=(1,),
+    )
+    step(
+        "3b. explain a lateral move: details -> reviews",
+        [
+            "policy",
+            "explain",
+            "--inventory",
+            *inventory,
+            "--policies",
+            policies,
+            "--from",
+            "default/details-v1",
+            "--to",
+            "default/reviews-v1",
+            "--port",
+            "9080",
+        ],
+        ok=(1,),
+    )
+    step(
+        "3c. explain an allowed call: reviews-v2 -> ratings",
+        [
+            "policy",
+            "explain",
+            "--inventory",
+            *inventory,
+            "--policies",
+            policies,
+            "--from",
+            "default/reviews-v2",
+            "--to",
+            "default/ratings-v1",
+            "--port",
+            "9080",
+        ],
+    )
+    step(
+        "4. export the graph, colored by verdict",
+        [
+            "graph",
+            "export",
+            "--inventory",
+            *inventory,
+            "--flows",
+            *flows,
+            "--policies",
+            policies,
+            "--format",
+            "dot",
+            "-o",
+            str(out / "graph.dot"),
+        ],
+    )
+    step(
+        "4b. and as JSON",
+        [
+            "graph",
+            "export",
+            "--inventory",
+            *inventory,
+            "--flows",
+            *flows,
+            "--policies",
+            policies,
+            "--format",
+            "json",
+            "-o",
+            str(out / "graph.json"),
+        ],
+    )
     print(f"\ndone: policies in {policies}/, graph in {out}/graph.dot and {out}/graph.json")
     return 0

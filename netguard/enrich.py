@@ -40,8 +40,19 @@ class Aggregation:
 
     def edges(self) -> list[Edge]:
         return [
-            Edge(k.src, k.dst, k.port, k.protocol, s.connections, s.bytes, s.packets, s.first_seen, s.last_seen,
-                 s.port_name, s.via_service)
+            Edge(
+                k.src,
+                k.dst,
+                k.port,
+                k.protocol,
+                s.connections,
+                s.bytes,
+                s.packets,
+                s.first_seen,
+                s.last_seen,
+                s.port_name,
+                s.via_service,
+            )
             for k, s in sorted(self.stats.items(), key=lambda kv: kv[0])
         ]
 

@@ -198,9 +198,7 @@ def load_inventory(paths: Iterable[str | Path]) -> Inventory:
 def load_policies(paths: Iterable[str | Path]) -> list[NetworkPolicy]:
     """NetworkPolicies from files or folders; other kinds are ignored, bad policies are errors."""
     policies = [
-        parse_network_policy(obj, source=source)
-        for source, obj in iter_objects(paths)
-        if obj.get("kind") == "NetworkPolicy"
+        parse_network_policy(obj, source=source) for source, obj in iter_objects(paths) if obj.get("kind") == "NetworkPolicy"
     ]
     seen: dict[str, str] = {}
     for p in policies:
@@ -377,8 +375,17 @@ class _Builder:
         ips = [status.get("podIP")] + [p.get("ip") for p in status.get("podIPs") or []]
         for ip in dict.fromkeys(i for i in ips if i) or [""]:  # dual-stack pods: one entry per address
             self.inv.pods.append(
-                Pod(namespace, name, ip, workload, freeze_labels(labels), spec.get("nodeName", ""),
-                    status.get("hostIP", ""), host_network, ports)
+                Pod(
+                    namespace,
+                    name,
+                    ip,
+                    workload,
+                    freeze_labels(labels),
+                    spec.get("nodeName", ""),
+                    status.get("hostIP", ""),
+                    host_network,
+                    ports,
+                )
             )
         if workload not in self.inv.workloads:
             stable = _stable(labels)
@@ -395,7 +402,12 @@ class _Builder:
                 for addr in subset.get("addresses") or []:
                     for port in subset.get("ports") or [{}]:
                         self.inv.endpoints.setdefault(f"{namespace}/{service}", []).append(
-                            (addr.get("ip", ""), int(port.get("port") or 0), port.get("protocol") or "TCP", port.get("name") or "")
+                            (
+                                addr.get("ip", ""),
+                                int(port.get("port") or 0),
+                                port.get("protocol") or "TCP",
+                                port.get("name") or "",
+                            )
                         )
         else:
             service = (meta.get("labels") or {}).get("kubernetes.io/service-name", "")

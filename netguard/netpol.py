@@ -273,9 +273,12 @@ def _parse_rules(raw: Any, direction: str, bad: Any, source: str, obj: str) -> t
         if unknown:
             raise bad(f"{where}: unknown field {sorted(unknown)[0]!r}")
         peers = tuple(
-            _parse_peer(p, f"{where}.{peers_key}[{j}]", bad, source, obj) for j, p in enumerate(_list(rule.get(peers_key), f"{where}.{peers_key}", bad))
+            _parse_peer(p, f"{where}.{peers_key}[{j}]", bad, source, obj)
+            for j, p in enumerate(_list(rule.get(peers_key), f"{where}.{peers_key}", bad))
         )
-        ports = tuple(_parse_port(p, f"{where}.ports[{j}]", bad) for j, p in enumerate(_list(rule.get("ports"), f"{where}.ports", bad)))
+        ports = tuple(
+            _parse_port(p, f"{where}.ports[{j}]", bad) for j, p in enumerate(_list(rule.get("ports"), f"{where}.ports", bad))
+        )
         rules.append(Rule(peers, ports))
     return tuple(rules)
 
@@ -298,7 +301,9 @@ def _parse_peer(raw: Any, where: str, bad: Any, source: str, obj: str) -> Policy
         if len(raw) > 1:
             raise bad(f"{where}: ipBlock cannot be combined with a selector")
         return PolicyPeer(ip_block=_parse_ip_block(raw["ipBlock"], where, bad))
-    pod = parse_selector(raw["podSelector"], source=source, obj=obj, field=f"{where}.podSelector") if "podSelector" in raw else None
+    pod = (
+        parse_selector(raw["podSelector"], source=source, obj=obj, field=f"{where}.podSelector") if "podSelector" in raw else None
+    )
     ns = (
         parse_selector(raw["namespaceSelector"], source=source, obj=obj, field=f"{where}.namespaceSelector")
         if "namespaceSelector" in raw

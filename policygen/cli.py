@@ -39,37 +39,74 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True, metavar="{generate,verify,explain,diff}")
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name, help=help_, description=help_, epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         return p
 
     def inventory(p: argparse.ArgumentParser, required: bool) -> None:
-        p.add_argument("--inventory", nargs="+", action="extend", default=[], required=required, metavar="PATH",
-                       help="Kubernetes YAML/JSON files or folders (kubectl get -o yaml output, manifests)")
+        p.add_argument(
+            "--inventory",
+            nargs="+",
+            action="extend",
+            default=[],
+            required=required,
+            metavar="PATH",
+            help="Kubernetes YAML/JSON files or folders (kubectl get -o yaml output, manifests)",
+        )
 
     def flows(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--flows", nargs="+", action="extend", default=[], required=True, metavar="PATH",
-                       help="flow records: native JSON lines, Hubble JSON, or pcap (format detected per line)")
+        p.add_argument(
+            "--flows",
+            nargs="+",
+            action="extend",
+            default=[],
+            required=True,
+            metavar="PATH",
+            help="flow records: native JSON lines, Hubble JSON, or pcap (format detected per line)",
+        )
 
     g = add("generate", "Generate one default-deny NetworkPolicy per workload that allows the observed traffic.")
     inventory(g, required=False)
     flows(g)
     g.add_argument("-o", "--output", required=True, metavar="DIR", help="writes DIR/<namespace>/<workload>.yaml")
-    g.add_argument("--format", choices=("netpol", "cilium"), default="netpol",
-                   help="netpol: networking.k8s.io/v1 NetworkPolicy (default); cilium: CiliumNetworkPolicy")
-    g.add_argument("--dns", choices=("observed", "always", "never"), default="observed",
-                   help="allow DNS to kube-dns (UDP+TCP 53): when the workload was seen resolving names "
-                        "(default), always, or never")
-    g.add_argument("--cidr-prefix", type=int, default=32, metavar="N",
-                   help="aggregate external IPv4 peers to /N ipBlocks (default 32: exact addresses)")
+    g.add_argument(
+        "--format",
+        choices=("netpol", "cilium"),
+        default="netpol",
+        help="netpol: networking.k8s.io/v1 NetworkPolicy (default); cilium: CiliumNetworkPolicy",
+    )
+    g.add_argument(
+        "--dns",
+        choices=("observed", "always", "never"),
+        default="observed",
+        help="allow DNS to kube-dns (UDP+TCP 53): when the workload was seen resolving names (default), always, or never",
+    )
+    g.add_argument(
+        "--cidr-prefix",
+        type=int,
+        default=32,
+        metavar="N",
+        help="aggregate external IPv4 peers to /N ipBlocks (default 32: exact addresses)",
+    )
     g.add_argument("--cidr-prefix-v6", type=int, default=128, metavar="N", help="the same for IPv6 (default 128)")
-    g.add_argument("--namespace", "-n", action="append", default=None, metavar="NS",
-                   help="only write policies for workloads of this namespace (repeatable)")
-    g.add_argument("--exclude-namespace", action="append", default=None, metavar="NS",
-                   help="never write policies for this namespace (default: kube-system; repeatable)")
+    g.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        metavar="NS",
+        help="only write policies for workloads of this namespace (repeatable)",
+    )
+    g.add_argument(
+        "--exclude-namespace",
+        action="append",
+        default=None,
+        metavar="NS",
+        help="never write policies for this namespace (default: kube-system; repeatable)",
+    )
     g.add_argument("--named-ports", action="store_true", help="use container port names where ports have one")
-    g.add_argument("--skip-idle", action="store_true",
-                   help="no deny-all policies for workloads without observed traffic")
+    g.add_argument("--skip-idle", action="store_true", help="no deny-all policies for workloads without observed traffic")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
     v = add("verify", "Check that policies allow every observed flow and count what they allow beyond it.")
@@ -81,8 +118,14 @@ def _parser() -> argparse.ArgumentParser:
 
     e = add("explain", "Say whether one connection is allowed, and by which policy and rule, or why not.")
     inventory(e, required=True)
-    e.add_argument("--policies", nargs="+", action="extend", default=[], metavar="PATH",
-                   help="policy files or folders (default: the inventory's NetworkPolicies)")
+    e.add_argument(
+        "--policies",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="policy files or folders (default: the inventory's NetworkPolicies)",
+    )
     e.add_argument("--from", dest="src", required=True, metavar="NS/POD", help="source pod (or workload) or IP")
     e.add_argument("--to", dest="dst", required=True, metavar="NS/POD|IP", help="destination pod (or workload) or IP")
     e.add_argument("--port", required=True, metavar="N[/PROTO]", help="destination (pod) port, protocol TCP by default")
@@ -182,11 +225,15 @@ def verify(args: argparse.Namespace) -> int:
     if len(report.denied) > 50:
         print(f"  ... and {len(report.denied) - 50} more")
     if not args.no_least_privilege:
-        print(f"extra:    {len(report.extra)} (src workload, dst workload, port) triples allowed inside the cluster but never observed")
+        print(
+            f"extra:    {len(report.extra)} (src workload, dst workload, port) triples allowed inside the cluster but never observed"
+        )
         for s, d, p, proto in report.extra[:20]:
             print(f"  EXTRA {s} -> {d} {p}/{proto}")
         if report.extra_dns:
-            print(f"dns:      {len(report.extra_dns)} DNS allowances to kube-system on port 53 beyond those observed (granted on purpose)")
+            print(
+                f"dns:      {len(report.extra_dns)} DNS allowances to kube-system on port 53 beyond those observed (granted on purpose)"
+            )
         if report.not_covered:
             print(f"uncovered: {report.not_covered} observed in-cluster edges where neither end is isolated by any policy")
     return 0 if report.ok else 1

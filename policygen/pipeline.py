@@ -59,7 +59,9 @@ def load_inventory_or_empty(paths: Iterable[str | Path] | None) -> Inventory:
     return load_inventory(paths) if paths else Inventory()
 
 
-def observe(inventory_paths: Iterable[str | Path] | None, flow_paths: Iterable[str | Path], progress: Progress = quiet) -> Observed:
+def observe(
+    inventory_paths: Iterable[str | Path] | None, flow_paths: Iterable[str | Path], progress: Progress = quiet
+) -> Observed:
     started = time.perf_counter()
     inventory = load_inventory_or_empty(inventory_paths)
     progress(

@@ -64,7 +64,7 @@ def _emit(value: Any, indent: str, out: list[str]) -> None:
             if isinstance(item, dict | list) and item:
                 sub: list[str] = []
                 _emit(item, indent + "  ", sub)
-                out.append(f"{indent}- {sub[0][len(indent) + 2:]}")
+                out.append(f"{indent}- {sub[0][len(indent) + 2 :]}")
                 out.extend(sub[1:])
             else:
                 out.append(f"{indent}- {_flow(item)}")
@@ -91,8 +91,7 @@ def render_policy(generated: GeneratedPolicy) -> str:
     w = generated.workload
     policy = generated.policy
     lines = [
-        f"{HEADER} for {w.kind} {w} from {generated.connections} observed connection"
-        f"{'s' if generated.connections != 1 else ''}.",
+        f"{HEADER} for {w.kind} {w} from {generated.connections} observed connection{'s' if generated.connections != 1 else ''}.",
         f"# Default deny: pods matching {policy.pod_selector} get only the ingress and egress listed below.",
     ]
     for direction, whys in (("ingress", generated.ingress_why), ("egress", generated.egress_why)):

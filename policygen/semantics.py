@@ -100,9 +100,7 @@ class PolicySet:
         """Egress of `pod` toward `peer`, or ingress of `pod` from `peer`; `dst` resolves named ports."""
         if not pod.is_pod:
             return DirectionVerdict(direction, False, True, applies=False)
-        isolating = [
-            p for p in self.selecting(pod) if (p.isolates_ingress if direction == "ingress" else p.isolates_egress)
-        ]
+        isolating = [p for p in self.selecting(pod) if (p.isolates_ingress if direction == "ingress" else p.isolates_egress)]
         if not isolating:
             return DirectionVerdict(direction, False, True)
         allowed_by = []
@@ -119,6 +117,7 @@ class PolicySet:
         return Verdict(egress.allowed and ingress.allowed, egress, ingress)
 
     def allowed(self, src: Target, dst: Target, port: int, protocol: str = "TCP") -> bool:
-        return self.direction(src, dst, dst, port, protocol, "egress").allowed and self.direction(
-            dst, src, dst, port, protocol, "ingress"
-        ).allowed
+        return (
+            self.direction(src, dst, dst, port, protocol, "egress").allowed
+            and self.direction(dst, src, dst, port, protocol, "ingress").allowed
+        )

@@ -127,7 +127,9 @@ class Synthesizer:
                     "their policies will allow each other's traffic"
                 )
             if selector.is_empty:
-                self.warnings.append(f"{workload.kind} {workload}: has no stable pod labels; its selector matches every pod of the namespace")
+                self.warnings.append(
+                    f"{workload.kind} {workload}: has no stable pod labels; its selector matches every pod of the namespace"
+                )
             out[workload] = selector
         return out
 
@@ -218,7 +220,9 @@ class Synthesizer:
         total = sum(e.connections for e in ins) + sum(e.connections for e in outs)
         return GeneratedPolicy(workload, policy, tuple(ingress_why), tuple(egress_why), tuple(notes), total)
 
-    def _rules(self, edges: list[Edge], direction: str, namespace: str, notes: list[str]) -> tuple[list[Rule], list[Justification]]:
+    def _rules(
+        self, edges: list[Edge], direction: str, namespace: str, notes: list[str]
+    ) -> tuple[list[Rule], list[Justification]]:
         ports_of: dict[PolicyPeer, set[PolicyPort]] = defaultdict(set)
         why_of: dict[PolicyPeer, list[Edge]] = defaultdict(list)
         for edge in edges:
@@ -271,7 +275,9 @@ class Synthesizer:
     def _is_dns_edge(self, edge: Edge) -> bool:
         if edge.port != 53 or edge.dst.kind is EndpointKind.WORLD:
             return False
-        return edge.dst.kind is EndpointKind.DNS or (edge.dst.workload is not None and edge.dst.workload.namespace == "kube-system")
+        return edge.dst.kind is EndpointKind.DNS or (
+            edge.dst.workload is not None and edge.dst.workload.namespace == "kube-system"
+        )
 
     def _wants_dns(self, outs: list[Edge]) -> bool:
         if self.opts.dns == "always":
@@ -299,7 +305,9 @@ class Synthesizer:
 
     def _with_dns(self, rules: list[Rule], whys: list[Justification], outs: list[Edge]) -> tuple[list[Rule], list[Justification]]:
         dns_edges = tuple(sorted((e for e in outs if self._is_dns_edge(e)), key=_edge_order))
-        title = "DNS to kube-dns, UDP and TCP 53" + ("" if dns_edges else f" (--dns {self.opts.dns}; TCP 53 for truncated answers)")
+        title = "DNS to kube-dns, UDP and TCP 53" + (
+            "" if dns_edges else f" (--dns {self.opts.dns}; TCP 53 for truncated answers)"
+        )
         return rules + [Rule(tuple(self._dns_peers(outs)), DNS_PORTS)], whys + [Justification("egress", dns_edges, title)]
 
 

@@ -67,7 +67,9 @@ class VerifyReport:
         return not self.denied
 
 
-def verify(inventory: Inventory, edges: Iterable[Edge], policies: Iterable[NetworkPolicy], *, least_privilege: bool = True) -> VerifyReport:
+def verify(
+    inventory: Inventory, edges: Iterable[Edge], policies: Iterable[NetworkPolicy], *, least_privilege: bool = True
+) -> VerifyReport:
     policy_set = PolicySet(policies)
     targets = Targets(inventory)
     report = VerifyReport()
@@ -93,7 +95,9 @@ def verify(inventory: Inventory, edges: Iterable[Edge], policies: Iterable[Netwo
     return report
 
 
-def _concrete_ports(rule_ports: tuple[PolicyPort, ...], dst: Workload, inventory: Inventory, known: set[tuple[int, str]]) -> set[tuple[int, str]]:
+def _concrete_ports(
+    rule_ports: tuple[PolicyPort, ...], dst: Workload, inventory: Inventory, known: set[tuple[int, str]]
+) -> set[tuple[int, str]]:
     """The (port, protocol) pairs of `dst` a rule's ports admit: declared container ports, observed
     ports, and every explicitly numbered port."""
     info = inventory.workloads[dst]
@@ -109,7 +113,11 @@ def _concrete_ports(rule_ports: tuple[PolicyPort, ...], dst: Workload, inventory
             if port:
                 out.add((port, rp.protocol))
         else:
-            out |= {(p, proto) for p, proto in candidates if proto == rp.protocol and (rp.port is None or rp.port <= p <= (rp.end_port or rp.port))}
+            out |= {
+                (p, proto)
+                for p, proto in candidates
+                if proto == rp.protocol and (rp.port is None or rp.port <= p <= (rp.end_port or rp.port))
+            }
     return out
 
 
@@ -141,7 +149,6 @@ def allowed_triples(inventory: Inventory, policy_set: PolicySet, targets: Target
     return {
         (s, d, p, proto)
         for s, d, p, proto in candidates
-        if observed.get((s, d, p, proto)) or (
-            (s, d, p, proto) not in observed and policy_set.allowed(targets.workload(s), targets.workload(d), p, proto)
-        )
+        if observed.get((s, d, p, proto))
+        or ((s, d, p, proto) not in observed and policy_set.allowed(targets.workload(s), targets.workload(d), p, proto))
     }
