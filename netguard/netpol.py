@@ -193,6 +193,10 @@ class NetworkPolicy:
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
 
+    @property
+    def annotations_dict(self) -> dict[str, str]:
+        return dict(self.annotations)
+
     def to_dict(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
         if self.labels:

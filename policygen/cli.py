@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     flows(v)
     v.add_argument("--policies", nargs="+", action="extend", required=True, metavar="PATH", help="policy files or folders")
     v.add_argument("--no-least-privilege", action="store_true", help="skip counting allowed-but-unobserved triples")
+    v.add_argument("--with-cluster-policies", action="store_true",
+                   help="evaluate the folder's policies together with the inventory's NetworkPolicies (what applies "
+                        "once they are applied; a policy of the same namespace/name is replaced)")
     v.add_argument("-q", "--quiet", action="store_true")
 
     e = add("explain", "Say whether one connection is allowed, and by which policy and rule, or why not.")
@@ -211,6 +214,9 @@ def verify(args: argparse.Namespace) -> int:
     progress = quiet if args.quiet else stderr_progress
     policies = read_policies(args.policies)
     observed = observe(args.inventory, args.flows, progress)
+    if args.with_cluster_policies:
+        names = {p.ref for p in policies}
+        policies = [p for p in observed.inventory.policies if p.ref not in names] + policies
     report = run_verify(observed.inventory, observed.edges, policies, least_privilege=not args.no_least_privilege)
     share = 100.0 * report.allowed_connections / report.connections if report.connections else 100.0
     print(f"policies: {len(policies)}")

@@ -21,6 +21,7 @@ from netguard.model import Edge, Endpoint, EndpointKind, Workload
 from netguard.netpol import IPBlock, NetworkPolicy, PolicyPeer, PolicyPort, Rule
 from netguard.selectors import Selector
 from policygen.index import WorkloadIndex
+from policygen.semantics import PolicySet
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "netguard")
 WORKLOAD_ANNOTATION = "netguard.io/workload"
@@ -93,6 +94,32 @@ def port_sort_key(port: PolicyPort) -> tuple[str, int, str]:
     return (port.protocol, -1, str(port.port or ""))
 
 
+def compress_ports(ports: Iterable[PolicyPort], min_run: int = 3) -> tuple[PolicyPort, ...]:
+    """Sorted ports, with runs of at least `min_run` consecutive numbers as one endPort range.
+    Exact: a range is written only where every port in it was observed."""
+    numbered: dict[str, list[int]] = defaultdict(list)
+    out: list[PolicyPort] = []
+    for p in ports:
+        if isinstance(p.port, int) and p.end_port is None:
+            numbered[p.protocol].append(p.port)
+        else:
+            out.append(p)
+    for protocol, numbers in numbered.items():
+        numbers.sort()
+        start = prev = numbers[0]
+        for n in [*numbers[1:], None]:
+            if n is not None and n == prev + 1:
+                prev = n
+                continue
+            if prev - start + 1 >= min_run:
+                out.append(PolicyPort(protocol, start, prev))
+            else:
+                out.extend(PolicyPort(protocol, q) for q in range(start, prev + 1))
+            if n is not None:
+                start = prev = n
+    return tuple(sorted(out, key=port_sort_key))
+
+
 class Synthesizer:
     def __init__(self, inventory: Inventory, options: SynthesisOptions) -> None:
         self.inv = inventory
@@ -100,6 +127,7 @@ class Synthesizer:
         self.index = WorkloadIndex(inventory)
         self.warnings: list[str] = []
         self.selectors = self._distinct_selectors()
+        self._existing: PolicySet | None = None  # the cluster's own (non-netguard) policies, indexed on first use
 
     # --- selectors -------------------------------------------------------------------------------
 
@@ -132,6 +160,12 @@ class Synthesizer:
                 )
             out[workload] = selector
         return out
+
+    def _existing_policies(self, workload: Workload) -> list[str]:
+        if self._existing is None:
+            self._existing = PolicySet(p for p in self.inv.policies if p.annotations_dict.get(WORKLOAD_ANNOTATION) is None)
+        target = self.inv.target(workload)
+        return [p.ref for p in self._existing.selecting(target)]
 
     def managed(self, workload: Workload) -> bool:
         info = self.inv.workloads.get(workload)
@@ -207,6 +241,11 @@ class Synthesizer:
             egress, egress_why = self._with_dns(egress, egress_why, outs)
         if not ins and not outs:
             notes.append("no traffic observed: this policy denies all ingress and egress")
+        existing = self._existing_policies(workload)
+        if existing:
+            notes.append(
+                f"the cluster's policies {', '.join(existing)} select these pods too: the union of all of them applies"
+            )
         policy = NetworkPolicy(
             namespace=workload.namespace,
             name=name,
@@ -242,7 +281,7 @@ class Synthesizer:
         rules = []
         for ports, peers in groups.items():
             peers.sort(key=peer_sort_key)
-            rules.append(Rule(tuple(peers), tuple(sorted(ports, key=port_sort_key))))
+            rules.append(Rule(tuple(peers), compress_ports(ports)))
         rules.sort(key=lambda r: ([peer_sort_key(p) for p in r.peers], [port_sort_key(p) for p in r.ports]))
         whys = [Justification(direction, tuple(e for p in r.peers for e in sorted(why_of[p], key=_edge_order))) for r in rules]
         return rules, whys
