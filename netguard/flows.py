@@ -36,6 +36,10 @@ class ReadStats:
     dropped_verdicts: int = 0  # Hubble flows the dataplane dropped: traffic that did not happen
     other: int = 0  # non-flow Hubble records (lost events, node status)
 
+    def merge(self, other: ReadStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 def read_flows(paths: Iterable[str | Path], stats: ReadStats | None = None) -> Iterator[Flow]:
     """Every new connection in the files, in file order. `-` reads standard input."""
@@ -62,8 +66,21 @@ def read_flows(paths: Iterable[str | Path], stats: ReadStats | None = None) -> I
             raise InputError(f"not UTF-8 text nor a pcap file ({exc.reason})", source=path_s) from None
 
 
-def _read_lines(lines: Iterable[str], source: str, stats: ReadStats) -> Iterator[Flow]:
-    for lineno, line in enumerate(lines, 1):
+def read_line_range(path: str | Path, start: int, end: int, first_lineno: int, stats: ReadStats) -> Iterator[Flow]:
+    """The flows of the lines in bytes [start, end) of a JSON-lines file (for parallel readers);
+    `start` is at a line start, and errors name the line as in the whole file."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text nor a pcap file ({exc.reason})", source=str(path)) from None
+    yield from _read_lines(text.split("\n"), str(path), stats, first_lineno)
+
+
+def _read_lines(lines: Iterable[str], source: str, stats: ReadStats, first_lineno: int = 1) -> Iterator[Flow]:
+    for lineno, line in enumerate(lines, first_lineno):
         line = line.strip()
         if not line:
             continue

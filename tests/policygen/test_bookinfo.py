@@ -162,3 +162,22 @@ def test_cilium_format_matches_golden_files(tmp_path, bookinfo_data, inventory_a
         assert path.read_text() == expected.read_text(), f"{expected} differs (pytest --update-golden to accept)"
     productpage = yaml.safe_load((out / "default" / "productpage-v1.yaml").read_text())
     assert productpage["spec"]["ingress"][0]["fromEntities"] == ["host", "remote-node"]  # the node, by entity
+
+
+def test_large_flow_files_are_read_on_every_core_with_the_same_result(bookinfo_data, inventory_args, tmp_path, monkeypatch):
+    from netguard.errors import InputError
+    from policygen import pipeline
+
+    flows = tmp_path / "flows.jsonl"
+    flows.write_text((bookinfo_data / "bookinfo-flows.jsonl").read_text() * 20)
+    serial = observe(inventory_args, [flows])
+    monkeypatch.setattr(pipeline, "PARALLEL_BYTES", 1)
+    monkeypatch.setattr(pipeline, "WORKERS", 3)
+    parallel = observe(inventory_args, [flows])
+    assert parallel.edges == serial.edges and parallel.read == serial.read
+    assert sum(e.connections for e in serial.edges) == 20 * 155
+    lines = flows.read_text().splitlines()
+    lines[2500] = lines[2500][:30]  # truncated, in the last part
+    flows.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"flows.jsonl: line 2501: truncated JSON"):
+        observe(inventory_args, [flows])
