@@ -235,8 +235,7 @@ class Synthesizer:
     def _policy(self, workload: Workload, name: str, ins: list[Edge], outs: list[Edge]) -> GeneratedPolicy:
         notes: list[str] = []
         ingress, ingress_why = self._rules(ins, "ingress", workload.namespace, notes)
-        egress_edges = list(outs)
-        egress, egress_why = self._rules(egress_edges, "egress", workload.namespace, notes)
+        egress, egress_why = self._rules(outs, "egress", workload.namespace, notes)
         if self._wants_dns(outs):
             egress, egress_why = self._with_dns(egress, egress_why, outs)
         if not ins and not outs:
