@@ -29,8 +29,9 @@ for the MutatingWebhookConfiguration. The CA key is not kept: the CA signs this 
 examples:
   CA_BUNDLE=$(netguard webhook certs --out-dir tls)
   kubectl -n netguard-system create secret tls netguard-webhook-tls --cert tls/tls.crt --key tls/tls.key
-  kubectl patch mutatingwebhookconfiguration netguard-waf-injector --type json -p \\
-    "[{\\"op\\":\\"replace\\",\\"path\\":\\"/webhooks/0/clientConfig/caBundle\\",\\"value\\":\\"$CA_BUNDLE\\"}]"
+  kubectl patch mutatingwebhookconfiguration netguard-waf-injector --type json -p "[
+    {\\"op\\":\\"add\\",\\"path\\":\\"/webhooks/0/clientConfig/caBundle\\",\\"value\\":\\"$CA_BUNDLE\\"},
+    {\\"op\\":\\"add\\",\\"path\\":\\"/webhooks/1/clientConfig/caBundle\\",\\"value\\":\\"$CA_BUNDLE\\"}]"
 """
 
 
