@@ -101,9 +101,11 @@ def test_settings_come_from_annotations(pod):
     }
     out = inject_pod(pod).pod
     sidecar = containers(out)[SIDECAR]
-    assert sidecar["command"][-4:] == ["--mode", "detect", "--config", "/etc/netguard/waf/waf.yaml"]
+    command = sidecar["command"]
+    assert command[command.index("--mode") + 1] == "detect"
+    assert command[-4:] == ["--paranoia", "3", "--config", "/etc/netguard/waf/waf.yaml"]
     env = {e["name"]: e.get("value") for e in sidecar["env"]}
-    assert env["NETGUARD_WAF_PARANOIA"] == "3" and env["NETGUARD_WAF_BODY_LIMIT"] == str(64 * 1024)
+    assert env["NETGUARD_WAF_BODY_LIMIT"] == str(64 * 1024)
     assert sidecar["resources"]["limits"] == {"memory": "512Mi", "cpu": "500m"}
     assert {"name": "netguard-waf-config", "configMap": {"name": "web-waf"}} in out["spec"]["volumes"]
     assert {"name": "HTTP_PORT", "value": "18080"} in containers(out)["web"]["env"]
@@ -265,6 +267,13 @@ def test_the_status_annotation_records_what_was_done(pod):
         "listen": 8080,
     }
     assert annotations["kubectl.kubernetes.io/default-container"] == "web"
+
+
+def test_unset_paranoia_and_body_limit_are_left_to_the_waf_and_its_config(pod):
+    sidecar = containers(inject_pod(pod).pod)[SIDECAR]
+    assert "--paranoia" not in sidecar["command"]
+    assert "NETGUARD_WAF_BODY_LIMIT" not in {e["name"] for e in sidecar["env"]}
+    assert sidecar["command"][-4:] == ["--metrics-listen", "0.0.0.0:9102", "--audit-log", "-"]
 
 
 def test_the_image_comes_from_the_defaults(pod):

@@ -393,9 +393,25 @@ def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[st
         f"http://127.0.0.1:{upstream}",
         "--mode",
         settings.mode,
+        "--metrics-listen",
+        f"0.0.0.0:{settings.metrics_port}",
+        "--audit-log",
+        "-",
     ]
+    if settings.paranoia is not None:
+        command += ["--paranoia", str(settings.paranoia)]
     if settings.config_map:
         command += ["--config", f"{CONFIG_DIR}/waf.yaml"]
+    env: list[dict[str, Any]] = []
+    if settings.body_limit is not None:
+        env.append({"name": "NETGUARD_WAF_BODY_LIMIT", "value": str(settings.body_limit)})
+    env += [
+        {"name": "NETGUARD_WAF_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {
+            "name": "NETGUARD_WAF_POD_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        },
+    ]
     resources: dict[str, Any] = {
         "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
         "limits": {"memory": settings.memory_limit},
@@ -409,16 +425,7 @@ def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[st
         "imagePullPolicy": "IfNotPresent",
         "command": command,
         "ports": ports,
-        "env": [
-            {"name": "NETGUARD_WAF_PARANOIA", "value": str(settings.paranoia)},
-            {"name": "NETGUARD_WAF_BODY_LIMIT", "value": str(settings.body_limit)},
-            {"name": "NETGUARD_WAF_METRICS_LISTEN", "value": f"0.0.0.0:{settings.metrics_port}"},
-            {"name": "NETGUARD_WAF_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {
-                "name": "NETGUARD_WAF_POD_NAMESPACE",
-                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-            },
-        ],
+        "env": env,
         "readinessProbe": {**health, "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {**copy.deepcopy(health), "periodSeconds": 10, "failureThreshold": 6},
         "resources": resources,
