@@ -16,6 +16,7 @@ from waf.injection.certs import make_serving_cert, service_names
 from waf.injection.settings import DEFAULT_IMAGE, Settings
 
 SERVE_EPILOG = """\
+`netguard webhook certs --help`: make the TLS files and the caBundle.
 The API server posts AdmissionReview v1 requests to https://HOST:PORT/mutate; GET /healthz answers ok.
 Pods labelled netguard.io/waf: enabled get the WAF sidecar (see the README's sidecar-injection section).
 
@@ -58,8 +59,18 @@ def serve_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="address to serve HTTPS on (default 0.0.0.0:8443)",
     )
-    p.add_argument("--tls-cert", default="/etc/netguard/webhook-tls/tls.crt", metavar="FILE")
-    p.add_argument("--tls-key", default="/etc/netguard/webhook-tls/tls.key", metavar="FILE")
+    p.add_argument(
+        "--tls-cert",
+        default="/etc/netguard/webhook-tls/tls.crt",
+        metavar="FILE",
+        help="serving certificate, PEM (default %(default)s)",
+    )
+    p.add_argument(
+        "--tls-key",
+        default="/etc/netguard/webhook-tls/tls.key",
+        metavar="FILE",
+        help="its private key, PEM (default %(default)s)",
+    )
     p.add_argument(
         "--image",
         default=os.environ.get("NETGUARD_IMAGE", DEFAULT_IMAGE),
