@@ -131,6 +131,22 @@ def test_a_bad_annotation_leaves_the_pod_alone_and_names_it(pod, key, value):
     assert ("waf-port" in out.warnings[0]) if key.endswith("waf-port") else (key in out.warnings[0])
 
 
+def test_null_maps_and_lists_are_read_as_empty_like_the_api_server_does(pod):
+    pod["metadata"]["annotations"] = None
+    pod["spec"].update(volumes=None, securityContext=None)
+    pod["spec"]["containers"][0].update(env=None)
+    pod["spec"]["containers"][0]["ports"][0]["containerPort"] = 80
+    out = inject_pod(pod)
+    assert out.changed, out.warnings
+    assert out.pod["spec"]["securityContext"]["sysctls"][0]["value"] == "80"
+    assert containers(out.pod)["web"]["env"] == [{"name": "PORT", "value": "15081"}]
+    validate_all_versions(out.pod)
+    pod["metadata"]["annotations"] = {"netguard.io/waf-config": "web-waf"}
+    assert inject_pod(pod).pod["spec"]["volumes"] == [
+        {"name": "netguard-waf-config", "configMap": {"name": "web-waf"}}
+    ]
+
+
 def test_the_app_env_var_replaces_an_existing_one(pod):
     pod["spec"]["containers"][0]["env"] = [{"name": "PORT", "value": "8080"}, {"name": "X", "value": "1"}]
     env = containers(inject_pod(pod).pod)["web"]["env"]

@@ -196,6 +196,7 @@ def _inject(
     app = new_spec["containers"][ci]
     port = app["ports"][pi]
     _check_free("port", settings.metrics_port, used_numbers | {number})
+    _check_free("port name", METRICS_PORT_NAME, used_names)
 
     if settings.redirect == "takeover":
         if not port_name:
@@ -206,7 +207,6 @@ def _inject(
         _check_free("port", settings.app_port, used_numbers | {number, settings.metrics_port})
         app_name = _app_port_name(port_name)
         _check_free("port name", app_name, used_names)
-        _check_free("port name", METRICS_PORT_NAME, used_names)
         listen, upstream = number, settings.app_port
         port["name"] = app_name
         port["containerPort"] = settings.app_port
@@ -219,7 +219,6 @@ def _inject(
             "port", settings.probe_port, used_numbers | {number, settings.metrics_port, settings.listen_port}
         )
         _check_free("port name", LISTEN_PORT_NAME, used_names)
-        _check_free("port name", METRICS_PORT_NAME, used_names)
         if any(c.get("name") == INIT for c in init_containers):
             raise _LeaveAlone(f"an init container is already named {INIT}")
         listen, upstream = settings.listen_port, number
@@ -240,7 +239,7 @@ def _inject(
 
     sidecar = _sidecar(settings, listen, upstream, sidecar_ports)
     if settings.config_map:
-        volumes = new_spec.setdefault("volumes", [])
+        volumes = _field(new_spec, "volumes", list)
         if any(isinstance(v, dict) and v.get("name") == CONFIG_VOLUME for v in volumes):
             raise _LeaveAlone(f"a volume is already named {CONFIG_VOLUME}")
         volumes.append({"name": CONFIG_VOLUME, "configMap": {"name": settings.config_map}})
@@ -248,7 +247,7 @@ def _inject(
     if listen < 1024:
         _allow_unprivileged_port(new_spec, listen)
 
-    annotations = new["metadata"].setdefault("annotations", {})
+    annotations = _field(new["metadata"], "annotations", dict)
     annotations.setdefault(DEFAULT_CONTAINER, app.get("name"))
     annotations[STATUS] = json.dumps(
         {
@@ -338,6 +337,15 @@ def _service_targets(
                     yield target
 
 
+def _field(obj: dict[str, Any], key: str, kind: type) -> Any:
+    """obj[key], made an empty list or map when absent or null (as the API server reads null)."""
+    if obj.get(key) is None:
+        obj[key] = kind()
+    if not isinstance(obj[key], kind):
+        raise _LeaveAlone(f"{key} is not a {'list' if kind is list else 'map'}")
+    return obj[key]
+
+
 def _check_free(what: str, value: Any, used: set[Any]) -> None:
     if value in used:
         raise _LeaveAlone(f"{what} {value} is already used in the pod (choose another with an annotation)")
@@ -348,7 +356,7 @@ def _app_port_name(name: str) -> str:
 
 
 def _set_env(container: dict[str, Any], name: str, value: str) -> None:
-    env = container.setdefault("env", [])
+    env = _field(container, "env", list)
     for entry in env:
         if isinstance(entry, dict) and entry.get("name") == name:
             entry.clear()
@@ -373,8 +381,7 @@ def _reroute_probes(container: dict[str, Any], old: set[Any], new_port: int) -> 
 
 def _allow_unprivileged_port(spec: dict[str, Any], port: int) -> None:
     """A non-root sidecar may bind a port below 1024: lower the pod's safe sysctl, never raise it."""
-    security = spec.setdefault("securityContext", {})
-    sysctls = security.setdefault("sysctls", [])
+    sysctls = _field(_field(spec, "securityContext", dict), "sysctls", list)
     for entry in sysctls:
         if entry.get("name") == UNPRIVILEGED_PORT_SYSCTL:
             if str(entry.get("value", "")).isdigit() and int(entry["value"]) > port:
