@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from netguard.cli import COMMANDS
-from tests.injection.conftest import make_pod
+from tests.injection.conftest import make_pod, stop_process
 from waf.injection import inject_pod
 from waf.injection.mutation import SIDECAR
 
@@ -98,9 +98,4 @@ def test_the_injected_sidecar_guards_the_moved_app(tmp_path):
             scraped = httpx.get(f"http://127.0.0.1:{metrics}/metrics", timeout=5).text
             assert "netguard_waf_requests_total" in scraped
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)

@@ -18,7 +18,7 @@ import jsonpatch
 import pytest
 from cryptography import x509
 
-from tests.injection.conftest import DATA, validate_all_versions
+from tests.injection.conftest import DATA, stop_process, validate_all_versions
 from waf.injection import inject_pod
 from waf.injection.mutation import INIT, SIDECAR
 from waf.injection.webhook import ReviewError, review
@@ -79,12 +79,7 @@ def running_webhook(tls: Path, log: Path, *extra: str):
         yield client
     finally:
         client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
