@@ -70,7 +70,7 @@ PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
 class Outcome:
     """The pod after injection (equal to the input when nothing changed) and why it was left alone."""
 
-    pod: dict[str, Any]
+    pod: Any
     changed: bool
     warnings: tuple[str, ...] = ()
 
@@ -126,13 +126,13 @@ def inject_pod(
 
 
 def inject_object(
-    obj: dict[str, Any], *, defaults: Settings = DEFAULTS, services: Sequence[dict[str, Any]] = ()
+    obj: Any, *, defaults: Settings = DEFAULTS, services: Sequence[dict[str, Any]] = ()
 ) -> Outcome:
-    """`inject_pod` on the pod template of any workload kind; other kinds come back unchanged."""
-    kind = obj.get("kind") if isinstance(obj, dict) else None
-    if kind not in TEMPLATE_PATHS:
+    """`inject_pod` on the pod template of any workload kind; anything else comes back unchanged."""
+    if not isinstance(obj, dict) or obj.get("kind") not in TEMPLATE_PATHS:
         return Outcome(obj, False)
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    kind = obj["kind"]
+    meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     what = _describe(str(kind), meta, None)
     path = TEMPLATE_PATHS[str(kind)]
     template: Any = obj
