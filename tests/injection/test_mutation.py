@@ -238,6 +238,14 @@ def test_a_port_below_1024_is_bound_through_the_safe_sysctl_not_a_capability(pod
             "15081 is already used",
         ),
         (lambda p: p.pop("spec"), "no pod spec"),
+        (lambda p: p["spec"].update(os={"name": "windows"}), "a windows pod"),
+        (
+            lambda p: (
+                p["metadata"].update(annotations={"netguard.io/waf-redirect": "iptables"}),
+                p["spec"]["containers"].append({"name": "istio-proxy", "image": "istio/proxyv2"}),
+            ),
+            "istio-proxy already redirects",
+        ),
     ],
 )
 def test_pods_it_does_not_understand_are_left_alone_with_the_reason(pod, change, reason):

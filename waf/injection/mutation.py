@@ -64,6 +64,15 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+# Service meshes whose own iptables rules would fight the redirect (Istio, Linkerd, Kuma).
+MESH_CONTAINERS = {
+    "istio-init",
+    "istio-proxy",
+    "istio-validation",
+    "linkerd-init",
+    "linkerd-proxy",
+    "kuma-init",
+}
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,8 @@ def _inject(
         return None
     if spec.get("hostNetwork"):
         raise _LeaveAlone("hostNetwork pod: its ports and iptables are the node's, not the pod's")
+    if isinstance(spec.get("os"), dict) and spec["os"].get("name") not in (None, "linux"):
+        raise _LeaveAlone(f"a {spec['os'].get('name')} pod: the sidecar image is for Linux")
     if spec.get("restartPolicy", "Always") != "Always":
         policy = spec["restartPolicy"]
         raise _LeaveAlone(f"restartPolicy {policy}: a sidecar would keep a run-to-completion pod alive")
@@ -221,6 +232,9 @@ def _inject(
         _check_free("port name", LISTEN_PORT_NAME, used_names)
         if any(c.get("name") == INIT for c in init_containers):
             raise _LeaveAlone(f"an init container is already named {INIT}")
+        mesh = sorted({c.get("name") for c in containers + init_containers} & MESH_CONTAINERS)
+        if mesh:
+            raise _LeaveAlone(f"{mesh[0]} already redirects this pod's traffic with iptables; use takeover")
         listen, upstream = settings.listen_port, number
         _reroute_probes(app, {port_name, number} - {None}, settings.probe_port)
         sidecar_ports = [{"name": LISTEN_PORT_NAME, "containerPort": listen, "protocol": "TCP"}]
