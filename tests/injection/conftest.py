@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,16 @@ import pytest
 DATA = Path(__file__).parent / "data"
 KUBERNETES_VERSIONS = ("1.30.0", "1.31.0", "1.32.0", "1.33.0", "1.34.0")
 REGEN = os.environ.get("NETGUARD_REGEN_GOLDEN") == "1"  # NETGUARD_REGEN_GOLDEN=1 pytest tests/injection
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """End a process this test started (by its own handle), politely first."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def validate_all_versions(obj: dict[str, Any]) -> None:

@@ -101,9 +101,11 @@ def test_settings_come_from_annotations(pod):
     }
     out = inject_pod(pod).pod
     sidecar = containers(out)[SIDECAR]
-    assert sidecar["command"][-4:] == ["--mode", "detect", "--config", "/etc/netguard/waf/waf.yaml"]
+    command = sidecar["command"]
+    assert command[command.index("--mode") + 1] == "detect"
+    assert command[-4:] == ["--paranoia", "3", "--config", "/etc/netguard/waf/waf.yaml"]
     env = {e["name"]: e.get("value") for e in sidecar["env"]}
-    assert env["NETGUARD_WAF_PARANOIA"] == "3" and env["NETGUARD_WAF_BODY_LIMIT"] == str(64 * 1024)
+    assert env["NETGUARD_WAF_BODY_LIMIT"] == str(64 * 1024)
     assert sidecar["resources"]["limits"] == {"memory": "512Mi", "cpu": "500m"}
     assert {"name": "netguard-waf-config", "configMap": {"name": "web-waf"}} in out["spec"]["volumes"]
     assert {"name": "HTTP_PORT", "value": "18080"} in containers(out)["web"]["env"]
@@ -127,6 +129,22 @@ def test_a_bad_annotation_leaves_the_pod_alone_and_names_it(pod, key, value):
     out = inject_pod(pod)
     assert not out.changed and out.pod == pod
     assert ("waf-port" in out.warnings[0]) if key.endswith("waf-port") else (key in out.warnings[0])
+
+
+def test_null_maps_and_lists_are_read_as_empty_like_the_api_server_does(pod):
+    pod["metadata"]["annotations"] = None
+    pod["spec"].update(volumes=None, securityContext=None)
+    pod["spec"]["containers"][0].update(env=None)
+    pod["spec"]["containers"][0]["ports"][0]["containerPort"] = 80
+    out = inject_pod(pod)
+    assert out.changed, out.warnings
+    assert out.pod["spec"]["securityContext"]["sysctls"][0]["value"] == "80"
+    assert containers(out.pod)["web"]["env"] == [{"name": "PORT", "value": "15081"}]
+    validate_all_versions(out.pod)
+    pod["metadata"]["annotations"] = {"netguard.io/waf-config": "web-waf"}
+    assert inject_pod(pod).pod["spec"]["volumes"] == [
+        {"name": "netguard-waf-config", "configMap": {"name": "web-waf"}}
+    ]
 
 
 def test_the_app_env_var_replaces_an_existing_one(pod):
@@ -220,6 +238,14 @@ def test_a_port_below_1024_is_bound_through_the_safe_sysctl_not_a_capability(pod
             "15081 is already used",
         ),
         (lambda p: p.pop("spec"), "no pod spec"),
+        (lambda p: p["spec"].update(os={"name": "windows"}), "a windows pod"),
+        (
+            lambda p: (
+                p["metadata"].update(annotations={"netguard.io/waf-redirect": "iptables"}),
+                p["spec"]["containers"].append({"name": "istio-proxy", "image": "istio/proxyv2"}),
+            ),
+            "istio-proxy already redirects",
+        ),
     ],
 )
 def test_pods_it_does_not_understand_are_left_alone_with_the_reason(pod, change, reason):
@@ -265,6 +291,13 @@ def test_the_status_annotation_records_what_was_done(pod):
         "listen": 8080,
     }
     assert annotations["kubectl.kubernetes.io/default-container"] == "web"
+
+
+def test_unset_paranoia_and_body_limit_are_left_to_the_waf_and_its_config(pod):
+    sidecar = containers(inject_pod(pod).pod)[SIDECAR]
+    assert "--paranoia" not in sidecar["command"]
+    assert "NETGUARD_WAF_BODY_LIMIT" not in {e["name"] for e in sidecar["env"]}
+    assert sidecar["command"][-4:] == ["--metrics-listen", "0.0.0.0:9102", "--audit-log", "-"]
 
 
 def test_the_image_comes_from_the_defaults(pod):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import socket
@@ -17,7 +18,7 @@ import jsonpatch
 import pytest
 from cryptography import x509
 
-from tests.injection.conftest import DATA, validate_all_versions
+from tests.injection.conftest import DATA, stop_process, validate_all_versions
 from waf.injection import inject_pod
 from waf.injection.mutation import INIT, SIDECAR
 from waf.injection.webhook import ReviewError, review
@@ -49,28 +50,19 @@ def tls(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
-def webhook(tls, tmp_path_factory):
-    """The webhook started as `netguard webhook` would be in the pod; stopped (by its pid) afterwards."""
+@contextlib.contextmanager
+def running_webhook(tls: Path, log: Path, *extra: str):
+    """`netguard webhook` started as it would be in the pod; stopped (by its pid) afterwards."""
     port = free_port()
-    log = tmp_path_factory.mktemp("log") / "webhook.log"
     with open(log, "w") as err:
         proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "netguard",
-                "webhook",
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--tls-cert",
-                str(tls / "tls.crt"),
-                "--tls-key",
-                str(tls / "tls.key"),
+                sys.executable, "-m", "netguard", "webhook", "--listen", f"127.0.0.1:{port}",
+                "--tls-cert", str(tls / "tls.crt"), "--tls-key", str(tls / "tls.key"), *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=err,
-        )
+        )  # fmt: skip
     context = ssl.create_default_context(cafile=str(tls / "ca.crt"))
     client = httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=context, timeout=10)
     try:
@@ -87,12 +79,13 @@ def webhook(tls, tmp_path_factory):
         yield client
     finally:
         client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
+
+
+@pytest.fixture(scope="module")
+def webhook(tls, tmp_path_factory):
+    with running_webhook(tls, tmp_path_factory.mktemp("log") / "webhook.log") as client:
+        yield client
 
 
 def post(client: httpx.Client, body) -> httpx.Response:
@@ -251,3 +244,27 @@ def test_review_is_a_pure_function_that_rejects_non_reviews():
         review("AdmissionReview")
     answer = review(load("pod-not-opted-in.json"))
     assert answer["response"]["allowed"] is True
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(tmp_path):
+    tls = tmp_path / "tls"
+    make = [sys.executable, "-m", "netguard", "webhook", "certs", "--out-dir", str(tls), "--ip", "127.0.0.1"]
+    subprocess.run(make, capture_output=True, timeout=60, check=True)
+    with running_webhook(tls, tmp_path / "log", "--tls-reload-seconds", "0.2") as client:
+        old_ca = (tls / "ca.crt").read_bytes()
+        old_trust = ssl.create_default_context(cafile=str(tls / "ca.crt"))
+        subprocess.run(make, capture_output=True, timeout=60, check=True)  # renewal: a new CA and key pair
+        assert (tls / "ca.crt").read_bytes() != old_ca
+        new_trust = ssl.create_default_context(cafile=str(tls / "ca.crt"))
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                response = httpx.get(str(client.base_url) + "/healthz", verify=new_trust, timeout=5)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, "the renewed certificate was never served"
+                time.sleep(0.2)
+        assert response.json() == {"status": "ok"}
+        with pytest.raises(httpx.ConnectError):  # a new connection that trusts only the old CA
+            httpx.get(str(client.base_url) + "/healthz", verify=old_trust, timeout=5)
+        assert "tls-reloaded" in (tmp_path / "log").read_text()

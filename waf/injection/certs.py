@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -34,7 +35,7 @@ def service_names(service: str, namespace: str) -> list[str]:
 
 
 def make_serving_cert(
-    dns_names: list[str], ips: list[str] = (), days: int = 365, now: dt.datetime | None = None
+    dns_names: Sequence[str], ips: Sequence[str] = (), days: int = 365, now: dt.datetime | None = None
 ) -> ServingCert:
     now = now or dt.datetime.now(dt.UTC)
     start = now - dt.timedelta(minutes=5)  # clock skew between this machine and the API server

@@ -49,33 +49,30 @@ def inject_text(
 ) -> tuple[str, list[str]]:
     """The injected YAML text and the warnings; DocumentError when the text is not YAML."""
     docs = split(text, source)
-    services = [obj for doc in docs for obj in _objects(doc.obj) if obj.get("kind") == "Service"]
+    services = [
+        o for doc in docs for o in _items(doc.obj) if isinstance(o, dict) and o.get("kind") == "Service"
+    ]
     texts: list[str] = []
     warnings: list[str] = []
     for doc in docs:
-        obj = doc.obj
-        if isinstance(obj, dict) and obj.get("kind") == "List" and isinstance(obj.get("items"), list):
-            items, changed = [], False
-            for item in obj["items"]:
-                outcome = inject_object(item, defaults=defaults, services=services)
-                items.append(outcome.pod)
-                changed |= outcome.changed
-                warnings += outcome.warnings
-            texts.append(render(doc, {**obj, "items": items}) if changed else doc.text)
-            continue
-        outcome = inject_object(obj, defaults=defaults, services=services) if isinstance(obj, dict) else None
-        if outcome is None:
-            texts.append(doc.text)
-            continue
-        warnings += outcome.warnings
-        texts.append(render(doc, outcome.pod) if outcome.changed else doc.text)
+        outcomes = [inject_object(o, defaults=defaults, services=services) for o in _items(doc.obj)]
+        warnings += [w for o in outcomes for w in o.warnings]
+        if not any(o.changed for o in outcomes):
+            texts.append(doc.text)  # byte for byte
+        elif _is_list(doc.obj):
+            texts.append(render(doc, {**doc.obj, "items": [o.pod for o in outcomes]}))
+        else:
+            texts.append(render(doc, outcomes[0].pod))
     return join(docs, texts), warnings
 
 
-def _objects(obj: Any) -> list[dict[str, Any]]:
-    if isinstance(obj, dict) and obj.get("kind") == "List" and isinstance(obj.get("items"), list):
-        return [item for item in obj["items"] if isinstance(item, dict)]
-    return [obj] if isinstance(obj, dict) else []
+def _is_list(obj: Any) -> bool:
+    """A `kind: List`, as `kubectl get -o yaml` prints several objects."""
+    return isinstance(obj, dict) and obj.get("kind") == "List" and isinstance(obj.get("items"), list)
+
+
+def _items(obj: Any) -> list[Any]:
+    return list(obj["items"]) if _is_list(obj) else [obj]
 
 
 def _read(path: str) -> str:

@@ -79,7 +79,7 @@ def render(doc: Document, obj: Any) -> str:
 
 
 def join(docs: list[Document], texts: list[str]) -> str:
-    out = []
+    out: list[str] = []
     for doc, text in zip(docs, texts, strict=True):
         if doc.separator and out and not out[-1].endswith("\n"):
             out.append("\n")

@@ -64,13 +64,22 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
 }
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+# Service meshes whose own iptables rules would fight the redirect (Istio, Linkerd, Kuma).
+MESH_CONTAINERS = {
+    "istio-init",
+    "istio-proxy",
+    "istio-validation",
+    "linkerd-init",
+    "linkerd-proxy",
+    "kuma-init",
+}
 
 
 @dataclass(frozen=True)
 class Outcome:
     """The pod after injection (equal to the input when nothing changed) and why it was left alone."""
 
-    pod: dict[str, Any]
+    pod: Any
     changed: bool
     warnings: tuple[str, ...] = ()
 
@@ -126,13 +135,13 @@ def inject_pod(
 
 
 def inject_object(
-    obj: dict[str, Any], *, defaults: Settings = DEFAULTS, services: Sequence[dict[str, Any]] = ()
+    obj: Any, *, defaults: Settings = DEFAULTS, services: Sequence[dict[str, Any]] = ()
 ) -> Outcome:
-    """`inject_pod` on the pod template of any workload kind; other kinds come back unchanged."""
-    kind = obj.get("kind") if isinstance(obj, dict) else None
-    if kind not in TEMPLATE_PATHS:
+    """`inject_pod` on the pod template of any workload kind; anything else comes back unchanged."""
+    if not isinstance(obj, dict) or obj.get("kind") not in TEMPLATE_PATHS:
         return Outcome(obj, False)
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    kind = obj["kind"]
+    meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     what = _describe(str(kind), meta, None)
     path = TEMPLATE_PATHS[str(kind)]
     template: Any = obj
@@ -175,6 +184,8 @@ def _inject(
         return None
     if spec.get("hostNetwork"):
         raise _LeaveAlone("hostNetwork pod: its ports and iptables are the node's, not the pod's")
+    if isinstance(spec.get("os"), dict) and spec["os"].get("name") not in (None, "linux"):
+        raise _LeaveAlone(f"a {spec['os'].get('name')} pod: the sidecar image is for Linux")
     if spec.get("restartPolicy", "Always") != "Always":
         policy = spec["restartPolicy"]
         raise _LeaveAlone(f"restartPolicy {policy}: a sidecar would keep a run-to-completion pod alive")
@@ -196,6 +207,7 @@ def _inject(
     app = new_spec["containers"][ci]
     port = app["ports"][pi]
     _check_free("port", settings.metrics_port, used_numbers | {number})
+    _check_free("port name", METRICS_PORT_NAME, used_names)
 
     if settings.redirect == "takeover":
         if not port_name:
@@ -206,7 +218,6 @@ def _inject(
         _check_free("port", settings.app_port, used_numbers | {number, settings.metrics_port})
         app_name = _app_port_name(port_name)
         _check_free("port name", app_name, used_names)
-        _check_free("port name", METRICS_PORT_NAME, used_names)
         listen, upstream = number, settings.app_port
         port["name"] = app_name
         port["containerPort"] = settings.app_port
@@ -219,9 +230,11 @@ def _inject(
             "port", settings.probe_port, used_numbers | {number, settings.metrics_port, settings.listen_port}
         )
         _check_free("port name", LISTEN_PORT_NAME, used_names)
-        _check_free("port name", METRICS_PORT_NAME, used_names)
         if any(c.get("name") == INIT for c in init_containers):
             raise _LeaveAlone(f"an init container is already named {INIT}")
+        mesh = sorted({c.get("name") for c in containers + init_containers} & MESH_CONTAINERS)
+        if mesh:
+            raise _LeaveAlone(f"{mesh[0]} already redirects this pod's traffic with iptables; use takeover")
         listen, upstream = settings.listen_port, number
         _reroute_probes(app, {port_name, number} - {None}, settings.probe_port)
         sidecar_ports = [{"name": LISTEN_PORT_NAME, "containerPort": listen, "protocol": "TCP"}]
@@ -240,7 +253,7 @@ def _inject(
 
     sidecar = _sidecar(settings, listen, upstream, sidecar_ports)
     if settings.config_map:
-        volumes = new_spec.setdefault("volumes", [])
+        volumes = _field(new_spec, "volumes", list)
         if any(isinstance(v, dict) and v.get("name") == CONFIG_VOLUME for v in volumes):
             raise _LeaveAlone(f"a volume is already named {CONFIG_VOLUME}")
         volumes.append({"name": CONFIG_VOLUME, "configMap": {"name": settings.config_map}})
@@ -248,7 +261,7 @@ def _inject(
     if listen < 1024:
         _allow_unprivileged_port(new_spec, listen)
 
-    annotations = new["metadata"].setdefault("annotations", {})
+    annotations = _field(new["metadata"], "annotations", dict)
     annotations.setdefault(DEFAULT_CONTAINER, app.get("name"))
     annotations[STATUS] = json.dumps(
         {
@@ -338,6 +351,15 @@ def _service_targets(
                     yield target
 
 
+def _field(obj: dict[str, Any], key: str, kind: type) -> Any:
+    """obj[key], made an empty list or map when absent or null (as the API server reads null)."""
+    if obj.get(key) is None:
+        obj[key] = kind()
+    if not isinstance(obj[key], kind):
+        raise _LeaveAlone(f"{key} is not a {'list' if kind is list else 'map'}")
+    return obj[key]
+
+
 def _check_free(what: str, value: Any, used: set[Any]) -> None:
     if value in used:
         raise _LeaveAlone(f"{what} {value} is already used in the pod (choose another with an annotation)")
@@ -348,7 +370,7 @@ def _app_port_name(name: str) -> str:
 
 
 def _set_env(container: dict[str, Any], name: str, value: str) -> None:
-    env = container.setdefault("env", [])
+    env = _field(container, "env", list)
     for entry in env:
         if isinstance(entry, dict) and entry.get("name") == name:
             entry.clear()
@@ -373,8 +395,7 @@ def _reroute_probes(container: dict[str, Any], old: set[Any], new_port: int) -> 
 
 def _allow_unprivileged_port(spec: dict[str, Any], port: int) -> None:
     """A non-root sidecar may bind a port below 1024: lower the pod's safe sysctl, never raise it."""
-    security = spec.setdefault("securityContext", {})
-    sysctls = security.setdefault("sysctls", [])
+    sysctls = _field(_field(spec, "securityContext", dict), "sysctls", list)
     for entry in sysctls:
         if entry.get("name") == UNPRIVILEGED_PORT_SYSCTL:
             if str(entry.get("value", "")).isdigit() and int(entry["value"]) > port:
@@ -393,9 +414,25 @@ def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[st
         f"http://127.0.0.1:{upstream}",
         "--mode",
         settings.mode,
+        "--metrics-listen",
+        f"0.0.0.0:{settings.metrics_port}",
+        "--audit-log",
+        "-",
     ]
+    if settings.paranoia is not None:
+        command += ["--paranoia", str(settings.paranoia)]
     if settings.config_map:
         command += ["--config", f"{CONFIG_DIR}/waf.yaml"]
+    env: list[dict[str, Any]] = []
+    if settings.body_limit is not None:
+        env.append({"name": "NETGUARD_WAF_BODY_LIMIT", "value": str(settings.body_limit)})
+    env += [
+        {"name": "NETGUARD_WAF_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+        {
+            "name": "NETGUARD_WAF_POD_NAMESPACE",
+            "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+        },
+    ]
     resources: dict[str, Any] = {
         "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
         "limits": {"memory": settings.memory_limit},
@@ -409,16 +446,7 @@ def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[st
         "imagePullPolicy": "IfNotPresent",
         "command": command,
         "ports": ports,
-        "env": [
-            {"name": "NETGUARD_WAF_PARANOIA", "value": str(settings.paranoia)},
-            {"name": "NETGUARD_WAF_BODY_LIMIT", "value": str(settings.body_limit)},
-            {"name": "NETGUARD_WAF_METRICS_LISTEN", "value": f"0.0.0.0:{settings.metrics_port}"},
-            {"name": "NETGUARD_WAF_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {
-                "name": "NETGUARD_WAF_POD_NAMESPACE",
-                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-            },
-        ],
+        "env": env,
         "readinessProbe": {**health, "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {**copy.deepcopy(health), "periodSeconds": 10, "failureThreshold": 6},
         "resources": resources,

@@ -44,8 +44,8 @@ class Settings:
 
     image: str = DEFAULT_IMAGE
     mode: str = "block"
-    paranoia: int = 1
-    body_limit: int = 1024 * 1024
+    paranoia: int | None = None  # None: the WAF's own default (1) or its --config file's
+    body_limit: int | None = None  # bytes; None: the WAF's own default (1 MiB) or its --config file's
     port: str | None = None  # name or number as text; None: find it (Service, port named http, only port)
     redirect: str = "takeover"
     app_port: int = 15081

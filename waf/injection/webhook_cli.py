@@ -9,11 +9,14 @@ import logging
 import os
 import ssl
 import sys
+import threading
+import time
 
 from waf.injection.certs import make_serving_cert, service_names
 from waf.injection.settings import DEFAULT_IMAGE, Settings
 
 SERVE_EPILOG = """\
+`netguard webhook certs --help`: make the TLS files and the caBundle.
 The API server posts AdmissionReview v1 requests to https://HOST:PORT/mutate; GET /healthz answers ok.
 Pods labelled netguard.io/waf: enabled get the WAF sidecar (see the README's sidecar-injection section).
 
@@ -29,8 +32,9 @@ for the MutatingWebhookConfiguration. The CA key is not kept: the CA signs this 
 examples:
   CA_BUNDLE=$(netguard webhook certs --out-dir tls)
   kubectl -n netguard-system create secret tls netguard-webhook-tls --cert tls/tls.crt --key tls/tls.key
-  kubectl patch mutatingwebhookconfiguration netguard-waf-injector --type json -p \\
-    "[{\\"op\\":\\"replace\\",\\"path\\":\\"/webhooks/0/clientConfig/caBundle\\",\\"value\\":\\"$CA_BUNDLE\\"}]"
+  kubectl patch mutatingwebhookconfiguration netguard-waf-injector --type json -p "[
+    {\\"op\\":\\"add\\",\\"path\\":\\"/webhooks/0/clientConfig/caBundle\\",\\"value\\":\\"$CA_BUNDLE\\"},
+    {\\"op\\":\\"add\\",\\"path\\":\\"/webhooks/1/clientConfig/caBundle\\",\\"value\\":\\"$CA_BUNDLE\\"}]"
 """
 
 
@@ -55,8 +59,18 @@ def serve_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="address to serve HTTPS on (default 0.0.0.0:8443)",
     )
-    p.add_argument("--tls-cert", default="/etc/netguard/webhook-tls/tls.crt", metavar="FILE")
-    p.add_argument("--tls-key", default="/etc/netguard/webhook-tls/tls.key", metavar="FILE")
+    p.add_argument(
+        "--tls-cert",
+        default="/etc/netguard/webhook-tls/tls.crt",
+        metavar="FILE",
+        help="serving certificate, PEM (default %(default)s)",
+    )
+    p.add_argument(
+        "--tls-key",
+        default="/etc/netguard/webhook-tls/tls.key",
+        metavar="FILE",
+        help="its private key, PEM (default %(default)s)",
+    )
     p.add_argument(
         "--image",
         default=os.environ.get("NETGUARD_IMAGE", DEFAULT_IMAGE),
@@ -67,6 +81,13 @@ def serve_parser() -> argparse.ArgumentParser:
         choices=("block", "detect"),
         default="block",
         help="WAF mode for pods without a netguard.io/waf-mode annotation",
+    )
+    p.add_argument(
+        "--tls-reload-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="how often to look for renewed TLS files and load them (default %(default)s)",
     )
     p.add_argument("--log-level", choices=("debug", "info", "warning"), default="info")
     return p
@@ -156,7 +177,7 @@ def serve_main(argv: list[str]) -> int:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app(defaults),
         host=host,
         port=port,
@@ -166,7 +187,39 @@ def serve_main(argv: list[str]) -> int:
         access_log=False,
         server_header=False,
     )
+    reload = (config, args.tls_cert, args.tls_key, args.tls_reload_seconds)
+    threading.Thread(target=_reload_tls, args=reload, name="tls-reload", daemon=True).start()
+    uvicorn.Server(config).run()
     return 0
+
+
+def _signature(*paths: str) -> tuple[tuple[int, int, int], ...] | None:
+    try:
+        return tuple((st.st_mtime_ns, st.st_ino, st.st_size) for st in (os.stat(p) for p in paths))
+    except OSError:
+        return None
+
+
+def _reload_tls(config, cert: str, key: str, every: float) -> None:
+    """Load renewed TLS files (cert-manager, or a Secret updated by hand) into the running server.
+
+    New handshakes use the new pair; open connections keep theirs. A pair that does not load (say, the
+    certificate written before its key) is tried again next time, and the old pair stays in use.
+    """
+    log = logging.getLogger("netguard.webhook")
+    seen = _signature(cert, key)
+    while True:
+        time.sleep(every)
+        now = _signature(cert, key)
+        if now is None or now == seen or config.ssl is None:
+            continue
+        try:
+            config.ssl.load_cert_chain(cert, key)
+        except (OSError, ssl.SSLError) as exc:
+            log.warning(json.dumps({"event": "tls-reload-failed", "error": str(exc)}))
+            continue
+        seen = now
+        log.info(json.dumps({"event": "tls-reloaded", "cert": cert}))
 
 
 def main(argv: list[str]) -> int:
