@@ -68,3 +68,61 @@ def to_dot(graph: nx.MultiDiGraph) -> str:
 
 
 EXPORTERS = {"json": to_json, "graphml": to_graphml, "dot": to_dot}
+
+
+# --- rendered pictures (server-side, headless): Graphviz lays out the DOT above -------------------
+
+RENDER_TIMEOUT = 120.0
+
+
+class RenderError(RuntimeError):
+    """Graphviz is missing, failed or took too long."""
+
+
+def render(graph: nx.MultiDiGraph, fmt: str, *, timeout: float = RENDER_TIMEOUT) -> bytes:
+    """The graph drawn by Graphviz's `dot` as `svg` or `png` bytes."""
+    import shutil
+    import subprocess
+
+    if fmt not in ("svg", "png"):
+        raise ValueError(f"unknown picture format {fmt!r}")
+    dot = shutil.which("dot")
+    if dot is None:
+        raise RenderError("Graphviz's `dot` is not installed (Debian: apt-get install graphviz; see scripts/system-deps.sh)")
+    args = [dot, f"-T{fmt}"]
+    if fmt == "png":
+        args.append("-Gdpi=110")
+    try:
+        done = subprocess.run(args, input=to_dot(graph).encode("utf-8"), capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(f"Graphviz took more than {timeout:.0f}s; export dot, json or graphml instead") from exc
+    if done.returncode != 0:
+        raise RenderError(f"Graphviz failed: {done.stderr.decode('utf-8', 'replace').strip()[:300]}")
+    return done.stdout
+
+
+def to_svg(graph: nx.MultiDiGraph) -> str:
+    return render(graph, "svg").decode("utf-8")
+
+
+def to_png(graph: nx.MultiDiGraph) -> bytes:
+    return render(graph, "png")
+
+
+def graph_from_dict(data: dict, verdict: str = "verdict") -> nx.MultiDiGraph:
+    """The inverse of graph_to_dict (what the UI holds, from a local Review or the controller). With
+    verdict="candidate_verdict" the edges are colored by their verdict under the candidate policies."""
+    graph = nx.MultiDiGraph()
+    for node in data.get("nodes", []):
+        attrs = {k: v for k, v in node.items() if k != "id" and not isinstance(v, dict | list)}
+        graph.add_node(node["id"], **attrs)
+    for edge in data.get("edges", []):
+        attrs = {k: v for k, v in edge.items() if k not in ("source", "target", "key")}
+        if verdict != "verdict":
+            attrs["verdict"] = edge.get(verdict)
+        graph.add_edge(edge["source"], edge["target"], key=edge["key"], **attrs)
+    return graph
+
+
+EXPORTERS["svg"] = to_svg
+BINARY_EXPORTERS = {"png": to_png}
