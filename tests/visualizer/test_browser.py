@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.visualizer.conftest import BOOKINFO_WORKLOADS, open_map, screenshot
@@ -21,3 +22,98 @@ def test_page_loads_without_console_errors_and_shows_the_bookinfo_workloads_and_
     assert page.locator(".ns[data-ns=default]").count() == 1
     screenshot(page, "bookinfo-map.png")
     assert page.console.errors == []
+
+
+def click_edge(page, source: str, target: str) -> None:
+    """A real mouse click on the middle of the drawn edge (not on its bounding box)."""
+    hit = page.locator(f'.edge-g[data-source="{source}"][data-target="{target}"] .edge-hit')
+    point = hit.evaluate("""p => { const l = p.getTotalLength(); const pt = p.getPointAtLength(l / 2);
+        const m = p.getScreenCTM(); return {x: pt.x * m.a + pt.y * m.c + m.e, y: pt.x * m.b + pt.y * m.d + m.f}; }""")
+    page.mouse.click(point["x"], point["y"])
+
+
+def test_filtering_by_namespace_then_clicking_an_edge_shows_its_details(page, bookinfo_ui):
+    open_map(page, bookinfo_ui)
+    page.uncheck('#ns-list input[data-ns="kube-system"]')
+    page.uncheck('#ns-list input[data-ns="(outside)"]')
+    page.wait_for_function("document.querySelectorAll('.node[data-id=\"kube-system/coredns\"]').length === 0")
+    assert page.locator(".node").count() == 6
+    assert page.locator(".edge-g").count() == 6  # the edges inside default only
+    click_edge(page, "default/productpage-v1", "default/details-v1")
+    details = page.locator("#details")
+    assert details.locator("[data-testid=details-title]").inner_text() == "default/productpage-v1 → default/details-v1"
+    table = details.locator('table.edge-detail[data-key="9080/TCP"]').inner_text()
+    assert "9080/TCP" in table and "default/details" in table  # port and the Service it went through
+    assert "48,780" in table  # bytes
+    assert "40" in table  # connections
+    assert "2026-09-21" in table  # last seen
+    assert "netguard-details-v1 ingress[0]" in details.inner_text()  # the rule this edge justifies
+    screenshot(page, "bookinfo-edge-details.png")
+    assert page.console.errors == []
+
+
+def test_verdict_mode_port_label_and_search_filters(page, bookinfo_ui):
+    open_map(page, bookinfo_ui)
+    verdicts = lambda: set(page.locator(".edge-g").evaluate_all("els => els.map(e => e.dataset.verdict)"))  # noqa: E731
+    assert verdicts() == {"not-covered"}  # bookinfo has no policies yet
+    page.click('#verdict-mode button[data-mode="candidate"]')
+    assert verdicts() == {"allowed"}  # the generated policies allow every observed flow
+    page.fill("#port-filter", "53/UDP")
+    page.wait_for_function("document.querySelectorAll('.edge-g').length === 3")
+    assert set(page.locator(".edge-g").evaluate_all("els => els.map(e => e.dataset.target)")) == {"kube-system/coredns"}
+    page.fill("#port-filter", "")
+    page.fill("#label-filter", "app=ratings")
+    page.wait_for_function("document.querySelectorAll('.edge-g').length === 2")
+    shown = set(page.locator(".node").evaluate_all("els => els.map(e => e.dataset.id)"))
+    assert shown == {"default/ratings-v1", "default/reviews-v2", "default/reviews-v3"}
+    page.fill("#label-filter", "")
+    page.fill("#search", "reviews-v2")
+    page.wait_for_function("document.querySelectorAll('.node.match').length === 1")
+    assert page.locator(".node.match").get_attribute("data-id") == "default/reviews-v2"
+    assert page.console.errors == []
+
+
+def test_clicking_a_workload_shows_its_labels_pods_and_policy(page, bookinfo_ui):
+    open_map(page, bookinfo_ui)
+    page.click('.node[data-id="default/reviews-v2"]')
+    text = page.locator("#details").inner_text()
+    assert "reviews-v2" in text and "Deployment in namespace default" in text
+    assert "app=reviews" in text and "version=v2" in text
+    assert "reviews-v2-" in text  # its pod
+    assert "netguard-reviews-v2" in text and "pending" in text.lower()
+    assert "egress[" in text and "ratings-v1" in text  # the rule that lets it call ratings, and why
+    assert page.console.errors == []
+
+
+def test_approving_in_the_review_view_changes_what_the_api_reports(page):
+    from tests.visualizer.conftest import FLOWS, INVENTORY, running_ui
+
+    with running_ui("--inventory", str(INVENTORY), "--flows", str(FLOWS)) as base:
+        open_map(page, base)
+        page.click("#tab-review")
+        cards = page.locator("article.policy")
+        assert cards.count() == 6
+        card = page.locator('article.policy[data-workload="default/Deployment/reviews-v2"]')
+        card.locator("header").click()  # open it: rules, flows, diff, YAML
+        body = card.locator(".body").inner_text()
+        assert "from Deployment default/productpage-v1 on 9080/TCP" in body
+        assert "+kind: NetworkPolicy" in body  # the diff against the cluster (added)
+        card.locator("button.approve").click()
+        page.wait_for_function("document.querySelector('#count-approved').textContent === '1'")
+        page.locator('article.policy[data-workload="default/Deployment/ratings-v1"] button.reject').click()
+        page.wait_for_function("document.querySelector('#count-rejected').textContent === '1'")
+        status = {p["workload"]: p["status"] for p in httpx.get(base + "/api/v1/policies").json()["policies"]}
+        assert status["default/Deployment/reviews-v2"] == "approved"
+        assert status["default/Deployment/ratings-v1"] == "rejected"
+        assert status["default/Deployment/details-v1"] == "pending"
+        approved_card = page.locator('article.policy[data-workload="default/Deployment/reviews-v2"]')
+        assert approved_card.get_attribute("data-status") == "approved"
+        screenshot(page, "bookinfo-review.png")
+        with page.expect_download() as info:
+            page.click("#download-approved")
+        import zipfile
+
+        names = zipfile.ZipFile(info.value.path()).namelist()
+        assert "netguard-policies/default/reviews-v2.yaml" in names
+        assert "netguard-policies/default/ratings-v1.yaml" not in names
+        assert page.console.errors == []

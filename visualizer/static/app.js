@@ -19,7 +19,7 @@
   const OUTSIDE = "(outside)";
   const AUTO_COLLAPSE = 120; // more workloads than this: namespaces start as one box each
   const LABELS_UP_TO = 250; // edge labels drawn when fewer visible edges than this
-  const NODE_W = 168, NODE_H = 36, COL_GAP = 92, ROW_GAP = 14, PAD = 16, HEAD = 30, GROUP_GAP = 34, GCOL_GAP = 110;
+  const NODE_W = 168, NODE_H = 36, COL_GAP = 64, ROW_GAP = 14, PAD = 16, HEAD = 30, GROUP_GAP = 34, GCOL_GAP = 76;
 
   const state = {
     graph: null, policies: null, diff: null, impact: null, alerts: [], waf: { targets: {} },
@@ -424,7 +424,7 @@
       const tip = svg("title");
       tip.textContent = `${e.source} → ${e.target}\n${[...e.ports].join(", ")} · ${fmtInt(e.connections)} connections · ${VERDICT_TEXT[e.verdict]}`;
       hit.append(tip);
-      hit.addEventListener("click", (ev) => { ev.stopPropagation(); select({ type: "edge", id: e.id }); });
+      g.addEventListener("click", (ev) => { ev.stopPropagation(); select({ type: "edge", id: e.id }); });
       g.append(hit, path);
       if (withLabels) {
         const label = svg("text", { class: "edge-label", x: p.mx, y: p.my - 4, "text-anchor": "middle" });
