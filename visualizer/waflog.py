@@ -37,7 +37,8 @@ def read_waf_log(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def _target(record: dict[str, Any], by_id: dict[str, dict], by_name: dict[str, list[str]]) -> str | None:
+def _target(record: dict[str, Any], by_id: dict[str, dict], by_name: dict[str, list[str]],
+            by_service: dict[str, set[str]]) -> str | None:
     workload = str(record.get("workload") or "")
     if workload:
         parts = workload.split("/")
@@ -54,6 +55,11 @@ def _target(record: dict[str, Any], by_id: dict[str, dict], by_name: dict[str, l
         labels = host.split(".")
         name = labels[0]
         namespace = labels[1] if len(labels) > 1 else ""
+        # a Service name: the workloads its traffic reached (the edges' via_service), else a workload name
+        services = [f"{namespace}/{name}"] if namespace else [s for s in by_service if s.split("/", 1)[1] == name]
+        backends = sorted({t for s in services for t in by_service.get(s, ())})
+        if len(backends) == 1:
+            return backends[0]
         candidates = by_name.get(name, [])
         if namespace:
             narrowed = [c for c in candidates if by_id[c].get("namespace") == namespace]
@@ -70,6 +76,10 @@ def summarize_blocks(records: list[dict[str, Any]], graph: dict) -> dict[str, An
     for node in by_id.values():
         if node.get("kind") == "workload":
             by_name.setdefault(str(node.get("name")), []).append(node["id"])
+    by_service: dict[str, set[str]] = {}
+    for edge in graph.get("edges", []):
+        if edge.get("via_service"):
+            by_service.setdefault(edge["via_service"], set()).add(edge["target"])
     targets: dict[str, dict[str, Any]] = {}
     unmatched = 0
     blocked_total = 0
@@ -77,7 +87,7 @@ def summarize_blocks(records: list[dict[str, Any]], graph: dict) -> dict[str, An
         if not record.get("blocked"):
             continue
         blocked_total += 1
-        target = _target(record, by_id, by_name)
+        target = _target(record, by_id, by_name, by_service)
         if target is None:
             unmatched += 1
             continue

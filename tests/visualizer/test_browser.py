@@ -117,3 +117,36 @@ def test_approving_in_the_review_view_changes_what_the_api_reports(page):
         assert "netguard-policies/default/reviews-v2.yaml" in names
         assert "netguard-policies/default/ratings-v1.yaml" not in names
         assert page.console.errors == []
+
+
+def test_controller_mode_page_shows_the_controllers_graph_and_waf_blocks(page, tmp_path):
+    import json
+
+    from policygen.pipeline import observe
+    from policygen.review import build_review
+    from tests.visualizer.conftest import FLOWS, INVENTORY, running_ui, serve_in_thread
+    from tests.visualizer.test_api import fake_controller
+
+    observed = observe([INVENTORY], [FLOWS])
+    token = tmp_path / "token"
+    token.write_text("t0ken\n")
+    waf_log = tmp_path / "waf.jsonl"
+    waf_log.write_text("\n".join(json.dumps(r) for r in [
+        {"time": 1790000100, "request_id": "r1", "blocked": True, "categories": ["sqli"], "path": "/productpage?u=1'or'1'='1",
+         "client": "203.0.113.7", "host": "productpage.default.svc.cluster.local:9080"},
+        {"time": 1790000200, "request_id": "r2", "blocked": True, "categories": ["xss"], "path": "/login?next=<script>",
+         "client": "203.0.113.7", "workload": "default/Deployment/productpage-v1"},
+    ]) + "\n")
+    with serve_in_thread(fake_controller(build_review(observed.inventory, observed.edges), "t0ken")) as controller, \
+            running_ui("--controller", controller, "--token-file", str(token), "--waf-log", str(waf_log)) as base:
+        open_map(page, base)
+        assert "controller" in page.locator("#source").inner_text()
+        assert page.locator(".node[data-kind=workload]").count() == 7
+        node = page.locator('.node[data-id="default/productpage-v1"]')
+        assert "waf" in node.get_attribute("class")
+        assert node.locator(".badge text").text_content() == "WAF 2"
+        node.click()
+        text = page.locator("#details").inner_text()
+        assert "WAF BLOCKS (2)" in text.upper() and "sqli: 1" in text and "xss: 1" in text
+        screenshot(page, "controller-mode-waf.png")
+        assert page.console.errors == []

@@ -19,7 +19,7 @@
   const OUTSIDE = "(outside)";
   const AUTO_COLLAPSE = 120; // more workloads than this: namespaces start as one box each
   const LABELS_UP_TO = 250; // edge labels drawn when fewer visible edges than this
-  const NODE_W = 168, NODE_H = 36, COL_GAP = 64, ROW_GAP = 14, PAD = 16, HEAD = 30, GROUP_GAP = 34, GCOL_GAP = 76;
+  const NODE_W = 160, NODE_H = 36, COL_GAP = 84, ROW_GAP = 14, PAD = 16, HEAD = 30, GROUP_GAP = 34, GCOL_GAP = 76;
 
   const state = {
     graph: null, policies: null, diff: null, impact: null, alerts: [], waf: { targets: {} },
@@ -90,7 +90,10 @@
   const verdictOf = (edge) => (state.mode === "candidate" ? edge.candidate_verdict : edge.verdict) || "not-covered";
   const groupOf = (node) => node.namespace || OUTSIDE;
   const workloadKey = (node) => `${node.namespace}/${node.workload_kind}/${node.name}`;
-  function verdictBadge(v) { return el("span", { class: "verdict " + (v || "not-covered") }, VERDICT_TEXT[v] || v || "—"); }
+  const VERDICT_SHORT = { allowed: "allowed", denied: "denied", "not-covered": "not covered" };
+  function verdictBadge(v) {
+    return el("span", { class: "verdict " + (v || "not-covered"), title: VERDICT_TEXT[v] || "" }, VERDICT_SHORT[v] || v || "—");
+  }
 
   // ---- loading -------------------------------------------------------------------------------
   async function loadAll() {
@@ -286,6 +289,13 @@
       if (a !== b) gpairs.push([a, b]);
     }
     const groupLayer = layers(gnames, gpairs);
+    const preds = new Map();
+    for (const e of view.edges) {
+      if (!preds.has(e.target)) preds.set(e.target, []);
+      preds.get(e.target).push(e.source);
+      if (!preds.has(e.source)) preds.set(e.source, []);
+      preds.get(e.source).push(e.target);
+    }
     // place members inside each group
     for (const grp of groups.values()) {
       const ls = [...new Set(grp.members.map((m) => nodeLayer.get(m.id)))].sort((a, b) => a - b);
@@ -300,9 +310,17 @@
       cols = cols.filter(Boolean);
       // tall columns wrap into several so a namespace stays roughly square
       const maxRows = Math.max(6, Math.ceil(Math.sqrt(n) * 1.3));
+      // order each column by the mean row of its members' neighbours in the columns before it
+      // (one barycenter sweep: fewer crossings), names breaking ties
+      const row = new Map();
       const wrapped = [];
       for (const col of cols) {
-        col.sort((a, b) => a.label.localeCompare(b.label));
+        const bary = new Map(col.map((m) => {
+          const rows = (preds.get(m.id) || []).filter((p) => row.has(p)).map((p) => row.get(p));
+          return [m.id, rows.length ? rows.reduce((a, b) => a + b, 0) / rows.length : Infinity];
+        }));
+        col.sort((a, b) => bary.get(a.id) - bary.get(b.id) || a.label.localeCompare(b.label));
+        col.forEach((m, i) => row.set(m.id, i));
         for (let i = 0; i < col.length; i += maxRows) wrapped.push(col.slice(i, i + maxRows));
       }
       grp.cols = wrapped;
@@ -321,8 +339,7 @@
       grp.h = height;
       grp.layer = groupLayer.get(grp.name);
     }
-    // order inside each column by the mean row of their predecessors (one barycenter sweep)
-    // then place the group columns left to right
+    // place the group columns left to right
     const gcols = [];
     for (const grp of groups.values()) (gcols[grp.layer] = gcols[grp.layer] || []).push(grp);
     let x = 0;
@@ -345,11 +362,18 @@
   }
 
   // ---- drawing ---------------------------------------------------------------------------------
+  function cubicAt(p0, p1, p2, p3, t) {
+    const u = 1 - t;
+    return u * u * u * p0 + 3 * u * u * t * p1 + 3 * u * t * t * p2 + t * t * t * p3;
+  }
   function edgePath(s, t) {
     const sy = s.y + s.h / 2, ty = t.y + t.h / 2;
     if (t.x > s.x + s.w / 2) {
       const x1 = s.x + s.w, x2 = t.x, dx = Math.max(30, (x2 - x1) / 2);
-      return { d: `M${x1},${sy} C${x1 + dx},${sy} ${x2 - dx},${ty} ${x2},${ty}`, mx: (x1 + x2) / 2, my: (sy + ty) / 2 };
+      // the label sits towards the target, where edges that fan out of one source have spread apart
+      const at = 0.5;
+      return { d: `M${x1},${sy} C${x1 + dx},${sy} ${x2 - dx},${ty} ${x2},${ty}`,
+        mx: cubicAt(x1, x1 + dx, x2 - dx, x2, at), my: cubicAt(sy, sy, ty, ty, at) };
     }
     if (t.x + t.w < s.x + s.w / 2) { // backwards: leave on the left, arrive on the right
       const x1 = s.x, x2 = t.x + t.w, dx = Math.max(40, (x1 - x2) / 2);
@@ -464,7 +488,7 @@
         const bw = 10 + text.length * 6;
         bx -= bw;
         const b = svg("g", { class: "badge", transform: `translate(${bx},-8)` });
-        b.append(svg("rect", { width: bw, height: 15, rx: 7.5, fill: color }));
+        b.append(svg("rect", { width: bw, height: 15, rx: 7.5, style: `fill:${color}` }));
         const bt = svg("text", { x: bw / 2, y: 11, "text-anchor": "middle" }); bt.textContent = text;
         b.append(bt);
         g.append(b);
@@ -584,13 +608,17 @@
     pick(policyFor(s), (policyFor(s) || {}).egress_why || [], "egress", peerName(t));
     return out;
   }
+  function fill(box, ...parts) {
+    box.replaceChildren(el("button", { class: "close", title: "close", onclick: (ev) => { ev.stopPropagation(); select(null); } }, "×"), ...parts);
+  }
   function renderDetails() {
     const box = $("#details");
     const sel = state.selected;
-    if (!sel || !state.view) { box.replaceChildren(el("div", { class: "empty" }, "Click a workload or an edge to see its details.")); return; }
+    box.classList.toggle("hidden", !sel);
+    if (!sel || !state.view) { box.replaceChildren(); return; }
     if (sel.type === "edge") {
       const e = state.view.edges.find((x) => x.id === sel.id);
-      if (!e) { box.replaceChildren(el("div", { class: "empty" }, "That edge is filtered out.")); return; }
+      if (!e) { fill(box, el("div", { class: "empty" }, "That edge is filtered out.")); return; }
       const parts = [el("h2", { "data-testid": "details-title" }, `${e.source} → ${e.target}`),
         el("div", { class: "sub" }, `${e.edges.length} edge${e.edges.length === 1 ? "" : "s"} · ${fmtInt(e.connections)} connections · ${fmtBytes(e.bytes)} · last seen ${fmtTime(e.last_seen)}`)];
       for (const x of e.edges.slice(0, 200)) {
@@ -608,17 +636,17 @@
         for (const a of edgeAlerts(x)) parts.push(el("div", { class: "warn" }, alertText(a)));
       }
       if (e.edges.length > 200) parts.push(el("div", { class: "sub" }, `… and ${e.edges.length - 200} more`));
-      box.replaceChildren(...parts);
+      fill(box, ...parts);
       return;
     }
     if (sel.type === "namespace") {
       const members = state.graph.nodes.filter((n) => n.namespace === sel.id);
-      box.replaceChildren(el("h2", {}, `namespace ${sel.id}`), el("div", { class: "sub" }, `${members.length} workloads`),
+      fill(box, el("h2", {}, `namespace ${sel.id}`), el("div", { class: "sub" }, `${members.length} workloads`),
         el("div", {}, members.slice(0, 300).map((n) => el("div", {}, el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); select({ type: "node", id: n.id }); } }, n.name)))));
       return;
     }
     const node = state.byId.get(sel.id);
-    if (!node) { box.replaceChildren(el("div", { class: "empty" }, "Not in the graph.")); return; }
+    if (!node) { fill(box, el("div", { class: "empty" }, "Not in the graph.")); return; }
     const parts = [el("h2", { "data-testid": "details-title" }, node.kind === "workload" ? node.name : node.label),
       el("div", { class: "sub" }, node.kind === "workload" ? `${node.workload_kind} in namespace ${node.namespace}` : `${node.kind} (outside the pods)`)];
     if (node.labels && Object.keys(node.labels).length) parts.push(el("h4", {}, "labels"), el("div", {}, Object.entries(node.labels).map(([k, v]) => el("span", { class: "tag" }, `${k}=${v}`))));
@@ -649,7 +677,7 @@
     } else if (node.kind === "workload") {
       parts.push(el("h4", {}, "generated policy"), el("div", { class: "sub" }, "none for this workload"));
     }
-    box.replaceChildren(...parts);
+    fill(box, ...parts);
   }
   function alertText(a) {
     const what = a.message || a.reason || a.kind || a.type || "alert";
