@@ -77,7 +77,9 @@ def build_backend(args: argparse.Namespace):
     current = load_policies(args.policies) if args.policies else None
     review = build_review(observed.inventory, observed.edges, current)
     print(f"review: {len(review.generated)} generated policies, {len(review.current)} current", file=sys.stderr)
-    return LocalBackend(review, args.approvals)
+    backend = LocalBackend(review, args.approvals)
+    backend.warm()
+    return backend
 
 
 def main(argv: list[str]) -> int:

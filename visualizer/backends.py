@@ -35,6 +35,8 @@ class BackendError(Exception):
 
 
 class Backend(Protocol):
+    """get() answers JSON data, or JSON already encoded as bytes (passed on as it is)."""
+
     mode: str
 
     async def get(self, path: str) -> Any: ...
@@ -61,7 +63,12 @@ def enrich_graph(graph: dict, review: Review) -> dict:
 
 class LocalBackend:
     """A Review built once from inventory and flow files; approvals kept in memory (and in a JSON file
-    when one is given, so a restart keeps them)."""
+    when one is given, so a restart keeps them).
+
+    The answers are computed once, off the event loop, and kept: the graph as ready-made JSON bytes,
+    the policies without their statuses (each answer sets the current statuses), the diff, and the
+    impact per set of decisions. `warm()` computes them all in the background at start-up, so the
+    review view of a big cluster does not wait for them when the map is already shown."""
 
     mode = "local"
 
@@ -70,6 +77,7 @@ class LocalBackend:
         self.approvals_file = Path(approvals_file) if approvals_file else None
         self.approvals: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._compute = threading.Lock()
         self._workloads = {g.workload.key for g in review.generated}
         if self.approvals_file and self.approvals_file.exists():
             try:
@@ -79,19 +87,64 @@ class LocalBackend:
             if not isinstance(data, dict):
                 raise InputError("expected a JSON object of workload -> decision", source=str(self.approvals_file))
             self.approvals = {str(k): str(v) for k, v in data.items() if v in DECISIONS}
-        self._graph = enrich_graph(review.graph_json(), review)
+        self.graph = enrich_graph(review.graph_json(), review)
+        self._graph_bytes = json.dumps(self.graph, separators=(",", ":")).encode("utf-8")
+        self._policies: dict | None = None
+        self._diff: bytes | None = None
+        self._impact: dict[frozenset, bytes] = {}
+
+    def warm(self) -> threading.Thread:
+        thread = threading.Thread(target=self._warm, name="netguard-ui-warm", daemon=True)
+        thread.start()
+        return thread
+
+    def _warm(self) -> None:
+        self._policies_base()
+        self._diff_bytes()
+        self._impact_bytes(self._snapshot())
+
+    def _snapshot(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self.approvals)
+
+    def _policies_base(self) -> dict:
+        with self._compute:
+            if self._policies is None:
+                self._policies = self.review.policies_json({})
+            return self._policies
+
+    def _diff_bytes(self) -> bytes:
+        with self._compute:
+            if self._diff is None:
+                self._diff = json.dumps(self.review.diff_json(), separators=(",", ":")).encode("utf-8")
+            return self._diff
+
+    def _impact_bytes(self, approvals: dict[str, str]) -> bytes:
+        key = frozenset(approvals.items())
+        with self._compute:
+            if key not in self._impact:
+                if len(self._impact) > 64:
+                    self._impact.clear()
+                self._impact[key] = json.dumps(self.review.impact_json(approvals), separators=(",", ":")).encode("utf-8")
+            return self._impact[key]
+
+    def _policies_bytes(self, approvals: dict[str, str]) -> bytes:
+        base = self._policies_base()
+        items = [dict(p, status=approvals.get(p["workload"], "pending")) for p in base["policies"]]
+        return json.dumps({"policies": items, "warnings": base["warnings"]}, separators=(",", ":")).encode("utf-8")
 
     async def get(self, path: str) -> Any:
-        with self._lock:
-            approvals = dict(self.approvals)
+        from starlette.concurrency import run_in_threadpool
+
+        approvals = self._snapshot()
         if path == "graph":
-            return self._graph
+            return self._graph_bytes
         if path == "policies":
-            return self.review.policies_json(approvals)
+            return await run_in_threadpool(self._policies_bytes, approvals)
         if path == "policies/diff":
-            return self.review.diff_json()
+            return await run_in_threadpool(self._diff_bytes)
         if path == "policies/impact":
-            return self.review.impact_json(approvals)
+            return await run_in_threadpool(self._impact_bytes, approvals)
         if path == "alerts":
             return []
         raise BackendError(404, f"no such path: /api/v1/{path}")
@@ -152,6 +205,8 @@ class ControllerBackend:
             except ValueError:
                 detail = response.text
             raise BackendError(response.status_code, f"controller answered {response.status_code}: {detail}")
+        if method == "GET":
+            return response.content  # passed on as it came (the page parses it)
         try:
             return response.json()
         except ValueError as exc:
@@ -165,3 +220,13 @@ class ControllerBackend:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def load_json(data: Any) -> Any:
+    """What get() answered, as data."""
+    if isinstance(data, bytes | bytearray):
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise BackendError(502, "the data source answered with something that is not JSON") from exc
+    return data

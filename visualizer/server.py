@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from visualizer.backends import API_GETS, Backend, BackendError
+from visualizer.backends import API_GETS, Backend, BackendError, load_json
 from visualizer.waflog import summarize_blocks
 
 STATIC = resources.files("visualizer") / "static"
@@ -80,7 +80,10 @@ def create_app(backend: Backend, *, waf_records: list[dict[str, Any]] | None = N
     async def api_get(path: str) -> Any:
         if path not in API_GETS:
             return _error(404, f"no such path: /api/v1/{path}")
-        return await backend.get(path)
+        data = await backend.get(path)
+        if isinstance(data, bytes | bytearray):
+            return Response(bytes(data), media_type="application/json")
+        return data
 
     @app.post("/api/v1/policies/approve")
     async def approve(request: Request) -> Any:
@@ -94,7 +97,7 @@ def create_app(backend: Backend, *, waf_records: list[dict[str, Any]] | None = N
     async def waf() -> dict:
         if waf_records is None:
             return {"targets": {}, "unmatched": 0, "blocked": 0, "requests": 0}
-        graph = await backend.get("graph")
+        graph = load_json(await backend.get("graph"))
         return summarize_blocks(waf_records, graph)
 
     @app.get("/ui/export.{fmt}")
@@ -105,7 +108,7 @@ def create_app(backend: Backend, *, waf_records: list[dict[str, Any]] | None = N
             return _error(404, f"unknown export format {fmt!r}; one of {', '.join(EXPORT_TYPES)}")
         if verdict not in ("current", "candidate"):
             return _error(400, "verdict must be current or candidate")
-        data = await backend.get("graph")
+        data = load_json(await backend.get("graph"))
         graph = graph_from_dict(data, "verdict" if verdict == "current" else "candidate_verdict")
         exporter = BINARY_EXPORTERS.get(fmt) or EXPORTERS[fmt]
         try:
@@ -119,7 +122,7 @@ def create_app(backend: Backend, *, waf_records: list[dict[str, Any]] | None = N
     async def bundle(status: str = "approved") -> Response:
         if status not in BUNDLE_STATUSES:
             return _error(400, f"status must be one of {', '.join(BUNDLE_STATUSES)}")
-        policies = await backend.get("policies")
+        policies = load_json(await backend.get("policies"))
         return Response(policy_bundle(policies, status), media_type="application/zip",
                         headers={"Content-Disposition": f'attachment; filename="netguard-policies-{status}.zip"'})
 

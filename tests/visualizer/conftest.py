@@ -129,7 +129,7 @@ def page(browser):
 
 def open_map(page, base: str) -> None:
     page.goto(base + "/")
-    page.wait_for_function("window.netguard && window.netguard.ready", timeout=20_000)
+    page.wait_for_function("window.netguard && window.netguard.ready && window.netguard.reviewReady", timeout=20_000)
 
 
 def screenshot(page, name: str) -> Path:

@@ -100,11 +100,21 @@
     const [graph, info] = await Promise.all([api("/api/v1/graph"), api("/ui/info").catch(() => ({}))]);
     state.info = info;
     setGraph(graph);
-    const side = await Promise.allSettled([api("/api/v1/alerts"), api("/ui/waf"), loadReview()]);
+    render(); // the map first; alerts, WAF blocks and the review data follow
+    const side = await Promise.allSettled([api("/api/v1/alerts"), api("/ui/waf")]);
     if (side[0].status === "fulfilled") state.alerts = normalizeAlerts(side[0].value);
     if (side[1].status === "fulfilled") state.waf = side[1].value;
     for (const s of side) if (s.status === "rejected") console.warn(String(s.reason));
-    render();
+    if (state.alerts.length || state.waf.blocked) render();
+    $("#review-list").replaceChildren(el("div", { class: "card" }, "Loading the generated policies…"));
+    try {
+      await loadReview();
+      renderDetails();
+    } catch (err) {
+      $("#review-list").replaceChildren(el("div", { class: "card warn" }, "Could not load the review: " + (err.message || err)));
+      console.warn(String(err));
+    }
+    window.netguard.reviewReady = true;
   }
   async function loadReview() {
     const [policies, diff, impact] = await Promise.all([api("/api/v1/policies"), api("/api/v1/policies/diff"), api("/api/v1/policies/impact")]);
@@ -340,8 +350,16 @@
       grp.layer = groupLayer.get(grp.name);
     }
     // place the group columns left to right
+    // many groups: fold their layers into about sqrt(1.2n) columns so the map stays roughly 3:2
+    // instead of a long chain (a namespace graph is dense: almost every namespace calls another)
+    const glayers = [...new Set([...groups.values()].map((grp) => grp.layer))].sort((a, b) => a - b);
+    const maxGcols = Math.max(1, Math.ceil(Math.sqrt(groups.size * 1.2)));
+    const gcolOf = new Map(glayers.map((l, i) => [l, glayers.length > maxGcols ? Math.floor((i * maxGcols) / glayers.length) : i]));
     const gcols = [];
-    for (const grp of groups.values()) (gcols[grp.layer] = gcols[grp.layer] || []).push(grp);
+    for (const grp of groups.values()) {
+      const c = gcolOf.get(grp.layer);
+      (gcols[c] = gcols[c] || []).push(grp);
+    }
     let x = 0;
     const placed = gcols.filter(Boolean);
     const columnHeights = placed.map((col) => col.reduce((h, grp) => h + grp.h + GROUP_GAP, -GROUP_GAP));
@@ -405,6 +423,7 @@
       defs.append(m);
     }
     root.append(defs);
+    root.classList.toggle("many", view.edges.length > 300);
     const scene = svg("g", { id: "scene" });
     root.append(scene);
     const q = state.search.trim().toLowerCase();
@@ -477,7 +496,7 @@
       name.textContent = truncate(v.kind === "namespace" ? v.label : (v.node.name || v.label), 24);
       const kindText = svg("text", { class: "kindtext", x: 10, y: v.kind === "namespace" ? 37 : 28 });
       kindText.textContent = v.kind === "namespace"
-        ? `${v.members.length} workloads · ${fmtInt(v.inside)} edges inside — open`
+        ? `${v.members.length} workloads · ${fmtInt(v.inside)} edges inside`
         : v.kind === "workload" ? v.node.workload_kind : v.kind;
       const tip = svg("title"); tip.textContent = v.kind === "namespace" ? `namespace ${v.label}: click to open` : v.id;
       g.append(tip, name, kindText);
@@ -511,9 +530,8 @@
     const closed = [...view.nodes.values()].filter((v) => v.kind === "namespace").length;
     $("#status").textContent = `${fmtInt(nodes)} boxes · ${fmtInt(edges)} lines shown` + (closed ? ` · ${closed} namespaces closed` : "") +
       (state.waf.blocked ? ` · ${fmtInt(state.waf.blocked)} WAF blocks` : "") + (state.alerts.length ? ` · ${state.alerts.length} alerts` : "");
-    const pending = state.policies ? state.policies.policies.filter((p) => p.status === "pending").length : 0;
-    $("#pending-count").textContent = pending ? String(pending) : "";
     updateExportLink();
+    focusEdges();
     renderDetails();
     // layout time includes the browser's own layout of the SVG
     root.getBBox();
@@ -572,9 +590,21 @@
   }
 
   // ---- details panel ----------------------------------------------------------------------------
+  function focusEdges() {
+    // a selected box: its own lines stand out, the others fade
+    const sel = state.selected, root = $("#map");
+    root.querySelectorAll(".edge-g.hl").forEach((g) => g.classList.remove("hl"));
+    const on = sel && sel.type === "node";
+    root.classList.toggle("focus", !!on);
+    if (!on) return;
+    root.querySelectorAll(".edge-g").forEach((g) => {
+      if (g.dataset.source === sel.id || g.dataset.target === sel.id) g.classList.add("hl");
+    });
+  }
   function select(sel, quiet) {
     state.selected = sel;
     if (quiet) return;
+    focusEdges();
     document.querySelectorAll(".node.selected, .edge.selected").forEach((n) => n.classList.remove("selected"));
     if (sel && sel.type === "node") { const n = document.querySelector(`.node[data-id="${CSS.escape(sel.id)}"]`); if (n) n.classList.add("selected"); }
     if (sel && sel.type === "edge") {
