@@ -150,3 +150,24 @@ def test_controller_mode_page_shows_the_controllers_graph_and_waf_blocks(page, t
         assert "WAF BLOCKS (2)" in text.upper() and "sqli: 1" in text and "xss: 1" in text
         screenshot(page, "controller-mode-waf.png")
         assert page.console.errors == []
+
+
+def test_a_big_graph_starts_one_box_per_namespace_and_a_click_opens_one(page, tmp_path):
+    from bench.ui_scale import synthesize_cluster
+    from tests.visualizer.conftest import running_ui
+
+    inventory, flows = synthesize_cluster(300, tmp_path)
+    with running_ui("--inventory", str(inventory), "--flows", str(flows)) as base:
+        open_map(page, base)
+        assert page.locator(".node[data-kind=namespace]").count() == 12
+        assert page.locator(".node[data-kind=workload]").count() == 0
+        page.click('.node[data-id="ns:team-003"]')
+        page.wait_for_function("document.querySelectorAll('.node[data-kind=workload]').length === 25")
+        assert page.locator(".node[data-kind=namespace]").count() == 11
+        assert page.locator('.ns[data-ns="team-003"]').count() == 1
+        page.click('.node[data-id="team-003/svc-00003"]')
+        assert page.locator(".edge-g.hl").count() > 0  # its lines stand out
+        screenshot(page, "big-drill-down.png")
+        page.click('.ns[data-ns="team-003"] .ns-title')  # close it again
+        page.wait_for_function("document.querySelectorAll('.node[data-kind=workload]').length === 0")
+        assert page.console.errors == []

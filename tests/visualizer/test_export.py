@@ -71,3 +71,29 @@ def test_a_missing_graphviz_is_one_clear_error(monkeypatch, tmp_path, capsys):
     assert code == 2
     assert "Graphviz" in capsys.readouterr().err
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.fixture(scope="module")
+def big_graph(tmp_path_factory):
+    from bench.ui_scale import synthesize_cluster
+    from policygen.graph import build_graph
+
+    inventory, flows = synthesize_cluster(400, tmp_path_factory.mktemp("big"))
+    return build_graph(observe([inventory], [flows]).edges)
+
+
+def test_big_graphs_are_drawn_one_box_per_namespace(big_graph):
+    from visualizer.export import aggregate_namespaces
+
+    small = aggregate_namespaces(big_graph)
+    assert small.number_of_nodes() == 16  # 400 workloads in 16 namespaces
+    assert sum(d.get("inside", 0) for _, d in small.nodes(data=True)) + small.number_of_edges() <= big_graph.number_of_edges()
+    assert all(d["kind"] == "namespace" and d["label"].endswith("(25 workloads)") for _, d in small.nodes(data=True))
+
+
+@needs_dot
+def test_big_graph_svg_names_every_namespace(big_graph):
+    from visualizer.export import to_svg
+
+    texts = svg_texts(to_svg(big_graph))
+    assert all(f"team-{n:03d} (25 workloads)" in texts for n in range(16))

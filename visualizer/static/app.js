@@ -25,7 +25,7 @@
     graph: null, policies: null, diff: null, impact: null, alerts: [], waf: { targets: {} },
     byId: new Map(), mode: "current", hiddenNs: new Set(), verdicts: new Set(VERDICTS),
     label: "", port: "", search: "", expanded: new Set(), selected: null, view: null,
-    viewBox: null, info: {},
+    viewBox: null, info: {}, reviewLimit: 300,
   };
   window.netguard = { state, ready: false, layoutMs: 0 };
 
@@ -515,7 +515,12 @@
       }
       g.addEventListener("click", (ev) => {
         ev.stopPropagation();
-        if (v.kind === "namespace") { state.expanded.add(v.namespace); select({ type: "namespace", id: v.namespace }, true); render(); }
+        if (v.kind === "namespace") {
+          state.expanded.add(v.namespace);
+          state.zoomTo = v.namespace;
+          select({ type: "namespace", id: v.namespace }, true);
+          render();
+        }
         else select({ type: "node", id: v.id });
       });
       nLayer.append(g);
@@ -525,7 +530,10 @@
     const fresh = !state.viewBox || state.lastSize !== `${lay.width}x${lay.height}`;
     state.lastSize = `${lay.width}x${lay.height}`;
     state.bounds = { x: -40, y: -40, w: lay.width + 80, h: lay.height + 80 };
-    if (fresh) fit(); else applyViewBox();
+    const focusGroup = state.zoomTo && lay.groups.find((grp) => grp.name === state.zoomTo);
+    state.zoomTo = null;
+    if (focusGroup) zoomToBox(focusGroup);
+    else if (fresh) fit(); else applyViewBox();
     const nodes = view.nodes.size, edges = view.edges.length;
     const closed = [...view.nodes.values()].filter((v) => v.kind === "namespace").length;
     $("#status").textContent = `${fmtInt(nodes)} boxes · ${fmtInt(edges)} lines shown` + (closed ? ` · ${closed} namespaces closed` : "") +
@@ -554,6 +562,16 @@
     const minW = (box.width || 800) / 1.6; // do not blow small graphs up past 160%
     if (w < minW) { h = h * (minW / w); w = minW; }
     state.viewBox = { x: b.x - (w - b.w) / 2, y: b.y - (h - b.h) / 2, w, h };
+    applyViewBox();
+  }
+  function zoomToBox(box) {
+    // an opened namespace fills the view (with its neighbours at the edges), never past 130%
+    const r = $("#map").getBoundingClientRect();
+    const aspect = (r.width || 800) / (r.height || 600);
+    let w = Math.max(box.w + 240, (r.width || 800) / 1.3), h = Math.max(box.h + 160, w / aspect);
+    w = Math.max(w, h * aspect);
+    h = w / aspect;
+    state.viewBox = { x: box.x + box.w / 2 - w / 2, y: box.y + box.h / 2 - h / 2, w, h };
     applyViewBox();
   }
   function zoom(factor, cx, cy) {
@@ -738,6 +756,11 @@
     }
     return pre;
   }
+  function openCard(body, only) {
+    if (body.fill) body.fill();
+    if (only) body.classList.remove("hidden");
+    else body.classList.toggle("hidden");
+  }
   function renderReview(focus) {
     if (!state.policies) return;
     const policies = state.policies.policies;
@@ -764,13 +787,19 @@
     }
     for (const w of state.policies.warnings || []) head.append(el("div", { class: "warn", style: "flex-basis:100%" }, w));
     const list = $("#review-list");
-    const shown = policies.filter((p) => !state.hiddenNs.has(p.namespace));
+    const matching = policies.filter((p) => !state.hiddenNs.has(p.namespace));
+    const shown = matching.slice(0, state.reviewLimit);
     list.replaceChildren(...shown.map((p) => {
       const change = changes.get(`${p.namespace}/${p.name}`);
-      const body = el("div", { class: "body hidden" },
-        el("div", {}, el("h5", {}, "rules and the flows they came from"), rulesWhy(p), p.notes && p.notes.length ? p.notes.map((n) => el("div", { class: "warn" }, n)) : null,
-          el("h5", {}, `diff against the cluster (${change ? change.status : "—"})`), change && change.diff ? diffBlock(change.diff) : el("div", { class: "sub" }, "no difference")),
-        el("div", {}, el("h5", {}, p.path), el("pre", { class: "code" }, p.yaml)));
+      // the body (rules, diff, YAML) is built when the card is first opened: thousands of cards stay light
+      const body = el("div", { class: "body hidden" });
+      body.fill = () => {
+        if (body.childElementCount) return;
+        body.append(
+          el("div", {}, el("h5", {}, "rules and the flows they came from"), rulesWhy(p), p.notes && p.notes.length ? p.notes.map((n) => el("div", { class: "warn" }, n)) : null,
+            el("h5", {}, `diff against the cluster (${change ? change.status : "—"})`), change && change.diff ? diffBlock(change.diff) : el("div", { class: "sub" }, "no difference")),
+          el("div", {}, el("h5", {}, p.path), el("pre", { class: "code" }, p.yaml)));
+      };
       const decide = (decision) => async (ev) => {
         ev.stopPropagation();
         try {
@@ -778,12 +807,12 @@
           toast(`${p.workload}: ${decision}`);
           const open = [...document.querySelectorAll(".policy .body:not(.hidden)")].map((b) => b.parentElement.dataset.workload);
           await loadReview();
-          for (const w of open) { const b = document.querySelector(`.policy[data-workload="${CSS.escape(w)}"] .body`); if (b) b.classList.remove("hidden"); }
+          for (const w of open) { const b = document.querySelector(`.policy[data-workload="${CSS.escape(w)}"] .body`); if (b) openCard(b, true); }
           render();
         } catch (err) { toast(String(err.message || err), true); }
       };
       return el("article", { class: "policy", "data-workload": p.workload, "data-status": p.status, id: "policy-" + p.workload.replace(/[^a-zA-Z0-9_-]/g, "_") },
-        el("header", { onclick: (ev) => ev.currentTarget.nextElementSibling.classList.toggle("hidden") },
+        el("header", { onclick: (ev) => openCard(ev.currentTarget.nextElementSibling) },
           el("span", { class: "status-badge " + p.status }, p.status),
           el("span", { class: "name" }, `${p.namespace}/${p.workload.split("/")[2]}`),
           el("span", { class: "meta" }, `${p.kind} · ${fmtInt(p.connections)} connections · ${(p.ingress_why || []).length} ingress, ${(p.egress_why || []).length} egress rules · ${change ? change.status : ""}`),
@@ -794,10 +823,14 @@
             el("button", { class: "reset", onclick: decide("pending"), title: "back to pending" }, "↺"))),
         body);
     }));
+    if (matching.length > shown.length) {
+      list.append(el("button", { class: "button ghost", id: "review-more", onclick: () => { state.reviewLimit += 500; renderReview(); } },
+        `show ${Math.min(500, matching.length - shown.length)} more of ${fmtInt(matching.length - shown.length)} (or pick namespaces on the left)`));
+    }
     if (!shown.length) list.append(el("div", { class: "card" }, "No generated policies" + (state.hiddenNs.size ? " in the namespaces shown." : ".")));
     if (focus) {
       const card = document.querySelector(`.policy[data-workload="${CSS.escape(focus)}"]`);
-      if (card) { card.querySelector(".body").classList.remove("hidden"); card.scrollIntoView({ block: "start" }); }
+      if (card) { openCard(card.querySelector(".body"), true); card.scrollIntoView({ block: "start" }); }
     }
     const pending = counts.pending;
     $("#pending-count").textContent = pending ? String(pending) : "";
