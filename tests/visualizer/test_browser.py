@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -170,4 +172,25 @@ def test_a_big_graph_starts_one_box_per_namespace_and_a_click_opens_one(page, tm
         screenshot(page, "big-drill-down.png")
         page.click('.ns[data-ns="team-003"] .ns-title')  # close it again
         page.wait_for_function("document.querySelectorAll('.node[data-kind=workload]').length === 0")
+        assert page.console.errors == []
+
+
+def test_an_edge_the_current_policies_deny_is_red_and_listed_in_the_review(page):
+    from tests.visualizer.conftest import FLOWS, INVENTORY, running_ui
+
+    policies = Path(__file__).parent / "data"
+    with running_ui("--inventory", str(INVENTORY), "--flows", str(FLOWS), "--policies", str(policies)) as base:
+        open_map(page, base)
+        edge = page.locator('.edge-g[data-source="default/reviews-v3"][data-target="default/ratings-v1"]')
+        assert edge.get_attribute("data-verdict") == "denied"
+        assert "denied" in edge.locator(".edge").get_attribute("class")
+        allowed = page.locator('.edge-g[data-source="default/reviews-v2"][data-target="default/ratings-v1"]')
+        assert allowed.get_attribute("data-verdict") == "allowed"
+        page.click('#verdict-mode button[data-mode="candidate"]')
+        assert edge.get_attribute("data-verdict") == "allowed"  # the generated ratings policy adds reviews-v3
+        page.click("#tab-review")
+        assert "default/reviews-v3 → default/ratings-v1" in page.locator("#current-denied").inner_text()
+        assert "default/ratings-lockdown" in page.locator("#review-head").inner_text()
+        assert page.locator("#impact-denied").inner_text() == "0"
+        screenshot(page, "bookinfo-review-denied-today.png")
         assert page.console.errors == []

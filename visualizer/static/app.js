@@ -353,7 +353,7 @@
     // many groups: fold their layers into about sqrt(1.2n) columns so the map stays roughly 3:2
     // instead of a long chain (a namespace graph is dense: almost every namespace calls another)
     const glayers = [...new Set([...groups.values()].map((grp) => grp.layer))].sort((a, b) => a - b);
-    const maxGcols = Math.max(1, Math.ceil(Math.sqrt(groups.size * 1.2)));
+    const maxGcols = Math.max(5, Math.ceil(Math.sqrt(groups.size * 1.2)));
     const gcolOf = new Map(glayers.map((l, i) => [l, glayers.length > maxGcols ? Math.floor((i * maxGcols) / glayers.length) : i]));
     const gcols = [];
     for (const grp of groups.values()) {
@@ -418,7 +418,8 @@
     root.replaceChildren();
     const defs = svg("defs");
     for (const [v, color] of [["allowed", "#2e7d32"], ["denied", "#c62828"], ["not-covered", "#8a96a3"], ["alert", "#ef6c00"]]) {
-      const m = svg("marker", { id: "arrow-" + v, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" });
+      const m = svg("marker", { id: "arrow-" + v, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9,
+        markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" });
       m.append(svg("path", { d: "M0,0 L10,5 L0,10 z", fill: color }));
       defs.append(m);
     }
@@ -784,6 +785,17 @@
       head.append(el("div", { class: "card", style: "flex-basis:100%" }, el("h4", {}, "would be denied"),
         el("table", { class: "grid" }, cand.denied.slice(0, 100).map((d) => el("tr", {}, el("td", {}, `${d.source} → ${d.target}`), el("td", {}, `${d.port}/${d.protocol}`),
           el("td", {}, fmtInt(d.connections)), el("td", {}, (d.reasons || []).join("; ")))))));
+    }
+    if (cur.denied.length) {
+      head.append(el("div", { class: "card", style: "flex-basis:100%" }, el("h4", {}, "denied by the current policies (observed traffic the cluster blocks today)"),
+        el("table", { class: "grid", id: "current-denied" }, cur.denied.slice(0, 100).map((d) => el("tr", {}, el("td", {}, `${d.source} → ${d.target}`), el("td", {}, `${d.port}/${d.protocol}`),
+          el("td", {}, fmtInt(d.connections)), el("td", {}, (d.reasons || []).join("; ")))))));
+    }
+    const clusterOnly = [...changes.values()].filter((c) => c.status === "cluster-only");
+    if (clusterOnly.length) {
+      head.append(el("div", { class: "card", style: "flex-basis:100%" },
+        el("h4", {}, `in the cluster, not generated (kept beside the generated ones): ${clusterOnly.length}`),
+        el("div", {}, clusterOnly.map((c) => el("span", { class: "tag" }, c.ref)))));
     }
     for (const w of state.policies.warnings || []) head.append(el("div", { class: "warn", style: "flex-basis:100%" }, w));
     const list = $("#review-list");
