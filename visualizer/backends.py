@@ -7,7 +7,7 @@ Both answer the same paths with the same JSON shapes (the controller's review AP
     GET  /api/v1/policies/diff     Review.diff_json()
     GET  /api/v1/policies/impact   Review.impact_json(approvals)
     POST /api/v1/policies/approve  {"workload": "ns/Kind/name", "decision": "approved"|"rejected"|"pending"}
-    GET  /api/v1/alerts            list of alerts (may be empty)
+    GET  /api/v1/alerts            {"alerts": [...]}: the controller's lateral-movement alerts (none locally)
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ class LocalBackend:
         if path == "policies/impact":
             return await run_in_threadpool(self._impact_bytes, approvals)
         if path == "alerts":
-            return []
+            return {"alerts": []}
         raise BackendError(404, f"no such path: /api/v1/{path}")
 
     async def post(self, path: str, body: Any) -> Any:
@@ -164,7 +164,7 @@ class LocalBackend:
             snapshot = dict(self.approvals)
         if self.approvals_file:
             _write_atomic(self.approvals_file, json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
-        return {"workload": workload, "status": decision}
+        return {"workload": workload, "decision": decision}
 
     async def close(self) -> None:
         pass

@@ -62,7 +62,7 @@ def test_diff_impact_alerts_and_unknown_paths(client):
     assert {c["status"] for c in diff["changes"]} == {"added"}
     impact = client.get("/api/v1/policies/impact").json()
     assert impact["candidate"]["denied"] == [] and impact["candidate"]["edges"] == 11
-    assert client.get("/api/v1/alerts").json() == []
+    assert client.get("/api/v1/alerts").json() == {"alerts": []}
     assert client.get("/api/v1/nothing").status_code == 404
 
 
@@ -107,14 +107,17 @@ def test_waf_blocks_are_counted_on_the_node_they_target(review):
     assert waf["unmatched"] == 1 and waf["blocked"] == 3 and waf["requests"] == 4
 
 
-def fake_controller(review, token: str):
-    """The controller's review API, as a stand-in: the local app behind a bearer-token check."""
+def fake_controller(review, token: str, alerts: list[dict] | None = None):
+    """The controller's review API, as a stand-in: the local app behind a bearer-token check, with the
+    controller's alerts ({"alerts": [...]}, as policygen/controller's store lists them)."""
     app = create_app(LocalBackend(review))
 
     @app.middleware("http")
     async def auth(request: Request, call_next):
         if request.url.path.startswith("/api/") and request.headers.get("authorization") != f"Bearer {token}":
             return JSONResponse({"detail": "unauthorized"}, status_code=401)
+        if request.url.path == "/api/v1/alerts":
+            return JSONResponse({"alerts": alerts or []})
         return await call_next(request)
 
     return app

@@ -405,7 +405,8 @@
     return state.alerts.filter((a) => [a.source, a.target, a.src, a.dst, a.workload, a.node].includes(id));
   }
   function edgeAlerts(e) {
-    return state.alerts.filter((a) => (a.source || a.src) === e.source && (a.target || a.dst) === e.target);
+    return state.alerts.filter((a) => (a.source || a.src) === e.source && (a.target || a.dst) === e.target &&
+      (a.port === undefined || a.port === null || Number(a.port) === e.port) && (!a.protocol || a.protocol === e.protocol));
   }
 
   function render() {
@@ -728,10 +729,15 @@
     }
     fill(box, ...parts);
   }
+  const REASONS = { "new-edge": "a connection outside the learned baseline", denied: "a connection the approved policies deny" };
   function alertText(a) {
-    const what = a.message || a.reason || a.kind || a.type || "alert";
+    // the controller's alerts: {source, target, port, protocol, namespace, mode, reasons, first_seen, last_seen, count}
+    const reasons = Array.isArray(a.reasons) ? a.reasons.map((r) => REASONS[r] || r).join(" and ") : "";
+    const what = a.message || reasons || a.reason || a.kind || a.type || "alert";
     const where = [a.source || a.src, a.target || a.dst].filter(Boolean).join(" → ");
-    return `${what}${where ? " — " + where : ""}${a.port ? " on " + a.port + (a.protocol ? "/" + a.protocol : "") : ""}${a.time ? " at " + fmtTime(a.time) : ""}`;
+    const when = a.last_seen || a.time;
+    return `Alert: ${what}${where ? " — " + where : ""}${a.port ? " on " + a.port + (a.protocol ? "/" + a.protocol : "") : ""}` +
+      `${a.mode ? " (" + a.mode + " mode)" : ""}${a.count > 1 ? `, ${a.count} times` : ""}${when ? ", last " + fmtTime(when) : ""}`;
   }
   function rulesWhy(p) {
     const out = [];
