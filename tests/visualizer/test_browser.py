@@ -110,6 +110,9 @@ def test_approving_in_the_review_view_changes_what_the_api_reports(page):
         assert status["default/Deployment/details-v1"] == "pending"
         approved_card = page.locator('article.policy[data-workload="default/Deployment/reviews-v2"]')
         assert approved_card.get_attribute("data-status") == "approved"
+        page.click('#status-filter button[data-status="pending"]')
+        assert page.locator("article.policy").count() == 4
+        page.click('#status-filter button[data-status="all"]')
         screenshot(page, "bookinfo-review.png")
         with page.expect_download() as info:
             page.click("#download-approved")

@@ -25,7 +25,7 @@
     graph: null, policies: null, diff: null, impact: null, alerts: [], waf: { targets: {} },
     byId: new Map(), mode: "current", hiddenNs: new Set(), verdicts: new Set(VERDICTS),
     label: "", port: "", search: "", expanded: new Set(), selected: null, view: null,
-    viewBox: null, info: {}, reviewLimit: 300,
+    viewBox: null, info: {}, reviewLimit: 300, reviewStatus: "all",
   };
   window.netguard = { state, ready: false, layoutMs: 0 };
 
@@ -805,7 +805,11 @@
     }
     for (const w of state.policies.warnings || []) head.append(el("div", { class: "warn", style: "flex-basis:100%" }, w));
     const list = $("#review-list");
-    const matching = policies.filter((p) => !state.hiddenNs.has(p.namespace));
+    head.append(el("div", { class: "card review-filter", style: "flex-basis:100%" }, el("span", { class: "sub" }, "show "),
+      el("div", { class: "segmented", id: "status-filter" }, ["all", "pending", "approved", "rejected"].map((st) =>
+        el("button", { "data-status": st, class: state.reviewStatus === st ? "active" : "",
+          onclick: () => { state.reviewStatus = st; renderReview(); } }, st === "all" ? `all (${policies.length})` : `${st} (${counts[st] || 0})`)))));
+    const matching = policies.filter((p) => !state.hiddenNs.has(p.namespace) && (state.reviewStatus === "all" || p.status === state.reviewStatus));
     const shown = matching.slice(0, state.reviewLimit);
     list.replaceChildren(...shown.map((p) => {
       const change = changes.get(`${p.namespace}/${p.name}`);
@@ -901,6 +905,10 @@
     $("#collapse-all").onclick = () => { state.expanded = new Set([OUTSIDE]); state.viewBox = null; render(); };
     $("#export-format").onchange = updateExportLink;
     window.addEventListener("resize", debounce(() => fit(), 150));
+    window.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && state.selected && !["INPUT", "SELECT"].includes(document.activeElement.tagName)) select(null);
+      if (e.key === "/" && document.activeElement === document.body) { e.preventDefault(); $("#search").focus(); }
+    });
     installPanZoom();
   }
 
