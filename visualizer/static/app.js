@@ -724,6 +724,7 @@
       parts.push(el("h4", {}, "generated policy"), el("div", {}, el("span", { class: "status-badge " + p.status }, p.status), " ", p.name, " ",
         el("a", { href: "#", onclick: (ev) => { ev.preventDefault(); showView("review", p.workload); } }, "review")));
       parts.push(...rulesWhy(p));
+      for (const n of p.notes || []) parts.push(el("div", { class: "warn" }, n));
     } else if (node.kind === "workload") {
       parts.push(el("h4", {}, "generated policy"), el("div", { class: "sub" }, "none for this workload"));
     }
