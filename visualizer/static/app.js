@@ -664,7 +664,9 @@
   function renderDetails() {
     const box = $("#details");
     const sel = state.selected;
+    const wasHidden = box.classList.contains("hidden");
     box.classList.toggle("hidden", !sel);
+    if (wasHidden !== !sel && state.bounds) fit(); // the map got narrower or wider
     if (!sel || !state.view) { box.replaceChildren(); return; }
     if (sel.type === "edge") {
       const e = state.view.edges.find((x) => x.id === sel.id);
