@@ -44,27 +44,55 @@ def synthesize_cluster(workloads: int, folder: Path, seed: int = 7) -> tuple[Pat
     """Pods owned by Deployments (through ReplicaSets), and one flow per edge, pod IP to pod IP."""
     rng = random.Random(seed)
     namespaces = max(1, workloads // PER_NAMESPACE)
-    items: list[dict] = [{"apiVersion": "v1", "kind": "Namespace",
-                          "metadata": {"name": f"team-{n:03d}", "labels": {"kubernetes.io/metadata.name": f"team-{n:03d}"}}}
-                         for n in range(namespaces)]
-    items.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
-                  "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.11"}]}})
+    items: list[dict] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": f"team-{n:03d}", "labels": {"kubernetes.io/metadata.name": f"team-{n:03d}"}},
+        }
+        for n in range(namespaces)
+    ]
+    items.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "node-1"},
+            "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.11"}]},
+        }
+    )
     pods = []
     for i in range(workloads):
         ns = f"team-{i % namespaces:03d}"
         name = f"svc-{i:05d}"
         ip = f"10.{64 + i // 65000}.{(i // 250) % 256}.{i % 250 + 1}"
         pods.append((ns, name, ip))
-        items.append({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"{name}-7c9d8f6b5-abcde", "namespace": ns,
-                         "labels": {"app": name, "tier": rng.choice(["web", "api", "data"]), "pod-template-hash": "7c9d8f6b5"},
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{name}-7c9d8f6b5",
-                                              "controller": True, "uid": f"u-{name}"}]},
-            "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "example",
-                                                          "ports": [{"containerPort": p, "protocol": "TCP"} for p in PORTS]}]},
-            "status": {"podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "10.0.0.11", "phase": "Running"},
-        })
+        items.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": f"{name}-7c9d8f6b5-abcde",
+                    "namespace": ns,
+                    "labels": {"app": name, "tier": rng.choice(["web", "api", "data"]), "pod-template-hash": "7c9d8f6b5"},
+                    "ownerReferences": [
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "ReplicaSet",
+                            "name": f"{name}-7c9d8f6b5",
+                            "controller": True,
+                            "uid": f"u-{name}",
+                        }
+                    ],
+                },
+                "spec": {
+                    "nodeName": "node-1",
+                    "containers": [
+                        {"name": "app", "image": "example", "ports": [{"containerPort": p, "protocol": "TCP"} for p in PORTS]}
+                    ],
+                },
+                "status": {"podIP": ip, "podIPs": [{"ip": ip}], "hostIP": "10.0.0.11", "phase": "Running"},
+            }
+        )
     by_ns: dict[str, list[int]] = {}
     for i, (ns, _, _) in enumerate(pods):
         by_ns.setdefault(ns, []).append(i)
@@ -83,9 +111,23 @@ def synthesize_cluster(workloads: int, folder: Path, seed: int = 7) -> tuple[Pat
                     continue
                 seen.add((j, port))
                 dst_ip = pods[j][2]
-                fh.write(json.dumps({"time": t0 + len(seen) + i, "src_ip": src_ip, "src_port": 40000 + len(seen),
-                                     "protocol": "TCP", "bytes": 1000 + j, "packets": 10, "node": "node-1",
-                                     "dst_ip": dst_ip, "dst_port": port, "dst_pod_ip": dst_ip}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "time": t0 + len(seen) + i,
+                            "src_ip": src_ip,
+                            "src_port": 40000 + len(seen),
+                            "protocol": "TCP",
+                            "bytes": 1000 + j,
+                            "packets": 10,
+                            "node": "node-1",
+                            "dst_ip": dst_ip,
+                            "dst_port": port,
+                            "dst_pod_ip": dst_ip,
+                        }
+                    )
+                    + "\n"
+                )
     return inventory, flows
 
 
@@ -135,24 +177,37 @@ def measure(size: int, browser, folder: Path, shots: Path | None = None) -> dict
             page.screenshot(path=str(shots / f"ui-{size}-all-open.png"))
         page.close()
     return {
-        "workloads": graph["stats"]["workloads"], "edges": graph["stats"]["edges"], "namespaces": len(graph["namespaces"]),
-        "serve_s": serve, "api_median_s": statistics.median(times), "api_bytes": len(body),
-        "page_s": page_s, "layout_ms": layout_ms, "review_s": review_s, "boxes": boxes, "open_one_s": open_one_s,
-        "all_s": all_s, "all_layout_ms": all_layout_ms, "all_edges_drawn": drawn_edges, "console_errors": len(errors),
+        "workloads": graph["stats"]["workloads"],
+        "edges": graph["stats"]["edges"],
+        "namespaces": len(graph["namespaces"]),
+        "serve_s": serve,
+        "api_median_s": statistics.median(times),
+        "api_bytes": len(body),
+        "page_s": page_s,
+        "layout_ms": layout_ms,
+        "review_s": review_s,
+        "boxes": boxes,
+        "open_one_s": open_one_s,
+        "all_s": all_s,
+        "all_layout_ms": all_layout_ms,
+        "all_edges_drawn": drawn_edges,
+        "console_errors": len(errors),
     }
 
 
 def report_line(row: dict) -> str:
-    return " | ".join([
-        f"{row['workloads']:>6,} workloads {row['edges']:>7,} edges {row['namespaces']:>4} ns",
-        f"serve {row['serve_s']:5.1f} s",
-        f"api {row['api_median_s'] * 1000:6.0f} ms ({row['api_bytes'] / 1e6:4.1f} MB)",
-        f"page {row['page_s']:5.2f} s (layout {row['layout_ms']:5.0f} ms, {row['boxes']} boxes)",
-        f"review data {row['review_s']:5.1f} s",
-        f"open one ns {row['open_one_s']:5.2f} s",
-        f"all open {row['all_s']:5.2f} s (layout {row['all_layout_ms']:5.0f} ms, {row['all_edges_drawn']:,} lines)",
-        f"console errors {row['console_errors']}",
-    ])
+    return " | ".join(
+        [
+            f"{row['workloads']:>6,} workloads {row['edges']:>7,} edges {row['namespaces']:>4} ns",
+            f"serve {row['serve_s']:5.1f} s",
+            f"api {row['api_median_s'] * 1000:6.0f} ms ({row['api_bytes'] / 1e6:4.1f} MB)",
+            f"page {row['page_s']:5.2f} s (layout {row['layout_ms']:5.0f} ms, {row['boxes']} boxes)",
+            f"review data {row['review_s']:5.1f} s",
+            f"open one ns {row['open_one_s']:5.2f} s",
+            f"all open {row['all_s']:5.2f} s (layout {row['all_layout_ms']:5.0f} ms, {row['all_edges_drawn']:,} lines)",
+            f"console errors {row['console_errors']}",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

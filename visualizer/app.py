@@ -32,14 +32,32 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT", help=f"where to serve (default {DEFAULT_LISTEN})")
     p.add_argument("--controller", metavar="URL", help="use a running netguard controller's API instead of files")
     p.add_argument("--token-file", metavar="FILE", help="bearer token for the controller")
-    p.add_argument("--inventory", nargs="+", action="extend", default=[], metavar="PATH",
-                   help="Kubernetes YAML/JSON files or folders (local mode)")
+    p.add_argument(
+        "--inventory",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="Kubernetes YAML/JSON files or folders (local mode)",
+    )
     p.add_argument("--flows", nargs="+", action="extend", default=[], metavar="PATH", help="flow records (local mode)")
-    p.add_argument("--policies", nargs="+", action="extend", default=[], metavar="PATH",
-                   help="the current policies to compare with (default: the NetworkPolicies in the inventory)")
+    p.add_argument(
+        "--policies",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="the current policies to compare with (default: the NetworkPolicies in the inventory)",
+    )
     p.add_argument("--approvals", metavar="FILE", help="keep review decisions in this JSON file (local mode)")
-    p.add_argument("--waf-log", nargs="+", action="extend", default=[], metavar="FILE",
-                   help="WAF sidecar audit logs (JSON lines) whose blocks are shown on the map")
+    p.add_argument(
+        "--waf-log",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="FILE",
+        help="WAF sidecar audit logs (JSON lines) whose blocks are shown on the map",
+    )
     return p
 
 

@@ -14,8 +14,14 @@ import networkx as nx
 from policygen.graph import graph_to_dict
 
 VERDICT_COLORS = {"allowed": "#2e7d32", "denied": "#c62828", "not-covered": "#9e9e9e"}
-KIND_SHAPES = {"workload": "box", "namespace": "folder", "world": "ellipse", "node": "hexagon", "apiserver": "octagon",
-               "node-local-dns": "ellipse"}
+KIND_SHAPES = {
+    "workload": "box",
+    "namespace": "folder",
+    "world": "ellipse",
+    "node": "hexagon",
+    "apiserver": "octagon",
+    "node-local-dns": "ellipse",
+}
 
 
 def to_json(graph: nx.MultiDiGraph) -> str:
@@ -91,6 +97,7 @@ _VERDICT_RANK = {"denied": 3, "not-covered": 2, "allowed": 1}
 def aggregate_namespaces(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
     """One node per namespace (outside peers stay themselves), one edge per pair of them with the
     connections summed and the worst verdict of the edges it stands for."""
+
     def group(node: str) -> str:
         namespace = graph.nodes[node].get("namespace") or ""
         return f"namespace:{namespace}" if namespace else node
@@ -128,11 +135,12 @@ def namespaces_dot(graph: nx.MultiDiGraph) -> str:
     """DOT for the one-box-per-namespace picture: no edge labels, width by connections."""
     import math
 
-    lines = ["digraph netguard {",
-             "  graph [overlap=prism, splines=false, outputorder=edgesfirst, pad=0.3];",
-             '  node [fontname="Helvetica", fontsize=11, shape=box, style="rounded,filled", fillcolor="#e3f2fd",'
-             ' color="#1e88e5"];',
-             '  edge [arrowsize=0.5, color="#90a4ae80"];']
+    lines = [
+        "digraph netguard {",
+        "  graph [overlap=prism, splines=false, outputorder=edgesfirst, pad=0.3];",
+        '  node [fontname="Helvetica", fontsize=11, shape=box, style="rounded,filled", fillcolor="#e3f2fd", color="#1e88e5"];',
+        '  edge [arrowsize=0.5, color="#90a4ae80"];',
+    ]
     for node, data in sorted(graph.nodes(data=True)):
         if data.get("kind") == "namespace":
             # two lines: DOT's \n inside the quoted label

@@ -45,8 +45,10 @@ def policy_bundle(policies: dict, status: str = "approved") -> bytes:
             zf.writestr(f"netguard-policies/{p['path']}", p["yaml"])
             paths.append(p["path"])
         resources_yaml = "".join(f"  - {path}\n" for path in paths) or "  []\n"
-        zf.writestr("netguard-policies/kustomization.yaml",
-                    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" + resources_yaml)
+        zf.writestr(
+            "netguard-policies/kustomization.yaml",
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" + resources_yaml,
+        )
     return buf.getvalue()
 
 
@@ -73,8 +75,12 @@ def create_app(backend: Backend, *, waf_records: list[dict[str, Any]] | None = N
 
     @app.get("/ui/info")
     async def info() -> dict:
-        return {"mode": backend.mode, "controller": getattr(backend, "url", None), "title": title,
-                "waf_log": waf_records is not None}
+        return {
+            "mode": backend.mode,
+            "controller": getattr(backend, "url", None),
+            "title": title,
+            "waf_log": waf_records is not None,
+        }
 
     @app.get("/api/v1/{path:path}")
     async def api_get(path: str) -> Any:
@@ -115,16 +121,20 @@ def create_app(backend: Backend, *, waf_records: list[dict[str, Any]] | None = N
             body = await run_in_threadpool(exporter, graph)
         except RenderError as exc:
             return _error(503, str(exc))
-        return Response(body, media_type=EXPORT_TYPES[fmt],
-                        headers={"Content-Disposition": f'attachment; filename="netguard-graph.{fmt}"'})
+        return Response(
+            body, media_type=EXPORT_TYPES[fmt], headers={"Content-Disposition": f'attachment; filename="netguard-graph.{fmt}"'}
+        )
 
     @app.get("/ui/policies.zip")
     async def bundle(status: str = "approved") -> Response:
         if status not in BUNDLE_STATUSES:
             return _error(400, f"status must be one of {', '.join(BUNDLE_STATUSES)}")
         policies = load_json(await backend.get("policies"))
-        return Response(policy_bundle(policies, status), media_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="netguard-policies-{status}.zip"'})
+        return Response(
+            policy_bundle(policies, status),
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="netguard-policies-{status}.zip"'},
+        )
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app

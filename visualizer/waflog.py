@@ -37,8 +37,9 @@ def read_waf_log(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def _target(record: dict[str, Any], by_id: dict[str, dict], by_name: dict[str, list[str]],
-            by_service: dict[str, set[str]]) -> str | None:
+def _target(
+    record: dict[str, Any], by_id: dict[str, dict], by_name: dict[str, list[str]], by_service: dict[str, set[str]]
+) -> str | None:
     workload = str(record.get("workload") or "")
     if workload:
         parts = workload.split("/")

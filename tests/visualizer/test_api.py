@@ -89,16 +89,42 @@ def test_approvals_survive_a_restart_when_kept_in_a_file(review, tmp_path):
 
 def test_waf_blocks_are_counted_on_the_node_they_target(review):
     records = [
-        {"time": 1790000100, "request_id": "a", "blocked": True, "categories": ["sqli"], "path": "/?id=1'or'1",
-         "client": "203.0.113.7",
-         "host": "productpage.default.svc.cluster.local:9080"},
-        {"time": 1790000101, "request_id": "b", "blocked": True, "categories": ["xss"], "path": "/<script>",
-         "client": "203.0.113.7",
-         "workload": "default/Deployment/productpage-v1"},
-        {"time": 1790000102, "request_id": "c", "blocked": False, "categories": [], "path": "/", "client": "203.0.113.7",
-         "workload": "default/productpage-v1"},
-        {"time": 1790000103, "request_id": "d", "blocked": True, "categories": ["rce"], "path": "/", "client": "x",
-         "host": "unknown"},
+        {
+            "time": 1790000100,
+            "request_id": "a",
+            "blocked": True,
+            "categories": ["sqli"],
+            "path": "/?id=1'or'1",
+            "client": "203.0.113.7",
+            "host": "productpage.default.svc.cluster.local:9080",
+        },
+        {
+            "time": 1790000101,
+            "request_id": "b",
+            "blocked": True,
+            "categories": ["xss"],
+            "path": "/<script>",
+            "client": "203.0.113.7",
+            "workload": "default/Deployment/productpage-v1",
+        },
+        {
+            "time": 1790000102,
+            "request_id": "c",
+            "blocked": False,
+            "categories": [],
+            "path": "/",
+            "client": "203.0.113.7",
+            "workload": "default/productpage-v1",
+        },
+        {
+            "time": 1790000103,
+            "request_id": "d",
+            "blocked": True,
+            "categories": ["rce"],
+            "path": "/",
+            "client": "x",
+            "host": "unknown",
+        },
     ]
     with TestClient(create_app(LocalBackend(review), waf_records=records)) as c:
         waf = c.get("/ui/waf").json()
@@ -148,14 +174,17 @@ def test_controller_unreachable_is_a_502_with_a_reason():
     assert r.status_code == 502 and "unreachable" in r.json()["detail"]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--listen", "nonsense"], "HOST:PORT"),
-    ([], "give --flows"),
-    (["--controller", "ftp://x"], "http(s) URL"),
-    (["--controller", "http://127.0.0.1:1", "--flows", str(FLOWS)], "drop --inventory"),
-    (["--token-file", "t", "--flows", str(FLOWS)], "--token-file goes with --controller"),
-    (["--flows", str(FLOWS), "--waf-log", "/nonexistent/waf.jsonl"], "cannot read"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--listen", "nonsense"], "HOST:PORT"),
+        ([], "give --flows"),
+        (["--controller", "ftp://x"], "http(s) URL"),
+        (["--controller", "http://127.0.0.1:1", "--flows", str(FLOWS)], "drop --inventory"),
+        (["--token-file", "t", "--flows", str(FLOWS)], "--token-file goes with --controller"),
+        (["--flows", str(FLOWS), "--waf-log", "/nonexistent/waf.jsonl"], "cannot read"),
+    ],
+)
 def test_bad_arguments_are_one_line_input_errors(argv, message):
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")):
         ui_main(argv)

@@ -136,18 +136,52 @@ def test_controller_mode_page_shows_the_controllers_graph_and_waf_blocks(page, t
     token = tmp_path / "token"
     token.write_text("t0ken\n")
     waf_log = tmp_path / "waf.jsonl"
-    waf_log.write_text("\n".join(json.dumps(r) for r in [
-        {"time": 1790000100, "request_id": "r1", "blocked": True, "categories": ["sqli"], "path": "/productpage?u=1'or'1'='1",
-         "client": "203.0.113.7", "host": "productpage.default.svc.cluster.local:9080"},
-        {"time": 1790000200, "request_id": "r2", "blocked": True, "categories": ["xss"], "path": "/login?next=<script>",
-         "client": "203.0.113.7", "workload": "default/Deployment/productpage-v1"},
-    ]) + "\n")
-    alerts = [{"id": 1, "source": "default/reviews-v2", "target": "default/ratings-v1", "port": 9080, "protocol": "TCP",
-               "namespace": "default", "mode": "monitor", "reasons": ["new-edge"], "first_seen": 1790000300.0,
-               "last_seen": 1790000400.0, "count": 3}]
+    waf_log.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {
+                    "time": 1790000100,
+                    "request_id": "r1",
+                    "blocked": True,
+                    "categories": ["sqli"],
+                    "path": "/productpage?u=1'or'1'='1",
+                    "client": "203.0.113.7",
+                    "host": "productpage.default.svc.cluster.local:9080",
+                },
+                {
+                    "time": 1790000200,
+                    "request_id": "r2",
+                    "blocked": True,
+                    "categories": ["xss"],
+                    "path": "/login?next=<script>",
+                    "client": "203.0.113.7",
+                    "workload": "default/Deployment/productpage-v1",
+                },
+            ]
+        )
+        + "\n"
+    )
+    alerts = [
+        {
+            "id": 1,
+            "source": "default/reviews-v2",
+            "target": "default/ratings-v1",
+            "port": 9080,
+            "protocol": "TCP",
+            "namespace": "default",
+            "mode": "monitor",
+            "reasons": ["new-edge"],
+            "first_seen": 1790000300.0,
+            "last_seen": 1790000400.0,
+            "count": 3,
+        }
+    ]
     review = build_review(observed.inventory, observed.edges)
-    with serve_in_thread(fake_controller(review, "t0ken", alerts)) as controller, \
-            running_ui("--controller", controller, "--token-file", str(token), "--waf-log", str(waf_log)) as base:
+    with (
+        serve_in_thread(fake_controller(review, "t0ken", alerts)) as controller,
+        running_ui("--controller", controller, "--token-file", str(token), "--waf-log", str(waf_log)) as base,
+    ):
         open_map(page, base)
         assert "controller" in page.locator("#source").inner_text()
         assert page.locator(".node[data-kind=workload]").count() == 7
@@ -161,8 +195,10 @@ def test_controller_mode_page_shows_the_controllers_graph_and_waf_blocks(page, t
         assert "alert" in alerted.get_attribute("class")
         assert page.locator('.node[data-id="default/ratings-v1"] .badge text').text_content() == "! 1"
         page.click('.node[data-id="default/ratings-v1"]')
-        assert "Alert: a connection outside the learned baseline — default/reviews-v2 → default/ratings-v1 on 9080/TCP" \
+        assert (
+            "Alert: a connection outside the learned baseline — default/reviews-v2 → default/ratings-v1 on 9080/TCP"
             in page.locator("#details").inner_text()
+        )
         screenshot(page, "controller-mode-waf.png")
         assert page.console.errors == []
 

@@ -66,8 +66,20 @@ def test_a_missing_graphviz_is_one_clear_error(monkeypatch, tmp_path, capsys):
     from netguard.cli import main
 
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    code = main(["graph", "export", "--inventory", str(INVENTORY), "--flows", str(FLOWS), "--format", "png",
-                 "-o", str(tmp_path / "g.png")])
+    code = main(
+        [
+            "graph",
+            "export",
+            "--inventory",
+            str(INVENTORY),
+            "--flows",
+            str(FLOWS),
+            "--format",
+            "png",
+            "-o",
+            str(tmp_path / "g.png"),
+        ]
+    )
     assert code == 2
     assert "Graphviz" in capsys.readouterr().err
     assert not (tmp_path / "g.png").exists()
