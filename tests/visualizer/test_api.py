@@ -195,3 +195,21 @@ def test_parse_listen():
     assert parse_listen("[::1]:9000") == ("::1", 9000)
     with pytest.raises(InputError):
         parse_listen("127.0.0.1:99999")
+
+
+def test_netguard_ui_bad_input_is_one_line_and_exit_2(capsys):
+    from netguard.cli import main
+
+    assert main(["ui", "--listen", "nowhere"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["netguard ui: error: --listen: expected HOST:PORT, got 'nowhere'"]
+
+
+def test_netguard_ui_help_has_examples(capsys):
+    from netguard.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ui", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--controller" in out and "examples:" in out and "--waf-log" in out

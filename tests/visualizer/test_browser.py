@@ -243,3 +243,25 @@ def test_an_edge_the_current_policies_deny_is_red_and_listed_in_the_review(page)
         assert page.locator("#impact-denied").inner_text() == "0"
         screenshot(page, "bookinfo-review-denied-today.png")
         assert page.console.errors == []
+
+
+def test_the_page_downloads_server_side_pictures(page, bookinfo_ui):
+    import shutil
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is missing (apt-get install graphviz)")
+    open_map(page, bookinfo_ui)
+    page.select_option("#export-format", "png")
+    with page.expect_download() as info:
+        page.click("#export-link")
+    assert info.value.suggested_filename == "netguard-graph.png"
+    assert Path(info.value.path()).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    page.click('#verdict-mode button[data-mode="candidate"]')
+    page.select_option("#export-format", "svg")
+    assert page.locator("#export-link").get_attribute("href") == "/ui/export.svg?verdict=candidate"
+    with page.expect_download() as info:
+        page.click("#export-link")
+    from tests.visualizer.test_export import svg_texts
+
+    assert "productpage-v1" in svg_texts(Path(info.value.path()).read_bytes())  # Graphviz writes - as &#45;
+    assert page.console.errors == []
