@@ -136,7 +136,13 @@ def test_waf_blocks_are_counted_on_the_node_they_target(review):
 def fake_controller(review, token: str, alerts: list[dict] | None = None):
     """The controller's review API, as a stand-in: the local app behind a bearer-token check, with the
     controller's alerts ({"alerts": [...]}, as policygen/controller's store lists them)."""
-    app = create_app(LocalBackend(review))
+    backend = LocalBackend(review)
+    # what the controller adds to the graph: each namespace's mode, and whether an edge is in the learned baseline
+    backend.graph["modes"] = {ns: "monitor" for ns in backend.graph["namespaces"]}
+    for edge in backend.graph["edges"]:
+        edge["baseline"] = not any(a["source"] == edge["source"] and a["target"] == edge["target"] for a in alerts or [])
+    backend._graph_bytes = json.dumps(backend.graph).encode("utf-8")
+    app = create_app(backend)
 
     @app.middleware("http")
     async def auth(request: Request, call_next):

@@ -194,6 +194,9 @@ def test_controller_mode_page_shows_the_controllers_graph_and_waf_blocks(page, t
         alerted = page.locator('.edge-g[data-source="default/reviews-v2"][data-target="default/ratings-v1"] .edge')
         assert "alert" in alerted.get_attribute("class")
         assert page.locator('.node[data-id="default/ratings-v1"] .badge text').text_content() == "! 1"
+        assert page.locator('.ns[data-ns="default"] .ns-title').text_content().startswith("default · monitor mode")
+        click_edge(page, "default/reviews-v2", "default/ratings-v1")
+        assert "no: seen after learning" in page.locator("#details").inner_text()
         page.click('.node[data-id="default/ratings-v1"]')
         assert (
             "Alert: a connection outside the learned baseline — default/reviews-v2 → default/ratings-v1 on 9080/TCP"

@@ -439,7 +439,8 @@
       const g = svg("g", { class: "ns", "data-ns": grp.name });
       g.append(svg("rect", { class: "ns-box" + (grp.name === OUTSIDE ? " outside" : ""), x: grp.x, y: grp.y, width: grp.w, height: grp.h, rx: 8 }));
       const title = svg("text", { class: "ns-title", x: grp.x + 12, y: grp.y + 19 });
-      title.textContent = grp.name === OUTSIDE ? "outside the cluster" : grp.name;
+      const mode = (state.graph.modes || {})[grp.name];
+      title.textContent = grp.name === OUTSIDE ? "outside the cluster" : grp.name + (mode ? ` · ${mode} mode` : "");
       if (grp.name !== OUTSIDE) {
         const tip = svg("title"); tip.textContent = "close namespace " + grp.name; title.append(tip);
         title.addEventListener("click", (ev) => { ev.stopPropagation(); state.expanded.delete(grp.name); render(); });
@@ -679,6 +680,7 @@
           ["port", `${x.port}/${x.protocol}` + (x.port_name ? ` (${x.port_name})` : "")],
           ["via Service", x.via_service || "—"], ["connections", fmtInt(x.connections)], ["bytes", `${fmtBytes(x.bytes)} (${fmtInt(x.bytes)})`],
           ["packets", fmtInt(x.packets)], ["first seen", fmtTime(x.first_seen)], ["last seen", `${fmtTime(x.last_seen)} ${ago(x.last_seen)}`],
+          ...(x.baseline === undefined ? [] : [["learned baseline", x.baseline ? "yes" : "no: seen after learning"]]),
         ].map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))).concat([
           el("tr", {}, el("th", {}, "current"), el("td", {}, verdictBadge(x.verdict))),
           el("tr", {}, el("th", {}, "candidate"), el("td", {}, verdictBadge(x.candidate_verdict))),
