@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -11,17 +12,19 @@ from netguard.errors import InputError
 
 EPILOG = """examples:
   netguard graph export --inventory cluster.yaml --flows flows.jsonl --format dot -o graph.dot
-  netguard graph export --flows hubble.json --format json -o graph.json --policies policies/"""
+  netguard graph export --flows hubble.json --format json -o graph.json --policies policies/
+  netguard graph export --inventory cluster.yaml --flows flows.jsonl --format svg -o graph.svg
+  netguard graph export --inventory cluster.yaml --flows flows.jsonl --format png -o graph.png   # needs Graphviz"""
 
 
 def _parser() -> argparse.ArgumentParser:
-    from visualizer.export import EXPORTERS
+    from visualizer.export import BINARY_EXPORTERS, EXPORTERS
 
     parser = argparse.ArgumentParser(prog="netguard graph", description="The workload communication graph.")
     sub = parser.add_subparsers(dest="verb", required=True)
     e = sub.add_parser(
         "export",
-        help="export the graph as json, graphml or dot",
+        help="export the graph as json, graphml, dot, svg or png",
         description="Export the workload communication graph built from observed flows.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -33,7 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--policies", nargs="+", action="extend", default=[], metavar="PATH", help="color edges by verdict under these policies"
     )
-    e.add_argument("--format", required=True, choices=sorted(EXPORTERS), help="output format")
+    e.add_argument(
+        "--format",
+        required=True,
+        choices=sorted(EXPORTERS) + sorted(BINARY_EXPORTERS),
+        help="output format (svg and png are drawn by Graphviz)",
+    )
     e.add_argument("-o", "--output", required=True, metavar="FILE", help="output file (- for standard output)")
     return parser
 
@@ -42,7 +50,7 @@ def main(argv: list[str]) -> int:
     from netguard.inventory import load_policies
     from policygen.graph import annotate_verdicts, build_graph
     from policygen.pipeline import observe, stderr_progress
-    from visualizer.export import EXPORTERS
+    from visualizer.export import BINARY_EXPORTERS, EXPORTERS, RenderError
 
     args = _parser().parse_args(argv)
     policies = load_policies(args.policies) if args.policies else None
@@ -50,17 +58,22 @@ def main(argv: list[str]) -> int:
     graph = build_graph(observed.edges)
     if policies is not None:
         annotate_verdicts(graph, observed.inventory, observed.edges, policies)
-    text = EXPORTERS[args.format](graph)
+    try:
+        data = (BINARY_EXPORTERS.get(args.format) or EXPORTERS[args.format])(graph)
+    except RenderError as exc:
+        raise InputError(str(exc), obj=f"--format {args.format}") from exc
+    payload = data if isinstance(data, bytes) else data.encode("utf-8")
     if args.output == "-":
-        print(text, end="")
+        sys.stdout.buffer.write(payload)
+        sys.stdout.flush()
         return 0
     out = Path(args.output)
     if out.is_dir():
         raise InputError("is a folder; give a file name", source=str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".netguard-", dir=out.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(payload)
     os.replace(tmp, out)
     print(f"wrote {out} ({graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges)")
     return 0

@@ -1,0 +1,232 @@
+"""Where the UI's data comes from: a local Review built from files, or the controller's API.
+
+Both answer the same paths with the same JSON shapes (the controller's review API):
+
+    GET  /api/v1/graph             Review.graph_json()
+    GET  /api/v1/policies          Review.policies_json(approvals)
+    GET  /api/v1/policies/diff     Review.diff_json()
+    GET  /api/v1/policies/impact   Review.impact_json(approvals)
+    POST /api/v1/policies/approve  {"workload": "ns/Kind/name", "decision": "approved"|"rejected"|"pending"}
+    GET  /api/v1/alerts            {"alerts": [...]}: the controller's lateral-movement alerts (none locally)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+from netguard.errors import InputError
+from policygen.review import DECISIONS, Review
+
+API_GETS = ("graph", "policies", "policies/diff", "policies/impact", "alerts")
+
+
+class BackendError(Exception):
+    """An answer the page should see as an HTTP error (status and one-line message)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Backend(Protocol):
+    """get() answers JSON data, or JSON already encoded as bytes (passed on as it is)."""
+
+    mode: str
+
+    async def get(self, path: str) -> Any: ...
+
+    async def post(self, path: str, body: Any) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+def enrich_graph(graph: dict, review: Review) -> dict:
+    """Add what the page shows on click and filters by, when the inventory is at hand: each workload
+    node's pod labels and its pods. Additive: the page works without these fields (controller mode)."""
+    infos = {f"{w.namespace}/{w.name}": (w, info) for w, info in review.inventory.workloads.items()}
+    for node in graph["nodes"]:
+        found = infos.get(node["id"]) if node.get("kind") == "workload" else None
+        if found is None:
+            continue
+        workload, info = found
+        node["labels"] = dict(info.labels)
+        node["pods"] = [{"name": p.name, "ip": p.ip, "node": p.node} for p in review.inventory.pods_of(workload)]
+        node["ports"] = [f"{p.port}/{p.protocol}" + (f" ({p.name})" if p.name else "") for p in info.ports]
+    return graph
+
+
+class LocalBackend:
+    """A Review built once from inventory and flow files; approvals kept in memory (and in a JSON file
+    when one is given, so a restart keeps them).
+
+    The answers are computed once, off the event loop, and kept: the graph as ready-made JSON bytes,
+    the policies without their statuses (each answer sets the current statuses), the diff, and the
+    impact per set of decisions. `warm()` computes them all in the background at start-up, so the
+    review view of a big cluster does not wait for them when the map is already shown."""
+
+    mode = "local"
+
+    def __init__(self, review: Review, approvals_file: str | Path | None = None) -> None:
+        self.review = review
+        self.approvals_file = Path(approvals_file) if approvals_file else None
+        self.approvals: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._compute = threading.Lock()
+        self._workloads = {g.workload.key for g in review.generated}
+        if self.approvals_file and self.approvals_file.exists():
+            try:
+                data = json.loads(self.approvals_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise InputError(f"not a JSON approvals file ({exc})", source=str(self.approvals_file)) from exc
+            if not isinstance(data, dict):
+                raise InputError("expected a JSON object of workload -> decision", source=str(self.approvals_file))
+            self.approvals = {str(k): str(v) for k, v in data.items() if v in DECISIONS}
+        self.graph = enrich_graph(review.graph_json(), review)
+        self._graph_bytes = json.dumps(self.graph, separators=(",", ":")).encode("utf-8")
+        self._policies: dict | None = None
+        self._diff: bytes | None = None
+        self._impact: dict[frozenset, bytes] = {}
+
+    def warm(self) -> threading.Thread:
+        thread = threading.Thread(target=self._warm, name="netguard-ui-warm", daemon=True)
+        thread.start()
+        return thread
+
+    def _warm(self) -> None:
+        self._policies_base()
+        self._diff_bytes()
+        self._impact_bytes(self._snapshot())
+
+    def _snapshot(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self.approvals)
+
+    def _policies_base(self) -> dict:
+        with self._compute:
+            if self._policies is None:
+                self._policies = self.review.policies_json({})
+            return self._policies
+
+    def _diff_bytes(self) -> bytes:
+        with self._compute:
+            if self._diff is None:
+                self._diff = json.dumps(self.review.diff_json(), separators=(",", ":")).encode("utf-8")
+            return self._diff
+
+    def _impact_bytes(self, approvals: dict[str, str]) -> bytes:
+        key = frozenset(approvals.items())
+        with self._compute:
+            if key not in self._impact:
+                if len(self._impact) > 64:
+                    self._impact.clear()
+                self._impact[key] = json.dumps(self.review.impact_json(approvals), separators=(",", ":")).encode("utf-8")
+            return self._impact[key]
+
+    def _policies_bytes(self, approvals: dict[str, str]) -> bytes:
+        base = self._policies_base()
+        items = [dict(p, status=approvals.get(p["workload"], "pending")) for p in base["policies"]]
+        return json.dumps({"policies": items, "warnings": base["warnings"]}, separators=(",", ":")).encode("utf-8")
+
+    async def get(self, path: str) -> Any:
+        from starlette.concurrency import run_in_threadpool
+
+        approvals = self._snapshot()
+        if path == "graph":
+            return self._graph_bytes
+        if path == "policies":
+            return await run_in_threadpool(self._policies_bytes, approvals)
+        if path == "policies/diff":
+            return await run_in_threadpool(self._diff_bytes)
+        if path == "policies/impact":
+            return await run_in_threadpool(self._impact_bytes, approvals)
+        if path == "alerts":
+            return {"alerts": []}
+        raise BackendError(404, f"no such path: /api/v1/{path}")
+
+    async def post(self, path: str, body: Any) -> Any:
+        if path != "policies/approve":
+            raise BackendError(404, f"no such path: /api/v1/{path}")
+        if not isinstance(body, dict):
+            raise BackendError(400, "expected a JSON object with workload and decision")
+        workload, decision = body.get("workload"), body.get("decision")
+        if decision not in DECISIONS:
+            raise BackendError(400, f"decision must be one of {', '.join(DECISIONS)}")
+        if workload not in self._workloads:
+            raise BackendError(404, f"no generated policy for workload {workload!r}")
+        with self._lock:
+            self.approvals[workload] = decision
+            snapshot = dict(self.approvals)
+        if self.approvals_file:
+            _write_atomic(self.approvals_file, json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
+        return {"workload": workload, "decision": decision}
+
+    async def close(self) -> None:
+        pass
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".netguard-", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+class ControllerBackend:
+    """Forwards the review API to a running `netguard controller` (with its bearer token)."""
+
+    mode = "controller"
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
+
+    async def _send(self, method: str, path: str, body: Any = None) -> Any:
+        import httpx
+
+        try:
+            response = await self._client.request(method, f"/api/v1/{path}", json=body)
+        except httpx.HTTPError as exc:
+            raise BackendError(502, f"controller {self.url} unreachable: {exc.__class__.__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise BackendError(response.status_code, f"controller answered {response.status_code}: {detail}")
+        if method == "GET":
+            return response.content  # passed on as it came (the page parses it)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise BackendError(502, f"controller {self.url} answered with something that is not JSON") from exc
+
+    async def get(self, path: str) -> Any:
+        return await self._send("GET", path)
+
+    async def post(self, path: str, body: Any) -> Any:
+        return await self._send("POST", path, body)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def load_json(data: Any) -> Any:
+    """What get() answered, as data."""
+    if isinstance(data, bytes | bytearray):
+        try:
+            return json.loads(data)
+        except ValueError as exc:
+            raise BackendError(502, "the data source answered with something that is not JSON") from exc
+    return data
