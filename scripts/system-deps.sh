@@ -8,6 +8,7 @@ command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the UI's browser tests (driven by Playwright, never downloaded)
 command -v dot >/dev/null 2>&1 || need+=(graphviz)  # SVG/PNG graph exports
+command -v iptables >/dev/null 2>&1 || need+=(iptables)  # the WAF injection's redirect init container, tested in namespaces
 [[ ${#need[@]} -eq 0 ]] && exit 0
 if [[ $(id -u) -ne 0 ]]; then
   echo "system-deps: not root; missing Debian packages: ${need[*]} (tests that need them will skip)" >&2
