@@ -24,7 +24,9 @@ MAX_JSON_DEPTH = 32
 # Headers whose values are structured by the protocol and not passed to an application as data.
 # Their own checks (smuggling, ranges, content types) live in the protocol rules.
 # Headers through which upload clients name the file they send.
-_FILENAME_HEADERS = frozenset({"x-filename", "x_filename", "x-file-name", "x-file", "x-upload-filename"})
+_FILENAME_HEADERS = frozenset(
+    {"x-filename", "x_filename", "x.filename", "x-file-name", "x_file_name", "x-file", "x-upload-filename"}
+)
 
 _STRUCTURAL_HEADERS = frozenset(
     {
@@ -304,9 +306,12 @@ def _parse_body(req: Request, out: _Collector) -> None:
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):
         _parse_xml(text, out)
         return
-    if ctype in ("", "application/x-www-form-urlencoded") and "=" in text:
-        for name, value in split_query(text):
-            out.add_arg("form", name, value)
+    if ctype in ("", "application/x-www-form-urlencoded"):
+        if "=" in text:
+            for name, value in split_query(text):
+                out.add_arg("form", name, value)
+        else:  # a bare value posted as a form: one unnamed parameter
+            out.add_arg("form", "", url_decode_plus(text), named=False)
         return
     out.add_arg("body", "body", text)
 
