@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (data tables: long literal lines read better unwrapped)
 """Generate the clean-traffic corpus (tests/waf/data/clean_corpus.jsonl), deterministically.
 
 Legitimate requests of the kinds a front end sees: page views with real browser headers and
@@ -42,26 +43,97 @@ LANGS = ["en-US,en;q=0.9", "de-DE,de;q=0.9,en;q=0.8", "fr-FR,fr;q=0.9", "ja-JP,j
          "pt-BR,pt;q=0.9,en-US;q=0.8", "es-ES,es;q=0.9", "ar-SA,ar;q=0.9", "ru-RU,ru;q=0.9", "en-GB,en;q=0.8"]  # fmt: skip
 
 SEARCHES = [
-    "O'Reilly python books", "don't stop believing lyrics", "rock 'n' roll hall of fame", "Levi's 501 jeans",
-    "McDonald's near me", "children's shoes size 12", "what's the weather tomorrow", "L'Oréal shampoo",
-    "select a health insurance plan", "drop shipping business ideas", "union station chicago parking",
-    "insert coin arcade bar", "update my billing address", "delete my account", "order by phone",
-    "where is my order", "table for two tonight", "learn to cook from scratch", "1=1 meaning in logic",
-    "black or white sofa", "and then there were none", "null hypothesis definition", "exec chair ergonomic",
-    "script writing course", "javascript tutorial for beginners", "java vs kotlin", "python list comprehension",
-    "how to use sleep() in C", "etc/hosts file windows", "bash vs zsh", "cat food grain free", "ls 500 lexus",
-    "curl hair products", "echo dot 5th gen", "ping pong table", "sudo meaning", "kill bill soundtrack",
-    "the who tour 2024", "ps5 controller", "top 10 movies 2023", "w hotel barcelona", "find my iphone",
-    "5 > 3 and 2 < 4", "50% off shoes", "C++ vs C#", "price < $100 laptops", "AT&T store hours", "Q&A session",
-    "R&D tax credit", "H&M jeans", "tom & jerry cartoon", "salt & pepper shakers", "1 + 1 = 2 proof",
-    "Ünïcödé tëst", "東京 ラーメン おすすめ", "北京烤鸭 做法", "서울 맛집", "купить велосипед", "café crème brûlée",
-    "مطاعم في الرياض", "हिंदी समाचार", "ελληνικά μαθήματα", "Zürich Hauptbahnhof", "señor de los anillos",
-    "🍕 pizza near me", "iphone 15 pro max 256gb", "how to center a div", "email@example.com not working",
-    "what does <br> do in html", "best sci-fi books (2020-2024)", "#hashtag ideas", "100% cotton t-shirt",
-    "~/.bashrc location", "C:\\Program Files missing", "1/2 cup to grams", "3' x 5' rug", "12\" subwoofer",
-    "wait... what?", "select all that apply", "union vs intersection", "from paris with love", "and or not",
-    "admin panel template", "root beer float recipe", "shell gas station", "system of a down", "having fun",
-    "group by age statistics", "case when definition", "if else statement", "where the crawdads sing",
+    "O'Reilly python books",
+    "don't stop believing lyrics",
+    "rock 'n' roll hall of fame",
+    "Levi's 501 jeans",
+    "McDonald's near me",
+    "children's shoes size 12",
+    "what's the weather tomorrow",
+    "L'Oréal shampoo",
+    "select a health insurance plan",
+    "drop shipping business ideas",
+    "union station chicago parking",
+    "insert coin arcade bar",
+    "update my billing address",
+    "delete my account",
+    "order by phone",
+    "where is my order",
+    "table for two tonight",
+    "learn to cook from scratch",
+    "1=1 meaning in logic",
+    "black or white sofa",
+    "and then there were none",
+    "null hypothesis definition",
+    "exec chair ergonomic",
+    "script writing course",
+    "javascript tutorial for beginners",
+    "java vs kotlin",
+    "python list comprehension",
+    "how to use sleep() in C",
+    "etc/hosts file windows",
+    "bash vs zsh",
+    "cat food grain free",
+    "ls 500 lexus",
+    "curl hair products",
+    "echo dot 5th gen",
+    "ping pong table",
+    "sudo meaning",
+    "kill bill soundtrack",
+    "the who tour 2024",
+    "ps5 controller",
+    "top 10 movies 2023",
+    "w hotel barcelona",
+    "find my iphone",
+    "5 > 3 and 2 < 4",
+    "50% off shoes",
+    "C++ vs C#",
+    "price < $100 laptops",
+    "AT&T store hours",
+    "Q&A session",
+    "R&D tax credit",
+    "H&M jeans",
+    "tom & jerry cartoon",
+    "salt & pepper shakers",
+    "1 + 1 = 2 proof",
+    "Ünïcödé tëst",
+    "東京 ラーメン おすすめ",
+    "北京烤鸭 做法",
+    "서울 맛집",
+    "купить велосипед",
+    "café crème brûlée",
+    "مطاعم في الرياض",
+    "हिंदी समाचार",
+    "ελληνικά μαθήματα",
+    "Zürich Hauptbahnhof",
+    "señor de los anillos",
+    "🍕 pizza near me",
+    "iphone 15 pro max 256gb",
+    "how to center a div",
+    "email@example.com not working",
+    "what does <br> do in html",
+    "best sci-fi books (2020-2024)",
+    "#hashtag ideas",
+    "100% cotton t-shirt",
+    "~/.bashrc location",
+    "C:\\Program Files missing",
+    "1/2 cup to grams",
+    "3' x 5' rug",
+    '12" subwoofer',
+    "wait... what?",
+    "select all that apply",
+    "union vs intersection",
+    "from paris with love",
+    "and or not",
+    "admin panel template",
+    "root beer float recipe",
+    "shell gas station",
+    "system of a down",
+    "having fun",
+    "group by age statistics",
+    "case when definition",
+    "if else statement",
+    "where the crawdads sing",
 ]
 WORDS = ("the quick brown fox jumps over lazy dog lorem ipsum dolor sit amet consectetur adipiscing elit sed do "
          "eiusmod tempor incididunt ut labore et dolore magna aliqua order select update from table union and or "
@@ -73,34 +145,48 @@ NAMES = ["Liam O'Connor", "Zoë Müller", "José García", "Anne-Marie D'Arcy", 
 STREETS = ["221B Baker St.", "1600 Amphitheatre Pkwy", "Rue de l'Église 4", "Königsallee 12", "10 Downing St",
            "742 Evergreen Terrace, Apt #3", "Calle 50 & Av. 7", "P.O. Box 123", "1 Infinite Loop; Bldg 2"]  # fmt: skip
 COMMENTS = [
-    "Great product! Would buy again :)", "It's OK, but the delivery took 2 weeks...",
-    "Doesn't work with my Mac (Sonoma 14.4). Any ideas?", "5 stars - the best I've had; highly recommended!!!",
-    "Tried it with 1/2 cup sugar instead of 1 cup & it was still sweet.", "Where can I find the manual? The link is broken.",
-    "I'd select this one over the others -- definitely.", "Price dropped from $49.99 to $39.99, nice.",
-    "Please update the FAQ: shipping to Canada is possible.", "Ordered on 2024-03-01; still not here?!",
-    "Je l'adore, c'est parfait.", "Sehr gut, aber etwas teuer (ca. 50 €).", "很好用，推荐！", "とても良いです。また買います。",
-    "Love it <3", "10/10 — would recommend to friends & family", "Can you add a 'dark mode'? My eyes hurt at night.",
-    "Union members get a 10% discount, right?", "The script on page 3 has a typo: 'teh' -> 'the'.",
-    "Is it safe for cats? My cat ate some.", "Echo chamber effect is real in these reviews lol",
-    "Ran it on Windows 11 & Ubuntu 22.04 - both fine.", "What's the difference between v1 and v2?",
-    "My order #12345 arrived damaged; I'd like a refund or exchange.", "Drop me a line at jane.doe@example.org",
+    "Great product! Would buy again :)",
+    "It's OK, but the delivery took 2 weeks...",
+    "Doesn't work with my Mac (Sonoma 14.4). Any ideas?",
+    "5 stars - the best I've had; highly recommended!!!",
+    "Tried it with 1/2 cup sugar instead of 1 cup & it was still sweet.",
+    "Where can I find the manual? The link is broken.",
+    "I'd select this one over the others -- definitely.",
+    "Price dropped from $49.99 to $39.99, nice.",
+    "Please update the FAQ: shipping to Canada is possible.",
+    "Ordered on 2024-03-01; still not here?!",
+    "Je l'adore, c'est parfait.",
+    "Sehr gut, aber etwas teuer (ca. 50 €).",
+    "很好用，推荐！",
+    "とても良いです。また買います。",
+    "Love it <3",
+    "10/10 — would recommend to friends & family",
+    "Can you add a 'dark mode'? My eyes hurt at night.",
+    "Union members get a 10% discount, right?",
+    "The script on page 3 has a typo: 'teh' -> 'the'.",
+    "Is it safe for cats? My cat ate some.",
+    "Echo chamber effect is real in these reviews lol",
+    "Ran it on Windows 11 & Ubuntu 22.04 - both fine.",
+    "What's the difference between v1 and v2?",
+    "My order #12345 arrived damaged; I'd like a refund or exchange.",
+    "Drop me a line at jane.doe@example.org",
 ]
 HTML_SNIPPETS = [
     "<p>Hello <strong>world</strong>! This is <em>rich</em> text.</p>",
     "<h2>Release notes</h2><ul><li>Faster search</li><li>Dark mode</li></ul>",
-    "<p>See <a href=\"https://example.com/docs?page=2&amp;lang=en\" target=\"_blank\" rel=\"noopener\">the docs</a>.</p>",
-    "<p><img src=\"https://cdn.example.com/img/photo-123.jpg\" alt=\"A photo\" width=\"600\" height=\"400\"></p>",
+    '<p>See <a href="https://example.com/docs?page=2&amp;lang=en" target="_blank" rel="noopener">the docs</a>.</p>',
+    '<p><img src="https://cdn.example.com/img/photo-123.jpg" alt="A photo" width="600" height="400"></p>',
     "<blockquote>To be, or not to be</blockquote><p>— Shakespeare</p>",
     "<table><tr><th>Plan</th><th>Price</th></tr><tr><td>Basic</td><td>$5</td></tr></table>",
-    "<p style=\"text-align: center; color: #333;\">Centered text</p>",
+    '<p style="text-align: center; color: #333;">Centered text</p>',
     "<ol><li>Select a size</li><li>Add to cart</li><li>Checkout</li></ol>",
     "<p>Code: <code>npm install --save lodash</code></p>",
-    "<div class=\"note\"><span>Note:</span> prices include VAT &amp; shipping.</div>",
+    '<div class="note"><span>Note:</span> prices include VAT &amp; shipping.</div>',
     "<p>Line one<br>Line two<br/>Line three</p>",
     "<h1>Über uns</h1><p>Wir sind ein kleines Team aus Köln.</p>",
-    "<pre><code class=\"language-python\">print(\"hello\")</code></pre>",
-    "<p><a href=\"mailto:support@example.com\">Email us</a> or call <a href=\"tel:+15551234567\">+1 555 123 4567</a></p>",
-    "<figure><img src=\"/uploads/2024/05/chart.png\" alt=\"Sales chart\"><figcaption>Q1 sales</figcaption></figure>",
+    '<pre><code class="language-python">print("hello")</code></pre>',
+    '<p><a href="mailto:support@example.com">Email us</a> or call <a href="tel:+15551234567">+1 555 123 4567</a></p>',
+    '<figure><img src="/uploads/2024/05/chart.png" alt="Sales chart"><figcaption>Q1 sales</figcaption></figure>',
     "<p>Use <kbd>Ctrl</kbd> + <kbd>C</kbd> to copy &amp; <kbd>Ctrl</kbd> + <kbd>V</kbd> to paste.</p>",
 ]
 CODE_SNIPPETS = [
@@ -108,13 +194,13 @@ CODE_SNIPPETS = [
     "const total = items.reduce((sum, i) => sum + i.price, 0);\nconsole.log(`Total: ${total}`);\n",
     "for (let i = 0; i < 10; i++) {\n  if (i % 2 === 0) continue;\n  console.log(i);\n}\n",
     "import numpy as np\n\narr = np.array([1, 2, 3])\nprint(arr.mean())\n",
-    "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tfmt.Println(\"hello\")\n}\n",
-    "fn main() {\n    let v: Vec<i32> = (1..10).collect();\n    println!(\"{:?}\", v);\n}\n",
+    'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("hello")\n}\n',
+    'fn main() {\n    let v: Vec<i32> = (1..10).collect();\n    println!("{:?}", v);\n}\n',
     ".btn {\n  color: #fff;\n  background: linear-gradient(90deg, #f00, #00f);\n}\n",
     "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 3\n",
-    "public class Hello {\n  public static void main(String[] args) {\n    System.out.println(\"Hi\");\n  }\n}\n",
+    'public class Hello {\n  public static void main(String[] args) {\n    System.out.println("Hi");\n  }\n}\n',
     "SELECT name, price FROM products WHERE price < 100 ORDER BY price;",
-    "git commit -m \"fix: handle empty input\" && git push origin main",
+    'git commit -m "fix: handle empty input" && git push origin main',
     "x = [i ** 2 for i in range(10) if i % 3 == 0]",
     "if (user && user.isAdmin) {\n  showPanel();\n} else {\n  redirect('/login');\n}\n",
     "# Title\n\nSome *markdown* with a [link](https://example.com) and `inline code`.\n\n- one\n- two\n",
@@ -123,13 +209,20 @@ CODE_SNIPPETS = [
     "let greeting = name ? `Hello, ${name}!` : 'Hello!';",
 ]
 URLS = [
-    "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42s", "https://github.com/encode/httpx/issues/1234",
-    "https://en.wikipedia.org/wiki/Web_application_firewall", "https://example.com/callback?code=abc123&state=xyz",
-    "https://hooks.slack.com/services/T000/B000/XXXX", "https://shop.example.co.uk/p/blue-shirt?size=M",
-    "/dashboard", "/account/settings#security", "https://maps.google.com/?q=52.52,13.405",
+    "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=42s",
+    "https://github.com/encode/httpx/issues/1234",
+    "https://en.wikipedia.org/wiki/Web_application_firewall",
+    "https://example.com/callback?code=abc123&state=xyz",
+    "https://hooks.slack.com/services/T000/B000/XXXX",
+    "https://shop.example.co.uk/p/blue-shirt?size=M",
+    "/dashboard",
+    "/account/settings#security",
+    "https://maps.google.com/?q=52.52,13.405",
     "https://docs.python.org/3/library/urllib.parse.html#urllib.parse.quote",
-    "https://cdn.example.net/assets/app.3f2a9c.js", "https://www.amazon.de/dp/B08N5WRWNW?th=1",
-    "https://api.stripe.com/v1/charges", "http://localhost-docs.example.org/guide",
+    "https://cdn.example.net/assets/app.3f2a9c.js",
+    "https://www.amazon.de/dp/B08N5WRWNW?th=1",
+    "https://api.stripe.com/v1/charges",
+    "http://localhost-docs.example.org/guide",
 ]
 PATHS = ["/", "/products", "/products/1234", "/blog/2024/05/how-to-choose-a-laptop", "/category/shoes/women",
          "/static/js/main.4f2a9c1b.js", "/static/css/app.css", "/images/logo@2x.png", "/about-us", "/contact",
@@ -143,7 +236,13 @@ def jwt(rng: random.Random) -> str:
         return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
 
     head = b64({"alg": "HS256", "typ": "JWT"})
-    body = b64({"sub": str(rng.randint(1, 10**6)), "name": rng.choice(NAMES), "iat": 1714000000 + rng.randint(0, 10**6)})
+    body = b64(
+        {
+            "sub": str(rng.randint(1, 10**6)),
+            "name": rng.choice(NAMES),
+            "iat": 1714000000 + rng.randint(0, 10**6),
+        }
+    )
     sig = base64.urlsafe_b64encode(rng.randbytes(32)).rstrip(b"=").decode()
     return f"{head}.{body}.{sig}"
 
@@ -164,7 +263,9 @@ def browser_headers(rng: random.Random, with_cookie: bool = True) -> dict[str, s
         if rng.random() < 0.5:
             parts.append(f"csrftoken={base64.b64encode(rng.randbytes(24)).decode()}")
         if rng.random() < 0.3:
-            parts.append("cookie_consent=" + urllib.parse.quote(json.dumps({"analytics": True, "ads": False})))
+            parts.append(
+                "cookie_consent=" + urllib.parse.quote(json.dumps({"analytics": True, "ads": False}))
+            )
         if rng.random() < 0.3:
             parts.append(f"lang={rng.choice(['en', 'de', 'fr', 'ja'])}; theme=dark")
         if rng.random() < 0.2:
@@ -192,7 +293,9 @@ def gen(rng: random.Random, kind: str) -> dict:
         return {"method": "GET", "uri": path + q, "headers": browser_headers(rng), "body": None}
     if kind == "search":
         term = rng.choice(SEARCHES)
-        extra = rng.choice(["", f"&page={rng.randint(1, 9)}", "&lang=en", f"&category={rng.choice(['books', 'all'])}"])
+        extra = rng.choice(
+            ["", f"&page={rng.randint(1, 9)}", "&lang=en", f"&category={rng.choice(['books', 'all'])}"]
+        )
         return {"method": "GET", "uri": "/search?q=" + urllib.parse.quote_plus(term) + extra,
                 "headers": browser_headers(rng), "body": None}  # fmt: skip
     if kind == "json_api":
@@ -262,14 +365,16 @@ def gen(rng: random.Random, kind: str) -> dict:
                     + urllib.parse.quote(sentence(rng, 4)), "headers": browser_headers(rng), "body": None}  # fmt: skip
         return {"method": "POST", "uri": "/api/webhooks", "headers": h, "body": body}
     if kind == "upload":
-        boundary = "----WebKitFormBoundary" + base64.b64encode(rng.randbytes(12)).decode().replace("+", "x").replace("/", "y")
+        boundary = "----WebKitFormBoundary" + base64.b64encode(rng.randbytes(12)).decode().replace(
+            "+", "x"
+        ).replace("/", "y")
         fname, ctype, data = rng.choice([
             ("IMG_2024_05_01.jpg", "image/jpeg", b"\xff\xd8\xff\xe0\x00\x10JFIF" + rng.randbytes(600)),
             ("report Q3 (final).pdf", "application/pdf", b"%PDF-1.7\n" + rng.randbytes(500)),
             ("résumé.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", b"PK\x03\x04" + rng.randbytes(400)),
             ("data.csv", "text/csv", b"id,name,price\n1,O'Reilly book,29.99\n2,\"Levi's 501\",79.00\n3,caf\xc3\xa9,2.50\n"),
             ("avatar.png", "image/png", b"\x89PNG\r\n\x1a\n" + rng.randbytes(500)),
-            ("notes.txt", "text/plain", "Meeting notes: select vendor, update budget, drop old plan.\n".encode()),
+            ("notes.txt", "text/plain", b"Meeting notes: select vendor, update budget, drop old plan.\n"),
         ])  # fmt: skip
         parts = [
             f'--{boundary}\r\nContent-Disposition: form-data; name="description"\r\n\r\n{rng.choice(COMMENTS)}\r\n'.encode(),
@@ -295,7 +400,12 @@ def gen(rng: random.Random, kind: str) -> dict:
                   "since": "2024-05-01T00:00:00Z", "cursor": base64.b64encode(json.dumps({"id": rng.randint(1, 10**6)}).encode()).decode()}  # fmt: skip
         h = {"Host": "api.example.com", "User-Agent": rng.choice(UAS), "Accept": "application/json",
              "Authorization": f"Bearer {jwt(rng)}", "X-Request-ID": rng.randbytes(16).hex()}  # fmt: skip
-        return {"method": "GET", "uri": "/api/v1/products?" + urllib.parse.urlencode(params), "headers": h, "body": None}
+        return {
+            "method": "GET",
+            "uri": "/api/v1/products?" + urllib.parse.urlencode(params),
+            "headers": h,
+            "body": None,
+        }
     if kind == "xml":
         name = rng.choice(NAMES).replace("&", "&amp;").replace('"', "&quot;")
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<order id="{rng.randint(1, 9999)}"><customer>{name}</customer>'
@@ -313,7 +423,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=2400)
     ap.add_argument("--seed", type=int, default=20261123)
-    ap.add_argument("-o", "--output", type=Path, default=ROOT / "tests" / "waf" / "data" / "clean_corpus.jsonl")
+    ap.add_argument(
+        "-o", "--output", type=Path, default=ROOT / "tests" / "waf" / "data" / "clean_corpus.jsonl"
+    )
     args = ap.parse_args()
     rng = random.Random(args.seed)
     kinds = [k for k, w in KINDS.items() for _ in range(w)]

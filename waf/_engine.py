@@ -9,6 +9,7 @@ run. Exclusions drop matches by path prefix, parameter and rule id.
 from __future__ import annotations
 
 import fnmatch
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,9 @@ from waf._rules import Rule, builtin_rules
 from waf._targets import Target, extract
 
 MATCH_TEXT = 80
+_MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
+# A value without any of these is unchanged by every decoder and by the compact/cmdline views.
+_NOT_PLAIN = re.compile(r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|/\*| {2}|^ | $")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +112,8 @@ class EngineConfig:
 def _view(view: str, value: str, cache: dict[str, str]) -> str:
     if view in cache:
         return cache[view]
+    if view == "merged":  # pragma: no cover - set by the caller
+        return value
     if view == "raw":
         out = value
     elif view == "decoded":
@@ -196,6 +202,14 @@ class Engine:
             if r.pattern is not None:
                 by_view.setdefault(r.view, []).append(r)
         self._dbs = [_ViewDB(v, rs) for v, rs in sorted(by_view.items())]
+        # Most values are plain text on which the raw, decoded, compact and cmdline views coincide
+        # (up to case, and those databases are caseless): one scan of a merged database covers them.
+        merged = [
+            r for r in active
+            if r.pattern is not None and r.view in _MERGEABLE and not (r.view == "cmdline" and r.case_sensitive)
+        ]  # fmt: skip
+        self._merged = _ViewDB("merged", merged) if merged else None
+        self._unmerged = [d for d in self._dbs if d.view not in _MERGEABLE]
 
     def inspect(self, request: Request) -> Verdict:
         cfg = self.config
@@ -245,7 +259,14 @@ class Engine:
 
     def _scan_target(self, t: Target, record) -> None:  # type: ignore[no-untyped-def]
         cache: dict[str, str] = {}
-        for vdb in self._dbs:
+        dbs = self._dbs
+        value = t.value
+        if self._merged is not None and _NOT_PLAIN.search(value) is None:
+            # no %, &, \\, quotes, ^, commas, comments or unusual whitespace: every mergeable view equals
+            # the value itself (cmdline up to case)
+            dbs = [self._merged, *self._unmerged]
+            cache["merged"] = value
+        for vdb in dbs:
             if t.kind not in vdb.kinds:
                 continue
             value = _view(vdb.view, t.value, cache)

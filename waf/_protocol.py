@@ -81,7 +81,24 @@ def _get_with_body(req: Request) -> list[Hit]:
     return []
 
 
+def _content_type_confusion(req: Request) -> list[Hit]:
+    """A boundary parameter on a non-multipart type (parsers disagree on the body), or a second
+    media type hidden in a parameter: a known bypass of body-parser selection."""
+    hits: list[Hit] = []
+    for v in req.header_values("content-type"):
+        main, _, params = v.partition(";")
+        low = params.lower()
+        if "boundary" in low and not main.strip().lower().startswith("multipart/"):
+            hits.append(("header:Content-Type", v[:200]))
+        elif any(t in low for t in ("/json", "/xml", "+json", "+xml", "x-www-form-urlencoded", "multipart/")):
+            hits.append(("header:Content-Type", v[:200]))
+    if len(req.header_values("content-type")) > 1:
+        hits.append(("header:Content-Type", " | ".join(req.header_values("content-type"))[:200]))
+    return hits
+
+
 CHECKS: dict[str, Callable[[Request], list[Hit]]] = {
+    "content_type_confusion": _content_type_confusion,
     "cl_te_conflict": _cl_te_conflict,
     "te_obfuscated": _te_obfuscated,
     "cl_invalid": _cl_invalid,

@@ -24,7 +24,9 @@ MAX_JSON_DEPTH = 32
 # Headers whose values are structured by the protocol and not passed to an application as data.
 # Their own checks (smuggling, ranges, content types) live in the protocol rules.
 # Headers through which upload clients name the file they send.
-_FILENAME_HEADERS = frozenset({"x-filename", "x_filename", "x-file-name", "x-file", "x-upload-filename"})
+_FILENAME_HEADERS = frozenset(
+    {"x-filename", "x_filename", "x.filename", "x-file-name", "x_file_name", "x-file", "x-upload-filename"}
+)
 
 _STRUCTURAL_HEADERS = frozenset(
     {
@@ -62,8 +64,6 @@ _STRUCTURAL_HEADERS = frozenset(
         "tracestate",
         "x-forwarded-proto",
         "x-forwarded-port",
-        "x-real-ip",
-        "x-forwarded-for",
         "x-amzn-trace-id",
         "sec-websocket-key",
         "sec-websocket-version",
@@ -115,8 +115,9 @@ class _Collector:
             except (ValueError, RecursionError):
                 doc = None
             if isinstance(doc, (dict, list)):
-                for name, leaf in _flatten_json(doc, loc + "|json", 0):
-                    self.add("arg_name", name, name.rsplit(".", 1)[-1])
+                for name, key, leaf in _flatten_json(doc, loc + "|json", 0):
+                    if key is not None:
+                        self.add("arg_name", name, key)
                     self.add("arg", name, leaf)
                 return
         decoded = try_base64(value)
@@ -124,26 +125,27 @@ class _Collector:
             self.add("arg", loc + "|base64", decoded)
 
 
-def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str]]:
+def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str, str | None]]:
+    """(location, key, value) of every leaf; `key` is the object key (None for array items)."""
     if depth > MAX_JSON_DEPTH:
         return
     if isinstance(doc, dict):
         for k, v in doc.items():
             name = f"{prefix}.{k}"
             if isinstance(v, (dict, list)):
-                yield name, ""
+                yield name, str(k), ""
                 yield from _flatten_json(v, name, depth + 1)
             else:
-                yield name, _scalar(v)
+                yield name, str(k), _scalar(v)
     elif isinstance(doc, list):
         for i, v in enumerate(doc):
             name = f"{prefix}.{i}"
             if isinstance(v, (dict, list)):
                 yield from _flatten_json(v, name, depth + 1)
             else:
-                yield name, _scalar(v)
+                yield name, None, _scalar(v)
     else:
-        yield prefix, _scalar(doc)
+        yield prefix, None, _scalar(doc)
 
 
 def _scalar(v: object) -> str:
@@ -296,17 +298,21 @@ def _parse_body(req: Request, out: _Collector) -> None:
         except (ValueError, RecursionError):
             doc = None
         if doc is not None:
-            for name, leaf in _flatten_json(doc, "json:", 0):
+            for name, key, leaf in _flatten_json(doc, "json:", 0):
                 name = name.replace("json:.", "json:", 1)
-                out.add("arg_name", name, name.split(":", 1)[1].rsplit(".", 1)[-1])
+                if key is not None:
+                    out.add("arg_name", name, key)
                 out.add("arg", name, leaf)
             return
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):
         _parse_xml(text, out)
         return
-    if ctype in ("", "application/x-www-form-urlencoded") and "=" in text:
-        for name, value in split_query(text):
-            out.add_arg("form", name, value)
+    if ctype in ("", "application/x-www-form-urlencoded"):
+        if "=" in text:
+            for name, value in split_query(text):
+                out.add_arg("form", name, value)
+        else:  # a bare value posted as a form: one unnamed parameter
+            out.add_arg("form", "", url_decode_plus(text), named=False)
         return
     out.add_arg("body", "body", text)
 

@@ -26,14 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--listen", metavar="HOST:PORT", help="address to serve on (default 127.0.0.1:8080)")
-    p.add_argument("--upstream", metavar="URL", help="the application behind the sidecar, e.g. http://127.0.0.1:8000")
+    p.add_argument(
+        "--upstream", metavar="URL", help="the application behind the sidecar, e.g. http://127.0.0.1:8000"
+    )
     p.add_argument("--mode", choices=("block", "detect"), help="block (403) or only log (default block)")
     p.add_argument("--config", metavar="FILE", help="YAML settings file (see waf/config.py)")
     p.add_argument("--paranoia", type=int, choices=(1, 2, 3, 4), help="paranoia level (default 1)")
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="Prometheus metrics and /healthz address")
     p.add_argument("--audit-log", metavar="PATH", help="JSON-lines audit log: a path or '-' for stdout")
     p.add_argument("--check-config", metavar="FILE", help="validate a config file (and its rules) and exit")
-    p.add_argument("--inspect", metavar="REQUEST", help="inspect one request line ('METHOD TARGET') and print the verdict")
+    p.add_argument(
+        "--inspect",
+        metavar="REQUEST",
+        help="inspect one request line ('METHOD TARGET') and print the verdict",
+    )
     return p
 
 

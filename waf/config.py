@@ -78,7 +78,8 @@ class Settings:
         """One JSON line for the start-up log (no secrets are held here)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra_rules"}
         d["exclusions"] = [
-            {"path": e.path, "params": sorted(e.params), "rule_ids": sorted(e.rule_ids)} for e in self.exclusions
+            {"path": e.path, "params": sorted(e.params), "rule_ids": sorted(e.rule_ids)}
+            for e in self.exclusions
         ]
         d["disabled_rules"] = sorted(self.disabled_rules)
         d["extra_rules"] = len(self.extra_rules)
@@ -101,7 +102,11 @@ def _num(src: str, key: str, value: object, *, integer: bool = False, minimum: f
 
 
 def _check_upstream(src: str, url: str) -> None:
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")) or len(url.split("//", 1)[1]) == 0:
+    if (
+        not isinstance(url, str)
+        or not url.startswith(("http://", "https://"))
+        or len(url.split("//", 1)[1]) == 0
+    ):
         raise ConfigError(f"{src}: upstream: expected an http:// or https:// URL, got {url!r}")
 
 
@@ -174,7 +179,9 @@ def _from_doc(src: str, doc: dict) -> dict[str, object]:
         out["body_limit"] = int(_num(src, "inspection.body_limit", insp["body_limit"], integer=True))
     if "over_limit" in insp:
         if insp["over_limit"] not in ("block", "pass"):
-            raise ConfigError(f"{src}: inspection.over_limit: must be block or pass, got {insp['over_limit']!r}")
+            raise ConfigError(
+                f"{src}: inspection.over_limit: must be block or pass, got {insp['over_limit']!r}"
+            )
         out["over_limit"] = insp["over_limit"]
     tmo = doc.get("timeouts") or {}
     if not isinstance(tmo, dict):

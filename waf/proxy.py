@@ -2,7 +2,7 @@
 
 The hot path is one ASGI callable (no framework): read the head and at most `body_limit` bytes of the
 body, inspect, then either answer 403 (JSON with the request id and the categories) or forward to the
-upstream over pooled httpx connections and stream the response back. Hop-by-hop headers are removed,
+upstream over pooled keep-alive connections and stream the response back. Hop-by-hop headers are removed,
 X-Forwarded-For/-Proto and X-Request-Id are set. Upstream connect failures answer 502, upstream
 time-outs 504. A client must send its request head within `client_header_timeout` and each body
 chunk within `client_body_timeout` (408), so a slow client holds nothing but its own socket.
@@ -19,13 +19,19 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, TextIO
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from waf._engine import Engine, Verdict
 from waf._request import Request
+from waf._upstream import (
+    UpstreamBrokenError,
+    UpstreamConnectError,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamTimeout,
+)
 from waf.config import Settings
 
 Scope = MutableMapping[str, Any]
@@ -65,7 +71,9 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.requests = Counter("netguard_waf_requests_total", "Requests seen, by action", ["action"], registry=r)
+        self.requests = Counter(
+            "netguard_waf_requests_total", "Requests seen, by action", ["action"], registry=r
+        )
         self.blocks = Counter(
             "netguard_waf_blocks_total", "Blocked (or, in detect mode, would-block) requests by category",
             ["category", "mode"], registry=r,
@@ -83,7 +91,9 @@ class Metrics:
             buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
             registry=r,
         )  # fmt: skip
-        self.reloads = Counter("netguard_waf_config_reloads_total", "Config reloads by result", ["result"], registry=r)
+        self.reloads = Counter(
+            "netguard_waf_config_reloads_total", "Config reloads by result", ["result"], registry=r
+        )
 
 
 class AuditLog:
@@ -123,13 +133,14 @@ class WafProxy:
     """The ASGI application. `state` (settings, engine) is swapped whole on reload: requests in
     flight finish with the state they started with."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.engine = engine or Engine(settings.engine_config())
         self.metrics = metrics or Metrics()
         self.audit = AuditLog(settings.audit_log)
-        self._client: httpx.AsyncClient | None = None
-        self._upstream = httpx.URL(settings.upstream)
+        self._pool: UpstreamPool | None = None
 
     # --- configuration -------------------------------------------------------------------------
     def apply(self, settings: Settings) -> None:
@@ -140,26 +151,30 @@ class WafProxy:
         if settings.audit_log != old_audit and settings.audit_log is not None:
             self.audit = AuditLog(settings.audit_log)
             old_audit.close()
-        if str(self._upstream) != settings.upstream:
-            self._upstream = httpx.URL(settings.upstream)
+        if self._pool is not None and (
+            settings.upstream != self._pool_url
+            or (settings.connect_timeout, settings.upstream_timeout)
+            != (self._pool.connect_timeout, self._pool.read_timeout)
+        ):
+            old, self._pool = self._pool, None
+            asyncio.get_event_loop().create_task(old.aclose())
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self._client is None:
+    def _get_pool(self) -> UpstreamPool:
+        if self._pool is None:
             s = self.settings
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(s.upstream_timeout, connect=s.connect_timeout),
-                limits=httpx.Limits(
-                    max_connections=s.upstream_connections, max_keepalive_connections=s.upstream_connections
-                ),
-                follow_redirects=False,
-                trust_env=False,
+            self._pool_url = s.upstream
+            self._pool = UpstreamPool(
+                s.upstream,
+                max_idle=s.upstream_connections,
+                connect_timeout=s.connect_timeout,
+                read_timeout=s.upstream_timeout,
             )
-        return self._client
+        return self._pool
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
         self.audit.close()
 
     # --- ASGI ------------------------------------------------------------------------------------
@@ -291,41 +306,29 @@ class WafProxy:
             content = _stream_rest(bytes(body), receive, settings.client_body_timeout)
         else:
             content = bytes(body)
-        url = self._upstream.copy_with(raw_path=_join_path(self._upstream.raw_path, target))
-        client = self._get_client()
-        upstream_req = client.build_request(method, url, headers=out_headers, content=content)
+        pool = self._get_pool()
         try:
-            resp = await client.send(upstream_req, stream=True)
-        except (httpx.TimeoutException, httpx.PoolTimeout) as exc:
+            resp = await pool.request(method, _origin_form(target), out_headers, content)
+        except UpstreamTimeout as exc:
             await self._upstream_failed(send, request_id, req, verdict, 504, "timeout", exc, started)
+            return
+        except (UpstreamConnectError, UpstreamBrokenError) as exc:
+            await self._upstream_failed(send, request_id, req, verdict, 502, "connect", exc, started)
             return
         except _ClientTimeout:
             m.requests.labels("client_timeout").inc()
             return
-        except httpx.LocalProtocolError as exc:  # the client's request cannot be sent on as it is
-            m.requests.labels("bad_request").inc()
-            log.info("request %s: cannot forward: %r", request_id, exc)
-            await _send_simple(send, *_json_response(400, {"error": "bad request", "request_id": request_id},
-                                                     request_id))  # fmt: skip
-            return
-        except httpx.HTTPError as exc:
-            await self._upstream_failed(send, request_id, req, verdict, 502, "connect", exc, started)
-            return
 
         m.requests.labels(action).inc()
         if verdict.matches:
-            self._audit(request_id, req, verdict, action, resp.status_code, started)
+            self._audit(request_id, req, verdict, action, resp.status, started)
         try:
-            resp_headers = _response_headers(resp.headers.raw, request_id)
-            await send({"type": "http.response.start", "status": resp.status_code, "headers": resp_headers})
-            if method == "HEAD":
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
+            resp_headers = _response_headers(resp.headers, request_id)
+            await send({"type": "http.response.start", "status": resp.status, "headers": resp_headers})
             try:
-                async for chunk in resp.aiter_raw():
-                    if chunk:
-                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except httpx.HTTPError as exc:
+                async for chunk in resp.aiter_body():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except UpstreamError as exc:
                 m.upstream_errors.labels("mid_response").inc()
                 log.warning("request %s: upstream failed mid-response: %r", request_id, exc)
                 raise _Abort() from exc
@@ -333,7 +336,9 @@ class WafProxy:
         finally:
             await resp.aclose()
 
-    async def _reject_too_large(self, send: Send, request_id: str, method: str, target: bytes, client: str) -> None:
+    async def _reject_too_large(
+        self, send: Send, request_id: str, method: str, target: bytes, client: str
+    ) -> None:
         self.metrics.requests.labels("too_large").inc()
         self.audit.write(
             {"time": time.time(), "request_id": request_id, "action": "block", "status": 413, "client": client,
@@ -354,9 +359,13 @@ class WafProxy:
         log.warning("request %s: upstream %s: %r", request_id, kind, exc)
         self._audit(request_id, req, verdict, "upstream_error", status, started)
         msg = "upstream timed out" if status == 504 else "bad gateway"
-        await _send_simple(send, *_json_response(status, {"error": msg, "request_id": request_id}, request_id))
+        await _send_simple(
+            send, *_json_response(status, {"error": msg, "request_id": request_id}, request_id)
+        )
 
-    def _audit(self, request_id: str, req: Request, v: Verdict, action: str, status: int, started: float) -> None:
+    def _audit(
+        self, request_id: str, req: Request, v: Verdict, action: str, status: int, started: float
+    ) -> None:
         self.audit.write(
             {
                 "time": time.time(),
@@ -461,12 +470,12 @@ def _response_headers(raw: list[tuple[bytes, bytes]], request_id: str) -> list[t
     return out
 
 
-def _join_path(base: bytes, target: bytes) -> bytes:
-    if not target.startswith(b"/"):
-        target = b"/" + target  # absolute-form or odd targets: keep them under the upstream's path
-    if base and base != b"/":
-        return base.rstrip(b"/") + target
-    return target
+def _origin_form(target: bytes) -> bytes:
+    """The request target as sent upstream: always origin-form (`/path?query`)."""
+    if target.startswith((b"http://", b"https://")):
+        slash = target.find(b"/", target.find(b"//") + 2)
+        return target[slash:] if slash >= 0 else b"/"
+    return target if target.startswith(b"/") else b"/" + target
 
 
 def header_timeout_protocol(timeout: float) -> type[HttpToolsProtocol]:

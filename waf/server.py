@@ -55,7 +55,9 @@ class Sidecar:
         self.metrics_server: uvicorn.Server | None = None
         if settings.metrics_listen:
             app = MetricsApp(self.proxy.metrics)
-            self.metrics_server = _QuietServer(_uvicorn_config(app, settings.metrics_listen, settings, proxy=False))
+            self.metrics_server = _QuietServer(
+                _uvicorn_config(app, settings.metrics_listen, settings, proxy=False)
+            )
         self.started = threading.Event()
 
     def reload(self) -> bool:

@@ -41,20 +41,26 @@ async def upstream_app(scope, receive, send):
     path = scope["path"]
     if path == "/die":
         # headers promise 100 kB, 10 bytes arrive, then the connection drops
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100000")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100000")]}
+        )
         await send({"type": "http.response.body", "body": b"0123456789", "more_body": True})
         raise RuntimeError("upstream dies mid-response (on purpose)")
     if path == "/slow":
         await asyncio.sleep(3)
     if path == "/big":
         chunk = b"x" * 65536
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
         for _ in range(64):
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return
     if path == "/status500":
-        await send({"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]}
+        )
         await send({"type": "http.response.body", "body": b"app error"})
         return
     echo = {

@@ -13,7 +13,17 @@ ENGINE = Engine()
 
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=200)
 header_name = st.sampled_from(
-    ["Content-Type", "Cookie", "User-Agent", "Transfer-Encoding", "Content-Length", "X-A", "Referer", "", "A B"]
+    [
+        "Content-Type",
+        "Cookie",
+        "User-Agent",
+        "Transfer-Encoding",
+        "Content-Length",
+        "X-A",
+        "Referer",
+        "",
+        "A B",
+    ]
 )
 content_type = st.sampled_from(
     ["application/json", "application/x-www-form-urlencoded", "multipart/form-data; boundary=xx",

@@ -117,7 +117,7 @@ def _raw(base: str, data: bytes, read_timeout: float = 5.0) -> bytes:
 
 def test_request_smuggling_cl_te_is_blocked(proxy):
     base, _ = proxy
-    req = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    req = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
     out = _raw(base, req)
     # the server either refuses the framing outright (400) or the WAF blocks it (403); never forwarded
     assert out.split(b" ", 2)[1] in (b"400", b"403"), out[:200]
@@ -209,7 +209,9 @@ def test_upstream_dying_mid_response_truncates_and_proxy_stays_up(proxy, client)
 
 def test_oversized_body_is_refused_when_configured_to_block(sidecar_factory, client):
     base, _ = sidecar_factory(body_limit=1024, over_limit="block")
-    r = client.post(f"{base}/upload", content=b"a" * 5000, headers={"Content-Type": "application/octet-stream"})
+    r = client.post(
+        f"{base}/upload", content=b"a" * 5000, headers={"Content-Type": "application/octet-stream"}
+    )
     assert r.status_code == 413
     assert client.post(f"{base}/upload", content=b"a" * 1000).status_code == 200
 
@@ -254,7 +256,9 @@ def test_slowloris_head_is_cut_off_and_others_are_served(proxy, client):
 
 def test_slow_body_gets_408(proxy):
     base, _ = proxy
-    out = _raw(base, b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part", read_timeout=8)
+    out = _raw(
+        base, b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly-part", read_timeout=8
+    )
     assert out.startswith(b"HTTP/1.1 408"), out[:100]
 
 
