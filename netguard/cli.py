@@ -15,6 +15,7 @@ from netguard.errors import InputError
 COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("policygen.cli", "generate, verify, explain and diff NetworkPolicies from observed flows"),
     "graph": ("visualizer.cli", "export the workload communication graph (json, graphml, dot, svg)"),
+    "controller": ("policygen.controller.cli", "the controller service: ingest from agents, review, alerts, apply"),
     "demo": ("netguard.demo", "run the whole pipeline on the embedded bookinfo sample"),
 }
 
