@@ -46,8 +46,8 @@ def make_controller(tmp_path: Path, token_file: Path):
     made: list[Controller] = []
 
     def make(inventory: list[str] | None = None, applier=None, source=None, **kw) -> Controller:
-        settings = Settings(db=str(tmp_path / f"ctl{len(made)}.db"), tokens=("agent-token-1", "reviewer-token"),
-                            token_file=str(token_file), **kw).validate()
+        kw.setdefault("db", str(tmp_path / f"ctl{len(made)}.db"))
+        settings = Settings(tokens=("agent-token-1", "reviewer-token"), token_file=str(token_file), **kw).validate()
         store = open_store(settings.db)
         source = source or FileInventory([str(p) for p in (inventory if inventory is not None else [CLUSTER])])
         controller = Controller(settings, store, source, Metrics(), applier=applier)
