@@ -109,7 +109,7 @@ def create_app(controller: Controller) -> FastAPI:
             return JSONResponse({"detail": f"store error, nothing stored: {exc}"}, status_code=503)
         controller.committed(prepared)
         metrics.latency.observe(time.perf_counter() - started)
-        return {"accepted": batch.records, "connections": len(batch.flows)}
+        return {"accepted": batch.records, "connections": batch.connections}
 
     @app.get("/api/v1/graph", dependencies=[Depends(read_auth)], summary="The workload graph with verdicts")
     async def graph() -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 from netguard.errors import InputError
 from netguard.flows import ReadStats, parse_record
+from netguard.inventory import is_ip
 from netguard.model import Flow
 
 
@@ -29,7 +30,9 @@ class BatchError(Exception):
 class Batch:
     agent: str
     records: int
-    flows: list[Flow]  # the new connections among the records (Hubble replies etc. are not)
+    flows: list[Flow | tuple]  # in order of first appearance: a Flow (records off the fast path), or a group's key
+    groups: dict[GroupKey, list]  # plain native records summed per enrichment input: [n, bytes, packets, first, last]
+    connections: int  # new connections among the records (Hubble replies etc. are not)
     stats: ReadStats
 
 
@@ -69,10 +72,18 @@ def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
         raise BatchError(f"flows: {len(records)} records; at most {max_records} per batch", status=413)
     stats = ReadStats()
     flows: list[Flow] = []
+    groups: dict[GroupKey, list] = {}
     append = flows.append
+    fast = 0
     for i, record in enumerate(records):
-        if not isinstance(record, dict):
+        if type(record) is not dict:
             raise BatchError(f"flows[{i}]: expected a JSON object, got {type(record).__name__}")
+        added = _add_fast(record, groups)
+        if added:
+            fast += 1
+            if added is not True:
+                append(added)  # a new group: its key, where its first record stood
+            continue
         try:
             flow = parse_record(record, stats)
         except InputError as exc:
@@ -82,5 +93,79 @@ def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
         if flow is not None:
             append(flow)
     stats.records = len(records)
-    stats.flows = len(flows)
-    return Batch(agent, len(records), flows, stats)
+    stats.flows = len(flows) - len(groups) + fast
+    return Batch(agent, len(records), flows, groups, stats.flows, stats)
+
+
+# --- the fast path for the agent's own records -------------------------------------------------------
+# An agent sends native records of one shape (flow_to_record's): plain ints, one of three protocols,
+# a handful of pod IPs over and over. Those are checked here, with the IP validity cached, and
+# summed per enrichment input (src IP, dst IP, dst port, protocol, post-DNAT pod IP and port): a
+# batch of 1,000 connections between a few pods is enriched as a few groups, with the same edges and
+# counters as one Flow at a time (tests/controller/test_fast_path.py checks both agree). Any record
+# not of exactly that shape goes to netguard.flows.parse_record, which has the last word and the
+# error messages.
+
+GroupKey = tuple[str, str, int, str, str, int]
+_VALID_IPS: dict[str, bool] = {}
+_PROTOCOLS = {"TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP", None: "TCP"}
+_INT = int
+_FLOAT = float
+
+
+def _valid_ip(value: object) -> bool:
+    if type(value) is not str:
+        return False
+    ok = _VALID_IPS.get(value)
+    if ok is None:
+        if len(_VALID_IPS) > 200_000:
+            _VALID_IPS.clear()
+        ok = _VALID_IPS[value] = bool(value) and is_ip(value)
+    return ok
+
+
+def _port_ok(value: object) -> bool:
+    return type(value) is _INT and 0 <= value <= 65535  # type: ignore[operator]
+
+
+def _count_ok(value: object) -> bool:
+    return value is None or (type(value) is _INT and value >= 0)  # type: ignore[operator]
+
+
+def _add_fast(r: dict, groups: dict[GroupKey, list]) -> bool | GroupKey:
+    """Sum a plain native record into `groups` (True, or the key of a new group); False to let
+    parse_record decide (and explain)."""
+    get = r.get
+    if "flow" in r:
+        return False
+    src_ip, dst_ip, t = get("src_ip"), get("dst_ip"), get("time")
+    src_port, dst_port = get("src_port"), get("dst_port")
+    proto = _PROTOCOLS.get(get("protocol"), "")  # type: ignore[arg-type]
+    nbytes, packets, node = get("bytes"), get("packets"), get("node")
+    pod_ip, pod_port = get("dst_pod_ip"), get("dst_pod_port")
+    if not (
+        proto
+        and (type(t) is _FLOAT or type(t) is _INT or t is None)
+        and _valid_ip(src_ip) and _valid_ip(dst_ip)
+        and (src_port is None or _port_ok(src_port)) and _port_ok(dst_port)
+        and _count_ok(nbytes) and _count_ok(packets)
+        and (node is None or type(node) is str)
+        and (pod_ip is None or pod_ip == "" or _valid_ip(pod_ip))
+        and (pod_port is None or _port_ok(pod_port))
+    ):
+        return False
+    when = _FLOAT(t or 0.0)
+    key = (src_ip, dst_ip, dst_port, proto, pod_ip or "", pod_port or 0)
+    acc = groups.get(key)  # type: ignore[arg-type]
+    if acc is None:
+        groups[key] = [1, nbytes or 0, packets or 0, when, when]  # type: ignore[index]
+        return key  # type: ignore[return-value]
+    else:
+        acc[0] += 1
+        acc[1] += nbytes or 0
+        acc[2] += packets or 0
+        if when < acc[3]:
+            acc[3] = when
+        if when > acc[4]:
+            acc[4] = when
+    return True

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from netguard.enrich import Aggregation, Enricher
 from netguard.inventory import Inventory, load_inventory
-from netguard.model import Edge, EdgeKey
+from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 from policygen.controller.ingest import Batch, parse_batch
 from policygen.controller.metrics import Metrics
 from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
@@ -27,6 +27,39 @@ from policygen.semantics import PolicySet
 from policygen.verify import Targets
 
 log = logging.getLogger("netguard.controller")
+
+
+def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
+    """The batch's edges: each group of native records as one representative Flow with the counters
+    scaled to the group, other flows one by one, in the order each first appeared (the first flow of
+    an edge names its port and Service). The same result as Enricher.add per flow."""
+    agg = enricher.agg = Aggregation()
+    groups = batch.groups
+    for item in batch.flows:
+        if type(item) is not tuple:
+            enricher.agg = agg
+            enricher.add(item)
+            continue
+        src_ip, dst_ip, dst_port, proto, pod_ip, pod_port = item
+        n, nbytes, packets, first, last = groups[item]
+        one = enricher.agg = Aggregation()
+        enricher.add(Flow(first, src_ip, 0, dst_ip, dst_port, proto, 0, 0, "", pod_ip, pod_port))
+        for key, s in one.stats.items():
+            mine = agg.stats.get(key)
+            if mine is None:
+                agg.stats[key] = EdgeStats(n, nbytes, packets, first, last, s.port_name, s.via_service)
+            else:
+                if mine.connections == 0 or first < mine.first_seen:
+                    mine.first_seen = first
+                mine.last_seen = max(mine.last_seen, last)
+                mine.connections += n
+                mine.bytes += nbytes
+                mine.packets += packets
+        for where, count in one.unresolved.items():
+            agg.unresolved[where] += count * n
+        agg.flows += n
+    enricher.agg = agg
+    return agg
 
 
 class InventorySource(Protocol):
@@ -117,10 +150,8 @@ class Controller:
     def prepare(self, batch: Batch, body: bytes) -> Prepared:
         """Enrich and classify one valid batch (call from one thread at a time: the event loop)."""
         inventory, enricher, modes = self._current()
-        agg = enricher.agg = Aggregation()
-        for flow in batch.flows:
-            enricher.add(flow)
-        write = BatchWrite(batch.agent, body, batch.records, len(batch.flows), learned=list(agg.learned.values()))
+        agg = enrich_batch(enricher, batch)
+        write = BatchWrite(batch.agent, body, batch.records, batch.connections, learned=list(agg.learned.values()))
         new_alerts: list[AlertRow] = []
         learned_keys: list[EdgeKey] = []
         for key, s in agg.stats.items():
@@ -180,7 +211,7 @@ class Controller:
             self.failed(prepared)
             raise
         self.committed(prepared)
-        return {"accepted": batch.records, "connections": len(batch.flows)}
+        return {"accepted": batch.records, "connections": batch.connections}
 
     # --- monitor: denied by the approved policies -------------------------------------------------
 
