@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="a namespace's mode (repeatable); a netguard.io/mode label on the Namespace wins")
     p.add_argument("--webhook-url", metavar="URL", help="POST new alerts here in Alertmanager's v2 format")
     p.add_argument("--read-auth", action="store_true", default=None, help="the read endpoints need a token too")
+    p.add_argument("--retention-hours", type=float, metavar="H",
+                   help="keep the raw flow batches this long (default 168; 0: forever); the learned edges are kept")
     p.add_argument("--no-auth", action="store_true", default=None, help="development only: accept writes without a token")
     return p
 
@@ -83,7 +85,7 @@ def build(settings):  # -> (Controller, FastAPI)
         else:
             source = KubeInventory(cluster, metrics=metrics).start()
             applier = Applier(cluster, metrics=metrics)
-    store = open_store(settings.db)
+    store = open_store(settings.db, settings.retention_hours)
     controller = Controller(settings, store, source, metrics, applier=applier)
     return controller, create_app(controller)
 
@@ -100,7 +102,8 @@ def main(argv: list[str]) -> int:
         modes[ns] = mode
     flags = {"listen": args.listen, "db": args.db, "token_file": args.token_file, "inventory": args.inventory,
              "kube": args.kube, "kubeconfig": args.kubeconfig, "default_mode": args.default_mode,
-             "webhook_url": args.webhook_url, "read_auth": args.read_auth, "no_auth": args.no_auth}
+             "webhook_url": args.webhook_url, "read_auth": args.read_auth, "no_auth": args.no_auth,
+             "retention_hours": args.retention_hours}
     settings = load_settings(flags, args.config)
     if modes:
         settings.namespaces = {**settings.namespaces, **modes}

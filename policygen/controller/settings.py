@@ -11,6 +11,7 @@ Config file (all keys optional):
     namespaces: {shop: monitor, payments: protect}
     webhook_url: http://alertmanager:9093/api/v2/alerts
     read_auth: false                       # true: the read endpoints need a token too
+    retention_hours: 168                   # raw flow batches kept this long (0: forever); edges always
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Settings:
     webhook_url: str = ""
     read_auth: bool = False
     no_auth: bool = False  # development only: accept writes without a token
+    retention_hours: float = 168.0  # raw batches are kept this long (0: forever); the baseline edges always
     max_batch: int = 50_000  # records per POST
     max_body: int = 64 << 20  # bytes per POST
     log_level: str = "info"
@@ -117,6 +119,8 @@ def load_settings(flags: dict[str, Any], config_file: str = "", environ: dict[st
                 raw = raw.lower() in ("1", "true", "yes")
             elif name in ("max_batch", "max_body"):
                 raw = int(raw)
+            elif name == "retention_hours":
+                raw = float(raw)
             values[name] = raw
     values.update({k: v for k, v in flags.items() if v is not None and v != []})
     settings = Settings(**values)

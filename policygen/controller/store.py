@@ -4,7 +4,7 @@ What is kept, and why:
 - `batches`: every accepted batch as the agent sent it (zlib-compressed JSON). The raw records are the
   ground truth: they can be re-enriched when the inventory changes (a flow that arrived before the
   watch knew its pod), audited, or replayed into another store. Compressed, a native record costs
-  tens of bytes.
+  tens of bytes; they are kept for `retention_hours` (default 168; 0 keeps them forever).
 - `edges`: the baseline, aggregated per (source endpoint, destination endpoint, port, protocol).
   Endpoints are workloads (namespace/kind/name), never pod IPs, so the baseline survives restarts,
   rescheduling and IP changes. `baseline` is 0 for edges first seen in a monitored namespace.
@@ -170,6 +170,9 @@ class Store:
         self._queue: queue.Queue[tuple[BatchWrite, Future] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self.max_group = 64  # batches committed together at most
+        self.retention: float = 0.0  # seconds raw batches are kept (0: forever); edges are kept regardless
+        self.prune_every: float = 60.0
+        self._pruned_at = time.monotonic()
 
     # -- connections (per dialect) --
     def _connect(self) -> Any:
@@ -248,6 +251,28 @@ class Store:
                 continue
             for (_, fut), batch_id in zip(group, ids, strict=True):
                 fut.set_result(batch_id)
+            if self.retention and time.monotonic() - self._pruned_at >= self.prune_every:
+                self._pruned_at = time.monotonic()
+                try:
+                    self.prune(conn)
+                except Exception:  # pruning is housekeeping: a failure must not stop ingest
+                    conn.rollback()
+
+    def prune(self, conn: Any = None, now: float | None = None) -> int:
+        """Delete raw batches older than the retention (the aggregated edges stay)."""
+        if not self.retention:
+            return 0
+        cutoff = (time.time() if now is None else now) - self.retention
+        if conn is None:
+            with self._read_lock:
+                return self._prune(self._reader, cutoff)
+        return self._prune(conn, cutoff)
+
+    def _prune(self, conn: Any, cutoff: float) -> int:
+        cur = conn.cursor()
+        cur.execute(self._q("DELETE FROM batches WHERE received < ?"), (cutoff,))
+        conn.commit()
+        return max(cur.rowcount, 0)
 
     def _write_group(self, conn: Any, writes: list[BatchWrite]) -> list[int]:
         cur = conn.cursor()
@@ -423,9 +448,11 @@ class PostgresStore(Store):
         return int(size)
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, retention_hours: float = 0.0) -> Store:
     """`PATH` or `sqlite:///PATH` -> SQLite; `postgresql://...` -> PostgreSQL. Started (schema ready)."""
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresStore(url).start()
-    path = url.removeprefix("sqlite://") if url.startswith("sqlite://") else url
-    return SQLiteStore(path).start()
+        store: Store = PostgresStore(url)
+    else:
+        store = SQLiteStore(url.removeprefix("sqlite://") if url.startswith("sqlite://") else url)
+    store.retention = retention_hours * 3600.0
+    return store.start()

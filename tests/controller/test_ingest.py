@@ -132,3 +132,23 @@ def test_read_endpoints_can_require_the_token(make_controller):
         assert client.get("/api/v1/policies", headers={"Authorization": "Bearer wrong"}).status_code == 403
         assert client.get("/api/v1/policies", headers=AUTH).status_code == 200
         assert client.get("/healthz").status_code == 200
+
+
+def test_raw_batches_past_the_retention_are_pruned_and_the_edges_stay(make_controller):
+    import json
+
+    controller = make_controller()
+    controller.store.retention = 3600.0
+    records = bookinfo_records()
+    controller.ingest(json.dumps(batch(records)).encode())
+    edges = controller.store.edges()
+    assert controller.store.prune(now=time_now() + 1800) == 0
+    assert controller.store.prune(now=time_now() + 7200) == 1
+    assert controller.store.counts()["batches"] == 0 and list(controller.store.iter_records()) == []
+    assert controller.store.edges() == edges
+
+
+def time_now() -> float:
+    import time
+
+    return time.time()
