@@ -34,6 +34,7 @@ def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
     scaled to the group, other flows one by one, in the order each first appeared (the first flow of
     an edge names its port and Service). The same result as Enricher.add per flow."""
     agg = enricher.agg = Aggregation()
+    one = Aggregation()  # scratch, reused: one group's representative flow
     groups = batch.groups
     for item in batch.flows:
         if type(item) is not tuple:
@@ -42,7 +43,9 @@ def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
             continue
         src_ip, dst_ip, dst_port, proto, pod_ip, pod_port = item
         n, nbytes, packets, first, last = groups[item]
-        one = enricher.agg = Aggregation()
+        one.stats.clear()
+        one.unresolved.clear()
+        enricher.agg = one
         enricher.add(Flow(first, src_ip, 0, dst_ip, dst_port, proto, 0, 0, "", pod_ip, pod_port))
         for key, s in one.stats.items():
             mine = agg.stats.get(key)
