@@ -157,6 +157,7 @@ class Controller:
         write = BatchWrite(batch.agent, body, batch.records, batch.connections, learned=list(agg.learned.values()))
         new_alerts: list[AlertRow] = []
         learned_keys: list[EdgeKey] = []
+        approved: tuple[PolicySet, Targets] | None = None
         for key, s in agg.stats.items():
             mode, namespace = modes.of_edge(key)
             if mode == "learn":
@@ -167,7 +168,9 @@ class Controller:
             else:
                 in_baseline = key in self.baseline
                 reasons = [] if in_baseline else ["new-edge"]
-                if self._denied(key, inventory):
+                if approved is None:
+                    approved = self._approved_policies()  # once per batch: picks up new approvals
+                if self._denied(key, *approved):
                     reasons.append("denied")
                 if reasons:
                     self.metrics.alert_flows.labels(namespace=namespace or "-").inc(s.connections)
@@ -218,11 +221,10 @@ class Controller:
 
     # --- monitor: denied by the approved policies -------------------------------------------------
 
-    def _denied(self, key: EdgeKey, inventory: Inventory) -> bool:
+    def _denied(self, key: EdgeKey, policy_set: PolicySet, targets: Targets) -> bool:
         cached = self._verdicts.get(key)
         if cached is not None:
             return cached
-        policy_set, targets = self._approved_policies()
         verdict = policy_set.evaluate(targets.of(key.src), targets.of(key.dst), key.port, key.protocol)
         denied = (verdict.egress.isolated or verdict.ingress.isolated) and not verdict.allowed
         self._verdicts[key] = denied

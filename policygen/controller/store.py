@@ -79,6 +79,7 @@ INSERT INTO alerts (src, dst, port, protocol, namespace, mode, reasons, first_se
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (src, dst, port, protocol) DO UPDATE SET
     count = alerts.count + excluded.count,
+    reasons = excluded.reasons,
     last_seen = {greatest}(alerts.last_seen, excluded.last_seen)
 """
 

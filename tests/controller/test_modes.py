@@ -152,3 +152,18 @@ def test_learn_mode_records_the_baseline_without_alerts(make_controller):
     assert ctl.store.alerts() == []
     edges = ctl.store.edges(baseline_only=True)
     assert any(str(e.src) == "default/details-v1" and str(e.dst) == "default/ratings-v1" for e in edges)
+
+
+def test_an_approval_made_while_monitoring_is_used_for_the_next_batch(make_controller):
+    learner = _learn(make_controller)
+    learner.close()
+    monitor = make_controller(db=learner.settings.db, namespaces={"default": "monitor"})
+    # reviews-v2 -> ratings is in the baseline: no alert, and nothing is approved yet
+    baseline_flow = next(r for r in bookinfo_records() if r["src_ip"] == "10.244.1.14")
+    monitor.ingest(json.dumps(batch([baseline_flow, LATERAL])).encode())
+    alerts = monitor.store.alerts()
+    assert [(a["source"], a["reasons"], a["count"]) for a in alerts] == [("default/details-v1", ["new-edge"], 1)]
+    monitor.approve("default/Deployment/ratings-v1", "approved")
+    monitor.ingest(json.dumps(batch([baseline_flow, LATERAL])).encode())
+    alerts = monitor.store.alerts()  # still one alert for the edge, now also denied by the approved policy
+    assert [(a["source"], a["reasons"], a["count"]) for a in alerts] == [("default/details-v1", ["new-edge", "denied"], 2)]
