@@ -91,10 +91,14 @@ def create_app(controller: Controller) -> FastAPI:
         if length is not None and length.isdigit() and int(length) > settings.max_body:
             metrics.rejected.labels(status="413").inc()
             raise HTTPException(413, f"body of {length} bytes; at most {settings.max_body}")
-        body = await request.body()
-        if len(body) > settings.max_body:
-            metrics.rejected.labels(status="413").inc()
-            raise HTTPException(413, f"body of {len(body)} bytes; at most {settings.max_body}")
+        chunks, size = [], 0
+        async for chunk in request.stream():  # bounded even without a Content-Length (chunked)
+            size += len(chunk)
+            if size > settings.max_body:
+                metrics.rejected.labels(status="413").inc()
+                raise HTTPException(413, f"body larger than {settings.max_body} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             batch = controller.parse(body)
         except BatchError as exc:

@@ -7,8 +7,9 @@ auth plugins, CA and client certificates, token refresh); the requests themselve
 One reflector thread per kind: list (remember `metadata.resourceVersion`), then watch from it
 (`allowWatchBookmarks`), applying ADDED/MODIFIED/DELETED to the cache and advancing the
 resourceVersion. A dropped connection or a server-side timeout resumes the watch from the last
-resourceVersion; `410 Gone` (an ERROR event with code 410, or an HTTP 410) relists. The inventory is
-rebuilt from the cache at most every `rebuild_interval` seconds, when something changed.
+resourceVersion; `410 Gone` (an ERROR event with code 410, or an HTTP 410) relists. A builder thread
+rebuilds the inventory from the cache at most every `rebuild_interval` seconds when something changed,
+and swaps it in: ingest never waits for a rebuild.
 """
 
 from __future__ import annotations
@@ -126,8 +127,11 @@ class KubeInventory:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._synced: set[str] = set()
+        self._ready_at: int | None = None
         self._changes = 0
         self._built: tuple[int, float, Inventory] = (-1, 0.0, Inventory())
+        self._build_lock = threading.Lock()
+        self._changed = threading.Event()
         self._threads: list[threading.Thread] = []
         self._clients: dict[str, httpx.Client] = {}
         self._responses: dict[str, httpx.Response] = {}
@@ -135,6 +139,9 @@ class KubeInventory:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def start(self) -> KubeInventory:
+        builder = threading.Thread(target=self._builder, name="netguard-inventory", daemon=True)
+        builder.start()
+        self._threads.append(builder)
         for kind in self.kinds:
             t = threading.Thread(target=self._run, args=(kind,), name=f"netguard-watch-{kind}", daemon=True)
             t.start()
@@ -155,32 +162,70 @@ class KubeInventory:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     @property
-    def ready(self) -> bool:
+    def synced(self) -> bool:
         return self._synced >= set(self.kinds)
+
+    @property
+    def ready(self) -> bool:
+        """Every kind was listed, and the inventory was built from all of them."""
+        return self._ready_at is not None and self._built[0] >= self._ready_at
+
+    def _mark_synced(self, kind: str) -> None:
+        self._synced.add(kind)
+        if self._ready_at is None and self.synced:
+            with self._lock:
+                self._ready_at = self._changes
+            self._changed.set()
 
     def wait_synced(self, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
         while not self.ready and time.monotonic() < deadline and not self._stop.is_set():
-            time.sleep(0.02)
+            if self.synced:
+                self._rebuild()
+            else:
+                time.sleep(0.02)
         return self.ready
 
     # --- the inventory -----------------------------------------------------------------------------
 
     def snapshot(self) -> tuple[int, Inventory]:
-        changes, built_at, inventory = self._built
-        now = time.monotonic()
-        if changes != self._changes and (now - built_at >= self.rebuild_interval or changes < 0):
+        """The latest inventory; rebuilt by a background thread (never in the caller's path, which is
+        ingest), at most every `rebuild_interval` seconds, when something changed."""
+        if self._built[0] < 0:
+            self._rebuild()
+        return self._built[0], self._built[2]
+
+    def _rebuild(self) -> None:
+        with self._build_lock:
             with self._lock:
                 current = self._changes
+                if current == self._built[0]:
+                    return
                 objects = [(f"cluster:{k[0]}", obj) for k, obj in sorted(self.objects.items(), key=lambda kv: kv[0])]
             try:
                 inventory = Inventory.build(objects)
             except InputError as exc:  # one bad object must not take the inventory down: keep the last one
                 log.error("inventory rebuild failed, keeping the previous one: %s", exc)
-                current = changes
-            self._built = (current, now, inventory)
-            return current, inventory
-        return changes, inventory
+                if self._built[0] >= 0:
+                    return
+                inventory = Inventory()
+            self._built = (current, time.monotonic(), inventory)
+
+    def _builder(self) -> None:
+        while not self._stop.is_set():
+            self._changed.wait(1.0)
+            if self._stop.is_set():
+                return
+            if not self._changed.is_set():
+                continue
+            self._changed.clear()
+            wait = self.rebuild_interval - (time.monotonic() - self._built[1])
+            if wait > 0:
+                self._stop.wait(wait)
+            try:
+                self._rebuild()
+            except Exception:
+                log.exception("inventory rebuild failed")
 
     # --- reflectors --------------------------------------------------------------------------------
 
@@ -193,7 +238,7 @@ class KubeInventory:
             try:
                 if rv is None:
                     rv = self._list(client, kind, path)
-                    self._synced.add(kind)
+                    self._mark_synced(kind)
                 rv = self._watch(client, kind, path, rv)
                 failures = 0
                 self._restarted(kind, "closed")  # the server ended the watch (its timeout): resume from rv
@@ -212,7 +257,7 @@ class KubeInventory:
                 self._restarted(kind, f"http-{exc.response.status_code}")
                 log.warning("watch %s: HTTP %s", kind, exc.response.status_code)
                 if exc.response.status_code in (403, 404) and rv is None:
-                    self._synced.add(kind)  # not allowed or not served: go on without this kind
+                    self._mark_synced(kind)  # not allowed or not served: go on without this kind
                 self._stop.wait(min(self.backoff * 2 ** min(failures, 5), 30.0))
             except Exception:  # never let a reflector die
                 if self._stop.is_set():
@@ -241,6 +286,8 @@ class KubeInventory:
                     del self.objects[key]
             self.objects.update(items)
             self._changes += 1
+        self._changed.set()
+        with self._lock:
             self.lists[kind] += 1
         rv = str((doc.get("metadata") or {}).get("resourceVersion") or "")
         self.resource_versions[kind] = rv
@@ -272,6 +319,7 @@ class KubeInventory:
                         else:
                             self.objects[_key(kind, obj)] = obj
                         self._changes += 1
+                    self._changed.set()
                 if new_rv:
                     rv = new_rv
                     self.resource_versions[kind] = rv

@@ -152,3 +152,26 @@ def time_now() -> float:
     import time
 
     return time.time()
+
+
+def test_too_large_a_batch_is_refused_with_413_and_not_stored(make_controller):
+    from fastapi.testclient import TestClient
+
+    from policygen.controller.app import create_app
+
+    controller = make_controller(max_batch=100, max_body=20_000)
+    with TestClient(create_app(controller)) as client:
+        response = client.post("/api/v1/flows", json=batch(bookinfo_records()[:101]), headers=AUTH)
+        assert response.status_code == 413  # over max_body
+        controller.settings.max_body = 10 << 20
+        response = client.post("/api/v1/flows", json=batch(bookinfo_records()[:101]), headers=AUTH)
+        assert response.status_code == 413 and "at most 100" in response.json()["detail"]
+
+        def chunks():  # no Content-Length: the limit holds while streaming
+            yield b'{"agent": "n1", "flows": ['
+            for _ in range(200):
+                yield b'{"src_ip": "10.0.0.1", "dst_ip": "10.0.0.2", "dst_port": 80},' * 100
+        controller.settings.max_body = 50_000
+        response = client.post("/api/v1/flows", content=chunks(), headers={**AUTH, "content-type": "application/json"})
+        assert response.status_code == 413
+    assert controller.store.counts()["records"] == 0
