@@ -147,6 +147,11 @@ def create_app(controller: Controller) -> FastAPI:
     async def unapply() -> Any:
         return await run_in_threadpool(lambda: controller.apply(remove=True))
 
+    @app.post("/api/v1/baseline/rebuild", dependencies=[Depends(write_auth)],
+              summary="Re-enrich the retained raw flows against the current inventory and replace the edges")
+    async def rebuild(force: bool = False) -> Any:
+        return await run_in_threadpool(controller.rebuild_baseline, force)
+
     @app.get("/api/v1/alerts", dependencies=[Depends(read_auth)], summary="Lateral-movement alerts, one per edge")
     async def alerts() -> Any:
         return await run_in_threadpool(controller.alerts_json)

@@ -308,6 +308,58 @@ class Controller:
             self.version += 1
         return {"workload": workload, "decision": decision}
 
+    def rebuild_baseline(self, force: bool = False) -> dict:
+        """Re-enrich every retained raw batch against the current inventory and replace the edges with
+        the result: for flows that arrived before the inventory knew their pods (a controller started
+        without the right --inventory, a watch that lagged). An edge is baseline when the current mode
+        of its namespaces is learn, or when it was baseline before. Runs in the store's writer thread,
+        so no batch is committed meanwhile. Refused when raw batches were pruned (their edges would be
+        lost), unless `force`."""
+        from netguard.errors import InputError
+
+        if self.store.pruned() and not force:
+            raise InputError("raw batches older than the retention were pruned: a rebuild would lose the edges they "
+                             "taught; pass force to rebuild from what is retained")
+        inventory, _, modes = self._current()
+
+        def job(conn: Any, store: Store) -> dict:
+            enricher = Enricher(inventory)
+            total = Aggregation()
+            batches = records = 0
+            for body in store.batch_bodies(conn):
+                batch = parse_batch(body, max_records=1 << 62)
+                agg = enrich_batch(enricher, batch)
+                batches += 1
+                records += batch.records
+                for key, s in agg.stats.items():
+                    mine = total.stats.get(key)
+                    if mine is None:
+                        total.stats[key] = s
+                    else:
+                        mine.first_seen = min(mine.first_seen, s.first_seen)
+                        mine.last_seen = max(mine.last_seen, s.last_seen)
+                        mine.connections += s.connections
+                        mine.bytes += s.bytes
+                        mine.packets += s.packets
+                for info in agg.learned.values():
+                    total.learned.setdefault(info.workload, info)
+            rows = [
+                EdgeRow(key, s.connections, s.bytes, s.packets, s.first_seen, s.last_seen, s.port_name, s.via_service,
+                        modes.of_edge(key)[0] == "learn" or key in self.baseline)
+                for key, s in total.stats.items()
+            ]
+            store.replace_edges(conn, rows, list(total.learned.values()))
+            return {"batches": batches, "records": records, "edges": len(rows),
+                    "baseline": sum(1 for r in rows if r.baseline)}
+
+        result = self.store.run_exclusive(job).result()
+        with self._lock:
+            self.baseline = self.store.baseline_keys()
+            self.version += 1
+            self._approved_set = None
+        self.metrics.edges.set(len(self.baseline))
+        return result
+
     def alerts_json(self) -> dict:
         return {"alerts": self.store.alerts()}
 

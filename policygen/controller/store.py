@@ -224,20 +224,40 @@ class Store:
     def write(self, write: BatchWrite) -> int:
         return self.submit(write).result()
 
+    def run_exclusive(self, job: Any) -> Future:
+        """Run `job(conn, store)` in the writer thread between batches (nothing else writes meanwhile);
+        it commits itself. The future resolves to its result."""
+        fut: Future = Future()
+        self._queue.put((job, fut))  # type: ignore[arg-type]
+        return fut
+
     def _write_loop(self) -> None:
         conn = self._writer_conn
+        pending = None
         while True:
-            item = self._queue.get()
+            item = pending if pending is not None else self._queue.get()
+            pending = None
             if item is None:
                 return
+            if callable(item[0]):
+                job, fut = item
+                try:
+                    fut.set_result(job(conn, self))
+                except Exception as exc:
+                    try:
+                        conn.rollback()
+                    except Exception:
+                        pass
+                    fut.set_exception(exc)
+                continue
             group = [item]
             while len(group) < self.max_group:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if nxt is None:
-                    self._queue.put(None)
+                if nxt is None or callable(nxt[0]):
+                    pending = nxt  # a stop or a job: after this group
                     break
                 group.append(nxt)
             try:
@@ -272,8 +292,41 @@ class Store:
     def _prune(self, conn: Any, cutoff: float) -> int:
         cur = conn.cursor()
         cur.execute(self._q("DELETE FROM batches WHERE received < ?"), (cutoff,))
+        removed = max(cur.rowcount, 0)
+        if removed:
+            cur.execute(self._q("INSERT INTO meta (key, value) VALUES ('pruned', ?) "
+                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"), (str(cutoff),))
         conn.commit()
-        return max(cur.rowcount, 0)
+        return removed
+
+    def pruned(self) -> bool:
+        """Whether raw batches were ever pruned (then the edges hold more than the raw batches)."""
+        return bool(self._all("SELECT value FROM meta WHERE key = 'pruned'"))
+
+    def replace_edges(self, conn: Any, edges: list[EdgeRow], learned: list[WorkloadInfo]) -> None:
+        """The baseline rebuilt: every edge replaced (call from a job in the writer thread)."""
+        cur = conn.cursor()
+        cur.execute("DELETE FROM edges")
+        if edges:
+            cur.executemany(self._q(self._sql(_UPSERT_EDGE)), [_edge_params(r) for r in edges])
+        rows = sorted({i.workload.key: json.dumps(dict(i.labels)) for i in learned}.items())
+        if rows:
+            cur.executemany(self._q("INSERT INTO learned (workload, labels) VALUES (?, ?) ON CONFLICT (workload) DO NOTHING"),
+                            rows)
+        conn.commit()
+
+    def batch_bodies(self, conn: Any) -> Iterator[bytes]:
+        """Every retained batch body, oldest first, through `conn` (the writer's, in a job)."""
+        last = 0
+        while True:
+            cur = conn.cursor()
+            cur.execute(self._q("SELECT id, body FROM batches WHERE id > ? ORDER BY id LIMIT 100"), (last,))
+            rows = cur.fetchall()
+            if not rows:
+                return
+            for batch_id, body in rows:
+                last = int(batch_id)
+                yield zlib.decompress(bytes(body))
 
     def _write_group(self, conn: Any, writes: list[BatchWrite]) -> list[int]:
         cur = conn.cursor()
