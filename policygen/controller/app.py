@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import time
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -23,6 +25,7 @@ from pydantic import BaseModel, Field
 from netguard.errors import InputError
 from policygen.controller.ingest import BODY_SCHEMA, BatchError
 from policygen.controller.service import Controller
+from policygen.controller.settings import Settings, read_tokens
 
 log = logging.getLogger("netguard.controller")
 
@@ -52,9 +55,40 @@ def _check_token(request: Request, tokens: tuple[str, ...]) -> None:
         raise HTTPException(403, "invalid token")
 
 
+class TokenSource:
+    """The accepted tokens; the token file is read again when it changes (a rotated Kubernetes Secret),
+    looked at no more than once a second. An unreadable or empty new version keeps the old tokens."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tokens = settings.tokens
+        self._checked = time.monotonic()
+        self._mtime = self._stat()
+
+    def _stat(self) -> float:
+        try:
+            return os.stat(self.settings.token_file).st_mtime_ns if self.settings.token_file else 0
+        except OSError:
+            return 0
+
+    def current(self) -> tuple[str, ...]:
+        if self.settings.token_file and time.monotonic() - self._checked >= 1.0:
+            self._checked = time.monotonic()
+            mtime = self._stat()
+            if mtime and mtime != self._mtime:
+                self._mtime = mtime
+                try:
+                    self.tokens = read_tokens(self.settings.token_file)
+                    log.info("token file changed: %d tokens", len(self.tokens))
+                except InputError as exc:
+                    log.error("token file: %s; keeping the previous tokens", exc)
+        return self.tokens
+
+
 def create_app(controller: Controller) -> FastAPI:
     settings = controller.settings
     metrics = controller.metrics
+    tokens = TokenSource(settings)
     app = FastAPI(
         title="netguard controller",
         version="1",
@@ -62,14 +96,17 @@ def create_app(controller: Controller) -> FastAPI:
                     "approve and apply; lateral-movement alerts.",
     )
     app.state.controller = controller
+    if settings.cors_origins:  # for a browser page served elsewhere (netguard ui) calling this API directly
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
 
     def write_auth(request: Request) -> None:
         if not settings.no_auth:
-            _check_token(request, settings.tokens)
+            _check_token(request, tokens.current())
 
     def read_auth(request: Request) -> None:
         if settings.read_auth and not settings.no_auth:
-            _check_token(request, settings.tokens)
+            _check_token(request, tokens.current())
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError) -> JSONResponse:

@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--read-auth", action="store_true", default=None, help="the read endpoints need a token too")
     p.add_argument("--retention-hours", type=float, metavar="H",
                    help="keep the raw flow batches this long (default 168; 0: forever); the learned edges are kept")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="URL",
+                   help="a browser origin allowed to call the API (repeatable), e.g. the netguard ui page")
     p.add_argument("--no-auth", action="store_true", default=None, help="development only: accept writes without a token")
     return p
 
@@ -104,7 +106,7 @@ def main(argv: list[str]) -> int:
     flags = {"listen": args.listen, "db": args.db, "token_file": args.token_file, "inventory": args.inventory,
              "kube": args.kube, "kubeconfig": args.kubeconfig, "default_mode": args.default_mode,
              "webhook_url": args.webhook_url, "read_auth": args.read_auth, "no_auth": args.no_auth,
-             "retention_hours": args.retention_hours}
+             "retention_hours": args.retention_hours, "cors_origins": args.cors_origin}
     settings = load_settings(flags, args.config)
     if modes:
         settings.namespaces = {**settings.namespaces, **modes}

@@ -236,7 +236,7 @@ class Controller:
         cache_key = (self._inv_gen, approved, len(self.baseline) if approved else 0)
         if self._approved_set is None or self._approved_set[0] != cache_key:
             if approved:
-                review = self.review(baseline_only=True)
+                review = self.review()
                 policies = review.candidate_policies(self.approvals, approved_only=True)
                 inventory = review.inventory
             else:
@@ -248,7 +248,7 @@ class Controller:
 
     # --- review ------------------------------------------------------------------------------------
 
-    def review(self, baseline_only: bool = True) -> Review:
+    def review(self) -> Review:
         """Policies are synthesized from the baseline; the graph (graph_json) shows every edge."""
         return self._review_and_graph()[0]
 

@@ -42,6 +42,7 @@ class Settings:
     namespaces: dict[str, str] = field(default_factory=dict)  # namespace -> mode (a Namespace label wins)
     webhook_url: str = ""
     read_auth: bool = False
+    cors_origins: list[str] = field(default_factory=list)  # browser origins allowed to call the API
     no_auth: bool = False  # development only: accept writes without a token
     retention_hours: float = 168.0  # raw batches are kept this long (0: forever); the baseline edges always
     max_batch: int = 50_000  # records per POST
@@ -111,7 +112,9 @@ def load_settings(flags: dict[str, Any], config_file: str = "", environ: dict[st
     for name, var in _ENV.items():
         if var in environ:
             raw: Any = environ[var]
-            if name == "inventory":
+            if name == "cors_origins":
+                raw = [o for o in raw.split(",") if o]
+            elif name == "inventory":
                 raw = [p for p in raw.split(os.pathsep) if p]
             elif name == "namespaces":
                 raw = dict(item.split("=", 1) for item in raw.split(",") if "=" in item)

@@ -175,3 +175,38 @@ def test_too_large_a_batch_is_refused_with_413_and_not_stored(make_controller):
         response = client.post("/api/v1/flows", content=chunks(), headers={**AUTH, "content-type": "application/json"})
         assert response.status_code == 413
     assert controller.store.counts()["records"] == 0
+
+
+def test_a_rotated_token_file_is_picked_up(make_controller, token_file):
+    import os
+    import time as _time
+
+    from fastapi.testclient import TestClient
+
+    from policygen.controller.app import create_app
+
+    controller = make_controller()
+    with TestClient(create_app(controller)) as client:
+        new = {"Authorization": "Bearer rotated-token"}
+        assert client.post("/api/v1/flows", json=batch([]), headers=new).status_code == 403
+        token_file.write_text("rotated-token\n")
+        stat = token_file.stat()
+        os.utime(token_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
+        for _ in range(40):  # the file is looked at no more than once a second (bounded poll)
+            if client.post("/api/v1/flows", json=batch([]), headers=new).status_code == 200:
+                break
+            _time.sleep(0.1)
+        assert client.post("/api/v1/flows", json=batch([]), headers=new).status_code == 200
+        assert client.post("/api/v1/flows", json=batch([]), headers=AUTH).status_code == 403  # the old one is gone
+
+
+def test_cors_lets_a_configured_origin_read(make_controller):
+    from fastapi.testclient import TestClient
+
+    from policygen.controller.app import create_app
+
+    with TestClient(create_app(make_controller(cors_origins=["http://127.0.0.1:8081"]))) as client:
+        response = client.get("/api/v1/alerts", headers={"Origin": "http://127.0.0.1:8081"})
+        assert response.headers["access-control-allow-origin"] == "http://127.0.0.1:8081"
+        response = client.get("/api/v1/alerts", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in response.headers
