@@ -176,7 +176,7 @@ def create_app(controller: Controller) -> FastAPI:
     @app.post("/api/v1/policies/apply", dependencies=[Depends(write_auth)],
               summary="Server-side apply the approved policies of protect-mode namespaces (dry run first)")
     async def apply(body: ApplyRequest | None = None) -> Any:
-        body = body or ApplyRequest()
+        body = body or ApplyRequest(dry_run=False, remove=False)
         return await run_in_threadpool(lambda: controller.apply(remove=body.remove, dry_run_only=body.dry_run))
 
     @app.delete("/api/v1/policies/apply", dependencies=[Depends(write_auth)],

@@ -71,7 +71,7 @@ def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
     if len(records) > max_records:
         raise BatchError(f"flows: {len(records)} records; at most {max_records} per batch", status=413)
     stats = ReadStats()
-    flows: list[Flow] = []
+    flows: list[Flow | tuple] = []
     groups: dict[GroupKey, list] = {}
     append = flows.append
     fast = 0
@@ -82,7 +82,7 @@ def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
         if added:
             fast += 1
             if added is not True:
-                append(added)  # a new group: its key, where its first record stood
+                append(added)  # type: ignore[arg-type]  # a new group: its key, where its first record stood
             continue
         try:
             flow = parse_record(record, stats)

@@ -37,7 +37,7 @@ def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
     one = Aggregation()  # scratch, reused: one group's representative flow
     groups = batch.groups
     for item in batch.flows:
-        if type(item) is not tuple:
+        if not isinstance(item, tuple):
             enricher.agg = agg
             enricher.add(item)
             continue

@@ -168,7 +168,7 @@ class Store:
 
     def __init__(self) -> None:
         self._read_lock = threading.Lock()
-        self._queue: queue.Queue[tuple[BatchWrite, Future] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Any, Future] | None] = queue.Queue()  # (BatchWrite or job, future)
         self._writer: threading.Thread | None = None
         self.max_group = 64  # batches committed together at most
         self.retention: float = 0.0  # seconds raw batches are kept (0: forever); edges are kept regardless
@@ -228,7 +228,7 @@ class Store:
         """Run `job(conn, store)` in the writer thread between batches (nothing else writes meanwhile);
         it commits itself. The future resolves to its result."""
         fut: Future = Future()
-        self._queue.put((job, fut))  # type: ignore[arg-type]
+        self._queue.put((job, fut))
         return fut
 
     def _write_loop(self) -> None:
@@ -240,7 +240,7 @@ class Store:
             if item is None:
                 return
             if callable(item[0]):
-                job, fut = item
+                job, fut = item  # type: ignore[misc]
                 try:
                     fut.set_result(job(conn, self))
                 except Exception as exc:
