@@ -114,13 +114,15 @@ class KubeInventory:
     """The inventory from the cluster, kept current by one list+watch reflector per kind."""
 
     def __init__(self, cluster: Cluster, kinds: dict[str, str] | None = None, metrics: Any = None,
-                 rebuild_interval: float = 1.0, watch_timeout: int = 300, backoff: float = 0.5) -> None:
+                 rebuild_interval: float = 1.0, watch_timeout: int = 300, backoff: float = 0.5,
+                 silence: float = 60.0) -> None:
         self.cluster = cluster
         self.kinds = dict(kinds or RESOURCES)
         self.metrics = metrics
         self.rebuild_interval = rebuild_interval
         self.watch_timeout = watch_timeout
         self.backoff = backoff
+        self.silence = silence  # a watch silent for timeoutSeconds + this is taken for dead
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.resource_versions: dict[str, str] = {}
         self.lists: dict[str, int] = dict.fromkeys(self.kinds, 0)  # how many times each kind was listed
@@ -296,7 +298,10 @@ class KubeInventory:
     def _watch(self, client: httpx.Client, kind: str, path: str, rv: str) -> str:
         sep = "&" if "?" in path else "?"
         url = f"{path}{sep}watch=1&allowWatchBookmarks=true&timeoutSeconds={self.watch_timeout}&resourceVersion={rv}"
-        with client.stream("GET", url, headers=self.cluster.headers()) as response:
+        # The server ends a watch after timeoutSeconds; a connection silent for longer than that is dead
+        # (a half-open TCP connection): the read timeout turns it into a resume.
+        timeout = httpx.Timeout(10.0, read=self.watch_timeout + self.silence)
+        with client.stream("GET", url, headers=self.cluster.headers(), timeout=timeout) as response:
             self._responses[kind] = response
             if self._stop.is_set():
                 return rv

@@ -9,7 +9,8 @@ stand-in does only what the controller needs, the way the API server does it:
   `metadata.resourceVersion` and `fieldSelector=metadata.name=`, `labelSelector=k=v`;
 - watch (`?watch=1&resourceVersion=N`): the events after N from its history, then live ones, one JSON
   line each; an ERROR event with code 410 when N is older than the compacted history; BOOKMARKs not sent;
-- `drop_watches()` cuts every open watch connection (a dropped connection);
+- `drop_watches()` cuts every open watch connection (a dropped connection); `set_frozen(True)` makes
+  new watches silent with their connection left open (a half-open connection);
 - server-side apply (`PATCH` with `application/apply-patch+yaml`, `fieldManager`, `force`, `dryRun=All`),
   and `DELETE`; every request is recorded for assertions; an optional bearer token is checked.
 """
@@ -47,6 +48,7 @@ class StandIn:
         self.reject: set[str] = set()  # policy names whose apply (dry run included) fails with 422
         self.cond = threading.Condition()
         self.drops = 0
+        self.frozen = False  # new watches get their headers and then silence, the connection left open
         self._sockets: set[socket.socket] = set()
         standin = self
 
@@ -111,6 +113,11 @@ class StandIn:
         else:
             self.history.append((self.rv, kind, {"type": etype, "object": copy.deepcopy(obj)}))
         self.cond.notify_all()
+
+    def set_frozen(self, frozen: bool) -> None:
+        with self.cond:
+            self.frozen = frozen
+            self.cond.notify_all()
 
     def drop_watches(self) -> None:
         with self.cond:
@@ -205,6 +212,12 @@ class StandIn:
             drops = self.drops
         try:
             with self.cond:
+                for _ in range(600):  # bounded: a frozen (silent, never closed) watch
+                    if not self.frozen or self.drops != drops:
+                        break
+                    self.cond.wait(0.1)
+                if self.drops != drops:
+                    return
                 if since < self.compacted:
                     _write(h, {"type": "ERROR", "object": _status(410, "Expired", f"too old resource version: {since} "
                                                                                    f"({self.compacted})")})

@@ -194,3 +194,22 @@ def test_a_failed_dry_run_applies_nothing_and_other_modes_are_skipped(make_contr
     result = controller.apply()
     assert result["applied"] == [] and {s["workload"] for s in result["skipped"]} == {
         "default/Deployment/ratings-v1", "default/Deployment/reviews-v1"}
+
+
+def test_a_silent_half_open_watch_is_taken_for_dead_and_resumed(standin):
+    metrics = Metrics()
+    cluster = Cluster(host=standin.url, token="Bearer cluster-token")
+    inv = KubeInventory(cluster, kinds={"Namespace": "/api/v1/namespaces", "Pod": "/api/v1/pods"}, metrics=metrics,
+                        rebuild_interval=0, backoff=0.05, watch_timeout=1, silence=0.5).start()
+    try:
+        assert inv.wait_synced(30)
+        standin.set_frozen(True)
+        standin.drop_watches()
+        standin.put(_pod("while-silent", "10.244.4.4", app="silent"))
+        wait_for(lambda: metrics.watch_restarts.labels(kind="Pod", reason="dropped")._value.get() >= 1, "read timeout")
+        assert "10.244.4.4" not in inv.snapshot()[1].pod_by_ip
+        standin.set_frozen(False)
+        wait_for(lambda: "10.244.4.4" in inv.snapshot()[1].pod_by_ip, "pod seen once the watch is alive again")
+        assert inv.lists["Pod"] == 1  # resumed from its resourceVersion, no relist
+    finally:
+        inv.close()
