@@ -213,3 +213,30 @@ def test_a_silent_half_open_watch_is_taken_for_dead_and_resumed(standin):
         assert inv.lists["Pod"] == 1  # resumed from its resourceVersion, no relist
     finally:
         inv.close()
+
+
+def test_a_controller_process_runs_against_the_cluster_from_a_kubeconfig(standin, controller_process, tmp_path: Path,
+                                                                        token_file):
+    import httpx
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "standin",
+        "clusters": [{"name": "standin", "cluster": {"server": standin.url}}],
+        "users": [{"name": "u", "user": {"token": "cluster-token"}}],
+        "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "u"}}],
+    }))
+    ns = standin.get("Namespace", "", "default")
+    ns["metadata"]["labels"]["netguard.io/mode"] = "protect"
+    standin.put(ns)
+    ctl = controller_process("--db", str(tmp_path / "k.db"), "--token-file", str(token_file), "--kubeconfig", str(kubeconfig))
+    response = httpx.post(ctl.url + "/api/v1/flows", json=batch(bookinfo_records()), headers=AUTH, timeout=30)
+    assert response.status_code == 200, response.text
+    policies = httpx.get(ctl.url + "/api/v1/policies", timeout=30).json()["policies"]
+    assert {p["workload"] for p in policies} >= {"default/Deployment/ratings-v1", "default/Deployment/productpage-v1"}
+    assert httpx.post(ctl.url + "/api/v1/policies/approve", json={"workload": "default/Deployment/ratings-v1",
+                      "decision": "approved"}, headers=AUTH, timeout=30).status_code == 200
+    result = httpx.post(ctl.url + "/api/v1/policies/apply", headers=AUTH, timeout=30).json()
+    assert [a["ref"] for a in result["applied"]] == ["default/netguard-ratings-v1"]
+    assert standin.get("NetworkPolicy", "default", "netguard-ratings-v1") is not None
+    assert any(r["kind"] == "Deployment" and r["watch"] for r in standin.requests)
