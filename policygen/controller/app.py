@@ -204,7 +204,7 @@ def create_app(controller: Controller) -> FastAPI:
     @app.get("/readyz", summary="Readiness: the store answers and the inventory has synced")
     async def readyz() -> Any:
         try:
-            await run_in_threadpool(controller.store.counts)
+            await run_in_threadpool(controller.store.ping)
         except Exception as exc:
             return JSONResponse({"status": "store unavailable", "detail": str(exc)}, status_code=503)
         if not controller.source.ready:

@@ -391,6 +391,10 @@ class Store:
             out.append(WorkloadInfo(parse_workload_key(key), tuple(sorted(lab.items())), match_labels_selector(lab)))
         return out
 
+    def ping(self) -> None:
+        """Cheap: the database answers (readiness)."""
+        self._all("SELECT 1")
+
     def counts(self) -> dict[str, int]:
         (batches, records, connections), = self._all(
             "SELECT COUNT(*), COALESCE(SUM(records), 0), COALESCE(SUM(connections), 0) FROM batches")
