@@ -115,7 +115,7 @@ class Controller:
         self.alerted = store.alert_keys()
         self.approvals = store.approvals()
         self.version = 0  # bumped on every commit and approval: the review cache key
-        self._review: tuple[tuple, Review, dict] | None = None
+        self._review: tuple[tuple, Review, dict, float] | None = None
         self._approved_set: tuple[tuple, PolicySet, Targets] | None = None
         self._verdicts: dict[EdgeKey, bool] = {}
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
@@ -236,7 +236,7 @@ class Controller:
         cache_key = (self._inv_gen, approved, len(self.baseline) if approved else 0)
         if self._approved_set is None or self._approved_set[0] != cache_key:
             if approved:
-                review = self.review()
+                review = self.review(fresh=True)
                 policies = review.candidate_policies(self.approvals, approved_only=True)
                 inventory = review.inventory
             else:
@@ -248,22 +248,26 @@ class Controller:
 
     # --- review ------------------------------------------------------------------------------------
 
-    def review(self) -> Review:
+    def review(self, fresh: bool = False) -> Review:
         """Policies are synthesized from the baseline; the graph (graph_json) shows every edge."""
-        return self._review_and_graph()[0]
+        return self._review_and_graph(fresh)[0]
 
-    def _review_and_graph(self) -> tuple[Review, dict]:
+    def _review_and_graph(self, fresh: bool = False) -> tuple[Review, dict]:
+        """Cached per (inventory, store version); under steady ingest the version moves with every batch,
+        so a review younger than `review_max_age` seconds is served as is (approvals are applied when
+        serving, so they always show at once)."""
         self._current()
         key = (self._inv_gen, self.version)
         cached = self._review
-        if cached is not None and cached[0] == key:
+        if cached is not None and cached[0][0] == key[0] and (
+                cached[0][1] == key[1] or (not fresh and time.monotonic() - cached[3] < self.settings.review_max_age)):
             return cached[1], cached[2]
         inventory = self.review_inventory()
         every = self.store.edges()
         baseline = self.store.edges(baseline_only=True)
         review = build_review(inventory, baseline)
         graph_doc = self._graph(review, every, baseline)
-        self._review = (key, review, graph_doc)
+        self._review = (key, review, graph_doc, time.monotonic())
         return review, graph_doc
 
     def _graph(self, review: Review, every: list[Edge], baseline: list[Edge]) -> dict:
@@ -300,6 +304,8 @@ class Controller:
             raise InputError(f"decision {decision!r}: expected one of {', '.join(DECISIONS)}")
         parse_workload_key(workload)
         known = {g.workload.key for g in self.review().generated}
+        if workload not in known:  # perhaps newer than the cached review
+            known = {g.workload.key for g in self.review(fresh=True).generated}
         if workload not in known:
             raise InputError(f"workload {workload!r} has no generated policy")
         self.store.set_approval(workload, decision)
@@ -357,6 +363,7 @@ class Controller:
             self.baseline = self.store.baseline_keys()
             self.version += 1
             self._approved_set = None
+            self._review = None
         self.metrics.edges.set(len(self.baseline))
         return result
 

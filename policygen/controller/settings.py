@@ -44,6 +44,7 @@ class Settings:
     read_auth: bool = False
     cors_origins: list[str] = field(default_factory=list)  # browser origins allowed to call the API
     no_auth: bool = False  # development only: accept writes without a token
+    review_max_age: float = 2.0  # seconds a review (graph, policies) may lag the newest batch under steady ingest
     retention_hours: float = 168.0  # raw batches are kept this long (0: forever); the baseline edges always
     max_batch: int = 50_000  # records per POST
     max_body: int = 64 << 20  # bytes per POST
@@ -122,7 +123,7 @@ def load_settings(flags: dict[str, Any], config_file: str = "", environ: dict[st
                 raw = raw.lower() in ("1", "true", "yes")
             elif name in ("max_batch", "max_body"):
                 raw = int(raw)
-            elif name == "retention_hours":
+            elif name in ("retention_hours", "review_max_age"):
                 raw = float(raw)
             values[name] = raw
     values.update({k: v for k, v in flags.items() if v is not None and v != []})

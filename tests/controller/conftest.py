@@ -47,6 +47,7 @@ def make_controller(tmp_path: Path, token_file: Path):
 
     def make(inventory: list[str] | None = None, applier=None, source=None, **kw) -> Controller:
         kw.setdefault("db", str(tmp_path / f"ctl{len(made)}.db"))
+        kw.setdefault("review_max_age", 0.0)  # the tests read what they just wrote
         settings = Settings(tokens=("agent-token-1", "reviewer-token"), token_file=str(token_file), **kw).validate()
         store = open_store(settings.db)
         source = source or FileInventory([str(p) for p in (inventory if inventory is not None else [CLUSTER])])

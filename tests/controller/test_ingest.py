@@ -210,3 +210,19 @@ def test_cors_lets_a_configured_origin_read(make_controller):
         assert response.headers["access-control-allow-origin"] == "http://127.0.0.1:8081"
         response = client.get("/api/v1/alerts", headers={"Origin": "http://evil.example"})
         assert "access-control-allow-origin" not in response.headers
+
+
+def test_under_steady_ingest_a_recent_review_is_served_and_approvals_show_at_once(make_controller):
+    import json
+
+    controller = make_controller(review_max_age=3600.0)
+    records = bookinfo_records()
+    controller.ingest(json.dumps(batch(records[:60])).encode())
+    first = controller.graph_json()
+    controller.ingest(json.dumps(batch(records[60:])).encode())
+    assert controller.graph_json() is first  # younger than review_max_age: served as is
+    controller.approve("default/Deployment/ratings-v1", "approved")
+    statuses = {p["workload"]: p["status"] for p in controller.policies_json()["policies"]}
+    assert statuses["default/Deployment/ratings-v1"] == "approved"
+    fresh = controller.review(fresh=True)
+    assert sum(e.connections for e in fresh.edges) == len(records)
