@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "graph": ("visualizer.cli", "export the workload communication graph (json, graphml, dot, svg)"),
     "controller": ("policygen.controller.cli", "the controller service: ingest from agents, review, alerts, apply"),
     "demo": ("netguard.demo", "run the whole pipeline on the embedded bookinfo sample"),
+    "waf": ("waf.cli", "run the WAF sidecar (reverse proxy blocking OWASP-Top-10-style requests)"),
+    "inject": ("waf.injection.cli", "inject the WAF sidecar into opted-in workloads of YAML files (offline)"),
+    "webhook": ("waf.injection.webhook_cli", "sidecar-injection admission webhook; `webhook certs` for TLS"),
 }
 
 USAGE = """usage: netguard <command> [options]

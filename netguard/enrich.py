@@ -38,10 +38,39 @@ class Aggregation:
     unresolved: Counter[str] = field(default_factory=Counter)
     flows: int = 0
 
+    def merge(self, other: Aggregation) -> None:
+        """Fold another aggregation (of other flows, against the same inventory) into this one."""
+        for key, theirs in other.stats.items():
+            mine = self.stats.get(key)
+            if mine is None:
+                self.stats[key] = theirs
+                continue
+            if theirs.first_seen < mine.first_seen:
+                mine.first_seen = theirs.first_seen
+            mine.last_seen = max(mine.last_seen, theirs.last_seen)
+            mine.connections += theirs.connections
+            mine.bytes += theirs.bytes
+            mine.packets += theirs.packets
+        for workload, info in other.learned.items():
+            self.learned.setdefault(workload, info)
+        self.unresolved.update(other.unresolved)
+        self.flows += other.flows
+
     def edges(self) -> list[Edge]:
         return [
-            Edge(k.src, k.dst, k.port, k.protocol, s.connections, s.bytes, s.packets, s.first_seen, s.last_seen,
-                 s.port_name, s.via_service)
+            Edge(
+                k.src,
+                k.dst,
+                k.port,
+                k.protocol,
+                s.connections,
+                s.bytes,
+                s.packets,
+                s.first_seen,
+                s.last_seen,
+                s.port_name,
+                s.via_service,
+            )
             for k, s in sorted(self.stats.items(), key=lambda kv: kv[0])
         ]
 

@@ -36,6 +36,10 @@ class ReadStats:
     dropped_verdicts: int = 0  # Hubble flows the dataplane dropped: traffic that did not happen
     other: int = 0  # non-flow Hubble records (lost events, node status)
 
+    def merge(self, other: ReadStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
 
 def read_flows(paths: Iterable[str | Path], stats: ReadStats | None = None) -> Iterator[Flow]:
     """Every new connection in the files, in file order. `-` reads standard input."""
@@ -62,8 +66,21 @@ def read_flows(paths: Iterable[str | Path], stats: ReadStats | None = None) -> I
             raise InputError(f"not UTF-8 text nor a pcap file ({exc.reason})", source=path_s) from None
 
 
-def _read_lines(lines: Iterable[str], source: str, stats: ReadStats) -> Iterator[Flow]:
-    for lineno, line in enumerate(lines, 1):
+def read_line_range(path: str | Path, start: int, end: int, first_lineno: int, stats: ReadStats) -> Iterator[Flow]:
+    """The flows of the lines in bytes [start, end) of a JSON-lines file (for parallel readers);
+    `start` is at a line start, and errors name the line as in the whole file."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text nor a pcap file ({exc.reason})", source=str(path)) from None
+    yield from _read_lines(text.split("\n"), str(path), stats, first_lineno)
+
+
+def _read_lines(lines: Iterable[str], source: str, stats: ReadStats, first_lineno: int = 1) -> Iterator[Flow]:
+    for lineno, line in enumerate(lines, first_lineno):
         line = line.strip()
         if not line:
             continue
@@ -110,6 +127,8 @@ def _protocol(value: Any) -> str:
 
 def _port(record: Mapping[str, Any], key: str, required: bool = True) -> int:
     value = record.get(key)
+    if type(value) is int and 0 <= value <= 65535:
+        return value
     if value is None and not required:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() or not 0 <= int(value) <= 65535:
@@ -121,7 +140,7 @@ def _ip(record: Mapping[str, Any], key: str, required: bool = True) -> str:
     value = record.get(key)
     if not value and not required:
         return ""
-    if not isinstance(value, str) or not is_ip(value):
+    if type(value) is not str or not is_ip(value):
         raise InputError(f"{key}: invalid IP address {value!r}")
     return value
 
@@ -143,25 +162,28 @@ def parse_time(value: Any) -> float:
     raise InputError(f"time: not RFC 3339 nor epoch seconds: {value!r}")
 
 
-def parse_native(record: Mapping[str, Any]) -> Flow:
-    def count(key: str) -> int:
-        value = record.get(key) or 0
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
-        return value
+def _count(record: Mapping[str, Any], key: str) -> int:
+    value = record.get(key) or 0
+    if type(value) is not int or value < 0:
+        raise InputError(f"{key}: expected a non-negative integer, got {value!r}")
+    return value
 
+
+def parse_native(record: Mapping[str, Any]) -> Flow:
+    when = record.get("time")
+    proto = record.get("protocol")
     return Flow(
-        time=parse_time(record.get("time")),
-        src_ip=_ip(record, "src_ip"),
-        src_port=_port(record, "src_port", required=False),
-        dst_ip=_ip(record, "dst_ip"),
-        dst_port=_port(record, "dst_port"),
-        protocol=_protocol(record.get("protocol")),
-        bytes=count("bytes"),
-        packets=count("packets"),
-        node=str(record.get("node") or ""),
-        dst_pod_ip=_ip(record, "dst_pod_ip", required=False),
-        dst_pod_port=_port(record, "dst_pod_port", required=False),
+        when if type(when) is float else parse_time(when),
+        _ip(record, "src_ip"),
+        _port(record, "src_port", required=False),
+        _ip(record, "dst_ip"),
+        _port(record, "dst_port"),
+        proto if proto in PROTOCOLS else _protocol(proto),
+        _count(record, "bytes"),
+        _count(record, "packets"),
+        str(record.get("node") or ""),
+        _ip(record, "dst_pod_ip", required=False),
+        _port(record, "dst_pod_port", required=False),
     )
 
 

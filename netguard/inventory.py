@@ -8,6 +8,7 @@ backends and targetPort, so flow enrichment is dictionary lookups.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -41,6 +42,7 @@ UNSTABLE_LABELS = frozenset(
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
 _INVENTORY_SUFFIXES = (".yaml", ".yml", ".json")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 
 
 @dataclass(frozen=True)
@@ -196,9 +198,7 @@ def load_inventory(paths: Iterable[str | Path]) -> Inventory:
 def load_policies(paths: Iterable[str | Path]) -> list[NetworkPolicy]:
     """NetworkPolicies from files or folders; other kinds are ignored, bad policies are errors."""
     policies = [
-        parse_network_policy(obj, source=source)
-        for source, obj in iter_objects(paths)
-        if obj.get("kind") == "NetworkPolicy"
+        parse_network_policy(obj, source=source) for source, obj in iter_objects(paths) if obj.get("kind") == "NetworkPolicy"
     ]
     seen: dict[str, str] = {}
     for p in policies:
@@ -235,7 +235,7 @@ def _read_documents(file: Path) -> list[Any]:
             if file.suffix == ".json":
                 raise InputError(f"line {exc.lineno}: invalid JSON: {exc.msg}", source=str(file)) from None
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+        return [d for d in yaml.load_all(text, Loader=_YAML_LOADER) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -375,8 +375,17 @@ class _Builder:
         ips = [status.get("podIP")] + [p.get("ip") for p in status.get("podIPs") or []]
         for ip in dict.fromkeys(i for i in ips if i) or [""]:  # dual-stack pods: one entry per address
             self.inv.pods.append(
-                Pod(namespace, name, ip, workload, freeze_labels(labels), spec.get("nodeName", ""),
-                    status.get("hostIP", ""), host_network, ports)
+                Pod(
+                    namespace,
+                    name,
+                    ip,
+                    workload,
+                    freeze_labels(labels),
+                    spec.get("nodeName", ""),
+                    status.get("hostIP", ""),
+                    host_network,
+                    ports,
+                )
             )
         if workload not in self.inv.workloads:
             stable = _stable(labels)
@@ -393,7 +402,12 @@ class _Builder:
                 for addr in subset.get("addresses") or []:
                     for port in subset.get("ports") or [{}]:
                         self.inv.endpoints.setdefault(f"{namespace}/{service}", []).append(
-                            (addr.get("ip", ""), int(port.get("port") or 0), port.get("protocol") or "TCP", port.get("name") or "")
+                            (
+                                addr.get("ip", ""),
+                                int(port.get("port") or 0),
+                                port.get("protocol") or "TCP",
+                                port.get("name") or "",
+                            )
                         )
         else:
             service = (meta.get("labels") or {}).get("kubernetes.io/service-name", "")
@@ -467,7 +481,9 @@ def _parse_service(obj: Mapping[str, Any], namespace: str, source: str) -> Servi
     )
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_ip(value: str) -> bool:
+    """Cached: a capture repeats the same few thousand addresses millions of times."""
     try:
         ipaddress.ip_address(value)
     except ValueError:

@@ -27,6 +27,15 @@ class Workload:
     kind: str
     name: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.namespace, self.kind, self.name)))
+
+    def __hash__(self) -> int:  # cached: workloads key every dict on the hot path
+        return self._hash  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple:  # never pickle the cached hash: it differs between processes
+        return (Workload, (self.namespace, self.kind, self.name))
+
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
 
@@ -50,6 +59,15 @@ class Endpoint:
     kind: EndpointKind
     workload: Workload | None = None
     address: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.kind, self.workload, self.address)))
+
+    def __hash__(self) -> int:  # cached, as for Workload
+        return self._hash  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple:
+        return (Endpoint, (self.kind, self.workload, self.address))
 
     @classmethod
     def of(cls, workload: Workload) -> Endpoint:

@@ -85,6 +85,17 @@ class PolicyPeer:
             return False
         return self.pod_selector is None or self.pod_selector.matches(target.labels)
 
+    def __str__(self) -> str:
+        if self.ip_block is not None:
+            excepts = f" except {', '.join(str(e) for e in self.ip_block.excepts)}" if self.ip_block.excepts else ""
+            return f"ipBlock {self.ip_block.cidr}{excepts}"
+        parts = []
+        if self.namespace_selector is not None:
+            parts.append(f"namespaces {self.namespace_selector}")
+        if self.pod_selector is not None:
+            parts.append(f"pods {self.pod_selector}")
+        return " and ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         if self.ip_block is not None:
             return {"ipBlock": self.ip_block.to_dict()}
@@ -143,6 +154,12 @@ class Rule:
     def peer_matches(self, peer: Target, policy_namespace: str) -> bool:
         return not self.peers or any(p.matches(peer, policy_namespace) for p in self.peers)
 
+    def describe(self, direction: str) -> str:
+        """In words: `from pods app=web; ipBlock 10.0.0.0/8 on 80/TCP`."""
+        peers = "; ".join(str(p) for p in self.peers) or "everyone"
+        ports = ", ".join(str(p) for p in self.ports) or "every port"
+        return f"{'from' if direction == 'ingress' else 'to'} {peers} on {ports}"
+
     def to_dict(self, direction: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.peers:
@@ -175,6 +192,10 @@ class NetworkPolicy:
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def annotations_dict(self) -> dict[str, str]:
+        return dict(self.annotations)
 
     def to_dict(self) -> dict[str, Any]:
         metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
@@ -256,9 +277,12 @@ def _parse_rules(raw: Any, direction: str, bad: Any, source: str, obj: str) -> t
         if unknown:
             raise bad(f"{where}: unknown field {sorted(unknown)[0]!r}")
         peers = tuple(
-            _parse_peer(p, f"{where}.{peers_key}[{j}]", bad, source, obj) for j, p in enumerate(_list(rule.get(peers_key), f"{where}.{peers_key}", bad))
+            _parse_peer(p, f"{where}.{peers_key}[{j}]", bad, source, obj)
+            for j, p in enumerate(_list(rule.get(peers_key), f"{where}.{peers_key}", bad))
         )
-        ports = tuple(_parse_port(p, f"{where}.ports[{j}]", bad) for j, p in enumerate(_list(rule.get("ports"), f"{where}.ports", bad)))
+        ports = tuple(
+            _parse_port(p, f"{where}.ports[{j}]", bad) for j, p in enumerate(_list(rule.get("ports"), f"{where}.ports", bad))
+        )
         rules.append(Rule(peers, ports))
     return tuple(rules)
 
@@ -281,7 +305,9 @@ def _parse_peer(raw: Any, where: str, bad: Any, source: str, obj: str) -> Policy
         if len(raw) > 1:
             raise bad(f"{where}: ipBlock cannot be combined with a selector")
         return PolicyPeer(ip_block=_parse_ip_block(raw["ipBlock"], where, bad))
-    pod = parse_selector(raw["podSelector"], source=source, obj=obj, field=f"{where}.podSelector") if "podSelector" in raw else None
+    pod = (
+        parse_selector(raw["podSelector"], source=source, obj=obj, field=f"{where}.podSelector") if "podSelector" in raw else None
+    )
     ns = (
         parse_selector(raw["namespaceSelector"], source=source, obj=obj, field=f"{where}.namespaceSelector")
         if "namespaceSelector" in raw

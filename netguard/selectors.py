@@ -60,6 +60,15 @@ class Selector:
     match_labels: tuple[tuple[str, str], ...] = ()
     expressions: tuple[Requirement, ...] = ()
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.match_labels, self.expressions)))
+
+    def __hash__(self) -> int:  # cached: selectors key the rule-merging dicts
+        return self._hash  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple:  # never pickle the cached hash: it differs between processes
+        return (Selector, (self.match_labels, self.expressions))
+
     @property
     def is_empty(self) -> bool:
         return not self.match_labels and not self.expressions

@@ -10,7 +10,7 @@ from netguard.errors import InputError
 from netguard.inventory import Inventory, is_ip
 from netguard.model import PROTOCOLS
 from netguard.netpol import NetworkPolicy, Target
-from policygen.pipeline import load_inventory_or_empty, observe, quiet, stderr_progress
+from policygen.pipeline import batch_gc, load_inventory_or_empty, observe, quiet, stderr_progress
 
 EXAMPLES = {
     "generate": """examples:
@@ -39,37 +39,74 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True, metavar="{generate,verify,explain,diff}")
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_, description=help_, epilog=EXAMPLES[name],
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name, help=help_, description=help_, epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         return p
 
     def inventory(p: argparse.ArgumentParser, required: bool) -> None:
-        p.add_argument("--inventory", nargs="+", action="extend", default=[], required=required, metavar="PATH",
-                       help="Kubernetes YAML/JSON files or folders (kubectl get -o yaml output, manifests)")
+        p.add_argument(
+            "--inventory",
+            nargs="+",
+            action="extend",
+            default=[],
+            required=required,
+            metavar="PATH",
+            help="Kubernetes YAML/JSON files or folders (kubectl get -o yaml output, manifests)",
+        )
 
     def flows(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--flows", nargs="+", action="extend", default=[], required=True, metavar="PATH",
-                       help="flow records: native JSON lines, Hubble JSON, or pcap (format detected per line)")
+        p.add_argument(
+            "--flows",
+            nargs="+",
+            action="extend",
+            default=[],
+            required=True,
+            metavar="PATH",
+            help="flow records: native JSON lines, Hubble JSON, or pcap (format detected per line)",
+        )
 
     g = add("generate", "Generate one default-deny NetworkPolicy per workload that allows the observed traffic.")
     inventory(g, required=False)
     flows(g)
     g.add_argument("-o", "--output", required=True, metavar="DIR", help="writes DIR/<namespace>/<workload>.yaml")
-    g.add_argument("--format", choices=("netpol", "cilium"), default="netpol",
-                   help="netpol: networking.k8s.io/v1 NetworkPolicy (default); cilium: CiliumNetworkPolicy")
-    g.add_argument("--dns", choices=("observed", "always", "never"), default="observed",
-                   help="allow DNS to kube-dns (UDP+TCP 53): when the workload was seen resolving names "
-                        "(default), always, or never")
-    g.add_argument("--cidr-prefix", type=int, default=32, metavar="N",
-                   help="aggregate external IPv4 peers to /N ipBlocks (default 32: exact addresses)")
+    g.add_argument(
+        "--format",
+        choices=("netpol", "cilium"),
+        default="netpol",
+        help="netpol: networking.k8s.io/v1 NetworkPolicy (default); cilium: CiliumNetworkPolicy",
+    )
+    g.add_argument(
+        "--dns",
+        choices=("observed", "always", "never"),
+        default="observed",
+        help="allow DNS to kube-dns (UDP+TCP 53): when the workload was seen resolving names (default), always, or never",
+    )
+    g.add_argument(
+        "--cidr-prefix",
+        type=int,
+        default=32,
+        metavar="N",
+        help="aggregate external IPv4 peers to /N ipBlocks (default 32: exact addresses)",
+    )
     g.add_argument("--cidr-prefix-v6", type=int, default=128, metavar="N", help="the same for IPv6 (default 128)")
-    g.add_argument("--namespace", "-n", action="append", default=None, metavar="NS",
-                   help="only write policies for workloads of this namespace (repeatable)")
-    g.add_argument("--exclude-namespace", action="append", default=None, metavar="NS",
-                   help="never write policies for this namespace (default: kube-system; repeatable)")
+    g.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        metavar="NS",
+        help="only write policies for workloads of this namespace (repeatable)",
+    )
+    g.add_argument(
+        "--exclude-namespace",
+        action="append",
+        default=None,
+        metavar="NS",
+        help="never write policies for this namespace (default: kube-system; repeatable)",
+    )
     g.add_argument("--named-ports", action="store_true", help="use container port names where ports have one")
-    g.add_argument("--skip-idle", action="store_true",
-                   help="no deny-all policies for workloads without observed traffic")
+    g.add_argument("--skip-idle", action="store_true", help="no deny-all policies for workloads without observed traffic")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
     v = add("verify", "Check that policies allow every observed flow and count what they allow beyond it.")
@@ -77,12 +114,21 @@ def _parser() -> argparse.ArgumentParser:
     flows(v)
     v.add_argument("--policies", nargs="+", action="extend", required=True, metavar="PATH", help="policy files or folders")
     v.add_argument("--no-least-privilege", action="store_true", help="skip counting allowed-but-unobserved triples")
+    v.add_argument("--with-cluster-policies", action="store_true",
+                   help="evaluate the folder's policies together with the inventory's NetworkPolicies (what applies "
+                        "once they are applied; a policy of the same namespace/name is replaced)")
     v.add_argument("-q", "--quiet", action="store_true")
 
     e = add("explain", "Say whether one connection is allowed, and by which policy and rule, or why not.")
     inventory(e, required=True)
-    e.add_argument("--policies", nargs="+", action="extend", default=[], metavar="PATH",
-                   help="policy files or folders (default: the inventory's NetworkPolicies)")
+    e.add_argument(
+        "--policies",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="policy files or folders (default: the inventory's NetworkPolicies)",
+    )
     e.add_argument("--from", dest="src", required=True, metavar="NS/POD", help="source pod (or workload) or IP")
     e.add_argument("--to", dest="dst", required=True, metavar="NS/POD|IP", help="destination pod (or workload) or IP")
     e.add_argument("--port", required=True, metavar="N[/PROTO]", help="destination (pod) port, protocol TCP by default")
@@ -96,7 +142,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    return {"generate": generate, "verify": verify, "explain": explain, "diff": diff}[args.verb](args)
+    with batch_gc():
+        return {"generate": generate, "verify": verify, "explain": explain, "diff": diff}[args.verb](args)
 
 
 # --- generate ------------------------------------------------------------------------------------
@@ -167,6 +214,9 @@ def verify(args: argparse.Namespace) -> int:
     progress = quiet if args.quiet else stderr_progress
     policies = read_policies(args.policies)
     observed = observe(args.inventory, args.flows, progress)
+    if args.with_cluster_policies:
+        names = {p.ref for p in policies}
+        policies = [p for p in observed.inventory.policies if p.ref not in names] + policies
     report = run_verify(observed.inventory, observed.edges, policies, least_privilege=not args.no_least_privilege)
     share = 100.0 * report.allowed_connections / report.connections if report.connections else 100.0
     print(f"policies: {len(policies)}")
@@ -181,11 +231,15 @@ def verify(args: argparse.Namespace) -> int:
     if len(report.denied) > 50:
         print(f"  ... and {len(report.denied) - 50} more")
     if not args.no_least_privilege:
-        print(f"extra:    {len(report.extra)} (src workload, dst workload, port) triples allowed inside the cluster but never observed")
+        print(
+            f"extra:    {len(report.extra)} (src workload, dst workload, port) triples allowed inside the cluster but never observed"
+        )
         for s, d, p, proto in report.extra[:20]:
             print(f"  EXTRA {s} -> {d} {p}/{proto}")
         if report.extra_dns:
-            print(f"dns:      {len(report.extra_dns)} DNS allowances to kube-system on port 53 beyond those observed (granted on purpose)")
+            print(
+                f"dns:      {len(report.extra_dns)} DNS allowances to kube-system on port 53 beyond those observed (granted on purpose)"
+            )
         if report.not_covered:
             print(f"uncovered: {report.not_covered} observed in-cluster edges where neither end is isolated by any policy")
     return 0 if report.ok else 1
@@ -239,8 +293,16 @@ def explain(args: argparse.Namespace) -> int:
     port, proto = parse_port(args.port)
     verdict = PolicySet(policies).evaluate(src, dst, port, proto)
     print(f"{src_words} -> {dst_words} on {port}/{proto}: {'ALLOWED' if verdict.allowed else 'DENIED'}")
-    for reason in verdict.reasons():
-        print(f"  {reason}")
+    by_ref = {p.ref: p for p in policies}
+    for side in (verdict.egress, verdict.ingress):
+        print(f"  {side.reason()}")
+        if side.isolated and not side.allowed:  # say what the isolating policies do allow
+            for ref in side.selecting:
+                rules = by_ref[ref].ingress if side.direction == "ingress" else by_ref[ref].egress
+                for i, rule in enumerate(rules):
+                    print(f"    {ref} {side.direction}[{i}] allows only {rule.describe(side.direction)}")
+                if not rules:
+                    print(f"    {ref} has no {side.direction} rules: it denies all {side.direction}")
     return 0 if verdict.allowed else 1
 
 

@@ -18,8 +18,7 @@ def node_attrs(endpoint: Endpoint) -> dict[str, str]:
     if endpoint.workload is not None:
         w = endpoint.workload
         return {"kind": "workload", "namespace": w.namespace, "name": w.name, "workload_kind": w.kind, "label": w.name}
-    return {"kind": endpoint.kind.value, "namespace": "", "name": endpoint.address, "workload_kind": "",
-            "label": str(endpoint)}
+    return {"kind": endpoint.kind.value, "namespace": "", "name": endpoint.address, "workload_kind": "", "label": str(endpoint)}
 
 
 def build_graph(edges: Iterable[Edge]) -> nx.MultiDiGraph:

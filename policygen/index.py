@@ -19,6 +19,10 @@ class WorkloadIndex:
         self.labels: dict[Workload, dict[str, str]] = {}
         for workload, info in inventory.workloads.items():
             self._add(workload, info)
+        self._ns_by_label: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for ns in set(self.by_namespace) | set(inventory.namespaces):
+            for kv in inventory.namespace_labels(ns).items():
+                self._ns_by_label[kv].add(ns)
         self.ips: dict[Workload, list[str]] = defaultdict(list)
         for pod in inventory.pods:
             if pod.ip and not pod.host_network:
@@ -45,7 +49,11 @@ class WorkloadIndex:
     def namespaces(self, selector: Selector | None, policy_namespace: str) -> list[str]:
         if selector is None:
             return [policy_namespace]
-        names = set(self.by_namespace) | set(self.inventory.namespaces)
+        if selector.match_labels:
+            sets = [self._ns_by_label.get(kv, set()) for kv in selector.match_labels]
+            names = set.intersection(*sets)
+        else:
+            names = set(self.by_namespace) | set(self.inventory.namespaces)
         return sorted(ns for ns in names if selector.matches(self.inventory.namespace_labels(ns)))
 
     def peer_workloads(self, peer: PolicyPeer, policy_namespace: str) -> set[Workload]:

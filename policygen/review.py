@@ -37,13 +37,12 @@ class Review:
     def generated(self) -> list[GeneratedPolicy]:
         return self.synthesis.policies
 
-    def candidate_policies(self, approvals: Mapping[str, str] | None = None, *, approved_only: bool = False) -> list[NetworkPolicy]:
+    def candidate_policies(
+        self, approvals: Mapping[str, str] | None = None, *, approved_only: bool = False
+    ) -> list[NetworkPolicy]:
         """The cluster's policies with the generated ones added (all, or only the approved ones)."""
         approvals = approvals or {}
-        chosen = [
-            g.policy for g in self.generated
-            if not approved_only or approvals.get(g.workload.key) == "approved"
-        ]
+        chosen = [g.policy for g in self.generated if not approved_only or approvals.get(g.workload.key) == "approved"]
         names = {p.ref for p in chosen}
         return [p for p in self.current if p.ref not in names] + chosen
 
@@ -54,20 +53,22 @@ class Review:
         approvals = approvals or {}
         items = []
         for g in self.generated:
-            items.append({
-                "workload": g.workload.key,
-                "namespace": g.workload.namespace,
-                "name": g.policy.name,
-                "kind": g.workload.kind,
-                "path": g.path,
-                "status": approvals.get(g.workload.key, "pending"),
-                "connections": g.connections,
-                "yaml": render_policy(g),
-                "policy": g.policy.to_dict(),
-                "ingress_why": [list(j.lines) for j in g.ingress_why],
-                "egress_why": [list(j.lines) for j in g.egress_why],
-                "notes": list(g.notes),
-            })
+            items.append(
+                {
+                    "workload": g.workload.key,
+                    "namespace": g.workload.namespace,
+                    "name": g.policy.name,
+                    "kind": g.workload.kind,
+                    "path": g.path,
+                    "status": approvals.get(g.workload.key, "pending"),
+                    "connections": g.connections,
+                    "yaml": render_policy(g),
+                    "policy": g.policy.to_dict(),
+                    "ingress_why": [list(j.lines) for j in g.ingress_why],
+                    "egress_why": [list(j.lines) for j in g.egress_why],
+                    "notes": list(g.notes),
+                }
+            )
         return {"policies": items, "warnings": list(self.synthesis.warnings)}
 
     def diff_json(self) -> dict:
@@ -84,15 +85,23 @@ class Review:
             for edge in self.edges:
                 verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)
                 if not verdict.allowed:
-                    denied.append({"source": str(edge.src), "target": str(edge.dst), "port": edge.port,
-                                   "protocol": edge.protocol, "connections": edge.connections,
-                                   "reasons": verdict.reasons()})
+                    denied.append(
+                        {
+                            "source": str(edge.src),
+                            "target": str(edge.dst),
+                            "port": edge.port,
+                            "protocol": edge.protocol,
+                            "connections": edge.connections,
+                            "reasons": verdict.reasons(),
+                        }
+                    )
             out[label] = {"denied": denied, "edges": len(self.edges)}
         return out
 
 
-def build_review(inventory: Inventory, edges: list[Edge], current: list[NetworkPolicy] | None = None,
-                 options: SynthesisOptions | None = None) -> Review:
+def build_review(
+    inventory: Inventory, edges: list[Edge], current: list[NetworkPolicy] | None = None, options: SynthesisOptions | None = None
+) -> Review:
     current = list(inventory.policies if current is None else current)
     synthesis = synthesize(inventory, edges, options)
     graph = build_graph(edges)

@@ -68,6 +68,7 @@ class PolicySet:
         self.policies = list(policies)
         self._by_label: dict[tuple[str, str, str], list[NetworkPolicy]] = defaultdict(list)
         self._unindexed: dict[str, list[NetworkPolicy]] = defaultdict(list)
+        self._selecting: dict[int, tuple[Target, list[NetworkPolicy]]] = {}
         for policy in self.policies:
             ml = policy.pod_selector.match_labels
             if ml:
@@ -77,9 +78,18 @@ class PolicySet:
                 self._unindexed[policy.namespace].append(policy)
 
     def selecting(self, pod: Target) -> list[NetworkPolicy]:
-        """Policies whose podSelector selects the pod, in a stable order."""
+        """Policies whose podSelector selects the pod, in a stable order (memoized per Target object)."""
         if not pod.is_pod or pod.namespace is None:
             return []
+        hit = self._selecting.get(id(pod))
+        if hit is not None and hit[0] is pod:
+            return hit[1]
+        chosen = self._select(pod)
+        self._selecting[id(pod)] = (pod, chosen)  # holding the Target keeps its id from being reused
+        return chosen
+
+    def _select(self, pod: Target) -> list[NetworkPolicy]:
+        assert pod.namespace is not None
         found = list(self._unindexed.get(pod.namespace, ()))
         for key, value in pod.labels.items():
             found.extend(self._by_label.get((pod.namespace, key, value), ()))
@@ -90,9 +100,7 @@ class PolicySet:
         """Egress of `pod` toward `peer`, or ingress of `pod` from `peer`; `dst` resolves named ports."""
         if not pod.is_pod:
             return DirectionVerdict(direction, False, True, applies=False)
-        isolating = [
-            p for p in self.selecting(pod) if (p.isolates_ingress if direction == "ingress" else p.isolates_egress)
-        ]
+        isolating = [p for p in self.selecting(pod) if (p.isolates_ingress if direction == "ingress" else p.isolates_egress)]
         if not isolating:
             return DirectionVerdict(direction, False, True)
         allowed_by = []
@@ -109,6 +117,7 @@ class PolicySet:
         return Verdict(egress.allowed and ingress.allowed, egress, ingress)
 
     def allowed(self, src: Target, dst: Target, port: int, protocol: str = "TCP") -> bool:
-        return self.direction(src, dst, dst, port, protocol, "egress").allowed and self.direction(
-            dst, src, dst, port, protocol, "ingress"
-        ).allowed
+        return (
+            self.direction(src, dst, dst, port, protocol, "egress").allowed
+            and self.direction(dst, src, dst, port, protocol, "ingress").allowed
+        )

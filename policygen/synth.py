@@ -8,18 +8,20 @@ A pure function of (inventory, edges, options): no I/O.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from netguard.inventory import NAMESPACE_NAME_LABEL, Inventory
 from netguard.model import Edge, Endpoint, EndpointKind, Workload
 from netguard.netpol import IPBlock, NetworkPolicy, PolicyPeer, PolicyPort, Rule
 from netguard.selectors import Selector
 from policygen.index import WorkloadIndex
+from policygen.semantics import PolicySet
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "netguard")
 WORKLOAD_ANNOTATION = "netguard.io/workload"
@@ -43,9 +45,19 @@ class SynthesisOptions:
 
 @dataclass(frozen=True)
 class Justification:
-    """Why a rule exists: the peers and edges it came from, in words."""
+    """Why a rule exists: the edges it came from. Worded only when someone reads it."""
 
-    lines: tuple[str, ...]
+    direction: str
+    edges: tuple[Edge, ...]
+    title: str = ""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return self.head(len(self.edges))
+
+    def head(self, n: int) -> tuple[str, ...]:
+        words = tuple(_describe(e, self.direction) for e in self.edges[:n])
+        return ((self.title,) if self.title else ()) + words
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class SynthesisResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def peer_sort_key(peer: PolicyPeer) -> tuple[int, str]:
     if peer.ip_block is not None:
         net = peer.ip_block.cidr
@@ -81,6 +94,32 @@ def port_sort_key(port: PolicyPort) -> tuple[str, int, str]:
     return (port.protocol, -1, str(port.port or ""))
 
 
+def compress_ports(ports: Iterable[PolicyPort], min_run: int = 3) -> tuple[PolicyPort, ...]:
+    """Sorted ports, with runs of at least `min_run` consecutive numbers as one endPort range.
+    Exact: a range is written only where every port in it was observed."""
+    numbered: dict[str, list[int]] = defaultdict(list)
+    out: list[PolicyPort] = []
+    for p in ports:
+        if isinstance(p.port, int) and p.end_port is None:
+            numbered[p.protocol].append(p.port)
+        else:
+            out.append(p)
+    for protocol, numbers in numbered.items():
+        numbers.sort()
+        start = prev = numbers[0]
+        for n in [*numbers[1:], None]:
+            if n is not None and n == prev + 1:
+                prev = n
+                continue
+            if prev - start + 1 >= min_run:
+                out.append(PolicyPort(protocol, start, prev))
+            else:
+                out.extend(PolicyPort(protocol, q) for q in range(start, prev + 1))
+            if n is not None:
+                start = prev = n
+    return tuple(sorted(out, key=port_sort_key))
+
+
 class Synthesizer:
     def __init__(self, inventory: Inventory, options: SynthesisOptions) -> None:
         self.inv = inventory
@@ -88,6 +127,7 @@ class Synthesizer:
         self.index = WorkloadIndex(inventory)
         self.warnings: list[str] = []
         self.selectors = self._distinct_selectors()
+        self._existing: PolicySet | None = None  # the cluster's own (non-netguard) policies, indexed on first use
 
     # --- selectors -------------------------------------------------------------------------------
 
@@ -115,9 +155,17 @@ class Synthesizer:
                     "their policies will allow each other's traffic"
                 )
             if selector.is_empty:
-                self.warnings.append(f"{workload.kind} {workload}: has no stable pod labels; its selector matches every pod of the namespace")
+                self.warnings.append(
+                    f"{workload.kind} {workload}: has no stable pod labels; its selector matches every pod of the namespace"
+                )
             out[workload] = selector
         return out
+
+    def _existing_policies(self, workload: Workload) -> list[str]:
+        if self._existing is None:
+            self._existing = PolicySet(p for p in self.inv.policies if p.annotations_dict.get(WORKLOAD_ANNOTATION) is None)
+        target = self.inv.target(workload)
+        return [p.ref for p in self._existing.selecting(target)]
 
     def managed(self, workload: Workload) -> bool:
         info = self.inv.workloads.get(workload)
@@ -187,12 +235,16 @@ class Synthesizer:
     def _policy(self, workload: Workload, name: str, ins: list[Edge], outs: list[Edge]) -> GeneratedPolicy:
         notes: list[str] = []
         ingress, ingress_why = self._rules(ins, "ingress", workload.namespace, notes)
-        egress_edges = list(outs)
-        egress, egress_why = self._rules(egress_edges, "egress", workload.namespace, notes)
+        egress, egress_why = self._rules(outs, "egress", workload.namespace, notes)
         if self._wants_dns(outs):
             egress, egress_why = self._with_dns(egress, egress_why, outs)
         if not ins and not outs:
             notes.append("no traffic observed: this policy denies all ingress and egress")
+        existing = self._existing_policies(workload)
+        if existing:
+            notes.append(
+                f"the cluster's policies {', '.join(existing)} select these pods too: the union of all of them applies"
+            )
         policy = NetworkPolicy(
             namespace=workload.namespace,
             name=name,
@@ -206,7 +258,9 @@ class Synthesizer:
         total = sum(e.connections for e in ins) + sum(e.connections for e in outs)
         return GeneratedPolicy(workload, policy, tuple(ingress_why), tuple(egress_why), tuple(notes), total)
 
-    def _rules(self, edges: list[Edge], direction: str, namespace: str, notes: list[str]) -> tuple[list[Rule], list[Justification]]:
+    def _rules(
+        self, edges: list[Edge], direction: str, namespace: str, notes: list[str]
+    ) -> tuple[list[Rule], list[Justification]]:
         ports_of: dict[PolicyPeer, set[PolicyPort]] = defaultdict(set)
         why_of: dict[PolicyPeer, list[Edge]] = defaultdict(list)
         for edge in edges:
@@ -226,9 +280,9 @@ class Synthesizer:
         rules = []
         for ports, peers in groups.items():
             peers.sort(key=peer_sort_key)
-            rules.append(Rule(tuple(peers), tuple(sorted(ports, key=port_sort_key))))
+            rules.append(Rule(tuple(peers), compress_ports(ports)))
         rules.sort(key=lambda r: ([peer_sort_key(p) for p in r.peers], [port_sort_key(p) for p in r.ports]))
-        whys = [Justification(tuple(_describe(e, direction) for p in r.peers for e in sorted(why_of[p], key=_edge_order))) for r in rules]
+        whys = [Justification(direction, tuple(e for p in r.peers for e in sorted(why_of[p], key=_edge_order))) for r in rules]
         return rules, whys
 
     def _collapse_ip_blocks(self, ports_of: dict[PolicyPeer, set[PolicyPort]], why_of: dict[PolicyPeer, list[Edge]]):
@@ -259,7 +313,9 @@ class Synthesizer:
     def _is_dns_edge(self, edge: Edge) -> bool:
         if edge.port != 53 or edge.dst.kind is EndpointKind.WORLD:
             return False
-        return edge.dst.kind is EndpointKind.DNS or (edge.dst.workload is not None and edge.dst.workload.namespace == "kube-system")
+        return edge.dst.kind is EndpointKind.DNS or (
+            edge.dst.workload is not None and edge.dst.workload.namespace == "kube-system"
+        )
 
     def _wants_dns(self, outs: list[Edge]) -> bool:
         if self.opts.dns == "always":
@@ -286,11 +342,11 @@ class Synthesizer:
         return KUBE_DNS
 
     def _with_dns(self, rules: list[Rule], whys: list[Justification], outs: list[Edge]) -> tuple[list[Rule], list[Justification]]:
-        dns_edges = sorted((e for e in outs if self._is_dns_edge(e)), key=_edge_order)
-        why = tuple(_describe(e, "egress") for e in dns_edges) or (
-            f"DNS: name resolution (--dns {self.opts.dns}); TCP 53 for truncated answers",
+        dns_edges = tuple(sorted((e for e in outs if self._is_dns_edge(e)), key=_edge_order))
+        title = "DNS to kube-dns, UDP and TCP 53" + (
+            "" if dns_edges else f" (--dns {self.opts.dns}; TCP 53 for truncated answers)"
         )
-        return rules + [Rule(tuple(self._dns_peers(outs)), DNS_PORTS)], whys + [Justification(("DNS to kube-dns, UDP and TCP 53", *why))]
+        return rules + [Rule(tuple(self._dns_peers(outs)), DNS_PORTS)], whys + [Justification("egress", dns_edges, title)]
 
 
 def _edge_order(edge: Edge) -> tuple:
@@ -298,7 +354,7 @@ def _edge_order(edge: Edge) -> tuple:
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else "?"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else "?"
 
 
 def _describe(edge: Edge, direction: str) -> str:
@@ -316,12 +372,15 @@ def _describe(edge: Edge, direction: str) -> str:
 def _endpoint_words(endpoint: Endpoint) -> str:
     if endpoint.workload is not None:
         return f"{endpoint.workload.kind} {endpoint.workload}"
-    return {
-        EndpointKind.WORLD: f"the world ({endpoint.address})",
-        EndpointKind.NODE: f"node {endpoint.address} (kubelet probes, hostNetwork pods)",
-        EndpointKind.APISERVER: f"the API server ({endpoint.address})",
-        EndpointKind.DNS: f"NodeLocal DNSCache ({endpoint.address})",
-    }.get(endpoint.kind, str(endpoint))
+    if endpoint.kind is EndpointKind.WORLD:
+        return f"the world ({endpoint.address})"
+    if endpoint.kind is EndpointKind.NODE:
+        return f"node {endpoint.address} (kubelet probes, hostNetwork pods)"
+    if endpoint.kind is EndpointKind.APISERVER:
+        return f"the API server ({endpoint.address})"
+    if endpoint.kind is EndpointKind.DNS:
+        return f"NodeLocal DNSCache ({endpoint.address})"
+    return str(endpoint)
 
 
 def synthesize(inventory: Inventory, edges: Iterable[Edge], options: SynthesisOptions | None = None) -> SynthesisResult:

@@ -67,11 +67,13 @@ class VerifyReport:
         return not self.denied
 
 
-def verify(inventory: Inventory, edges: Iterable[Edge], policies: Iterable[NetworkPolicy], *, least_privilege: bool = True) -> VerifyReport:
+def verify(
+    inventory: Inventory, edges: Iterable[Edge], policies: Iterable[NetworkPolicy], *, least_privilege: bool = True
+) -> VerifyReport:
     policy_set = PolicySet(policies)
     targets = Targets(inventory)
     report = VerifyReport()
-    observed: set[Triple] = set()
+    observed: dict[Triple, bool] = {}  # in-cluster triples seen, and whether they are allowed
     for edge in edges:
         src, dst = targets.of(edge.src), targets.of(edge.dst)
         verdict = policy_set.evaluate(src, dst, edge.port, edge.protocol)
@@ -83,17 +85,19 @@ def verify(inventory: Inventory, edges: Iterable[Edge], policies: Iterable[Netwo
         else:
             report.denied.append(EdgeResult(edge, verdict))
         if edge.src.workload is not None and edge.dst.workload is not None:
-            observed.add((edge.src.workload, edge.dst.workload, edge.port, edge.protocol))
+            observed[(edge.src.workload, edge.dst.workload, edge.port, edge.protocol)] = verdict.allowed
             if not verdict.egress.isolated and not verdict.ingress.isolated:
                 report.not_covered += 1
     if least_privilege:
-        for triple in sorted(allowed_triples(inventory, policy_set, targets, observed) - observed):
+        for triple in sorted(allowed_triples(inventory, policy_set, targets, observed) - observed.keys()):
             is_dns = triple[2] == 53 and triple[1].namespace == "kube-system"
             (report.extra_dns if is_dns else report.extra).append(triple)
     return report
 
 
-def _concrete_ports(rule_ports: tuple[PolicyPort, ...], dst: Workload, inventory: Inventory, known: set[tuple[int, str]]) -> set[tuple[int, str]]:
+def _concrete_ports(
+    rule_ports: tuple[PolicyPort, ...], dst: Workload, inventory: Inventory, known: set[tuple[int, str]]
+) -> set[tuple[int, str]]:
     """The (port, protocol) pairs of `dst` a rule's ports admit: declared container ports, observed
     ports, and every explicitly numbered port."""
     info = inventory.workloads[dst]
@@ -109,13 +113,18 @@ def _concrete_ports(rule_ports: tuple[PolicyPort, ...], dst: Workload, inventory
             if port:
                 out.add((port, rp.protocol))
         else:
-            out |= {(p, proto) for p, proto in candidates if proto == rp.protocol and (rp.port is None or rp.port <= p <= (rp.end_port or rp.port))}
+            out |= {
+                (p, proto)
+                for p, proto in candidates
+                if proto == rp.protocol and (rp.port is None or rp.port <= p <= (rp.end_port or rp.port))
+            }
     return out
 
 
-def allowed_triples(inventory: Inventory, policy_set: PolicySet, targets: Targets, observed: set[Triple]) -> set[Triple]:
+def allowed_triples(inventory: Inventory, policy_set: PolicySet, targets: Targets, observed: dict[Triple, bool]) -> set[Triple]:
     """Every in-cluster (src, dst, port, protocol) the policies allow where at least one side is
-    isolated. Candidates come from the rules themselves (index lookups), then each is evaluated."""
+    isolated. Candidates come from the rules themselves (index lookups), then each is evaluated
+    (observed ones were evaluated already)."""
     index = WorkloadIndex(inventory)
     known: dict[Workload, set[tuple[int, str]]] = {}
     for _, dst, port, proto in observed:
@@ -140,5 +149,6 @@ def allowed_triples(inventory: Inventory, policy_set: PolicySet, targets: Target
     return {
         (s, d, p, proto)
         for s, d, p, proto in candidates
-        if policy_set.allowed(targets.workload(s), targets.workload(d), p, proto)
+        if observed.get((s, d, p, proto))
+        or ((s, d, p, proto) not in observed and policy_set.allowed(targets.workload(s), targets.workload(d), p, proto))
     }

@@ -19,14 +19,20 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="netguard graph", description="The workload communication graph.")
     sub = parser.add_subparsers(dest="verb", required=True)
-    e = sub.add_parser("export", help="export the graph as json, graphml or dot",
-                       description="Export the workload communication graph built from observed flows.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    e.add_argument("--inventory", nargs="+", action="extend", default=[], metavar="PATH",
-                   help="Kubernetes YAML/JSON files or folders")
+    e = sub.add_parser(
+        "export",
+        help="export the graph as json, graphml or dot",
+        description="Export the workload communication graph built from observed flows.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    e.add_argument(
+        "--inventory", nargs="+", action="extend", default=[], metavar="PATH", help="Kubernetes YAML/JSON files or folders"
+    )
     e.add_argument("--flows", nargs="+", action="extend", required=True, metavar="PATH", help="flow records")
-    e.add_argument("--policies", nargs="+", action="extend", default=[], metavar="PATH",
-                   help="color edges by verdict under these policies")
+    e.add_argument(
+        "--policies", nargs="+", action="extend", default=[], metavar="PATH", help="color edges by verdict under these policies"
+    )
     e.add_argument("--format", required=True, choices=sorted(EXPORTERS), help="output format")
     e.add_argument("-o", "--output", required=True, metavar="FILE", help="output file (- for standard output)")
     return parser

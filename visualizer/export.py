@@ -37,8 +37,12 @@ def _quote(text: str) -> str:
 
 
 def to_dot(graph: nx.MultiDiGraph) -> str:
-    lines = ["digraph netguard {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10];',
-             '  edge [fontname="Helvetica", fontsize=9];']
+    lines = [
+        "digraph netguard {",
+        "  rankdir=LR;",
+        '  node [fontname="Helvetica", fontsize=10];',
+        '  edge [fontname="Helvetica", fontsize=9];',
+    ]
     by_ns: dict[str, list[tuple[str, dict]]] = {}
     for node, data in sorted(graph.nodes(data=True)):
         by_ns.setdefault(data.get("namespace") or "", []).append((node, data))
@@ -46,7 +50,7 @@ def to_dot(graph: nx.MultiDiGraph) -> str:
         indent = "  "
         if namespace:
             lines.append(f"  subgraph cluster_{i} {{")
-            lines.append(f"    label={_quote('namespace ' + namespace)}; style=rounded; color=\"#90a4ae\";")
+            lines.append(f'    label={_quote("namespace " + namespace)}; style=rounded; color="#90a4ae";')
             indent = "    "
         for node, data in members:
             shape = KIND_SHAPES.get(data.get("kind", ""), "box")

@@ -1,0 +1,104 @@
+"""`netguard waf` as a real process: config errors, SIGHUP reload, --inspect."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.waf.conftest import free_port
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "netguard", "waf", *args], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+
+
+def test_help_shows_an_example():
+    out = run_cli("--help")
+    assert out.returncode == 0 and "netguard waf --listen" in out.stdout
+
+
+def test_bad_config_is_one_line_naming_file_and_key(tmp_path):
+    cfg = tmp_path / "waf.yaml"
+    cfg.write_text("inspection:\n  body_limit: -5\n")
+    out = run_cli("--listen", "127.0.0.1:1", "--upstream", "http://127.0.0.1:2", "--config", str(cfg))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(cfg) in lines[0] and "inspection.body_limit" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [("mode: maybe\n", "mode"), ("exclusions:\n  - {}\n", "exclusions[0]"), ("bogus: 1\n", "bogus"),
+     ("timeouts:\n  upstream: fast\n", "timeouts.upstream"), ("paranoia: 7\n", "paranoia"), ("[1, 2\n", "YAML")],
+)  # fmt: skip
+def test_check_config_names_the_key(tmp_path, text, key):
+    cfg = tmp_path / "waf.yaml"
+    cfg.write_text(text)
+    out = run_cli("--check-config", str(cfg))
+    assert out.returncode == 2 and key in out.stderr and str(cfg) in out.stderr
+
+
+def test_bad_rules_file_is_reported_with_rule_and_key(tmp_path):
+    (tmp_path / "extra.yaml").write_text("rules:\n  - {id: 900001, category: sqli, pattern: '(unclosed'}\n")
+    cfg = tmp_path / "waf.yaml"
+    cfg.write_text("rules_files: [extra.yaml]\n")
+    out = run_cli("--check-config", str(cfg))
+    assert out.returncode == 2 and "900001" in out.stderr and "pattern" in out.stderr
+
+
+def test_inspect_prints_a_verdict():
+    out = run_cli("--inspect", "GET /?q=%3Cscript%3Ealert(1)%3C/script%3E")
+    assert out.returncode == 1 and '"blocked": true' in out.stdout
+
+
+def _wait_ok(url: str, deadline: float = 30) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never came up")
+
+
+def test_sighup_reloads_config_without_dropping_connections(tmp_path, upstream):
+    cfg = tmp_path / "waf.yaml"
+    cfg.write_text("mode: block\naudit_log: null\n")
+    port, mport = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netguard", "waf", "--listen", f"127.0.0.1:{port}", "--upstream", upstream,
+         "--metrics-listen", f"127.0.0.1:{mport}", "--config", str(cfg)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_ok(f"{base}/healthz")
+        attack = f"{base}/?q=%3Cscript%3Ealert(1)%3C/script%3E"
+        with httpx.Client(timeout=5) as keepalive:
+            assert keepalive.get(attack).status_code == 403
+            cfg.write_text("mode: detect\naudit_log: null\n")
+            os.kill(proc.pid, signal.SIGHUP)
+            for _ in range(100):
+                if keepalive.get(attack).status_code == 200:
+                    break
+                time.sleep(0.05)
+            assert keepalive.get(attack).status_code == 200  # same keep-alive connection, new config
+            cfg.write_text("mode: [broken\n")
+            os.kill(proc.pid, signal.SIGHUP)
+            time.sleep(0.5)
+            assert keepalive.get(attack).status_code == 200  # a bad file keeps the running config
+        metrics = httpx.get(f"http://127.0.0.1:{mport}/metrics").text
+        assert 'netguard_waf_config_reloads_total{result="ok"} 1.0' in metrics
+        assert 'netguard_waf_config_reloads_total{result="error"} 1.0' in metrics
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)

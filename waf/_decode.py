@@ -1,0 +1,174 @@
+"""Transformations: each a small pure function str -> str, bounded in work (no backtracking regex).
+
+They mirror Coraza/ModSecurity transformations (urlDecodeUni, htmlEntityDecode, jsDecode, cmdLine,
+normalizePath, removeComments...). `deep_decode` chains the ones a value plausibly went through.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import re
+
+# All patterns below are linear: character classes with simple quantifiers, no nested repetition.
+_PCT = re.compile(r"%(?:u([0-9a-fA-F]{4})|([0-9a-fA-F]{2}))")
+_BACKSLASH = re.compile(
+    r"\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([0-7]{1,3})|([nrtbfv'\"\\/]))"
+)
+_HTML_ENTITY_LOOSE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
+_WS = re.compile(r"\s+")
+_WS_ENTITY = re.compile(r"&(?:tab|newline);", re.I)
+_B64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+
+_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+
+
+def _chr(code: int) -> str:
+    try:
+        return chr(code)
+    except (ValueError, OverflowError):
+        return "\ufffd"
+
+
+def _pct_sub(m: re.Match[str]) -> str:
+    if m.group(1) is not None:
+        return _chr(int(m.group(1), 16))
+    return chr(int(m.group(2), 16))
+
+
+def url_decode(value: str) -> str:
+    """One pass of %XX and %uXXXX decoding (bytes as Latin-1, re-read as UTF-8 when valid); `+` stays."""
+    if "%" not in value:
+        return value
+    out = _PCT.sub(_pct_sub, value)
+    try:
+        return out.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return out
+
+
+def url_decode_plus(value: str) -> str:
+    return url_decode(value.replace("+", " "))
+
+
+def _bs_sub(m: re.Match[str]) -> str:
+    brace, u4, x2, octal, other = m.groups()
+    if brace is not None:
+        return _chr(int(brace, 16))
+    if u4 is not None:
+        return _chr(int(u4, 16))
+    if x2 is not None:
+        return chr(int(x2, 16))
+    if octal is not None:
+        return _chr(int(octal, 8))
+    return _SIMPLE_ESCAPES.get(other, other)
+
+
+def backslash_decode(value: str) -> str:
+    """JavaScript/C/JSON escapes: \\uXXXX, \\u{X}, \\xXX, octal, \\n \\t ..., \\\\ \\" \\' \\/ (others stay)."""
+    if "\\" not in value:
+        return value
+    return _BACKSLASH.sub(_bs_sub, value)
+
+
+def _entity_sub(m: re.Match[str]) -> str:
+    hexa, dec = m.groups()
+    return _chr(int(hexa, 16)) if hexa is not None else _chr(int(dec))
+
+
+def html_decode(value: str) -> str:
+    """Named and numeric entities, also without the closing `;` (as browsers accept them)."""
+    if "&" not in value:
+        return value
+    value = _HTML_ENTITY_LOOSE.sub(_entity_sub, value)
+    value = _WS_ENTITY.sub(lambda m: "\t" if m.group(0)[1] in "tT" else "\n", value)
+    return html.unescape(value)
+
+
+def deep_decode(value: str, rounds: int = 3) -> str:
+    """URL (incl. double and %u), HTML entities and backslash escapes until stable; NULs removed."""
+    for _ in range(rounds):
+        new = backslash_decode(html_decode(url_decode(value)))
+        if new == value:
+            break
+        value = new
+    if "\0" in value:
+        value = value.replace("\0", "")
+    return value
+
+
+def remove_comments(value: str) -> str:
+    """SQL/C comments become one space (evasion like UNION/**/SELECT)."""
+    if "/*" not in value:
+        return value
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = value.find("/*", pos)
+        if start < 0:
+            out.append(value[pos:])
+            break
+        end = value.find("*/", start + 2)
+        out.append(value[pos:start])
+        out.append(" ")
+        if end < 0:
+            break
+        pos = end + 2
+    return "".join(out)
+
+
+def compress_ws(value: str) -> str:
+    return _WS.sub(" ", value)
+
+
+_CMD_DROP = str.maketrans("", "", "\\\"'^")
+
+
+def cmdline(value: str) -> str:
+    """Like ModSecurity t:cmdLine: drop \\ " ' ^, spaces/commas collapsed, newlines become `;`, lowercase."""
+    v = value.translate(_CMD_DROP).lower()
+    v = re.sub(r"[\r\n]+", ";", v)
+    v = re.sub(r"[\s,]+", " ", v)
+    return v
+
+
+def normalize_path(path: str) -> str:
+    """Resolve `.`/`..` segments, collapse `//` and backslashes, drop `;params`."""
+    p = path.replace("\\", "/")
+    segs: list[str] = []
+    for seg in p.split("/"):
+        seg = seg.split(";", 1)[0]
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if segs:
+                segs.pop()
+            continue
+        segs.append(seg)
+    return "/" + "/".join(segs)
+
+
+def try_base64(value: str) -> str | None:
+    """The decoded text when `value` is base64 (std or urlsafe, padded or not) of mostly printable text."""
+    v = value.strip()
+    if len(v) < 16 or len(v) > 65536 or not _B64.fullmatch(v):
+        return None
+    if v.isalpha() or v.isdigit():
+        return None
+    s = v.rstrip("=").replace("-", "+").replace("_", "/")
+    s += "=" * (-len(s) % 4)
+    try:
+        raw = base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text:
+        return None
+    printable = sum(1 for c in text if c.isprintable() or c in "\r\n\t")
+    if printable < 0.95 * len(text):
+        return None
+    return text

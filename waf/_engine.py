@@ -1,0 +1,274 @@
+"""The engine: request -> targets -> views (transformations) -> Hyperscan detectors -> anomaly score -> Verdict.
+
+Shaped like Coraza/ModSecurity with the Core Rule Set: each matching rule adds its severity's score
+(critical 5, error 4, warning 3, notice 2) once per request; the request is blocked when the total
+reaches the threshold (5 by default, as in CRS). Only rules at or below the configured paranoia level
+run. Exclusions drop matches by path prefix, parameter and rule id.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import hyperscan
+
+from waf._decode import cmdline, compress_ws, deep_decode, normalize_path, remove_comments
+from waf._protocol import CHECKS
+from waf._request import Request
+from waf._rules import Rule, builtin_rules
+from waf._targets import Target, extract
+
+MATCH_TEXT = 80
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    rule_id: int
+    category: str
+    location: str
+    matched: str
+    score: int
+    paranoia: int
+    msg: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "rule_id": self.rule_id,
+            "category": self.category,
+            "location": self.location,
+            "matched": self.matched,
+            "score": self.score,
+            "paranoia": self.paranoia,
+            "msg": self.msg,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    blocked: bool
+    score: int
+    threshold: int
+    matches: tuple[Match, ...] = ()
+
+    @property
+    def categories(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for m in self.matches:
+            seen.setdefault(m.category, None)
+        return list(seen)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "blocked": self.blocked,
+            "score": self.score,
+            "threshold": self.threshold,
+            "categories": self.categories,
+            "matches": [m.to_dict() for m in self.matches],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Drop matches of `rule_ids` (all rules when empty) on parameters `params` (all when empty)
+    for request paths matching `path` (a prefix, or a glob when it has * ? [)."""
+
+    path: str = ""
+    rule_ids: frozenset[int] = frozenset()
+    params: frozenset[str] = frozenset()
+
+    def applies(self, path: str, rule_id: int, location: str) -> bool:
+        if self.path:
+            if any(c in self.path for c in "*?["):
+                if not fnmatch.fnmatchcase(path, self.path):
+                    return False
+            elif not path.startswith(self.path):
+                return False
+        if self.rule_ids and rule_id not in self.rule_ids:
+            return False
+        if self.params:
+            name = location.split("|", 1)[0]
+            short = name.split(":", 1)[-1]
+            if name not in self.params and short not in self.params:
+                return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    paranoia: int = 1
+    threshold: int = 5
+    exclusions: tuple[Exclusion, ...] = ()
+    disabled_rules: frozenset[int] = frozenset()
+    extra_rules: tuple[Rule, ...] = field(default=(), compare=False)
+
+
+def _view(view: str, value: str, cache: dict[str, str]) -> str:
+    if view in cache:
+        return cache[view]
+    if view == "raw":
+        out = value
+    elif view == "decoded":
+        out = deep_decode(value)
+    elif view == "compact":
+        out = compress_ws(remove_comments(_view("decoded", value, cache)))
+    elif view == "cmdline":
+        out = cmdline(_view("decoded", value, cache))
+    elif view == "path":
+        out = normalize_path(_view("decoded", value, cache))
+    else:  # pragma: no cover - views are validated when rules load
+        raise ValueError(view)
+    cache[view] = out
+    return out
+
+
+_COMPILED: dict[tuple[tuple[bytes, int], ...], hyperscan.Database] = {}
+_COMPILE_LOCK = threading.Lock()
+
+
+def _compile(rules: list[Rule]) -> hyperscan.Database:
+    """A Hyperscan block-mode database of `rules` (pattern i has id i). Databases are immutable and
+    shared: engines built for the same rules (a config reload, another paranoia level with the same
+    rules) reuse the compiled one; each engine keeps its own scratch space."""
+    base = hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
+    flags = [base | (0 if r.case_sensitive else hyperscan.HS_FLAG_CASELESS) for r in rules]
+    exprs = [r.pattern.encode("utf-8") for r in rules]  # type: ignore[union-attr]
+    key = tuple(zip(exprs, flags, strict=True))
+    with _COMPILE_LOCK:
+        db = _COMPILED.get(key)
+        if db is not None:
+            return db
+        db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        try:
+            db.compile(expressions=exprs, ids=list(range(len(rules))), elements=len(rules), flags=flags)
+        except hyperscan.error as exc:
+            for r, e, f in zip(rules, exprs, flags, strict=True):
+                try:
+                    hyperscan.Database().compile(expressions=[e], ids=[0], elements=1, flags=[f])
+                except hyperscan.error as one:
+                    raise ValueError(f"{r.source}: rule {r.id}: pattern: {one}") from one
+            raise ValueError(f"hyperscan: {exc}") from exc
+        _COMPILED[key] = db
+        return db
+
+
+class _ViewDB:
+    """One Hyperscan database for the pattern rules of one view."""
+
+    def __init__(self, view: str, rules: list[Rule]) -> None:
+        self.view = view
+        self.rules = rules
+        self.kinds = frozenset().union(*(r.targets for r in rules))
+        self.db = _compile(rules)
+        self.scratch = hyperscan.Scratch(self.db)
+
+    def scan(self, data: bytes) -> list[tuple[int, int]]:
+        hits: list[tuple[int, int]] = []
+
+        def on_match(idx: int, _from: int, to: int, _flags: int, _ctx: object) -> None:
+            hits.append((idx, to))
+
+        self.db.scan(data, match_event_handler=on_match, scratch=self.scratch)
+        return hits
+
+
+class Engine:
+    """Compiled rules for one configuration. Thread-compatible: one Engine per thread or event loop."""
+
+    def __init__(self, config: EngineConfig | None = None, rules: Iterable[Rule] | None = None) -> None:
+        self.config = config or EngineConfig()
+        all_rules = list(rules) if rules is not None else builtin_rules()
+        all_rules.extend(self.config.extra_rules)
+        active = [
+            r
+            for r in all_rules
+            if r.paranoia <= self.config.paranoia and r.id not in self.config.disabled_rules
+        ]
+        self.rules = active
+        for r in active:
+            if r.check is not None and r.check not in CHECKS:
+                raise ValueError(f"{r.source}: rule {r.id}: check: unknown check {r.check!r}")
+        self._checks = [r for r in active if r.check is not None]
+        by_view: dict[str, list[Rule]] = {}
+        for r in active:
+            if r.pattern is not None:
+                by_view.setdefault(r.view, []).append(r)
+        self._dbs = [_ViewDB(v, rs) for v, rs in sorted(by_view.items())]
+
+    def inspect(self, request: Request) -> Verdict:
+        cfg = self.config
+        path = request.uri.split("?", 1)[0]
+        found: dict[int, Match] = {}
+
+        def record(rule: Rule, location: str, text: str) -> None:
+            if rule.id in found:
+                return
+            for ex in cfg.exclusions:
+                if ex.applies(path, rule.id, location):
+                    return
+            found[rule.id] = Match(
+                rule.id, rule.category, location, text[-MATCH_TEXT:], rule.score, rule.paranoia, rule.msg
+            )
+
+        for rule in self._checks:
+            if rule.id in found:
+                continue
+            for location, text in CHECKS[rule.check](request):  # type: ignore[index]
+                record(rule, location, text)
+                break
+
+        targets = extract(request)
+        seen: set[tuple[str, str]] = set()
+        for t in targets:
+            key = (t.kind, t.value)
+            if key in seen:
+                continue
+            seen.add(key)
+            self._scan_target(t, record)
+
+        total = sum(m.score for m in found.values())
+        matches = tuple(sorted(found.values(), key=lambda m: m.rule_id))
+        return Verdict(blocked=total >= cfg.threshold, score=total, threshold=cfg.threshold, matches=matches)
+
+    def scan_value(self, value: str, kind: str = "arg") -> list[int]:
+        """Ids of the pattern rules that match one value seen as a target of `kind` (for rule tests)."""
+        hits: list[int] = []
+
+        def record(rule: Rule, _location: str, _text: str) -> None:
+            if rule.id not in hits:
+                hits.append(rule.id)
+
+        self._scan_target(Target(kind, kind, value), record)
+        return hits
+
+    def _scan_target(self, t: Target, record) -> None:  # type: ignore[no-untyped-def]
+        cache: dict[str, str] = {}
+        for vdb in self._dbs:
+            if t.kind not in vdb.kinds:
+                continue
+            value = _view(vdb.view, t.value, cache)
+            if not value:
+                continue
+            try:
+                data = value.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                data = value.encode("utf-8", "surrogatepass")
+            for idx, to in vdb.scan(data):
+                rule = vdb.rules[idx]
+                if t.kind in rule.targets:
+                    record(rule, t.location, data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace"))
+
+
+_default: Engine | None = None
+
+
+def inspect(request: Request, engine: Engine | None = None) -> Verdict:
+    """Inspect one request with `engine`, or with a shared engine of the built-in rules at paranoia 1."""
+    global _default
+    if engine is None:
+        if _default is None:
+            _default = Engine()
+        engine = _default
+    return engine.inspect(request)

@@ -1,0 +1,91 @@
+"""Protocol checks that are not a pattern over one value: request smuggling, malformed framing.
+
+Each check takes the request and returns (location, matched text) pairs. Rules name them with
+`check: <name>` in YAML, which gives them an id, category, paranoia and severity like any rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from waf._request import Request
+
+Hit = tuple[str, str]
+
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _cl_te_conflict(req: Request) -> list[Hit]:
+    """Both Content-Length and Transfer-Encoding: the classic CL.TE / TE.CL smuggling set-up."""
+    cl, te = req.header_values("content-length"), req.header_values("transfer-encoding")
+    if cl and te:
+        return [("header:Transfer-Encoding", f"Content-Length: {cl[0]} + Transfer-Encoding: {te[0]}")]
+    return []
+
+
+def _te_obfuscated(req: Request) -> list[Hit]:
+    """A Transfer-Encoding that is not exactly `chunked` (or a clean list ending in it), repeated, or
+    with a header name padded by whitespace."""
+    hits: list[Hit] = []
+    for name, value in req.headers:
+        low = name.lower()
+        if low.strip() == "transfer-encoding" and low != "transfer-encoding":
+            hits.append((f"header:{name}", f"{name}: {value}"))
+    values = req.header_values("transfer-encoding")
+    if len(values) > 1:
+        hits.append(("header:Transfer-Encoding", " | ".join(values)))
+    for v in values:
+        codings = [c.strip().lower() for c in v.split(",")]
+        if v != v.strip() or any(
+            c not in ("chunked", "gzip", "deflate", "compress", "identity") for c in codings
+        ):
+            hits.append(("header:Transfer-Encoding", v))
+        elif codings[-1] != "chunked":
+            hits.append(("header:Transfer-Encoding", v))
+    return hits
+
+
+def _cl_invalid(req: Request) -> list[Hit]:
+    """Content-Length that is not one decimal number, or several that disagree."""
+    values = req.header_values("content-length")
+    hits: list[Hit] = []
+    if len(set(v.strip() for v in values)) > 1:
+        hits.append(("header:Content-Length", " | ".join(values)))
+    for v in values:
+        if not v.strip().isdigit() or not v.strip().isascii():
+            hits.append(("header:Content-Length", v))
+    return hits
+
+
+def _method_invalid(req: Request) -> list[Hit]:
+    m = req.method
+    if not m or len(m) > 20 or any(c not in _TOKEN_CHARS for c in m):
+        return [("method", m[:64])]
+    return []
+
+
+def _header_injection(req: Request) -> list[Hit]:
+    """CR or LF inside a header name or value (header injection, response splitting through headers)."""
+    hits: list[Hit] = []
+    for name, value in req.headers:
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            hits.append((f"header:{name.strip()}", (name + ": " + value)[:200]))
+        elif any(c not in _TOKEN_CHARS for c in name):
+            hits.append((f"header:{name}", name[:200]))
+    return hits
+
+
+def _get_with_body(req: Request) -> list[Hit]:
+    if req.method in ("GET", "HEAD") and (req.body or req.header("content-length").strip() not in ("", "0")):
+        return [("body", req.body[:64].decode("utf-8", "replace"))]
+    return []
+
+
+CHECKS: dict[str, Callable[[Request], list[Hit]]] = {
+    "cl_te_conflict": _cl_te_conflict,
+    "te_obfuscated": _te_obfuscated,
+    "cl_invalid": _cl_invalid,
+    "method_invalid": _method_invalid,
+    "header_injection": _header_injection,
+    "get_with_body": _get_with_body,
+}

@@ -1,0 +1,62 @@
+"""The request the engine inspects: what came over the wire, nothing parsed yet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One HTTP request as the proxy (or a test) saw it.
+
+    `uri` is the request target exactly as sent (still percent-encoded). `headers` keeps order and
+    duplicates. `body` is what was read of the body: at most the inspection window; `body_truncated`
+    says that more followed and was not inspected.
+    """
+
+    method: str = "GET"
+    uri: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    http_version: str = "1.1"
+    client: str = ""
+    body_truncated: bool = False
+    _lower: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def make(
+        cls,
+        method: str = "GET",
+        uri: str = "/",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+        body: bytes | str | None = None,
+        **kw: object,
+    ) -> Request:
+        """Build a Request from friendly types (a dict of headers, a str body)."""
+        if headers is None:
+            pairs: tuple[tuple[str, str], ...] = ()
+        elif isinstance(headers, Mapping):
+            pairs = tuple((str(k), str(v)) for k, v in headers.items())
+        else:
+            pairs = tuple((str(k), str(v)) for k, v in headers)
+        if body is None:
+            raw = b""
+        elif isinstance(body, str):
+            raw = body.encode("utf-8", "surrogateescape")
+        else:
+            raw = bytes(body)
+        return cls(method=method, uri=uri, headers=pairs, body=raw, **kw)  # type: ignore[arg-type]
+
+    def header_values(self, name: str) -> list[str]:
+        """All values of one header, by case-insensitive name."""
+        if not self._lower:
+            for k, v in self.headers:
+                self._lower.setdefault(k.lower(), []).append(v)
+            if not self._lower:
+                self._lower[""] = []
+        return self._lower.get(name.lower(), [])
+
+    def header(self, name: str, default: str = "") -> str:
+        values = self.header_values(name)
+        return values[0] if values else default

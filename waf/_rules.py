@@ -1,0 +1,146 @@
+"""Rules as data: YAML files of rules with id, category, paranoia, severity, targets, view and
+either a `pattern` (compiled into a Hyperscan database, never run through backtracking `re`) or a
+`check` (a named protocol check written in Python, see `_protocol.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
+KINDS = frozenset(
+    {
+        "method",
+        "path",
+        "uri",
+        "arg",
+        "arg_name",
+        "header",
+        "header_name",
+        "cookie",
+        "cookie_name",
+        "filename",
+        "body",
+    }
+)
+VIEWS = frozenset({"decoded", "cmdline", "compact", "raw", "path"})
+CATEGORIES = frozenset(
+    {
+        "sqli", "xss", "lfi", "rfi", "rce", "php", "java", "ssrf", "xxe", "ldap", "nosql", "xpath", "ssti",
+        "jndi", "crlf", "smuggling", "scanner", "protocol", "protocol-attack", "nodejs", "session-fixation",
+        "multipart", "generic",
+    }
+)  # fmt: skip
+
+
+class RuleError(ValueError):
+    """A rule file that cannot be used: names the file, the rule and the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: int
+    category: str
+    paranoia: int
+    severity: str
+    targets: frozenset[str]
+    view: str
+    msg: str
+    pattern: str | None = None
+    check: str | None = None
+    case_sensitive: bool = False
+    match: tuple[str, ...] = ()
+    nomatch: tuple[str, ...] = ()
+    source: str = ""
+
+    @property
+    def score(self) -> int:
+        return SEVERITY_SCORE[self.severity]
+
+
+def _fail(source: str, rid: object, key: str, why: str) -> RuleError:
+    return RuleError(f"{source}: rule {rid}: {key}: {why}")
+
+
+def parse_rules(doc: object, source: str) -> list[Rule]:
+    if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
+        raise RuleError(f"{source}: rules: expected a mapping with a `rules:` list")
+    defaults = doc.get("defaults") or {}
+    out: list[Rule] = []
+    for raw in doc["rules"]:
+        if not isinstance(raw, dict):
+            raise RuleError(f"{source}: rules: every rule must be a mapping")
+        item = {**defaults, **raw}
+        rid = item.get("id")
+        if not isinstance(rid, int) or rid <= 0:
+            raise _fail(source, rid, "id", "must be a positive integer")
+        category = item.get("category")
+        if category not in CATEGORIES:
+            raise _fail(source, rid, "category", f"unknown category {category!r}")
+        paranoia = item.get("paranoia", 1)
+        if paranoia not in (1, 2, 3, 4):
+            raise _fail(source, rid, "paranoia", "must be 1, 2, 3 or 4")
+        severity = item.get("severity", "critical")
+        if severity not in SEVERITY_SCORE:
+            raise _fail(source, rid, "severity", f"one of {sorted(SEVERITY_SCORE)}")
+        targets = item.get("targets", ["arg", "arg_name", "cookie", "header"])
+        if not isinstance(targets, list) or not targets or not set(targets) <= KINDS:
+            raise _fail(source, rid, "targets", f"a non-empty list of {sorted(KINDS)}")
+        view = item.get("view", "decoded")
+        if view not in VIEWS:
+            raise _fail(source, rid, "view", f"one of {sorted(VIEWS)}")
+        pattern, check = item.get("pattern"), item.get("check")
+        if (pattern is None) == (check is None):
+            raise _fail(source, rid, "pattern", "exactly one of `pattern` and `check`")
+        if pattern is not None and (not isinstance(pattern, str) or not pattern):
+            raise _fail(source, rid, "pattern", "must be a non-empty string")
+        tests = item.get("tests") or {}
+        out.append(
+            Rule(
+                id=rid,
+                category=category,
+                paranoia=paranoia,
+                severity=severity,
+                targets=frozenset(targets),
+                view=view,
+                msg=str(item.get("msg", "")),
+                pattern=pattern,
+                check=check,
+                case_sensitive=bool(item.get("case_sensitive", False)),
+                match=tuple(str(t) for t in tests.get("match", ())),
+                nomatch=tuple(str(t) for t in tests.get("nomatch", ())),
+                source=source,
+            )
+        )
+    return out
+
+
+def load_file(path: str | Path) -> list[Rule]:
+    p = Path(path)
+    try:
+        doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RuleError(f"{p}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise RuleError(f"{p}: not valid YAML: {exc}") from exc
+    return parse_rules(doc, str(p))
+
+
+def builtin_rules() -> list[Rule]:
+    """The rules shipped in waf/rules/*.yaml, sorted by id; ids are unique."""
+    rules: list[Rule] = []
+    folder = resources.files("waf") / "rules"
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            rules.extend(
+                parse_rules(yaml.safe_load(entry.read_text(encoding="utf-8")), f"waf/rules/{entry.name}")
+            )
+    seen: dict[int, str] = {}
+    for r in rules:
+        if r.id in seen:
+            raise RuleError(f"{r.source}: rule {r.id}: id: duplicate of a rule in {seen[r.id]}")
+        seen[r.id] = r.source
+    return sorted(rules, key=lambda r: r.id)

@@ -1,0 +1,356 @@
+"""Targets: the pieces of a request that detectors look at, each with a kind and a location.
+
+Kinds (what rules name in `targets:`): method, path, uri, arg, arg_name, header, header_name, cookie,
+cookie_name, filename, body. Locations say where a value came from, e.g. `query:id`, `json:user.name`,
+`form:q`, `multipart:bio`, `xml:/a@href`, `header:User-Agent`, `cookie:sid`, `path`.
+
+Parsing is bounded (counts, depth, sizes) and never uses backtracking patterns, so a hostile body
+costs linear time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
+from waf._request import Request
+
+MAX_TARGETS = 4096
+MAX_VALUE = 256 * 1024
+MAX_JSON_DEPTH = 32
+
+# Headers whose values are structured by the protocol and not passed to an application as data.
+# Their own checks (smuggling, ranges, content types) live in the protocol rules.
+# Headers through which upload clients name the file they send.
+_FILENAME_HEADERS = frozenset({"x-filename", "x_filename", "x-file-name", "x-file", "x-upload-filename"})
+
+_STRUCTURAL_HEADERS = frozenset(
+    {
+        "host",
+        "connection",
+        "content-length",
+        "transfer-encoding",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "accept-charset",
+        "cache-control",
+        "pragma",
+        "if-none-match",
+        "if-modified-since",
+        "if-match",
+        "if-unmodified-since",
+        "cookie",
+        "authorization",
+        "content-type",
+        "upgrade-insecure-requests",
+        "sec-fetch-site",
+        "sec-fetch-mode",
+        "sec-fetch-dest",
+        "sec-fetch-user",
+        "sec-ch-ua",
+        "sec-ch-ua-mobile",
+        "sec-ch-ua-platform",
+        "keep-alive",
+        "te",
+        "priority",
+        "dnt",
+        "x-request-id",
+        "traceparent",
+        "tracestate",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-real-ip",
+        "x-forwarded-for",
+        "x-amzn-trace-id",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "origin",
+        "etag",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: str
+    location: str
+    value: str
+
+
+class _Collector:
+    __slots__ = ("items", "full")
+
+    def __init__(self) -> None:
+        self.items: list[Target] = []
+        self.full = False
+
+    def add(self, kind: str, location: str, value: str) -> None:
+        if not value or self.full:
+            return
+        if len(self.items) >= MAX_TARGETS:
+            self.full = True
+            return
+        if len(value) > MAX_VALUE:
+            value = value[:MAX_VALUE]
+        self.items.append(Target(kind, location, value))
+
+    def add_arg(self, source: str, name: str, value: str, depth: int = 0, named: bool = True) -> None:
+        loc = f"{source}:{name}"
+        if named:
+            self.add("arg_name", loc, name)
+        self.add("arg", loc, value)
+        if depth < 2 and value:
+            self._nested(loc, value, depth)
+
+    def _nested(self, loc: str, value: str, depth: int) -> None:
+        """Layers a value plausibly has: JSON text, base64 of text."""
+        head = value.lstrip()[:1]
+        if head in ("{", "[") and len(value) <= MAX_VALUE:
+            try:
+                doc = json.loads(value)
+            except (ValueError, RecursionError):
+                doc = None
+            if isinstance(doc, (dict, list)):
+                for name, leaf in _flatten_json(doc, loc + "|json", 0):
+                    self.add("arg_name", name, name.rsplit(".", 1)[-1])
+                    self.add("arg", name, leaf)
+                return
+        decoded = try_base64(value)
+        if decoded is not None:
+            self.add("arg", loc + "|base64", decoded)
+
+
+def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str]]:
+    if depth > MAX_JSON_DEPTH:
+        return
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            name = f"{prefix}.{k}"
+            if isinstance(v, (dict, list)):
+                yield name, ""
+                yield from _flatten_json(v, name, depth + 1)
+            else:
+                yield name, _scalar(v)
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            name = f"{prefix}.{i}"
+            if isinstance(v, (dict, list)):
+                yield from _flatten_json(v, name, depth + 1)
+            else:
+                yield name, _scalar(v)
+    else:
+        yield prefix, _scalar(doc)
+
+
+def _scalar(v: object) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def split_query(qs: str) -> Iterator[tuple[str, str]]:
+    """`a=1&b=2` into decoded pairs (`+` is a space); a bare `a` is the name `a` with no value."""
+    for part in qs.split("&"):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        yield url_decode_plus(name), url_decode_plus(value) if sep else ""
+
+
+def _content_type(req: Request) -> tuple[str, str]:
+    ct = req.header("content-type")
+    main, _, params = ct.partition(";")
+    return main.strip().lower(), params
+
+
+def _boundary(params: str) -> str:
+    for p in params.split(";"):
+        k, _, v = p.strip().partition("=")
+        if k.strip().lower() == "boundary":
+            return v.strip().strip('"')
+    return ""
+
+
+def _parse_multipart(body: str, boundary: str, out: _Collector) -> None:
+    delim = "--" + boundary
+    for i, part in enumerate(body.split(delim)):
+        if i == 0 or part.startswith("--"):
+            continue
+        part = part[2:] if part.startswith("\r\n") else part.lstrip("\n")
+        head, sep, content = part.partition("\r\n\r\n")
+        if not sep:
+            head, sep, content = part.partition("\n\n")
+        if content.endswith("\r\n"):
+            content = content[:-2]
+        elif content.endswith("\n"):
+            content = content[:-1]
+        name, filename = f"part{i}", None
+        for line in head.splitlines():
+            hname, _, hval = line.partition(":")
+            hname = hname.strip().lower()
+            if hname == "content-disposition":
+                for item in hval.split(";"):
+                    k, eq, v = item.strip().partition("=")
+                    k = k.strip().lower()
+                    v = v.strip().strip('"')
+                    if not eq:
+                        continue
+                    if k == "name":
+                        name = v
+                    elif k in ("filename", "filename*"):
+                        filename = v
+            elif hname and hval.strip():
+                out.add("header", f"multipart-header:{hname}", hval.strip())
+        if filename is not None:
+            out.add("filename", f"multipart:{name}", filename)
+            out.add("arg_name", f"multipart:{name}", name)
+            continue
+        out.add_arg("multipart", name, content)
+
+
+def _xml_attrs(content: str) -> Iterator[tuple[str, str]]:
+    """name="value" pairs of one tag's inside, found with str.find (linear)."""
+    pos = 0
+    while True:
+        eq = content.find("=", pos)
+        if eq < 0:
+            return
+        before = content[pos:eq].rstrip()
+        name = before.split()[-1] if before.split() else ""
+        i = eq + 1
+        while i < len(content) and content[i] in " \t\r\n":
+            i += 1
+        if i >= len(content):
+            return
+        quote = content[i]
+        if quote in "\"'":
+            close = content.find(quote, i + 1)
+            if close < 0:
+                close = len(content)
+            yield name, content[i + 1 : close]
+            pos = close + 1
+        else:
+            end = i
+            while end < len(content) and not content[end].isspace():
+                end += 1
+            yield name, content[i:end]
+            pos = end
+
+
+def _parse_xml(body: str, out: _Collector) -> None:
+    """A bounded tokenizer (no DTD processing, no entity expansion): attributes and text as args."""
+    pos = 0
+    path: list[str] = []
+    n = len(body)
+    while pos < n and not out.full:
+        lt = body.find("<", pos)
+        text = body[pos:] if lt < 0 else body[pos:lt]
+        if text.strip():
+            out.add_arg("xml", "/" + "/".join(path[-8:]), deep_decode(text.strip()), named=False)
+        if lt < 0:
+            return
+        gt = body.find(">", lt + 1)
+        if gt < 0:
+            out.add_arg("xml", "/" + "/".join(path[-8:]), body[lt:], named=False)
+            return
+        inner = body[lt + 1 : gt]
+        pos = gt + 1
+        if not inner or inner[0] in "!?":
+            continue
+        if inner[0] == "/":
+            if path:
+                path.pop()
+            continue
+        parts = inner.split(None, 1)
+        tag = parts[0].rstrip("/")
+        if len(parts) > 1:
+            for aname, aval in _xml_attrs(parts[1]):
+                loc = f"/{tag}@{aname}"
+                out.add("arg_name", f"xml:{loc}", aname)
+                out.add_arg("xml", loc, deep_decode(aval), named=False)
+        if not inner.endswith("/"):
+            path.append(tag)
+
+
+def _parse_body(req: Request, out: _Collector) -> None:
+    if not req.body:
+        return
+    text = req.body.decode("utf-8", "surrogateescape").replace("\udc00", "")
+    ctype, params = _content_type(req)
+    out.add("body", "body", text)
+    stripped = text.lstrip()
+    if ctype.startswith("multipart/"):
+        boundary = _boundary(params)
+        if boundary:
+            _parse_multipart(text, boundary, out)
+            return
+    if "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain")):
+        try:
+            doc = json.loads(text)
+        except (ValueError, RecursionError):
+            doc = None
+        if doc is not None:
+            for name, leaf in _flatten_json(doc, "json:", 0):
+                name = name.replace("json:.", "json:", 1)
+                out.add("arg_name", name, name.split(":", 1)[1].rsplit(".", 1)[-1])
+                out.add("arg", name, leaf)
+            return
+    if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):
+        _parse_xml(text, out)
+        return
+    if ctype in ("", "application/x-www-form-urlencoded") and "=" in text:
+        for name, value in split_query(text):
+            out.add_arg("form", name, value)
+        return
+    out.add_arg("body", "body", text)
+
+
+def _parse_cookies(req: Request, out: _Collector) -> None:
+    for header in req.header_values("cookie"):
+        for item in header.split(";"):
+            item = item.strip()
+            if not item:
+                continue
+            name, sep, value = item.partition("=")
+            name = name.strip()
+            out.add("cookie_name", f"cookie:{name}", name)
+            val = url_decode(value.strip())
+            out.add("cookie", f"cookie:{name}", val)
+            if len(val) >= 16:
+                decoded = try_base64(val)
+                if decoded is not None:
+                    out.add("cookie", f"cookie:{name}|base64", decoded)
+
+
+def extract(req: Request) -> list[Target]:
+    """Every target of a request, in a stable order."""
+    out = _Collector()
+    out.add("method", "method", req.method)
+    uri = req.uri
+    out.add("uri", "uri", uri)
+    path, _, query = uri.partition("?")
+    if "#" in query:
+        query = query.split("#", 1)[0]
+    if path.startswith(("http://", "https://")):
+        scheme_end = path.find("//") + 2
+        slash = path.find("/", scheme_end)
+        path = path[slash:] if slash >= 0 else "/"
+    out.add("path", "path", url_decode(path))
+    for name, value in split_query(query):
+        out.add_arg("query", name, value)
+    for hname, hval in req.headers:
+        low = hname.lower()
+        out.add("header_name", f"header:{hname}", hname)
+        if low not in _STRUCTURAL_HEADERS:
+            out.add("header", f"header:{hname}", hval)
+        if low in _FILENAME_HEADERS:
+            out.add("filename", f"header:{hname}", hval)
+    _parse_cookies(req, out)
+    _parse_body(req, out)
+    return out.items

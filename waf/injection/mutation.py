@@ -1,0 +1,463 @@
+"""The sidecar injection itself: one pure function from a pod (or pod template) to the injected pod.
+
+Both the admission webhook and `netguard inject` call `inject_pod` (or `inject_object`, which finds the
+pod template inside a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or CronJob). Nothing here does
+I/O, and the input is never modified: the result is a new dict.
+
+Two ways to put the WAF in front of the app's port:
+
+* takeover (the default, no privileges): the guarded port must be a *named* containerPort. The sidecar
+  takes that port's name and number, so a Service that targets the name (or the number) now reaches the
+  WAF; the app's port moves to `app_port` (15081), is renamed `app-<name>`, and the app is told its new
+  port in an env var (`PORT` by default). The app must read that variable.
+* iptables (opt in with `netguard.io/waf-redirect: iptables`): an init container with NET_ADMIN adds
+  nat PREROUTING rules that redirect the app's port to the sidecar (15080), as Istio's init container
+  does. The app is not changed; its port may be unnamed.
+
+Probes go *around* the sidecar, straight to the app, so a restart of the WAF never restarts the app and a
+probe path such as /healthz is answered by the app, not by the WAF: in takeover mode the app's probes that
+used the guarded port use the app's new port; in iptables mode they use `probe_port` (15021), which the
+init container redirects to the app's port. The sidecar has its own readiness and liveness probes
+(`/healthz` on its listen port), so the pod is ready only when both the app and the WAF are.
+
+Pods it does not understand are left alone, with the reason in the warnings; a pod already injected (it
+has a container named netguard-waf) is returned unchanged, so injecting twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from waf.injection.settings import (
+    DEFAULTS,
+    OPT_IN,
+    STATUS,
+    Settings,
+    SettingsError,
+    opt_in,
+    read_settings,
+)
+
+SIDECAR = "netguard-waf"
+INIT = "netguard-waf-init"
+METRICS_PORT_NAME = "waf-metrics"
+LISTEN_PORT_NAME = "netguard-waf"  # iptables mode: the sidecar's own port
+CONFIG_VOLUME = "netguard-waf-config"
+CONFIG_DIR = "/etc/netguard/waf"
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+UNPRIVILEGED_PORT_SYSCTL = "net.ipv4.ip_unprivileged_port_start"
+SIDECAR_UID = 65532  # the image's non-root user
+
+# kind -> path of the pod template inside the object
+TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "Pod": (),
+    "Deployment": ("spec", "template"),
+    "StatefulSet": ("spec", "template"),
+    "DaemonSet": ("spec", "template"),
+    "ReplicaSet": ("spec", "template"),
+    "ReplicationController": ("spec", "template"),
+    "Job": ("spec", "template"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template"),
+}
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The pod after injection (equal to the input when nothing changed) and why it was left alone."""
+
+    pod: dict[str, Any]
+    changed: bool
+    warnings: tuple[str, ...] = ()
+
+
+class _LeaveAlone(Exception):
+    """The pod opted in but cannot be injected safely; the message goes into the warnings."""
+
+
+def inject_pod(
+    pod: dict[str, Any],
+    *,
+    defaults: Settings = DEFAULTS,
+    services: Sequence[dict[str, Any]] = (),
+    namespace: str | None = None,
+    what: str = "",
+) -> Outcome:
+    """Inject the WAF sidecar into a Pod or pod template ({metadata, spec}) that opted in.
+
+    `services`: Services seen next to the pod (offline inject); one whose selector matches the pod tells
+    which port the front end uses. `namespace`: the pod's, when its metadata has none (the webhook's
+    request.namespace). `what`: how to name the pod in warnings.
+    """
+    if not isinstance(pod, dict):
+        return Outcome(pod, False, (f"{what or 'object'}: not an object; left alone",))
+    meta = pod.get("metadata") or {}
+    if not isinstance(meta, dict):
+        return Outcome(pod, False, (f"{what or 'pod'}: metadata is not an object; left alone",))
+    what = what or _describe("Pod", meta, namespace)
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    if not isinstance(labels, dict) or not isinstance(annotations, dict):
+        return Outcome(pod, False, (f"{what}: labels or annotations are not maps; left alone",))
+    choice = opt_in(labels, annotations)
+    if choice is None or choice == "disabled":
+        return Outcome(pod, False)
+    if choice != "enabled":
+        return Outcome(
+            pod, False, (f"{what}: {OPT_IN}={choice!r} is neither enabled nor disabled; left alone",)
+        )
+    try:
+        new = _inject(
+            pod, defaults, services, namespace if meta.get("namespace") is None else meta["namespace"]
+        )
+    except _LeaveAlone as exc:
+        return Outcome(pod, False, (f"{what}: {exc}; left alone",))
+    except SettingsError as exc:
+        return Outcome(pod, False, (f"{what}: {exc}; left alone",))
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:  # a shape not foreseen
+        return Outcome(pod, False, (f"{what}: not understood ({type(exc).__name__}: {exc}); left alone",))
+    if new is None:  # already injected
+        return Outcome(pod, False)
+    return Outcome(new, True)
+
+
+def inject_object(
+    obj: dict[str, Any], *, defaults: Settings = DEFAULTS, services: Sequence[dict[str, Any]] = ()
+) -> Outcome:
+    """`inject_pod` on the pod template of any workload kind; other kinds come back unchanged."""
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    if kind not in TEMPLATE_PATHS:
+        return Outcome(obj, False)
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    what = _describe(str(kind), meta, None)
+    path = TEMPLATE_PATHS[str(kind)]
+    template: Any = obj
+    for key in path:
+        template = template.get(key) if isinstance(template, dict) else None
+    if not isinstance(template, dict):
+        return Outcome(obj, False, (f"{what}: no pod template at {'.'.join(path)}; left alone",))
+    outcome = inject_pod(
+        template, defaults=defaults, services=services, namespace=meta.get("namespace"), what=what
+    )
+    if not outcome.changed or not path:
+        return outcome
+    new = copy.deepcopy(obj)
+    parent = new
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = outcome.pod
+    return Outcome(new, True, outcome.warnings)
+
+
+def _describe(kind: str, meta: dict[str, Any], namespace: str | None) -> str:
+    name = meta.get("name") or (f"{meta['generateName']}*" if meta.get("generateName") else "(unnamed)")
+    ns = meta.get("namespace") or namespace
+    return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
+
+
+def _inject(
+    pod: dict[str, Any], defaults: Settings, services: Sequence[dict[str, Any]], namespace: str | None
+) -> dict[str, Any] | None:
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        raise _LeaveAlone("no pod spec")
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers or not all(isinstance(c, dict) for c in containers):
+        raise _LeaveAlone("spec.containers is not a list of containers")
+    init_containers = spec.get("initContainers") or []
+    if not isinstance(init_containers, list) or not all(isinstance(c, dict) for c in init_containers):
+        raise _LeaveAlone("spec.initContainers is not a list of containers")
+    if any(c.get("name") == SIDECAR for c in containers):
+        return None
+    if spec.get("hostNetwork"):
+        raise _LeaveAlone("hostNetwork pod: its ports and iptables are the node's, not the pod's")
+    if spec.get("restartPolicy", "Always") != "Always":
+        policy = spec["restartPolicy"]
+        raise _LeaveAlone(f"restartPolicy {policy}: a sidecar would keep a run-to-completion pod alive")
+    all_ports = [(c, p) for c in containers + init_containers for p in _ports(c)]
+    settings = read_settings(pod["metadata"].get("annotations") or {}, defaults)
+    ci, pi = _target_port(pod, containers, settings, services, namespace)
+    target = containers[ci]["ports"][pi]
+    number = target["containerPort"]
+    port_name = target.get("name")
+    if target.get("protocol", "TCP") != "TCP":
+        raise _LeaveAlone(f"port {port_name or number} is {target['protocol']}, the WAF speaks HTTP over TCP")
+    if target.get("hostPort"):
+        raise _LeaveAlone(f"port {port_name or number} has a hostPort")
+    used_numbers = {p.get("containerPort") for _, p in all_ports if p is not target}
+    used_names = {p.get("name") for _, p in all_ports if p.get("name")}
+
+    new = copy.deepcopy(pod)
+    new_spec = new["spec"]
+    app = new_spec["containers"][ci]
+    port = app["ports"][pi]
+    _check_free("port", settings.metrics_port, used_numbers | {number})
+
+    if settings.redirect == "takeover":
+        if not port_name:
+            raise _LeaveAlone(
+                f"port {number} of container {app.get('name')} has no name, and takeover needs a named port "
+                f"(name it, or set netguard.io/waf-redirect: iptables)"
+            )
+        _check_free("port", settings.app_port, used_numbers | {number, settings.metrics_port})
+        app_name = _app_port_name(port_name)
+        _check_free("port name", app_name, used_names)
+        _check_free("port name", METRICS_PORT_NAME, used_names)
+        listen, upstream = number, settings.app_port
+        port["name"] = app_name
+        port["containerPort"] = settings.app_port
+        _set_env(app, settings.app_port_env, str(settings.app_port))
+        _reroute_probes(app, {port_name, number}, settings.app_port)
+        sidecar_ports = [{"name": port_name, "containerPort": number, "protocol": "TCP"}]
+    else:
+        _check_free("port", settings.listen_port, used_numbers | {number, settings.metrics_port})
+        _check_free(
+            "port", settings.probe_port, used_numbers | {number, settings.metrics_port, settings.listen_port}
+        )
+        _check_free("port name", LISTEN_PORT_NAME, used_names)
+        _check_free("port name", METRICS_PORT_NAME, used_names)
+        if any(c.get("name") == INIT for c in init_containers):
+            raise _LeaveAlone(f"an init container is already named {INIT}")
+        listen, upstream = settings.listen_port, number
+        _reroute_probes(app, {port_name, number} - {None}, settings.probe_port)
+        sidecar_ports = [{"name": LISTEN_PORT_NAME, "containerPort": listen, "protocol": "TCP"}]
+        inits = [_init_container(settings, number)] + list(new_spec.get("initContainers") or [])
+        if "initContainers" not in new_spec:  # place it before the containers, where a person would
+            rest = dict(new_spec)
+            new_spec.clear()
+            for key, value in rest.items():
+                if key == "containers":
+                    new_spec["initContainers"] = inits
+                new_spec[key] = value
+        new_spec["initContainers"] = inits
+    sidecar_ports.append(
+        {"name": METRICS_PORT_NAME, "containerPort": settings.metrics_port, "protocol": "TCP"}
+    )
+
+    sidecar = _sidecar(settings, listen, upstream, sidecar_ports)
+    if settings.config_map:
+        volumes = new_spec.setdefault("volumes", [])
+        if any(isinstance(v, dict) and v.get("name") == CONFIG_VOLUME for v in volumes):
+            raise _LeaveAlone(f"a volume is already named {CONFIG_VOLUME}")
+        volumes.append({"name": CONFIG_VOLUME, "configMap": {"name": settings.config_map}})
+    new_spec["containers"].append(sidecar)
+    if listen < 1024:
+        _allow_unprivileged_port(new_spec, listen)
+
+    annotations = new["metadata"].setdefault("annotations", {})
+    annotations.setdefault(DEFAULT_CONTAINER, app.get("name"))
+    annotations[STATUS] = json.dumps(
+        {
+            "redirect": settings.redirect,
+            "container": app.get("name"),
+            "port": number,
+            "upstream": upstream,
+            "listen": listen,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return new
+
+
+def _ports(container: dict[str, Any]) -> list[dict[str, Any]]:
+    ports = container.get("ports") or []
+    if not isinstance(ports, list) or not all(
+        isinstance(p, dict) and isinstance(p.get("containerPort"), int) and isinstance(p.get("name", ""), str)
+        for p in ports
+    ):
+        raise _LeaveAlone(f"container {container.get('name')}: ports are not a list of containerPorts")
+    return ports
+
+
+def _target_port(
+    pod: dict[str, Any],
+    containers: list[dict[str, Any]],
+    settings: Settings,
+    services: Sequence[dict[str, Any]],
+    namespace: str | None,
+) -> tuple[int, int]:
+    """(container index, port index) of the port to guard.
+
+    In order: the `netguard.io/waf-port` annotation; the targetPort of the Services next to the pod that
+    select it (offline only: the webhook sees no Service); the port named `http`; the pod's only port.
+    """
+    where = [(ci, pi, p) for ci, c in enumerate(containers) for pi, p in enumerate(_ports(c))]
+
+    def find(ref: str | int) -> tuple[int, int] | None:
+        for ci, pi, p in where:
+            by_number = str(p["containerPort"]) == str(ref) and p.get("protocol", "TCP") == "TCP"
+            if p.get("name") == ref or by_number:
+                return ci, pi
+        return None
+
+    if settings.port is not None:
+        found = find(settings.port)
+        if found is None:
+            raise _LeaveAlone(f"no containerPort named or numbered {settings.port} (netguard.io/waf-port)")
+        return found
+    targets = list(_service_targets(pod, services, namespace))
+    if targets:
+        found_all = {f for f in (find(t) for t in targets) if f is not None}
+        if len(found_all) > 1:
+            names = ", ".join(str(t) for t in dict.fromkeys(targets))
+            raise _LeaveAlone(f"Services target several ports ({names}): name one with netguard.io/waf-port")
+        if found_all:
+            return found_all.pop()
+    found = find("http")
+    if found is not None:
+        return found
+    if len(where) == 1:
+        return where[0][0], where[0][1]
+    raise _LeaveAlone(
+        "cannot tell which port to guard: no port named http and not exactly one port "
+        "(set netguard.io/waf-port)"
+    )
+
+
+def _service_targets(
+    pod: dict[str, Any], services: Sequence[dict[str, Any]], namespace: str | None
+) -> Iterable[str | int]:
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    for svc in services:
+        meta = svc.get("metadata") or {}
+        spec = svc.get("spec") or {}
+        selector = spec.get("selector") or {}
+        if (meta.get("namespace") or None) != (namespace or None) or not isinstance(selector, dict):
+            continue
+        if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict) and port.get("protocol", "TCP") == "TCP":
+                target = port.get("targetPort", port.get("port"))
+                if target is not None:
+                    yield target
+
+
+def _check_free(what: str, value: Any, used: set[Any]) -> None:
+    if value in used:
+        raise _LeaveAlone(f"{what} {value} is already used in the pod (choose another with an annotation)")
+
+
+def _app_port_name(name: str) -> str:
+    return ("app-" + name)[:15].rstrip("-")
+
+
+def _set_env(container: dict[str, Any], name: str, value: str) -> None:
+    env = container.setdefault("env", [])
+    for entry in env:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            entry.clear()
+            entry.update({"name": name, "value": value})
+            return
+    env.append({"name": name, "value": value})
+
+
+def _reroute_probes(container: dict[str, Any], old: set[Any], new_port: int) -> None:
+    """Point the container's probes and lifecycle hooks that used the guarded port at `new_port`."""
+    handlers = [container.get(p) for p in PROBES]
+    lifecycle = container.get("lifecycle") or {}
+    handlers += [lifecycle.get("postStart"), lifecycle.get("preStop")]
+    for handler in handlers:
+        if not isinstance(handler, dict):
+            continue
+        for kind in ("httpGet", "tcpSocket", "grpc"):
+            action = handler.get(kind)
+            if isinstance(action, dict) and action.get("port") in old:
+                action["port"] = new_port
+
+
+def _allow_unprivileged_port(spec: dict[str, Any], port: int) -> None:
+    """A non-root sidecar may bind a port below 1024: lower the pod's safe sysctl, never raise it."""
+    security = spec.setdefault("securityContext", {})
+    sysctls = security.setdefault("sysctls", [])
+    for entry in sysctls:
+        if entry.get("name") == UNPRIVILEGED_PORT_SYSCTL:
+            if str(entry.get("value", "")).isdigit() and int(entry["value"]) > port:
+                entry["value"] = str(port)
+            return
+    sysctls.append({"name": UNPRIVILEGED_PORT_SYSCTL, "value": str(port)})
+
+
+def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[str, Any]]) -> dict[str, Any]:
+    command = [
+        "netguard",
+        "waf",
+        "--listen",
+        f"0.0.0.0:{listen}",
+        "--upstream",
+        f"http://127.0.0.1:{upstream}",
+        "--mode",
+        settings.mode,
+    ]
+    if settings.config_map:
+        command += ["--config", f"{CONFIG_DIR}/waf.yaml"]
+    resources: dict[str, Any] = {
+        "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
+        "limits": {"memory": settings.memory_limit},
+    }
+    if settings.cpu_limit:
+        resources["limits"]["cpu"] = settings.cpu_limit
+    health = {"httpGet": {"path": "/healthz", "port": listen}}
+    sidecar: dict[str, Any] = {
+        "name": SIDECAR,
+        "image": settings.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": command,
+        "ports": ports,
+        "env": [
+            {"name": "NETGUARD_WAF_PARANOIA", "value": str(settings.paranoia)},
+            {"name": "NETGUARD_WAF_BODY_LIMIT", "value": str(settings.body_limit)},
+            {"name": "NETGUARD_WAF_METRICS_LISTEN", "value": f"0.0.0.0:{settings.metrics_port}"},
+            {"name": "NETGUARD_WAF_POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {
+                "name": "NETGUARD_WAF_POD_NAMESPACE",
+                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+            },
+        ],
+        "readinessProbe": {**health, "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {**copy.deepcopy(health), "periodSeconds": 10, "failureThreshold": 6},
+        "resources": resources,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SIDECAR_UID,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    if settings.config_map:
+        sidecar["volumeMounts"] = [{"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True}]
+    return sidecar
+
+
+def _init_container(settings: Settings, app_port: int) -> dict[str, Any]:
+    """iptables mode: redirect the app's port to the sidecar, and the probe port to the app.
+
+    Only PREROUTING (traffic entering the pod) is changed, so the sidecar's own connection to
+    127.0.0.1:<app port> (OUTPUT, loopback) is not redirected back to itself. -C before -A keeps a
+    re-run of the container from adding the rules twice.
+    """
+    script = (
+        'rule() { iptables -w -t nat -C PREROUTING "$@" 2>/dev/null ||'
+        ' iptables -w -t nat -A PREROUTING "$@"; }\n'
+        f"rule -p tcp --dport {settings.probe_port} -j REDIRECT --to-ports {app_port}\n"
+        f"rule -p tcp --dport {app_port} -j REDIRECT --to-ports {settings.listen_port}\n"
+    )
+    return {
+        "name": INIT,
+        "image": settings.image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["/bin/sh", "-ec", script],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+        "securityContext": {
+            "runAsUser": 0,
+            "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
+        },
+    }

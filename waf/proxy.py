@@ -1,0 +1,537 @@
+"""The inline sidecar: an ASGI reverse proxy that inspects each request with the engine.
+
+The hot path is one ASGI callable (no framework): read the head and at most `body_limit` bytes of the
+body, inspect, then either answer 403 (JSON with the request id and the categories) or forward to the
+upstream over pooled httpx connections and stream the response back. Hop-by-hop headers are removed,
+X-Forwarded-For/-Proto and X-Request-Id are set. Upstream connect failures answer 502, upstream
+time-outs 504. A client must send its request head within `client_header_timeout` and each body
+chunk within `client_body_timeout` (408), so a slow client holds nothing but its own socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any, TextIO
+
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from waf._engine import Engine, Verdict
+from waf._request import Request
+from waf.config import Settings
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("netguard.waf")
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+HEALTH_PATH = "/healthz"
+
+
+class _ClientTimeout(Exception):
+    pass
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class Metrics:
+    """Prometheus metrics of one proxy, in their own registry (served on the metrics port)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("netguard_waf_requests_total", "Requests seen, by action", ["action"], registry=r)
+        self.blocks = Counter(
+            "netguard_waf_blocks_total", "Blocked (or, in detect mode, would-block) requests by category",
+            ["category", "mode"], registry=r,
+        )  # fmt: skip
+        self.upstream_errors = Counter(
+            "netguard_waf_upstream_errors_total", "Upstream failures by kind", ["kind"], registry=r
+        )
+        self.latency = Histogram(
+            "netguard_waf_request_duration_seconds", "Time from request head to the end of the response",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )  # fmt: skip
+        self.inspection = Histogram(
+            "netguard_waf_inspection_seconds", "Engine time per request",
+            buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
+            registry=r,
+        )  # fmt: skip
+        self.reloads = Counter("netguard_waf_config_reloads_total", "Config reloads by result", ["result"], registry=r)
+
+
+class AuditLog:
+    """JSON lines, one per request that scored (blocked, detected) or failed upstream."""
+
+    def __init__(self, target: str | None) -> None:
+        self._fh: TextIO | None
+        if target is None:
+            self._fh = None
+        elif target == "-":
+            self._fh = sys.stdout
+        else:
+            self._fh = open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._fh is not None:
+            self._fh.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None and self._fh is not sys.stdout:
+            self._fh.close()
+
+
+def _json_response(status: int, body: dict[str, Any], request_id: str) -> tuple[int, list, bytes]:
+    data = json.dumps(body, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+        (b"x-request-id", request_id.encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    return status, headers, data
+
+
+class WafProxy:
+    """The ASGI application. `state` (settings, engine) is swapped whole on reload: requests in
+    flight finish with the state they started with."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or Engine(settings.engine_config())
+        self.metrics = metrics or Metrics()
+        self.audit = AuditLog(settings.audit_log)
+        self._client: httpx.AsyncClient | None = None
+        self._upstream = httpx.URL(settings.upstream)
+
+    # --- configuration -------------------------------------------------------------------------
+    def apply(self, settings: Settings) -> None:
+        """Swap in new settings (compiles the new engine first; raises on bad rules, keeping the old)."""
+        engine = Engine(settings.engine_config())
+        old_audit = self.audit
+        self.settings, self.engine = settings, engine
+        if settings.audit_log != old_audit and settings.audit_log is not None:
+            self.audit = AuditLog(settings.audit_log)
+            old_audit.close()
+        if str(self._upstream) != settings.upstream:
+            self._upstream = httpx.URL(settings.upstream)
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            s = self.settings
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(s.upstream_timeout, connect=s.connect_timeout),
+                limits=httpx.Limits(
+                    max_connections=s.upstream_connections, max_keepalive_connections=s.upstream_connections
+                ),
+                follow_redirects=False,
+                trust_env=False,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+        self.audit.close()
+
+    # --- ASGI ------------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        # websocket: not proxied; uvicorn answers 403 to an ASGI app that does not accept.
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        settings, engine, m = self.settings, self.engine, self.metrics
+        request_id = uuid.uuid4().hex
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        qs: bytes = scope.get("query_string", b"")
+        target = raw_path + (b"?" + qs if qs else b"")
+        if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
+            await _send_simple(send, *_json_response(200, {"status": "ok"}, request_id))
+            return
+        state = {"response_started": False}
+
+        async def tracked_send(msg: Message) -> None:
+            if msg["type"] == "http.response.start":
+                state["response_started"] = True
+            await send(msg)
+
+        try:
+            await self._handle(scope, receive, tracked_send, settings, engine, request_id, target, started)
+        except _ClientGone:
+            m.requests.labels("client_gone").inc()
+        except Exception as exc:  # the proxy's own fault: never a 500, never a traceback to the client
+            log.exception("request %s failed inside the proxy", request_id)
+            m.requests.labels("proxy_error").inc()
+            if not state["response_started"]:
+                await _send_simple(
+                    send, *_json_response(502, {"error": "bad gateway", "request_id": request_id}, request_id)
+                )
+            else:
+                raise _Abort() from exc
+        finally:
+            m.latency.observe(time.perf_counter() - started)
+
+    async def _handle(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        settings: Settings,
+        engine: Engine,
+        request_id: str,
+        target: bytes,
+        started: float,
+    ) -> None:
+        m = self.metrics
+        method: str = scope["method"]
+        headers: list[tuple[bytes, bytes]] = list(scope["headers"])
+        client_ip = (scope.get("client") or ("", 0))[0]
+        declared = _content_length(headers)
+
+        # --- read the inspection window of the body ---
+        limit = settings.body_limit
+        if declared is not None and declared > limit and settings.over_limit == "block":
+            await self._reject_too_large(send, request_id, method, target, client_ip)
+            return
+        body = bytearray()
+        more = True
+        try:
+            while more and len(body) <= limit:
+                msg = await _receive(receive, settings.client_body_timeout)
+                if msg["type"] == "http.disconnect":
+                    raise _ClientGone()
+                body += msg.get("body", b"")
+                more = msg.get("more_body", False)
+        except _ClientTimeout:
+            m.requests.labels("client_timeout").inc()
+            status, hdrs, data = _json_response(
+                408, {"error": "request timeout", "request_id": request_id}, request_id
+            )
+            hdrs.append((b"connection", b"close"))
+            await _send_simple(send, status, hdrs, data)
+            return
+        truncated = len(body) > limit or more
+        if truncated and settings.over_limit == "block":
+            await self._reject_too_large(send, request_id, method, target, client_ip)
+            return
+        inspected = bytes(body[:limit])
+
+        # --- inspect ---
+        req = Request(
+            method=method,
+            uri=target.decode("latin-1"),
+            headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers),
+            body=inspected,
+            http_version=scope.get("http_version", "1.1"),
+            client=client_ip,
+            body_truncated=truncated,
+        )
+        t0 = time.perf_counter()
+        verdict = engine.inspect(req)
+        m.inspection.observe(time.perf_counter() - t0)
+        if verdict.matches:
+            for cat in verdict.categories:
+                if verdict.blocked:
+                    m.blocks.labels(cat, settings.mode).inc()
+        if verdict.blocked and settings.mode == "block":
+            m.requests.labels("blocked").inc()
+            self._audit(request_id, req, verdict, "block", 403, started)
+            body403 = {"error": "forbidden", "request_id": request_id, "categories": verdict.categories}
+            await _send_simple(send, *_json_response(403, body403, request_id))
+            return
+        action = "detect" if verdict.blocked else "pass"
+
+        # --- forward ---
+        out_headers = _forward_headers(headers, client_ip, scope.get("scheme", "http"), request_id)
+        content: bytes | AsyncIterator[bytes]
+        if more:
+            content = _stream_rest(bytes(body), receive, settings.client_body_timeout)
+        else:
+            content = bytes(body)
+        url = self._upstream.copy_with(raw_path=_join_path(self._upstream.raw_path, target))
+        client = self._get_client()
+        upstream_req = client.build_request(method, url, headers=out_headers, content=content)
+        try:
+            resp = await client.send(upstream_req, stream=True)
+        except (httpx.TimeoutException, httpx.PoolTimeout) as exc:
+            await self._upstream_failed(send, request_id, req, verdict, 504, "timeout", exc, started)
+            return
+        except _ClientTimeout:
+            m.requests.labels("client_timeout").inc()
+            return
+        except httpx.LocalProtocolError as exc:  # the client's request cannot be sent on as it is
+            m.requests.labels("bad_request").inc()
+            log.info("request %s: cannot forward: %r", request_id, exc)
+            await _send_simple(send, *_json_response(400, {"error": "bad request", "request_id": request_id},
+                                                     request_id))  # fmt: skip
+            return
+        except httpx.HTTPError as exc:
+            await self._upstream_failed(send, request_id, req, verdict, 502, "connect", exc, started)
+            return
+
+        m.requests.labels(action).inc()
+        if verdict.matches:
+            self._audit(request_id, req, verdict, action, resp.status_code, started)
+        try:
+            resp_headers = _response_headers(resp.headers.raw, request_id)
+            await send({"type": "http.response.start", "status": resp.status_code, "headers": resp_headers})
+            if method == "HEAD":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            try:
+                async for chunk in resp.aiter_raw():
+                    if chunk:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except httpx.HTTPError as exc:
+                m.upstream_errors.labels("mid_response").inc()
+                log.warning("request %s: upstream failed mid-response: %r", request_id, exc)
+                raise _Abort() from exc
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await resp.aclose()
+
+    async def _reject_too_large(self, send: Send, request_id: str, method: str, target: bytes, client: str) -> None:
+        self.metrics.requests.labels("too_large").inc()
+        self.audit.write(
+            {"time": time.time(), "request_id": request_id, "action": "block", "status": 413, "client": client,
+             "method": method, "uri": target.decode("latin-1")[:2048], "reason": "body over inspection window"}
+        )  # fmt: skip
+        status, hdrs, data = _json_response(
+            413, {"error": "request body too large to inspect", "request_id": request_id}, request_id
+        )
+        hdrs.append((b"connection", b"close"))
+        await _send_simple(send, status, hdrs, data)
+
+    async def _upstream_failed(
+        self, send: Send, request_id: str, req: Request, verdict: Verdict, status: int, kind: str,
+        exc: Exception, started: float,
+    ) -> None:  # fmt: skip
+        self.metrics.upstream_errors.labels(kind).inc()
+        self.metrics.requests.labels(f"upstream_{kind}").inc()
+        log.warning("request %s: upstream %s: %r", request_id, kind, exc)
+        self._audit(request_id, req, verdict, "upstream_error", status, started)
+        msg = "upstream timed out" if status == 504 else "bad gateway"
+        await _send_simple(send, *_json_response(status, {"error": msg, "request_id": request_id}, request_id))
+
+    def _audit(self, request_id: str, req: Request, v: Verdict, action: str, status: int, started: float) -> None:
+        self.audit.write(
+            {
+                "time": time.time(),
+                "request_id": request_id,
+                "action": action,
+                "status": status,
+                "client": req.client,
+                "method": req.method,
+                "uri": req.uri[:2048],
+                "score": v.score,
+                "threshold": v.threshold,
+                "categories": v.categories,
+                "matches": [m.to_dict() for m in v.matches],
+                "body_truncated": req.body_truncated,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            }
+        )
+
+
+class _Abort(Exception):
+    """Raised after the response started: the server drops the connection so the client sees a
+    truncated response instead of a falsely complete one."""
+
+
+async def _receive(receive: Receive, timeout: float) -> Message:
+    try:
+        return await asyncio.wait_for(receive(), timeout)
+    except TimeoutError as exc:
+        raise _ClientTimeout() from exc
+
+
+async def _stream_rest(first: bytes, receive: Receive, timeout: float) -> AsyncIterator[bytes]:
+    """The inspected prefix, then the rest of the body as it arrives (over the window, `pass` mode)."""
+    if first:
+        yield first
+    while True:
+        msg = await _receive(receive, timeout)
+        if msg["type"] == "http.disconnect":
+            raise _ClientGone()
+        chunk = msg.get("body", b"")
+        if chunk:
+            yield chunk
+        if not msg.get("more_body", False):
+            return
+
+
+async def _send_simple(send: Send, status: int, headers: list, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for k, v in headers:
+        if k.lower() == b"content-length":
+            try:
+                return int(v)
+            except ValueError:
+                return None
+    return None
+
+
+def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:
+    tokens: set[bytes] = set()
+    for k, v in headers:
+        if k.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in v.split(b",") if t.strip())
+    return tokens
+
+
+def _forward_headers(
+    headers: list[tuple[bytes, bytes]], client_ip: str, scheme: str, request_id: str
+) -> list[tuple[bytes, bytes]]:
+    drop = HOP_BY_HOP | _connection_tokens(headers) | {b"content-length", b"x-forwarded-proto"}
+    out: list[tuple[bytes, bytes]] = []
+    xff: list[bytes] = []
+    has_rid = False
+    for k, v in headers:
+        lk = k.lower()
+        if lk in drop:
+            continue
+        if lk == b"x-forwarded-for":
+            xff.append(v)
+            continue
+        if lk == b"x-request-id":
+            has_rid = True
+        out.append((k, v.strip(b" \t")))  # optional whitespace is not part of a field value
+    if client_ip:
+        xff.append(client_ip.encode())
+    if xff:
+        out.append((b"x-forwarded-for", b", ".join(xff)))
+    out.append((b"x-forwarded-proto", scheme.encode()))
+    if not has_rid:
+        out.append((b"x-request-id", request_id.encode()))
+    return out
+
+
+def _response_headers(raw: list[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+    drop = HOP_BY_HOP | _connection_tokens(raw)
+    out = [(k, v) for k, v in raw if k.lower() not in drop]
+    if not any(k.lower() == b"x-request-id" for k, _ in out):
+        out.append((b"x-request-id", request_id.encode()))
+    return out
+
+
+def _join_path(base: bytes, target: bytes) -> bytes:
+    if not target.startswith(b"/"):
+        target = b"/" + target  # absolute-form or odd targets: keep them under the upstream's path
+    if base and base != b"/":
+        return base.rstrip(b"/") + target
+    return target
+
+
+def header_timeout_protocol(timeout: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with a deadline for each request head (slowloris)."""
+
+    class HeaderTimeoutProtocol(HttpToolsProtocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def _arm(self) -> None:
+            self._disarm()
+            self._head_timer = self.loop.call_later(timeout, self._head_expired)
+
+        def _disarm(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_expired(self) -> None:
+            self._head_timer = None
+            if not self.transport.is_closing():
+                log.info("closing a connection that did not send its request head in %.1fs", timeout)
+                self.transport.close()
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm()
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._arm()
+
+        def on_headers_complete(self) -> None:
+            self._disarm()
+            super().on_headers_complete()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+    return HeaderTimeoutProtocol
+
+
+class MetricsApp:
+    """The metrics port: /metrics (Prometheus text) and /healthz."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                await send({"type": msg["type"] + ".complete"})
+                if msg["type"] == "lifespan.shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        if scope["path"] == "/metrics":
+            data = generate_latest(self.metrics.registry)
+            headers = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
+            await _send_simple(send, 200, headers, data)
+        elif scope["path"] == HEALTH_PATH:
+            await _send_simple(send, 200, [(b"content-type", b"application/json")], b'{"status":"ok"}')
+        else:
+            await _send_simple(send, 404, [(b"content-type", b"text/plain")], b"not found\n")
