@@ -15,6 +15,8 @@ from netguard.errors import InputError
 COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("policygen.cli", "generate, verify, explain and diff NetworkPolicies from observed flows"),
     "graph": ("visualizer.cli", "export the workload communication graph (json, graphml, dot, svg)"),
+    "lab": ("netguard.lab.cli", "pods of a manifest as network namespaces with real traffic; enforce policies in nftables"),
+    "agent": ("netguard.agent.cli", "the node agent: capture new connections (conntrack, sniff, pcap), write or ship flows"),
     "demo": ("netguard.demo", "run the whole pipeline on the embedded bookinfo sample"),
 }
 
