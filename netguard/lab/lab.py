@@ -87,7 +87,8 @@ def _free_slot() -> int:
 
 
 def service_rules(plan: LabPlan) -> list[str]:
-    """kube-proxy-like DNAT: a ClusterIP port to a random backend on its target port."""
+    """kube-proxy-like DNAT: a ClusterIP port to its backends on their target port, round robin
+    (kube-proxy picks at random; round robin makes N calls reach each of N backends once)."""
     rules = []
     for svc in plan.services:
         backends = svc.backends(plan.pods)
@@ -101,7 +102,7 @@ def service_rules(plan: LabPlan) -> list[str]:
             if not targets:
                 continue  # no backend: the forward chain rejects it
             entries = ", ".join(f"{i} : {ip} . {port}" for i, (ip, port) in enumerate(targets))
-            rules.append(f"{match} dnat ip to numgen random mod {len(targets)} map {{ {entries} }}")
+            rules.append(f"{match} dnat ip to numgen inc mod {len(targets)} map {{ {entries} }}")
     return rules
 
 

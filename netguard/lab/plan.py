@@ -255,7 +255,8 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
                     "selector": _with_hash(spec.get("selector") or {"matchLabels": tlabels}, template_hash),
                     "template": {
                         **copy.deepcopy(template),
-                        "metadata": {**(template.get("metadata") or {}), "labels": {**tlabels, "pod-template-hash": template_hash}},
+                        "metadata": {**(template.get("metadata") or {}),
+                                     "labels": {**tlabels, "pod-template-hash": template_hash}},
                     },
                 },
             }
@@ -269,7 +270,8 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
                 labels = {**tlabels, "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": f"{oname}-{i}"}
                 add_pod(ns, f"{oname}-{i}", labels, ports, "StatefulSet", oname)
         else:  # DaemonSet: one node
-            labels = {**tlabels, "controller-revision-hash": _hash(f"{ns}/{oname}/{template}", 10), "pod-template-generation": "1"}
+            revision = _hash(f"{ns}/{oname}/{template}", 10)
+            labels = {**tlabels, "controller-revision-hash": revision, "pod-template-generation": "1"}
             add_pod(ns, f"{oname}-{_hash(f'{ns}/{oname}/node', 5)}", labels, ports, "DaemonSet", oname)
 
     has_dns = any(

@@ -77,7 +77,7 @@ class Servers:
                 writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                              + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
                 await writer.drain()
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 pass
             finally:
                 writer.close()
@@ -92,7 +92,7 @@ class Servers:
             reply = self.dns_answer(packet, client_ip)
             writer.write(struct.pack("!H", len(reply)) + reply)
             await writer.drain()
-        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+        except (TimeoutError, OSError, asyncio.IncompleteReadError):
             pass
         finally:
             writer.close()

@@ -103,7 +103,7 @@ def _setns(fd: int) -> None:
 def in_netns(name: str) -> Iterator[None]:
     """Run the body with this thread in network namespace `name` (sockets made there stay there)."""
     with _setns_lock:
-        home = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         try:
             target = os.open(NETNS_DIR / name, os.O_RDONLY)
         except FileNotFoundError:
