@@ -112,6 +112,8 @@ def base_ruleset(plan: LabPlan) -> str:
     pods = f'"ng-{plan.name}-*"'
     cluster_ips = ", ".join(s.cluster_ip for s in plan.services)
     reject = f"    ip daddr {{ {cluster_ips} }} counter reject\n" if cluster_ips else ""
+    # Hairpin: a pod reaching itself through its Service must get the answer back through the host.
+    hairpin = ", ".join(f"{p.ip} . {p.ip}" for p in plan.pods)
     return f"""table ip {table} {{
   chain prerouting {{
     type nat hook prerouting priority dstnat; policy accept;
@@ -126,6 +128,10 @@ def base_ruleset(plan: LabPlan) -> str:
     ct state invalid counter
     iifname {pods} oifname != {pods} counter drop
 {reject}  }}
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr . ip daddr {{ {hairpin} }} snat ip to {GATEWAY}
+  }}
 }}
 """
 
