@@ -274,6 +274,8 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
             labels = {**tlabels, "controller-revision-hash": revision, "pod-template-generation": "1"}
             add_pod(ns, f"{oname}-{_hash(f'{ns}/{oname}/node', 5)}", labels, ports, "DaemonSet", oname)
 
+    if not pending:
+        raise InputError("the manifests hold no Deployment, StatefulSet, DaemonSet or Pod")
     has_dns = any(
         (obj.get("metadata") or {}).get("name") == "kube-dns" and (obj.get("metadata") or {}).get("namespace") == "kube-system"
         for _, obj in raw_services
@@ -282,8 +284,6 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
         _add_kube_dns(plan, add_pod, raw_services)
     if len(pending) > MAX_PODS:
         raise InputError(f"the manifests make {len(pending)} pods; the lab holds at most {MAX_PODS}")
-    if not pending:
-        raise InputError("the manifests hold no Deployment, StatefulSet, DaemonSet or Pod")
     for i, (ns, pod_name, labels, ports, owner_kind, owner_name) in enumerate(pending):
         plan.pods.append(
             PodSpec(
