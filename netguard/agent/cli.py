@@ -4,7 +4,8 @@ Flows are reported when a connection starts (conntrack NEW, a SYN, a first UDP d
 record a connection, with `dst_pod_ip`/`dst_pod_port` when conntrack's reply tuple shows a DNAT.
 With `--emit destroy` (conntrack only) a connection is reported when it ends instead, carrying its
 packet and byte counters (both directions, from nf_conntrack_acct) and the time it started when its
-NEW was seen. In the default mode, DESTROY counters go to the edge cache and the metrics.
+NEW was seen. In the default mode, DESTROY counters go to the edge cache (with --inventory) and the
+metrics (with --counters); without either, DESTROY events are not subscribed to.
 Runs until SIGTERM/SIGINT (or --duration), then flushes the output and the shipping buffer.
 """
 
@@ -60,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="this node's name (default: $NODE_NAME or the host name)")
     p.add_argument("--emit", choices=("new", "destroy"), default="new",
                    help="conntrack: report a connection when it starts (default) or when it ends, with counters")
+    p.add_argument("--counters", action="store_true",
+                   help="conntrack: also follow DESTROY events for byte/packet metrics (implied by --emit destroy "
+                        "and --inventory)")
     p.add_argument("--include-loopback", action="store_true", help="also report connections on 127.0.0.0/8 and ::1")
     p.add_argument("--duration", type=float, default=0.0, metavar="S", help="stop after S seconds (default: until SIGTERM)")
     return p
@@ -97,13 +101,15 @@ class Agent:
 
         from netguard.agent.conntrack import PROTOCOLS, ConntrackSocket
 
-        ct = ConntrackSocket()
+        # DESTROY events carry the counters: subscribe when something uses them (halves the events otherwise).
+        destroy_mode = self.args.emit == "destroy"
+        wants_counters = destroy_mode or self.sink.edges is not None or self.args.counters
+        ct = ConntrackSocket(new=True, destroy=wants_counters)
         acct = Path("/proc/sys/net/netfilter/nf_conntrack_acct")
         if acct.exists() and acct.read_text().strip() == "0":
             log("warning", message="net.netfilter.nf_conntrack_acct is 0: connections carry no byte/packet counters")
         started: LRUCache = LRUCache(200_000)  # type: ignore[type-arg]
-        destroy_mode = self.args.emit == "destroy"
-        log("started", source="conntrack", node=self.node)
+        log("started", source="conntrack", node=self.node, destroy_events=wants_counters)
         try:
             while not self.stop.is_set():
                 for ev in ct.read():

@@ -134,3 +134,54 @@ def test_agent_bad_input_is_one_line_exit_2(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "no such file" in proc.stderr
     proc = subprocess.run([*NETGUARD, "agent", "--source", "pcap", "--pcap", "x"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "nowhere to put flows" in proc.stderr
+
+
+def _agent_run(tmp_path, *extra: str):
+    out = tmp_path / "flows.jsonl"
+    err_path = tmp_path / "agent.err"
+    with err_path.open("w") as err:
+        proc = subprocess.Popen([*NETGUARD, "agent", "--output", str(out), "--node", "n1", *extra],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    return proc, out, err_path
+
+
+def _wait(predicate, timeout: float = 30.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@root
+@pytest.mark.parametrize("emit", ["new", "destroy"])
+def test_agent_reports_a_dnat_connection_once_at_new_or_at_destroy(tmp_path, emit):
+    """`conntrack -I`/`-D` make the kernel announce a connection without any packet."""
+    import signal
+
+    sport = "42001" if emit == "new" else "42002"
+    proc, out, err = _agent_run(tmp_path, "--emit", emit)
+    try:
+        assert _wait(lambda: '"started"' in err.read_text()), err.read_text()
+        ct("-I", "-p", "udp", "-s", "10.244.250.30", "-d", "10.96.250.10", "--sport", sport, "--dport", "53",
+           "--reply-src", "10.244.250.40", "--reply-dst", "10.244.250.30", "--reply-port-src", "5353",
+           "--reply-port-dst", sport, "-t", "30")
+        if emit == "new":
+            assert _wait(lambda: "10.244.250.30" in (out.read_text() if out.exists() else ""))
+        ct("-D", "-p", "udp", "-s", "10.244.250.30", "-d", "10.96.250.10", "--sport", sport, "--dport", "53")
+        if emit == "destroy":
+            assert _wait(lambda: "10.244.250.30" in (out.read_text() if out.exists() else ""))
+    finally:
+        subprocess.run(["conntrack", "-D", "-s", "10.244.250.30"], capture_output=True)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines() if "10.244.250.30" in line]
+    assert len(records) == 1  # one line a connection, in either mode
+    r = records[0]
+    assert (r["src_ip"], r["src_port"], r["dst_ip"], r["dst_port"], r["protocol"]) == (
+        "10.244.250.30", int(sport), "10.96.250.10", 53, "UDP")
+    assert (r["dst_pod_ip"], r["dst_pod_port"]) == ("10.244.250.40", 5353)  # from the reply tuple
+    assert r["node"] == "n1"
