@@ -43,3 +43,18 @@ spec:
         build_plan(iter_objects([BOOKINFO]), "toolongname", 1)
     with pytest.raises(InputError, match="no Deployment"):
         build_plan([("m", {"kind": "Service", "metadata": {"name": "x"}, "spec": {}})], "s", 1)
+
+
+def test_lab_and_agent_say_clearly_that_they_need_root(monkeypatch, capsys, tmp_path):
+    import os
+
+    from netguard.cli import main
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["lab", "up", "-f", str(BOOKINFO), "--name", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "needs root" in err and err.count("\n") == 1
+    assert main(["agent", "--output", str(tmp_path / "f.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "needs root" in err and err.count("\n") == 1
+    assert not (tmp_path / "f.jsonl").exists()  # nothing half-written
