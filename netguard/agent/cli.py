@@ -19,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -147,14 +148,18 @@ class Agent:
 
         sniffer = SniffSocket()
         log("started", source="sniff", node=self.node)
+        def emit(flows: list[Flow]) -> None:
+            for flow in flows:
+                if self._keep(flow.src_ip, flow.dst_ip):
+                    self.sink.emit(replace(flow, bytes=0, packets=0, node=self.node), "sniff")
+
         try:
             while not self.stop.is_set():
-                for flow in sniffer.read():
-                    self.metrics.events.labels("packet").inc()
-                    if self._keep(flow.src_ip, flow.dst_ip):
-                        self.sink.emit(Flow(flow.time, flow.src_ip, flow.src_port, flow.dst_ip, flow.dst_port, flow.protocol,
-                                            node=self.node), "sniff")
+                before = sniffer.packets
+                emit(sniffer.read())
+                self.metrics.events.labels("packet").inc(sniffer.packets - before)
                 self.sink.tick()
+            emit(sniffer.flush())
         finally:
             sniffer.close()
         return {"packets": sniffer.packets}

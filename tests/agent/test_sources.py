@@ -88,18 +88,25 @@ def _ipv4(proto: int, payload: bytes, src=b"\x0a\xf4\x01\x0a", dst=b"\x0a\xf4\x0
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="an AF_PACKET socket needs root")
-def test_sniff_parser_keeps_syns_and_first_udp_datagram_only():
+def test_sniff_keeps_syns_and_first_udp_datagram_and_pairs_the_dnat_copy():
     sniffer = SniffSocket()
+    a, svc, pod = b"\x0a\xf4\x01\x0a", b"\x0a\x60\x01\x0a", b"\x0a\xf4\x01\x10"
     try:
         syn = _ipv4(6, bytes.fromhex("a0280050" "00000001" "00000000" "5002" "ffff" "00000000"))
         syn_ack = _ipv4(6, bytes.fromhex("a0280050" "00000001" "00000000" "5012" "ffff" "00000000"))
-        udp = _ipv4(17, bytes.fromhex("d4310035" "0008" "0000"))
-        udp_back = _ipv4(17, bytes.fromhex("0035d431" "0008" "0000"), src=b"\x0a\xf4\x01\x0b", dst=b"\x0a\xf4\x01\x0a")
-        flows = [sniffer._parse(p, 0, 1.0) for p in (syn, syn_ack, udp, udp_back, udp)]
+        udp = _ipv4(17, bytes.fromhex("d4310035" "0008" "0000"), src=a, dst=svc)  # to a ClusterIP
+        udp_dnat = _ipv4(17, bytes.fromhex("d4310035" "0008" "0000"), src=a, dst=pod)  # its copy after DNAT
+        udp_back = _ipv4(17, bytes.fromhex("0035d431" "0008" "0000"), src=pod, dst=a)  # the backend answers
+        flows = []
+        for packet, kind in ((syn, 0), (syn_ack, 0), (syn, 0), (udp, 0), (udp_dnat, 4), (udp_back, 0), (udp, 0)):
+            flows += sniffer.feed(packet, kind, 1.0)
+        assert len(flows) == 1  # the UDP start, completed by its sent copy; the SYN is held (no sent copy yet)
+        flows += sniffer.expire(1.0 + SniffSocket.HOLD)  # a start without a sent copy: as received
     finally:
         sniffer.close()
-    kept = [(f.protocol, f.src_ip, f.src_port, f.dst_ip, f.dst_port) for f in flows if f is not None]
-    assert kept == [("TCP", "10.244.1.10", 41000, "10.244.1.11", 80), ("UDP", "10.244.1.10", 54321, "10.244.1.11", 53)]
+    kept = [(f.protocol, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.dst_pod_ip, f.dst_pod_port) for f in flows]
+    assert kept == [("UDP", "10.244.1.10", 54321, "10.96.1.10", 53, "10.244.1.16", 53),
+                    ("TCP", "10.244.1.10", 41000, "10.244.1.11", 80, "", 0)]  # one start for a retransmitted SYN
 
 
 def test_pcap_source_writes_native_records(tmp_path):
