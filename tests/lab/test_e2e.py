@@ -165,6 +165,12 @@ def test_generated_policies_keep_every_call_and_drop_lateral_moves(bookinfo_lab,
         moves = netguard("lab", "traffic", "--name", name, "--spec", str(LATERAL), "--timeout", "0.5", check=False)
         assert moves.returncode == 0, moves.stdout  # each expects deny
         assert "3 calls" in moves.stdout and "0 not" in moves.stdout
+        # the same moves by address (no DNS, which a denied egress may block first): the TCP connection is dropped
+        for src, dst in (("details-v1", "ratings-v1"), ("ratings-v1", "productpage-v1"), ("productpage-v1", "ratings-v1")):
+            svc = next(s for s in bookinfo_lab.services if s.name == dst.split("-")[0]).cluster_ip
+            for address in (svc, bookinfo_lab.pod(dst).ip):
+                result = traffic.Driver(bookinfo_lab, timeout=0.5).call(traffic.Call(src, address, 9080), bookinfo_lab.pod(src))
+                assert not result.ok and "timed out" in result.error, (src, address, result)
         ruleset = subprocess.run(["nft", "list", "table", "ip", f"ng-{name}-pol"], capture_output=True, text=True).stdout
         assert re.search(r"counter packets [1-9][0-9]* bytes [0-9]+ drop", ruleset), ruleset  # the kernel dropped them
     finally:
