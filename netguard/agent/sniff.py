@@ -72,13 +72,13 @@ class SniffSocket:
     """Connection starts from the packets of every interface of this network namespace.
 
     A forwarded packet is seen twice: received on the source's interface (before the Service DNAT)
-    and sent on the destination's (after it). A start is held until its sent copy arrives (within
-    `HOLD` seconds) so the flow carries both the address the client used and, when they differ, the
-    backend pod (`dst_pod_ip`/`dst_pod_port`), as conntrack's reply tuple gives them. A start with no
-    sent copy (delivered to this host, or dropped) is reported as it was received.
+    and sent on the destination's (after it), queued microseconds apart by the same softirq. A start
+    is held until its sent copy arrives, so the flow carries both the address the client used and,
+    when they differ, the backend pod (`dst_pod_ip`/`dst_pod_port`), as conntrack's reply tuple gives
+    them. A start is given up on (reported as received: delivered to this host, or dropped) once a
+    later read has drained the socket queue without its copy — never on a timer, which a busy
+    machine's scheduling would break.
     """
-
-    HOLD = 0.05
 
     def __init__(self, rcvbuf: int = 64 << 20, udp_memory: int = 100_000, max_pending: int = 100_000) -> None:
         # ETH_P_ALL, not ETH_P_IP: only "all protocols" sockets get the copies a host sends (the filter keeps IPv4)
@@ -90,7 +90,8 @@ class SniffSocket:
             pass
         self.sock.settimeout(0.2)
         self.udp_seen: LRUCache = LRUCache(udp_memory)  # type: ignore[type-arg]
-        self.pending: dict[tuple[int, str, int], tuple[Flow, float]] = {}
+        self.pending: dict[tuple[int, str, int], tuple[Flow, int]] = {}
+        self.reads = 0  # one per read(): a held start is given up on after a later read drained the queue
         self.max_pending = max_pending
         self.packets = 0
 
@@ -142,16 +143,16 @@ class SniffSocket:
                 self.pending[key] = held  # a retransmitted SYN: the same start
                 return []
             out.append(held[0])
-        self.pending[key] = (flow, now)
+        self.pending[key] = (flow, self.reads)
         if len(self.pending) > self.max_pending:
             out.append(self.pending.pop(next(iter(self.pending)))[0])
         return out
 
-    def expire(self, now: float) -> list[Flow]:
-        """Held starts whose sent copy did not come: reported as received."""
+    def expire(self, before: int) -> list[Flow]:
+        """Starts held during reads before `before` whose sent copy did not come: reported as received."""
         out = []
-        for key, (flow, seen) in list(self.pending.items()):
-            if now - seen < self.HOLD:
+        for key, (flow, read) in list(self.pending.items()):
+            if read >= before:
                 break
             del self.pending[key]
             out.append(flow)
@@ -159,10 +160,11 @@ class SniffSocket:
 
     def read(self) -> list[Flow]:
         flows: list[Flow] = []
+        self.reads += 1
         try:
             data, addr = self.sock.recvfrom(256)
         except TimeoutError:
-            return self.expire(time.time())
+            return self.expire(self.reads)  # the queue stayed empty: every held start is complete
         now = time.time()
         if addr[1] == ETH_P_IP:
             flows += self.feed(data, addr[2], now)
@@ -173,7 +175,7 @@ class SniffSocket:
                 break
             if addr[1] == ETH_P_IP:
                 flows += self.feed(data, addr[2], now)
-        return flows + self.expire(time.time())
+        return flows + self.expire(self.reads - 1)  # held in an earlier read; this one drained the queue since
 
     def flush(self) -> list[Flow]:
         flows = [flow for flow, _ in self.pending.values()]
