@@ -14,6 +14,7 @@ import socket
 import struct
 import time
 from dataclasses import replace
+from typing import Any
 
 from cachetools import LRUCache
 
@@ -29,7 +30,7 @@ PACKET_OUTGOING = 4
 # Classic BPF over a raw IPv4 packet (SOCK_DGRAM: the filter starts at the IP header).
 _LD_B, _LD_H, _LDX_MSH, _LD_IND_B, _AND, _JEQ, _JSET, _RET = 0x30, 0x28, 0xB1, 0x50, 0x54, 0x15, 0x45, 0x06
 SKF_AD_PROTOCOL = 0xFFFFF000  # ancillary load: the frame's EtherType (skb->protocol)
-_PROGRAM: list[tuple[int, str, str, int]] = [
+_PROGRAM: list[tuple[Any, ...]] = [  # (op, jump if true, jump if false, k), or (label, op, k)
     (_LD_H, "", "", SKF_AD_PROTOCOL), (_JEQ, "", "drop", ETH_P_IP),
     (_LD_B, "", "", 0), (_AND, "", "", 0xF0), (_JEQ, "", "drop", 0x40),  # IPv4
     (_LD_H, "", "", 6), (_JSET, "drop", "", 0x1FFF),  # not a later fragment
@@ -40,12 +41,13 @@ _PROGRAM: list[tuple[int, str, str, int]] = [
     (_LDX_MSH, "", "", 0), (_LD_IND_B, "", "", 13), (_AND, "", "", 0x12), (_JEQ, "accept", "drop", 0x02),  # SYN, no ACK
     ("sctp", _LDX_MSH, 0), (_LD_IND_B, "", "", 12), (_JEQ, "accept", "drop", 1),  # first chunk INIT
     ("accept", _RET, 96), ("drop", _RET, 0),
-]  # type: ignore[list-item]
+]
 
 
 def bpf_program() -> list[tuple[int, int, int, int]]:
     """Assemble `_PROGRAM` (labels to relative jumps)."""
-    labels, code = {}, []
+    labels: dict[str, int] = {}
+    code: list[tuple[Any, ...]] = []
     for item in _PROGRAM:
         if isinstance(item[0], str):
             labels[item[0]] = len(code)
