@@ -142,6 +142,10 @@ def up(manifests: list[str], name: str = "lab") -> LabPlan:
     _check_name(name)
     if (state_dir(name) / "state.json").exists():
         raise InputError(f"lab {name!r} is already up; run `netguard lab down --name {name}` first")
+    prefix = f"ng-{name}-"
+    tables = {f"ip {base_table(name)}", f"ip {policy_table(name)}"}
+    if system.netns_list(prefix) or system.links(prefix) or tables & set(system.nft_tables(f"ng-{name}")):
+        down(name)  # remains of a lab whose state was lost: sweep them by name first
     plan = build_plan(iter_objects(manifests), name, _free_slot())
     directory = state_dir(name)
     directory.mkdir(parents=True, exist_ok=True)

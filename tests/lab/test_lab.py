@@ -180,3 +180,22 @@ def test_enforcement_isolates_per_direction_and_needs_both_ends_in_the_kernel(bo
     finally:
         netguard("lab", "enforce", "--name", bookinfo_lab.name, "--off")
     assert works("productpage-v1", "ratings-v1")
+
+
+def test_up_sweeps_the_remains_of_a_lab_whose_state_was_lost(tmp_path):
+    name = f"r{os.getpid() % 10000}"
+    manifest = tmp_path / "small.yaml"
+    manifest.write_text(SMALL)
+    lab.down(name)
+    try:
+        lab.up([str(manifest)], name)
+        _, state = lab.load(name)
+        lab.stop_server(name, state["server_pid"])
+        (lab.state_dir(name) / "state.json").unlink()  # the state is gone, the namespaces are not
+        assert leftovers(name)
+        plan = lab.up([str(manifest)], name)
+        report = traffic.run(plan, traffic.env_calls(plan), timeout=2)
+        assert report.ok, report.summary()
+    finally:
+        lab.down(name)
+    assert leftovers(name) == []
