@@ -269,6 +269,8 @@ def down(name: str = "lab") -> list[str]:
         removed.append(f"link {link}")
     for etc in ETC_NETNS.glob(f"{prefix}*") if ETC_NETNS.is_dir() else []:
         shutil.rmtree(etc, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        ETC_NETNS.rmdir()  # only when empty: nobody else keeps namespace configuration there
     if directory.exists():
         shutil.rmtree(directory, ignore_errors=True)
     if not labs():
