@@ -177,3 +177,27 @@ def test_generated_policies_keep_every_call_and_drop_lateral_moves(bookinfo_lab,
         netguard("lab", "enforce", "--name", name, "--off")
     after = traffic.run(bookinfo_lab, allowed_lateral, timeout=2)
     assert after.ok, after.summary()  # the drops came from the enforced policies
+
+
+def test_emit_destroy_reports_byte_and_packet_counters(bookinfo_lab, tmp_path):
+    """With nf_conntrack_acct (the lab sets it), a connection reported at its end carries its counters."""
+    out, err = tmp_path / "flows.jsonl", tmp_path / "agent.err"
+    with err.open("w") as err_file:
+        agent = subprocess.Popen([*NETGUARD, "agent", "--emit", "destroy", "--output", str(out)], stdout=subprocess.DEVNULL,
+                                 stderr=err_file)
+    productpage = bookinfo_lab.pod("productpage-v1")
+    details = next(s for s in bookinfo_lab.services if s.name == "details").cluster_ip
+    try:
+        assert wait_for(lambda: '"started"' in err.read_text()), err.read_text()
+        result = traffic.Driver(bookinfo_lab, timeout=2).call(traffic.Call("productpage-v1", details, 9080), productpage)
+        assert result.ok, result
+        # end the connection's conntrack entry now (TCP would otherwise linger in TIME_WAIT for minutes)
+        subprocess.run(["conntrack", "-D", "-p", "tcp", "-s", productpage.ip, "-d", details], capture_output=True)
+        assert wait_for(lambda: any(r["dst_ip"] == details for r in lines(out)))
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+    record = next(r for r in lines(out) if r["src_ip"] == productpage.ip and r["dst_ip"] == details)
+    assert record["dst_pod_ip"] == bookinfo_lab.pod("details-v1").ip
+    assert record["packets"] >= 6  # SYN, SYN-ACK, ACK, request, answer, FINs...
+    assert record["bytes"] > 200  # the HTTP request and the JSON answer
