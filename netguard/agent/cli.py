@@ -116,7 +116,8 @@ class Agent:
         started: LRUCache = LRUCache(200_000)  # type: ignore[type-arg]
         log("started", source="conntrack", node=self.node, destroy_events=wants_counters)
         try:
-            while not self.stop.is_set():
+            while True:
+                stopping = self.stop.is_set()  # after a stop, one more read drains what the kernel queued
                 for ev in ct.read():
                     self.metrics.events.labels(ev.kind).inc()
                     o, r = ev.orig, ev.reply
@@ -143,6 +144,8 @@ class Agent:
                     log("events_lost", reports=ct.lost)
                     ct.lost = 0
                 self.sink.tick()
+                if stopping:
+                    break
         finally:
             ct.close()
         return {}
@@ -158,11 +161,14 @@ class Agent:
                     self.sink.emit(replace(flow, bytes=0, packets=0, node=self.node), "sniff")
 
         try:
-            while not self.stop.is_set():
+            while True:
+                stopping = self.stop.is_set()  # after a stop, one more read drains the queue
                 before = sniffer.packets
                 emit(sniffer.read())
                 self.metrics.events.labels("packet").inc(sniffer.packets - before)
                 self.sink.tick()
+                if stopping:
+                    break
             emit(sniffer.flush())
         finally:
             sniffer.close()

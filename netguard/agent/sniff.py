@@ -4,7 +4,7 @@ One SOCK_DGRAM packet socket on every interface of the namespace; the kernel fil
 TCP SYNs without ACK, SCTP INITs and UDP datagrams (unfragmented) only. The first datagram of a UDP
 5-tuple (either direction, before or after DNAT) is the start of a UDP flow, remembered in a bounded
 LRU. A forwarded start is paired with its copy sent after the Service DNAT, which names the backend
-pod (see `SniffSocket`). Connections this host opens itself (only a sent copy) are not reported.
+pod (see `SniffSocket`). A start this host sends itself (seen only as sent) is reported as it is.
 """
 
 from __future__ import annotations
@@ -92,12 +92,13 @@ class SniffSocket:
             pass
         self.sock.settimeout(0.2)
         self.udp_seen: LRUCache = LRUCache(udp_memory)  # type: ignore[type-arg]
+        self.paired: LRUCache = LRUCache(udp_memory)  # type: ignore[type-arg]  # sent copies already accounted for
         self.pending: dict[tuple[int, str, int], tuple[Flow, int]] = {}
         self.reads = 0  # one per read(): a held start is given up on after a later read drained the queue
         self.max_pending = max_pending
         self.packets = 0
 
-    def feed(self, data: bytes, pkttype: int, now: float) -> list[Flow]:
+    def feed(self, data: bytes, pkttype: int, now: float, ifname: str = "") -> list[Flow]:
         """One packet; returns the flows complete now."""
         self.packets += 1
         if len(data) < 20 or data[0] >> 4 != 4:
@@ -109,16 +110,19 @@ class SniffSocket:
         src, dst = socket.inet_ntoa(data[12:16]), socket.inet_ntoa(data[16:20])
         sport, dport = struct.unpack_from("!HH", data, ihl)
         key = (proto, src, sport)
-        if pkttype == PACKET_OUTGOING:  # the sent copy: pairs with a held start
+        outgoing = pkttype == PACKET_OUTGOING
+        if outgoing:  # a sent copy: pairs with a held start, or is a start this host makes itself
             held = self.pending.pop(key, None)
-            if held is None:
-                return []
-            flow = held[0]
-            if (dst, dport) != (flow.dst_ip, flow.dst_port):
-                flow = replace(flow, dst_pod_ip=dst, dst_pod_port=dport)
-                if proto == 17:
-                    self.udp_seen[(src, sport, dst, dport)] = True  # the backend's answers are not starts
-            return [flow]
+            if held is not None:
+                flow = held[0]
+                self.paired[(proto, src, sport, dst, dport)] = True
+                if (dst, dport) != (flow.dst_ip, flow.dst_port):
+                    flow = replace(flow, dst_pod_ip=dst, dst_pod_port=dport)
+                    if proto == 17:
+                        self.udp_seen[(src, sport, dst, dport)] = True  # the backend's answers are not starts
+                return [flow]
+            if ifname == "lo" or (proto, src, sport, dst, dport) in self.paired:
+                return []  # loopback is seen again as received; a retransmission of a forwarded start
         size = struct.unpack_from("!H", data, 2)[0]
         if proto == 6:
             if len(data) < ihl + 14 or data[ihl + 13] & 0x12 != 0x02:
@@ -138,6 +142,9 @@ class SniffSocket:
             flow = Flow(now, src, sport, dst, dport, "SCTP", size, 1)
         else:
             return []
+        if outgoing:
+            self.paired[(proto, src, sport, dst, dport)] = True  # its retransmissions are the same start
+            return [flow]  # a connection this host opens (a node-to-pod call, a kubelet probe)
         out: list[Flow] = []
         held = self.pending.pop(key, None)
         if held is not None:
@@ -169,14 +176,14 @@ class SniffSocket:
             return self.expire(self.reads)  # the queue stayed empty: every held start is complete
         now = time.time()
         if addr[1] == ETH_P_IP:
-            flows += self.feed(data, addr[2], now)
+            flows += self.feed(data, addr[2], now, addr[0])
         for _ in range(10_000):  # drain without blocking
             try:
                 data, addr = self.sock.recvfrom(256, socket.MSG_DONTWAIT)
             except (BlockingIOError, TimeoutError):
                 break
             if addr[1] == ETH_P_IP:
-                flows += self.feed(data, addr[2], now)
+                flows += self.feed(data, addr[2], now, addr[0])
         return flows + self.expire(self.reads - 1)  # held in an earlier read; this one drained the queue since
 
     def flush(self) -> list[Flow]:

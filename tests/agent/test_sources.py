@@ -112,6 +112,14 @@ def test_sniff_keeps_syns_and_first_udp_datagram_and_pairs_the_dnat_copy():
         flows += sniffer.expire(sniffer.reads)  # a start without a sent copy: as received
     finally:
         sniffer.close()
+    node = SniffSocket()
+    try:  # starts this host sends itself: seen only as sent; loopback is seen again as received
+        assert node.feed(syn, 4, 2.0, "lo") == []
+        sent = node.feed(syn, 4, 2.0, "eth0")
+        assert [(f.src_ip, f.dst_ip, f.dst_port) for f in sent] == [("10.244.1.10", "10.244.1.11", 80)]
+        assert node.feed(syn, 4, 2.5, "eth0") == []  # its retransmission
+    finally:
+        node.close()
     kept = [(f.protocol, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.dst_pod_ip, f.dst_pod_port) for f in flows]
     assert kept == [("UDP", "10.244.1.10", 54321, "10.96.1.10", 53, "10.244.1.16", 53),
                     ("TCP", "10.244.1.10", 41000, "10.244.1.11", 80, "", 0)]  # one start for a retransmitted SYN
