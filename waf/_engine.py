@@ -9,10 +9,13 @@ run. Exclusions drop matches by path prefix, parameter and rule id.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
 import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import hyperscan
 
@@ -146,6 +149,10 @@ def _compile(rules: list[Rule]) -> hyperscan.Database:
         db = _COMPILED.get(key)
         if db is not None:
             return db
+        db = _load_cached(key)
+        if db is not None:
+            _COMPILED[key] = db
+            return db
         db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         try:
             db.compile(expressions=exprs, ids=list(range(len(rules))), elements=len(rules), flags=flags)
@@ -157,7 +164,45 @@ def _compile(rules: list[Rule]) -> hyperscan.Database:
                     raise ValueError(f"{r.source}: rule {r.id}: pattern: {one}") from one
             raise ValueError(f"hyperscan: {exc}") from exc
         _COMPILED[key] = db
+        _store_cached(key, db)
         return db
+
+
+def _cache_file(key: tuple[tuple[bytes, int], ...]) -> Path | None:
+    """Where a compiled database is kept between runs ($NETGUARD_WAF_CACHE, else the user cache
+    folder); `NETGUARD_WAF_CACHE=off` disables it."""
+    root = os.environ.get("NETGUARD_WAF_CACHE")
+    if root == "off":
+        return None
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "netguard-waf")
+    h = hashlib.sha256(repr((getattr(hyperscan, "__version__", ""), key)).encode())
+    return Path(root) / f"hs-{h.hexdigest()[:32]}.db"
+
+
+def _load_cached(key: tuple[tuple[bytes, int], ...]) -> hyperscan.Database | None:
+    path = _cache_file(key)
+    if path is None:
+        return None
+    try:
+        return hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
+    except (OSError, hyperscan.error, ValueError, TypeError):
+        return None
+
+
+def _store_cached(key: tuple[tuple[bytes, int], ...], db: hyperscan.Database) -> None:
+    """Best effort: a read-only file system or a full disk only costs the next start its compile time."""
+    path = _cache_file(key)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(hyperscan.dumpb(db))
+        os.replace(tmp, path)
+    except (OSError, hyperscan.error):
+        pass
 
 
 class _ViewDB:

@@ -58,6 +58,8 @@ class _Parser:
 
     def __init__(self) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
+        self.parser: httptools.HttpResponseParser | None = None
+        self.keep_alive = False
         self.headers_done = False
         self.complete = False
         self.chunks: deque[bytes] = deque()
@@ -67,6 +69,8 @@ class _Parser:
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        # read here: llhttp resets the connection state once the message is complete
+        self.keep_alive = self.parser.should_keep_alive() if self.parser is not None else False
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -116,7 +120,7 @@ class UpstreamResponse:
         except BaseException:
             self._finish(reuse=False)
             raise
-        self._finish(reuse=self._parser.should_keep_alive())
+        self._finish(reuse=cb.keep_alive)
 
     def _finish(self, reuse: bool) -> None:
         if self._done:
@@ -125,7 +129,7 @@ class UpstreamResponse:
         self._pool._release(self._conn, reuse)
 
     async def aclose(self) -> None:
-        self._finish(reuse=False) if not self._cb.complete else self._finish(self._parser.should_keep_alive())
+        self._finish(reuse=self._cb.complete and self._cb.keep_alive)
 
 
 class UpstreamPool:
@@ -231,6 +235,7 @@ class UpstreamPool:
 
         cb = _Parser()
         parser = httptools.HttpResponseParser(cb)
+        cb.parser = parser
         got_bytes = False
         while not cb.headers_done:
             try:

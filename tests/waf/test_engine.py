@@ -109,3 +109,21 @@ def test_smuggling_headers_are_flagged():
 def test_verdict_serializes_to_plain_dict():
     d = inspect(Request.make("GET", "/?x=${jndi:ldap://evil/a}")).to_dict()
     assert d["blocked"] is True and d["matches"][0]["rule_id"] > 0 and "jndi" in d["categories"]
+
+
+def test_compiled_databases_are_cached_on_disk_and_a_corrupt_cache_is_ignored(tmp_path, monkeypatch):
+    import waf._engine as eng
+    from waf._rules import builtin_rules
+
+    monkeypatch.setenv("NETGUARD_WAF_CACHE", str(tmp_path))
+    rules = [r for r in builtin_rules() if r.category == "xss"][:3]
+    monkeypatch.setattr(eng, "_COMPILED", {})
+    first = Engine(rules=rules)
+    files = list(tmp_path.glob("hs-*.db"))
+    assert files
+    for f in files:
+        f.write_bytes(b"garbage")
+    monkeypatch.setattr(eng, "_COMPILED", {})
+    second = Engine(rules=rules)  # the corrupt files are recompiled, not trusted
+    req = Request.make("GET", "/?q=<script>alert(1)</script>")
+    assert first.inspect(req).score == second.inspect(req).score > 0
