@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a bench script: long report lines read better unwrapped)
 """Detection bench: the engine over the CRS regression corpus and over the clean corpus.
 
 Reads ../shared/waf/crs-regression.jsonl (the OWASP CRS regression stages; see its README: only

@@ -1,4 +1,4 @@
-"""The engine: request -> targets -> views (transformations) -> Hyperscan detectors -> anomaly score -> Verdict.
+"""The engine: request -> targets -> views (decoders) -> Hyperscan detectors -> anomaly score -> Verdict.
 
 Shaped like Coraza/ModSecurity with the Core Rule Set: each matching rule adds its severity's score
 (critical 5, error 4, warning 3, notice 2) once per request; the request is blocked when the total
@@ -28,7 +28,9 @@ from waf._targets import Target, extract
 MATCH_TEXT = 80
 _MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
 # A value without any of these is unchanged by every decoder and by the compact/cmdline views.
-_NOT_PLAIN = re.compile(r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|/\*| {2}|^ | $")
+_NOT_PLAIN = re.compile(
+    r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|/\*| {2}|^ | $"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +253,9 @@ class Engine:
         # (up to case, and those databases are caseless): one scan of a merged database covers them.
         merged = [
             r for r in active
-            if r.pattern is not None and r.view in _MERGEABLE and not (r.view == "cmdline" and r.case_sensitive)
+            if r.pattern is not None
+            and r.view in _MERGEABLE
+            and not (r.view == "cmdline" and r.case_sensitive)
         ]  # fmt: skip
         self._merged = _ViewDB("merged", merged) if merged else None
         self._unmerged = [d for d in self._dbs if d.view not in _MERGEABLE]

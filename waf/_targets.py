@@ -125,7 +125,7 @@ class _Collector:
             self.add("arg", loc + "|base64", decoded)
 
 
-def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str, str | None]]:
+def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str | None, str]]:
     """(location, key, value) of every leaf; `key` is the object key (None for array items)."""
     if depth > MAX_JSON_DEPTH:
         return

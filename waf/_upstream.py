@@ -152,7 +152,8 @@ class UpstreamPool:
     async def _connect(self) -> _Conn:
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, ssl=self.ssl, limit=1 << 20), self.connect_timeout
+                asyncio.open_connection(self.host, self.port, ssl=self.ssl, limit=1 << 20),
+                self.connect_timeout,
             )
         except TimeoutError as exc:
             raise UpstreamTimeout("connect timed out") from exc
@@ -202,7 +203,8 @@ class UpstreamPool:
         body: bytes | AsyncIterator[bytes],
     ) -> UpstreamResponse:  # fmt: skip
         w = conn.writer
-        head = [method.encode("latin-1"), b" ", self.base_path.encode() + target if self.base_path else target,
+        path = self.base_path.encode() + target if self.base_path else target
+        head = [method.encode("latin-1"), b" ", path,
                 b" HTTP/1.1\r\n"]  # fmt: skip
         has_host = False
         for k, v in headers:

@@ -108,7 +108,7 @@ def run(settings: Settings, overrides: dict[str, object] | None = None) -> int:
 
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency through uvicorn[standard]
-        runner = asyncio.run
+        runner = asyncio.run  # type: ignore[assignment]
     sidecar = Sidecar(settings, overrides)
     runner(sidecar.serve())
     return 0

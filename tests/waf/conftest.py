@@ -22,8 +22,8 @@ import uvicorn
 _CACHE = tempfile.mkdtemp(prefix="netguard-waf-test-cache-")
 os.environ["NETGUARD_WAF_CACHE"] = _CACHE
 
-from waf.config import Settings
-from waf.server import Sidecar
+from waf.config import Settings  # noqa: E402 - after the cache is set
+from waf.server import Sidecar  # noqa: E402
 
 
 def pytest_sessionfinish(session, exitstatus):
