@@ -127,3 +127,10 @@ def test_compiled_databases_are_cached_on_disk_and_a_corrupt_cache_is_ignored(tm
     second = Engine(rules=rules)  # the corrupt files are recompiled, not trusted
     req = Request.make("GET", "/?q=<script>alert(1)</script>")
     assert first.inspect(req).score == second.inspect(req).score > 0
+
+
+def test_higher_paranoia_runs_stricter_rules():
+    req = Request.make("GET", "/?q=" + "please%20select%20the%20name%20from%20the%20list")
+    assert not Engine(EngineConfig(paranoia=1)).inspect(req).blocked
+    v = Engine(EngineConfig(paranoia=2)).inspect(req)
+    assert v.blocked and any(m.paranoia == 2 for m in v.matches)
