@@ -265,30 +265,30 @@ class Engine:
         path = request.uri.split("?", 1)[0]
         found: dict[int, Match] = {}
 
-        def record(rule: Rule, location: str, text: str) -> None:
+        def record(rule: Rule, locations: tuple[str, ...], text: str) -> None:
+            """A match counts at the first of its locations that no exclusion covers."""
             if rule.id in found:
                 return
-            for ex in cfg.exclusions:
-                if ex.applies(path, rule.id, location):
+            for location in locations:
+                if not any(ex.applies(path, rule.id, location) for ex in cfg.exclusions):
+                    found[rule.id] = Match(
+                        rule.id,
+                        rule.category,
+                        location,
+                        text[-MATCH_TEXT:],
+                        rule.score,
+                        rule.paranoia,
+                        rule.msg,
+                    )
                     return
-            found[rule.id] = Match(
-                rule.id, rule.category, location, text[-MATCH_TEXT:], rule.score, rule.paranoia, rule.msg
-            )
 
         for rule in self._checks:
-            if rule.id in found:
-                continue
             for location, text in CHECKS[rule.check](request):  # type: ignore[index]
-                record(rule, location, text)
-                break
+                record(rule, (location,), text)
+                if rule.id in found:
+                    break
 
-        targets = extract(request)
-        seen: set[tuple[str, str]] = set()
-        for t in targets:
-            key = (t.kind, t.value)
-            if key in seen:
-                continue
-            seen.add(key)
+        for t in extract(request):
             self._scan_target(t, record)
 
         total = sum(m.score for m in found.values())
@@ -299,7 +299,7 @@ class Engine:
         """Ids of the pattern rules that match one value seen as a target of `kind` (for rule tests)."""
         hits: list[int] = []
 
-        def record(rule: Rule, _location: str, _text: str) -> None:
+        def record(rule: Rule, _locations: tuple[str, ...], _text: str) -> None:
             if rule.id not in hits:
                 hits.append(rule.id)
 
@@ -328,7 +328,7 @@ class Engine:
             for idx, to in vdb.scan(data):
                 rule = vdb.rules[idx]
                 if t.kind in rule.targets:
-                    record(rule, t.location, data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace"))
+                    record(rule, t.locations, data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace"))
 
 
 _default: Engine | None = None

@@ -76,26 +76,50 @@ _STRUCTURAL_HEADERS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """One value to inspect. The same (kind, value) seen in several places is one Target: `location`
+    is the first place, `also` the others (exclusions must hold for every place to silence a match)."""
+
     kind: str
     location: str
     value: str
+    also: tuple[str, ...] = ()
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        return (self.location, *self.also)
 
 
 class _Collector:
-    __slots__ = ("items", "full")
+    __slots__ = ("items", "full", "index", "extra")
 
     def __init__(self) -> None:
         self.items: list[Target] = []
         self.full = False
+        self.index: dict[tuple[str, str], int] = {}
+        self.extra: dict[int, list[str]] = {}
+
+    def targets(self) -> list[Target]:
+        for i, locs in self.extra.items():
+            t = self.items[i]
+            self.items[i] = Target(t.kind, t.location, t.value, tuple(locs[:64]))
+        return self.items
 
     def add(self, kind: str, location: str, value: str) -> None:
+        """Detectors see a value once per kind; its other locations are kept for exclusions."""
         if not value or self.full:
+            return
+        key = (kind, value)
+        i = self.index.get(key)
+        if i is not None:
+            if location != self.items[i].location:
+                self.extra.setdefault(i, []).append(location)
             return
         if len(self.items) >= MAX_TARGETS:
             self.full = True
             return
         if len(value) > MAX_VALUE:
             value = value[:MAX_VALUE]
+        self.index[key] = len(self.items)
         self.items.append(Target(kind, location, value))
 
     def add_arg(self, source: str, name: str, value: str, depth: int = 0, named: bool = True) -> None:
@@ -359,4 +383,4 @@ def extract(req: Request) -> list[Target]:
             out.add("filename", f"header:{hname}", hval)
     _parse_cookies(req, out)
     _parse_body(req, out)
-    return out.items
+    return out.targets()

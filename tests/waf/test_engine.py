@@ -134,3 +134,14 @@ def test_higher_paranoia_runs_stricter_rules():
     assert not Engine(EngineConfig(paranoia=1)).inspect(req).blocked
     v = Engine(EngineConfig(paranoia=2)).inspect(req)
     assert v.blocked and any(m.paranoia == 2 for m in v.matches)
+
+
+def test_exclusion_cannot_be_bypassed_by_repeating_the_payload_in_another_parameter():
+    cfg = EngineConfig(exclusions=(Exclusion(path="/cms/", params=frozenset({"content"})),))
+    eng = Engine(cfg)
+    payload = "%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    ct = {"Content-Type": "application/x-www-form-urlencoded"}
+    only_excluded = eng.inspect(Request.make("POST", "/cms/p", ct, f"content={payload}"))
+    assert not only_excluded.blocked
+    both = eng.inspect(Request.make("POST", "/cms/p", ct, f"content={payload}&title={payload}"))
+    assert both.blocked and all(m.location == "form:title" for m in both.matches if m.category == "xss")
