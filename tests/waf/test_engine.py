@@ -145,3 +145,13 @@ def test_exclusion_cannot_be_bypassed_by_repeating_the_payload_in_another_parame
     assert not only_excluded.blocked
     both = eng.inspect(Request.make("POST", "/cms/p", ct, f"content={payload}&title={payload}"))
     assert both.blocked and all(m.location == "form:title" for m in both.matches if m.category == "xss")
+
+
+def test_multipart_part_with_utf7_charset_is_flagged_and_utf8_is_not():
+    def body(charset: str) -> str:
+        return ("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n"
+                f"Content-Type: text/plain; charset={charset}\r\n\r\nhello\r\n--b--\r\n")  # fmt: skip
+
+    ct = {"Content-Type": "multipart/form-data; boundary=b"}
+    assert "multipart" in inspect(Request.make("POST", "/", ct, body("utf-7"))).categories
+    assert inspect(Request.make("POST", "/", ct, body("utf-8"))).matches == ()
