@@ -60,6 +60,7 @@ class _Parser:
         self.headers: list[tuple[bytes, bytes]] = []
         self.parser: httptools.HttpResponseParser | None = None
         self.keep_alive = False
+        self.close_delimited = False
         self.headers_done = False
         self.complete = False
         self.chunks: deque[bytes] = deque()
@@ -69,6 +70,11 @@ class _Parser:
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        names = {k.lower(): v.lower() for k, v in self.headers}
+        # no length and not chunked: the body ends when the upstream closes the connection
+        self.close_delimited = b"content-length" not in names and b"chunked" not in names.get(
+            b"transfer-encoding", b""
+        )
         # read here: llhttp resets the connection state once the message is complete
         self.keep_alive = self.parser.should_keep_alive() if self.parser is not None else False
 
@@ -106,13 +112,10 @@ class UpstreamResponse:
                 except OSError as exc:
                     raise UpstreamBrokenError(f"upstream connection lost: {exc!r}") from exc
                 if not data:
-                    try:
-                        self._parser.feed_data(b"")  # may complete a close-delimited body
-                    except httptools.HttpParserError as exc:
-                        raise UpstreamBrokenError("upstream closed mid-response") from exc
-                    if not cb.complete:
-                        raise UpstreamBrokenError("upstream closed mid-response")
-                    continue
+                    if cb.close_delimited:  # the close is the end of this body
+                        self._finish(reuse=False)
+                        return
+                    raise UpstreamBrokenError("upstream closed mid-response")
                 try:
                     self._parser.feed_data(data)
                 except httptools.HttpParserError as exc:
