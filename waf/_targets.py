@@ -18,6 +18,9 @@ from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
 from waf._request import Request
 
 MAX_TARGETS = 4096
+MAX_ADDS = 16 * MAX_TARGETS  # values looked at, repeats included
+MAX_LOCATIONS = 64  # places remembered per repeated value
+ANY_LOCATION = "*"
 MAX_VALUE = 256 * 1024
 MAX_JSON_DEPTH = 32
 
@@ -90,29 +93,38 @@ class Target:
 
 
 class _Collector:
-    __slots__ = ("items", "full", "index", "extra")
+    __slots__ = ("items", "full", "index", "extra", "calls")
 
     def __init__(self) -> None:
         self.items: list[Target] = []
         self.full = False
         self.index: dict[tuple[str, str], int] = {}
-        self.extra: dict[int, list[str]] = {}
+        self.extra: dict[int, dict[str, None]] = {}
+        self.calls = 0
 
     def targets(self) -> list[Target]:
         for i, locs in self.extra.items():
             t = self.items[i]
-            self.items[i] = Target(t.kind, t.location, t.value, tuple(locs[:64]))
+            self.items[i] = Target(t.kind, t.location, t.value, tuple(locs))
         return self.items
 
     def add(self, kind: str, location: str, value: str) -> None:
         """Detectors see a value once per kind; its other locations are kept for exclusions."""
         if not value or self.full:
             return
+        self.calls += 1
+        if self.calls > MAX_ADDS:
+            self.full = True
+            return
         key = (kind, value)
         i = self.index.get(key)
         if i is not None:
             if location != self.items[i].location:
-                self.extra.setdefault(i, []).append(location)
+                locs = self.extra.setdefault(i, {})
+                if len(locs) < MAX_LOCATIONS:
+                    locs[location] = None
+                else:  # too many places to track: no parameter exclusion may silence this value
+                    locs[ANY_LOCATION] = None
             return
         if len(self.items) >= MAX_TARGETS:
             self.full = True
@@ -206,6 +218,8 @@ def _boundary(params: str) -> str:
 def _parse_multipart(body: str, boundary: str, out: _Collector) -> None:
     delim = "--" + boundary
     for i, part in enumerate(body.split(delim)):
+        if out.full:
+            return
         if i == 0 or part.startswith("--"):
             continue
         part = part[2:] if part.startswith("\r\n") else part.lstrip("\n")
@@ -297,6 +311,8 @@ def _parse_xml(body: str, out: _Collector) -> None:
         tag = parts[0].rstrip("/")
         if len(parts) > 1:
             for aname, aval in _xml_attrs(parts[1]):
+                if out.full:
+                    return
                 loc = f"/{tag}@{aname}"
                 out.add("arg_name", f"xml:{loc}", aname)
                 out.add_arg("xml", loc, deep_decode(aval), named=False)
@@ -334,6 +350,8 @@ def _parse_body(req: Request, out: _Collector) -> None:
     if ctype in ("", "application/x-www-form-urlencoded"):
         if "=" in text:
             for name, value in split_query(text):
+                if out.full:
+                    break
                 out.add_arg("form", name, value)
         else:  # a bare value posted as a form: one unnamed parameter
             out.add_arg("form", "", url_decode_plus(text), named=False)
@@ -373,6 +391,8 @@ def extract(req: Request) -> list[Target]:
         path = path[slash:] if slash >= 0 else "/"
     out.add("path", "path", url_decode(path))
     for name, value in split_query(query):
+        if out.full:
+            break
         out.add_arg("query", name, value)
     for hname, hval in req.headers:
         low = hname.lower()

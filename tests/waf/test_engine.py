@@ -155,3 +155,15 @@ def test_multipart_part_with_utf7_charset_is_flagged_and_utf8_is_not():
     ct = {"Content-Type": "multipart/form-data; boundary=b"}
     assert "multipart" in inspect(Request.make("POST", "/", ct, body("utf-7"))).categories
     assert inspect(Request.make("POST", "/", ct, body("utf-8"))).matches == ()
+
+
+def test_value_repeated_in_many_places_cannot_hide_behind_a_parameter_exclusion():
+    cfg = EngineConfig(exclusions=(Exclusion(params=frozenset({f"c{i}" for i in range(100)})),))
+    payload = "%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    eng = Engine(cfg)
+    ten = "&".join(f"c{i}={payload}" for i in range(10))
+    assert not eng.inspect(Request.make("GET", f"/?{ten}")).blocked
+    assert eng.inspect(Request.make("GET", f"/?{ten}&title={payload}")).blocked
+    # past 64 places a repeated value is no longer tracked place by place: it counts (fail closed)
+    hundred = "&".join(f"c{i}={payload}" for i in range(100))
+    assert eng.inspect(Request.make("GET", f"/?{hundred}")).blocked
