@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import threading
@@ -72,7 +73,7 @@ class Sidecar:
             return False
         self.settings = new
         self.proxy.metrics.reloads.labels("ok").inc()
-        log.warning("config reloaded: %s", new.describe())
+        log.info("config reloaded", extra={"settings": json.loads(new.describe())})
         return True
 
     async def serve(self) -> None:
