@@ -512,9 +512,6 @@ def header_timeout_protocol(timeout: float) -> type[HttpToolsProtocol]:
             self._disarm()
             super().on_headers_complete()
 
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
             super().connection_lost(exc)
