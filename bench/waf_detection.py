@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a bench script: long report lines read better unwrapped)
 """Detection bench: the engine over the CRS regression corpus and over the clean corpus.
 
 Reads ../shared/waf/crs-regression.jsonl (the OWASP CRS regression stages; see its README: only
@@ -31,6 +32,7 @@ from waf import Engine, EngineConfig, Request  # noqa: E402
 ATTACK = ("sqli", "xss", "lfi", "rfi", "rce", "php", "java", "protocol-attack")
 CRS_DEFAULT = ROOT.parent / "shared" / "waf" / "crs-regression.jsonl"
 CLEAN_DEFAULT = ROOT / "tests" / "waf" / "data" / "clean_corpus.jsonl"
+HOLDOUT_DEFAULT = ROOT / "tests" / "waf" / "data" / "clean_holdout.jsonl"
 
 
 def crs_request(d: dict) -> Request:
@@ -95,6 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--crs", type=Path, default=CRS_DEFAULT)
     ap.add_argument("--clean", type=Path, default=CLEAN_DEFAULT)
+    ap.add_argument(
+        "--holdout",
+        type=Path,
+        default=HOLDOUT_DEFAULT,
+        help="a second clean corpus, never used to tune the rules",
+    )
     ap.add_argument("--paranoia", type=int, default=1)
     ap.add_argument("--misses", type=Path, help="write missed block stages and clean false positives here")
     ap.add_argument("--peer", action="store_true", help="also run the corpora through nginx+ModSecurity+CRS")
@@ -130,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     clean_verdicts, clean_times = timed(engine, clean_reqs)
     fps = [(d, v) for d, v in zip(clean, clean_verdicts, strict=True) if v.blocked]
 
+    holdout = load_jsonl(args.holdout) if args.holdout.exists() else []
+    holdout_fps = [d for d in holdout if engine.inspect(clean_request(d)).blocked]
+
     peer = None
     if args.peer:
         sys.path.insert(0, str(ROOT / "bench"))
@@ -138,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         with Peer() as p:
             peer_crs = [p.blocks(d, form_default=True) for d in stages]
             peer_clean = [p.blocks(d) for d in clean]
-        peer = (peer_crs, peer_clean)
+            peer_holdout = [p.blocks(d) for d in holdout]
+        peer = (peer_crs, peer_clean, peer_holdout)
 
     print(f"\nCRS regression corpus ({args.crs.name}): 'block' stages at paranoia <= {args.paranoia}")
     header = f"{'category':<18}{'stages':>7}{'netguard':>10}"
@@ -175,6 +187,15 @@ def main(argv: list[str] | None = None) -> int:
             pfp = sum(bool(b) for b in peer[1])
             line += f"; ModSec+CRS {pfp} ({pct(pfp, len(clean)).strip()})"
         print(line)
+        if holdout:
+            line = (
+                f"held-out clean corpus ({args.holdout.name}, {len(holdout)} requests): "
+                f"netguard {len(holdout_fps)} ({pct(len(holdout_fps), len(holdout)).strip()})"
+            )
+            if peer:
+                hfp = sum(bool(b) for b in peer[2])
+                line += f"; ModSec+CRS {hfp} ({pct(hfp, len(holdout)).strip()})"
+            print(line)
         by_rule = Counter(m.rule_id for _, v in fps for m in v.matches)
         if by_rule:
             print("  rules behind them:", ", ".join(f"{r}x{n}" for r, n in by_rule.most_common(10)))

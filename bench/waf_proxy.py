@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a bench script: long report lines read better unwrapped)
 """Proxy bench: requests/s and latency through the netguard sidecar vs nginx + ModSecurity + CRS.
 
 Starts (all on 127.0.0.1): the upstream and the ModSecurity/CRS peer in one nginx (bench/waf_peer.py),

@@ -66,7 +66,9 @@ def _bs_sub(m: re.Match[str]) -> str:
 
 
 def backslash_decode(value: str) -> str:
-    """JavaScript/C/JSON escapes: \\uXXXX, \\u{X}, \\xXX, octal, \\n \\t ..., \\\\ \\" \\' \\/ (others stay)."""
+    """JavaScript/C/JSON escapes: \\uXXXX, \\u{X}, \\xXX, octal, \\n \\t ..., \\\\ \\" \\' \\/.
+
+    Other backslashes stay (Windows paths keep their separators)."""
     if "\\" not in value:
         return value
     return _BACKSLASH.sub(_bs_sub, value)

@@ -1,4 +1,4 @@
-"""The engine: request -> targets -> views (transformations) -> Hyperscan detectors -> anomaly score -> Verdict.
+"""The engine: request -> targets -> views (decoders) -> Hyperscan detectors -> anomaly score -> Verdict.
 
 Shaped like Coraza/ModSecurity with the Core Rule Set: each matching rule adds its severity's score
 (critical 5, error 4, warning 3, notice 2) once per request; the request is blocked when the total
@@ -9,10 +9,13 @@ run. Exclusions drop matches by path prefix, parameter and rule id.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import os
 import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import hyperscan
 
@@ -25,7 +28,9 @@ from waf._targets import Target, extract
 MATCH_TEXT = 80
 _MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
 # A value without any of these is unchanged by every decoder and by the compact/cmdline views.
-_NOT_PLAIN = re.compile(r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|/\*| {2}|^ | $")
+_NOT_PLAIN = re.compile(
+    r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|/\*| {2}|^ | $"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +151,10 @@ def _compile(rules: list[Rule]) -> hyperscan.Database:
         db = _COMPILED.get(key)
         if db is not None:
             return db
+        db = _load_cached(key)
+        if db is not None:
+            _COMPILED[key] = db
+            return db
         db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
         try:
             db.compile(expressions=exprs, ids=list(range(len(rules))), elements=len(rules), flags=flags)
@@ -157,7 +166,45 @@ def _compile(rules: list[Rule]) -> hyperscan.Database:
                     raise ValueError(f"{r.source}: rule {r.id}: pattern: {one}") from one
             raise ValueError(f"hyperscan: {exc}") from exc
         _COMPILED[key] = db
+        _store_cached(key, db)
         return db
+
+
+def _cache_file(key: tuple[tuple[bytes, int], ...]) -> Path | None:
+    """Where a compiled database is kept between runs ($NETGUARD_WAF_CACHE, else the user cache
+    folder); `NETGUARD_WAF_CACHE=off` disables it."""
+    root = os.environ.get("NETGUARD_WAF_CACHE")
+    if root == "off":
+        return None
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        root = os.path.join(base, "netguard-waf")
+    h = hashlib.sha256(repr((getattr(hyperscan, "__version__", ""), key)).encode())
+    return Path(root) / f"hs-{h.hexdigest()[:32]}.db"
+
+
+def _load_cached(key: tuple[tuple[bytes, int], ...]) -> hyperscan.Database | None:
+    path = _cache_file(key)
+    if path is None:
+        return None
+    try:
+        return hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
+    except (OSError, hyperscan.error, ValueError, TypeError):
+        return None
+
+
+def _store_cached(key: tuple[tuple[bytes, int], ...], db: hyperscan.Database) -> None:
+    """Best effort: a read-only file system or a full disk only costs the next start its compile time."""
+    path = _cache_file(key)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(hyperscan.dumpb(db))
+        os.replace(tmp, path)
+    except (OSError, hyperscan.error):
+        pass
 
 
 class _ViewDB:
@@ -206,7 +253,9 @@ class Engine:
         # (up to case, and those databases are caseless): one scan of a merged database covers them.
         merged = [
             r for r in active
-            if r.pattern is not None and r.view in _MERGEABLE and not (r.view == "cmdline" and r.case_sensitive)
+            if r.pattern is not None
+            and r.view in _MERGEABLE
+            and not (r.view == "cmdline" and r.case_sensitive)
         ]  # fmt: skip
         self._merged = _ViewDB("merged", merged) if merged else None
         self._unmerged = [d for d in self._dbs if d.view not in _MERGEABLE]
@@ -216,30 +265,30 @@ class Engine:
         path = request.uri.split("?", 1)[0]
         found: dict[int, Match] = {}
 
-        def record(rule: Rule, location: str, text: str) -> None:
+        def record(rule: Rule, locations: tuple[str, ...], text: str) -> None:
+            """A match counts at the first of its locations that no exclusion covers."""
             if rule.id in found:
                 return
-            for ex in cfg.exclusions:
-                if ex.applies(path, rule.id, location):
+            for location in locations:
+                if not any(ex.applies(path, rule.id, location) for ex in cfg.exclusions):
+                    found[rule.id] = Match(
+                        rule.id,
+                        rule.category,
+                        location,
+                        text[-MATCH_TEXT:],
+                        rule.score,
+                        rule.paranoia,
+                        rule.msg,
+                    )
                     return
-            found[rule.id] = Match(
-                rule.id, rule.category, location, text[-MATCH_TEXT:], rule.score, rule.paranoia, rule.msg
-            )
 
         for rule in self._checks:
-            if rule.id in found:
-                continue
             for location, text in CHECKS[rule.check](request):  # type: ignore[index]
-                record(rule, location, text)
-                break
+                record(rule, (location,), text)
+                if rule.id in found:
+                    break
 
-        targets = extract(request)
-        seen: set[tuple[str, str]] = set()
-        for t in targets:
-            key = (t.kind, t.value)
-            if key in seen:
-                continue
-            seen.add(key)
+        for t in extract(request):
             self._scan_target(t, record)
 
         total = sum(m.score for m in found.values())
@@ -250,7 +299,7 @@ class Engine:
         """Ids of the pattern rules that match one value seen as a target of `kind` (for rule tests)."""
         hits: list[int] = []
 
-        def record(rule: Rule, _location: str, _text: str) -> None:
+        def record(rule: Rule, _locations: tuple[str, ...], _text: str) -> None:
             if rule.id not in hits:
                 hits.append(rule.id)
 
@@ -279,7 +328,7 @@ class Engine:
             for idx, to in vdb.scan(data):
                 rule = vdb.rules[idx]
                 if t.kind in rule.targets:
-                    record(rule, t.location, data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace"))
+                    record(rule, t.locations, data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace"))
 
 
 _default: Engine | None = None

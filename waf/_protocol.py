@@ -97,7 +97,35 @@ def _content_type_confusion(req: Request) -> list[Hit]:
     return hits
 
 
+_SAFE_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "windows-1252"})
+
+
+def _multipart_charset(req: Request) -> list[Hit]:
+    """Parts declaring a charset a back end may decode differently from the WAF (UTF-7, UTF-16,
+    Shift-JIS...), a `_charset_` field switching the whole form, or Content-Transfer-Encoding
+    (deprecated for form-data; parsers disagree on it)."""
+    if not req.header("content-type").lower().startswith("multipart/") or not req.body:
+        return []
+    hits: list[Hit] = []
+    text = req.body.decode("latin-1")
+    lines = text.splitlines()
+    for i, line in enumerate(lines[:20000]):
+        low = line.strip().lower()
+        if low.startswith("content-type:") and "charset" in low:
+            cs = low.split("charset", 1)[1].lstrip(" =").strip("\"'; ").split(";")[0].strip()
+            if cs not in _SAFE_CHARSETS:
+                hits.append(("multipart-header:content-type", line.strip()[:200]))
+        elif low.startswith("content-transfer-encoding:"):
+            hits.append(("multipart-header:content-transfer-encoding", line.strip()[:200]))
+        elif low.startswith("content-disposition:") and 'name="_charset_"' in low:
+            value = next((v.strip() for v in lines[i + 1 : i + 4] if v.strip()), "")
+            if value.lower() not in _SAFE_CHARSETS:
+                hits.append(("multipart:_charset_", value[:200]))
+    return hits
+
+
 CHECKS: dict[str, Callable[[Request], list[Hit]]] = {
+    "multipart_charset": _multipart_charset,
     "content_type_confusion": _content_type_confusion,
     "cl_te_conflict": _cl_te_conflict,
     "te_obfuscated": _te_obfuscated,

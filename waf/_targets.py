@@ -18,6 +18,9 @@ from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
 from waf._request import Request
 
 MAX_TARGETS = 4096
+MAX_ADDS = 16 * MAX_TARGETS  # values looked at, repeats included
+MAX_LOCATIONS = 64  # places remembered per repeated value
+ANY_LOCATION = "*"
 MAX_VALUE = 256 * 1024
 MAX_JSON_DEPTH = 32
 
@@ -76,26 +79,59 @@ _STRUCTURAL_HEADERS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Target:
+    """One value to inspect. The same (kind, value) seen in several places is one Target: `location`
+    is the first place, `also` the others (exclusions must hold for every place to silence a match)."""
+
     kind: str
     location: str
     value: str
+    also: tuple[str, ...] = ()
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        return (self.location, *self.also)
 
 
 class _Collector:
-    __slots__ = ("items", "full")
+    __slots__ = ("items", "full", "index", "extra", "calls")
 
     def __init__(self) -> None:
         self.items: list[Target] = []
         self.full = False
+        self.index: dict[tuple[str, str], int] = {}
+        self.extra: dict[int, dict[str, None]] = {}
+        self.calls = 0
+
+    def targets(self) -> list[Target]:
+        for i, locs in self.extra.items():
+            t = self.items[i]
+            self.items[i] = Target(t.kind, t.location, t.value, tuple(locs))
+        return self.items
 
     def add(self, kind: str, location: str, value: str) -> None:
+        """Detectors see a value once per kind; its other locations are kept for exclusions."""
         if not value or self.full:
+            return
+        self.calls += 1
+        if self.calls > MAX_ADDS:
+            self.full = True
+            return
+        key = (kind, value)
+        i = self.index.get(key)
+        if i is not None:
+            if location != self.items[i].location:
+                locs = self.extra.setdefault(i, {})
+                if len(locs) < MAX_LOCATIONS:
+                    locs[location] = None
+                else:  # too many places to track: no parameter exclusion may silence this value
+                    locs[ANY_LOCATION] = None
             return
         if len(self.items) >= MAX_TARGETS:
             self.full = True
             return
         if len(value) > MAX_VALUE:
             value = value[:MAX_VALUE]
+        self.index[key] = len(self.items)
         self.items.append(Target(kind, location, value))
 
     def add_arg(self, source: str, name: str, value: str, depth: int = 0, named: bool = True) -> None:
@@ -125,7 +161,7 @@ class _Collector:
             self.add("arg", loc + "|base64", decoded)
 
 
-def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str, str | None]]:
+def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str | None, str]]:
     """(location, key, value) of every leaf; `key` is the object key (None for array items)."""
     if depth > MAX_JSON_DEPTH:
         return
@@ -182,6 +218,8 @@ def _boundary(params: str) -> str:
 def _parse_multipart(body: str, boundary: str, out: _Collector) -> None:
     delim = "--" + boundary
     for i, part in enumerate(body.split(delim)):
+        if out.full:
+            return
         if i == 0 or part.startswith("--"):
             continue
         part = part[2:] if part.startswith("\r\n") else part.lstrip("\n")
@@ -273,6 +311,8 @@ def _parse_xml(body: str, out: _Collector) -> None:
         tag = parts[0].rstrip("/")
         if len(parts) > 1:
             for aname, aval in _xml_attrs(parts[1]):
+                if out.full:
+                    return
                 loc = f"/{tag}@{aname}"
                 out.add("arg_name", f"xml:{loc}", aname)
                 out.add_arg("xml", loc, deep_decode(aval), named=False)
@@ -310,6 +350,8 @@ def _parse_body(req: Request, out: _Collector) -> None:
     if ctype in ("", "application/x-www-form-urlencoded"):
         if "=" in text:
             for name, value in split_query(text):
+                if out.full:
+                    break
                 out.add_arg("form", name, value)
         else:  # a bare value posted as a form: one unnamed parameter
             out.add_arg("form", "", url_decode_plus(text), named=False)
@@ -349,6 +391,8 @@ def extract(req: Request) -> list[Target]:
         path = path[slash:] if slash >= 0 else "/"
     out.add("path", "path", url_decode(path))
     for name, value in split_query(query):
+        if out.full:
+            break
         out.add_arg("query", name, value)
     for hname, hval in req.headers:
         low = hname.lower()
@@ -359,4 +403,4 @@ def extract(req: Request) -> list[Target]:
             out.add("filename", f"header:{hname}", hval)
     _parse_cookies(req, out)
     _parse_body(req, out)
-    return out.items
+    return out.targets()

@@ -58,6 +58,9 @@ class _Parser:
 
     def __init__(self) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
+        self.parser: httptools.HttpResponseParser | None = None
+        self.keep_alive = False
+        self.close_delimited = False
         self.headers_done = False
         self.complete = False
         self.chunks: deque[bytes] = deque()
@@ -67,6 +70,13 @@ class _Parser:
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
+        names = {k.lower(): v.lower() for k, v in self.headers}
+        # no length and not chunked: the body ends when the upstream closes the connection
+        self.close_delimited = b"content-length" not in names and b"chunked" not in names.get(
+            b"transfer-encoding", b""
+        )
+        # read here: llhttp resets the connection state once the message is complete
+        self.keep_alive = self.parser.should_keep_alive() if self.parser is not None else False
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -102,13 +112,10 @@ class UpstreamResponse:
                 except OSError as exc:
                     raise UpstreamBrokenError(f"upstream connection lost: {exc!r}") from exc
                 if not data:
-                    try:
-                        self._parser.feed_data(b"")  # may complete a close-delimited body
-                    except httptools.HttpParserError as exc:
-                        raise UpstreamBrokenError("upstream closed mid-response") from exc
-                    if not cb.complete:
-                        raise UpstreamBrokenError("upstream closed mid-response")
-                    continue
+                    if cb.close_delimited:  # the close is the end of this body
+                        self._finish(reuse=False)
+                        return
+                    raise UpstreamBrokenError("upstream closed mid-response")
                 try:
                     self._parser.feed_data(data)
                 except httptools.HttpParserError as exc:
@@ -116,7 +123,7 @@ class UpstreamResponse:
         except BaseException:
             self._finish(reuse=False)
             raise
-        self._finish(reuse=self._parser.should_keep_alive())
+        self._finish(reuse=cb.keep_alive)
 
     def _finish(self, reuse: bool) -> None:
         if self._done:
@@ -125,7 +132,7 @@ class UpstreamResponse:
         self._pool._release(self._conn, reuse)
 
     async def aclose(self) -> None:
-        self._finish(reuse=False) if not self._cb.complete else self._finish(self._parser.should_keep_alive())
+        self._finish(reuse=self._cb.complete and self._cb.keep_alive)
 
 
 class UpstreamPool:
@@ -148,7 +155,8 @@ class UpstreamPool:
     async def _connect(self) -> _Conn:
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, ssl=self.ssl, limit=1 << 20), self.connect_timeout
+                asyncio.open_connection(self.host, self.port, ssl=self.ssl, limit=1 << 20),
+                self.connect_timeout,
             )
         except TimeoutError as exc:
             raise UpstreamTimeout("connect timed out") from exc
@@ -198,7 +206,8 @@ class UpstreamPool:
         body: bytes | AsyncIterator[bytes],
     ) -> UpstreamResponse:  # fmt: skip
         w = conn.writer
-        head = [method.encode("latin-1"), b" ", self.base_path.encode() + target if self.base_path else target,
+        path = self.base_path.encode() + target if self.base_path else target
+        head = [method.encode("latin-1"), b" ", path,
                 b" HTTP/1.1\r\n"]  # fmt: skip
         has_host = False
         for k, v in headers:
@@ -231,6 +240,7 @@ class UpstreamPool:
 
         cb = _Parser()
         parser = httptools.HttpResponseParser(cb)
+        cb.parser = parser
         got_bytes = False
         while not cb.headers_done:
             try:

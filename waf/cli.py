@@ -82,15 +82,35 @@ def main(argv: list[str]) -> int:
     if not args.upstream and not (args.config and "upstream" in _file_keys(args.config)):
         print("netguard waf: --upstream: required (or `upstream:` in the config file)", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("netguard.waf").setLevel(logging.INFO)
     from waf.server import run
 
-    print(f"netguard waf: starting {settings.describe()}", file=sys.stderr, flush=True)
+    logging.getLogger("netguard.waf").info("starting", extra={"settings": json.loads(settings.describe())})
     try:
         return run(settings, {k: v for k, v in overrides.items() if v is not None})
     except ValueError as exc:
         print(f"netguard waf: {exc}", file=sys.stderr)
         return 2
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line (the service's logs; the audit log is separate)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if hasattr(record, "settings"):
+            doc["settings"] = record.settings
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, default=str)
 
 
 def _file_keys(path: str) -> set[str]:

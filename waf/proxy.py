@@ -341,8 +341,9 @@ class WafProxy:
     ) -> None:
         self.metrics.requests.labels("too_large").inc()
         self.audit.write(
-            {"time": time.time(), "request_id": request_id, "action": "block", "status": 413, "client": client,
-             "method": method, "uri": target.decode("latin-1")[:2048], "reason": "body over inspection window"}
+            {"time": time.time(), "request_id": request_id, "action": "block", "status": 413,
+             "client": client, "method": method, "uri": target.decode("latin-1")[:2048],
+             "reason": "body over inspection window"}
         )  # fmt: skip
         status, hdrs, data = _json_response(
             413, {"error": "request body too large to inspect", "request_id": request_id}, request_id
@@ -510,9 +511,6 @@ def header_timeout_protocol(timeout: float) -> type[HttpToolsProtocol]:
         def on_headers_complete(self) -> None:
             self._disarm()
             super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import threading
@@ -72,7 +73,7 @@ class Sidecar:
             return False
         self.settings = new
         self.proxy.metrics.reloads.labels("ok").inc()
-        log.warning("config reloaded: %s", new.describe())
+        log.info("config reloaded", extra={"settings": json.loads(new.describe())})
         return True
 
     async def serve(self) -> None:
@@ -108,7 +109,7 @@ def run(settings: Settings, overrides: dict[str, object] | None = None) -> int:
 
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency through uvicorn[standard]
-        runner = asyncio.run
+        runner = asyncio.run  # type: ignore[assignment]
     sidecar = Sidecar(settings, overrides)
     runner(sidecar.serve())
     return 0

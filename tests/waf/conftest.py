@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +17,17 @@ from dataclasses import replace
 import pytest
 import uvicorn
 
-from waf.config import Settings
-from waf.server import Sidecar
+# Compiled Hyperscan databases go to a private cache for this test session (shared with the
+# `netguard waf` processes the tests start, so they skip the compile), never to the user's cache.
+_CACHE = tempfile.mkdtemp(prefix="netguard-waf-test-cache-")
+os.environ["NETGUARD_WAF_CACHE"] = _CACHE
+
+from waf.config import Settings  # noqa: E402 - after the cache is set
+from waf.server import Sidecar  # noqa: E402
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -36,7 +36,8 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path):
 @pytest.mark.parametrize(
     ("text", "key"),
     [("mode: maybe\n", "mode"), ("exclusions:\n  - {}\n", "exclusions[0]"), ("bogus: 1\n", "bogus"),
-     ("timeouts:\n  upstream: fast\n", "timeouts.upstream"), ("paranoia: 7\n", "paranoia"), ("[1, 2\n", "YAML")],
+     ("timeouts:\n  upstream: fast\n", "timeouts.upstream"), ("paranoia: 7\n", "paranoia"),
+     ("[1, 2\n", "YAML")],
 )  # fmt: skip
 def test_check_config_names_the_key(tmp_path, text, key):
     cfg = tmp_path / "waf.yaml"

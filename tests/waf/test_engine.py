@@ -109,3 +109,61 @@ def test_smuggling_headers_are_flagged():
 def test_verdict_serializes_to_plain_dict():
     d = inspect(Request.make("GET", "/?x=${jndi:ldap://evil/a}")).to_dict()
     assert d["blocked"] is True and d["matches"][0]["rule_id"] > 0 and "jndi" in d["categories"]
+
+
+def test_compiled_databases_are_cached_on_disk_and_a_corrupt_cache_is_ignored(tmp_path, monkeypatch):
+    import waf._engine as eng
+    from waf._rules import builtin_rules
+
+    monkeypatch.setenv("NETGUARD_WAF_CACHE", str(tmp_path))
+    rules = [r for r in builtin_rules() if r.category == "xss"][:3]
+    monkeypatch.setattr(eng, "_COMPILED", {})
+    first = Engine(rules=rules)
+    files = list(tmp_path.glob("hs-*.db"))
+    assert files
+    for f in files:
+        f.write_bytes(b"garbage")
+    monkeypatch.setattr(eng, "_COMPILED", {})
+    second = Engine(rules=rules)  # the corrupt files are recompiled, not trusted
+    req = Request.make("GET", "/?q=<script>alert(1)</script>")
+    assert first.inspect(req).score == second.inspect(req).score > 0
+
+
+def test_higher_paranoia_runs_stricter_rules():
+    req = Request.make("GET", "/?q=" + "please%20select%20the%20name%20from%20the%20list")
+    assert not Engine(EngineConfig(paranoia=1)).inspect(req).blocked
+    v = Engine(EngineConfig(paranoia=2)).inspect(req)
+    assert v.blocked and any(m.paranoia == 2 for m in v.matches)
+
+
+def test_exclusion_cannot_be_bypassed_by_repeating_the_payload_in_another_parameter():
+    cfg = EngineConfig(exclusions=(Exclusion(path="/cms/", params=frozenset({"content"})),))
+    eng = Engine(cfg)
+    payload = "%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    ct = {"Content-Type": "application/x-www-form-urlencoded"}
+    only_excluded = eng.inspect(Request.make("POST", "/cms/p", ct, f"content={payload}"))
+    assert not only_excluded.blocked
+    both = eng.inspect(Request.make("POST", "/cms/p", ct, f"content={payload}&title={payload}"))
+    assert both.blocked and all(m.location == "form:title" for m in both.matches if m.category == "xss")
+
+
+def test_multipart_part_with_utf7_charset_is_flagged_and_utf8_is_not():
+    def body(charset: str) -> str:
+        return ("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n"
+                f"Content-Type: text/plain; charset={charset}\r\n\r\nhello\r\n--b--\r\n")  # fmt: skip
+
+    ct = {"Content-Type": "multipart/form-data; boundary=b"}
+    assert "multipart" in inspect(Request.make("POST", "/", ct, body("utf-7"))).categories
+    assert inspect(Request.make("POST", "/", ct, body("utf-8"))).matches == ()
+
+
+def test_value_repeated_in_many_places_cannot_hide_behind_a_parameter_exclusion():
+    cfg = EngineConfig(exclusions=(Exclusion(params=frozenset({f"c{i}" for i in range(100)})),))
+    payload = "%3Cscript%3Ealert(1)%3C%2Fscript%3E"
+    eng = Engine(cfg)
+    ten = "&".join(f"c{i}={payload}" for i in range(10))
+    assert not eng.inspect(Request.make("GET", f"/?{ten}")).blocked
+    assert eng.inspect(Request.make("GET", f"/?{ten}&title={payload}")).blocked
+    # past 64 places a repeated value is no longer tracked place by place: it counts (fail closed)
+    hundred = "&".join(f"c{i}={payload}" for i in range(100))
+    assert eng.inspect(Request.make("GET", f"/?{hundred}")).blocked

@@ -85,7 +85,8 @@ safe_path = st.binary(min_size=0, max_size=120).map(
 def test_proxy_never_answers_500_for_its_own_faults(proxy, method, path, hname, hval, body):
     base, _ = proxy
     raw = (method + b" " + path + b" HTTP/1.1\r\nHost: x\r\n" + hname + b": " + hval + b"\r\n"
-           + b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)  # fmt: skip
+           + b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
+           + body)  # fmt: skip
     status = _status(base, raw)
     assert status != b"500", (raw[:200], status)
     assert status in (b"200", b"400", b"403", b"404", b"405", b"413", b"closed"), status
