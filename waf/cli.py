@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import logging
 import sys
 
@@ -32,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("block", "detect"), help="block (403) or only log (default block)")
     p.add_argument("--config", metavar="FILE", help="YAML settings file (see waf/config.py)")
     p.add_argument("--paranoia", type=int, choices=(1, 2, 3, 4), help="paranoia level (default 1)")
+    p.add_argument(
+        "--body-limit",
+        metavar="BYTES",
+        help="bytes of a body inspected, the inspection window (default 1048576, or $NETGUARD_WAF_BODY_LIMIT, "
+        "which the injected sidecar gets from its pod's annotation)",
+    )
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="Prometheus metrics and /healthz address")
     p.add_argument("--audit-log", metavar="PATH", help="JSON-lines audit log: a path or '-' for stdout")
     p.add_argument("--check-config", metavar="FILE", help="validate a config file (and its rules) and exit")
@@ -66,7 +73,13 @@ def main(argv: list[str]) -> int:
         print(json.dumps(v.to_dict(), indent=2))
         return 1 if v.blocked else 0
 
+    body_limit = args.body_limit if args.body_limit is not None else os.environ.get("NETGUARD_WAF_BODY_LIMIT")
+    if body_limit is not None and (not str(body_limit).isdigit() or int(body_limit) <= 0):
+        where = "--body-limit" if args.body_limit is not None else "NETGUARD_WAF_BODY_LIMIT"
+        print(f"netguard waf: {where}: must be a positive number of bytes, got {body_limit!r}", file=sys.stderr)
+        return 2
     overrides: dict[str, object] = {
+        "body_limit": int(body_limit) if body_limit is not None else None,
         "listen": args.listen,
         "upstream": args.upstream,
         "mode": args.mode,

@@ -103,3 +103,28 @@ def test_sighup_reloads_config_without_dropping_connections(tmp_path, upstream):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
+
+
+def test_body_limit_comes_from_the_env_the_injected_sidecar_gets(upstream, tmp_path):
+    """The injection sets NETGUARD_WAF_BODY_LIMIT from the pod's annotation; the sidecar honours it."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "NETGUARD_WAF_BODY_LIMIT": "1024"}
+    proc = subprocess.Popen([sys.executable, "-m", "netguard", "waf", "--listen", f"127.0.0.1:{port}", "--upstream", upstream,
+                             "--metrics-listen", "127.0.0.1:0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):  # bounded: up to 20 s for start-up
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert httpx.post(f"{base}/upload", content=b"a" * 5000, timeout=5).status_code == 413
+        assert httpx.post(f"{base}/upload", content=b"a" * 1000, timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
