@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("policygen.cli", "generate, verify, explain and diff NetworkPolicies from observed flows"),
     "graph": ("visualizer.cli", "export the workload communication graph (json, graphml, dot, svg)"),
     "ui": ("visualizer.app", "serve the traffic map and the policy review page (from files or the controller)"),
+    "lab": ("netguard.lab.cli", "pods of a manifest as network namespaces with real traffic; enforce policies in nftables"),
+    "agent": ("netguard.agent.cli", "the node agent: capture new connections (conntrack, sniff, pcap), write or ship flows"),
     "demo": ("netguard.demo", "run the whole pipeline on the embedded bookinfo sample"),
     "waf": ("waf.cli", "run the WAF sidecar (reverse proxy blocking OWASP-Top-10-style requests)"),
     "inject": ("waf.injection.cli", "inject the WAF sidecar into opted-in workloads of YAML files (offline)"),

@@ -1,0 +1,123 @@
+"""Where the agent's flows go: JSON lines (`--output`), a bounded edge cache (with `--inventory`),
+and the shipper (`--controller`). Records are the core's native form (`flows.flow_to_record`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import IO, Any
+
+from cachetools import LRUCache
+
+from netguard.agent.metrics import Metrics
+from netguard.agent.ship import Shipper
+from netguard.enrich import Enricher
+from netguard.flows import flow_to_record
+from netguard.inventory import Inventory
+from netguard.model import EdgeKey, EdgeStats, Flow
+
+
+class _CountingLRU(LRUCache):  # type: ignore[type-arg]
+    def __init__(self, maxsize: int, on_evict: Any) -> None:
+        super().__init__(maxsize)
+        self._on_evict = on_evict
+
+    def popitem(self) -> Any:
+        item = super().popitem()
+        self._on_evict()
+        return item
+
+
+class EdgeCache:
+    """Flows -> edges against an inventory (the core's Enricher), held in bounded LRU caches."""
+
+    def __init__(self, inventory: Inventory, metrics: Metrics, max_edges: int = 100_000, max_addresses: int = 100_000) -> None:
+        self.metrics = metrics
+        self.enricher = Enricher(inventory)
+        self.enricher.agg.stats = _CountingLRU(max_edges, metrics.edges_evicted.inc)  # type: ignore[assignment]
+        self.enricher._src_cache = LRUCache(max_addresses)  # type: ignore[assignment]
+        self.enricher._dst_cache = LRUCache(max_addresses)  # type: ignore[assignment]
+
+    def add(self, flow: Flow) -> None:
+        self.enricher.add(flow)
+        self.metrics.edges.set(len(self.enricher.agg.stats))
+
+    def add_counters(self, flow: Flow) -> None:
+        """Bytes/packets of a finished connection, onto the edge its start was counted on."""
+        src = self.enricher._source(flow)
+        for dst, port, _name, _via in self.enricher._destinations(flow):
+            stats: EdgeStats | None = self.enricher.agg.stats.get(EdgeKey(src, dst, port, flow.protocol))
+            if stats is not None:
+                stats.bytes += flow.bytes
+                stats.packets += flow.packets
+
+    def records(self) -> list[dict[str, Any]]:
+        return [
+            {"src": str(e.src), "dst": str(e.dst), "port": e.port, "protocol": e.protocol, "connections": e.connections,
+             "bytes": e.bytes, "packets": e.packets, "first_seen": e.first_seen, "last_seen": e.last_seen,
+             **({"via_service": e.via_service} if e.via_service else {})}
+            for e in self.enricher.agg.edges()
+        ]
+
+
+_NUMBERS = ("time", "src_port", "dst_port", "bytes", "packets", "dst_pod_port")
+
+
+def _line(record: dict[str, Any]) -> str:
+    """`json.dumps(record)` for the native record's known keys, about three times faster."""
+    parts = []
+    for key, value in record.items():
+        if key in _NUMBERS and isinstance(value, int | float) and not isinstance(value, bool):
+            parts.append(f'"{key}":{value!r}')
+        elif isinstance(value, str) and value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+            parts.append(f'"{key}":"{value}"')
+        else:
+            parts.append(f"{json.dumps(key)}:{json.dumps(value)}")
+    return "{" + ",".join(parts) + "}\n"
+
+
+class Sink:
+    def __init__(self, metrics: Metrics, output: IO[str] | None = None, edges: EdgeCache | None = None,
+                 shipper: Shipper | None = None, flush_interval: float = 0.5) -> None:
+        self.metrics = metrics
+        self.output = output
+        self.edges = edges
+        self.shipper = shipper
+        self.flows = 0
+        self.flush_interval = flush_interval
+        self._last_flush = time.monotonic()
+
+    def emit(self, flow: Flow, source: str) -> None:
+        self.flows += 1
+        self.metrics.flows.labels(source).inc()
+        record = flow_to_record(flow)
+        if self.output is not None:
+            self.output.write(_line(record))
+        if self.edges is not None:
+            self.edges.add(flow)
+        if self.shipper is not None:
+            self.shipper.put(record)
+
+    def counters(self, flow: Flow) -> None:
+        """A finished connection's counters (conntrack DESTROY) when flows are reported at NEW."""
+        self.metrics.connection_bytes.inc(flow.bytes)
+        self.metrics.connection_packets.inc(flow.packets)
+        if self.edges is not None:
+            self.edges.add_counters(flow)
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.output is not None and now - self._last_flush >= self.flush_interval:
+            self.output.flush()
+            self._last_flush = now
+
+    def close(self, ship_timeout: float = 10.0) -> dict[str, Any]:
+        if self.output is not None:
+            self.output.flush()
+        summary: dict[str, Any] = {"flows": self.flows}
+        if self.shipper is not None:
+            left = self.shipper.close(ship_timeout)
+            summary.update(shipped=self.shipper.shipped, dropped=self.shipper.dropped, rejected=self.shipper.rejected,
+                           not_shipped=left)
+        return summary
