@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ui": ("visualizer.app", "serve the traffic map and the policy review page (from files or the controller)"),
     "lab": ("netguard.lab.cli", "pods of a manifest as network namespaces with real traffic; enforce policies in nftables"),
     "agent": ("netguard.agent.cli", "the node agent: capture new connections (conntrack, sniff, pcap), write or ship flows"),
+    "controller": ("policygen.controller.cli", "the controller service: ingest from agents, review, alerts, apply"),
     "demo": ("netguard.demo", "run the whole pipeline on the embedded bookinfo sample"),
     "waf": ("waf.cli", "run the WAF sidecar (reverse proxy blocking OWASP-Top-10-style requests)"),
     "inject": ("waf.injection.cli", "inject the WAF sidecar into opted-in workloads of YAML files (offline)"),

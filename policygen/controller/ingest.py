@@ -1,0 +1,171 @@
+"""Strict validation of one ingest batch: all of it is good, or none of it is stored.
+
+Body: `{"agent": "<node name>", "flows": [<record>, ...]}` where each record is a native flow record
+(as `netguard.flows.flow_to_record` writes it) or a Hubble record. The first bad record names the
+batch: `flows[17]: dst_port: invalid port 'x'`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from netguard.errors import InputError
+from netguard.flows import ReadStats, parse_record
+from netguard.inventory import is_ip
+from netguard.model import Flow
+
+
+class BatchError(Exception):
+    """Why a batch was refused (422), or too large (413)."""
+
+    def __init__(self, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Batch:
+    agent: str
+    records: int
+    flows: list[Flow | tuple]  # in order of first appearance: a Flow (records off the fast path), or a group's key
+    groups: dict[GroupKey, list]  # plain native records summed per enrichment input: [n, bytes, packets, first, last]
+    connections: int  # new connections among the records (Hubble replies etc. are not)
+    stats: ReadStats
+
+
+BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["agent", "flows"],
+    "additionalProperties": False,
+    "properties": {
+        "agent": {"type": "string", "minLength": 1, "maxLength": 253, "description": "the node name of the agent"},
+        "flows": {
+            "type": "array",
+            "description": "native flow records (time, src_ip, src_port, dst_ip, dst_port, protocol, bytes?, packets?, "
+                           "node?, dst_pod_ip?, dst_pod_port?) or Hubble flow records",
+            "items": {"type": "object"},
+        },
+    },
+}
+
+
+def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BatchError(f"body: not JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(doc, dict):
+        raise BatchError(f"body: expected a JSON object, got {type(doc).__name__}")
+    extra = set(doc) - {"agent", "flows"}
+    if extra:
+        raise BatchError(f"body: unknown keys {', '.join(sorted(extra))} (expected agent, flows)")
+    agent = doc.get("agent")
+    if not isinstance(agent, str) or not agent or len(agent) > 253:
+        raise BatchError("agent: expected the node name (a non-empty string)")
+    records = doc.get("flows")
+    if not isinstance(records, list):
+        raise BatchError("flows: expected a list of flow records")
+    if len(records) > max_records:
+        raise BatchError(f"flows: {len(records)} records; at most {max_records} per batch", status=413)
+    stats = ReadStats()
+    flows: list[Flow | tuple] = []
+    groups: dict[GroupKey, list] = {}
+    append = flows.append
+    fast = 0
+    for i, record in enumerate(records):
+        if type(record) is not dict:
+            raise BatchError(f"flows[{i}]: expected a JSON object, got {type(record).__name__}")
+        added = _add_fast(record, groups)
+        if added:
+            fast += 1
+            if added is not True:
+                append(added)  # type: ignore[arg-type]  # a new group: its key, where its first record stood
+            continue
+        try:
+            flow = parse_record(record, stats)
+        except InputError as exc:
+            raise BatchError(f"flows[{i}]: {exc.message}") from None
+        except (TypeError, ValueError, AttributeError) as exc:  # odd shapes inside Hubble records
+            raise BatchError(f"flows[{i}]: malformed record ({exc})") from None
+        if flow is not None:
+            append(flow)
+    stats.records = len(records)
+    stats.flows = len(flows) - len(groups) + fast
+    return Batch(agent, len(records), flows, groups, stats.flows, stats)
+
+
+# --- the fast path for the agent's own records -------------------------------------------------------
+# An agent sends native records of one shape (flow_to_record's): plain ints, one of three protocols,
+# a handful of pod IPs over and over. Those are checked here, with the IP validity cached, and
+# summed per enrichment input (src IP, dst IP, dst port, protocol, post-DNAT pod IP and port): a
+# batch of 1,000 connections between a few pods is enriched as a few groups, with the same edges and
+# counters as one Flow at a time (tests/controller/test_fast_path.py checks both agree). Any record
+# not of exactly that shape goes to netguard.flows.parse_record, which has the last word and the
+# error messages.
+
+GroupKey = tuple[str, str, int, str, str, int]
+_VALID_IPS: dict[str, bool] = {}
+_PROTOCOLS = {"TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP", None: "TCP"}
+_INT = int
+_FLOAT = float
+
+
+def _valid_ip(value: object) -> bool:
+    if type(value) is not str:
+        return False
+    ok = _VALID_IPS.get(value)
+    if ok is None:
+        if len(_VALID_IPS) > 200_000:
+            _VALID_IPS.clear()
+        ok = _VALID_IPS[value] = bool(value) and is_ip(value)
+    return ok
+
+
+def _port_ok(value: object) -> bool:
+    return type(value) is _INT and 0 <= value <= 65535  # type: ignore[operator]
+
+
+def _count_ok(value: object) -> bool:
+    return value is None or (type(value) is _INT and value >= 0)  # type: ignore[operator]
+
+
+def _add_fast(r: dict, groups: dict[GroupKey, list]) -> bool | GroupKey:
+    """Sum a plain native record into `groups` (True, or the key of a new group); False to let
+    parse_record decide (and explain)."""
+    get = r.get
+    if "flow" in r:
+        return False
+    src_ip, dst_ip, t = get("src_ip"), get("dst_ip"), get("time")
+    src_port, dst_port = get("src_port"), get("dst_port")
+    proto = _PROTOCOLS.get(get("protocol"), "")  # type: ignore[arg-type]
+    nbytes, packets, node = get("bytes"), get("packets"), get("node")
+    pod_ip, pod_port = get("dst_pod_ip"), get("dst_pod_port")
+    if not (
+        proto
+        and (type(t) is _FLOAT or type(t) is _INT or t is None)
+        and _valid_ip(src_ip) and _valid_ip(dst_ip)
+        and (src_port is None or _port_ok(src_port)) and _port_ok(dst_port)
+        and _count_ok(nbytes) and _count_ok(packets)
+        and (node is None or type(node) is str)
+        and (pod_ip is None or pod_ip == "" or _valid_ip(pod_ip))
+        and (pod_port is None or _port_ok(pod_port))
+    ):
+        return False
+    when = _FLOAT(t or 0.0)
+    key = (src_ip, dst_ip, dst_port, proto, pod_ip or "", pod_port or 0)
+    acc = groups.get(key)  # type: ignore[arg-type]
+    if acc is None:
+        groups[key] = [1, nbytes or 0, packets or 0, when, when]  # type: ignore[index]
+        return key  # type: ignore[return-value]
+    else:
+        acc[0] += 1
+        acc[1] += nbytes or 0
+        acc[2] += packets or 0
+        if when < acc[3]:
+            acc[3] = when
+        if when > acc[4]:
+            acc[4] = when
+    return True

@@ -1,0 +1,397 @@
+"""The controller's state and verbs, without HTTP: ingest a batch, review, approve, apply, alerts.
+
+The HTTP layer (app.py) is a thin caller of this, and so are the tests. Ingest runs in one thread
+(the event loop): parse, enrich against the current inventory snapshot, classify each edge by the
+mode of its namespaces, then hand one BatchWrite to the store and answer after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from netguard.enrich import Aggregation, Enricher
+from netguard.inventory import Inventory, load_inventory
+from netguard.model import Edge, EdgeKey, EdgeStats, Flow
+from policygen.controller.ingest import Batch, parse_batch
+from policygen.controller.metrics import Metrics
+from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
+from policygen.controller.settings import Settings
+from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, parse_workload_key
+from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
+from policygen.review import DECISIONS, Review, build_review
+from policygen.semantics import PolicySet
+from policygen.verify import Targets
+
+log = logging.getLogger("netguard.controller")
+
+
+def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
+    """The batch's edges: each group of native records as one representative Flow with the counters
+    scaled to the group, other flows one by one, in the order each first appeared (the first flow of
+    an edge names its port and Service). The same result as Enricher.add per flow."""
+    agg = enricher.agg = Aggregation()
+    one = Aggregation()  # scratch, reused: one group's representative flow
+    groups = batch.groups
+    for item in batch.flows:
+        if not isinstance(item, tuple):
+            enricher.agg = agg
+            enricher.add(item)
+            continue
+        src_ip, dst_ip, dst_port, proto, pod_ip, pod_port = item
+        n, nbytes, packets, first, last = groups[item]
+        one.stats.clear()
+        one.unresolved.clear()
+        enricher.agg = one
+        enricher.add(Flow(first, src_ip, 0, dst_ip, dst_port, proto, 0, 0, "", pod_ip, pod_port))
+        for key, s in one.stats.items():
+            mine = agg.stats.get(key)
+            if mine is None:
+                agg.stats[key] = EdgeStats(n, nbytes, packets, first, last, s.port_name, s.via_service)
+            else:
+                if mine.connections == 0 or first < mine.first_seen:
+                    mine.first_seen = first
+                mine.last_seen = max(mine.last_seen, last)
+                mine.connections += n
+                mine.bytes += nbytes
+                mine.packets += packets
+        for where, count in one.unresolved.items():
+            agg.unresolved[where] += count * n
+        agg.flows += n
+    enricher.agg = agg
+    return agg
+
+
+class InventorySource(Protocol):
+    def snapshot(self) -> tuple[int, Inventory]: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class FileInventory:
+    """`--inventory` files: read once at start."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.inventory = load_inventory(paths) if paths else Inventory()
+
+    def snapshot(self) -> tuple[int, Inventory]:
+        return 0, self.inventory
+
+    @property
+    def ready(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Prepared:
+    write: BatchWrite
+    new_alerts: list[AlertRow]
+    learned_keys: list[EdgeKey]
+
+
+class Controller:
+    def __init__(self, settings: Settings, store: Store, source: InventorySource, metrics: Metrics | None = None,
+                 applier: Any = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.source = source
+        self.metrics = metrics or Metrics()
+        self.applier = applier  # kube.Applier, or None without a cluster
+        self._lock = threading.RLock()
+        self._inv_gen = -1
+        self._inventory = Inventory()
+        self._enricher = Enricher(self._inventory)
+        self._modes = ModeResolver(settings.default_mode, settings.namespaces, {})
+        self.baseline = store.baseline_keys()
+        self.alerted = store.alert_keys()
+        self.approvals = store.approvals()
+        self.version = 0  # bumped on every commit and approval: the review cache key
+        self._review: tuple[tuple, Review, dict, float] | None = None
+        self._approved_set: tuple[tuple, PolicySet, Targets] | None = None
+        self._verdicts: dict[EdgeKey, bool] = {}
+        self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
+            if settings.webhook_url else None
+        self.metrics.edges.set(len(self.baseline))
+
+    def close(self) -> None:
+        if self.webhook is not None:
+            self.webhook.close()
+        self.source.close()
+        self.store.close()
+
+    # --- inventory ---------------------------------------------------------------------------------
+
+    def _current(self) -> tuple[Inventory, Enricher, ModeResolver]:
+        gen, inventory = self.source.snapshot()
+        if gen != self._inv_gen:
+            with self._lock:
+                self._inv_gen, self._inventory = gen, inventory
+                self._enricher = Enricher(inventory)
+                self._modes = ModeResolver(self.settings.default_mode, self.settings.namespaces, inventory.namespaces)
+                self._verdicts = {}
+        return self._inventory, self._enricher, self._modes
+
+    def review_inventory(self) -> Inventory:
+        inventory, _, _ = self._current()
+        learned = self.store.learned()
+        return inventory.with_workloads(learned) if learned else inventory
+
+    # --- ingest ------------------------------------------------------------------------------------
+
+    def parse(self, body: bytes) -> Batch:
+        return parse_batch(body, self.settings.max_batch)
+
+    def prepare(self, batch: Batch, body: bytes) -> Prepared:
+        """Enrich and classify one valid batch (call from one thread at a time: the event loop)."""
+        inventory, enricher, modes = self._current()
+        agg = enrich_batch(enricher, batch)
+        write = BatchWrite(batch.agent, body, batch.records, batch.connections, learned=list(agg.learned.values()))
+        new_alerts: list[AlertRow] = []
+        learned_keys: list[EdgeKey] = []
+        approved: tuple[PolicySet, Targets] | None = None
+        for key, s in agg.stats.items():
+            mode, namespace = modes.of_edge(key)
+            if mode == "learn":
+                in_baseline = True
+                if key not in self.baseline:
+                    learned_keys.append(key)
+                    self.baseline.add(key)
+            else:
+                in_baseline = key in self.baseline
+                reasons = [] if in_baseline else ["new-edge"]
+                if approved is None:
+                    approved = self._approved_policies()  # once per batch: picks up new approvals
+                if self._denied(key, *approved):
+                    reasons.append("denied")
+                if reasons:
+                    self.metrics.alert_flows.labels(namespace=namespace or "-").inc(s.connections)
+                    alert = AlertRow(key, namespace, mode, reasons, s.last_seen or time.time(), s.connections)
+                    write.alerts.append(alert)
+                    if key not in self.alerted:
+                        self.alerted.add(key)
+                        new_alerts.append(alert)
+            write.edges.append(EdgeRow(key, s.connections, s.bytes, s.packets, s.first_seen, s.last_seen, s.port_name,
+                                       s.via_service, in_baseline))
+        if agg.unresolved:
+            self.metrics.unresolved.inc(sum(agg.unresolved.values()))
+        return Prepared(write, new_alerts, learned_keys)
+
+    def committed(self, prepared: Prepared) -> None:
+        w = prepared.write
+        self.version += 1
+        self.metrics.flows.labels(agent=w.agent).inc(w.records)
+        self.metrics.connections.inc(w.connections)
+        self.metrics.batches.labels(result="accepted").inc()
+        self.metrics.edges.set(len(self.baseline))
+        for alert in prepared.new_alerts:
+            self.metrics.alerts.labels(namespace=alert.namespace or "-", reason=",".join(alert.reasons)).inc()
+            log.warning("alert: %s -> %s %d/%s (%s, %s mode)", alert.key.src, alert.key.dst, alert.key.port,
+                        alert.key.protocol, ",".join(alert.reasons), alert.mode)
+        if prepared.new_alerts and self.webhook is not None:
+            self.webhook.send([alertmanager_payload(a) for a in prepared.new_alerts])
+
+    def failed(self, prepared: Prepared) -> None:
+        """The commit failed: nothing was acknowledged; forget what prepare() assumed."""
+        self.metrics.batches.labels(result="error").inc()
+        for key in prepared.learned_keys:
+            self.baseline.discard(key)
+        for alert in prepared.new_alerts:
+            self.alerted.discard(alert.key)
+
+    def ingest(self, body: bytes) -> dict:
+        """Parse, enrich, store and commit one batch (synchronously; the app does the same, async)."""
+        batch = self.parse(body)
+        prepared = self.prepare(batch, body)
+        try:
+            self.store.write(prepared.write)
+        except Exception:
+            self.failed(prepared)
+            raise
+        self.committed(prepared)
+        return {"accepted": batch.records, "connections": batch.connections}
+
+    # --- monitor: denied by the approved policies -------------------------------------------------
+
+    def _denied(self, key: EdgeKey, policy_set: PolicySet, targets: Targets) -> bool:
+        cached = self._verdicts.get(key)
+        if cached is not None:
+            return cached
+        verdict = policy_set.evaluate(targets.of(key.src), targets.of(key.dst), key.port, key.protocol)
+        denied = (verdict.egress.isolated or verdict.ingress.isolated) and not verdict.allowed
+        self._verdicts[key] = denied
+        return denied
+
+    def _approved_policies(self) -> tuple[PolicySet, Targets]:
+        """The cluster's policies plus the approved generated ones (synthesized from the baseline)."""
+        approved = tuple(sorted(w for w, d in self.approvals.items() if d == "approved"))
+        cache_key = (self._inv_gen, approved, len(self.baseline) if approved else 0)
+        if self._approved_set is None or self._approved_set[0] != cache_key:
+            if approved:
+                review = self.review(fresh=True)
+                policies = review.candidate_policies(self.approvals, approved_only=True)
+                inventory = review.inventory
+            else:
+                inventory = self.review_inventory()
+                policies = list(inventory.policies)
+            self._approved_set = (cache_key, PolicySet(policies), Targets(inventory))
+            self._verdicts = {}
+        return self._approved_set[1], self._approved_set[2]
+
+    # --- review ------------------------------------------------------------------------------------
+
+    def review(self, fresh: bool = False) -> Review:
+        """Policies are synthesized from the baseline; the graph (graph_json) shows every edge."""
+        return self._review_and_graph(fresh)[0]
+
+    def _review_and_graph(self, fresh: bool = False) -> tuple[Review, dict]:
+        """Cached per (inventory, store version); under steady ingest the version moves with every batch,
+        so a review younger than `review_max_age` seconds is served as is (approvals are applied when
+        serving, so they always show at once)."""
+        self._current()
+        key = (self._inv_gen, self.version)
+        cached = self._review
+        if cached is not None and cached[0][0] == key[0] and (
+                cached[0][1] == key[1] or (not fresh and time.monotonic() - cached[3] < self.settings.review_max_age)):
+            return cached[1], cached[2]
+        inventory = self.review_inventory()
+        every = self.store.edges()
+        baseline = self.store.edges(baseline_only=True)
+        review = build_review(inventory, baseline)
+        graph_doc = self._graph(review, every, baseline)
+        self._review = (key, review, graph_doc, time.monotonic())
+        return review, graph_doc
+
+    def _graph(self, review: Review, every: list[Edge], baseline: list[Edge]) -> dict:
+        if len(every) == len(baseline):
+            doc = review.graph_json()
+        else:
+            graph = build_graph(every)
+            annotate_verdicts(graph, review.inventory, every, review.current, attr="verdict")
+            annotate_verdicts(graph, review.inventory, every, review.candidate_policies(), attr="candidate_verdict")
+            doc = graph_to_dict(graph)
+        known = {(str(e.src), str(e.dst), f"{e.port}/{e.protocol}") for e in baseline}
+        for edge in doc["edges"]:
+            edge["baseline"] = (edge["source"], edge["target"], edge["key"]) in known
+        inventory, _, modes = self._current()
+        doc["modes"] = modes.all(doc["namespaces"])
+        return doc
+
+    def graph_json(self) -> dict:
+        return self._review_and_graph()[1]
+
+    def policies_json(self) -> dict:
+        return self.review().policies_json(self.approvals)
+
+    def diff_json(self) -> dict:
+        return self.review().diff_json()
+
+    def impact_json(self) -> dict:
+        return self.review().impact_json(self.approvals)
+
+    def approve(self, workload: str, decision: str) -> dict:
+        from netguard.errors import InputError
+
+        if decision not in DECISIONS:
+            raise InputError(f"decision {decision!r}: expected one of {', '.join(DECISIONS)}")
+        parse_workload_key(workload)
+        known = {g.workload.key for g in self.review().generated}
+        if workload not in known:  # perhaps newer than the cached review
+            known = {g.workload.key for g in self.review(fresh=True).generated}
+        if workload not in known:
+            raise InputError(f"workload {workload!r} has no generated policy")
+        self.store.set_approval(workload, decision)
+        with self._lock:
+            self.approvals = self.store.approvals()
+            self.version += 1
+        return {"workload": workload, "decision": decision}
+
+    def rebuild_baseline(self, force: bool = False) -> dict:
+        """Re-enrich every retained raw batch against the current inventory and replace the edges with
+        the result: for flows that arrived before the inventory knew their pods (a controller started
+        without the right --inventory, a watch that lagged). An edge is baseline when the current mode
+        of its namespaces is learn, or when it was baseline before. Runs in the store's writer thread,
+        so no batch is committed meanwhile. Refused when raw batches were pruned (their edges would be
+        lost), unless `force`."""
+        from netguard.errors import InputError
+
+        if self.store.pruned() and not force:
+            raise InputError("raw batches older than the retention were pruned: a rebuild would lose the edges they "
+                             "taught; pass force to rebuild from what is retained")
+        inventory, _, modes = self._current()
+
+        def job(conn: Any, store: Store) -> dict:
+            enricher = Enricher(inventory)
+            total = Aggregation()
+            batches = records = 0
+            for body in store.batch_bodies(conn):
+                batch = parse_batch(body, max_records=1 << 62)
+                agg = enrich_batch(enricher, batch)
+                batches += 1
+                records += batch.records
+                for key, s in agg.stats.items():
+                    mine = total.stats.get(key)
+                    if mine is None:
+                        total.stats[key] = s
+                    else:
+                        mine.first_seen = min(mine.first_seen, s.first_seen)
+                        mine.last_seen = max(mine.last_seen, s.last_seen)
+                        mine.connections += s.connections
+                        mine.bytes += s.bytes
+                        mine.packets += s.packets
+                for info in agg.learned.values():
+                    total.learned.setdefault(info.workload, info)
+            rows = [
+                EdgeRow(key, s.connections, s.bytes, s.packets, s.first_seen, s.last_seen, s.port_name, s.via_service,
+                        modes.of_edge(key)[0] == "learn" or key in self.baseline)
+                for key, s in total.stats.items()
+            ]
+            store.replace_edges(conn, rows, list(total.learned.values()))
+            return {"batches": batches, "records": records, "edges": len(rows),
+                    "baseline": sum(1 for r in rows if r.baseline)}
+
+        result = self.store.run_exclusive(job).result()
+        with self._lock:
+            self.baseline = self.store.baseline_keys()
+            self.version += 1
+            self._approved_set = None
+            self._review = None
+        self.metrics.edges.set(len(self.baseline))
+        return result
+
+    def alerts_json(self) -> dict:
+        return {"alerts": self.store.alerts()}
+
+    # --- protect: apply ----------------------------------------------------------------------------
+
+    def apply(self, *, remove: bool = False, dry_run_only: bool = False) -> dict:
+        from netguard.errors import InputError
+
+        if self.applier is None:
+            raise InputError("no cluster: apply needs the controller to run against Kubernetes (not --inventory)")
+        _, _, modes = self._current()
+        if remove:
+            return self.applier.remove(self.store)
+        review = self.review()
+        chosen, skipped = [], []
+        for g in review.generated:
+            status = self.approvals.get(g.workload.key, "pending")
+            mode = modes.of_namespace(g.workload.namespace)
+            if status != "approved":
+                continue
+            if mode != "protect":
+                skipped.append({"workload": g.workload.key, "reason": f"namespace {g.workload.namespace} is in {mode} mode"})
+                continue
+            chosen.append(g)
+        result = self.applier.apply(chosen, self.store, dry_run_only=dry_run_only)
+        result["skipped"] = skipped
+        return result
+

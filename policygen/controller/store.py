@@ -1,0 +1,516 @@
+"""The controller's durable store: SQLite in WAL mode by default, PostgreSQL for large clusters.
+
+What is kept, and why:
+- `batches`: every accepted batch as the agent sent it (zlib-compressed JSON). The raw records are the
+  ground truth: they can be re-enriched when the inventory changes (a flow that arrived before the
+  watch knew its pod), audited, or replayed into another store. Compressed, a native record costs
+  tens of bytes; they are kept for `retention_hours` (default 168; 0 keeps them forever).
+- `edges`: the baseline, aggregated per (source endpoint, destination endpoint, port, protocol).
+  Endpoints are workloads (namespace/kind/name), never pod IPs, so the baseline survives restarts,
+  rescheduling and IP changes. `baseline` is 0 for edges first seen in a monitored namespace.
+- `learned`: workloads known only from flow identities (Hubble), with their labels.
+- `approvals`, `alerts` (one row per edge, deduplicated), `applied` (policies netguard applied).
+
+A batch, its edges and its alerts are written in one transaction; the caller is answered only after
+the commit (SQLite: WAL with synchronous=FULL, so the WAL is fsync'd on commit). Writes go through one
+writer thread that commits whatever batches are waiting together (group commit): concurrent agents
+share an fsync. The same SQL runs on both databases; only the DDL types and two function names differ.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from netguard.errors import InputError
+from netguard.inventory import WorkloadInfo
+from netguard.model import Edge, EdgeKey, Endpoint, EndpointKind, Workload
+from netguard.selectors import match_labels_selector
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    id {serial} PRIMARY KEY, agent TEXT NOT NULL, received {real} NOT NULL,
+    records {int} NOT NULL, connections {int} NOT NULL, body {blob} NOT NULL);
+CREATE TABLE IF NOT EXISTS edges (
+    src TEXT NOT NULL, dst TEXT NOT NULL, port {int} NOT NULL, protocol TEXT NOT NULL,
+    connections {int} NOT NULL, bytes {int} NOT NULL, packets {int} NOT NULL,
+    first_seen {real} NOT NULL, last_seen {real} NOT NULL, port_name TEXT NOT NULL, via_service TEXT NOT NULL,
+    baseline {int} NOT NULL, PRIMARY KEY (src, dst, port, protocol));
+CREATE TABLE IF NOT EXISTS learned (workload TEXT PRIMARY KEY, labels TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS approvals (workload TEXT PRIMARY KEY, decision TEXT NOT NULL, updated {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (
+    id {serial} PRIMARY KEY, src TEXT NOT NULL, dst TEXT NOT NULL, port {int} NOT NULL, protocol TEXT NOT NULL,
+    namespace TEXT NOT NULL, mode TEXT NOT NULL, reasons TEXT NOT NULL,
+    first_seen {real} NOT NULL, last_seen {real} NOT NULL, count {int} NOT NULL,
+    UNIQUE (src, dst, port, protocol));
+CREATE TABLE IF NOT EXISTS applied (ref TEXT PRIMARY KEY, workload TEXT NOT NULL, applied {real} NOT NULL);
+"""
+_TYPES = {
+    "sqlite": {"serial": "INTEGER", "real": "REAL", "int": "INTEGER", "blob": "BLOB"},
+    "postgres": {"serial": "BIGSERIAL", "real": "DOUBLE PRECISION", "int": "BIGINT", "blob": "BYTEA"},
+}
+_FUNCS = {"sqlite": {"least": "min", "greatest": "max"}, "postgres": {"least": "LEAST", "greatest": "GREATEST"}}
+
+_UPSERT_EDGE = """
+INSERT INTO edges (src, dst, port, protocol, connections, bytes, packets, first_seen, last_seen, port_name, via_service, baseline)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (src, dst, port, protocol) DO UPDATE SET
+    connections = edges.connections + excluded.connections,
+    bytes = edges.bytes + excluded.bytes,
+    packets = edges.packets + excluded.packets,
+    first_seen = {least}(edges.first_seen, excluded.first_seen),
+    last_seen = {greatest}(edges.last_seen, excluded.last_seen),
+    baseline = {greatest}(edges.baseline, excluded.baseline)
+"""
+_UPSERT_ALERT = """
+INSERT INTO alerts (src, dst, port, protocol, namespace, mode, reasons, first_seen, last_seen, count)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (src, dst, port, protocol) DO UPDATE SET
+    count = alerts.count + excluded.count,
+    reasons = excluded.reasons,
+    last_seen = {greatest}(alerts.last_seen, excluded.last_seen)
+"""
+
+
+# --- endpoint keys -------------------------------------------------------------------------------
+
+
+def endpoint_key(endpoint: Endpoint) -> str:
+    """A stable text key: `w:ns/Kind/name` for workloads, `world:1.2.3.4` and the like otherwise."""
+    if endpoint.workload is not None:
+        return "w:" + endpoint.workload.key
+    return f"{endpoint.kind.value}:{endpoint.address}"
+
+
+def parse_endpoint_key(key: str) -> Endpoint:
+    kind, _, rest = key.partition(":")
+    if kind == "w":
+        namespace, wkind, name = rest.split("/", 2)
+        return Endpoint.of(Workload(namespace, wkind, name))
+    return Endpoint(EndpointKind(kind), address=rest)
+
+
+def parse_workload_key(key: str) -> Workload:
+    parts = key.split("/")
+    if len(parts) != 3 or not all(parts):
+        raise InputError(f"workload {key!r}: expected namespace/Kind/name")
+    return Workload(*parts)
+
+
+# --- what one batch writes -----------------------------------------------------------------------
+
+
+@dataclass
+class EdgeRow:
+    key: EdgeKey
+    connections: int
+    bytes: int
+    packets: int
+    first_seen: float
+    last_seen: float
+    port_name: str
+    via_service: str
+    baseline: bool
+
+
+@dataclass
+class AlertRow:
+    key: EdgeKey
+    namespace: str
+    mode: str
+    reasons: list[str]
+    time: float
+    count: int = 1
+
+
+@dataclass
+class BatchWrite:
+    agent: str
+    body: bytes  # the request body as received
+    records: int
+    connections: int
+    edges: list[EdgeRow] = field(default_factory=list)
+    learned: list[WorkloadInfo] = field(default_factory=list)
+    alerts: list[AlertRow] = field(default_factory=list)
+
+
+def _edge_params(row: EdgeRow) -> tuple:
+    k = row.key
+    return (endpoint_key(k.src), endpoint_key(k.dst), k.port, k.protocol, row.connections, row.bytes, row.packets,
+            row.first_seen, row.last_seen, row.port_name, row.via_service, int(row.baseline))
+
+
+def _alert_params(row: AlertRow) -> tuple:
+    k = row.key
+    return (endpoint_key(k.src), endpoint_key(k.dst), k.port, k.protocol, row.namespace, row.mode,
+            json.dumps(row.reasons), row.time, row.time, row.count)
+
+
+# --- the store -----------------------------------------------------------------------------------
+
+
+class Store:
+    """Open with `open_store(url)`. Reads may come from any thread; writes go through `submit`."""
+
+    dialect = "sqlite"
+
+    def __init__(self) -> None:
+        self._read_lock = threading.Lock()
+        self._queue: queue.Queue[tuple[Any, Future] | None] = queue.Queue()  # (BatchWrite or job, future)
+        self._writer: threading.Thread | None = None
+        self.max_group = 64  # batches committed together at most
+        self.retention: float = 0.0  # seconds raw batches are kept (0: forever); edges are kept regardless
+        self.prune_every: float = 60.0
+        self._pruned_at = time.monotonic()
+
+    # -- connections (per dialect) --
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql.format(**_FUNCS[self.dialect])
+
+    def _init_schema(self, conn: Any) -> None:
+        cur = conn.cursor()
+        for statement in _DDL.format(**_TYPES[self.dialect]).split(";"):
+            if statement.strip():
+                cur.execute(statement)
+        cur.execute(self._q("SELECT value FROM meta WHERE key = ?"), ("schema_version",))
+        row = cur.fetchone()
+        if row is None:
+            cur.execute(self._q("INSERT INTO meta (key, value) VALUES (?, ?)"), ("schema_version", str(SCHEMA_VERSION)))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise InputError(f"the store's schema is version {row[0]}; this netguard knows up to {SCHEMA_VERSION}")
+        conn.commit()
+
+    def _q(self, sql: str) -> str:
+        return sql
+
+    def start(self) -> Store:
+        self._reader = self._connect()
+        self._init_schema(self._reader)
+        self._writer = threading.Thread(target=self._write_loop, name="netguard-store-writer", daemon=True)
+        self._writer_conn = self._connect()
+        self._writer.start()
+        return self
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(timeout=10)
+            self._writer = None
+            self._writer_conn.close()
+            self._reader.close()
+
+    # -- writes --
+    def submit(self, write: BatchWrite) -> Future:
+        """Queue a batch; the future resolves (to the batch id) once it is committed."""
+        fut: Future = Future()
+        self._queue.put((write, fut))
+        return fut
+
+    def write(self, write: BatchWrite) -> int:
+        return self.submit(write).result()
+
+    def run_exclusive(self, job: Any) -> Future:
+        """Run `job(conn, store)` in the writer thread between batches (nothing else writes meanwhile);
+        it commits itself. The future resolves to its result."""
+        fut: Future = Future()
+        self._queue.put((job, fut))
+        return fut
+
+    def _write_loop(self) -> None:
+        conn = self._writer_conn
+        pending = None
+        while True:
+            item = pending if pending is not None else self._queue.get()
+            pending = None
+            if item is None:
+                return
+            if callable(item[0]):
+                job, fut = item  # type: ignore[misc]
+                try:
+                    fut.set_result(job(conn, self))
+                except Exception as exc:
+                    try:
+                        conn.rollback()
+                    except Exception:
+                        pass
+                    fut.set_exception(exc)
+                continue
+            group = [item]
+            while len(group) < self.max_group:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None or callable(nxt[0]):
+                    pending = nxt  # a stop or a job: after this group
+                    break
+                group.append(nxt)
+            try:
+                ids = self._write_group(conn, [w for w, _ in group])
+            except Exception as exc:  # the whole group failed: every caller hears it, nothing was acknowledged
+                try:
+                    conn.rollback()
+                except Exception:
+                    pass
+                for _, fut in group:
+                    fut.set_exception(exc)
+                continue
+            for (_, fut), batch_id in zip(group, ids, strict=True):
+                fut.set_result(batch_id)
+            if self.retention and time.monotonic() - self._pruned_at >= self.prune_every:
+                self._pruned_at = time.monotonic()
+                try:
+                    self.prune(conn)
+                except Exception:  # pruning is housekeeping: a failure must not stop ingest
+                    conn.rollback()
+
+    def prune(self, conn: Any = None, now: float | None = None) -> int:
+        """Delete raw batches older than the retention (the aggregated edges stay)."""
+        if not self.retention:
+            return 0
+        cutoff = (time.time() if now is None else now) - self.retention
+        if conn is None:
+            with self._read_lock:
+                return self._prune(self._reader, cutoff)
+        return self._prune(conn, cutoff)
+
+    def _prune(self, conn: Any, cutoff: float) -> int:
+        cur = conn.cursor()
+        cur.execute(self._q("DELETE FROM batches WHERE received < ?"), (cutoff,))
+        removed = max(cur.rowcount, 0)
+        if removed:
+            cur.execute(self._q("INSERT INTO meta (key, value) VALUES ('pruned', ?) "
+                                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"), (str(cutoff),))
+        conn.commit()
+        return removed
+
+    def pruned(self) -> bool:
+        """Whether raw batches were ever pruned (then the edges hold more than the raw batches)."""
+        return bool(self._all("SELECT value FROM meta WHERE key = 'pruned'"))
+
+    def replace_edges(self, conn: Any, edges: list[EdgeRow], learned: list[WorkloadInfo]) -> None:
+        """The baseline rebuilt: every edge replaced (call from a job in the writer thread)."""
+        cur = conn.cursor()
+        cur.execute("DELETE FROM edges")
+        if edges:
+            cur.executemany(self._q(self._sql(_UPSERT_EDGE)), [_edge_params(r) for r in edges])
+        rows = sorted({i.workload.key: json.dumps(dict(i.labels)) for i in learned}.items())
+        if rows:
+            cur.executemany(self._q("INSERT INTO learned (workload, labels) VALUES (?, ?) ON CONFLICT (workload) DO NOTHING"),
+                            rows)
+        conn.commit()
+
+    def batch_bodies(self, conn: Any) -> Iterator[bytes]:
+        """Every retained batch body, oldest first, through `conn` (the writer's, in a job)."""
+        last = 0
+        while True:
+            cur = conn.cursor()
+            cur.execute(self._q("SELECT id, body FROM batches WHERE id > ? ORDER BY id LIMIT 100"), (last,))
+            rows = cur.fetchall()
+            if not rows:
+                return
+            for batch_id, body in rows:
+                last = int(batch_id)
+                yield zlib.decompress(bytes(body))
+
+    def _write_group(self, conn: Any, writes: list[BatchWrite]) -> list[int]:
+        cur = conn.cursor()
+        ids = []
+        now = time.time()
+        for w in writes:
+            ids.append(self._insert_batch(cur, w, now))
+        edges = [_edge_params(r) for w in writes for r in w.edges]
+        if edges:
+            cur.executemany(self._q(self._sql(_UPSERT_EDGE)), edges)
+        learned = {info.workload.key: json.dumps(dict(info.labels)) for w in writes for info in w.learned}
+        if learned:
+            cur.executemany(self._q("INSERT INTO learned (workload, labels) VALUES (?, ?) ON CONFLICT (workload) DO NOTHING"),
+                            sorted(learned.items()))
+        alerts = [_alert_params(r) for w in writes for r in w.alerts]
+        if alerts:
+            cur.executemany(self._q(self._sql(_UPSERT_ALERT)), alerts)
+        conn.commit()
+        return ids
+
+    def _insert_batch(self, cur: Any, w: BatchWrite, now: float) -> int:
+        cur.execute(self._q("INSERT INTO batches (agent, received, records, connections, body) VALUES (?, ?, ?, ?, ?)"),
+                    (w.agent, now, w.records, w.connections, zlib.compress(w.body, 1)))
+        return int(cur.lastrowid)
+
+    def _direct(self, sql: str, params: tuple = ()) -> None:
+        """A small write outside the batch path (approvals, applied): committed before returning."""
+        with self._read_lock:
+            cur = self._reader.cursor()
+            cur.execute(self._q(sql), params)
+            self._reader.commit()
+
+    # -- reads --
+    def _all(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self._read_lock:
+            cur = self._reader.cursor()
+            cur.execute(self._q(sql), params)
+            rows = cur.fetchall()
+            self._reader.commit()  # end the read transaction: the next read sees new commits
+            return [tuple(r) for r in rows]
+
+    def edges(self, baseline_only: bool = False) -> list[Edge]:
+        sql = ("SELECT src, dst, port, protocol, connections, bytes, packets, first_seen, last_seen, port_name, via_service"
+               " FROM edges" + (" WHERE baseline = 1" if baseline_only else ""))
+        out = [
+            Edge(parse_endpoint_key(s), parse_endpoint_key(d), int(port), proto, int(c), int(b), int(p), float(f), float(last),
+                 pn, via)
+            for s, d, port, proto, c, b, p, f, last, pn, via in self._all(sql)
+        ]
+        return sorted(out, key=lambda e: e.key)
+
+    def baseline_keys(self) -> set[EdgeKey]:
+        return {
+            EdgeKey(parse_endpoint_key(s), parse_endpoint_key(d), int(port), proto)
+            for s, d, port, proto in self._all("SELECT src, dst, port, protocol FROM edges WHERE baseline = 1")
+        }
+
+    def learned(self) -> list[WorkloadInfo]:
+        out = []
+        for key, labels in self._all("SELECT workload, labels FROM learned ORDER BY workload"):
+            lab = json.loads(labels)
+            out.append(WorkloadInfo(parse_workload_key(key), tuple(sorted(lab.items())), match_labels_selector(lab)))
+        return out
+
+    def ping(self) -> None:
+        """Cheap: the database answers (readiness)."""
+        self._all("SELECT 1")
+
+    def counts(self) -> dict[str, int]:
+        (batches, records, connections), = self._all(
+            "SELECT COUNT(*), COALESCE(SUM(records), 0), COALESCE(SUM(connections), 0) FROM batches")
+        (edges,), = self._all("SELECT COUNT(*) FROM edges")
+        (alerts,), = self._all("SELECT COUNT(*) FROM alerts")
+        return {"batches": int(batches), "records": int(records), "connections": int(connections),
+                "edges": int(edges), "alerts": int(alerts)}
+
+    def iter_records(self) -> Iterator[dict]:
+        """Every stored flow record, in arrival order (for re-enrichment and audits)."""
+        last = 0
+        while True:
+            rows = self._all("SELECT id, body FROM batches WHERE id > ? ORDER BY id LIMIT 100", (last,))
+            if not rows:
+                return
+            for batch_id, body in rows:
+                last = int(batch_id)
+                yield from json.loads(zlib.decompress(bytes(body)))["flows"]
+
+    def approvals(self) -> dict[str, str]:
+        return dict(self._all("SELECT workload, decision FROM approvals"))
+
+    def set_approval(self, workload: str, decision: str) -> None:
+        self._direct("INSERT INTO approvals (workload, decision, updated) VALUES (?, ?, ?) "
+                     "ON CONFLICT (workload) DO UPDATE SET decision = excluded.decision, updated = excluded.updated",
+                     (workload, decision, time.time()))
+
+    def alerts(self) -> list[dict]:
+        rows = self._all("SELECT id, src, dst, port, protocol, namespace, mode, reasons, first_seen, last_seen, count "
+                         "FROM alerts ORDER BY id")
+        return [
+            {"id": int(i), "source": str(parse_endpoint_key(s)), "target": str(parse_endpoint_key(d)),
+             "source_key": s, "target_key": d, "port": int(port), "protocol": proto, "namespace": ns, "mode": mode,
+             "reasons": json.loads(reasons), "first_seen": float(f), "last_seen": float(last), "count": int(c)}
+            for i, s, d, port, proto, ns, mode, reasons, f, last, c in rows
+        ]
+
+    def alert_keys(self) -> set[EdgeKey]:
+        return {
+            EdgeKey(parse_endpoint_key(s), parse_endpoint_key(d), int(port), proto)
+            for s, d, port, proto in self._all("SELECT src, dst, port, protocol FROM alerts")
+        }
+
+    def record_applied(self, ref: str, workload: str) -> None:
+        self._direct("INSERT INTO applied (ref, workload, applied) VALUES (?, ?, ?) "
+                     "ON CONFLICT (ref) DO UPDATE SET workload = excluded.workload, applied = excluded.applied",
+                     (ref, workload, time.time()))
+
+    def forget_applied(self, ref: str) -> None:
+        self._direct("DELETE FROM applied WHERE ref = ?", (ref,))
+
+    def applied(self) -> dict[str, str]:
+        return dict(self._all("SELECT ref, workload FROM applied"))
+
+    def size_bytes(self) -> int:
+        raise NotImplementedError
+
+
+class SQLiteStore(Store):
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # fsync the WAL on every commit: acknowledged means on disk
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def size_bytes(self) -> int:
+        import os
+
+        with self._read_lock:
+            self._reader.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return os.path.getsize(self.path)
+
+
+class PostgresStore(Store):
+    """PostgreSQL through pg8000 (pure Python, BSD). URL: postgresql://user:password@host:port/database."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+
+    def _connect(self) -> Any:
+        import pg8000.dbapi
+
+        u = urlparse(self.url)
+        return pg8000.dbapi.connect(
+            user=unquote(u.username or "postgres"), password=unquote(u.password) if u.password else None,
+            host=u.hostname or "127.0.0.1", port=u.port or 5432, database=(u.path or "/postgres").lstrip("/") or "postgres",
+        )
+
+    def _q(self, sql: str) -> str:
+        return sql.replace("?", "%s")
+
+    def _insert_batch(self, cur: Any, w: BatchWrite, now: float) -> int:
+        cur.execute("INSERT INTO batches (agent, received, records, connections, body) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                    (w.agent, now, w.records, w.connections, zlib.compress(w.body, 1)))
+        return int(cur.fetchone()[0])
+
+    def size_bytes(self) -> int:
+        (size,), = self._all("SELECT pg_database_size(current_database())")
+        return int(size)
+
+
+def open_store(url: str, retention_hours: float = 0.0) -> Store:
+    """`PATH` or `sqlite:///PATH` -> SQLite; `postgresql://...` -> PostgreSQL. Started (schema ready)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        store: Store = PostgresStore(url)
+    else:
+        store = SQLiteStore(url.removeprefix("sqlite://") if url.startswith("sqlite://") else url)
+    store.retention = retention_hours * 3600.0
+    return store.start()

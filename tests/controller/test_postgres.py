@@ -1,0 +1,95 @@
+"""The same store on a real PostgreSQL, started by the test in a temp dir on 127.0.0.1 (and stopped)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from policygen.controller.metrics import Metrics
+from policygen.controller.service import Controller, FileInventory
+from policygen.controller.settings import Settings
+from policygen.controller.store import open_store
+from tests.controller.conftest import CLUSTER, batch, bookinfo_records, free_port
+from tests.controller.test_modes import LATERAL
+
+
+def _tool(name: str) -> str | None:
+    return shutil.which(name) or next((p for p in (f"/usr/local/bin/{name}", f"/usr/lib/postgresql/15/bin/{name}")
+                                       if os.path.exists(p)), None)
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    initdb, pg_ctl = _tool("initdb"), _tool("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL's initdb/pg_ctl are not installed (Debian package postgresql)")
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        try:
+            import pwd
+
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    base = tempfile.mkdtemp(prefix="netguard-pg-")
+    data, sock = os.path.join(base, "data"), os.path.join(base, "sock")
+    os.makedirs(sock)
+    if as_user:
+        for path in (base, sock):
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+    port = free_port()
+    started = False
+    try:
+        subprocess.run([*as_user, initdb, "-D", data, "-U", "netguard", "--auth=trust", "-E", "UTF8", "--no-sync"],
+                       check=True, capture_output=True)
+        opts = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c fsync=on"
+        subprocess.run([*as_user, pg_ctl, "-D", data, "-o", opts, "-l", os.path.join(base, "log"), "-w", "-t", "60", "start"],
+                       check=True, capture_output=True)
+        started = True
+        yield f"postgresql://netguard@127.0.0.1:{port}/postgres"
+    finally:
+        if started:
+            subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "fast", "-w", "-t", "60", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _controller(url: str, **kw) -> Controller:
+    settings = Settings(db=url, no_auth=True, **kw).validate()
+    return Controller(settings, open_store(url), FileInventory([str(CLUSTER)]), Metrics())
+
+
+def test_postgres_store_keeps_batches_edges_approvals_and_alerts(postgres, make_controller):
+    records = bookinfo_records()
+    ctl = _controller(postgres)
+    try:
+        assert ctl.store.dialect == "postgres"
+        for start in range(0, len(records), 50):
+            assert ctl.ingest(json.dumps(batch(records[start:start + 50])).encode())["accepted"] == len(records[start:start + 50])
+        ctl.approve("default/Deployment/ratings-v1", "approved")
+        pg_policies = ctl.policies_json()
+    finally:
+        ctl.close()
+    sqlite = make_controller()
+    sqlite.ingest(json.dumps(batch(records)).encode())
+    sqlite.approve("default/Deployment/ratings-v1", "approved")
+    assert pg_policies == sqlite.policies_json()  # the same queries, the same answers
+
+    again = _controller(postgres, namespaces={"default": "monitor"})
+    try:
+        assert list(again.store.iter_records()) == records
+        counts = again.store.counts()
+        assert counts["records"] == len(records) and counts["batches"] == 4
+        assert again.approvals == {"default/Deployment/ratings-v1": "approved"}
+        for _ in range(3):
+            again.ingest(json.dumps(batch([LATERAL, LATERAL])).encode())
+        alerts = again.store.alerts()
+        assert len(alerts) == 1 and alerts[0]["count"] == 6 and alerts[0]["reasons"] == ["new-edge", "denied"]
+        assert again.store.size_bytes() > 0
+    finally:
+        again.close()
