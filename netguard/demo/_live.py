@@ -9,10 +9,12 @@ the lab down; the report says what was left (it must be nothing).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
 import subprocess
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -270,7 +272,11 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     progress.say(f"  GET /api/v1/graph -> {out / 'graph.json'}")
     svg = out / "topology.svg"
     svg.unlink(missing_ok=True)
-    flow_files = [str(flows)] + ([str(sniff_flows)] if sniff_flows.exists() and sniff_flows.stat().st_size else [])
+    # the agents capture the whole machine: the picture keeps the connections the lab's pods started
+    lab_flows = out / "flows-lab.jsonl"
+    kept = _lab_only([flows, sniff_flows], plan.pod_cidr, lab_flows)
+    progress.say(f"  {kept} flows started by the lab's pods -> {lab_flows}")
+    flow_files = [str(lab_flows)]
     drawn = netguard(progress, "graph", "export", "--inventory", str(inventory), "--flows", *flow_files, "--policies",
                      str(policies), "--format", "svg", "-o", str(svg), ok=(0, 1, 2))
     report["topology"] = {"graph_json": str(out / "graph.json"), "svg": str(svg) if svg.exists() else "",
@@ -284,7 +290,7 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
         ui_port = free_port()
         procs.start("ui", ["ui", "--controller", api.url, "--listen", f"127.0.0.1:{ui_port}"])
         report["ui"]["url"] = f"http://127.0.0.1:{ui_port}/"
-        wait_until(lambda: "Uvicorn running" in procs.log("ui") or procs.procs["ui"].poll() is not None, timeout=20)
+        wait_until(lambda: _answers(report["ui"]["url"]) or procs.procs["ui"].poll() is not None, timeout=30)
         progress.say(f"  the traffic map and the policy review: http://127.0.0.1:{ui_port}/  (served by `{ui_cmd}`)")
     else:
         progress.say(f"  with the lab up, `{ui_cmd}` serves the traffic map; after the demo the files still do:")
@@ -295,6 +301,11 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
         rc = procs.stop(agent)
         progress.say(f"  {agent} exited {rc}")
     report["capture"] = {"conntrack_flows": _count(flows), "sniff_flows": _count(sniff_flows), "flows": str(flows)}
+    # which source saw each lateral move (conntrack: never, the SYN was dropped before the kernel confirmed it)
+    for move in moves:
+        address = move["address"]
+        move["captured_by"] = [source for source, path in (("conntrack", flows), ("sniff", sniff_flows))
+                               if _saw(path, attacker.ip, address)]
 
 
 def _start_controller(progress: Progress, procs: Supervisor, api: Api, args: list[str]) -> None:
@@ -308,6 +319,48 @@ def _start_controller(progress: Progress, procs: Supervisor, api: Api, args: lis
 def _workload(text: str) -> str:
     """`default/Deployment/details-v1` or `default/details-v1` -> `details-v1`."""
     return str(text).rsplit("/", 1)[-1]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (our own loopback URL)
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _saw(path: Path, src_ip: str, address: str) -> bool:
+    """Whether a flow file has a connection from `src_ip` to `address` (ip:port, before or after DNAT)."""
+    if not path.exists():
+        return False
+    ip, _, port = address.rpartition(":")
+    for line in path.read_text().splitlines():
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if r.get("src_ip") == src_ip and str(r.get("dst_port")) == port and ip in (r.get("dst_ip"), r.get("dst_pod_ip")):
+            return True
+    return False
+
+
+def _lab_only(paths: list[Path], pod_cidr: str, out: Path) -> int:
+    """The flow records whose source is a lab pod, from `paths` into `out`; returns how many."""
+    network = ipaddress.ip_network(pod_cidr)
+    kept = 0
+    with out.open("w") as sink:
+        for path in paths:
+            if not path.exists():
+                continue
+            for line in path.read_text().splitlines():
+                try:
+                    src = ipaddress.ip_address(json.loads(line).get("src_ip", ""))
+                except ValueError:
+                    continue
+                if src in network:
+                    sink.write(line + "\n")
+                    kept += 1
+    return kept
 
 
 def _count(path: Path) -> int:

@@ -118,6 +118,8 @@ def text(report: dict[str, Any]) -> str:
         lines.append("\nlateral moves of the attacker:")
         for m in moves:
             alert = f", {m['alerts']} alert ({', '.join(m.get('reasons') or [])})" if "alerts" in m else ""
+            if "captured_by" in m:
+                alert += f"; seen by {', '.join(m['captured_by']) or 'no capture source'}"
             verdict = "dropped" if m.get("dropped") else "NOT dropped"
             lines.append(f"  {m.get('from', 'attacker')} -> {m['to']:<30} {verdict}{alert}")
     web = (report.get("web") or {}).get("requests") or []
@@ -131,7 +133,7 @@ def text(report: dict[str, Any]) -> str:
             lines.append(f"  {r['name']:<22} {status}{verdict}{cats}{rid}")
     ui = report.get("ui") or {}
     if ui:
-        lines.append(f"\nUI: {ui.get('url') or ui.get('command')}")
+        lines.append(f"\nUI: {ui['url'] + ' (stopped with the demo)' if ui.get('url') else ui.get('command')}")
         if ui.get("offline_command"):
             lines.append(f"    {ui['offline_command']}")
     lines.append(f"\nfiles in {report.get('output')}: report.json, report.html, policies/, "
