@@ -118,6 +118,8 @@ def main(argv: list[str]) -> int:
             _live.run(_live.Options(out, args.quick, duration, args.lab_name, ui), report, write)
     except DemoFailed as exc:
         report["error"] = str(exc)
+    except Exception as exc:  # noqa: BLE001 (the lab is already down: say what failed, in the report too)
+        report["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
     except KeyboardInterrupt:
         report["error"] = "interrupted"
         print("\nnetguard demo: interrupted; everything it started was stopped and the lab taken down.", file=sys.stderr)
@@ -129,4 +131,6 @@ def main(argv: list[str]) -> int:
     print("\n" + _report.text(report), flush=True)
     if report.get("error") == "interrupted":
         return 130
+    if report.get("error"):
+        print(f"netguard demo: failed: {report['error']} (the lab was taken down; logs in {out}/logs)", file=sys.stderr)
     return 0 if report["ok"] else 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ def test_quick_demo_on_the_lab_allows_bookinfo_drops_and_alerts_lateral_moves_an
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert report["mode"] == "lab" and report["ok"], _checks(report)
     assert "[14/14]" in proc.stdout and "result: PASS" in proc.stdout  # progress and the text report
+    assert report["seconds"] < 90
 
     # every bookinfo call allowed: while learning, and under the enforced policies
     assert report["traffic"]["calls"] > 50 and report["traffic"]["failed"] == 0
@@ -63,6 +65,36 @@ def test_quick_demo_on_the_lab_allows_bookinfo_drops_and_alerts_lateral_moves_an
     html = (tmp_path / "report.html").read_text()
     assert "PASS" in html and (("<svg" in html) == bool(report["topology"]["svg"]))
     assert (tmp_path / "policies" / "default" / "ratings-v1.yaml").is_file()
+
+
+@pytest.mark.skipif(REASON is not None, reason=f"the demo's lab path: {REASON}")
+def test_ctrl_c_stops_everything_and_takes_the_lab_down(tmp_path):
+    name = f"i{os.getpid() % 100000}"[:7]
+    proc = subprocess.Popen([*NETGUARD, "demo", "--quick", "--duration", "30", "-o", str(tmp_path), "--lab-name", name],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    seen = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # bounded: the demo ends by itself within its own time limits
+            seen.append(line)
+            if line.startswith("[4/14]"):  # the traffic runs: the controller and the agent are up
+                proc.send_signal(signal.SIGINT)
+                break
+        rest, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = "".join(seen) + rest
+    assert proc.returncode == 130, output[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["error"] == "interrupted" and not report["ok"]
+    assert report["cleanup"]["lab_gone"] and not leftovers(name), output[-3000:]
+    stopped = report["cleanup"]["stopped"]
+    assert {s.split()[0] for s in stopped} == {"controller", "agent"}
+    for entry in stopped:
+        pid = int(entry.rsplit("pid ", 1)[1].rstrip(")"))
+        assert not Path(f"/proc/{pid}").exists(), entry
 
 
 def test_replay_runs_the_recorded_capture_through_the_same_pipeline(tmp_path):
