@@ -150,16 +150,32 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     report["traffic"] = _traffic_json(learned, opts.duration)
     if not learned.ok:
         raise DemoFailed(f"{len(learned.unexpected)} bookinfo calls failed before any policy")
-    n_flows = _settle(flows)
-    progress.say(f"  the agent captured {n_flows} flows -> {flows}")
+    # stopping the agent (SIGTERM) writes and ships every flow it holds; it starts again right after
+    progress.say(f"  agent (pid {procs.procs['agent'].pid}) stopped to flush: exit {procs.stop('agent')}")
+    n_flows = _count(flows)
+    # the agent captures the whole machine (other labs, other tests): the policies come from the lab's pods' flows
+    learn_flows = out / "flows-lab.jsonl"
+    kept = _lab_only([flows], plan.pod_cidr, learn_flows)
+    progress.say(f"  the agent captured {n_flows} flows -> {flows}; {kept} started by the lab's pods -> {learn_flows}")
+    report["capture"] = {"learning_flows": n_flows, "learning_lab_flows": kept}
+    if not kept:
+        raise DemoFailed(f"the agent captured no connection of the lab's pods (see {out / 'logs' / 'agent.log'})")
+    after_flows = out / "flows-after.jsonl"
+    after_flows.unlink(missing_ok=True)
+    agent_args[agent_args.index(str(flows))] = str(after_flows)
+    agent_args.remove("--edges")
+    agent_args.remove(str(out / "edges.json"))
+    progress.say("$ netguard " + " ".join(agent_args) + " &   # the agent again, for what follows")
+    procs.start("agent", agent_args)
+    procs.wait_log("agent", '"started"')
 
     progress.step("generate least-privilege NetworkPolicies from the capture, and verify them")
     policies = out / "policies"
     if policies.exists():
         for old in policies.rglob("*.yaml"):
             old.unlink()
-    netguard(progress, "policy", "generate", "--inventory", str(inventory), "--flows", str(flows), "-o", str(policies))
-    verify = netguard(progress, "policy", "verify", "--inventory", str(inventory), "--flows", str(flows),
+    netguard(progress, "policy", "generate", "--inventory", str(inventory), "--flows", str(learn_flows), "-o", str(policies))
+    verify = netguard(progress, "policy", "verify", "--inventory", str(inventory), "--flows", str(learn_flows),
                       "--policies", str(policies), ok=(0, 1))
     files = read_policies(policies)
     report["policies"] = {"dir": str(policies), "count": len(files), "table": policy_table(files),
@@ -273,8 +289,8 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     svg = out / "topology.svg"
     svg.unlink(missing_ok=True)
     # the agents capture the whole machine: the picture keeps the connections the lab's pods started
-    lab_flows = out / "flows-lab.jsonl"
-    kept = _lab_only([flows, sniff_flows], plan.pod_cidr, lab_flows)
+    lab_flows = out / "flows-topology.jsonl"
+    kept = _lab_only([flows, after_flows, sniff_flows], plan.pod_cidr, lab_flows)
     progress.say(f"  {kept} flows started by the lab's pods -> {lab_flows}")
     flow_files = [str(lab_flows)]
     drawn = netguard(progress, "graph", "export", "--inventory", str(inventory), "--flows", *flow_files, "--policies",
@@ -300,11 +316,12 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     for agent in ("agent-sniff", "agent"):
         rc = procs.stop(agent)
         progress.say(f"  {agent} exited {rc}")
-    report["capture"] = {"conntrack_flows": _count(flows), "sniff_flows": _count(sniff_flows), "flows": str(flows)}
+    report["capture"].update({"conntrack_flows": _count(flows) + _count(after_flows), "sniff_flows": _count(sniff_flows),
+                              "flows": str(flows)})
     # which source saw each lateral move (conntrack: never, the SYN was dropped before the kernel confirmed it)
     for move in moves:
         address = move["address"]
-        move["captured_by"] = [source for source, path in (("conntrack", flows), ("sniff", sniff_flows))
+        move["captured_by"] = [source for source, path in (("conntrack", after_flows), ("sniff", sniff_flows))
                                if _saw(path, attacker.ip, address)]
 
 
@@ -365,20 +382,6 @@ def _lab_only(paths: list[Path], pod_cidr: str, out: Path) -> int:
 
 def _count(path: Path) -> int:
     return sum(1 for _ in path.open()) if path.exists() else 0
-
-
-def _settle(path: Path, quiet: float = 1.5, timeout: float = 15.0) -> int:
-    """Wait until the agent's output stops growing (its last events written); returns the line count."""
-    deadline = time.monotonic() + timeout
-    last, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        n = _count(path)
-        if n != last:
-            last, since = n, time.monotonic()
-        elif time.monotonic() - since >= quiet:
-            break
-        time.sleep(0.25)
-    return last
 
 
 def _traffic_json(report: Any, duration: float) -> dict[str, Any]:
