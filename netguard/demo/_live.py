@@ -9,6 +9,7 @@ the lab down; the report says what was left (it must be nothing).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import secrets
@@ -61,25 +62,41 @@ def run(opts: Options, report: dict[str, Any], write: Callable[[], None]) -> Non
     With `opts.ui`, `write()` saves the report while the UI runs, until the user presses Enter."""
     progress = Progress(STEPS)
     procs = Supervisor(opts.out / "logs")
+    owned: list[str] = []  # the lab, once this demo creates it: only then does the cleanup take it down
     try:
-        _run(opts, report, progress, procs)
+        _run(opts, report, progress, procs, owned)
         if opts.ui and "ui" in procs.procs:
             write()
             progress.say(f"\nthe report is in {opts.out}/report.html; the UI runs at {report['ui']['url']}")
-            input("press Enter (or Ctrl-C) to stop the UI and clean up... ")
+            with contextlib.suppress(EOFError):
+                input("press Enter (or Ctrl-C) to stop the UI and clean up... ")
     finally:
         progress.say(f"\n[cleanup] stopping what the demo started and taking the lab down  ({progress.elapsed():.0f}s)")
         stopped = procs.stop_all()
         for name in stopped:
             progress.say(f"  stopped {name}")
-        down = subprocess.run([*_ng(), "lab", "down", "--name", opts.lab], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL)
-        progress.say("  " + (down.stdout.strip() or down.stderr.strip()))
-        left = lab_leftovers(opts.lab)
-        report["cleanup"] = {"stopped": stopped, "lab_down": down.returncode == 0, "leftovers": left,
-                             "lab_gone": down.returncode == 0 and not left}
+        down_ok = True
+        if owned:
+            down = subprocess.run([*_ng(), "lab", "down", "--name", opts.lab], capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL)
+            down_ok = down.returncode == 0
+            progress.say("  " + (down.stdout.strip() or down.stderr.strip()))
+        left = lab_leftovers(opts.lab) if owned else []
+        report["cleanup"] = {"stopped": stopped, "lab_down": down_ok, "leftovers": left, "lab_gone": down_ok and not left}
         progress.say(f"  lab gone: {'yes' if not left else 'NO: ' + ', '.join(left)}")
         report["seconds"] = round(progress.elapsed(), 1)
+
+
+def _lab_running(name: str) -> bool:
+    """Whether lab `name`'s server process still runs (a lab in use, not one left by a killed demo)."""
+    from netguard.lab import lab
+
+    try:
+        state = json.loads((lab.STATE_ROOT / name / "state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    pid = int(state.get("server_pid") or 0)
+    return bool(pid) and Path(f"/proc/{pid}").exists()
 
 
 def _ng() -> list[str]:
@@ -88,7 +105,7 @@ def _ng() -> list[str]:
     return NETGUARD
 
 
-def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Supervisor) -> None:
+def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Supervisor, owned: list[str]) -> None:
     from netguard.lab import lab, traffic
 
     out, data = opts.out, data_dir()
@@ -105,7 +122,11 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
 
     progress.step(f"lab up: every pod a network namespace, Services on ClusterIPs, the sidecar running (lab {name})")
     if (lab.STATE_ROOT / name / "state.json").exists():
-        netguard(progress, "lab", "down", "--name", name)  # a previous demo that was killed hard
+        if _lab_running(name):
+            raise DemoFailed(f"lab {name!r} is up and running (another demo?): use --lab-name, "
+                             f"or `netguard lab down --name {name}`")
+        netguard(progress, "lab", "down", "--name", name)  # what a demo killed hard (SIGKILL) left behind
+    owned.append(name)
     netguard(progress, "lab", "up", "-f", str(injected), "--name", name, timeout=120)
     plan, _state = lab.load(name)
     netguard(progress, "lab", "status", "--name", name)

@@ -97,6 +97,24 @@ def test_ctrl_c_stops_everything_and_takes_the_lab_down(tmp_path):
         assert not Path(f"/proc/{pid}").exists(), entry
 
 
+@pytest.mark.skipif(REASON is not None, reason=f"the demo's lab path: {REASON}")
+def test_a_lab_in_use_under_the_same_name_is_left_alone(tmp_path):
+    from netguard.lab import lab
+    from tests.lab.conftest import BOOKINFO
+
+    name = f"u{os.getpid() % 100000}"[:7]
+    lab.down(name)
+    try:
+        lab.up([str(BOOKINFO)], name)
+        proc = subprocess.run([*NETGUARD, "demo", "--quick", "-o", str(tmp_path), "--lab-name", name],
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert proc.returncode == 1 and "is up and running" in proc.stderr, proc.stdout[-2000:] + proc.stderr
+        assert lab.load(name)[0].name == name and leftovers(name)  # still up: not the demo's to take down
+    finally:
+        lab.down(name)
+    assert not leftovers(name)
+
+
 def test_replay_runs_the_recorded_capture_through_the_same_pipeline(tmp_path):
     proc = subprocess.run([*NETGUARD, "demo", "--replay", "-o", str(tmp_path)], capture_output=True, text=True,
                           timeout=120, stdin=subprocess.DEVNULL)
