@@ -166,7 +166,12 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     progress.step(f"bookinfo's traffic for {opts.duration:.0f}s while the controller learns")
     calls = traffic.load_spec(spec)
     progress.say(f"$ netguard lab traffic --name {name} --spec {spec} --duration {opts.duration:.0f} --rate 20")
-    learned = traffic.run(plan, calls, duration=opts.duration, rate=20, timeout=2)
+    learned = traffic.Report()
+    while learned.seconds < opts.duration - 0.5:  # in slices of at most 10 s, each followed by a progress line
+        part = traffic.run(plan, calls, duration=min(10.0, opts.duration - learned.seconds), rate=20, timeout=2)
+        learned.results += part.results
+        learned.seconds += part.seconds
+        progress.say(f"  {learned.seconds:4.0f}s: {len(learned.results)} calls, {len(learned.unexpected)} failed")
     progress.say(learned.summary())
     report["traffic"] = _traffic_json(learned, opts.duration)
     if not learned.ok:

@@ -198,9 +198,10 @@ def html_page(report: dict[str, Any]) -> str:
     if moves:
         body = "".join(f"<tr><td>{e(m['to'])}</td><td>{e(m.get('why', ''))}</td>"
                        f"<td class={'ok' if m.get('dropped') else 'fail'}>{'dropped' if m.get('dropped') else 'NOT dropped'}</td>"
-                       f"<td>{e(str(m.get('alerts', '-')))} {e(', '.join(m.get('reasons') or []))}</td></tr>" for m in moves)
+                       f"<td>{e(str(m.get('alerts', '-')))} {e(', '.join(m.get('reasons') or []))}</td>"
+                       f"<td>{e(', '.join(m.get('captured_by') or []) or '-')}</td></tr>" for m in moves)
         parts.append("<h2>The attacker's lateral moves</h2><table><tr><th>to</th><th>why</th><th>policies</th>"
-                     f"<th>alerts</th></tr>{body}</table>")
+                     f"<th>alerts</th><th>seen by</th></tr>{body}</table>")
     web = (report.get("web") or {}).get("requests") or []
     if web:
         body = "".join(f"<tr><td>{e(r['name'])}</td><td><code>{e(r['method'] + ' ' + r['path'])}</code></td>"
