@@ -47,7 +47,21 @@ class Review:
         return [p for p in self.current if p.ref not in names] + chosen
 
     def graph_json(self) -> dict:
-        return graph_to_dict(self.graph)
+        """The graph, each workload node with its pod labels, pods and ports (what the UI shows on
+        click and filters by), so the controller and the UI's file mode serve the same fields."""
+        graph = graph_to_dict(self.graph)
+        infos = {f"{w.namespace}/{w.name}": info for w, info in self.inventory.workloads.items()}
+        pods: dict = {}
+        for pod in self.inventory.pods:
+            pods.setdefault(pod.workload, []).append({"name": pod.name, "ip": pod.ip, "node": pod.node})
+        for node in graph["nodes"]:
+            info = infos.get(node["id"]) if node.get("kind") == "workload" else None
+            if info is None:
+                continue
+            node["labels"] = dict(info.labels)
+            node["pods"] = pods.get(info.workload, [])
+            node["ports"] = [f"{p.port}/{p.protocol}" + (f" ({p.name})" if p.name else "") for p in info.ports]
+        return graph
 
     def policies_json(self, approvals: Mapping[str, str] | None = None) -> dict:
         approvals = approvals or {}

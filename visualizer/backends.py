@@ -46,21 +46,6 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
-def enrich_graph(graph: dict, review: Review) -> dict:
-    """Add what the page shows on click and filters by, when the inventory is at hand: each workload
-    node's pod labels and its pods. Additive: the page works without these fields (controller mode)."""
-    infos = {f"{w.namespace}/{w.name}": (w, info) for w, info in review.inventory.workloads.items()}
-    for node in graph["nodes"]:
-        found = infos.get(node["id"]) if node.get("kind") == "workload" else None
-        if found is None:
-            continue
-        workload, info = found
-        node["labels"] = dict(info.labels)
-        node["pods"] = [{"name": p.name, "ip": p.ip, "node": p.node} for p in review.inventory.pods_of(workload)]
-        node["ports"] = [f"{p.port}/{p.protocol}" + (f" ({p.name})" if p.name else "") for p in info.ports]
-    return graph
-
-
 class LocalBackend:
     """A Review built once from inventory and flow files; approvals kept in memory (and in a JSON file
     when one is given, so a restart keeps them).
@@ -87,7 +72,7 @@ class LocalBackend:
             if not isinstance(data, dict):
                 raise InputError("expected a JSON object of workload -> decision", source=str(self.approvals_file))
             self.approvals = {str(k): str(v) for k, v in data.items() if v in DECISIONS}
-        self.graph = enrich_graph(review.graph_json(), review)
+        self.graph = review.graph_json()
         self._graph_bytes = json.dumps(self.graph, separators=(",", ":")).encode("utf-8")
         self._policies: dict | None = None
         self._diff: bytes | None = None

@@ -47,7 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE", help="write flows as JSON lines to FILE (- for stdout)")
     p.add_argument("--inventory", nargs="+", action="extend", metavar="PATH",
                    help="pod cache from Kubernetes YAML (kubectl get -o yaml, `netguard lab inventory`): edges")
-    p.add_argument("--edges", metavar="FILE", help="with --inventory: write the aggregated edges (JSON) at exit")
+    p.add_argument("--kube", action="store_true",
+                   help="pod cache from the Kubernetes API (in-cluster, or --kubeconfig / ~/.kube/config), relisted")
+    p.add_argument("--kubeconfig", metavar="FILE", help="with --kube: the kubeconfig to use")
+    p.add_argument("--refresh", type=float, default=30.0, metavar="S", help="with --kube: relist every S seconds")
+    p.add_argument("--edges", metavar="FILE", help="with --inventory or --kube: write the aggregated edges (JSON) at exit")
     p.add_argument("--max-edges", type=int, default=100_000, metavar="N", help="bound of the edge cache (LRU)")
     p.add_argument("--controller", metavar="URL", help="ship flows to the controller at URL")
     p.add_argument("--token-file", metavar="FILE", help="bearer token for the controller (first line; else $NETGUARD_TOKEN)")
@@ -112,7 +116,8 @@ class Agent:
         started: LRUCache = LRUCache(200_000)  # type: ignore[type-arg]
         log("started", source="conntrack", node=self.node, destroy_events=wants_counters)
         try:
-            while not self.stop.is_set():
+            while True:
+                stopping = self.stop.is_set()  # after a stop, one more read drains what the kernel queued
                 for ev in ct.read():
                     self.metrics.events.labels(ev.kind).inc()
                     o, r = ev.orig, ev.reply
@@ -139,6 +144,8 @@ class Agent:
                     log("events_lost", reports=ct.lost)
                     ct.lost = 0
                 self.sink.tick()
+                if stopping:
+                    break
         finally:
             ct.close()
         return {}
@@ -154,11 +161,14 @@ class Agent:
                     self.sink.emit(replace(flow, bytes=0, packets=0, node=self.node), "sniff")
 
         try:
-            while not self.stop.is_set():
+            while True:
+                stopping = self.stop.is_set()  # after a stop, one more read drains the queue
                 before = sniffer.packets
                 emit(sniffer.read())
                 self.metrics.events.labels("packet").inc(sniffer.packets - before)
                 self.sink.tick()
+                if stopping:
+                    break
             emit(sniffer.flush())
         finally:
             sniffer.close()
@@ -183,8 +193,10 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     if args.source in ("conntrack", "sniff") and os.geteuid() != 0:
         raise InputError(f"--source {args.source} needs root (or CAP_NET_ADMIN/CAP_NET_RAW)")
-    if args.edges and not args.inventory:
-        raise InputError("--edges needs --inventory (the pod cache edges are resolved against)")
+    if args.edges and not (args.inventory or args.kube):
+        raise InputError("--edges needs --inventory or --kube (the pod cache edges are resolved against)")
+    if args.inventory and args.kube:
+        raise InputError("give --inventory or --kube, not both")
     if not (args.output or args.controller or args.edges):
         raise InputError("nowhere to put flows: give --output FILE, --controller URL and/or --inventory with --edges")
     if args.source == "pcap":
@@ -198,6 +210,12 @@ def main(argv: list[str]) -> int:
         from netguard.inventory import load_inventory
 
         edges = EdgeCache(load_inventory(args.inventory), metrics, max_edges=args.max_edges)
+    pod_cache = None
+    if args.kube:
+        from netguard.agent.podcache import ApiPodCache
+
+        pod_cache = ApiPodCache(args.kubeconfig, args.refresh, log)
+        edges = EdgeCache(pod_cache.inventory, metrics, max_edges=args.max_edges)
     output: IO[str] | None = None
     if args.output == "-":
         output = sys.stdout
@@ -214,8 +232,8 @@ def main(argv: list[str]) -> int:
         metrics.serve(args.metrics_port, args.metrics_addr)
     log("settings", source=args.source, node=args.node, output=args.output, controller=args.controller,
         token="***" if shipper is not None and _token(args) else "", metrics_port=args.metrics_port, emit=args.emit,
-        inventory=args.inventory)
-    sink = Sink(metrics, output, edges, shipper)
+        inventory=args.inventory, kube=args.kube)
+    sink = Sink(metrics, output, edges, shipper, pod_cache=pod_cache)
     agent = Agent(args, sink, metrics)
 
     def on_signal(signum: int, _frame: Any) -> None:

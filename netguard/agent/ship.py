@@ -5,6 +5,7 @@ A 2xx answer means the batch is durable. Connection errors, timeouts, 408, 429 a
 with exponential backoff (with jitter, capped); any other 4xx rejects the batch (counted, logged).
 While the controller is away, flows wait in a bounded buffer: when it is full the oldest are
 dropped and counted (`netguard_agent_dropped_flows{reason="buffer_full"}`), never silently.
+A 413 (batch too large) halves the batch size and sends the same flows again.
 `close()` flushes what it can before a deadline and counts the rest as dropped at shutdown.
 """
 
@@ -104,6 +105,14 @@ class Shipper:
                     return
                 continue
             result = self._send(batch)
+            if result == "rejected:413" and len(batch) > 1:  # too large for the controller: halve, send again
+                half = len(batch) // 2
+                with self._lock:
+                    self.inflight = batch[:half]
+                    self.buffer.extendleft(reversed(batch[half:]))
+                self.batch_size = max(1, min(self.batch_size, half))
+                log("batch_too_large", flows=len(batch), batch_size=self.batch_size)
+                continue
             if result == "ok" or result.startswith("rejected"):
                 with self._lock:
                     self.inflight = []

@@ -39,6 +39,12 @@ class EdgeCache:
         self.enricher._src_cache = LRUCache(max_addresses)  # type: ignore[assignment]
         self.enricher._dst_cache = LRUCache(max_addresses)  # type: ignore[assignment]
 
+    def set_inventory(self, inventory: Inventory) -> None:
+        """A newer pod cache: keep the edges, forget the address resolutions made with the old one."""
+        self.enricher.inv = inventory
+        self.enricher._src_cache.clear()
+        self.enricher._dst_cache.clear()
+
     def add(self, flow: Flow) -> None:
         self.enricher.add(flow)
         self.metrics.edges.set(len(self.enricher.agg.stats))
@@ -79,7 +85,8 @@ def _line(record: dict[str, Any]) -> str:
 
 class Sink:
     def __init__(self, metrics: Metrics, output: IO[str] | None = None, edges: EdgeCache | None = None,
-                 shipper: Shipper | None = None, flush_interval: float = 0.5) -> None:
+                 shipper: Shipper | None = None, flush_interval: float = 0.5, pod_cache: Any = None) -> None:
+        self.pod_cache = pod_cache  # an ApiPodCache: a relisted inventory is taken on the sink's thread
         self.metrics = metrics
         self.output = output
         self.edges = edges
@@ -107,6 +114,8 @@ class Sink:
             self.edges.add_counters(flow)
 
     def tick(self) -> None:
+        if self.pod_cache is not None and self.edges is not None and (fresh := self.pod_cache.take()) is not None:
+            self.edges.set_inventory(fresh)
         now = time.monotonic()
         if self.output is not None and now - self._last_flush >= self.flush_interval:
             self.output.flush()
@@ -115,6 +124,8 @@ class Sink:
     def close(self, ship_timeout: float = 10.0) -> dict[str, Any]:
         if self.output is not None:
             self.output.flush()
+        if self.pod_cache is not None:
+            self.pod_cache.close()
         summary: dict[str, Any] = {"flows": self.flows}
         if self.shipper is not None:
             left = self.shipper.close(ship_timeout)

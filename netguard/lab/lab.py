@@ -147,6 +147,10 @@ def up(manifests: list[str], name: str = "lab") -> LabPlan:
     _check_name(name)
     if (state_dir(name) / "state.json").exists():
         raise InputError(f"lab {name!r} is already up; run `netguard lab down --name {name}` first")
+    prefix = f"ng-{name}-"
+    tables = {f"ip {base_table(name)}", f"ip {policy_table(name)}"}
+    if system.netns_list(prefix) or system.links(prefix) or tables & set(system.nft_tables(f"ng-{name}")):
+        down(name)  # remains of a lab whose state was lost: sweep them by name first
     plan = build_plan(iter_objects(manifests), name, _free_slot())
     directory = state_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -342,6 +346,8 @@ def down(name: str = "lab") -> list[str]:
         removed.append(f"link {link}")
     for etc in ETC_NETNS.glob(f"{prefix}*") if ETC_NETNS.is_dir() else []:
         shutil.rmtree(etc, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        ETC_NETNS.rmdir()  # only when empty: nobody else keeps namespace configuration there
     if directory.exists():
         shutil.rmtree(directory, ignore_errors=True)
     if not labs():

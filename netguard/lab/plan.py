@@ -356,7 +356,7 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
             if next_ip > 250:
                 raise InputError("more than 240 Services: the lab's service range is full")
             ip, next_ip = f"10.96.{slot}.{next_ip}", next_ip + 1
-        ports = []
+        sports: list[ServicePortSpec] = []
         for p in spec.get("ports") or []:
             port = p.get("port")
             if not isinstance(port, int):
@@ -364,8 +364,8 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
             target = p.get("targetPort", port)
             if isinstance(target, str) and target.isdigit():
                 target = int(target)
-            ports.append(ServicePortSpec(port, p.get("protocol") or "TCP", target, p.get("name") or ""))
-        plan.services.append(ServiceSpec(ns, sname, ip, dict(spec.get("selector") or {}), ports))
+            sports.append(ServicePortSpec(port, p.get("protocol") or "TCP", target, p.get("name") or ""))
+        plan.services.append(ServiceSpec(ns, sname, ip, dict(spec.get("selector") or {}), sports))
         plan.namespaces.setdefault(ns, {})
     for ns, labels in plan.namespaces.items():
         labels.setdefault("kubernetes.io/metadata.name", ns)

@@ -19,6 +19,7 @@ import signal
 import socket
 import struct
 import sys
+from functools import partial
 from pathlib import Path
 
 from netguard.lab import dns
@@ -69,8 +70,7 @@ class Servers:
                         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                     sock.bind(("0.0.0.0", port.port))
                     sock.setblocking(False)
-                    transport, _ = await loop.create_datagram_endpoint(
-                        lambda pod=pod, port=port.port: _Udp(self, pod, port), sock=sock)
+                    transport, _ = await loop.create_datagram_endpoint(partial(_Udp, self, pod, port.port), sock=sock)
                     handles.append(transport)
         return handles
 

@@ -86,3 +86,15 @@ def test_close_counts_what_could_not_be_shipped():
         shipper.put(record(i))
     assert shipper.close(timeout=0.5) == 30
     assert metrics.dropped.labels("shutdown")._value.get() == 30
+
+
+def test_a_batch_too_large_is_halved_not_dropped():
+    metrics = Metrics()
+    with FakeController(statuses=[413, 413]) as controller:
+        shipper = Shipper(controller.url, "s3cret", "n", metrics, batch_size=40, interval=0.05)
+        for i in range(40):
+            shipper.put(record(i))
+        assert shipper.close(timeout=10) == 0
+        assert sorted(f["src_port"] for f in controller.flows) == [40000 + i for i in range(40)]
+        assert max(len(b["flows"]) for b in controller.batches) == 10
+    assert shipper.rejected == 0 and shipper.dropped == 0

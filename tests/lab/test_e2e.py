@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -67,7 +68,12 @@ def capture(bookinfo_lab, tmp_path_factory):
                 assert wait_for(lambda n=name: '"started"' in (work / f"{n}.err").read_text()), (work / f"{name}.err").read_text()
             report = traffic.run(bookinfo_lab, traffic.load_spec(SPEC), timeout=2)
             out["report"] = report
-            calls = len(report.results)
+            # a call from the node itself (as a kubelet probe would make): only a sent copy for the sniffer
+            with socket.create_connection((bookinfo_lab.pod("details-v1").ip, 9080), timeout=2) as conn:
+                out["node_call"] = conn.getsockname()
+                conn.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                assert conn.recv(4096).startswith(b"HTTP/1.0 200")
+            calls = len(report.results) + 1  # and the node's call
             assert wait_for(lambda: sum(r["dst_port"] == 9080 for r in lines(work / "conntrack.jsonl")) >= calls)
             assert wait_for(lambda: sum(r["dst_port"] == 9080 for r in lines(work / "sniff.jsonl")) >= calls)
             with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
@@ -177,3 +183,35 @@ def test_generated_policies_keep_every_call_and_drop_lateral_moves(bookinfo_lab,
         netguard("lab", "enforce", "--name", name, "--off")
     after = traffic.run(bookinfo_lab, allowed_lateral, timeout=2)
     assert after.ok, after.summary()  # the drops came from the enforced policies
+
+
+def test_emit_destroy_reports_byte_and_packet_counters(bookinfo_lab, tmp_path):
+    """With nf_conntrack_acct (the lab sets it), a connection reported at its end carries its counters."""
+    out, err = tmp_path / "flows.jsonl", tmp_path / "agent.err"
+    with err.open("w") as err_file:
+        agent = subprocess.Popen([*NETGUARD, "agent", "--emit", "destroy", "--output", str(out)], stdout=subprocess.DEVNULL,
+                                 stderr=err_file)
+    productpage = bookinfo_lab.pod("productpage-v1")
+    details = next(s for s in bookinfo_lab.services if s.name == "details").cluster_ip
+    try:
+        assert wait_for(lambda: '"started"' in err.read_text()), err.read_text()
+        result = traffic.Driver(bookinfo_lab, timeout=2).call(traffic.Call("productpage-v1", details, 9080), productpage)
+        assert result.ok, result
+        # end the connection's conntrack entry now (TCP would otherwise linger in TIME_WAIT for minutes)
+        subprocess.run(["conntrack", "-D", "-p", "tcp", "-s", productpage.ip, "-d", details], capture_output=True)
+        assert wait_for(lambda: any(r["dst_ip"] == details for r in lines(out)))
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(timeout=30) == 0
+    record = next(r for r in lines(out) if r["src_ip"] == productpage.ip and r["dst_ip"] == details)
+    assert record["dst_pod_ip"] == bookinfo_lab.pod("details-v1").ip
+    assert record["packets"] >= 6  # SYN, SYN-ACK, ACK, request, answer, FINs...
+    assert record["bytes"] > 200  # the HTTP request and the JSON answer
+
+
+def test_both_sources_see_a_connection_from_the_node_to_a_pod(bookinfo_lab, capture):
+    src, sport = capture["node_call"]
+    details = bookinfo_lab.pod("details-v1").ip
+    for source in ("conntrack", "sniff"):
+        records = [r for r in lines(capture["dir"] / f"{source}.jsonl") if r["src_port"] == sport and r["dst_ip"] == details]
+        assert [(r["src_ip"], r["dst_port"]) for r in records] == [(src, 9080)], source

@@ -141,3 +141,61 @@ def test_down_removes_everything_even_after_a_crash(tmp_path):
     assert leftovers(name) == []
     proc = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
     assert f"ng-{name}-" not in proc.stdout
+
+
+KUBE_SEMANTICS = """
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: ratings-ingress, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: ratings}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{podSelector: {matchLabels: {app: reviews}}}], ports: [{port: 9080}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: productpage-egress, namespace: default}
+spec:
+  podSelector: {matchLabels: {app: productpage}}
+  policyTypes: [Egress]
+  egress: [{to: [{podSelector: {matchLabels: {app: ratings}}}], ports: [{port: 9080}]}]
+"""
+
+
+def test_enforcement_isolates_per_direction_and_needs_both_ends_in_the_kernel(bookinfo_lab, tmp_path):
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(KUBE_SEMANTICS)
+    driver = traffic.Driver(bookinfo_lab, timeout=0.5)
+
+    def works(src: str, dst: str) -> bool:
+        return driver.call(traffic.Call(src, bookinfo_lab.pod(dst).ip, 9080), bookinfo_lab.pod(src)).ok
+
+    netguard("lab", "enforce", "--name", bookinfo_lab.name, "--policies", str(policies))
+    try:
+        assert works("reviews-v2", "ratings-v1")  # ratings' ingress allows reviews
+        assert not works("productpage-v1", "ratings-v1")  # egress allowed at the source, ingress denied at the destination
+        assert not works("productpage-v1", "details-v1")  # productpage's egress is isolated
+        assert works("details-v1", "productpage-v1")  # an Egress-only policy leaves productpage's ingress open
+        assert works("ratings-v1", "details-v1")  # an Ingress-only policy leaves ratings' egress open
+    finally:
+        netguard("lab", "enforce", "--name", bookinfo_lab.name, "--off")
+    assert works("productpage-v1", "ratings-v1")
+
+
+def test_up_sweeps_the_remains_of_a_lab_whose_state_was_lost(tmp_path):
+    name = f"r{os.getpid() % 10000}"
+    manifest = tmp_path / "small.yaml"
+    manifest.write_text(SMALL)
+    lab.down(name)
+    try:
+        lab.up([str(manifest)], name)
+        _, state = lab.load(name)
+        lab.stop_server(name, state["server_pid"])
+        (lab.state_dir(name) / "state.json").unlink()  # the state is gone, the namespaces are not
+        assert leftovers(name)
+        plan = lab.up([str(manifest)], name)
+        report = traffic.run(plan, traffic.env_calls(plan), timeout=2)
+        assert report.ok, report.summary()
+    finally:
+        lab.down(name)
+    assert leftovers(name) == []
