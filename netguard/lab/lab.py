@@ -313,6 +313,22 @@ def stop_process(pid: int, netns: str) -> bool:
     return True
 
 
+def _pids_in(netns_names: list[str]) -> list[tuple[int, str]]:
+    """The processes running inside these network namespaces (the lab's pods), by the namespace's inode."""
+    inodes = {}
+    for netns in netns_names:
+        with contextlib.suppress(OSError):
+            inodes[os.stat(system.NETNS_DIR / netns).st_ino] = netns
+    found = []
+    for entry in Path("/proc").iterdir() if inodes else []:
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                owner = inodes.get(os.stat(entry / "ns" / "net").st_ino)
+                if owner is not None:
+                    found.append((int(entry.name), owner))
+    return found
+
+
 def down(name: str = "lab") -> list[str]:
     """Remove everything of lab `name` (by its state and by its name prefix); returns what was removed."""
     system.require_root()
@@ -328,6 +344,9 @@ def down(name: str = "lab") -> list[str]:
     for proc in state.get("processes") or []:
         if stop_process(int(proc["pid"]), proc["netns"]):
             removed.append(f"{proc['pod']} container {proc['container']} pid {proc['pid']}")
+    for pid, netns in _pids_in(system.netns_list(f"ng-{name}-")):  # a lost state's: whatever runs in the pods
+        if stop_process(pid, netns):
+            removed.append(f"pid {pid} in netns {netns}")
     for table in (policy_table(name), base_table(name)):
         if f"ip {table}" in system.nft_tables(f"ng-{name}"):
             system.run("nft", "delete", "table", "ip", table)

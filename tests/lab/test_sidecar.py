@@ -81,6 +81,9 @@ def test_injected_productpage_blocks_sql_injection_from_another_pod(injected):
         assert verdict["request_id"] in audit
         pids = [p["pid"] for p in lab.load(name)[1]["processes"]]
         assert pids and all(Path(f"/proc/{pid}").exists() for pid in pids)
+        state_file = lab.state_dir(name) / "state.json"  # as if the state had lost the sidecar's pid:
+        state = json.loads(state_file.read_text())  # `down` still finds it running in the pod's namespace
+        state_file.write_text(json.dumps({**state, "processes": []}))
     finally:
         lab.down(name)
     assert not leftovers(name)
