@@ -31,7 +31,7 @@ def test_quick_demo_on_the_lab_allows_bookinfo_drops_and_alerts_lateral_moves_an
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert report["mode"] == "lab" and report["ok"], _checks(report)
     assert "[14/14]" in proc.stdout and "result: PASS" in proc.stdout  # progress and the text report
-    assert report["seconds"] < 90
+    assert report["seconds"] < 120  # about 30 s on the 2-core machine; margin for a loaded one
 
     # every bookinfo call allowed: while learning, and under the enforced policies
     assert report["traffic"]["calls"] > 50 and report["traffic"]["failed"] == 0
