@@ -1,7 +1,11 @@
 """`lab up` and `lab down`: create the pods' namespaces, veths, routes, ClusterIPs and servers, and
 remove all of it again, also after a crash.
 
-The state (the plan, the server's pid, the sysctls found) is written to
+Containers whose command is `netguard ...` (the WAF sidecar that `netguard inject` adds) run for real
+in their pod's network namespace, `python -m netguard ...` with the container's env; their ports are
+theirs, and the stand-in server answers the app's (moved) port behind them.
+
+The state (the plan, the server's and the processes' pids, the sysctls found) is written to
 `/run/netguard-lab/<name>/state.json` before anything is created, so `down` always knows what to
 remove; it also sweeps anything named `ng-<name>-...` that the state does not list.
 """
@@ -22,12 +26,13 @@ from typing import Any
 from netguard.errors import InputError
 from netguard.inventory import iter_objects
 from netguard.lab import system
-from netguard.lab.plan import GATEWAY, NAME_RE, LabPlan, build_plan
+from netguard.lab.plan import GATEWAY, NAME_RE, LabPlan, PodSpec, build_plan
 
 STATE_ROOT = Path(os.environ.get("NETGUARD_LAB_STATE", "/run/netguard-lab"))
 ETC_NETNS = Path("/etc/netns")
 SYSCTLS = {"net.ipv4.ip_forward": "1", "net.netfilter.nf_conntrack_acct": "1"}
 SERVER_START_TIMEOUT = 15.0
+PROCESS_START_TIMEOUT = 30.0
 
 
 def state_dir(name: str) -> Path:
@@ -193,6 +198,49 @@ def _create(plan: LabPlan, state: dict[str, Any]) -> None:
             f"nameserver {plan.dns_ip}\nsearch {pod.namespace}.svc.cluster.local svc.cluster.local cluster.local\n"
             "options ndots:5\n")
     _start_server(plan, state)
+    _start_processes(plan, state)
+
+
+def process_log(name: str, pod: PodSpec, container: str) -> Path:
+    """Where a real container's stdout and stderr go (the WAF's audit log among them)."""
+    return state_dir(name) / f"{pod.name}.{container}.log"
+
+
+def _start_processes(plan: LabPlan, state: dict[str, Any]) -> None:
+    """Run each `netguard ...` container in its pod's namespace; wait until its TCP ports listen."""
+    started = []
+    for pod in plan.pods:
+        for spec in pod.processes:
+            log = process_log(plan.name, pod, spec.container).open("ab")
+            argv = ["ip", "netns", "exec", pod.netns, sys.executable, "-m", "netguard", *spec.argv[1:]]
+            env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                                    start_new_session=True)
+            log.close()
+            state.setdefault("processes", []).append({"pid": proc.pid, "netns": pod.netns, "pod": pod.ref,
+                                                      "container": spec.container})
+            _save(plan.name, state)
+            started.append((pod, spec, proc))
+    deadline = time.monotonic() + PROCESS_START_TIMEOUT
+    for pod, spec, proc in started:
+        ports = [p.port for p in pod.ports if p.process == spec.container and p.protocol == "TCP"]
+        while not all(_listening(pod.netns, port) for port in ports):
+            if proc.poll() is not None:
+                tail = process_log(plan.name, pod, spec.container).read_text(errors="replace").strip().splitlines()[-1:]
+                raise system.SystemError_(f"{pod.ref} container {spec.container} exited: "
+                                          f"{tail[0] if tail else proc.returncode}")
+            if time.monotonic() > deadline:
+                raise system.SystemError_(f"{pod.ref} container {spec.container} did not listen on {ports} in time")
+            time.sleep(0.1)
+
+
+def _listening(netns: str, port: int) -> bool:
+    sock = system.socket_in(netns)
+    try:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+    finally:
+        sock.close()
 
 
 def _start_server(plan: LabPlan, state: dict[str, Any]) -> None:
@@ -239,6 +287,48 @@ def stop_server(name: str, pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
+def _in_netns(pid: int, netns: str) -> bool:
+    try:
+        return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(system.NETNS_DIR / netns).st_ino
+    except OSError:
+        return False
+
+
+def stop_process(pid: int, netns: str) -> bool:
+    """Stop a container process the lab started (only if `pid` still runs in that pod's namespace)."""
+    if not pid or not _in_netns(pid, netns):
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while _in_netns(pid, netns) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    if _in_netns(pid, netns):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    return True
+
+
+def _pids_in(netns_names: list[str]) -> list[tuple[int, str]]:
+    """The processes running inside these network namespaces (the lab's pods), by the namespace's inode."""
+    inodes = {}
+    for netns in netns_names:
+        with contextlib.suppress(OSError):
+            inodes[os.stat(system.NETNS_DIR / netns).st_ino] = netns
+    found = []
+    for entry in Path("/proc").iterdir() if inodes else []:
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                owner = inodes.get(os.stat(entry / "ns" / "net").st_ino)
+                if owner is not None:
+                    found.append((int(entry.name), owner))
+    return found
+
+
 def down(name: str = "lab") -> list[str]:
     """Remove everything of lab `name` (by its state and by its name prefix); returns what was removed."""
     system.require_root()
@@ -251,6 +341,12 @@ def down(name: str = "lab") -> list[str]:
     if state.get("server_pid"):
         stop_server(name, int(state["server_pid"]))
         removed.append(f"server pid {state['server_pid']}")
+    for proc in state.get("processes") or []:
+        if stop_process(int(proc["pid"]), proc["netns"]):
+            removed.append(f"{proc['pod']} container {proc['container']} pid {proc['pid']}")
+    for pid, netns in _pids_in(system.netns_list(f"ng-{name}-")):  # a lost state's: whatever runs in the pods
+        if stop_process(pid, netns):
+            removed.append(f"pid {pid} in netns {netns}")
     for table in (policy_table(name), base_table(name)):
         if f"ip {table}" in system.nft_tables(f"ng-{name}"):
             system.run("nft", "delete", "table", "ip", table)

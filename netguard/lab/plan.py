@@ -34,6 +34,18 @@ class PortSpec:
     port: int
     protocol: str = "TCP"
     name: str = ""
+    process: str = ""  # the container of a ProcessSpec that serves it ("": the lab's stand-in server)
+
+
+@dataclass
+class ProcessSpec:
+    """A container the lab runs for real in its pod's network namespace: one whose command is `netguard ...`
+    (the WAF sidecar `netguard inject` adds). `argv` is the container's command and args, `env` its plain
+    values and the downward-API pod name and namespace."""
+
+    container: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,6 +60,7 @@ class PodSpec:
     owner_kind: str = ""  # ReplicaSet, StatefulSet, DaemonSet, Job or "" for a bare pod
     owner_name: str = ""
     dns: bool = False  # the kube-dns pod: its servers answer DNS
+    processes: list[ProcessSpec] = field(default_factory=list)
 
     @property
     def ref(self) -> str:
@@ -112,7 +125,8 @@ class LabPlan:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LabPlan:
-        pods = [PodSpec(**{**p, "ports": [PortSpec(**x) for x in p["ports"]]}) for p in data["pods"]]
+        pods = [PodSpec(**{**p, "ports": [PortSpec(**x) for x in p["ports"]],
+                           "processes": [ProcessSpec(**x) for x in p.get("processes", [])]}) for p in data["pods"]]
         services = [ServiceSpec(**{**s, "ports": [ServicePortSpec(**x) for x in s["ports"]]}) for s in data["services"]]
         return cls(
             name=data["name"], slot=data["slot"], pods=pods, services=services, namespaces=dict(data["namespaces"]),
@@ -169,15 +183,43 @@ def _hash(text: str, length: int) -> str:
     return "".join(out)
 
 
+def _is_process(container: Mapping[str, Any]) -> bool:
+    command = [*(container.get("command") or []), *(container.get("args") or [])]
+    return len(command) >= 2 and all(isinstance(c, str) for c in command) and command[0] == "netguard"
+
+
 def _ports(pod_spec: Mapping[str, Any]) -> list[PortSpec]:
     ports: list[PortSpec] = []
     for container in pod_spec.get("containers") or []:
+        process = str(container.get("name") or "") if _is_process(container) else ""
         for p in container.get("ports") or []:
             if isinstance(p.get("containerPort"), int):
-                spec = PortSpec(p["containerPort"], p.get("protocol") or "TCP", p.get("name") or "")
+                spec = PortSpec(p["containerPort"], p.get("protocol") or "TCP", p.get("name") or "", process)
                 if spec not in ports:
                     ports.append(spec)
     return ports
+
+
+_FIELD_REFS = {"metadata.name": "name", "metadata.namespace": "namespace"}
+
+
+def _processes(pod_spec: Mapping[str, Any], namespace: str, pod_name: str) -> list[ProcessSpec]:
+    """The containers whose command is `netguard ...`, with their env (plain values, the pod's name and
+    namespace from the downward API; other sources are left out)."""
+    out = []
+    for container in pod_spec.get("containers") or []:
+        if not _is_process(container):
+            continue
+        env: dict[str, str] = {}
+        for item in container.get("env") or []:
+            if "value" in item:
+                env[str(item["name"])] = str(item["value"])
+            path = ((item.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+            if path in _FIELD_REFS:
+                env[str(item["name"])] = pod_name if path == "metadata.name" else namespace
+        argv = [*(container.get("command") or []), *(container.get("args") or [])]
+        out.append(ProcessSpec(str(container.get("name") or "sidecar"), argv, env))
+    return out
 
 
 _HOSTPORT = re.compile(r"^(?:[a-z]+://)?(?P<host>[a-z0-9]([-a-z0-9.]*[a-z0-9])?):(?P<port>\d{1,5})(?:/.*)?$")
@@ -199,10 +241,12 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
         raise InputError(f"invalid lab name {name!r}: 1-7 characters, a-z and 0-9, starting with a letter")
     plan = LabPlan(name=name, slot=slot)
     raw_services: list[tuple[str, Mapping[str, Any]]] = []
-    pending: list[tuple[str, str, dict[str, str], list[PortSpec], str, str]] = []  # ns, pod name, labels, ports, owner
+    # ns, pod name, labels, ports, owner kind and name, the pod spec (for the processes)
+    pending: list[tuple[str, str, dict[str, str], list[PortSpec], str, str, Mapping[str, Any]]] = []
 
-    def add_pod(ns: str, pod_name: str, labels: dict[str, str], ports: list[PortSpec], owner_kind: str, owner_name: str) -> None:
-        pending.append((ns, pod_name, labels, ports, owner_kind, owner_name))
+    def add_pod(ns: str, pod_name: str, labels: dict[str, str], ports: list[PortSpec], owner_kind: str, owner_name: str,
+                pod_spec: Mapping[str, Any] | None = None) -> None:
+        pending.append((ns, pod_name, labels, ports, owner_kind, owner_name, pod_spec or {}))
 
     for source, obj in objects:
         kind = obj.get("kind")
@@ -222,7 +266,7 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
         plan.namespaces.setdefault(ns, {})
         if kind == "Pod":
             spec = obj.get("spec") or {}
-            add_pod(ns, oname, dict(meta.get("labels") or {}), _ports(spec), "", "")
+            add_pod(ns, oname, dict(meta.get("labels") or {}), _ports(spec), "", "", spec)
             plan.env_targets += [(f"{ns}/{oname}", h, p) for h, p in _env_targets(spec)]
             continue
         spec = obj.get("spec") or {}
@@ -263,16 +307,16 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
             plan.owners.append(rs)
             for i in range(replicas):
                 add_pod(ns, f"{rs_name}-{_hash(f'{rs_name}/{i}', 5)}", {**tlabels, "pod-template-hash": template_hash}, ports,
-                        "ReplicaSet", rs_name)
+                        "ReplicaSet", rs_name, pod_spec)
         elif kind == "StatefulSet":
             revision = f"{oname}-{_hash(f'{ns}/{oname}/{template}', 10)}"
             for i in range(replicas):
                 labels = {**tlabels, "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": f"{oname}-{i}"}
-                add_pod(ns, f"{oname}-{i}", labels, ports, "StatefulSet", oname)
+                add_pod(ns, f"{oname}-{i}", labels, ports, "StatefulSet", oname, pod_spec)
         else:  # DaemonSet: one node
             revision = _hash(f"{ns}/{oname}/{template}", 10)
             labels = {**tlabels, "controller-revision-hash": revision, "pod-template-generation": "1"}
-            add_pod(ns, f"{oname}-{_hash(f'{ns}/{oname}/node', 5)}", labels, ports, "DaemonSet", oname)
+            add_pod(ns, f"{oname}-{_hash(f'{ns}/{oname}/node', 5)}", labels, ports, "DaemonSet", oname, pod_spec)
 
     if not pending:
         raise InputError("the manifests hold no Deployment, StatefulSet, DaemonSet or Pod")
@@ -284,12 +328,13 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
         _add_kube_dns(plan, add_pod, raw_services)
     if len(pending) > MAX_PODS:
         raise InputError(f"the manifests make {len(pending)} pods; the lab holds at most {MAX_PODS}")
-    for i, (ns, pod_name, labels, ports, owner_kind, owner_name) in enumerate(pending):
+    for i, (ns, pod_name, labels, ports, owner_kind, owner_name, pod_spec) in enumerate(pending):
         plan.pods.append(
             PodSpec(
                 namespace=ns, name=pod_name, ip=f"10.244.{slot}.{10 + i}", netns=f"ng-{name}-{ns}-{pod_name}"[:200],
-                veth=f"ng-{name}-{i}", labels=labels, ports=ports, owner_kind=owner_kind, owner_name=owner_name,
-                dns=(ns == "kube-system" and labels.get("k8s-app") == "kube-dns"),
+                veth=f"ng-{name}-{i}", labels=labels, ports=copy.deepcopy(ports), owner_kind=owner_kind,
+                owner_name=owner_name, dns=(ns == "kube-system" and labels.get("k8s-app") == "kube-dns"),
+                processes=_processes(pod_spec, ns, pod_name),
             )
         )
     seen = set()

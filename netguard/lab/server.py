@@ -5,6 +5,9 @@ asyncio loop serves them all. A TCP connection gets a one-line HTTP answer namin
 a UDP datagram gets the same JSON back; the kube-dns pod answers DNS on 53 (UDP and TCP) for
 `svc`, `svc.ns` and `svc.ns.svc.cluster.local`, a bare name relative to the asking pod's namespace.
 
+Ports of a container the lab runs for real (a `netguard ...` command, such as the WAF sidecar) are
+left to it: the stand-in app then listens on the app's moved port, behind the sidecar.
+
 Run by `netguard lab up` as `python -m netguard.lab.server STATE_DIR`; stopped by its pid.
 """
 
@@ -51,6 +54,8 @@ class Servers:
         handles: list[object] = []
         for pod in self.plan.pods:
             for port in pod.ports:
+                if port.process:
+                    continue  # served by a container the lab runs for real (lab.start_processes)
                 if port.protocol == "TCP":
                     with in_netns(pod.netns):
                         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
