@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "controller": ("policygen.controller.cli", "the controller service: ingest from agents, review, alerts, apply"),
     "lab": ("netguard.lab.cli", "pods of a manifest as network namespaces with real traffic; enforce policies in nftables"),
     "agent": ("netguard.agent.cli", "the node agent: capture new connections (conntrack, sniff, pcap), write or ship flows"),
-    "demo": ("netguard.demo", "run the whole pipeline on the embedded bookinfo sample"),
+    "demo": ("netguard.demo", "the whole mission on bookinfo in the lab (or a recorded capture where the lab cannot run)"),
     "waf": ("waf.cli", "run the WAF sidecar (reverse proxy blocking OWASP-Top-10-style requests)"),
     "inject": ("waf.injection.cli", "inject the WAF sidecar into opted-in workloads of YAML files (offline)"),
     "webhook": ("waf.injection.webhook_cli", "sidecar-injection admission webhook; `webhook certs` for TLS"),
