@@ -133,9 +133,12 @@ def text(report: dict[str, Any]) -> str:
             lines.append(f"  {r['name']:<22} {status}{verdict}{cats}{rid}")
     ui = report.get("ui") or {}
     if ui:
-        lines.append(f"\nUI: {ui['url'] + ' (stopped with the demo)' if ui.get('url') else ui.get('command')}")
+        if ui.get("url"):
+            lines.append(f"\nUI: {ui['url']} (stopped with the demo)")
         if ui.get("offline_command"):
-            lines.append(f"    {ui['offline_command']}")
+            lines.append(f"\nUI on the demo's files, after it: {ui['offline_command']}")
+        elif ui.get("command"):
+            lines.append(f"\nUI: {ui['command']}")
     lines.append(f"\nfiles in {report.get('output')}: report.json, report.html, policies/, "
                  + ("topology.svg, " if (report.get("topology") or {}).get("svg") else "") + "logs/")
     lines.append(f"result: {'PASS' if report.get('ok') else 'FAIL'} in {report.get('seconds', 0)}s")
