@@ -454,20 +454,26 @@ def _container_ports(pod_spec: Mapping[str, Any]) -> tuple[ContainerPort, ...]:
     return tuple(dict.fromkeys(ports))
 
 
+def parse_service_ports(spec: Mapping[str, Any], *, source: str, obj: str) -> list[ServicePort]:
+    """A Service's ports; targetPort defaults to the port and stays a name when it is one."""
+    ports = []
+    for p in spec.get("ports") or []:
+        port = p.get("port")
+        if not isinstance(port, int):
+            raise InputError(f"spec.ports: invalid port {port!r}", source=source, obj=obj)
+        target = p.get("targetPort", port)
+        if isinstance(target, str) and target.isdigit():
+            target = int(target)
+        ports.append(ServicePort(port, p.get("protocol") or "TCP", target, p.get("name") or ""))
+    return ports
+
+
 def _parse_service(obj: Mapping[str, Any], namespace: str, source: str) -> Service:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     name = meta.get("name", "")
     ips = [spec.get("clusterIP")] + list(spec.get("clusterIPs") or [])
-    ports = []
-    for p in spec.get("ports") or []:
-        port = p.get("port")
-        if not isinstance(port, int):
-            raise InputError(f"spec.ports: invalid port {port!r}", source=source, obj=f"Service {namespace}/{name}")
-        target = p.get("targetPort", port)
-        if isinstance(target, str) and target.isdigit():
-            target = int(target)
-        ports.append(ServicePort(port, p.get("protocol") or "TCP", target, p.get("name") or ""))
+    ports = parse_service_ports(spec, source=source, obj=f"Service {namespace}/{name}")
     selector = spec.get("selector")
     lb = [i.get("ip") for i in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [] if i.get("ip")]
     return Service(

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from netguard.errors import InputError
+from netguard.inventory import parse_service_ports
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,6}$")  # veth `ng-<lab>-<i>` stays within 15 characters
 POD_NET = ipaddress.ip_network("10.244.0.0/16")
@@ -356,15 +357,10 @@ def build_plan(objects: Iterable[tuple[str, Mapping[str, Any]]], name: str, slot
             if next_ip > 250:
                 raise InputError("more than 240 Services: the lab's service range is full")
             ip, next_ip = f"10.96.{slot}.{next_ip}", next_ip + 1
-        sports: list[ServicePortSpec] = []
-        for p in spec.get("ports") or []:
-            port = p.get("port")
-            if not isinstance(port, int):
-                raise InputError(f"spec.ports: invalid port {port!r}", source=source, obj=f"Service {ns}/{sname}")
-            target = p.get("targetPort", port)
-            if isinstance(target, str) and target.isdigit():
-                target = int(target)
-            sports.append(ServicePortSpec(port, p.get("protocol") or "TCP", target, p.get("name") or ""))
+        sports = [
+            ServicePortSpec(p.port, p.protocol, p.target_port, p.name)
+            for p in parse_service_ports(spec, source=source, obj=f"Service {ns}/{sname}")
+        ]
         plan.services.append(ServiceSpec(ns, sname, ip, dict(spec.get("selector") or {}), sports))
         plan.namespaces.setdefault(ns, {})
     for ns, labels in plan.namespaces.items():
