@@ -14,15 +14,15 @@ from netguard.errors import InputError
 # name -> (module with main(argv), one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("policygen.cli", "generate, verify, explain and diff NetworkPolicies from observed flows"),
-    "graph": ("visualizer.cli", "export the workload communication graph (json, graphml, dot, svg)"),
-    "ui": ("visualizer.app", "serve the traffic map and the policy review page (from files or the controller)"),
-    "controller": ("policygen.controller.cli", "the controller service: ingest from agents, review, alerts, apply"),
+    "graph": ("visualizer.cli", "export the workload communication graph (json, graphml, dot, svg, png)"),
     "lab": ("netguard.lab.cli", "pods of a manifest as network namespaces with real traffic; enforce policies in nftables"),
     "agent": ("netguard.agent.cli", "the node agent: capture new connections (conntrack, sniff, pcap), write or ship flows"),
-    "demo": ("netguard.demo", "the whole mission on bookinfo in the lab (or a recorded capture where the lab cannot run)"),
+    "controller": ("policygen.controller.cli", "the controller service: ingest from agents, review, alerts, apply"),
+    "ui": ("visualizer.app", "serve the traffic map and the policy review page (from files or the controller)"),
     "waf": ("waf.cli", "run the WAF sidecar (reverse proxy blocking OWASP-Top-10-style requests)"),
     "inject": ("waf.injection.cli", "inject the WAF sidecar into opted-in workloads of YAML files (offline)"),
     "webhook": ("waf.injection.webhook_cli", "sidecar-injection admission webhook; `webhook certs` for TLS"),
+    "demo": ("netguard.demo", "the whole mission on bookinfo in the lab (or a recorded capture where the lab cannot run)"),
 }
 
 USAGE = """usage: netguard <command> [options]
