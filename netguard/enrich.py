@@ -51,6 +51,7 @@ class Aggregation:
             mine.connections += theirs.connections
             mine.bytes += theirs.bytes
             mine.packets += theirs.packets
+            mine.add_names(theirs.dst_names, theirs.names_overflow)
         for workload, info in other.learned.items():
             self.learned.setdefault(workload, info)
         self.unresolved.update(other.unresolved)
@@ -70,6 +71,8 @@ class Aggregation:
                 s.last_seen,
                 s.port_name,
                 s.via_service,
+                s.dst_names,
+                s.names_overflow,
             )
             for k, s in sorted(self.stats.items(), key=lambda kv: kv[0])
         ]
@@ -96,6 +99,8 @@ class Enricher:
             if stats is None:
                 stats = self.agg.stats[key] = EdgeStats(port_name=port_name, via_service=via)
             stats.add(flow)
+            if flow.dst_names and dst.kind is EndpointKind.WORLD:  # names of outside destinations only
+                stats.add_names(flow.dst_names)
 
     def add_all(self, flows: Iterable[Flow]) -> Aggregation:
         for flow in flows:

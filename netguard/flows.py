@@ -22,6 +22,8 @@ _PROTO_NUMBERS = {"6": "TCP", "17": "UDP", "132": "SCTP"}
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 # Labels Cilium adds to an identity: no podSelector can match them.
 _CILIUM_LABEL_PREFIXES = ("io.kubernetes.pod.namespace", "io.cilium.k8s.", "io.cilium.")
+# A DNS name as Cilium's toFQDNs matchName accepts it (letters, digits, '-', '_', dots between labels).
+_DNS_NAME = re.compile(r"(?:[A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?")
 _PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
 
 
@@ -169,6 +171,21 @@ def _count(record: Mapping[str, Any], key: str) -> int:
     return value
 
 
+def _names(record: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """An optional list of DNS names -> sorted, lower case, without the root dot, deduplicated."""
+    value = record.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InputError(f"{key}: expected a list of DNS names, got {value!r}")
+    names = set()
+    for name in value:
+        if type(name) is not str or len(name) > 253 or not _DNS_NAME.fullmatch(name):
+            raise InputError(f"{key}: not a DNS name: {name!r}")
+        names.add(name.lower().rstrip("."))
+    return tuple(sorted(names))
+
+
 def parse_native(record: Mapping[str, Any]) -> Flow:
     when = record.get("time")
     proto = record.get("protocol")
@@ -184,6 +201,7 @@ def parse_native(record: Mapping[str, Any]) -> Flow:
         str(record.get("node") or ""),
         _ip(record, "dst_pod_ip", required=False),
         _port(record, "dst_pod_port", required=False),
+        dst_names=_names(record, "dst_names"),
     )
 
 
@@ -218,6 +236,7 @@ def parse_hubble(flow: Mapping[str, Any], stats: ReadStats) -> Flow | None:
         node=str(flow.get("node_name") or ""),
         src_hint=_hubble_hint(flow.get("source")),
         dst_hint=_hubble_hint(flow.get("destination")),
+        dst_names=_names(flow, "destination_names"),
     )
 
 
@@ -303,4 +322,6 @@ def flow_to_record(flow: Flow) -> dict[str, Any]:
     for key in ("bytes", "packets", "node", "dst_pod_ip", "dst_pod_port"):
         if value := getattr(flow, key):
             out[key] = value
+    if flow.dst_names:
+        out["dst_names"] = list(flow.dst_names)
     return out

@@ -13,6 +13,7 @@ from enum import StrEnum
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable and deterministic
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
+MAX_DST_NAMES = 8  # DNS names kept per edge: the smallest, sorted; more sets EdgeStats.names_overflow
 
 
 def freeze_labels(labels: dict[str, str] | None) -> Labels:
@@ -104,6 +105,7 @@ class Flow:
     dst_pod_port: int = 0  # the post-DNAT port, when the capture knows it
     src_hint: PodHint | None = None
     dst_hint: PodHint | None = None
+    dst_names: tuple[str, ...] = ()  # DNS names the destination address was looked up as (Cilium's DNS proxy)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class EdgeStats:
     last_seen: float = 0.0
     port_name: str = ""  # the destination container port's name, when it has one
     via_service: str = ""  # "ns/name" when the flow went through a Service ClusterIP
+    dst_names: tuple[str, ...] = ()  # DNS names of an outside destination: sorted, at most MAX_DST_NAMES
+    names_overflow: bool = False  # more names were seen than are kept
 
     def add(self, flow: Flow) -> None:
         if self.connections == 0 or flow.time < self.first_seen:
@@ -144,6 +148,17 @@ class EdgeStats:
         self.connections += 1
         self.bytes += flow.bytes
         self.packets += flow.packets
+
+    def add_names(self, names: tuple[str, ...], overflow: bool = False) -> None:
+        """Union with the names kept so far, bounded: the smallest MAX_DST_NAMES in sorted order, so the
+        result does not depend on the order flows (or parallel parts) arrive in."""
+        if names and not set(names) <= set(self.dst_names):
+            merged = sorted(set(self.dst_names) | set(names))
+            if len(merged) > MAX_DST_NAMES:
+                overflow = True
+                merged = merged[:MAX_DST_NAMES]
+            self.dst_names = tuple(merged)
+        self.names_overflow = self.names_overflow or overflow
 
 
 @dataclass(frozen=True)
@@ -161,6 +176,8 @@ class Edge:
     last_seen: float = 0.0
     port_name: str = ""
     via_service: str = ""
+    dst_names: tuple[str, ...] = ()  # DNS names of an outside destination (sorted, bounded)
+    names_overflow: bool = False  # more names were seen than dst_names holds
 
     @property
     def key(self) -> EdgeKey:

@@ -3,19 +3,24 @@
 Differences from the NetworkPolicy output, on purpose: default deny is explicit
 (`enableDefaultDeny`, Cilium >= 1.15); node and API-server peers become the entities `host`/
 `remote-node` and `kube-apiserver` (Cilium identifies them better than by address); DNS egress goes
-through Cilium's DNS proxy (`rules.dns`), which is what makes `toFQDNs` policies possible later.
+through Cilium's DNS proxy (`rules.dns`), which is what makes `toFQDNs` possible: an outside peer
+whose every observed edge carries DNS names (Hubble's `destination_names`, native `dst_names`) is
+allowed by those names (`toFQDNs`, in a rule of its own: Cilium refuses to combine it with other
+peers in one rule) on the same ports, instead of by address. A workload with such a rule always
+gets the DNS rule; with `--dns never` its named peers stay addresses.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from netguard.inventory import NAMESPACE_NAME_LABEL
-from netguard.model import EndpointKind
+from netguard.model import Edge, EndpointKind
 from netguard.netpol import PolicyPeer, Rule
 from netguard.selectors import Selector
 from policygen.render import dump_yaml
-from policygen.synth import DNS_PORTS, GeneratedPolicy, Justification
+from policygen.synth import DNS_PORTS, DNS_TITLE, GeneratedPolicy, Justification
 
 POD_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
 
@@ -60,18 +65,66 @@ def _rule(rule: Rule, why: Justification, direction: str, namespace: str) -> dic
         out[f"{prefix}Endpoints"] = endpoints
     if cidrs:
         out[f"{prefix}CIDRSet"] = cidrs
-    ports = [{"port": str(p.port), "protocol": p.protocol} for p in rule.ports]
-    if ports:
-        to_ports: dict[str, Any] = {"ports": ports}
-        if rule.ports == DNS_PORTS:
-            to_ports["rules"] = {"dns": [{"matchPattern": "*"}]}
-        out["toPorts"] = [to_ports]
+    out.update(_to_ports(rule))
     return out
 
 
-def cilium_policy(generated: GeneratedPolicy) -> dict[str, Any]:
+def _to_ports(rule: Rule) -> dict[str, Any]:
+    ports = [{"port": str(p.port), "protocol": p.protocol} for p in rule.ports]
+    if not ports:
+        return {}
+    to_ports: dict[str, Any] = {"ports": ports}
+    if rule.ports == DNS_PORTS:
+        to_ports["rules"] = {"dns": [{"matchPattern": "*"}]}
+    return {"toPorts": [to_ports]}
+
+
+def fqdn_names(peer: PolicyPeer, edges: tuple[Edge, ...]) -> tuple[str, ...]:
+    """The DNS names of an egress ipBlock peer when every edge it came from is to the world and
+    carries all its names (none dropped by the bound), sorted; else () and the address stays."""
+    if peer.ip_block is None:
+        return ()
+    cidr = peer.ip_block.cidr
+    mine = [e for e in edges if e.dst.address and ipaddress.ip_address(e.dst.address) in cidr]
+    if not mine or any(e.dst.kind is not EndpointKind.WORLD or not e.dst_names or e.names_overflow for e in mine):
+        return ()
+    return tuple(sorted({n for e in mine for n in e.dst_names}))
+
+
+def _egress_rules(rule: Rule, why: Justification, namespace: str, fqdn: bool) -> list[dict[str, Any]]:
+    """One egress rule, or two: the peers by address or selector, then the named world peers by
+    `toFQDNs` on the same ports (Cilium rejects toFQDNs combined with other peers in one rule)."""
+    named = {peer: fqdn_names(peer, why.edges) for peer in rule.peers} if fqdn else {}
+    names = sorted({n for found in named.values() for n in found})
+    if not names:
+        return [_rule(rule, why, "egress", namespace)]
+    rest = tuple(p for p in rule.peers if not named[p])
+    out = [_rule(Rule(rest, rule.ports), why, "egress", namespace)] if rest else []
+    out.append({"toFQDNs": [{"matchName": n} for n in names], **_to_ports(rule)})
+    return out
+
+
+def _cilium(generated: GeneratedPolicy) -> tuple[dict[str, Any], list[str]]:
+    """The CiliumNetworkPolicy and the notes only this format has."""
     policy = generated.policy
-    return {
+    notes: list[str] = []
+    has_dns = any(w.title.startswith(DNS_TITLE) for w in generated.egress_why)
+    fqdn = has_dns or generated.fqdn_dns is not None
+    egress: list[dict[str, Any]] = []
+    for r, w in zip(policy.egress, generated.egress_why, strict=True):
+        egress.extend(_egress_rules(r, w, policy.namespace, fqdn))
+    has_fqdn = any("toFQDNs" in r for r in egress)
+    if has_fqdn and not has_dns and generated.fqdn_dns is not None:
+        dns_rule, dns_why = generated.fqdn_dns
+        egress.append(_rule(dns_rule, dns_why, "egress", policy.namespace))
+        notes.append(
+            "DNS egress to kube-dns (with rules.dns) is allowed although no lookup was observed: toFQDNs rules "
+            "work only when Cilium's DNS proxy sees the lookups that resolve the names"
+        )
+    if not fqdn and any(fqdn_names(p, w.edges) for r, w in zip(policy.egress, generated.egress_why, strict=True)
+                        for p in r.peers):
+        notes.append("--dns never: outside peers with DNS names stay addresses (toFQDNs needs DNS through Cilium's proxy)")
+    doc = {
         "apiVersion": "cilium.io/v2",
         "kind": "CiliumNetworkPolicy",
         "metadata": policy.to_dict()["metadata"],
@@ -81,15 +134,21 @@ def cilium_policy(generated: GeneratedPolicy) -> dict[str, Any]:
             "ingress": [
                 _rule(r, w, "ingress", policy.namespace) for r, w in zip(policy.ingress, generated.ingress_why, strict=True)
             ],
-            "egress": [_rule(r, w, "egress", policy.namespace) for r, w in zip(policy.egress, generated.egress_why, strict=True)],
+            "egress": egress,
         },
     }
+    return doc, notes
+
+
+def cilium_policy(generated: GeneratedPolicy) -> dict[str, Any]:
+    return _cilium(generated)[0]
 
 
 def render_cilium(generated: GeneratedPolicy) -> str:
     w = generated.workload
+    doc, notes = _cilium(generated)
     header = (
         f"# Generated by netguard for {w.kind} {w} from {generated.connections} observed connections "
         "(CiliumNetworkPolicy; default deny both ways).\n"
     )
-    return header + dump_yaml(cilium_policy(generated))
+    return header + "".join(f"# note: {note}\n" for note in notes) + dump_yaml(doc)

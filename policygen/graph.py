@@ -42,6 +42,7 @@ def build_graph(edges: Iterable[Edge]) -> nx.MultiDiGraph:
             last_seen=edge.last_seen,
             port_name=edge.port_name,
             via_service=edge.via_service,
+            dst_names=list(edge.dst_names),  # DNS names of an outside destination (sorted, at most 8)
         )
     return graph
 

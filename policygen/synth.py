@@ -30,6 +30,7 @@ KUBE_DNS = PolicyPeer(
     namespace_selector=Selector(((NAMESPACE_NAME_LABEL, "kube-system"),)),
 )
 DNS_PORTS = (PolicyPort("UDP", 53), PolicyPort("TCP", 53))
+DNS_TITLE = "DNS to kube-dns, UDP and TCP 53"  # the justification title of the DNS egress rule
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ class GeneratedPolicy:
     egress_why: tuple[Justification, ...]
     notes: tuple[str, ...] = ()
     connections: int = 0
+    # The DNS rule a CiliumNetworkPolicy adds when it writes toFQDNs rules but `egress` has none (no
+    # lookup observed): toFQDNs works only when Cilium's DNS proxy sees the lookups. NetworkPolicy ignores it.
+    fqdn_dns: tuple[Rule, Justification] | None = None
 
     @property
     def path(self) -> str:
@@ -236,8 +240,12 @@ class Synthesizer:
         notes: list[str] = []
         ingress, ingress_why = self._rules(ins, "ingress", workload.namespace, notes)
         egress, egress_why = self._rules(outs, "egress", workload.namespace, notes)
+        fqdn_dns = None
         if self._wants_dns(outs):
             egress, egress_why = self._with_dns(egress, egress_why, outs)
+        elif self.opts.dns != "never" and any(e.dst.kind is EndpointKind.WORLD and e.dst_names for e in outs):
+            rules, whys = self._with_dns([], [], outs)
+            fqdn_dns = (rules[0], Justification("egress", whys[0].edges, f"{DNS_TITLE} (for toFQDNs: no lookup observed)"))
         if not ins and not outs:
             notes.append("no traffic observed: this policy denies all ingress and egress")
         existing = self._existing_policies(workload)
@@ -256,7 +264,7 @@ class Synthesizer:
             annotations=((WORKLOAD_ANNOTATION, workload.key),),
         )
         total = sum(e.connections for e in ins) + sum(e.connections for e in outs)
-        return GeneratedPolicy(workload, policy, tuple(ingress_why), tuple(egress_why), tuple(notes), total)
+        return GeneratedPolicy(workload, policy, tuple(ingress_why), tuple(egress_why), tuple(notes), total, fqdn_dns)
 
     def _rules(
         self, edges: list[Edge], direction: str, namespace: str, notes: list[str]
@@ -343,7 +351,7 @@ class Synthesizer:
 
     def _with_dns(self, rules: list[Rule], whys: list[Justification], outs: list[Edge]) -> tuple[list[Rule], list[Justification]]:
         dns_edges = tuple(sorted((e for e in outs if self._is_dns_edge(e)), key=_edge_order))
-        title = "DNS to kube-dns, UDP and TCP 53" + (
+        title = DNS_TITLE + (
             "" if dns_edges else f" (--dns {self.opts.dns}; TCP 53 for truncated answers)"
         )
         return rules + [Rule(tuple(self._dns_peers(outs)), DNS_PORTS)], whys + [Justification("egress", dns_edges, title)]
@@ -360,6 +368,9 @@ def _when(ts: float) -> str:
 def _describe(edge: Edge, direction: str) -> str:
     other = edge.src if direction == "ingress" else edge.dst
     what = _endpoint_words(other)
+    if direction == "egress" and other.kind is EndpointKind.WORLD and edge.dst_names:
+        names = ", ".join(edge.dst_names) + (", ..." if edge.names_overflow else "")
+        what = f"the world ({other.address}, {names})"
     via = f" via Service {edge.via_service}" if edge.via_service else ""
     port = f"{edge.port}/{edge.protocol}" + (f" ({edge.port_name})" if edge.port_name else "")
     arrow = "from" if direction == "ingress" else "to"

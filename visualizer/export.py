@@ -28,12 +28,17 @@ def to_json(graph: nx.MultiDiGraph) -> str:
     return json.dumps(graph_to_dict(graph), indent=2, sort_keys=True) + "\n"
 
 
+def _graphml_value(value):
+    """GraphML attributes are scalars: a list (an edge's dst_names) becomes one comma-separated string."""
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else value
+
+
 def to_graphml(graph: nx.MultiDiGraph) -> str:
     clean = nx.MultiDiGraph()
     for node, data in graph.nodes(data=True):
-        clean.add_node(node, **{k: v for k, v in data.items() if v is not None})
+        clean.add_node(node, **{k: _graphml_value(v) for k, v in data.items() if v is not None})
     for s, t, k, data in graph.edges(keys=True, data=True):
-        clean.add_edge(s, t, key=k, **{k2: v for k2, v in data.items() if v is not None})
+        clean.add_edge(s, t, key=k, **{k2: _graphml_value(v) for k2, v in data.items() if v is not None})
     buf = io.BytesIO()
     nx.write_graphml(clean, buf, encoding="utf-8")
     return buf.getvalue().decode("utf-8")

@@ -249,3 +249,100 @@ def test_pcap_connection_starts(tmp_path):
     wrpcap(str(path), packets)
     flows = list(read_flows([path]))
     assert [(f.dst_ip, f.dst_port, f.protocol) for f in flows] == [("10.244.0.2", 80, "TCP"), ("10.244.0.3", 53, "UDP")]
+
+
+# --- DNS names of outside destinations --------------------------------------------------------------
+
+
+def _hubble_to_world(names):
+    return {
+        "flow": {
+            "IP": {"source": "10.244.1.10", "destination": "203.0.113.9"},
+            "l4": {"TCP": {"source_port": 41000, "destination_port": 443, "flags": {"SYN": True}}},
+            "source": {"namespace": "default", "pod_name": "productpage-v1-5d8c6b7f9c-x10ab", "labels": ["k8s:app=productpage"],
+                       "workloads": [{"name": "productpage-v1", "kind": "Deployment"}]},
+            "destination": {"labels": ["reserved:world"]},
+            "destination_names": names,
+        }
+    }
+
+
+def test_hubble_destination_names_are_read_sorted_lower_case():
+    flow = parse_record(_hubble_to_world(["API.example.com.", "cdn.example.net", "api.example.com"]))
+    assert flow.dst_names == ("api.example.com", "cdn.example.net")
+    assert parse_record(_hubble_to_world(None)).dst_names == ()
+    bare = _hubble_to_world(["api.example.com"])["flow"]
+    assert parse_record(bare).dst_names == ("api.example.com",)
+
+
+def test_native_dst_names_round_trip():
+    from netguard.flows import flow_to_record
+
+    record = {"time": 1, "src_ip": "10.244.1.10", "dst_ip": "203.0.113.9", "dst_port": 443,
+              "dst_names": ["api.example.com", "API.example.com"]}
+    flow = parse_record(record)
+    assert flow.dst_names == ("api.example.com",)
+    assert flow_to_record(flow)["dst_names"] == ["api.example.com"]
+    assert parse_record(flow_to_record(flow)) == flow
+    del record["dst_names"]
+    assert "dst_names" not in flow_to_record(parse_record(record))
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        ("api.example.com", "dst_names: expected a list of DNS names, got 'api.example.com'"),
+        ({"a": 1}, "dst_names: expected a list of DNS names"),
+        ([1], "dst_names: not a DNS name: 1"),
+        ([""], "dst_names: not a DNS name: ''"),
+        (["api example.com"], "dst_names: not a DNS name: 'api example.com'"),
+        (["a..b"], "dst_names: not a DNS name: 'a..b'"),
+    ],
+)
+def test_bad_dst_names_are_one_line_errors_naming_the_line(tmp_path, names, message):
+    good = {"time": 1, "src_ip": "10.244.1.10", "dst_ip": "203.0.113.9", "dst_port": 443}
+    path = tmp_path / "flows.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "dst_names": names}) + "\n")
+    with pytest.raises(InputError) as err:
+        list(read_flows([path]))
+    text = str(err.value)
+    assert "\n" not in text and "line 2: " in text and message in text, text
+
+
+def test_bad_hubble_destination_names_name_the_line(tmp_path):
+    path = tmp_path / "hubble.jsonl"
+    path.write_text(json.dumps(_hubble_to_world(["api.example.com"])) + "\n" + json.dumps(_hubble_to_world([["x"]])) + "\n")
+    with pytest.raises(InputError, match=r"line 2: destination_names: not a DNS name: \['x'\]"):
+        list(read_flows([path]))
+    path.write_text(json.dumps(_hubble_to_world("api.example.com")) + "\n")
+    with pytest.raises(InputError, match=r"line 1: destination_names: expected a list of DNS names"):
+        list(read_flows([path]))
+
+
+def test_enrichment_keeps_names_per_world_edge_bounded(bookinfo_data):
+    from netguard.model import MAX_DST_NAMES
+
+    inv = load_inventory([bookinfo_data / "bookinfo-cluster.yaml"])
+
+    def flow(dst, port, names, t=1.0):
+        return Flow(t, "10.244.1.10", 40000, dst, port, dst_names=tuple(names))
+
+    names = [f"h{i:02d}.example.com" for i in range(12)]
+    flows = [flow("203.0.113.9", 443, ["api.example.com"]), flow("203.0.113.9", 443, ["api.example.com", "b.example.com"]),
+             flow("203.0.113.9", 80, []), flow("198.51.100.7", 443, names[6:]), flow("198.51.100.7", 443, names[:6]),
+             flow("10.244.1.11", 9080, ["details.default.svc.cluster.local"])]
+    edges = {(e.dst.address or str(e.dst), e.port): e for e in aggregate(flows, inv).edges()}
+    assert len(edges) == 4  # names never split an edge: the world stays keyed by address
+    assert edges[("203.0.113.9", 443)].dst_names == ("api.example.com", "b.example.com")
+    assert edges[("203.0.113.9", 443)].connections == 2 and not edges[("203.0.113.9", 443)].names_overflow
+    assert edges[("203.0.113.9", 80)].dst_names == ()
+    bounded = edges[("198.51.100.7", 443)]
+    assert bounded.dst_names == tuple(names[:MAX_DST_NAMES]) and bounded.names_overflow
+    assert edges[("default/details-v1", 9080)].dst_names == ()  # names are kept for outside destinations only
+    # Parallel parts merge to the same names, whatever the order.
+    a, b = aggregate(flows[:4], inv), aggregate(flows[4:], inv)
+    b.merge(a)
+    assert b.edges() == aggregate(flows, inv).edges()
+    c, d = aggregate(flows[4:], inv), aggregate(flows[:4], inv)
+    c.merge(d)
+    assert c.edges() == b.edges()
