@@ -14,7 +14,6 @@ import ipaddress
 import json
 import secrets
 import subprocess
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
@@ -226,9 +225,11 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     if not enforced.ok:
         raise DemoFailed(f"{len(enforced.unexpected)} bookinfo calls were denied by the generated policies")
 
-    progress.step("switch namespace default to monitor mode (the controller restarts on the same database)")
-    procs.stop("controller")
-    _start_controller(progress, procs, api, [*controller_args, "--mode", "default=monitor"])
+    progress.step("switch namespace default to monitor mode at runtime (PUT /api/v1/modes/default)")
+    switched = api.request("PUT", "/api/v1/modes/default", {"mode": "monitor"})
+    progress.say(f"  PUT /api/v1/modes/default {{\"mode\": \"monitor\"}} -> {json.dumps(switched)}")
+    if switched.get("mode") != "monitor":
+        raise DemoFailed(f"namespace default is not in monitor mode after the switch: {switched}")
     report["controller"]["mode"] = {"default": "monitor"}
     # conntrack reports a connection when the kernel confirms it, and a SYN dropped in the forward hook
     # never is: the agent's sniff source sees that SYN on the attacker's veth, before the drop.
@@ -239,7 +240,6 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     progress.say("$ netguard " + " ".join(sniff_args) + " &   # sees SYNs the policies drop, which conntrack never confirms")
     procs.start("agent-sniff", sniff_args)
     procs.wait_log("agent-sniff", '"started"')
-    time.sleep(1.0)  # the controller drains what the conntrack agent buffered while it restarted
 
     attacker = plan.pod(attacks["attacker"])
     progress.step(f"the attacker ({attacker.ref}) tries lateral moves")

@@ -1,7 +1,7 @@
 """The controller's HTTP API (FastAPI). Thin: every verb is a Controller method.
 
 Auth: `Authorization: Bearer <token>`, tokens from `--token-file` (one a line). Writes (ingest,
-approve, apply) always need a token: 401 without one, 403 with a wrong one. Reads (graph,
+approve, apply, modes) always need a token: 401 without one, 403 with a wrong one. Reads (graph,
 policies, diff, impact, alerts) are open unless `read_auth` is set; /metrics, /healthz and /readyz
 are always open.
 """
@@ -33,6 +33,10 @@ log = logging.getLogger("netguard.controller")
 class Approval(BaseModel):
     workload: str = Field(description="the workload's key, namespace/Kind/name", examples=["default/Deployment/reviews-v1"])
     decision: str = Field(description="approved, rejected or pending", examples=["approved"])
+
+
+class ModeRequest(BaseModel):
+    mode: str = Field(description="learn, monitor or protect", examples=["monitor"])
 
 
 class ApplyRequest(BaseModel):
@@ -97,8 +101,8 @@ def create_app(controller: Controller) -> FastAPI:
     )
     app.state.controller = controller
     if settings.cors_origins:  # for a browser page served elsewhere (netguard ui) calling this API directly
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type"])
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                           allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type"])
 
     def write_auth(request: Request) -> None:
         if not settings.no_auth:
@@ -188,6 +192,21 @@ def create_app(controller: Controller) -> FastAPI:
               summary="Re-enrich the retained raw flows against the current inventory and replace the edges")
     async def rebuild(force: bool = False) -> Any:
         return await run_in_threadpool(controller.rebuild_baseline, force)
+
+    @app.get("/api/v1/modes", dependencies=[Depends(read_auth)],
+             summary="Every known namespace with its mode in force and where it comes from")
+    async def modes() -> Any:
+        return await run_in_threadpool(controller.modes_json)
+
+    @app.put("/api/v1/modes/{namespace}", dependencies=[Depends(write_auth)],
+             summary="Set a namespace's mode at runtime (stored; over the config, under the Namespace label)")
+    async def set_mode(namespace: str, body: ModeRequest) -> Any:
+        return await run_in_threadpool(controller.set_mode, namespace, body.mode)
+
+    @app.delete("/api/v1/modes/{namespace}", dependencies=[Depends(write_auth)],
+                summary="Drop the mode set through the API: the config's (or the label's) applies again")
+    async def clear_mode(namespace: str) -> Any:
+        return await run_in_threadpool(controller.clear_mode, namespace)
 
     @app.get("/api/v1/alerts", dependencies=[Depends(read_auth)], summary="Lateral-movement alerts, one per edge")
     async def alerts() -> Any:

@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--default-mode", choices=("learn", "monitor", "protect"), help="mode of unlabeled namespaces (learn)")
     p.add_argument("--mode", action="append", default=[], metavar="NS=MODE",
-                   help="a namespace's mode (repeatable); a netguard.io/mode label on the Namespace wins")
+                   help="a namespace's mode (repeatable); a mode set with PUT /api/v1/modes/NS, "
+                        "and a netguard.io/mode label on the Namespace, win")
     p.add_argument("--webhook-url", metavar="URL", help="POST new alerts here in Alertmanager's v2 format")
     p.add_argument("--read-auth", action="store_true", default=None, help="the read endpoints need a token too")
     p.add_argument("--retention-hours", type=float, metavar="H",

@@ -5,8 +5,10 @@
   is recorded (so the graph shows it) but not into the baseline.
 - protect: as monitor, and the approved policies of the namespace may be applied to the cluster.
 
-A namespace's mode: its `netguard.io/mode` label, else the controller's config (`namespaces:`), else
-`default_mode`. An edge takes the strictest mode of the namespaces of its workload ends.
+A namespace's mode: its `netguard.io/mode` label, else a mode set through the API
+(`PUT /api/v1/modes/{namespace}`, stored), else the controller's config (`namespaces:`, `--mode`), else
+`default_mode`. A flow is judged by the mode in force when it is ingested. An edge takes the strictest
+mode of the namespaces of its workload ends.
 Alerts are deduplicated per edge (source, destination, port, protocol); a new one is counted in
 Prometheus and, when a webhook URL is set, POSTed in Alertmanager's v2 format (a JSON list of alerts
 with labels, annotations, startsAt) by a background sender that never blocks ingest.
@@ -31,16 +33,26 @@ _RANK = {m: i for i, m in enumerate(MODES)}
 
 
 class ModeResolver:
-    def __init__(self, default: str, configured: Mapping[str, str], namespace_labels: Mapping[str, Mapping[str, str]]):
+    def __init__(self, default: str, configured: Mapping[str, str], namespace_labels: Mapping[str, Mapping[str, str]],
+                 api: Mapping[str, str] | None = None):
         self.default = default
         self.configured = dict(configured)
         self.labels = namespace_labels
+        self.api = dict(api or {})
 
-    def of_namespace(self, namespace: str) -> str:
+    def source_of(self, namespace: str) -> tuple[str, str]:
+        """(mode, where it comes from: label, api, config or default)."""
         label = (self.labels.get(namespace) or {}).get(MODE_LABEL)
         if label in _RANK:
-            return label
-        return self.configured.get(namespace, self.default)
+            return label, "label"
+        if namespace in self.api:
+            return self.api[namespace], "api"
+        if namespace in self.configured:
+            return self.configured[namespace], "config"
+        return self.default, "default"
+
+    def of_namespace(self, namespace: str) -> str:
+        return self.source_of(namespace)[0]
 
     def of_edge(self, key: EdgeKey) -> tuple[str, str]:
         """(mode, the namespace that decided it)."""
@@ -53,7 +65,7 @@ class ModeResolver:
         return (best or self.default), where
 
     def all(self, namespaces: list[str]) -> dict[str, str]:
-        return {ns: self.of_namespace(ns) for ns in sorted(set(namespaces) | set(self.configured))}
+        return {ns: self.of_namespace(ns) for ns in sorted(set(namespaces) | set(self.configured) | set(self.api))}
 
 
 def alertmanager_payload(alert: AlertRow, generator_url: str = "") -> dict:

@@ -8,6 +8,7 @@ mode of its namespaces, then hand one BatchWrite to the store and answer after t
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 from policygen.controller.ingest import Batch, parse_batch
 from policygen.controller.metrics import Metrics
 from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
-from policygen.controller.settings import Settings
+from policygen.controller.settings import MODES, Settings
 from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, parse_workload_key
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
 from policygen.review import DECISIONS, Review, build_review
@@ -63,6 +64,16 @@ def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
         agg.flows += n
     enricher.agg = agg
     return agg
+
+
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _check_namespace(namespace: str) -> None:
+    from netguard.errors import InputError
+
+    if not _NAMESPACE.fullmatch(namespace):
+        raise InputError(f"namespace {namespace!r}: not a valid Kubernetes namespace name")
 
 
 class InventorySource(Protocol):
@@ -110,7 +121,8 @@ class Controller:
         self._inv_gen = -1
         self._inventory = Inventory()
         self._enricher = Enricher(self._inventory)
-        self._modes = ModeResolver(settings.default_mode, settings.namespaces, {})
+        self._api_modes = store.modes()  # namespace -> mode set through the API (over the config)
+        self._modes = ModeResolver(settings.default_mode, settings.namespaces, {}, self._api_modes)
         self.baseline = store.baseline_keys()
         self.alerted = store.alert_keys()
         self.approvals = store.approvals()
@@ -136,9 +148,59 @@ class Controller:
             with self._lock:
                 self._inv_gen, self._inventory = gen, inventory
                 self._enricher = Enricher(inventory)
-                self._modes = ModeResolver(self.settings.default_mode, self.settings.namespaces, inventory.namespaces)
+                self._modes = ModeResolver(self.settings.default_mode, self.settings.namespaces, inventory.namespaces,
+                                           self._api_modes)
                 self._verdicts = {}
         return self._inventory, self._enricher, self._modes
+
+    # --- modes set at runtime ------------------------------------------------------------------------
+
+    def _mode_entry(self, modes: ModeResolver, namespace: str) -> dict:
+        mode, source = modes.source_of(namespace)
+        out = {"namespace": namespace, "mode": mode, "source": source}
+        if namespace in self._api_modes:
+            out["requested"] = self._api_modes[namespace]
+        return out
+
+    def _reload_modes(self) -> ModeResolver:
+        """A new resolver with the stored API modes: the next batch prepared is judged by it."""
+        self._current()
+        with self._lock:
+            self._api_modes = self.store.modes()
+            self._modes = ModeResolver(self.settings.default_mode, self.settings.namespaces, self._inventory.namespaces,
+                                       self._api_modes)
+            self._verdicts = {}
+            self.version += 1
+            self._review = None  # the graph's `modes` at once, even under steady ingest
+            return self._modes
+
+    def set_mode(self, namespace: str, mode: str) -> dict:
+        from netguard.errors import InputError
+
+        _check_namespace(namespace)
+        if mode not in MODES:
+            raise InputError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        self.store.set_mode(namespace, mode)
+        modes = self._reload_modes()
+        entry = self._mode_entry(modes, namespace)
+        log.info("namespace %s: mode %s set through the API (in force: %s, from %s)", namespace, mode, entry["mode"],
+                 entry["source"])
+        return entry
+
+    def clear_mode(self, namespace: str) -> dict:
+        _check_namespace(namespace)
+        removed = self.store.clear_mode(namespace)
+        modes = self._reload_modes()
+        entry = self._mode_entry(modes, namespace)
+        entry["removed"] = removed
+        return entry
+
+    def modes_json(self) -> dict:
+        inventory, _, modes = self._current()
+        known = set(inventory.namespaces) | {w.namespace for w in inventory.workloads} | set(modes.configured) \
+            | set(modes.api)
+        known |= {w.workload.namespace for w in self.store.learned()}
+        return {"default_mode": modes.default, "modes": [self._mode_entry(modes, ns) for ns in sorted(known)]}
 
     def review_inventory(self) -> Inventory:
         inventory, _, _ = self._current()

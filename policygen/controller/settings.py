@@ -39,7 +39,7 @@ class Settings:
     kube: str = "auto"  # auto: in-cluster or kubeconfig when there is no --inventory; off: no cluster
     kubeconfig: str = ""
     default_mode: str = "learn"
-    namespaces: dict[str, str] = field(default_factory=dict)  # namespace -> mode (a Namespace label wins)
+    namespaces: dict[str, str] = field(default_factory=dict)  # namespace -> mode (a Namespace label, then the API, win)
     webhook_url: str = ""
     read_auth: bool = False
     cors_origins: list[str] = field(default_factory=list)  # browser origins allowed to call the API

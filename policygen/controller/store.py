@@ -10,6 +10,9 @@ What is kept, and why:
   rescheduling and IP changes. `baseline` is 0 for edges first seen in a monitored namespace.
 - `learned`: workloads known only from flow identities (Hubble), with their labels.
 - `approvals`, `alerts` (one row per edge, deduplicated), `applied` (policies netguard applied).
+- `modes`: per-namespace modes set through the API (`PUT /api/v1/modes/{namespace}`), over the config.
+
+Schema versions: 1 (first), 2 (adds `modes`). An older store is migrated when opened.
 
 A batch, its edges and its alerts are written in one transaction; the caller is answered only after
 the commit (SQLite: WAL with synchronous=FULL, so the WAL is fsync'd on commit). Writes go through one
@@ -36,7 +39,7 @@ from netguard.inventory import WorkloadInfo
 from netguard.model import Edge, EdgeKey, Endpoint, EndpointKind, Workload
 from netguard.selectors import match_labels_selector
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -57,6 +60,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     UNIQUE (src, dst, port, protocol));
 CREATE TABLE IF NOT EXISTS applied (ref TEXT PRIMARY KEY, workload TEXT NOT NULL, applied {real} NOT NULL);
 """
+# What each version adds, run in order on an older store (idempotent, in the schema transaction).
+_MIGRATIONS = {
+    2: """CREATE TABLE IF NOT EXISTS modes (namespace TEXT PRIMARY KEY, mode TEXT NOT NULL, updated {real} NOT NULL)""",
+}
 _TYPES = {
     "sqlite": {"serial": "INTEGER", "real": "REAL", "int": "INTEGER", "blob": "BLOB"},
     "postgres": {"serial": "BIGSERIAL", "real": "DOUBLE PRECISION", "int": "BIGINT", "blob": "BYTEA"},
@@ -184,16 +191,30 @@ class Store:
 
     def _init_schema(self, conn: Any) -> None:
         cur = conn.cursor()
-        for statement in _DDL.format(**_TYPES[self.dialect]).split(";"):
-            if statement.strip():
-                cur.execute(statement)
+        cur.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         cur.execute(self._q("SELECT value FROM meta WHERE key = ?"), ("schema_version",))
         row = cur.fetchone()
-        if row is None:
-            cur.execute(self._q("INSERT INTO meta (key, value) VALUES (?, ?)"), ("schema_version", str(SCHEMA_VERSION)))
-        elif int(row[0]) > SCHEMA_VERSION:
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
+            conn.rollback()
             raise InputError(f"the store's schema is version {row[0]}; this netguard knows up to {SCHEMA_VERSION}")
+        self._run_ddl(cur, _DDL)  # the version 1 tables (a new store, or nothing to do)
+        if row is None:
+            self._run_ddl(cur, ";".join(_MIGRATIONS.values()))
+            cur.execute(self._q("INSERT INTO meta (key, value) VALUES (?, ?)"), ("schema_version", str(SCHEMA_VERSION)))
+        else:
+            for version in range(int(row[0]) + 1, SCHEMA_VERSION + 1):
+                self._run_ddl(cur, _MIGRATIONS[version])
+                cur.execute(self._q("UPDATE meta SET value = ? WHERE key = ?"), (str(version), "schema_version"))
         conn.commit()
+
+    def _run_ddl(self, cur: Any, ddl: str) -> None:
+        for statement in ddl.format(**_TYPES[self.dialect]).split(";"):
+            if statement.strip():
+                cur.execute(statement)
+
+    def schema_version(self) -> int:
+        (value,), = self._all("SELECT value FROM meta WHERE key = 'schema_version'")
+        return int(value)
 
     def _q(self, sql: str) -> str:
         return sql
@@ -421,6 +442,24 @@ class Store:
         self._direct("INSERT INTO approvals (workload, decision, updated) VALUES (?, ?, ?) "
                      "ON CONFLICT (workload) DO UPDATE SET decision = excluded.decision, updated = excluded.updated",
                      (workload, decision, time.time()))
+
+    def modes(self) -> dict[str, str]:
+        """Namespace -> mode set through the API."""
+        return dict(self._all("SELECT namespace, mode FROM modes"))
+
+    def set_mode(self, namespace: str, mode: str) -> None:
+        self._direct("INSERT INTO modes (namespace, mode, updated) VALUES (?, ?, ?) "
+                     "ON CONFLICT (namespace) DO UPDATE SET mode = excluded.mode, updated = excluded.updated",
+                     (namespace, mode, time.time()))
+
+    def clear_mode(self, namespace: str) -> bool:
+        """Drop a namespace's API mode; whether there was one."""
+        with self._read_lock:
+            cur = self._reader.cursor()
+            cur.execute(self._q("DELETE FROM modes WHERE namespace = ?"), (namespace,))
+            removed = max(cur.rowcount, 0)
+            self._reader.commit()
+        return bool(removed)
 
     def alerts(self) -> list[dict]:
         rows = self._all("SELECT id, src, dst, port, protocol, namespace, mode, reasons, first_seen, last_seen, count "

@@ -93,3 +93,32 @@ def test_postgres_store_keeps_batches_edges_approvals_and_alerts(postgres, make_
         assert again.store.size_bytes() > 0
     finally:
         again.close()
+
+
+def test_postgres_keeps_modes_set_through_the_api_and_migrates_a_version_1_store(postgres):
+    ctl = _controller(postgres, namespaces={"default": "protect"})
+    try:
+        assert ctl.set_mode("default", "monitor") == {"namespace": "default", "mode": "monitor", "requested": "monitor",
+                                                      "source": "api"}
+        conn = ctl.store._reader  # back to version 1: no modes table
+        with ctl.store._read_lock:
+            cur = conn.cursor()
+            cur.execute("DROP TABLE modes")
+            cur.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+            conn.commit()
+    finally:
+        ctl.close()
+    again = _controller(postgres, namespaces={"default": "protect"})
+    try:
+        assert again.store.schema_version() == 2 and again.store.modes() == {}
+        again.set_mode("default", "monitor")
+    finally:
+        again.close()
+    third = _controller(postgres, namespaces={"default": "protect"})
+    try:
+        assert [m for m in third.modes_json()["modes"] if m["namespace"] == "default"] == [
+            {"namespace": "default", "mode": "monitor", "requested": "monitor", "source": "api"}]
+        assert third.clear_mode("default")["mode"] == "protect"
+        assert third.store.modes() == {}
+    finally:
+        third.close()
