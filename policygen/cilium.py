@@ -39,10 +39,11 @@ def _peer_namespace(peer: PolicyPeer, policy_namespace: str) -> str | None:
     return labels.get(NAMESPACE_NAME_LABEL)
 
 
-def _rule(rule: Rule, why: Justification, direction: str, namespace: str) -> dict[str, Any]:
+def _rules(rule: Rule, why: Justification, direction: str, namespace: str) -> list[dict[str, Any]]:
+    """One Cilium rule per kind of peer (entities, endpoints, CIDRs), each on the rule's ports:
+    Cilium's validation refuses a rule that mixes peer types."""
     kinds = {e.src.kind if direction == "ingress" else e.dst.kind for e in why.edges}
     prefix = "from" if direction == "ingress" else "to"
-    out: dict[str, Any] = {}
     endpoints, cidrs, entities = [], [], []
     for peer in rule.peers:
         if peer.ip_block is not None:
@@ -60,17 +61,20 @@ def _rule(rule: Rule, why: Justification, direction: str, namespace: str) -> dic
             if (e.src if direction == "ingress" else e.dst).kind in (EndpointKind.NODE, EndpointKind.APISERVER)
         }
         cidrs = [c for c in cidrs if c["cidr"].split("/")[0] not in addresses]
-        out[f"{prefix}Entities"] = entities
-    if endpoints:
-        out[f"{prefix}Endpoints"] = endpoints
-    if cidrs:
-        out[f"{prefix}CIDRSet"] = cidrs
-    out.update(_to_ports(rule))
-    return out
+    ports = _to_ports(rule)
+    out = [
+        {f"{prefix}{kind}": peers, **ports}
+        for kind, peers in (("Entities", entities), ("Endpoints", endpoints), ("CIDRSet", cidrs))
+        if peers
+    ]
+    return out or [dict(ports)]  # no peers: every peer, on the ports
 
 
 def _to_ports(rule: Rule) -> dict[str, Any]:
-    ports = [{"port": str(p.port), "protocol": p.protocol} for p in rule.ports]
+    ports = [
+        {"port": str(p.port), "protocol": p.protocol, **({"endPort": p.end_port} if p.end_port is not None else {})}
+        for p in rule.ports
+    ]
     if not ports:
         return {}
     to_ports: dict[str, Any] = {"ports": ports}
@@ -97,9 +101,9 @@ def _egress_rules(rule: Rule, why: Justification, namespace: str, fqdn: bool) ->
     named = {peer: fqdn_names(peer, why.edges) for peer in rule.peers} if fqdn else {}
     names = sorted({n for found in named.values() for n in found})
     if not names:
-        return [_rule(rule, why, "egress", namespace)]
+        return _rules(rule, why, "egress", namespace)
     rest = tuple(p for p in rule.peers if not named[p])
-    out = [_rule(Rule(rest, rule.ports), why, "egress", namespace)] if rest else []
+    out = _rules(Rule(rest, rule.ports), why, "egress", namespace) if rest else []
     out.append({"toFQDNs": [{"matchName": n} for n in names], **_to_ports(rule)})
     return out
 
@@ -116,7 +120,7 @@ def _cilium(generated: GeneratedPolicy) -> tuple[dict[str, Any], list[str]]:
     has_fqdn = any("toFQDNs" in r for r in egress)
     if has_fqdn and not has_dns and generated.fqdn_dns is not None:
         dns_rule, dns_why = generated.fqdn_dns
-        egress.append(_rule(dns_rule, dns_why, "egress", policy.namespace))
+        egress.extend(_rules(dns_rule, dns_why, "egress", policy.namespace))
         notes.append(
             "DNS egress to kube-dns (with rules.dns) is allowed although no lookup was observed: toFQDNs rules "
             "work only when Cilium's DNS proxy sees the lookups that resolve the names"
@@ -132,7 +136,7 @@ def _cilium(generated: GeneratedPolicy) -> tuple[dict[str, Any], list[str]]:
             "endpointSelector": _selector(policy.pod_selector),
             "enableDefaultDeny": {"ingress": True, "egress": True},
             "ingress": [
-                _rule(r, w, "ingress", policy.namespace) for r, w in zip(policy.ingress, generated.ingress_why, strict=True)
+                c for r, w in zip(policy.ingress, generated.ingress_why, strict=True) for c in _rules(r, w, "ingress", policy.namespace)
             ],
             "egress": egress,
         },

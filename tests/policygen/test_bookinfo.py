@@ -162,6 +162,11 @@ def test_cilium_format_matches_golden_files(tmp_path, bookinfo_data, inventory_a
         assert path.read_text() == expected.read_text(), f"{expected} differs (pytest --update-golden to accept)"
     productpage = yaml.safe_load((out / "default" / "productpage-v1.yaml").read_text())
     assert productpage["spec"]["ingress"][0]["fromEntities"] == ["host", "remote-node"]  # the node, by entity
+    assert productpage["spec"]["ingress"][1]["fromCIDRSet"] == [{"cidr": "203.0.113.7/32"}]
+    for path in out.rglob("*.yaml"):  # Cilium refuses a rule that mixes peer types
+        spec = yaml.safe_load(path.read_text())["spec"]
+        for rule in spec["ingress"] + spec["egress"]:
+            assert len([k for k in rule if k != "toPorts"]) <= 1, (path.name, rule)
 
 
 def test_large_flow_files_are_read_on_every_core_with_the_same_result(bookinfo_data, inventory_args, tmp_path, monkeypatch):
