@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -60,17 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def lab_unavailable() -> str | None:
     """Why the lab cannot run here, or None."""
-    if os.geteuid() != 0:
-        return "not root (the lab creates network namespaces, veths and nftables rules)"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is missing (Debian packages iproute2 and nftables: make system-deps)"
-    probe = f"ng-probe{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"network namespaces are not allowed here ({made.stderr.strip() or 'ip netns add failed'})"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
+    from netguard.lab.system import unavailable
+
+    return unavailable()
 
 
 def _terminate(signum: int, frame: Any) -> None:

@@ -44,16 +44,10 @@ class Options:
 
 
 def lab_leftovers(name: str) -> list[str]:
-    """Anything of lab `name` still in `ip netns list`, `ip link` or `nft list ruleset`."""
-    prefix = f"ng-{name}-"
-    out = []
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    out += [f"netns {line.split()[0]}" for line in netns.splitlines() if line.startswith(prefix)]
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    out += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if f" {prefix}" in line]
-    ruleset = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-    out += [f"nft {line.strip()}" for line in ruleset.splitlines() if line.split()[-1:] in ([f"ng-{name}"], [f"ng-{name}-pol"])]
-    return out
+    """Anything of lab `name` still in `ip netns list`, `ip link` or `nft list tables`."""
+    from netguard.lab.lab import leftovers
+
+    return [item for item in leftovers(name) if not item.startswith("state ")]
 
 
 def run(opts: Options, report: dict[str, Any], write: Callable[[], None]) -> None:

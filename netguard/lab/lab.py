@@ -35,6 +35,17 @@ SERVER_START_TIMEOUT = 15.0
 PROCESS_START_TIMEOUT = 30.0
 
 
+def leftovers(name: str) -> list[str]:
+    """Everything of lab `name` still on the machine: namespaces, links, nftables tables, state."""
+    prefix = f"ng-{name}-"
+    tables = {f"ip {base_table(name)}", f"ip {policy_table(name)}"}
+    out = [f"netns {n}" for n in system.netns_list(prefix)] + [f"link {n}" for n in system.links(prefix)]
+    out += [f"nft table {t}" for t in system.nft_tables(f"ng-{name}") if t in tables]
+    if state_dir(name).exists():
+        out.append(f"state {state_dir(name)}")
+    return out
+
+
 def state_dir(name: str) -> Path:
     return STATE_ROOT / name
 
@@ -147,9 +158,7 @@ def up(manifests: list[str], name: str = "lab") -> LabPlan:
     _check_name(name)
     if (state_dir(name) / "state.json").exists():
         raise InputError(f"lab {name!r} is already up; run `netguard lab down --name {name}` first")
-    prefix = f"ng-{name}-"
-    tables = {f"ip {base_table(name)}", f"ip {policy_table(name)}"}
-    if system.netns_list(prefix) or system.links(prefix) or tables & set(system.nft_tables(f"ng-{name}")):
+    if leftovers(name):
         down(name)  # remains of a lab whose state was lost: sweep them by name first
     plan = build_plan(iter_objects(manifests), name, _free_slot())
     directory = state_dir(name)

@@ -37,6 +37,21 @@ def require_root() -> None:
                          "run scripts/system-deps.sh)")
 
 
+def unavailable() -> str | None:
+    """Why the lab cannot run on this machine, or None (probes by making a network namespace)."""
+    if os.geteuid() != 0:
+        return "not root (the lab creates network namespaces, veths and nftables rules)"
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` is missing (Debian packages iproute2 and nftables: scripts/system-deps.sh)"
+    probe = f"ng-probe{os.getpid()}"
+    made = run("ip", "netns", "add", probe, check=False)
+    if made.returncode != 0:
+        return f"network namespaces are not allowed here ({made.stderr.strip() or 'ip netns add failed'})"
+    run("ip", "netns", "del", probe, check=False)
+    return None
+
+
 def run(*args: str, input_: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(list(args), input=input_, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:

@@ -7,49 +7,24 @@ finalizer then checks that nothing of it is left (`ip netns`, `ip link`, `nft li
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from netguard.lab.lab import leftovers  # noqa: F401  (the lab tests assert on it)
+from netguard.lab.system import unavailable
+
 DATA = Path(__file__).parent / "data"
 BOOKINFO = DATA / "bookinfo.yaml"
 NETGUARD = [sys.executable, "-m", "netguard"]
 
 
-def _lab_unavailable() -> str | None:
-    if os.geteuid() != 0:
-        return "the lab needs root (network namespaces, veths, nftables)"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"the lab needs `{tool}` (run scripts/system-deps.sh)"
-    probe = f"ng-probe{os.getpid()}"
-    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if made.returncode != 0:
-        return f"network namespaces are not allowed here: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return None
-
-
-REASON = _lab_unavailable()
+REASON = unavailable()
 needs_lab = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 
-def leftovers(name: str) -> list[str]:
-    """Anything of lab `name` still on the machine."""
-    prefix = f"ng-{name}-"
-    out = []
-    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    out += [f"netns {line.split()[0]}" for line in netns.splitlines() if line.startswith(prefix)]
-    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
-    out += [f"link {line.split(':')[1].strip()}" for line in links.splitlines() if f" {prefix}" in line]
-    ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
-    out += [f"nft: {line.strip()}" for line in ruleset.splitlines() if f"ng-{name}" in line]
-    if Path(f"/run/netguard-lab/{name}").exists():
-        out.append(f"state /run/netguard-lab/{name}")
-    return out
 
 
 def lab_name(suffix: str = "") -> str:
