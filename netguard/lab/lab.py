@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -280,20 +281,27 @@ def _is_our_server(pid: int, directory: Path) -> bool:
     return b"netguard.lab.server" in cmdline and str(directory).encode() in cmdline
 
 
-def stop_server(name: str, pid: int) -> None:
-    directory = state_dir(name)
-    if not pid or not _is_our_server(pid, directory):
-        return
-    os.kill(pid, signal.SIGTERM)
+def _terminate(pid: int, still_ours: Callable[[], bool]) -> None:
+    """SIGTERM, up to 5 s for the process to go, then SIGKILL; `still_ours` guards against a pid that
+    was reused meanwhile."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
-    while _is_our_server(pid, directory) and time.monotonic() < deadline:
+    while still_ours() and time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.05)
-    if _is_our_server(pid, directory):
-        os.kill(pid, signal.SIGKILL)
+    if still_ours():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def stop_server(name: str, pid: int) -> None:
+    directory = state_dir(name)
+    if pid and _is_our_server(pid, directory):
+        _terminate(pid, lambda: _is_our_server(pid, directory))
 
 
 def _in_netns(pid: int, netns: str) -> bool:
@@ -307,18 +315,7 @@ def stop_process(pid: int, netns: str) -> bool:
     """Stop a container process the lab started (only if `pid` still runs in that pod's namespace)."""
     if not pid or not _in_netns(pid, netns):
         return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while _in_netns(pid, netns) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
-    if _in_netns(pid, netns):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+    _terminate(pid, lambda: _in_netns(pid, netns))
     return True
 
 
