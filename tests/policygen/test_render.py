@@ -10,7 +10,7 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**40), 2**40),
     st.text(max_size=12),
     st.sampled_from(["yes", "no", "on", "off", "null", "~", "1.0", "0x1F", "1e3", "12:30", "2026-01-01", "-", "- a", "a: b",
-                     "#x", "'q'", '"d"', "*a", "&a", "!t", "%p", "@x", "`b", "|", ">", "[", "{", "a #b", " lead", "trail ",
+                     "0.", "1.", "-.5", "#x", "'q'", '"d"', "*a", "&a", "!t", "%p", "@x", "`b", "|", ">", "[", "{", "a #b", " lead", "trail ",
                      "10.244.0.0/16", "app.kubernetes.io/name", ".inf", "+1", "0o17", "1_000"]),
 )
 keys = st.one_of(st.text(min_size=1, max_size=10), st.sampled_from(["yes", "null", "1", "on", "a: b", "k8s-app"]))
