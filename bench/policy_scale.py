@@ -207,7 +207,8 @@ def main() -> int:
             sound = "100%" if r["allowed"] == r["flows"] and not r["denied"] else f"{100 * r['allowed'] / r['flows']:.2f}%"
             print(
                 f"{r['workloads']:>9,} {r['edges']:>8,} {r['flows']:>9,} | {r['load_inventory']:>9.2f} {r['read_flows']:>7.2f} "
-                f"{r['graph']:>6.2f} {r['generate']:>8.2f} {r['verify']:>7.2f} {total:>8.2f} | {r['peak_mb']:>7.0f} {r['reader_mb']:>7.0f} | {sound:>5}  {r['extra']}",
+                f"{r['graph']:>6.2f} {r['generate']:>8.2f} {r['verify']:>7.2f} {total:>8.2f} | "
+                f"{r['peak_mb']:>7.0f} {r['reader_mb']:>7.0f} | {sound:>5}  {r['extra']}",
                 flush=True,
             )
             inventory.unlink()

@@ -286,7 +286,7 @@ class _Builder:
     def _collect(self, source: str, obj: Mapping[str, Any]) -> None:
         kind = obj["kind"]
         meta = obj.get("metadata") or {}
-        name = meta.get("name")
+        name: str = meta.get("name") or ""
         if kind == "Namespace":
             labels = dict(meta.get("labels") or {})
             labels.setdefault(NAMESPACE_NAME_LABEL, name)

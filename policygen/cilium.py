@@ -136,7 +136,9 @@ def _cilium(generated: GeneratedPolicy) -> tuple[dict[str, Any], list[str]]:
             "endpointSelector": _selector(policy.pod_selector),
             "enableDefaultDeny": {"ingress": True, "egress": True},
             "ingress": [
-                c for r, w in zip(policy.ingress, generated.ingress_why, strict=True) for c in _rules(r, w, "ingress", policy.namespace)
+                c
+                for r, w in zip(policy.ingress, generated.ingress_why, strict=True)
+                for c in _rules(r, w, "ingress", policy.namespace)
             ],
             "egress": egress,
         },

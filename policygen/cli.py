@@ -232,13 +232,15 @@ def verify(args: argparse.Namespace) -> int:
         print(f"  ... and {len(report.denied) - 50} more")
     if not args.no_least_privilege:
         print(
-            f"extra:    {len(report.extra)} (src workload, dst workload, port) triples allowed inside the cluster but never observed"
+            f"extra:    {len(report.extra)} (src workload, dst workload, port) triples allowed inside the cluster"
+            " but never observed"
         )
         for s, d, p, proto in report.extra[:20]:
             print(f"  EXTRA {s} -> {d} {p}/{proto}")
         if report.extra_dns:
             print(
-                f"dns:      {len(report.extra_dns)} DNS allowances to kube-system on port 53 beyond those observed (granted on purpose)"
+                f"dns:      {len(report.extra_dns)} DNS allowances to kube-system on port 53 beyond those observed"
+                " (granted on purpose)"
             )
         if report.not_covered:
             print(f"uncovered: {report.not_covered} observed in-cluster edges where neither end is isolated by any policy")

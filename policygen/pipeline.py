@@ -111,7 +111,9 @@ def _parallel_aggregate(inventory: Inventory, path: Path) -> tuple[Aggregation, 
     return total, stats
 
 
-def aggregate_files(inventory: Inventory, flow_paths: Iterable[str | Path], progress: Progress = quiet) -> tuple[Aggregation, ReadStats]:
+def aggregate_files(
+    inventory: Inventory, flow_paths: Iterable[str | Path], progress: Progress = quiet
+) -> tuple[Aggregation, ReadStats]:
     """Every flow of the files, aggregated into edges; large JSON-lines files on every core."""
     started = time.perf_counter()
     stats = ReadStats()

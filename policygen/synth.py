@@ -194,7 +194,7 @@ class Synthesizer:
         if not endpoint.address:
             return None
         addr = ipaddress.ip_address(endpoint.address)
-        prefix = addr.max_prefixlen
+        prefix: int = addr.max_prefixlen
         if endpoint.kind is EndpointKind.WORLD:
             prefix = self.opts.cidr_prefix if addr.version == 4 else self.opts.cidr_prefix_v6
         return PolicyPeer(ip_block=IPBlock(ipaddress.ip_network(f"{addr}/{prefix}", strict=False)))
@@ -286,9 +286,9 @@ class Synthesizer:
         for peer, ports in ports_of.items():
             groups[frozenset(ports)].append(peer)
         rules = []
-        for ports, peers in groups.items():
+        for port_set, peers in groups.items():
             peers.sort(key=peer_sort_key)
-            rules.append(Rule(tuple(peers), compress_ports(ports)))
+            rules.append(Rule(tuple(peers), compress_ports(port_set)))
         rules.sort(key=lambda r: ([peer_sort_key(p) for p in r.peers], [port_sort_key(p) for p in r.ports]))
         whys = [Justification(direction, tuple(e for p in r.peers for e in sorted(why_of[p], key=_edge_order))) for r in rules]
         return rules, whys
@@ -298,13 +298,13 @@ class Synthesizer:
         if self.opts.cidr_prefix == 32 and self.opts.cidr_prefix_v6 == 128:
             return ports_of, why_of
         by_ports: dict[frozenset[PolicyPort], list[PolicyPeer]] = defaultdict(list)
-        for peer, ports in ports_of.items():
+        for peer, peer_ports in ports_of.items():
             if peer.ip_block is not None:
-                by_ports[frozenset(ports)].append(peer)
+                by_ports[frozenset(peer_ports)].append(peer)
         for ports, peers in by_ports.items():
             for version in (4, 6):
                 nets = [p.ip_block.cidr for p in peers if p.ip_block and p.ip_block.cidr.version == version]
-                collapsed = list(ipaddress.collapse_addresses(nets))  # type: ignore[arg-type]
+                collapsed = list(ipaddress.collapse_addresses(nets))  # type: ignore[type-var]
                 if len(collapsed) == len(nets):
                     continue
                 for p in [p for p in peers if p.ip_block and p.ip_block.cidr.version == version]:

@@ -29,7 +29,7 @@ def read_waf_log(path: str | Path) -> list[dict[str, Any]]:
             continue
         try:
             record = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise InputError(f"not a JSON line ({exc.msg})", source=f"{path}:{n}") from exc
         if not isinstance(record, dict):
             raise InputError("expected a JSON object", source=f"{path}:{n}")
