@@ -35,6 +35,7 @@ import argparse
 import base64
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -230,6 +231,7 @@ class Sidecar:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def rules_of(self, request_id: str) -> set[str]:
         """Rules of one request from the audit log (any JSON line naming the request id; rule ids read
