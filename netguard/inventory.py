@@ -40,7 +40,7 @@ UNSTABLE_LABELS = frozenset(
     }
 )
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "ReplicationController", "Pod")
 _INVENTORY_SUFFIXES = (".yaml", ".yml", ".json")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 
@@ -287,7 +287,7 @@ class _Builder:
         for source, obj in objects:
             self._collect(source, obj)
         for key, obj in sorted(self.owners.items(), key=lambda kv: kv[0]):
-            if key[1] in ("Deployment", "StatefulSet", "DaemonSet", "CronJob") or (
+            if key[1] in ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "ReplicationController") or (
                 key[1] in ("Job", "ReplicaSet") and not _controller_ref(obj)
             ):
                 self._add_template_workload(key, obj)
@@ -313,7 +313,7 @@ class _Builder:
                     self.inv.nodes[addr["address"]] = name
             return
         namespace = meta.get("namespace") or "default"
-        if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"):
+        if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"):
             if not name:
                 raise InputError(f"{kind} without metadata.name", source=source)
             self.owners[(namespace, kind, name)] = {**obj, "_source": source}
@@ -341,6 +341,8 @@ class _Builder:
         raw_selector = (obj.get("spec") or {}).get("selector")
         if kind in ("Job", "CronJob") or not raw_selector:
             selector = match_labels_selector(labels)  # Job selectors carry a per-run controller-uid
+        elif kind == "ReplicationController":  # a plain label map, not a LabelSelector
+            selector = match_labels_selector(_stable(raw_selector) if isinstance(raw_selector, dict) else labels)
         else:
             selector = parse_selector(raw_selector, source=source, obj=f"{kind} {namespace}/{name}", field="spec.selector")
             selector = Selector(tuple(kv for kv in selector.match_labels if kv[0] not in UNSTABLE_LABELS), selector.expressions)
