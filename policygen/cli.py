@@ -187,8 +187,8 @@ def generate(args: argparse.Namespace) -> int:
 def summary_table(policies: list) -> str:
     rows = [("WORKLOAD", "KIND", "INGRESS", "EGRESS", "CONNECTIONS", "FILE")]
     for g in policies:
-        ingress = ", ".join(_rule_words(r, "ingress") for r in g.policy.ingress) or "deny all"
-        egress = ", ".join(_rule_words(r, "egress") for r in g.policy.egress) or "deny all"
+        ingress = ", ".join(_rule_words(r) for r in g.policy.ingress) or "deny all"
+        egress = ", ".join(_rule_words(r) for r in g.policy.egress) or "deny all"
         rows.append((str(g.workload), g.workload.kind, ingress, egress, str(g.connections), g.path))
     widths = [min(max(len(r[i]) for r in rows), 60) for i in range(len(rows[0]))]
 
@@ -198,7 +198,7 @@ def summary_table(policies: list) -> str:
     return "\n".join("  ".join(cut(c, w).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def _rule_words(rule, direction: str) -> str:
+def _rule_words(rule) -> str:
     peers = len(rule.peers) or "all"
     ports = ",".join(str(p) for p in rule.ports) or "all ports"
     return f"{peers} peer{'s' if peers != 1 else ''} on {ports}"
@@ -285,8 +285,8 @@ def parse_port(spec: str) -> tuple[int, str]:
 
 
 def explain(args: argparse.Namespace) -> int:
+    from netguard.evaluate import PolicySet
     from netguard.inventory import load_policies as read_policies
-    from policygen.semantics import PolicySet
 
     inventory = load_inventory_or_empty(args.inventory)
     policies: list[NetworkPolicy] = read_policies(args.policies) if args.policies else list(inventory.policies)
@@ -300,7 +300,7 @@ def explain(args: argparse.Namespace) -> int:
         print(f"  {side.reason()}")
         if side.isolated and not side.allowed:  # say what the isolating policies do allow
             for ref in side.selecting:
-                rules = by_ref[ref].ingress if side.direction == "ingress" else by_ref[ref].egress
+                rules = by_ref[ref].rules(side.direction)
                 for i, rule in enumerate(rules):
                     print(f"    {ref} {side.direction}[{i}] allows only {rule.describe(side.direction)}")
                 if not rules:

@@ -11,9 +11,10 @@ import json
 
 import networkx as nx
 
+from netguard.evaluate import Decision
 from policygen.graph import graph_to_dict
 
-VERDICT_COLORS = {"allowed": "#2e7d32", "denied": "#c62828", "not-covered": "#9e9e9e"}
+VERDICT_COLORS = {Decision.ALLOWED: "#2e7d32", Decision.DENIED: "#c62828", Decision.NOT_COVERED: "#9e9e9e"}
 KIND_SHAPES = {
     "workload": "box",
     "namespace": "folder",
@@ -76,7 +77,7 @@ def to_dot(graph: nx.MultiDiGraph) -> str:
         verdict = data.get("verdict")
         if verdict:
             attrs.append(f"color={_quote(VERDICT_COLORS.get(verdict, '#000000'))}")
-            if verdict == "denied":
+            if verdict == Decision.DENIED:
                 attrs.append("style=dashed")
         lines.append(f"  {_quote(s)} -> {_quote(t)} [{', '.join(attrs)}];")
     lines.append("}")
@@ -96,7 +97,7 @@ class RenderError(RuntimeError):
 
 
 MAX_DRAWN_NODES = 300  # past this, pictures show one box per namespace (Graphviz's layout is superlinear)
-_VERDICT_RANK = {"denied": 3, "not-covered": 2, "allowed": 1}
+_VERDICT_RANK: dict[str, int] = {Decision.DENIED: 3, Decision.NOT_COVERED: 2, Decision.ALLOWED: 1}
 
 
 def aggregate_namespaces(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
