@@ -225,6 +225,9 @@ class Edge:
     key: EdgeKey
     stats: EdgeStats
 
+    def __hash__(self) -> int:  # the stats are mutable: an edge hashes as its key
+        return hash(self.key)
+
     @classmethod
     def of(cls, src: Endpoint, dst: Endpoint, port: int, protocol: str, **stats: Any) -> Edge:
         stats.setdefault("connections", 1)
