@@ -35,6 +35,7 @@ import argparse
 import base64
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,7 +84,7 @@ class Outcome:
 
     blocked: bool
     status: int
-    rules: tuple[int, ...] = ()
+    rules: tuple[str, ...] = ()  # rule ids, or "refused: <reason>" when no rule but a budget or a parser said no
 
 
 @dataclass(slots=True)
@@ -139,7 +140,7 @@ def status_blocked(status: int) -> bool:
 
 
 def over_http(port: int, probes: Sequence[Probe], workers: int, host: str | None,
-              rules_of: Callable[[str], Iterable[int]], label: str) -> list[Outcome]:  # fmt: skip
+              rules_of: Callable[[str], Iterable[int | str]], label: str) -> list[Outcome]:  # fmt: skip
     """Send every probe on its own connection (`workers` at a time); the rules behind each refusal from
     `rules_of(request id)`."""
 
@@ -161,7 +162,11 @@ def over_http(port: int, probes: Sequence[Probe], workers: int, host: str | None
         flush=True,
     )
     return [
-        Outcome(status_blocked(r.status), r.status, tuple(sorted(rules_of(r.request_id))) if status_blocked(r.status) else ())
+        Outcome(
+            status_blocked(r.status),
+            r.status,
+            tuple(sorted(map(str, rules_of(r.request_id)))) if status_blocked(r.status) else (),
+        )
         for r in replies
     ]
 
@@ -178,7 +183,7 @@ def in_process(engine: object, probes: Sequence[Probe], label: str) -> list[Outc
         v = engine.inspect(Request.make(p.method, p.target, headers, p.body))  # type: ignore[attr-defined]
         out.append(
             Outcome(
-                bool(v.blocked), 403 if v.blocked else 200, tuple(sorted({m.rule_id for m in v.matches})) if v.blocked else ()
+                bool(v.blocked), int(getattr(v, "status", 403)) if v.blocked else 200, _verdict_causes(v) if v.blocked else ()
             )
         )
     took = time.monotonic() - t0
@@ -201,7 +206,7 @@ class Sidecar:
         self.upstream_port = upstream_port
         self.proc: subprocess.Popen | None = None
         self._pos = 0
-        self._rules: dict[str, set[int]] = defaultdict(set)
+        self._rules: dict[str, set[str]] = defaultdict(set)
 
     def __enter__(self) -> Sidecar:
         self.proc = subprocess.Popen(
@@ -226,10 +231,12 @@ class Sidecar:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def rules_of(self, request_id: str) -> set[int]:
+    def rules_of(self, request_id: str) -> set[str]:
         """Rules of one request from the audit log (any JSON line naming the request id; rule ids read
-        from every `rule_id`/`rule` key in it, whatever the schema nests them in)."""
+        from every `rule_id`/`rule` key in it, whatever the schema nests them in; a `refusal` without
+        rules as "refused: <reason>")."""
         if not self.audit.exists():
             return set()
         with self.audit.open("rb") as fh:
@@ -244,8 +251,17 @@ class Sidecar:
                 continue
             rid = d.get("request_id") or d.get("id")
             if isinstance(rid, str):
-                self._rules[rid].update(_rule_ids(d))
+                self._rules[rid].update(str(r) for r in _rule_ids(d))
+                if d.get("refusal"):
+                    self._rules[rid].add(f"refused: {d['refusal']}")
         return self._rules.get(request_id, set())
+
+
+def _verdict_causes(v: object) -> tuple[str, ...]:
+    causes = {str(m.rule_id) for m in getattr(v, "matches", ())}
+    if refusal := getattr(v, "refusal", None):
+        causes.add(f"refused: {refusal}")
+    return tuple(sorted(causes))
 
 
 def _rule_ids(obj: object) -> set[int]:
@@ -331,14 +347,14 @@ class Runner:
             outs = in_process(self.engine, probes, f"netguard engine, {what}")
         return Column(NETGUARD, outs)
 
-    def message(self, engine: str, rule: int) -> str:
+    def message(self, engine: str, rule: str) -> str:
         """What a rule says (netguard: its msg and category; the peers: the msg CRS logged)."""
         if engine == NETGUARD:
             for rl in getattr(self.engine, "rules", ()):
-                if getattr(rl, "id", None) == rule:
+                if str(getattr(rl, "id", None)) == rule:
                     return f"{getattr(rl, 'category', '')}: {getattr(rl, 'msg', '')}".replace("|", "/")
             return ""
-        return (self.peer.messages.get(rule, "") if self.peer else "").replace("|", "/")
+        return (self.peer.messages.get(int(rule), "") if self.peer and rule.isdigit() else "").replace("|", "/")
 
     def peers(self, probes: Sequence[Probe], what: str) -> list[Column]:
         if self.peer is None:
@@ -365,7 +381,7 @@ def part_clean(r: Runner, shared: Path, misses: list[dict]) -> None:
         errors = sum(1 for o in c.outcomes if o.status == 0 or o.status >= 500)
         print(f"| {label(c.name)} | {n:,} | {hit:,} | {pct(hit, n)} | {errors} |")
     for c in cols:
-        by_rule: Counter[int] = Counter()
+        by_rule: Counter[str] = Counter()
         statuses: Counter[int] = Counter()
         unnamed = 0
         for o in c.outcomes:

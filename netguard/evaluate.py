@@ -21,6 +21,7 @@ from enum import StrEnum
 from netguard.inventory import Inventory
 from netguard.model import Endpoint, Workload
 from netguard.netpol import Action, Direction, NetworkPolicy, Target
+from netguard.portset import NONE, PortSet
 
 __all__ = ["Action", "Decision", "Direction", "DirectionVerdict", "PolicySet", "RuleRef", "Targets", "Verdict"]
 
@@ -148,6 +149,27 @@ class PolicySet:
                 if rule.port_matches(port, protocol, dst) and rule.peer_matches(peer, policy.namespace):
                     allowed_by.append(RuleRef(policy.ref, direction, i))
         return DirectionVerdict(direction, True, bool(allowed_by), tuple(p.ref for p in isolating), tuple(allowed_by))
+
+    def direction_ports(self, pod: Target, peer: Target, dst: Target, direction: Direction) -> PortSet:
+        """The same question as `direction` for every port at once: what `pod` allows toward/from `peer`."""
+        if not pod.is_pod:
+            return PortSet.all()
+        isolating = self.isolating(pod, direction)
+        if not isolating:
+            return PortSet.all()
+        out = NONE
+        for policy in isolating:
+            for rule in policy.rules(direction):
+                if rule.peer_matches(peer, policy.namespace):
+                    out = out | rule.port_set(dst)
+        return out
+
+    def allowed_ports(self, src: Target, dst: Target) -> PortSet:
+        """Every (protocol, port) on which `src` may open a connection to `dst`."""
+        egress = self.direction_ports(src, dst, dst, Direction.EGRESS)
+        if not egress:
+            return NONE
+        return egress & self.direction_ports(dst, src, dst, Direction.INGRESS)
 
     def evaluate(self, src: Target, dst: Target, port: int, protocol: str = "TCP") -> Verdict:
         egress = self.direction(src, dst, dst, port, protocol, Direction.EGRESS)

@@ -40,7 +40,7 @@ UNSTABLE_LABELS = frozenset(
     }
 )
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "ReplicationController", "Pod")
 _INVENTORY_SUFFIXES = (".yaml", ".yml", ".json")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 
@@ -287,7 +287,7 @@ class _Builder:
         for source, obj in objects:
             self._collect(source, obj)
         for key, obj in sorted(self.owners.items(), key=lambda kv: kv[0]):
-            if key[1] in ("Deployment", "StatefulSet", "DaemonSet", "CronJob") or (
+            if key[1] in ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "ReplicationController") or (
                 key[1] in ("Job", "ReplicaSet") and not _controller_ref(obj)
             ):
                 self._add_template_workload(key, obj)
@@ -313,7 +313,7 @@ class _Builder:
                     self.inv.nodes[addr["address"]] = name
             return
         namespace = meta.get("namespace") or "default"
-        if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"):
+        if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"):
             if not name:
                 raise InputError(f"{kind} without metadata.name", source=source)
             self.owners[(namespace, kind, name)] = {**obj, "_source": source}
@@ -341,6 +341,8 @@ class _Builder:
         raw_selector = (obj.get("spec") or {}).get("selector")
         if kind in ("Job", "CronJob") or not raw_selector:
             selector = match_labels_selector(labels)  # Job selectors carry a per-run controller-uid
+        elif kind == "ReplicationController":  # a plain label map, not a LabelSelector
+            selector = match_labels_selector(_stable(raw_selector) if isinstance(raw_selector, dict) else labels)
         else:
             selector = parse_selector(raw_selector, source=source, obj=f"{kind} {namespace}/{name}", field="spec.selector")
             selector = Selector(tuple(kv for kv in selector.match_labels if kv[0] not in UNSTABLE_LABELS), selector.expressions)
@@ -364,7 +366,9 @@ class _Builder:
             if up is not None:
                 kind, name = up.get("kind", ""), up.get("name", "")
                 continue
-            if owner is None and kind == "ReplicaSet":
+            if owner is None and kind == "Job" and (m := _CRONJOB_RUN.fullmatch(name)):
+                kind, name = "CronJob", m["name"]  # the Job is not in the inventory: `<cronjob>-<minute>`
+            elif owner is None and kind == "ReplicaSet":
                 # The ReplicaSet is not in the inventory: `<deployment>-<pod-template-hash>`.
                 labels = meta.get("labels") or {}
                 hash_ = labels.get("pod-template-hash")
@@ -540,6 +544,20 @@ _GENERATED_POD = re.compile(rf"^(?P<name>.+)-(?P<suffix>{_SAFE}{{5}})$")
 _JOB_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
 
+_CRONJOB_RUN = re.compile(r"(?P<name>.+)-\d{8,10}")
+_RS_NAME = re.compile(r"(?P<name>.+)-[a-z0-9]{6,10}")
+
+
+def top_owner(namespace: str, kind: str, name: str) -> Workload:
+    """The top owner named by a capture's owner reference: a ReplicaSet `<deployment>-<hash>` is its
+    Deployment, a Job `<cronjob>-<minute>` its CronJob (Cilium names the pod's direct owner)."""
+    if kind == "ReplicaSet" and (m := _RS_NAME.fullmatch(name)):
+        return Workload(namespace, "Deployment", m["name"])
+    if kind == "Job" and (m := _CRONJOB_RUN.fullmatch(name)):
+        return Workload(namespace, "CronJob", m["name"])
+    return Workload(namespace, kind, name)
+
+
 def guess_workload(namespace: str, pod_name: str, labels: Mapping[str, str] | None = None) -> Workload:
     """A workload for a pod known only by name and labels (a Hubble flow without `workloads`).
 
@@ -549,7 +567,7 @@ def guess_workload(namespace: str, pod_name: str, labels: Mapping[str, str] | No
     labels = labels or {}
     job = next((labels[k] for k in _JOB_LABELS if labels.get(k)), "")
     if job:
-        if m := re.fullmatch(r"(?P<name>.+)-\d{8,10}", job):
+        if m := _CRONJOB_RUN.fullmatch(job):
             return Workload(namespace, "CronJob", m["name"])
         return Workload(namespace, "Job", job)
     if m := _CRONJOB_POD.match(pod_name):

@@ -17,6 +17,7 @@ from typing import Any
 
 from netguard.errors import InputError
 from netguard.model import PROTOCOLS
+from netguard.portset import NONE, PortSet
 from netguard.selectors import Selector, parse_selector
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -153,6 +154,15 @@ class PolicyPort:
             return self.port <= port <= self.end_port
         return port == self.port
 
+    def port_set(self, dst: Target) -> PortSet:
+        """The ports this entry admits toward `dst` (a named port resolves on it, or admits nothing)."""
+        if self.port is None:
+            return PortSet.of(self.protocol)
+        if isinstance(self.port, str):
+            number = dst.named_ports.get((self.port, self.protocol))
+            return PortSet.of(self.protocol, number, number) if number else NONE
+        return PortSet.of(self.protocol, self.port, self.end_port or self.port)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"protocol": self.protocol}
         if self.port is not None:
@@ -180,6 +190,13 @@ class Rule:
 
     def peer_matches(self, peer: Target, policy_namespace: str) -> bool:
         return not self.peers or any(p.matches(peer, policy_namespace) for p in self.peers)
+
+    def port_set(self, dst: Target) -> PortSet:
+        """Every port this rule admits toward `dst`, as intervals."""
+        out = NONE
+        for p in self.ports:
+            out = out | p.port_set(dst)
+        return out if self.ports else PortSet.all()
 
     def describe(self, direction: Direction) -> str:
         """In words: `from pods app=web; ipBlock 10.0.0.0/8 on 80/TCP`."""

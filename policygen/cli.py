@@ -25,6 +25,12 @@ examples:
   netguard policy explain --inventory cluster.yaml --policies policies/ \\
       --from default/productpage-v1 --to default/ratings-v1 --port 9080
   netguard policy explain --inventory cluster.yaml --policies policies/ --from default/web --to 8.8.8.8 --port 53/UDP""",
+    "connectivity": """Every allowed connection between two workloads, and with outside IP ranges, one line each:
+`SRC => DST : CONNS` (netpol-analyzer's and roxctl's convention). Works on manifests alone.
+examples:
+  netguard policy connectivity --inventory manifests/ --policies policies/
+  netguard policy connectivity --inventory cluster.yaml --format svg -o map.svg
+  netguard policy connectivity --inventory manifests/ --policies policies/ --focus-workload shop/web --exposure""",
     "diff": """exit status: 0 no difference, 1 differences, 2 bad input.
 example:
   netguard policy diff --inventory cluster.yaml --policies policies/""",
@@ -36,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="netguard policy",
         description="Least-privilege NetworkPolicies from observed traffic: generate, verify, explain, diff.",
     )
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="{generate,verify,explain,diff}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="{generate,verify,explain,connectivity,diff}")
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(
@@ -133,6 +139,22 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--to", dest="dst", required=True, metavar="NS/POD|IP", help="destination pod (or workload) or IP")
     e.add_argument("--port", required=True, metavar="N[/PROTO]", help="destination (pod) port, protocol TCP by default")
 
+    c = add("connectivity", "List every connection a policy set allows (the whole map), optionally with exposure.")
+    inventory(c, required=True)
+    c.add_argument(
+        "--policies",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="policy files or folders (default: the inventory's policies)",
+    )
+    c.add_argument("--format", choices=("txt", "json", "csv", "md", "dot", "svg"), default="txt")
+    c.add_argument("--focus-workload", metavar="NS/NAME", help="only the connections of this workload")
+    c.add_argument("--exposure", action="store_true",
+                   help="also list what any namespace or outside address may reach, and the rule that opens it")
+    c.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: standard output)")
+
     d = add("diff", "Diff the policies in a folder against the NetworkPolicies in the inventory.")
     inventory(d, required=True)
     d.add_argument("--policies", nargs="+", action="extend", required=True, metavar="PATH")
@@ -143,7 +165,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     with batch_gc():
-        return {"generate": generate, "verify": verify, "explain": explain, "diff": diff}[args.verb](args)
+        verbs = {"generate": generate, "verify": verify, "explain": explain, "connectivity": connectivity, "diff": diff}
+        return verbs[args.verb](args)
 
 
 # --- generate ------------------------------------------------------------------------------------
@@ -306,6 +329,36 @@ def explain(args: argparse.Namespace) -> int:
                 if not rules:
                     print(f"    {ref} has no {side.direction} rules: it denies all {side.direction}")
     return 0 if verdict.allowed else 1
+
+
+# --- connectivity --------------------------------------------------------------------------------
+
+
+def focus_workload(inventory: Inventory, spec: str):
+    """NS/NAME -> the one workload of that name in that namespace (any kind)."""
+    namespace, sep, name = spec.partition("/")
+    found = [w for w in inventory.workloads if w.namespace == namespace and w.name == name] if sep else []
+    if len(found) != 1:
+        what = "no" if not found else "more than one"
+        raise InputError(f"--focus-workload: {what} workload {spec!r} in the inventory (expected NAMESPACE/NAME)")
+    return found[0]
+
+
+def connectivity(args: argparse.Namespace) -> int:
+    from netguard.connectivity import connectivity as compute
+    from netguard.inventory import load_policies as read_policies
+    from policygen.connectivity import FORMATS, write_output
+
+    inventory = load_inventory_or_empty(args.inventory)
+    policies = read_policies(args.policies) if args.policies else list(inventory.policies)
+    focus = focus_workload(inventory, args.focus_workload) if args.focus_workload else None
+    cmap = compute(inventory, policies, focus=focus, exposure=args.exposure)
+    text = FORMATS[args.format](cmap, args.exposure)
+    if args.output:
+        write_output(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 # --- diff ----------------------------------------------------------------------------------------

@@ -170,6 +170,17 @@ def namespaces_dot(graph: nx.MultiDiGraph) -> str:
 def render(graph: nx.MultiDiGraph, fmt: str, *, timeout: float = RENDER_TIMEOUT) -> bytes:
     """The graph drawn by Graphviz's `dot` as `svg` or `png` bytes; a graph of more than
     MAX_DRAWN_NODES nodes is drawn one box per namespace."""
+    text = to_dot(graph)
+    layout = "dot"
+    if graph.number_of_nodes() > MAX_DRAWN_NODES:
+        # a namespace graph is dense: a force layout reads better than dot's ranks
+        text = namespaces_dot(aggregate_namespaces(graph))
+        layout = "sfdp"
+    return run_graphviz(text, fmt, layout=layout, timeout=timeout)
+
+
+def run_graphviz(text: str, fmt: str, *, layout: str = "dot", timeout: float = RENDER_TIMEOUT) -> bytes:
+    """DOT text drawn by Graphviz as `svg` or `png` bytes (the one place netguard runs Graphviz)."""
     import shutil
     import subprocess
 
@@ -178,14 +189,9 @@ def render(graph: nx.MultiDiGraph, fmt: str, *, timeout: float = RENDER_TIMEOUT)
     dot = shutil.which("dot")
     if dot is None:
         raise RenderError("Graphviz's `dot` is not installed (Debian: apt-get install graphviz; see scripts/system-deps.sh)")
-    args = [dot, f"-T{fmt}"]
+    args = [dot, f"-K{layout}", f"-T{fmt}"]
     if fmt == "png":
         args.append("-Gdpi=110")
-    text = to_dot(graph)
-    if graph.number_of_nodes() > MAX_DRAWN_NODES:
-        # a namespace graph is dense: a force layout reads better than dot's ranks
-        text = namespaces_dot(aggregate_namespaces(graph))
-        args.insert(1, "-Ksfdp")
     try:
         done = subprocess.run(args, input=text.encode("utf-8"), capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:

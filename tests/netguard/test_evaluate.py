@@ -166,3 +166,14 @@ def test_the_decision_is_typed_and_tells_not_covered_from_allowed():
     assert denied.decision is Decision.DENIED and denied.ingress.direction is Direction.INGRESS
     allowed = PolicySet([DENY_EGRESS_WEB, policy("out", {"matchLabels": {"app": "web"}}, egress=[{}])]).evaluate(WEB, API, 1)
     assert allowed.decision is Decision.ALLOWED and str(allowed.egress.allowed_by[0]) == "prod/out egress[0]"
+
+
+@pytest.mark.parametrize(("policies", "src", "dst", "port", "protocol", "allowed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_port_set_answers_agree_with_one_port_answers(policies, src, dst, port, protocol, allowed):
+    policy_set = PolicySet(policies)
+    ports = policy_set.allowed_ports(src, dst)
+    assert ports.contains(port, protocol) is allowed
+    for probe in (1, port - 1, port + 1, 65535):  # the neighbours of the case's port agree too
+        for proto in ("TCP", "UDP", "SCTP"):
+            if 1 <= probe <= 65535:
+                assert ports.contains(probe, proto) is policy_set.evaluate(src, dst, probe, proto).allowed
