@@ -89,6 +89,26 @@ class TokenSource:
         return self.tokens
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files served by the controller itself (the swagger-ui-bundle package),
+    so it works on an air-gapped cluster; FastAPI's default loads them from a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="netguard controller API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
+
+
 def create_app(controller: Controller) -> FastAPI:
     settings = controller.settings
     metrics = controller.metrics
@@ -98,7 +118,10 @@ def create_app(controller: Controller) -> FastAPI:
         version="1",
         description="Ingest of flows from node agents; the learned graph; generated NetworkPolicies to review, "
                     "approve and apply; lateral-movement alerts.",
+        docs_url=None,
+        redoc_url=None,
     )
+    _offline_docs(app)
     app.state.controller = controller
     if settings.cors_origins:  # for a browser page served elsewhere (netguard ui) calling this API directly
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
