@@ -91,6 +91,11 @@ class Metrics:
             buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
             registry=r,
         )  # fmt: skip
+        self.refusals = Counter(
+            "netguard_waf_refusals_total",
+            "Requests whose inspection budget ran out or whose body did not decode, by reason and outcome",
+            ["reason", "outcome"], registry=r,
+        )  # fmt: skip
         self.reloads = Counter(
             "netguard_waf_config_reloads_total", "Config reloads by result", ["result"], registry=r
         )
@@ -291,13 +296,18 @@ class WafProxy:
             for cat in verdict.categories:
                 if verdict.blocked:
                     m.blocks.labels(cat, settings.mode).inc()
+        if verdict.refusal:
+            m.refusals.labels(verdict.refusal.name.lower(), "pass" if verdict.uninspected else "block").inc()
         if verdict.blocked and settings.mode == "block":
             m.requests.labels("blocked").inc()
-            self._audit(request_id, req, verdict, "block", 403, started)
-            body403 = {"error": "forbidden", "request_id": request_id, "categories": verdict.categories}
-            await _send_simple(send, *_json_response(403, body403, request_id))
+            status = verdict.status
+            self._audit(request_id, req, verdict, "block", status, started)
+            body403: dict[str, Any] = {"error": "forbidden", "request_id": request_id, "categories": verdict.categories}
+            if verdict.refusal:
+                body403["error"] = str(verdict.refusal)
+            await _send_simple(send, *_json_response(status, body403, request_id))
             return
-        action = "detect" if verdict.blocked else "pass"
+        action = "detect" if verdict.blocked else ("uninspected" if verdict.uninspected else "pass")
 
         # --- forward ---
         out_headers = _forward_headers(headers, client_ip, scope.get("scheme", "http"), request_id)
@@ -320,7 +330,7 @@ class WafProxy:
             return
 
         m.requests.labels(action).inc()
-        if verdict.matches:
+        if verdict.matches or verdict.uninspected:
             self._audit(request_id, req, verdict, action, resp.status, started)
         try:
             resp_headers = _response_headers(resp.headers, request_id)
@@ -381,6 +391,7 @@ class WafProxy:
                 "categories": v.categories,
                 "matches": [m.to_dict() for m in v.matches],
                 "body_truncated": req.body_truncated,
+                **({"refusal": str(v.refusal)} if v.refusal else {}),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
             }
         )
