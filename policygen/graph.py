@@ -63,19 +63,15 @@ def namespace_view(graph: nx.MultiDiGraph) -> nx.DiGraph:
 
 
 def annotate_verdicts(graph: nx.MultiDiGraph, inventory, edges: Iterable[Edge], policies, attr: str = "verdict") -> None:
-    """Set `attr` on each graph edge: allowed, denied (would be denied) or not-covered (no policy
-    isolates either end) under `policies`."""
-    from policygen.semantics import PolicySet
-    from policygen.verify import Targets
+    """Set `attr` on each graph edge to the core evaluator's Decision under `policies`: allowed, denied
+    (would be denied) or not-covered (no policy isolates either end)."""
+    from netguard.evaluate import PolicySet, Targets
 
     policy_set = PolicySet(policies)
     targets = Targets(inventory)
     for edge in edges:
         verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)
-        if not verdict.egress.isolated and not verdict.ingress.isolated:
-            value = "not-covered"
-        else:
-            value = "allowed" if verdict.allowed else "denied"
+        value = verdict.decision.value  # plain str: GraphML and JSON writers key on the exact type
         key = f"{edge.port}/{edge.protocol}"
         src, dst = node_id(edge.src), node_id(edge.dst)
         if graph.has_edge(src, dst, key):

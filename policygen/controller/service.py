@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from netguard.enrich import Aggregation, Enricher
+from netguard.evaluate import Decision, PolicySet, Targets
 from netguard.inventory import Inventory, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 from policygen.controller.ingest import Batch, parse_batch
@@ -24,8 +25,6 @@ from policygen.controller.settings import MODES, Settings
 from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, parse_workload_key
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
 from policygen.review import DECISIONS, Review, build_review
-from policygen.semantics import PolicySet
-from policygen.verify import Targets
 
 log = logging.getLogger("netguard.controller")
 
@@ -288,7 +287,7 @@ class Controller:
         if cached is not None:
             return cached
         verdict = policy_set.evaluate(targets.of(key.src), targets.of(key.dst), key.port, key.protocol)
-        denied = (verdict.egress.isolated or verdict.ingress.isolated) and not verdict.allowed
+        denied = verdict.decision is Decision.DENIED
         self._verdicts[key] = denied
         return denied
 

@@ -16,18 +16,12 @@ from policygen.controller.settings import Settings
 from policygen.controller.store import open_store
 from tests.controller.conftest import CLUSTER, batch, bookinfo_records, free_port
 from tests.controller.test_modes import LATERAL
-
-
-def _tool(name: str) -> str | None:
-    return shutil.which(name) or next((p for p in (f"/usr/local/bin/{name}", f"/usr/lib/postgresql/15/bin/{name}")
-                                       if os.path.exists(p)), None)
+from tests.tools import must_not_skip, require_tool
 
 
 @pytest.fixture(scope="module")
 def postgres():
-    initdb, pg_ctl = _tool("initdb"), _tool("pg_ctl")
-    if not initdb or not pg_ctl:
-        pytest.skip("PostgreSQL's initdb/pg_ctl are not installed (Debian package postgresql)")
+    initdb, pg_ctl = require_tool("initdb", "pg_ctl", why="Debian package postgresql; scripts/system-deps.sh installs it as root")
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root
         try:
@@ -35,7 +29,10 @@ def postgres():
 
             pw = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
+            message = "running as root and there is no postgres user to run PostgreSQL as"
+            if must_not_skip():
+                pytest.fail(message)
+            pytest.skip(message)
         as_user = ["runuser", "-u", "postgres", "--"]
     base = tempfile.mkdtemp(prefix="netguard-pg-")
     data, sock = os.path.join(base, "data"), os.path.join(base, "sock")

