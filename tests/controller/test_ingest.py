@@ -116,7 +116,8 @@ def test_approvals_are_persisted_and_need_a_token(make_controller, tmp_path):
 
     again = Controller(controller.settings, open_store(controller.settings.db), FileInventory([str(CLUSTER)]), Metrics())
     try:
-        assert again.approvals == {workload: "approved"}
+        assert {w: str(a.decision) for w, a in again.approvals.items()} == {workload: "approved"}
+        assert again.approvals[workload].who == "token-1" and again.approvals[workload].digest.startswith("sha256:")
         assert {p["workload"]: p["status"] for p in again.policies_json()["policies"]}[workload] == "approved"
     finally:
         again.close()
