@@ -16,7 +16,7 @@ from typing import Any
 
 from netguard.direction import ConnectionTracker, Listening, Orientation, never_listening, tcp_orientation
 from netguard.errors import InputError
-from netguard.inventory import guess_workload, is_ip
+from netguard.inventory import guess_workload, is_ip, top_owner
 from netguard.model import PROTOCOLS, Flow, PodHint, Workload, freeze_labels
 
 _PROTO_NUMBERS = {"6": "TCP", "17": "UDP", "132": "SCTP"}
@@ -326,7 +326,7 @@ def _hubble_hint(endpoint: Any) -> PodHint | None:
         owners = endpoint.get("workloads") or []
         owner = owners[0] if owners and isinstance(owners[0], dict) else None
         if owner and owner.get("name"):
-            workload = Workload(namespace, str(owner.get("kind") or "Deployment"), str(owner["name"]))
+            workload = top_owner(namespace, str(owner.get("kind") or "Deployment"), str(owner["name"]))
         else:
             workload = guess_workload(namespace, pod, labels)
     if not (workload or reserved):

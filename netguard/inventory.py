@@ -397,7 +397,9 @@ class _Builder:
             if up is not None:
                 kind, name = up.get("kind", ""), up.get("name", "")
                 continue
-            if owner is None and kind == "ReplicaSet":
+            if owner is None and kind == "Job" and (m := _CRONJOB_RUN.fullmatch(name)):
+                kind, name = "CronJob", m["name"]  # the Job is not in the inventory: `<cronjob>-<minute>`
+            elif owner is None and kind == "ReplicaSet":
                 # The ReplicaSet is not in the inventory: `<deployment>-<pod-template-hash>`.
                 labels = meta.get("labels") or {}
                 hash_ = labels.get("pod-template-hash")
@@ -573,6 +575,20 @@ _GENERATED_POD = re.compile(rf"^(?P<name>.+)-(?P<suffix>{_SAFE}{{5}})$")
 _JOB_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
 
+_CRONJOB_RUN = re.compile(r"(?P<name>.+)-\d{8,10}")
+_RS_NAME = re.compile(r"(?P<name>.+)-[a-z0-9]{6,10}")
+
+
+def top_owner(namespace: str, kind: str, name: str) -> Workload:
+    """The top owner named by a capture's owner reference: a ReplicaSet `<deployment>-<hash>` is its
+    Deployment, a Job `<cronjob>-<minute>` its CronJob (Cilium names the pod's direct owner)."""
+    if kind == "ReplicaSet" and (m := _RS_NAME.fullmatch(name)):
+        return Workload(namespace, "Deployment", m["name"])
+    if kind == "Job" and (m := _CRONJOB_RUN.fullmatch(name)):
+        return Workload(namespace, "CronJob", m["name"])
+    return Workload(namespace, kind, name)
+
+
 def guess_workload(namespace: str, pod_name: str, labels: Mapping[str, str] | None = None) -> Workload:
     """A workload for a pod known only by name and labels (a Hubble flow without `workloads`).
 
@@ -582,7 +598,7 @@ def guess_workload(namespace: str, pod_name: str, labels: Mapping[str, str] | No
     labels = labels or {}
     job = next((labels[k] for k in _JOB_LABELS if labels.get(k)), "")
     if job:
-        if m := re.fullmatch(r"(?P<name>.+)-\d{8,10}", job):
+        if m := _CRONJOB_RUN.fullmatch(job):
             return Workload(namespace, "CronJob", m["name"])
         return Workload(namespace, "Job", job)
     if m := _CRONJOB_POD.match(pod_name):
