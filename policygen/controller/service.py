@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from netguard.enrich import Aggregation, Enricher
-from netguard.evaluate import Decision, PolicySet, Targets
+from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
 from netguard.inventory import Inventory, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, review_state
@@ -326,7 +326,7 @@ class Controller:
             else:
                 inventory = self.review_inventory()
                 policies = list(inventory.policies)
-            self._approved_set = (cache_key, PolicySet(policies), Targets(inventory))
+            self._approved_set = (cache_key, cluster_policy_set(inventory, policies), Targets(inventory))
             self._verdicts = {}
         return self._approved_set[1], self._approved_set[2]
 
