@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any, TextIO
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -32,6 +31,7 @@ from waf._upstream import (
     UpstreamPool,
     UpstreamTimeout,
 )
+from waf.audit import Action, AuditRecord, AuditWriter
 from waf.config import Settings
 
 Scope = MutableMapping[str, Any]
@@ -96,28 +96,6 @@ class Metrics:
         )
 
 
-class AuditLog:
-    """JSON lines, one per request that scored (blocked, detected) or failed upstream."""
-
-    def __init__(self, target: str | None) -> None:
-        self._fh: TextIO | None
-        if target is None:
-            self._fh = None
-        elif target == "-":
-            self._fh = sys.stdout
-        else:
-            self._fh = open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self._fh is not None:
-            self._fh.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None and self._fh is not sys.stdout:
-            self._fh.close()
-
-
 def _json_response(status: int, body: dict[str, Any], request_id: str) -> tuple[int, list, bytes]:
     data = json.dumps(body, separators=(",", ":")).encode()
     headers = [
@@ -139,7 +117,7 @@ class WafProxy:
         self.settings = settings
         self.engine = engine or Engine(settings.engine_config())
         self.metrics = metrics or Metrics()
-        self.audit = AuditLog(settings.audit_log)
+        self.audit = AuditWriter(settings.audit_log)
         self._pool: UpstreamPool | None = None
 
     # --- configuration -------------------------------------------------------------------------
@@ -148,8 +126,8 @@ class WafProxy:
         engine = Engine(settings.engine_config())
         old_audit = self.audit
         self.settings, self.engine = settings, engine
-        if settings.audit_log != old_audit and settings.audit_log is not None:
-            self.audit = AuditLog(settings.audit_log)
+        if settings.audit_log != old_audit.target and settings.audit_log is not None:
+            self.audit = AuditWriter(settings.audit_log, old_audit.identity)
             old_audit.close()
         if self._pool is not None and (
             settings.upstream != self._pool_url
@@ -249,7 +227,7 @@ class WafProxy:
         # --- read the inspection window of the body ---
         limit = settings.body_limit
         if declared is not None and declared > limit and settings.over_limit == "block":
-            await self._reject_too_large(send, request_id, method, target, client_ip)
+            await self._reject_too_large(send, request_id, method, target, client_ip, _host(headers))
             return
         body = bytearray()
         more = True
@@ -270,7 +248,7 @@ class WafProxy:
             return
         truncated = len(body) > limit or more
         if truncated and settings.over_limit == "block":
-            await self._reject_too_large(send, request_id, method, target, client_ip)
+            await self._reject_too_large(send, request_id, method, target, client_ip, _host(headers))
             return
         inspected = bytes(body[:limit])
 
@@ -293,11 +271,11 @@ class WafProxy:
                     m.blocks.labels(cat, settings.mode).inc()
         if verdict.blocked and settings.mode == "block":
             m.requests.labels("blocked").inc()
-            self._audit(request_id, req, verdict, "block", 403, started)
+            self._audit(request_id, req, verdict, Action.BLOCK, 403, started)
             body403 = {"error": "forbidden", "request_id": request_id, "categories": verdict.categories}
             await _send_simple(send, *_json_response(403, body403, request_id))
             return
-        action = "detect" if verdict.blocked else "pass"
+        action = Action.DETECT if verdict.blocked else Action.PASS
 
         # --- forward ---
         out_headers = _forward_headers(headers, client_ip, scope.get("scheme", "http"), request_id)
@@ -337,14 +315,16 @@ class WafProxy:
             await resp.aclose()
 
     async def _reject_too_large(
-        self, send: Send, request_id: str, method: str, target: bytes, client: str
+        self, send: Send, request_id: str, method: str, target: bytes, client: str, host: str
     ) -> None:
         self.metrics.requests.labels("too_large").inc()
         self.audit.write(
-            {"time": time.time(), "request_id": request_id, "action": "block", "status": 413,
-             "client": client, "method": method, "uri": target.decode("latin-1")[:2048],
-             "reason": "body over inspection window"}
-        )  # fmt: skip
+            AuditRecord(
+                time=time.time(), request_id=request_id, action=Action.BLOCK, status=413, method=method,
+                uri=target.decode("latin-1")[:2048], host=host, client=client,
+                reason="body over inspection window",
+            )
+        )
         status, hdrs, data = _json_response(
             413, {"error": "request body too large to inspect", "request_id": request_id}, request_id
         )
@@ -358,32 +338,17 @@ class WafProxy:
         self.metrics.upstream_errors.labels(kind).inc()
         self.metrics.requests.labels(f"upstream_{kind}").inc()
         log.warning("request %s: upstream %s: %r", request_id, kind, exc)
-        self._audit(request_id, req, verdict, "upstream_error", status, started)
+        self._audit(request_id, req, verdict, Action.UPSTREAM_ERROR, status, started)
         msg = "upstream timed out" if status == 504 else "bad gateway"
         await _send_simple(
             send, *_json_response(status, {"error": msg, "request_id": request_id}, request_id)
         )
 
     def _audit(
-        self, request_id: str, req: Request, v: Verdict, action: str, status: int, started: float
+        self, request_id: str, req: Request, v: Verdict, action: Action, status: int, started: float
     ) -> None:
-        self.audit.write(
-            {
-                "time": time.time(),
-                "request_id": request_id,
-                "action": action,
-                "status": status,
-                "client": req.client,
-                "method": req.method,
-                "uri": req.uri[:2048],
-                "score": v.score,
-                "threshold": v.threshold,
-                "categories": v.categories,
-                "matches": [m.to_dict() for m in v.matches],
-                "body_truncated": req.body_truncated,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            }
-        )
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        self.audit.write(AuditRecord.from_verdict(request_id, req, v, action, status, duration_ms=duration_ms))
 
 
 class _Abort(Exception):
@@ -426,6 +391,10 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _host(headers: list[tuple[bytes, bytes]]) -> str:
+    return next((v.decode("latin-1") for k, v in headers if k.lower() == b"host"), "")
 
 
 def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:

@@ -540,7 +540,7 @@
     const nodes = view.nodes.size, edges = view.edges.length;
     const closed = [...view.nodes.values()].filter((v) => v.kind === "namespace").length;
     $("#status").textContent = `${fmtInt(nodes)} boxes · ${fmtInt(edges)} lines shown` + (closed ? ` · ${closed} namespaces closed` : "") +
-      (state.waf.blocked ? ` · ${fmtInt(state.waf.blocked)} WAF blocks` : "") + (state.alerts.length ? ` · ${state.alerts.length} alerts` : "");
+      (state.waf.blocked ? ` · ${fmtInt(state.waf.blocked)} WAF blocks` + ((state.waf.top_rules || []).length ? ` (top rule ${state.waf.top_rules[0][0]})` : "") : "") + (state.alerts.length ? ` · ${state.alerts.length} alerts` : "");
     updateExportLink();
     focusEdges();
     renderDetails();
@@ -711,8 +711,9 @@
     if (waf) {
       parts.push(el("h4", {}, `WAF blocks (${waf.blocked})`),
         el("div", { class: "blocked" }, Object.entries(waf.categories).map(([c, n]) => `${c}: ${n}`).join(" · ") + ` — last ${fmtTime(waf.last)}`),
-        el("table", { class: "grid" }, el("tr", {}, el("th", {}, "time"), el("th", {}, "client"), el("th", {}, "path")),
-          waf.recent.map((r) => el("tr", {}, el("td", {}, fmtTime(Number(r.time)) === "—" ? String(r.time) : fmtTime(Number(r.time))), el("td", {}, r.client || ""), el("td", {}, truncate(String(r.path || ""), 60))))));
+        el("div", { class: "sub", "data-testid": "waf-rules" }, "top rules: " + (waf.rules || []).map(([r, n]) => `${r} ×${n}`).join(" · ")),
+        el("table", { class: "grid" }, el("tr", {}, el("th", {}, "time"), el("th", {}, "client"), el("th", {}, "path"), el("th", {}, "rules")),
+          waf.recent.map((r) => el("tr", {}, el("td", {}, fmtTime(Number(r.time)) === "—" ? String(r.time) : fmtTime(Number(r.time))), el("td", {}, r.client || ""), el("td", {}, truncate(String(r.path || ""), 60)), el("td", {}, (r.rule_ids || []).join(" "))))));
     }
     for (const a of nodeAlerts(node.id)) parts.push(el("div", { class: "warn" }, alertText(a)));
     const inEdges = state.graph.edges.filter((e) => e.target === node.id), outEdges = state.graph.edges.filter((e) => e.source === node.id);
