@@ -91,6 +91,11 @@ class Metrics:
             buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
             registry=r,
         )  # fmt: skip
+        self.refusals = Counter(
+            "netguard_waf_refusals_total",
+            "Requests whose inspection budget ran out or whose body did not decode, by reason and outcome",
+            ["reason", "outcome"], registry=r,
+        )  # fmt: skip
         self.reloads = Counter(
             "netguard_waf_config_reloads_total", "Config reloads by result", ["result"], registry=r
         )
@@ -269,11 +274,16 @@ class WafProxy:
             for cat in verdict.categories:
                 if verdict.blocked:
                     m.blocks.labels(cat, settings.mode).inc()
+        if verdict.refusal:
+            m.refusals.labels(verdict.refusal.name.lower(), "pass" if verdict.uninspected else "block").inc()
         if verdict.blocked and settings.mode == "block":
             m.requests.labels("blocked").inc()
-            self._audit(request_id, req, verdict, Action.BLOCK, 403, started)
-            body403 = {"error": "forbidden", "request_id": request_id, "categories": verdict.categories}
-            await _send_simple(send, *_json_response(403, body403, request_id))
+            status = verdict.status
+            self._audit(request_id, req, verdict, Action.BLOCK, status, started)
+            body403: dict[str, Any] = {"error": "forbidden", "request_id": request_id, "categories": verdict.categories}
+            if verdict.refusal:
+                body403["error"] = str(verdict.refusal)
+            await _send_simple(send, *_json_response(status, body403, request_id))
             return
         action = Action.DETECT if verdict.blocked else Action.PASS
 
@@ -298,7 +308,7 @@ class WafProxy:
             return
 
         m.requests.labels(action).inc()
-        if verdict.matches:
+        if verdict.matches or verdict.uninspected:
             self._audit(request_id, req, verdict, action, resp.status, started)
         try:
             resp_headers = _response_headers(resp.headers, request_id)
@@ -348,7 +358,10 @@ class WafProxy:
         self, request_id: str, req: Request, v: Verdict, action: Action, status: int, started: float
     ) -> None:
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        self.audit.write(AuditRecord.from_verdict(request_id, req, v, action, status, duration_ms=duration_ms))
+        more: dict[str, Any] = {"reason": str(v.refusal)} if v.refusal else {}
+        self.audit.write(
+            AuditRecord.from_verdict(request_id, req, v, action, status, duration_ms=duration_ms, **more)
+        )
 
 
 class _Abort(Exception):
