@@ -46,14 +46,8 @@ class Aggregation:
             mine = self.stats.get(key)
             if mine is None:
                 self.stats[key] = theirs
-                continue
-            if theirs.first_seen < mine.first_seen:
-                mine.first_seen = theirs.first_seen
-            mine.last_seen = max(mine.last_seen, theirs.last_seen)
-            mine.connections += theirs.connections
-            mine.bytes += theirs.bytes
-            mine.packets += theirs.packets
-            mine.add_names(theirs.dst_names, theirs.names_overflow)
+            else:
+                mine.merge(theirs)
         for workload, info in other.learned.items():
             self.learned.setdefault(workload, info)
         for workload, pods in other.pod_labels.items():
@@ -77,24 +71,8 @@ class Aggregation:
         self.learned[workload] = WorkloadInfo(workload, shared, match_labels_selector(dict(shared)))
 
     def edges(self) -> list[Edge]:
-        return [
-            Edge(
-                k.src,
-                k.dst,
-                k.port,
-                k.protocol,
-                s.connections,
-                s.bytes,
-                s.packets,
-                s.first_seen,
-                s.last_seen,
-                s.port_name,
-                s.via_service,
-                s.dst_names,
-                s.names_overflow,
-            )
-            for k, s in sorted(self.stats.items(), key=lambda kv: kv[0])
-        ]
+        """Sorted, each with its own copy of the stats (the aggregation may go on counting)."""
+        return [Edge(k, s.copy()) for k, s in sorted(self.stats.items(), key=lambda kv: kv[0])]
 
 
 class Enricher:

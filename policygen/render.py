@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 import yaml
 
 from netguard.errors import InputError
+from netguard.files import write_atomic
 from netguard.netpol import Direction
 from policygen.synth import GeneratedPolicy
 
@@ -127,10 +126,7 @@ def write_policies(
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, text in rendered.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".netguard-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     removed = []
     for stale in sorted(root.glob("*/*.yaml")):
         if stale in rendered or not in_scope(stale.parent.name) or stale.is_symlink():

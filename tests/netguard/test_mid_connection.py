@@ -37,7 +37,7 @@ def _non_reply_connections(files) -> list[Edge]:
             proto, ports = next(iter(flow["l4"].items()))
             src = _endpoint(flow["source"], flow["IP"]["source"])
             dst = _endpoint(flow["destination"], flow["IP"]["destination"])
-            edges.add(Edge(src, dst, ports["destination_port"], proto))
+            edges.add(Edge.of(src, dst, ports["destination_port"], proto))
     return sorted(edges, key=lambda e: e.key)
 
 

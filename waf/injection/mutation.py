@@ -23,6 +23,11 @@ used the guarded port use the app's new port; in iptables mode they use `probe_p
 init container redirects to the app's port. The sidecar has its own readiness and liveness probes
 (`/healthz` on its listen port), so the pod is ready only when both the app and the WAF are.
 
+Native sidecars (Kubernetes >= 1.29, `native_sidecar`): the sidecar goes into initContainers with
+`restartPolicy: Always` and a startup probe, so the kubelet starts the WAF (after the iptables init
+container, when there is one) and waits until it listens before it starts the app, stops it after the
+app, and run-to-completion pods (Jobs) can be protected too.
+
 Pods it does not understand are left alone, with the reason in the warnings; a pod already injected (it
 has a container named netguard-waf) is returned unchanged, so injecting twice changes nothing.
 """
@@ -40,6 +45,7 @@ from typing import Any
 from waf.injection.settings import (
     APP_PORT_ENV,
     DEFAULTS,
+    NATIVE_SIDECAR,
     OPT_IN,
     PORT,
     REDIRECT,
@@ -48,6 +54,7 @@ from waf.injection.settings import (
     SettingsError,
     opt_in,
     read_settings,
+    wants_native,
 )
 
 SIDECAR = "netguard-waf"
@@ -129,12 +136,14 @@ def inject_pod(
     services: Sequence[dict[str, Any]] = (),
     namespace: str | None = None,
     what: str = "",
+    workload: str = "",
 ) -> Outcome:
     """Inject the WAF sidecar into a Pod or pod template ({metadata, spec}) that opted in.
 
     `services`: Services seen next to the pod (offline inject); one whose selector matches the pod tells
     which port the front end uses. `namespace`: the pod's, when its metadata has none (the webhook's
-    request.namespace). `what`: how to name the pod in warnings.
+    request.namespace). `what`: how to name the pod in warnings. `workload`: `Kind/name` of the pod's
+    top owner (told to the sidecar for its audit log); derived from the pod's ownerReferences when empty.
     """
     if not isinstance(pod, dict):
         return _left_alone(pod, what or "object", "not an object")
@@ -153,7 +162,11 @@ def inject_pod(
         return _left_alone(pod, what, f"{OPT_IN}={choice!r} is neither enabled nor disabled")
     try:
         done = _inject(
-            pod, defaults, services, namespace if meta.get("namespace") is None else meta["namespace"]
+            pod,
+            defaults,
+            services,
+            namespace if meta.get("namespace") is None else meta["namespace"],
+            workload or _owner_workload(meta),
         )
     except (_LeaveAlone, SettingsError) as exc:
         return _left_alone(pod, what, str(exc))
@@ -183,8 +196,14 @@ def inject_object(
         template = template.get(key) if isinstance(template, dict) else None
     if not isinstance(template, dict):
         return Outcome(obj, what=what)  # no pod template: nothing could have opted in
+    workload = f"{kind}/{meta['name']}" if kind != "Pod" and meta.get("name") else ""
     outcome = inject_pod(
-        template, defaults=defaults, services=services, namespace=meta.get("namespace"), what=what
+        template,
+        defaults=defaults,
+        services=services,
+        namespace=meta.get("namespace"),
+        what=what,
+        workload=workload,
     )
     if not outcome.changed or not path:
         return outcome
@@ -202,8 +221,26 @@ def _describe(kind: str, meta: dict[str, Any], namespace: str | None) -> str:
     return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
 
 
+def _owner_workload(meta: dict[str, Any]) -> str:
+    """`Kind/name` of a pod's top owner as far as the pod tells: a ReplicaSet named `<d>-<pod-template-hash>`
+    is Deployment `<d>`; another controller owner is itself; a bare pod is `Pod/<name>` (or nothing)."""
+    owners = [o for o in meta.get("ownerReferences") or [] if isinstance(o, dict) and o.get("controller")]
+    if not owners:
+        return f"Pod/{meta['name']}" if meta.get("name") else ""
+    kind, name = str(owners[0].get("kind", "")), str(owners[0].get("name", ""))
+    labels: dict[str, Any] = meta["labels"] if isinstance(meta.get("labels"), dict) else {}
+    suffix = f"-{labels.get('pod-template-hash')}"
+    if kind == "ReplicaSet" and labels.get("pod-template-hash") and name.endswith(suffix):
+        return f"Deployment/{name[: -len(suffix)]}"
+    return f"{kind}/{name}" if kind and name else ""
+
+
 def _inject(
-    pod: dict[str, Any], defaults: Settings, services: Sequence[dict[str, Any]], namespace: str | None
+    pod: dict[str, Any],
+    defaults: Settings,
+    services: Sequence[dict[str, Any]],
+    namespace: str | None,
+    workload: str = "",
 ) -> tuple[dict[str, Any], str] | None:
     """(the injected pod, how it was done), or None when the pod already has the sidecar."""
     spec = pod.get("spec")
@@ -215,21 +252,25 @@ def _inject(
     init_containers = spec.get("initContainers") or []
     if not isinstance(init_containers, list) or not all(isinstance(c, dict) for c in init_containers):
         raise _LeaveAlone("spec.initContainers is not a list of containers")
-    if any(c.get("name") == SIDECAR for c in containers):
+    if any(c.get("name") == SIDECAR for c in containers + init_containers):
         return None
     if spec.get("hostNetwork"):
         raise _LeaveAlone("hostNetwork pod: its ports and iptables are the node's, not the pod's")
     if isinstance(spec.get("os"), dict) and spec["os"].get("name") not in (None, "linux"):
         raise _LeaveAlone(f"a {spec['os'].get('name')} pod: the sidecar image is for Linux")
-    if spec.get("restartPolicy", "Always") != "Always":
-        policy = spec["restartPolicy"]
-        raise _LeaveAlone(f"restartPolicy {policy}: a sidecar would keep a run-to-completion pod alive")
     all_ports = [(c, p) for c in containers + init_containers for p in _ports(c)]
     settings = read_settings(pod["metadata"].get("annotations") or {}, defaults)
     ci, pi, number = _target_port(pod, containers, settings, services, namespace)
     target: dict[str, Any] = containers[ci]["ports"][pi] if pi is not None else {"containerPort": number}  # undeclared: as TCP
     number = target["containerPort"]
     port_name = target.get("name")
+    native = wants_native(settings.native_sidecar, settings.cluster_version, bool(port_name))
+    if spec.get("restartPolicy", "Always") != "Always" and not native:
+        policy = spec["restartPolicy"]
+        raise _LeaveAlone(
+            f"restartPolicy {policy}: a sidecar container would keep a run-to-completion pod alive "
+            f"(a native sidecar would not: --native-sidecar, or {NATIVE_SIDECAR}: always, on Kubernetes >= 1.29)"
+        )
     if target.get("protocol", "TCP") != "TCP":
         raise _LeaveAlone(f"port {port_name or number} is {target['protocol']}, the WAF speaks HTTP over TCP")
     if target.get("hostPort"):
@@ -280,26 +321,25 @@ def _inject(
         _reroute_probes(app, {port_name, number} - {None}, settings.probe_port)
         sidecar_ports = [{"name": LISTEN_PORT_NAME, "containerPort": listen, "protocol": "TCP"}]
         how = f"iptables redirect of port {number} to the WAF on {listen}"
-        inits = [_init_container(settings, number)] + list(new_spec.get("initContainers") or [])
-        if "initContainers" not in new_spec:  # place it before the containers, where a person would
-            rest = dict(new_spec)
-            new_spec.clear()
-            for key, value in rest.items():
-                if key == "containers":
-                    new_spec["initContainers"] = inits
-                new_spec[key] = value
-        new_spec["initContainers"] = inits
+        _put_init_containers(new_spec, [_init_container(settings, number)])
     sidecar_ports.append(
         {"name": METRICS_PORT_NAME, "containerPort": settings.metrics_port, "protocol": "TCP"}
     )
 
-    sidecar = _sidecar(settings, listen, upstream, sidecar_ports)
+    sidecar = _sidecar(settings, listen, upstream, sidecar_ports, workload)
     if settings.config_map:
         volumes = _field(new_spec, "volumes", list)
         if any(isinstance(v, dict) and v.get("name") == CONFIG_VOLUME for v in volumes):
             raise _LeaveAlone(f"a volume is already named {CONFIG_VOLUME}")
         volumes.append({"name": CONFIG_VOLUME, "configMap": {"name": settings.config_map}})
-    new_spec["containers"].append(sidecar)
+    if native:
+        sidecar = _as_native(sidecar, listen)
+        inits = new_spec.get("initContainers") or []
+        at = 1 if inits and inits[0].get("name") == INIT else 0  # after the iptables init container
+        _put_init_containers(new_spec, [sidecar], at)
+        how += ", as a native sidecar"
+    else:
+        new_spec["containers"].append(sidecar)
     if listen < 1024:
         _allow_unprivileged_port(new_spec, listen)
 
@@ -314,8 +354,26 @@ def _inject(
     }
     if settings.redirect == "takeover":
         status["env"] = env_name
+    if native:
+        status["sidecar"] = "native"
     annotations[STATUS] = json.dumps(status, sort_keys=True, separators=(",", ":"))
     return new, how
+
+
+def _put_init_containers(spec: dict[str, Any], containers: list[dict[str, Any]], at: int = 0) -> None:
+    """Insert init containers at `at`; a new initContainers list goes before the containers, where a
+    person would write it."""
+    if spec.get("initContainers"):
+        spec["initContainers"][at:at] = containers
+        return
+    rest = dict(spec)
+    spec.clear()
+    for key, value in rest.items():
+        if key == "initContainers":
+            continue
+        if key == "containers":
+            spec["initContainers"] = containers
+        spec[key] = value
 
 
 def _ports(container: dict[str, Any]) -> list[dict[str, Any]]:
@@ -512,7 +570,9 @@ def _allow_unprivileged_port(spec: dict[str, Any], port: int) -> None:
     sysctls.append({"name": UNPRIVILEGED_PORT_SYSCTL, "value": str(port)})
 
 
-def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[str, Any]]) -> dict[str, Any]:
+def _sidecar(
+    settings: Settings, listen: int, upstream: int, ports: list[dict[str, Any]], workload: str = ""
+) -> dict[str, Any]:
     command = [
         "netguard",
         "waf",
@@ -541,6 +601,8 @@ def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[st
             "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
         },
     ]
+    if workload:  # the audit log names the workload it protected (waf/audit.py)
+        env.append({"name": "NETGUARD_WAF_WORKLOAD", "value": workload})
     resources: dict[str, Any] = {
         "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
         "limits": {"memory": settings.memory_limit},
@@ -569,6 +631,20 @@ def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[st
     if settings.config_map:
         sidecar["volumeMounts"] = [{"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True}]
     return sidecar
+
+
+def _as_native(sidecar: dict[str, Any], listen: int) -> dict[str, Any]:
+    """The sidecar as a restartable init container. Its startup probe makes the kubelet wait until the WAF
+    listens before it starts the next init container or the app (KEP-753)."""
+    startup = {"httpGet": {"path": "/healthz", "port": listen}, "periodSeconds": 1, "failureThreshold": 30}
+    native: dict[str, Any] = {}
+    for key, value in sidecar.items():
+        if key == "readinessProbe":
+            native["startupProbe"] = startup
+        native[key] = value
+        if key == "imagePullPolicy":
+            native["restartPolicy"] = "Always"
+    return native
 
 
 def _init_container(settings: Settings, app_port: int) -> dict[str, Any]:
