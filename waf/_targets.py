@@ -168,9 +168,6 @@ class _Collector:
                         self.add("arg_name", name, key)
                     self.add("arg", name, leaf)
                 return
-        decoded = try_base64(value)
-        if decoded is not None:
-            self.add("arg", loc + "|base64", decoded)
 
 
 def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str | None, str]]:
@@ -310,6 +307,17 @@ def _parse_xml(body: str, out: _Collector) -> None:
             out.add_arg("xml", "/" + "/".join(path[-8:]), deep_decode(text.strip()), named=False)
         if lt < 0:
             return
+        if body.startswith("<![CDATA[", lt):
+            end = body.find("]]>", lt + 9)
+            end = n if end < 0 else end
+            if body[lt + 9 : end].strip():
+                out.add_arg("xml", "/" + "/".join(path[-8:]), body[lt + 9 : end], named=False)
+            pos = end + 3
+            continue
+        if body.startswith("<!--", lt):
+            end = body.find("-->", lt + 4)
+            pos = n if end < 0 else end + 3
+            continue
         gt = body.find(">", lt + 1)
         if gt < 0:
             out.add_arg("xml", "/" + "/".join(path[-8:]), body[lt:], named=False)
@@ -388,12 +396,7 @@ def _parse_cookies(req: Request, out: _Collector) -> None:
             name, sep, value = item.partition("=")
             name = name.strip()
             out.add("cookie_name", f"cookie:{name}", name)
-            val = url_decode(value.strip())
-            out.add("cookie", f"cookie:{name}", val)
-            if len(val) >= 16:
-                decoded = try_base64(val)
-                if decoded is not None:
-                    out.add("cookie", f"cookie:{name}|base64", decoded)
+            out.add("cookie", f"cookie:{name}", url_decode(value.strip()))
 
 
 def extract(req: Request, budget: BodyBudget | None = None) -> Parsed:
@@ -410,6 +413,9 @@ def extract(req: Request, budget: BodyBudget | None = None) -> Parsed:
         slash = path.find("/", scheme_end)
         path = path[slash:] if slash >= 0 else "/"
     out.add("path", "path", url_decode(path))
+    for seg in path.split("/"):
+        if len(seg) >= 16 and try_base64(url_decode(seg)) is not None:
+            out.add("path", "path", url_decode(seg))  # a base64 segment: the engine looks inside it
     for name, value in split_query(query):
         if out.full:
             break
