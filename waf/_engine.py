@@ -30,6 +30,7 @@ from waf._targets import Target, extract
 
 MATCH_TEXT = 80
 _MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
+_SCRIPTED_MODES = frozenset({"cors", "no-cors", "same-origin", "websocket"})
 # Kinds of values worth looking inside when they are base64 of text (a whole cookie, parameter, header).
 _BASE64_KINDS = frozenset({"arg", "arg_name", "cookie", "header", "path", "filename"})
 # A value without any of these is unchanged by every decoder and by the compact/cmdline views.
@@ -306,12 +307,17 @@ class Engine:
         cfg = self.config
         path = request.uri.split("?", 1)[0]
         found: dict[int, Match] = {}
+        # Fetch Metadata (set by browsers, not by page scripts): a request a page's own script sent
+        # (XHR, fetch, sendBeacon) is no navigation an attacker could have lured a user into.
+        scripted = request.header("sec-fetch-mode").strip().lower() in _SCRIPTED_MODES
 
         def record(rule: Rule, locations: tuple[str, ...], text: str, chain: tuple[str, ...] = ()) -> None:
             """A match counts at the first of its locations that no exclusion covers."""
-            if rule.id in found:
+            if rule.id in found or (rule.navigation_only and scripted):
                 return
             for location in locations:
+                if not rule.applies_at(location):
+                    continue
                 if not any(ex.applies(path, rule.id, location) for ex in cfg.exclusions):
                     found[rule.id] = Match(
                         rule.id,

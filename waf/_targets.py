@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from waf._body import Body, BodyBudget, BodyKind, Refusal, decode_content, sniff
+from waf._body import Body, BodyBudget, BodyKind, Refusal, decode_content, opaque, sniff
 from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
 from waf._request import Request
 
@@ -150,6 +150,8 @@ class _Collector:
         loc = f"{source}:{name}"
         if named:
             self.add("arg_name", loc, name)
+        if opaque(value):
+            return
         self.add("arg", loc, value)
         if depth < 2 and value:
             self._nested(loc, value, depth)
@@ -166,7 +168,8 @@ class _Collector:
                 for name, key, leaf in _flatten_json(doc, loc + "|json", 0):
                     if key is not None:
                         self.add("arg_name", name, key)
-                    self.add("arg", name, leaf)
+                    if not opaque(leaf):
+                        self.add("arg", name, leaf)
                 return
 
 
@@ -370,7 +373,8 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
                 name = name.replace("json:.", "json:", 1)
                 if key is not None:
                     out.add("arg_name", name, key)
-                out.add("arg", name, leaf)
+                if not opaque(leaf):
+                    out.add("arg", name, leaf)
             return
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):
         _parse_xml(text, out)
