@@ -252,8 +252,8 @@ class Sidecar:
             rid = d.get("request_id") or d.get("id")
             if isinstance(rid, str):
                 self._rules[rid].update(str(r) for r in _rule_ids(d))
-                if d.get("refusal"):
-                    self._rules[rid].add(f"refused: {d['refusal']}")
+                if reason := d.get("refusal") or d.get("reason"):  # waf/audit.py names it `reason`
+                    self._rules[rid].add(f"refused: {reason}")
         return self._rules.get(request_id, set())
 
 
