@@ -9,23 +9,28 @@ are always open.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import hmac
+import json
 import logging
 import os
 import time
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from netguard.errors import InputError
 from policygen.controller.ingest import BODY_SCHEMA, BatchError
-from policygen.controller.service import Controller
-from policygen.controller.settings import Settings, read_tokens
+from policygen.controller.service import Controller, StaleDigest
+from policygen.controller.settings import Role, Settings, Token, parse_tokens, read_tokens
+from policygen.controller.store import parse_workload_key
 
 log = logging.getLogger("netguard.controller")
 
@@ -33,6 +38,8 @@ log = logging.getLogger("netguard.controller")
 class Approval(BaseModel):
     workload: str = Field(description="the workload's key, namespace/Kind/name", examples=["default/Deployment/reviews-v1"])
     decision: str = Field(description="approved, rejected or pending", examples=["approved"])
+    digest: str = Field("", description="the digest of the text reviewed (the policy's `digest`); when the policy "
+                                        "changed since, 409 and nothing is recorded")
 
 
 class ModeRequest(BaseModel):
@@ -49,14 +56,25 @@ class Accepted(BaseModel):
     connections: int = Field(description="new connections among them (Hubble reply packets are not)")
 
 
-def _check_token(request: Request, tokens: tuple[str, ...]) -> None:
+ANONYMOUS = Token("", "anonymous", Role.WRITE)  # --no-auth
+
+
+def _check_token(request: Request, tokens: tuple[Token, ...], role: Role = Role.READ) -> Token:
+    """The token the request carries (401 without one, 403 when unknown or read-only for a write)."""
     header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header or scheme.lower() != "bearer" or not token.strip():
+    scheme, _, sent = header.partition(" ")
+    if not header or scheme.lower() != "bearer" or not sent.strip():
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    token = token.strip()
-    if not any(hmac.compare_digest(token.encode(), t.encode()) for t in tokens):
+    sent = sent.strip()
+    found = None
+    for t in tokens:  # every one compared: the time taken does not tell which matched
+        if hmac.compare_digest(sent.encode(), t.secret.encode()):
+            found = t
+    if found is None:
         raise HTTPException(403, "invalid token")
+    if role == Role.WRITE and found.role != Role.WRITE:
+        raise HTTPException(403, f"token {found.name!r} may only read")
+    return found
 
 
 class TokenSource:
@@ -65,7 +83,7 @@ class TokenSource:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.tokens = settings.tokens
+        self.tokens = parse_tokens(settings.tokens)
         self._checked = time.monotonic()
         self._mtime = self._stat()
 
@@ -75,18 +93,38 @@ class TokenSource:
         except OSError:
             return 0
 
-    def current(self) -> tuple[str, ...]:
+    def current(self) -> tuple[Token, ...]:
         if self.settings.token_file and time.monotonic() - self._checked >= 1.0:
             self._checked = time.monotonic()
             mtime = self._stat()
             if mtime and mtime != self._mtime:
                 self._mtime = mtime
                 try:
-                    self.tokens = read_tokens(self.settings.token_file)
+                    self.tokens = parse_tokens(read_tokens(self.settings.token_file))
                     log.info("token file changed: %d tokens", len(self.tokens))
                 except InputError as exc:
                     log.error("token file: %s; keeping the previous tokens", exc)
         return self.tokens
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files served by the controller itself (the swagger-ui-bundle package),
+    so it works on an air-gapped cluster; FastAPI's default loads them from a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="netguard controller API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
 
 
 def create_app(controller: Controller) -> FastAPI:
@@ -98,15 +136,19 @@ def create_app(controller: Controller) -> FastAPI:
         version="1",
         description="Ingest of flows from node agents; the learned graph; generated NetworkPolicies to review, "
                     "approve and apply; lateral-movement alerts.",
+        docs_url=None,
+        redoc_url=None,
     )
+    _offline_docs(app)
     app.state.controller = controller
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # a 10,000-workload graph is tens of MB of JSON
     if settings.cors_origins:  # for a browser page served elsewhere (netguard ui) calling this API directly
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type"])
 
     def write_auth(request: Request) -> None:
-        if not settings.no_auth:
-            _check_token(request, tokens.current())
+        """Checks the token; the endpoint finds it (who acts) in request.state.token."""
+        request.state.token = ANONYMOUS if settings.no_auth else _check_token(request, tokens.current(), Role.WRITE)
 
     def read_auth(request: Request) -> None:
         if settings.read_auth and not settings.no_auth:
@@ -156,37 +198,142 @@ def create_app(controller: Controller) -> FastAPI:
         metrics.latency.observe(time.perf_counter() - started)
         return {"accepted": batch.records, "connections": batch.connections}
 
-    @app.get("/api/v1/graph", dependencies=[Depends(read_auth)], summary="The workload graph with verdicts")
-    async def graph() -> Any:
-        return await run_in_threadpool(controller.graph_json)
+    def cached_json(request: Request, doc: Any) -> Response:
+        """JSON with an ETag (a digest of the body): a client that sends it back in If-None-Match gets a
+        304 and no body. Bodies are gzip-compressed by the middleware when the client accepts it."""
+        if doc is None:
+            raise HTTPException(404, "not found")
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
-    @app.get("/api/v1/policies", dependencies=[Depends(read_auth)], summary="Generated NetworkPolicies with status")
-    async def policies() -> Any:
-        return await run_in_threadpool(controller.policies_json)
+    async def serve(request: Request, fn: Any, *args: Any) -> Response:
+        return cached_json(request, await run_in_threadpool(fn, *args))
+
+    def page_args(limit: int, token: str) -> tuple[int, str]:
+        if limit < 0:
+            raise HTTPException(400, "limit: expected 0 (everything) or more")
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode() if token else ""
+            if after:
+                parse_workload_key(after)
+        except (ValueError, InputError):
+            raise HTTPException(400, f"continue: not a token this API gave out: {token[:80]!r}") from None
+        return limit, after
+
+    def paged(doc: dict) -> dict:
+        """As the Kubernetes API does: `metadata.continue` names where the next page starts."""
+        if "next" in doc:
+            nxt = doc.pop("next")
+            doc["metadata"] = {"continue": base64.urlsafe_b64encode(nxt.encode()).decode() if nxt else "",
+                               "remainingItemCount": doc.pop("remaining")}
+        return doc
+
+    Limit = Query(0, ge=0, description="at most this many items (0: all); the answer's metadata.continue fetches more")
+    Continue = Query("", alias="continue", description="metadata.continue of the previous page")
+
+    @app.get("/api/v1/graph", dependencies=[Depends(read_auth)], summary="The workload graph with verdicts")
+    async def graph(request: Request) -> Any:
+        return await serve(request, controller.graph_json)
+
+    @app.get("/api/v1/policies", dependencies=[Depends(read_auth)],
+             summary="Generated NetworkPolicies with status, in workload order; paginated with limit and continue")
+    async def policies(request: Request, limit: int = Limit, token: str = Continue) -> Any:
+        limit, after = page_args(limit, token)
+        return await serve(request, lambda: paged(controller.policies_json(None, limit, after)))
 
     @app.get("/api/v1/policies/diff", dependencies=[Depends(read_auth)], summary="Generated vs the cluster's policies")
-    async def diff() -> Any:
-        return await run_in_threadpool(controller.diff_json)
+    async def diff(request: Request) -> Any:
+        return await serve(request, controller.diff_json)
 
     @app.get("/api/v1/policies/impact", dependencies=[Depends(read_auth)],
              summary="Observed edges the current and the candidate policies deny")
-    async def impact() -> Any:
-        return await run_in_threadpool(controller.impact_json)
+    async def impact(request: Request) -> Any:
+        return await serve(request, controller.impact_json)
 
-    @app.post("/api/v1/policies/approve", dependencies=[Depends(write_auth)], summary="Approve or reject a workload's policy")
-    async def approve(body: Approval) -> Any:
-        return await run_in_threadpool(controller.approve, body.workload, body.decision)
+    @app.get("/api/v1/namespaces", dependencies=[Depends(read_auth)],
+             summary="Every namespace with its counts and mode: a large cluster's map opens one at a time")
+    async def namespaces(request: Request) -> Any:
+        return await serve(request, controller.namespaces_json)
+
+    @app.get("/api/v1/namespaces/{namespace}/graph", dependencies=[Depends(read_auth)],
+             summary="The graph around one namespace: its workloads, their peers and every edge touching them")
+    async def namespace_graph(request: Request, namespace: str) -> Any:
+        return await serve(request, controller.graph_json, namespace)
+
+    @app.get("/api/v1/namespaces/{namespace}/policies", dependencies=[Depends(read_auth)],
+             summary="One namespace's generated policies; paginated with limit and continue")
+    async def namespace_policies(request: Request, namespace: str, limit: int = Limit, token: str = Continue) -> Any:
+        limit, after = page_args(limit, token)
+        return await serve(request, lambda: paged(controller.policies_json(namespace, limit, after)))
+
+    @app.get("/api/v1/namespaces/{namespace}/diff", dependencies=[Depends(read_auth)],
+             summary="One namespace's generated vs its cluster policies")
+    async def namespace_diff(request: Request, namespace: str) -> Any:
+        return await serve(request, controller.diff_json, namespace)
+
+    @app.get("/api/v1/namespaces/{namespace}/impact", dependencies=[Depends(read_auth)],
+             summary="Edges touching one namespace that the current and the candidate policies deny")
+    async def namespace_impact(request: Request, namespace: str) -> Any:
+        return await serve(request, controller.impact_json, namespace)
+
+    @app.get("/api/v1/workloads/{namespace}/{kind}/{name}/policy", dependencies=[Depends(read_auth)],
+             summary="One workload's generated policy (404 when it has none)")
+    async def workload_policy(request: Request, namespace: str, kind: str, name: str) -> Any:
+        return await serve(request, controller.workload_policy_json, f"{namespace}/{kind}/{name}")
+
+    @app.get("/api/v1/workloads/{namespace}/{kind}/{name}/graph", dependencies=[Depends(read_auth)],
+             summary="The edges of one workload and its peers")
+    async def workload_graph(request: Request, namespace: str, kind: str, name: str) -> Any:
+        return await serve(request, lambda: controller.graph_json(workload=f"{namespace}/{kind}/{name}"))
+
+    @app.get("/api/v1/workloads/{namespace}/{kind}/{name}/diff", dependencies=[Depends(read_auth)],
+             summary="One workload's generated policy vs the cluster's policy of that name")
+    async def workload_diff(request: Request, namespace: str, kind: str, name: str) -> Any:
+        return await serve(request, lambda: controller.diff_json(workload=f"{namespace}/{kind}/{name}"))
+
+    @app.get("/api/v1/workloads/{namespace}/{kind}/{name}/impact", dependencies=[Depends(read_auth)],
+             summary="One workload's edges that the current and the candidate policies deny")
+    async def workload_impact(request: Request, namespace: str, kind: str, name: str) -> Any:
+        return await serve(request, lambda: controller.impact_json(workload=f"{namespace}/{kind}/{name}"))
+
+    @app.post("/api/v1/policies/approve", dependencies=[Depends(write_auth)],
+              summary="Approve or reject a workload's policy, bound to the digest of its text",
+              responses={409: {"description": "the policy changed since the digest sent: review it again"}})
+    async def approve(request: Request, body: Approval) -> Any:
+        who = request.state.token.name
+        try:
+            return await run_in_threadpool(controller.approve, body.workload, body.decision, who, body.digest)
+        except StaleDigest as exc:
+            return JSONResponse({"detail": str(exc), "digest": exc.current}, status_code=409)
+
+    @app.get("/api/v1/audit", dependencies=[Depends(read_auth)],
+             summary="The review's audit trail, newest first: approvals, rejections, applies, deletes (who, when, digest)")
+    async def audit(request: Request, limit: int = Query(500, ge=1, le=10000), workload: str = "") -> Any:
+        return await serve(request, controller.audit_json, limit, workload)
+
+    @app.get("/api/v1/events", dependencies=[Depends(read_auth)],
+             summary="Server-Sent Events: graph (new edges), alert, review (decisions, applies, modes), resync")
+    async def events() -> Any:
+        return StreamingResponse(controller.events.stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/api/v1/policies/apply", dependencies=[Depends(write_auth)],
-              summary="Server-side apply the approved policies of protect-mode namespaces (dry run first)")
-    async def apply(body: ApplyRequest | None = None) -> Any:
+              summary="Server-side apply the policies of protect-mode namespaces whose text is the approved one "
+                      "(dry run first: per policy, create, change or unchanged)")
+    async def apply(request: Request, body: ApplyRequest | None = None) -> Any:
         body = body or ApplyRequest(dry_run=False, remove=False)
-        return await run_in_threadpool(lambda: controller.apply(remove=body.remove, dry_run_only=body.dry_run))
+        who = request.state.token.name
+        return await run_in_threadpool(lambda: controller.apply(remove=body.remove, dry_run_only=body.dry_run, who=who))
 
     @app.delete("/api/v1/policies/apply", dependencies=[Depends(write_auth)],
                 summary="Remove the NetworkPolicies netguard applied")
-    async def unapply() -> Any:
-        return await run_in_threadpool(lambda: controller.apply(remove=True))
+    async def unapply(request: Request) -> Any:
+        who = request.state.token.name
+        return await run_in_threadpool(lambda: controller.apply(remove=True, who=who))
 
     @app.post("/api/v1/baseline/rebuild", dependencies=[Depends(write_auth)],
               summary="Re-enrich the retained raw flows against the current inventory and replace the edges")
