@@ -7,12 +7,16 @@ mode of its namespaces, then hand one BatchWrite to the store and answer after t
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from cachetools import LRUCache
 
 from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets
@@ -26,6 +30,7 @@ from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, par
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
 from policygen.live import LiveReview
 from policygen.review import DECISIONS, Review, build_review, policy_json
+from policygen.synth import GeneratedPolicy
 
 log = logging.getLogger("netguard.controller")
 
@@ -130,6 +135,7 @@ class Controller:
         self._live_lock = threading.Lock()
         self._live_pending: list[BatchWrite] | None = None  # commits seen while it is being built
         self._learned = {i.workload for i in store.learned()}
+        self._items: LRUCache = LRUCache(maxsize=50_000)  # workload -> (its GeneratedPolicy, policy_json zlib'd)
         self._learned_count = 0  # bumped when a batch brings workloads known only from flow identities
         self._verdicts: dict[EdgeKey, bool] = {}
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
@@ -411,7 +417,7 @@ class Controller:
             _check_namespace(namespace)
         live = self.live()
         page = live.page(namespace, parse_workload_key(after) if after else None, limit)
-        items = [policy_json(g, self.approvals.get(g.workload.key, "pending")) for g in page.items]
+        items = [self._policy_item(g) for g in page.items]
         out: dict = {"policies": items, "warnings": live.warnings}
         if limit:
             out["next"] = page.next_after.key if page.next_after else ""
@@ -421,7 +427,18 @@ class Controller:
     def workload_policy_json(self, workload: str) -> dict | None:
         key = parse_workload_key(workload)
         generated = self.live().policy(key)
-        return policy_json(generated, self.approvals.get(key.key, "pending")) if generated else None
+        return self._policy_item(generated) if generated else None
+
+    def _policy_item(self, generated: GeneratedPolicy) -> dict:
+        """policy_json with the current approval. The rendering (YAML, explanations: most of a page's
+        time) is kept, compressed, while the workload's policy object stays the same."""
+        status = self.approvals.get(generated.workload.key, "pending")
+        cached = self._items.get(generated.workload)
+        if cached is None or cached[0] is not generated:
+            item = policy_json(generated, status)
+            self._items[generated.workload] = (generated, zlib.compress(json.dumps(item).encode(), 1))
+            return item
+        return {**json.loads(zlib.decompress(cached[1])), "status": status}
 
     def diff_json(self, namespace: str | None = None, workload: str | None = None) -> dict:
         return self.live().diff_json(namespace, parse_workload_key(workload) if workload else None)
@@ -431,10 +448,10 @@ class Controller:
 
     def namespaces_json(self) -> dict:
         _, _, modes = self._current()
-        items = self.live().namespaces_json()
-        for item in items:
+        doc = self.live().namespaces_json()
+        for item in doc["namespaces"]:
             item["mode"] = modes.of_namespace(item["name"])
-        return {"namespaces": items}
+        return doc
 
     def approve(self, workload: str, decision: str) -> dict:
         from netguard.errors import InputError
