@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
             metavar="PATH",
             help="flow records: native JSON lines, Hubble JSON, or pcap (format detected per line)",
         )
+        p.add_argument("--skip-invalid", action="store_true",
+                       help="skip invalid flow lines (counted, the first few named) instead of stopping at the first")
+        p.add_argument("--allow-empty", action="store_true",
+                       help="accept flows that hold no connection (every policy then denies all traffic)")
 
     g = add("generate", "Generate one default-deny NetworkPolicy per workload that allows the observed traffic.")
     inventory(g, required=False)
@@ -182,7 +186,8 @@ def generate(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a folder", source=str(out))
     progress = quiet if args.quiet else stderr_progress
-    observed = observe(args.inventory, args.flows, progress)
+    observed = observe(args.inventory, args.flows, progress, skip_invalid=args.skip_invalid,
+                       allow_empty=args.allow_empty, need_identity=True)
     options = SynthesisOptions(
         dns=args.dns,
         cidr_prefix=args.cidr_prefix,
@@ -198,8 +203,13 @@ def generate(args: argparse.Namespace) -> int:
         from policygen.cilium import render_cilium
 
         render = render_cilium
-    paths = write_policies(result.policies, out, render)
-    for warning in result.warnings:
+    written = write_policies(result.policies, out, render, in_scope=options.in_scope)
+    for removed in written.removed:
+        progress(f"removed {removed} (an earlier netguard policy of a workload no longer observed)")
+    paths = written.paths
+    from policygen.verify import admin_warnings
+
+    for warning in result.warnings + admin_warnings(observed.inventory, observed.edges, result.policies):
         progress(f"warning: {warning}")
     if not args.quiet:
         print(summary_table(result.policies))
@@ -230,16 +240,29 @@ def _rule_words(rule) -> str:
 # --- verify --------------------------------------------------------------------------------------
 
 
+def with_admin(inventory: Inventory, paths: list[str], policies: list) -> list:
+    """NetworkPolicies plus the admin tiers that apply whatever the namespaces write: the cluster's
+    AdminNetworkPolicies and BaselineAdminNetworkPolicy, with those of the files laid over them."""
+    from netguard.inventory import load_admin_policies, merge_admin
+
+    return list(policies) + merge_admin(inventory.admin_policies, load_admin_policies(paths) if paths else [])
+
+
 def verify(args: argparse.Namespace) -> int:
     from netguard.inventory import load_policies as read_policies
     from policygen.verify import verify as run_verify
 
     progress = quiet if args.quiet else stderr_progress
     policies = read_policies(args.policies)
-    observed = observe(args.inventory, args.flows, progress)
+    if not policies:
+        raise InputError("no NetworkPolicy in the files given: nothing to verify (give the folder `generate` wrote)",
+                         source=", ".join(args.policies))
+    observed = observe(args.inventory, args.flows, progress, skip_invalid=args.skip_invalid,
+                       allow_empty=args.allow_empty, need_identity=True)
     if args.with_cluster_policies:
         names = {p.ref for p in policies}
         policies = [p for p in observed.inventory.policies if p.ref not in names] + policies
+    policies = with_admin(observed.inventory, args.policies, policies)
     report = run_verify(observed.inventory, observed.edges, policies, least_privilege=not args.no_least_privilege)
     share = 100.0 * report.allowed_connections / report.connections if report.connections else 100.0
     print(f"policies: {len(policies)}")
@@ -253,6 +276,10 @@ def verify(args: argparse.Namespace) -> int:
             print(f"    {reason}")
     if len(report.denied) > 50:
         print(f"  ... and {len(report.denied) - 50} more")
+    for item in report.denied_by_admin[:20]:
+        e, rule = item.edge, item.verdict.denied_by_admin
+        progress(f"warning: observed {e.src} -> {e.dst} {e.port}/{e.protocol} is denied by {rule}: "
+                 "no NetworkPolicy can allow it")
     if not args.no_least_privilege:
         print(
             f"extra:    {len(report.extra)} (src workload, dst workload, port) triples allowed inside the cluster"
@@ -278,7 +305,7 @@ def resolve(inventory: Inventory, spec: str, what: str) -> tuple[Target, str]:
     if is_ip(spec):
         pod = inventory.pod_by_ip.get(spec)
         if pod is None:
-            return Target(ip=spec), spec
+            return inventory.address(spec), spec
         return inventory.target(pod.workload, spec), f"{pod.namespace}/{pod.name} ({spec})"
     namespace, sep, name = spec.partition("/")
     if not sep or not namespace or not name:
@@ -316,12 +343,12 @@ def explain(args: argparse.Namespace) -> int:
     src, src_words = resolve(inventory, args.src, "from")
     dst, dst_words = resolve(inventory, args.dst, "to")
     port, proto = parse_port(args.port)
-    verdict = PolicySet(policies).evaluate(src, dst, port, proto)
+    verdict = PolicySet(with_admin(inventory, args.policies, policies)).evaluate(src, dst, port, proto)
     print(f"{src_words} -> {dst_words} on {port}/{proto}: {'ALLOWED' if verdict.allowed else 'DENIED'}")
     by_ref = {p.ref: p for p in policies}
     for side in (verdict.egress, verdict.ingress):
         print(f"  {side.reason()}")
-        if side.isolated and not side.allowed:  # say what the isolating policies do allow
+        if side.isolated and not side.allowed and side.admin is None:  # say what the isolating policies do allow
             for ref in side.selecting:
                 rules = by_ref[ref].rules(side.direction)
                 for i, rule in enumerate(rules):
@@ -351,6 +378,7 @@ def connectivity(args: argparse.Namespace) -> int:
 
     inventory = load_inventory_or_empty(args.inventory)
     policies = read_policies(args.policies) if args.policies else list(inventory.policies)
+    policies = with_admin(inventory, args.policies, policies)
     focus = focus_workload(inventory, args.focus_workload) if args.focus_workload else None
     cmap = compute(inventory, policies, focus=focus, exposure=args.exposure)
     text = FORMATS[args.format](cmap, args.exposure)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from netguard.evaluate import PolicySet, Targets
+from netguard.evaluate import Targets, cluster_policy_set
 from netguard.inventory import Inventory
 from netguard.model import Edge
 from netguard.netpol import NetworkPolicy
@@ -76,7 +76,7 @@ class Review:
         targets = Targets(self.inventory)
         out = {}
         for label, policies in (("current", self.current), ("candidate", self.candidate_policies(approvals))):
-            policy_set = PolicySet(policies)
+            policy_set = cluster_policy_set(self.inventory, policies)
             denied = []
             for edge in self.edges:
                 verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)

@@ -13,9 +13,7 @@ Both answer the same paths with the same JSON shapes (the controller's review AP
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import threading
 from collections import Counter
 from pathlib import Path
@@ -206,11 +204,10 @@ def namespace_graph(graph: dict, namespace: str) -> dict:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    from netguard.files import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".netguard-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 class ControllerBackend:

@@ -13,7 +13,7 @@ import threading
 import time
 
 from waf.injection.certs import make_serving_cert, service_names
-from waf.injection.settings import DEFAULT_IMAGE, Settings
+from waf.injection.settings import DEFAULT_IMAGE, NativeSidecar, Settings
 
 SERVE_EPILOG = """\
 `netguard webhook certs --help`: make the TLS files and the caBundle.
@@ -26,8 +26,9 @@ examples:
 """
 
 CERTS_EPILOG = """\
-Writes ca.crt, tls.crt and tls.key (mode 0600) to --out-dir and prints the base64 caBundle on stdout,
-for the MutatingWebhookConfiguration. The CA key is not kept: the CA signs this one certificate only.
+Writes ca.crt, tls.crt (mode from the umask) and tls.key (0600) to --out-dir and prints the base64
+caBundle on stdout, for the MutatingWebhookConfiguration. The CA key is not kept: the CA signs this one
+certificate only. Files already there are kept unless --force (a new CA needs a new caBundle).
 
 examples:
   CA_BUNDLE=$(netguard webhook certs --out-dir tls)
@@ -83,6 +84,26 @@ def serve_parser() -> argparse.ArgumentParser:
         help="WAF mode for pods without a netguard.io/waf-mode annotation",
     )
     p.add_argument(
+        "--native-sidecar",
+        type=NativeSidecar,
+        choices=list(NativeSidecar),
+        default=NativeSidecar.AUTO,
+        help="run the WAF as a native sidecar (init container, restartPolicy Always): auto asks the API "
+        "server's version at start and again until it answers (default %(default)s)",
+    )
+    p.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="for --native-sidecar auto outside a cluster (default: in-cluster, else ~/.kube/config)",
+    )
+    p.add_argument(
+        "--version-retry-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="how soon to ask the API server again when it did not answer (default %(default)s)",
+    )
+    p.add_argument(
         "--tls-reload-seconds",
         type=float,
         default=30.0,
@@ -108,6 +129,7 @@ def certs_parser() -> argparse.ArgumentParser:
     p.add_argument("--dns", action="append", default=[], metavar="NAME", help="another DNS name (repeatable)")
     p.add_argument("--ip", action="append", default=[], metavar="IP", help="an IP address (repeatable)")
     p.add_argument("--days", type=int, default=365, help="validity in days (default %(default)s)")
+    p.add_argument("--force", action="store_true", help="replace ca.crt, tls.crt and tls.key if they exist")
     return p
 
 
@@ -120,6 +142,12 @@ def certs_main(argv: list[str]) -> int:
     args = certs_parser().parse_args(argv)
     if args.days < 1:
         return _fail(f"--days {args.days}: want at least 1")
+    existing = [n for n in ("ca.crt", "tls.crt", "tls.key") if os.path.exists(os.path.join(args.out_dir, n))]
+    if existing and not args.force:
+        return _fail(
+            f"{os.path.join(args.out_dir, existing[0])}: exists; --force replaces it "
+            f"(a new CA: update the webhook configuration's caBundle too)"
+        )
     try:
         made = make_serving_cert(service_names(args.service, args.namespace) + args.dns, args.ip, args.days)
     except ValueError as exc:
@@ -159,11 +187,12 @@ def serve_main(argv: list[str]) -> int:
         return _fail(f"{args.tls_cert} / {args.tls_key}: not a usable certificate and key ({exc})")
     import uvicorn  # the server only when serving: `webhook certs` and --help stay light
 
+    from waf.injection.cluster import VersionWatch
     from waf.injection.webhook import app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
     host, port = args.listen
-    defaults = Settings(image=args.image, mode=args.mode)
+    defaults = Settings(image=args.image, mode=args.mode, native_sidecar=args.native_sidecar)
     print(
         json.dumps(
             {
@@ -172,13 +201,18 @@ def serve_main(argv: list[str]) -> int:
                 "tls_cert": args.tls_cert,
                 "image": defaults.image,
                 "mode": defaults.mode,
+                "native_sidecar": str(defaults.native_sidecar),
             }
         ),
         file=sys.stderr,
         flush=True,
     )
+    version = None
+    if args.native_sidecar is NativeSidecar.AUTO:
+        watch = VersionWatch(args.kubeconfig, retry=args.version_retry_seconds).start()
+        version = lambda: watch.version  # noqa: E731
     config = uvicorn.Config(
-        app(defaults),
+        app(defaults, version),
         host=host,
         port=port,
         ssl_certfile=args.tls_cert,
