@@ -7,17 +7,24 @@ mode of its namespaces, then hand one BatchWrite to the store and answer after t
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from cachetools import LRUCache
 
 from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
 from netguard.inventory import Inventory, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
+from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, review_state
+from policygen.approval import Decision as ReviewDecision
+from policygen.controller.events import EventHub, EventKind
 from policygen.controller.ingest import Batch, parse_batch
 from policygen.controller.metrics import Metrics
 from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
@@ -26,6 +33,7 @@ from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, par
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
 from policygen.live import LiveReview
 from policygen.review import DECISIONS, Review, build_review, policy_json
+from policygen.synth import GeneratedPolicy
 
 log = logging.getLogger("netguard.controller")
 
@@ -70,6 +78,15 @@ def _check_namespace(namespace: str) -> None:
 
     if not _NAMESPACE.fullmatch(namespace):
         raise InputError(f"namespace {namespace!r}: not a valid Kubernetes namespace name")
+
+
+class StaleDigest(Exception):
+    """A decision sent for a text that is no longer the policy's: the reviewer must look again."""
+
+    def __init__(self, workload: str, sent: str, current: str) -> None:
+        super().__init__(f"{workload}: the policy changed since it was shown ({sent[:19]}…, now {current[:19]}…); "
+                         "review the new text")
+        self.workload, self.sent, self.current = workload, sent, current
 
 
 class InventorySource(Protocol):
@@ -130,11 +147,13 @@ class Controller:
         self._live_lock = threading.Lock()
         self._live_pending: list[BatchWrite] | None = None  # commits seen while it is being built
         self._learned = {i.workload for i in store.learned()}
+        self._items: LRUCache = LRUCache(maxsize=50_000)  # workload -> (its GeneratedPolicy, policy_json zlib'd)
         self._learned_count = 0  # bumped when a batch brings workloads known only from flow identities
         self._verdicts: dict[EdgeKey, bool] = {}
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
             if settings.webhook_url else None
         self.metrics.edges.set(len(self.baseline))
+        self.events = EventHub()
 
     def close(self) -> None:
         if self.webhook is not None:
@@ -174,6 +193,7 @@ class Controller:
             self._verdicts = {}
             self.version += 1
             self._review = None  # the graph's `modes` at once, even under steady ingest
+            self.events.publish(EventKind.REVIEW, modes=True)
             return self._modes
 
     def set_mode(self, namespace: str, mode: str) -> dict:
@@ -262,6 +282,11 @@ class Controller:
                         alert.key.protocol, ",".join(alert.reasons), alert.mode)
         if prepared.new_alerts and self.webhook is not None:
             self.webhook.send([alertmanager_payload(a) for a in prepared.new_alerts])
+        new_edges = len(prepared.learned_keys) + sum(1 for a in prepared.new_alerts if "new-edge" in a.reasons)
+        if new_edges:
+            self.events.publish(EventKind.GRAPH, new_edges=new_edges, version=self.version)
+        if prepared.new_alerts:
+            self.events.publish(EventKind.ALERT, new_alerts=len(prepared.new_alerts))
 
     def failed(self, prepared: Prepared) -> None:
         """The commit failed: nothing was acknowledged; forget what prepare() assumed."""
@@ -296,12 +321,12 @@ class Controller:
 
     def _approved_policies(self) -> tuple[PolicySet, Targets]:
         """The cluster's policies plus the approved generated ones (synthesized from the baseline)."""
-        approved = tuple(sorted(w for w, d in self.approvals.items() if d == "approved"))
+        approved = tuple(sorted((w, a.digest) for w, a in self.approvals.items() if a.decision == ReviewDecision.APPROVED))
         cache_key = (self._inv_gen, approved, len(self.baseline) if approved else 0)
         if self._approved_set is None or self._approved_set[0] != cache_key:
             if approved:
                 review = self.review(fresh=True)
-                policies = review.candidate_policies(self.approvals, approved_only=True)
+                policies = review.candidate_policies(self._statuses(review.generated), approved_only=True)
                 inventory = review.inventory
             else:
                 inventory = self.review_inventory()
@@ -411,7 +436,7 @@ class Controller:
             _check_namespace(namespace)
         live = self.live()
         page = live.page(namespace, parse_workload_key(after) if after else None, limit)
-        items = [policy_json(g, self.approvals.get(g.workload.key, "pending")) for g in page.items]
+        items = [self._policy_json(g) for g in page.items]
         out: dict = {"policies": items, "warnings": live.warnings}
         if limit:
             out["next"] = page.next_after.key if page.next_after else ""
@@ -421,7 +446,32 @@ class Controller:
     def workload_policy_json(self, workload: str) -> dict | None:
         key = parse_workload_key(workload)
         generated = self.live().policy(key)
-        return policy_json(generated, self.approvals.get(key.key, "pending")) if generated else None
+        return self._policy_json(generated) if generated else None
+
+    # --- review decisions bound to the policy text (policygen/approval.py) ----------------------------
+
+    def review_state(self, g: GeneratedPolicy) -> ReviewState:
+        return review_state(g.policy, self.approvals.get(g.workload.key))
+
+    def _statuses(self, generated: list[GeneratedPolicy]) -> dict[str, str]:
+        return {g.workload.key: str(self.review_state(g).status) for g in generated}
+
+    def _policy_json(self, g: GeneratedPolicy) -> dict:
+        state = self.review_state(g)
+        return {**self._rendered(g), "status": str(state.status), **state.to_json()}
+
+    def _rendered(self, g: GeneratedPolicy) -> dict:
+        """policy_json without the review state. The rendering (YAML, explanations: most of a page's
+        time) is kept, compressed, while the workload's policy object stays the same."""
+        cached = self._items.get(g.workload)
+        if cached is None or cached[0] is not g:
+            item = policy_json(g, "pending")
+            self._items[g.workload] = (g, zlib.compress(json.dumps(item).encode(), 1))
+            return item
+        return dict(json.loads(zlib.decompress(cached[1])))
+
+    def audit_json(self, limit: int = 500, workload: str = "") -> dict:
+        return {"audit": [e.to_json() for e in self.store.audit(limit, workload)]}
 
     def diff_json(self, namespace: str | None = None, workload: str | None = None) -> dict:
         return self.live().diff_json(namespace, parse_workload_key(workload) if workload else None)
@@ -431,27 +481,34 @@ class Controller:
 
     def namespaces_json(self) -> dict:
         _, _, modes = self._current()
-        items = self.live().namespaces_json()
-        for item in items:
+        doc = self.live().namespaces_json()
+        for item in doc["namespaces"]:
             item["mode"] = modes.of_namespace(item["name"])
-        return {"namespaces": items}
+        return doc
 
-    def approve(self, workload: str, decision: str) -> dict:
+    def approve(self, workload: str, decision: str, who: str = "", digest: str = "") -> dict:
+        """Record a decision on the policy's current text. `digest`: the text the reviewer saw; when the
+        policy changed since, StaleDigest (nothing recorded)."""
         from netguard.errors import InputError
 
         if decision not in DECISIONS:
             raise InputError(f"decision {decision!r}: expected one of {', '.join(DECISIONS)}")
-        parse_workload_key(workload)
-        known = {g.workload.key for g in self.review().generated}
-        if workload not in known:  # perhaps newer than the cached review
-            known = {g.workload.key for g in self.review(fresh=True).generated}
-        if workload not in known:
+        generated = self.live().policy(parse_workload_key(workload))
+        if generated is None:
             raise InputError(f"workload {workload!r} has no generated policy")
-        self.store.set_approval(workload, decision)
+        state = self.review_state(generated)
+        if digest and digest != state.digest:
+            raise StaleDigest(workload, digest, state.digest)
+        from policygen.approval import canonical_text
+
+        approval = Approval(workload, ReviewDecision(decision), state.digest, canonical_text(generated.policy), who,
+                            time.time())
+        self.store.set_approval(approval)
         with self._lock:
             self.approvals = self.store.approvals()
             self.version += 1
-        return {"workload": workload, "decision": decision}
+        self.events.publish(EventKind.REVIEW, workload=workload, decision=decision, by=who)
+        return {"workload": workload, "decision": decision, "digest": state.digest, "by": who}
 
     def rebuild_baseline(self, force: bool = False) -> dict:
         """Re-enrich every retained raw batch against the current inventory and replace the edges with
@@ -499,20 +556,28 @@ class Controller:
 
     # --- protect: apply ----------------------------------------------------------------------------
 
-    def apply(self, *, remove: bool = False, dry_run_only: bool = False) -> dict:
+    def apply(self, *, remove: bool = False, dry_run_only: bool = False, who: str = "") -> dict:
+        """Apply the policies whose current text is the approved one (dry runs first), or remove what
+        netguard applied. Policies approved on another text are listed as skipped."""
         from netguard.errors import InputError
 
         if self.applier is None:
             raise InputError("no cluster: apply needs the controller to run against Kubernetes (not --inventory)")
         _, _, modes = self._current()
         if remove:
-            return self.applier.remove(self.store)
-        review = self.review()
+            applied = self.store.applied()
+            result = self.applier.remove(self.store)
+            for ref in result["removed"]:
+                self.store.add_audit(AuditEntry(time.time(), AuditAction.DELETE, applied.get(ref, ""), ref, "", who))
+            self.events.publish(EventKind.REVIEW, removed=len(result["removed"]), by=who)
+            return result
         chosen, skipped = [], []
-        for g in review.generated:
-            status = self.approvals.get(g.workload.key, "pending")
+        for g in self.live().page().items:
+            state = self.review_state(g)
             mode = modes.of_namespace(g.workload.namespace)
-            if status != "approved":
+            if state.status != ReviewDecision.APPROVED:
+                if state.changed and state.decided and state.decided.decision == ReviewDecision.APPROVED:
+                    skipped.append({"workload": g.workload.key, "reason": "changed since it was approved"})
                 continue
             if mode != "protect":
                 skipped.append({"workload": g.workload.key, "reason": f"namespace {g.workload.namespace} is in {mode} mode"})
@@ -520,5 +585,11 @@ class Controller:
             chosen.append(g)
         result = self.applier.apply(chosen, self.store, dry_run_only=dry_run_only)
         result["skipped"] = skipped
+        digests = {g.workload.key: self.review_state(g).digest for g in chosen}
+        for item in result["applied"]:
+            self.store.add_audit(AuditEntry(time.time(), AuditAction.APPLY, item["workload"], item["ref"],
+                                            digests.get(item["workload"], ""), who))
+        if result["applied"]:
+            self.events.publish(EventKind.REVIEW, applied=len(result["applied"]), by=who)
         return result
 
