@@ -288,8 +288,10 @@ class LiveReview:
             return {"source": str(key.src), "target": str(key.dst), "port": key.port, "protocol": key.protocol,
                     "connections": self.edges[key].connections, "reasons": verdict.reasons()}
 
-    def namespaces_json(self) -> list[dict]:
-        """Every namespace with workloads or edges: counts, so a client can open one at a time."""
+    def namespaces_json(self) -> dict:
+        """Every namespace with workloads or edges, with counts, and the traffic between namespaces
+        summed (`links`, with the worst verdict known so far): what a client draws before it opens
+        one namespace at a time."""
         with self._lock:
             names = {w.namespace for w in self.inventory.workloads} | set(self._nodes_by_namespace)
             out = []
@@ -298,4 +300,27 @@ class LiveReview:
                 keys = {k for w in workloads for k in self._by_workload.get(w, ())}
                 out.append({"name": ns, "workloads": len(workloads), "edges": len(keys),
                             "policies": sum(1 for w in workloads if self._has_policy(w))})
-            return out
+            links: dict[tuple[str, str], dict] = {}
+            for key, stats in self.edges.items():
+                a, b = key.src.workload, key.dst.workload
+                if a is None or b is None:
+                    continue
+                link = links.get((a.namespace, b.namespace))
+                if link is None:
+                    link = links[(a.namespace, b.namespace)] = {
+                        "source": a.namespace, "target": b.namespace, "edges": 0, "connections": 0, "ports": set(),
+                        "verdict": "allowed", "candidate_verdict": "allowed"}
+                link["edges"] += 1
+                link["connections"] += stats.connections
+                link["ports"].add(f"{key.port}/{key.protocol}")
+                cached = (self._verdict.get(key), (self._candidate.get(key) or (0, 0, None))[2])
+                for field, verdict in zip(("verdict", "candidate_verdict"), cached, strict=True):
+                    worst = verdict or "not-covered"  # not evaluated yet: shown as unknown
+                    if _WORST[worst] > _WORST[link[field]]:
+                        link[field] = worst
+            for link in links.values():
+                link["ports"] = sorted(link["ports"])
+            return {"namespaces": out, "links": [links[k] for k in sorted(links)]}
+
+
+_WORST = {"allowed": 1, "not-covered": 2, "denied": 3}

@@ -7,12 +7,16 @@ mode of its namespaces, then hand one BatchWrite to the store and answer after t
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from cachetools import LRUCache
 
 from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
@@ -143,6 +147,7 @@ class Controller:
         self._live_lock = threading.Lock()
         self._live_pending: list[BatchWrite] | None = None  # commits seen while it is being built
         self._learned = {i.workload for i in store.learned()}
+        self._items: LRUCache = LRUCache(maxsize=50_000)  # workload -> (its GeneratedPolicy, policy_json zlib'd)
         self._learned_count = 0  # bumped when a batch brings workloads known only from flow identities
         self._verdicts: dict[EdgeKey, bool] = {}
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
@@ -453,7 +458,17 @@ class Controller:
 
     def _policy_json(self, g: GeneratedPolicy) -> dict:
         state = self.review_state(g)
-        return {**policy_json(g, str(state.status)), **state.to_json()}
+        return {**self._rendered(g), "status": str(state.status), **state.to_json()}
+
+    def _rendered(self, g: GeneratedPolicy) -> dict:
+        """policy_json without the review state. The rendering (YAML, explanations: most of a page's
+        time) is kept, compressed, while the workload's policy object stays the same."""
+        cached = self._items.get(g.workload)
+        if cached is None or cached[0] is not g:
+            item = policy_json(g, "pending")
+            self._items[g.workload] = (g, zlib.compress(json.dumps(item).encode(), 1))
+            return item
+        return dict(json.loads(zlib.decompress(cached[1])))
 
     def audit_json(self, limit: int = 500, workload: str = "") -> dict:
         return {"audit": [e.to_json() for e in self.store.audit(limit, workload)]}
@@ -466,10 +481,10 @@ class Controller:
 
     def namespaces_json(self) -> dict:
         _, _, modes = self._current()
-        items = self.live().namespaces_json()
-        for item in items:
+        doc = self.live().namespaces_json()
+        for item in doc["namespaces"]:
             item["mode"] = modes.of_namespace(item["name"])
-        return {"namespaces": items}
+        return doc
 
     def approve(self, workload: str, decision: str, who: str = "", digest: str = "") -> dict:
         """Record a decision on the policy's current text. `digest`: the text the reviewer saw; when the
