@@ -324,10 +324,13 @@ class Controller:
         approved = tuple(sorted((w, a.digest) for w, a in self.approvals.items() if a.decision == ReviewDecision.APPROVED))
         cache_key = (self._inv_gen, approved, len(self.baseline) if approved else 0)
         if self._approved_set is None or self._approved_set[0] != cache_key:
-            if approved:
-                review = self.review(fresh=True)
-                policies = review.candidate_policies(self._statuses(review.generated), approved_only=True)
-                inventory = review.inventory
+            if approved:  # from the live review: only the approved workloads' policies, no whole rebuild
+                live = self.live()
+                chosen = [g.policy for w, _ in approved for g in (live.policy(parse_workload_key(w)),)
+                          if g is not None and str(self.review_state(g).status) == "approved"]
+                names = {p.ref for p in chosen}
+                inventory = live.inventory
+                policies = [p for p in inventory.policies if p.ref not in names] + chosen
             else:
                 inventory = self.review_inventory()
                 policies = list(inventory.policies)

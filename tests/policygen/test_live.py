@@ -7,6 +7,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from netguard.flows import parse_record
 from netguard.inventory import load_inventory
 from netguard.selectors import Selector
@@ -17,16 +19,23 @@ from policygen.synth import Synthesizer
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def _bookinfo():
-    inventory = load_inventory([str(DATA / "bookinfo-cluster.yaml")])
+def _bookinfo(*extra: Path):
+    inventory = load_inventory([str(DATA / "bookinfo-cluster.yaml"), *map(str, extra)])
     flows = [parse_record(json.loads(line)) for line in (DATA / "bookinfo-flows.jsonl").read_text().splitlines()]
     from netguard.enrich import aggregate
 
     return inventory, aggregate([f for f in flows if f is not None], inventory).edges()
 
 
-def test_the_live_review_serves_what_a_review_from_scratch_does():
-    inventory, edges = _bookinfo()
+@pytest.mark.parametrize("admin", [False, True])
+def test_the_live_review_serves_what_a_review_from_scratch_does(admin, tmp_path):
+    extra = []
+    if admin:  # the cluster's admin tiers decide some edges first
+        from tests.policygen.test_admin_warnings import ADMIN
+
+        extra.append(tmp_path / "admin.yaml")
+        extra[0].write_text(ADMIN)
+    inventory, edges = _bookinfo(*extra)
     live = LiveReview(inventory)
     half = len(edges) // 2
     live.add((e, True) for e in edges[:half])
@@ -39,6 +48,9 @@ def test_the_live_review_serves_what_a_review_from_scratch_does():
     assert [(e["source"], e["target"], e["key"], e["verdict"], e["candidate_verdict"]) for e in served["edges"]] == \
         [(e["source"], e["target"], e["key"], e["verdict"], e["candidate_verdict"]) for e in whole["edges"]]
     assert served["nodes"] == whole["nodes"]
+    assert live.impact_json() == review.impact_json()
+    if admin:
+        assert any(e["verdict"] == "denied" for e in served["edges"])
 
 
 def test_an_inventory_event_marks_the_workload_and_its_peers(monkeypatch):
