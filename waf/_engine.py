@@ -340,7 +340,8 @@ class Engine:
         started = time.perf_counter()
         parsed = extract(request, cfg.body_budget)
         refusal = parsed.refusal
-        for i, t in enumerate(parsed.targets):
+        targets = () if refusal else parsed.targets  # refused before any scan: decided early and cheaply
+        for i, t in enumerate(targets):
             self._scan_target(t, record)
             if i & 63 == 63 and time.perf_counter() - started > cfg.time_budget:
                 refusal = Refusal.TOO_SLOW

@@ -8,7 +8,7 @@ SELECT). So the value is read as the application's SQL would read it, in each co
 one letter per token — and the fingerprint is matched against the shapes of injections.
 
 Token letters: s string, 1 number, n bareword, v @variable, V @@system_variable, f function call, k keyword, E statement
-(select, insert...), U union, & logic (and, or, xor, &&, ||), o operator, c comment (to the end),
+(insert, drop...), S select, U union, & logic (and, or, xor, &&, ||), o operator, c comment (to the end),
 x procedure (exec, xp_..., sp_...), ( ) , ; themselves. Written for netguard (no libinjection code
 or data): the shapes below are this project's.
 """
@@ -20,7 +20,7 @@ import re
 MAX_TOKENS = 10
 
 _LOGIC = frozenset({"and", "or", "xor", "div", "&&", "||"})
-_STATEMENTS = frozenset({"select", "insert", "update", "delete", "drop", "truncate", "alter", "create",
+_STATEMENTS = frozenset({"insert", "update", "delete", "drop", "truncate", "alter", "create",
                          "replace", "rename", "shutdown", "declare", "waitfor", "merge", "grant", "revoke"})  # fmt: skip
 _KEYWORDS = frozenset(
     {"from", "where", "having", "group", "order", "by", "limit", "offset", "into", "values", "set",
@@ -37,7 +37,7 @@ _OPS2 = frozenset({"<=", ">=", "<>", "!=", "==", ":=", "<<", ">>", "->", "::", "
 # Injection shapes over fingerprints (searched, so `^` anchors at the value's start in its context).
 _SHAPES = re.compile(
     r"^s\)*&\(*[s1nvV](?:[ock)]|$)|^s\)*&\(*f\("  # ' or 1=1, ' or 'a'='a, ' or 1--, ' or x like, ' or sleep(
-    r"|^s\)*;\s*[EUxkc]"  # '; drop ... / '; -- : stacked statement or cut after the string
+    r"|^s\)*;\s*[ESUxkc]"  # '; drop ... / '; -- : stacked statement or cut after the string
     r"|^s\)*c|^s\)*&$|^\)*;c"  # admin'-- : the rest of the query cut off; ' or; ; --
     r"|^s\)*U"  # ' union ...
     r"|^[1n]\)*&\(*[1sv]o"  # 1 or 1=1, hi or 1=...
@@ -45,17 +45,16 @@ _SHAPES = re.compile(
     r"|^&\(*[1snv]o\(*[1snv]"  # or 1=1 / or a=a at the start: a condition glued onto a WHERE
     r"|^&\(*[1sv](?:c|$)"  # or 1 --
     r"|^&\(*f\(|^[1n]\)*&\(*f\(|^f\([^)]*\)+c"  # or sleep(5), 1 or sleep(5), sleep(5)#
-    r"|[&k]\(*[1s]o\(*[1s](?:c|;|$|\)|&)"  # ... and 1=1 --, having 1=1, or 'a'='a
-    r"|U\(*E\(*(?:[1svVfo(k]|n[,)k])"  # union select 1... (a select list; "union select" alone is search text)
-    r"|^[s1n]?\)*;\s*E"  # 1; select
-    r"|^E[n1]{1,3}k[n1(]\S*[;c]"  # select current server from x;
-    r"|^E\(*(?:o|[n1f][,o]|[n1]k[n1(]\S*[;c)k]|[n1]k[n1(]$|v|f\()"  # select *, select a,b, select x from y
-    r"|^\(+E\(*[n1ok]|^s\)*\(+E"  # (select top 1, ' (select
-    r"|^x[nfvxs(]|;x"  # exec xp_cmdshell / ; exec
+    r"|U\(*S\(*(?:[1svVfo(k]|n[,)k])"  # union select 1... (a select list; "union select" alone is search text)
+    r"|^[s1n]?\)*;\s*[ES]"  # 1; select
+    r"|^S[n1]{1,3}k[n1(]\S*[;c]"  # select current server from x;
+    r"|^S\(*(?:ok|[n1]k[n1(]\S*[;c)]|[n1]k[n1(]$|v|f\()"  # select * from, select x from y;
+    r"|^\(+S\(*[n1ok]|^s\)*\(+S"  # (select top 1, ' (select
+    r"|^x[xvVs(]|;x"  # exec xp_cmdshell / ; exec
     r"|^[1n]?\)*k1o1"  # having 1=1, group by x having 1=1 handled below
     r"|kn?k1o1"  # group by userid having 1=1
-    r"|^v\s*E|^V$|^[vV]k|^xV"  # @var select.. / @@version / print @@version
-    r"|^s\)*kk?[n1(]"  # ' having 1..., ' order by 1
+    r"|^v\s*S|^V$|^[vV]k|^xV"  # @var select.. / @@version / print @@version
+    r"|^s\)*k{1,2}1(?:[co,;]|$)"  # ' order by 1--, ' having 1=1
 )
 
 
@@ -115,6 +114,8 @@ def _tokens(text: str) -> str:
                 out.append("&")
             elif word == "union":
                 out.append("U")
+            elif word == "select":
+                out.append("S")
             elif word in _STATEMENTS:
                 out.append("E")
             elif word in _PROCEDURES or word.startswith(("xp_", "sp_")):

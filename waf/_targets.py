@@ -363,14 +363,13 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
     if multipart:
         _parse_multipart(text, _boundary(params), out)
         return
-    out.add("body", "body", text)
     stripped = text.lstrip()
     if "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain")):
         try:
             doc = json.loads(text)
         except (ValueError, RecursionError):
             doc = None
-        if doc is not None:
+        if doc is not None:  # its values are the targets; the JSON text as a whole is not one
             for name, key, leaf in _flatten_json(doc, "json:", 0):
                 name = name.replace("json:.", "json:", 1)
                 if key is not None:
@@ -378,6 +377,7 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
                 if not opaque(leaf):
                     out.add("arg", name, leaf)
             return
+    out.add("body", "body", text)  # the body as one text (DTDs, markup across values), beside its values
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):
         _parse_xml(text, out)
         return
