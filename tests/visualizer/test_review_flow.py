@@ -69,8 +69,12 @@ def keep(page, locator: str, name: str, until: str = "") -> None:
     and the test artifacts."""
     path = ARTIFACTS / name
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    top = page.locator(locator).bounding_box()
-    bottom = page.locator(until).bounding_box() if until else top
+    for _ in range(50):  # a live update may be redrawing that part this very moment
+        top = page.locator(locator).bounding_box()
+        bottom = page.locator(until).bounding_box() if until else top
+        if top and bottom:
+            break
+        page.wait_for_timeout(100)
     assert top and bottom
     page.screenshot(path=str(path), full_page=True, clip={"x": top["x"], "y": top["y"], "width": top["width"],
                                                           "height": bottom["y"] + bottom["height"] - top["y"]})
