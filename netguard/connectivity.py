@@ -84,6 +84,7 @@ class ConnectivityMap:
     workloads: int = 0
     groups: int = 0
     pairs_evaluated: int = 0
+    warnings: list[str] = field(default_factory=list)  # e.g. two ANPs sharing a priority
 
 
 @dataclass
@@ -193,7 +194,8 @@ def connectivity(
     focus_gids = None
     if focus is not None:
         focus_gids = {gid for gid, g in enumerate(groups) if focus in g.workloads}
-    out = ConnectivityMap([], workloads=sum(len(g.workloads) for g in groups), groups=len(groups))
+    out = ConnectivityMap([], workloads=sum(len(g.workloads) for g in groups), groups=len(groups),
+                          warnings=list(policy_set.warnings))
     for sid, did in _candidate_pairs(policy_set, groups, index, focus_gids):
         out.pairs_evaluated += 1
         src, dst = groups[sid], groups[did]
