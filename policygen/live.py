@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from netguard.evaluate import PolicySet, Targets
+from netguard.evaluate import PolicySet, Targets, cluster_policy_set
 from netguard.inventory import Inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Workload
 from netguard.netpol import NetworkPolicy
@@ -63,7 +63,8 @@ class LiveReview:
         self.inventory = inventory
         self._synth = Synthesizer(inventory, self.options)
         self._targets = Targets(inventory)
-        self._current = PolicySet(inventory.policies)
+        self._current = cluster_policy_set(inventory, inventory.policies)  # with the admin tiers (ANP, BANP)
+        self._namespaced = PolicySet(inventory.policies)  # the NetworkPolicies alone, to find those selecting a pod
         self._sorted = sorted(inventory.workloads)
         self._pods: dict[Workload, list[dict]] = defaultdict(list)
         for pod in inventory.pods:
@@ -197,12 +198,12 @@ class LiveReview:
 
     def candidate_set(self, key: EdgeKey) -> PolicySet:
         """The policies that decide this edge once the generated ones are added: those selecting either
-        end (a generated policy replaces the cluster's policy of the same name)."""
+        end (a generated policy replaces the cluster's policy of the same name), under the admin tiers."""
         generated = [g.policy for w in {key.src.workload, key.dst.workload} if w is not None
                      for g in (self._policies.get(w),) if g is not None]
         names = {p.ref for p in generated}
-        current = {p.ref: p for e in (key.src, key.dst) for p in self._current.selecting(self._targets.of(e))}
-        return PolicySet([p for ref, p in sorted(current.items()) if ref not in names] + generated)
+        current = {p.ref: p for e in (key.src, key.dst) for p in self._namespaced.selecting(self._targets.of(e))}
+        return cluster_policy_set(self.inventory, [p for ref, p in sorted(current.items()) if ref not in names] + generated)
 
     # --- views (JSON shapes of policygen.review, for a workload, a namespace or all) ------------------
 
@@ -272,7 +273,9 @@ class LiveReview:
     def impact_json(self, namespace: str | None = None, workload: Workload | None = None) -> dict:
         """The observed edges (around a workload, a namespace, or all) that the cluster's policies deny,
         and those the candidate set would: the graph's verdicts, with the evaluator's reasons."""
-        keys = [k for k in self.edge_keys(namespace, workload) if k in self.baseline]  # what policies are made of
+        # every edge the graph shows, learned or not: a lateral move the candidate policies would deny is
+        # exactly what the impact must count (and the verdicts are the graph's: one function, `verdicts`)
+        keys = self.edge_keys(namespace, workload)
         denied: dict[str, list[dict]] = {"current": [], "candidate": []}
         for key in keys:
             current, candidate = self.verdicts(key)
