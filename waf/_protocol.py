@@ -141,6 +141,7 @@ _GOOD_CHARSETS = frozenset(
     {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso-8859-15", "latin1", "windows-1252", "gbk",
      "gb2312", "gb18030", "big5", "shift_jis", "euc-jp", "euc-kr", "windows-1251", "koi8-r"}
 )  # fmt: skip
+_MULTIPART_SUBTYPES = frozenset({"form-data", "mixed", "related", "alternative", "byteranges", "x-mixed-replace"})
 _FORM_NAME = re.compile(r'\b(?:file)?name\*?\s*=\s*"([^"\r\n]*)"', re.I)
 
 
@@ -170,6 +171,10 @@ def _content_type_invalid(req: Request) -> list[Hit]:
         if not v.strip():
             continue  # an empty value is no type at all
         if not all(_MEDIA_TYPE.fullmatch(part.strip()) for part in v.split(",")):
+            hits.append(("header:Content-Type", v[:200]))
+            continue
+        main = v.split(";", 1)[0].strip().lower()
+        if main.startswith("multipart/") and main[10:] not in _MULTIPART_SUBTYPES:
             hits.append(("header:Content-Type", v[:200]))
             continue
         charsets = _CHARSET.findall(v)
