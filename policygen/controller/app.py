@@ -212,6 +212,11 @@ def create_app(controller: Controller) -> FastAPI:
     async def alerts() -> Any:
         return await run_in_threadpool(controller.alerts_json)
 
+    @app.get("/api/v1/leader", summary="Which replica leads (runs alert dispatch, the automatic apply, pruning)")
+    async def leader() -> Any:
+        lead = controller.leadership
+        return {"identity": lead.identity, "leader": lead.is_leader, "holder": lead.holder()}
+
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

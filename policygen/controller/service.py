@@ -3,10 +3,18 @@
 The HTTP layer (app.py) is a thin caller of this, and so are the tests. Ingest runs in one thread
 (the event loop): parse, enrich against the current inventory snapshot, classify each edge by the
 mode of its namespaces, then hand one BatchWrite to the store and answer after the commit.
+
+Several replicas may share one PostgreSQL. Each ingests and serves reads; a duty thread per replica
+picks up what the others committed (approvals, modes, new batches for the review) once a
+`duty_interval`, and on the leader (lease.py) runs the singletons: alert dispatch (each alert claimed in
+the database, so sent once), the automatic apply (a policy applied again only when its digest changed),
+and the pruning of raw batches. A single controller without a Lease is its own leader.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 import threading
@@ -18,6 +26,7 @@ from netguard.enrich import Aggregation, Enricher
 from netguard.inventory import Inventory, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 from policygen.controller.ingest import Batch, parse_batch
+from policygen.controller.lease import Always, LeaderElector
 from policygen.controller.metrics import Metrics
 from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
 from policygen.controller.settings import MODES, Settings
@@ -109,9 +118,14 @@ class Prepared:
     learned_keys: list[EdgeKey]
 
 
+def policy_digest(obj: dict) -> str:
+    """The policy's canonical text, hashed: what the automatic apply compares with what it applied."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 class Controller:
     def __init__(self, settings: Settings, store: Store, source: InventorySource, metrics: Metrics | None = None,
-                 applier: Any = None) -> None:
+                 applier: Any = None, leadership: Always | LeaderElector | None = None) -> None:
         self.settings = settings
         self.store = store
         self.source = source
@@ -133,12 +147,108 @@ class Controller:
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
             if settings.webhook_url else None
         self.metrics.edges.set(len(self.baseline))
+        self.leadership = leadership or Always()
+        store.may_prune = lambda: self.leadership.is_leader
+        store.mark_dispatch_start()
+        self._stamp = store.change_stamp()
+        self._reconciled: tuple | None = None
+        self._apply_failed: dict[str, str] = {}  # ref -> digest whose apply failed (not retried until it changes)
+        self._duty_lock = threading.Lock()
+        self._stop = threading.Event()
+        self.leadership.start()
+        self._duties = threading.Thread(target=self._run_duties, name="netguard-duties", daemon=True)
+        self._duties.start()
 
     def close(self) -> None:
+        self._stop.set()
+        self._duties.join(timeout=30)
+        self.leadership.stop()  # hands the Lease over
         if self.webhook is not None:
             self.webhook.close()
         self.source.close()
         self.store.close()
+
+    # --- several replicas: sync with the database, and the leader's duties --------------------------------
+
+    def _run_duties(self) -> None:
+        while not self._stop.wait(self.settings.duty_interval):
+            try:
+                self.duties()
+            except Exception:  # the database is away for a moment: try again next time
+                log.exception("duties failed")
+
+    def duties(self) -> None:
+        """Once a duty interval, on every replica: sync; on the leader: dispatch alerts, apply."""
+        self.sync()
+        leading = self.leadership.is_leader
+        self.metrics.leader.set(1 if leading else 0)
+        if leading:
+            self.dispatch_alerts()
+            self.reconcile()
+
+    def sync(self) -> None:
+        """Pick up what other replicas committed: approvals, modes, and batches (the review is rebuilt)."""
+        stamp = self.store.change_stamp()
+        if stamp == self._stamp:
+            return
+        old, self._stamp = self._stamp, stamp
+        if stamp[1:3] != old[1:3]:
+            with self._lock:
+                self.approvals = self.store.approvals()
+        if stamp[3:] != old[3:]:
+            self._reload_modes()
+        with self._lock:
+            self.version += 1
+
+    def dispatch_alerts(self) -> int:
+        """On the leader: claim the alerts not yet sent (in the database, so once across replicas) and hand
+        them to the webhook sender. Returns how many."""
+        if self.webhook is None or not self.leadership.is_leader:
+            return 0
+        with self._duty_lock:
+            claimed = self.store.claim_alerts(self.leadership.identity)
+        if claimed:
+            self.metrics.alerts_sent.inc(len(claimed))
+            self.webhook.send([alertmanager_payload(a) for a in claimed])
+        return len(claimed)
+
+    def reconcile(self) -> dict | None:
+        """On the leader with `auto_apply`: apply the approved policies of protect-mode namespaces whose text
+        differs from what was last applied (by any replica); each at most once per text."""
+        if not (self.settings.auto_apply and self.applier is not None and self.leadership.is_leader):
+            return None
+        self._current()
+        state = (self._inv_gen, self.version, tuple(sorted(self.approvals.items())))
+        if state == self._reconciled:
+            return None
+        with self._duty_lock:
+            chosen, _ = self._chosen()
+            applied = self.store.applied_digests()
+            todo = []
+            for g in chosen:
+                ref, digest = self._ref_digest(g)
+                if applied.get(ref) != digest and self._apply_failed.get(ref) != digest:
+                    todo.append(g)
+            result = self._apply_chosen(todo) if todo else None
+            self._reconciled = state
+        return result
+
+    @staticmethod
+    def _ref_digest(g: Any) -> tuple[str, str]:
+        obj = g.policy.to_dict()
+        return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}", policy_digest(obj)
+
+    def _apply_chosen(self, chosen: list, dry_run_only: bool = False) -> dict:
+        """Apply (dry run first), and record the digest of each policy applied."""
+        digests = dict(self._ref_digest(g) for g in chosen)
+        result = self.applier.apply(chosen, self.store, dry_run_only=dry_run_only)
+        for item in result.get("applied", []):
+            self.store.record_digest(item["ref"], digests[item["ref"]])
+            self._apply_failed.pop(item["ref"], None)
+        for item in result.get("errors", []):
+            if item.get("ref") in digests:
+                self._apply_failed[item["ref"]] = digests[item["ref"]]
+        return result
 
     # --- inventory ---------------------------------------------------------------------------------
 
@@ -220,6 +330,9 @@ class Controller:
         new_alerts: list[AlertRow] = []
         learned_keys: list[EdgeKey] = []
         approved: tuple[PolicySet, Targets] | None = None
+        unknown = [k for k in agg.stats if k not in self.baseline and k not in self.alerted and modes.of_edge(k)[0] != "learn"]
+        if unknown:  # perhaps learned by another replica on the same database
+            self.baseline |= self.store.baseline_among(unknown)
         for key, s in agg.stats.items():
             mode, namespace = modes.of_edge(key)
             if mode == "learn":
@@ -258,8 +371,8 @@ class Controller:
             self.metrics.alerts.labels(namespace=alert.namespace or "-", reason=",".join(alert.reasons)).inc()
             log.warning("alert: %s -> %s %d/%s (%s, %s mode)", alert.key.src, alert.key.dst, alert.key.port,
                         alert.key.protocol, ",".join(alert.reasons), alert.mode)
-        if prepared.new_alerts and self.webhook is not None:
-            self.webhook.send([alertmanager_payload(a) for a in prepared.new_alerts])
+        if prepared.new_alerts:
+            self.dispatch_alerts()  # at once on the leader; a follower's wait for the leader's next duty
 
     def failed(self, prepared: Prepared) -> None:
         """The commit failed: nothing was acknowledged; forget what prepare() assumed."""
@@ -439,9 +552,16 @@ class Controller:
 
         if self.applier is None:
             raise InputError("no cluster: apply needs the controller to run against Kubernetes (not --inventory)")
-        _, _, modes = self._current()
         if remove:
             return self.applier.remove(self.store)
+        chosen, skipped = self._chosen()
+        result = self._apply_chosen(chosen, dry_run_only=dry_run_only)
+        result["skipped"] = skipped
+        return result
+
+    def _chosen(self) -> tuple[list, list[dict]]:
+        """The generated policies to apply: approved, of protect-mode namespaces; and those skipped, why."""
+        _, _, modes = self._current()
         review = self.review()
         chosen, skipped = [], []
         for g in review.generated:
@@ -453,7 +573,5 @@ class Controller:
                 skipped.append({"workload": g.workload.key, "reason": f"namespace {g.workload.namespace} is in {mode} mode"})
                 continue
             chosen.append(g)
-        result = self.applier.apply(chosen, self.store, dry_run_only=dry_run_only)
-        result["skipped"] = skipped
-        return result
+        return chosen, skipped
 
