@@ -7,9 +7,12 @@ A two-pod lab (client, server) is brought up; for each source and each rate, a f
 connections to the server pod (non-blocking connects, closed with RST as soon as established) for
 `duration` seconds; then, at the maximum rate, connection attempts to a closed port (the server's
 kernel answers the SYN with a RST: a connection start, a conntrack entry, no handshake), which the
-generator makes about twice as fast. Printed per run: connections made (handshake completed), flows the agent wrote
-for them, the share seen, the agent's CPU seconds per 10k connections, and its peak RSS. Everything
-is torn down at the end (also on failure); sysctls changed for the run are restored.
+generator makes about twice as fast. Printed per run: connections made (handshake completed), and the
+agent's records matched to them one to one by 5-tuple (the generator notes each connection's source
+port): seen = made connections with a record, lost = made connections without one, extra = records of
+no attempt the generator made (a record of a failed attempt is counted apart, as is a 5-tuple reported
+twice); the agent's CPU seconds per 10k connections, and its peak RSS. Everything is torn down at the
+end (also on failure); sysctls changed for the run are restored.
 
 Traffic stays inside the lab's namespaces (10.244.0.0/16); every loop is bounded in count and time.
 """
@@ -91,8 +94,10 @@ def client(netns: str, dst: str, rate: float, duration: float, result: mp.Queue,
     with open("/proc/sys/net/ipv4/ip_local_port_range", "w") as fh:  # per namespace: this pod only
         fh.write("1024 65535\n")
     ep = select.epoll()
-    inflight: dict[int, socket.socket] = {}
-    made = failed = launched = 0
+    inflight: dict[int, tuple[socket.socket, tuple[int, int]]] = {}
+    made_tuples: list[tuple[int, int]] = []  # (source port, destination port) of each connection made
+    failed_tuples: list[tuple[int, int]] = []
+    launched = 0
     ports = list(PORTS)[index::2] or list(PORTS)  # each client its own server ports: no shared 4-tuples
     if refused:
         ports = [p + 1000 for p in ports]
@@ -109,29 +114,30 @@ def client(netns: str, dst: str, rate: float, duration: float, result: mp.Queue,
         for _ in range(max(0, budget)):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
-            s.connect_ex((dst, ports[launched % len(ports)]))
+            dport = ports[launched % len(ports)]
+            s.connect_ex((dst, dport))
             launched += 1
-            inflight[s.fileno()] = s
+            inflight[s.fileno()] = (s, (s.getsockname()[1], dport))  # the source port is bound by connect
             ep.register(s.fileno(), select.EPOLLOUT)
         for fd, _ in ep.poll(0.001 if rate else 0):
-            s = inflight.pop(fd)
-            ep.unregister(fd)
-            if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) in ok:
-                made += 1
-            else:
-                failed += 1
-            s.close()
+            _finish(inflight, ep, fd, ok, made_tuples, failed_tuples)
     seconds = time.monotonic() - start
     deadline = time.monotonic() + 3
     while inflight and time.monotonic() < deadline:
         for fd, _ in ep.poll(0.05):
-            s = inflight.pop(fd)
-            ep.unregister(fd)
-            made += s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) in ok
-            s.close()
-    for s in inflight.values():
+            _finish(inflight, ep, fd, ok, made_tuples, failed_tuples)
+    for s, pair in inflight.values():
+        failed_tuples.append(pair)
         s.close()
-    result.put({"made": made, "failed": failed + len(inflight), "launched": launched, "seconds": seconds})
+    result.put({"made": len(made_tuples), "failed": len(failed_tuples), "launched": launched, "seconds": seconds,
+                "made_tuples": made_tuples, "failed_tuples": failed_tuples})
+
+
+def _finish(inflight: dict, ep: select.epoll, fd: int, ok: set[int], made: list, failed: list) -> None:
+    s, pair = inflight.pop(fd)
+    ep.unregister(fd)
+    (made if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) in ok else failed).append(pair)
+    s.close()
 
 
 def proc_cpu(pid: int) -> float:
@@ -171,6 +177,8 @@ def run_one(plan, source: str, rate: float, duration: float, work: Path, clients
             gen.join(10)
         made = {k: sum(p[k] for p in parts) for k in ("made", "failed", "launched")}
         made["seconds"] = max(p["seconds"] for p in parts)
+        made_tuples = {t for p in parts for t in map(tuple, p["made_tuples"])}
+        failed_tuples = {t for p in parts for t in map(tuple, p["failed_tuples"])} - made_tuples
         # let the agent catch up with what the kernel queued (bounded)
         expected = made["made"]
         deadline = time.monotonic() + 30
@@ -194,12 +202,37 @@ def run_one(plan, source: str, rate: float, duration: float, work: Path, clients
             agent.kill()
             agent.wait()
         err.close()
-    seen = _count(out, client_pod.ip, server_pod.ip)
+    match = match_records(_records(out, client_pod.ip, server_pod.ip), made_tuples, failed_tuples)
     mode = "refused" if refused else "handshake"
-    return {"source": source, "rate": "max" if not rate else int(rate), "mode": mode, **made, "seen": seen,
-            "seen_pct": 100.0 * min(seen, made["made"]) / max(1, made["made"]),
+    return {"source": source, "rate": "max" if not rate else int(rate), "mode": mode, **made, **match,
+            "seen_pct": 100.0 * match["seen"] / max(1, made["made"]),
             "cpu_s_per_10k": 10_000 * cpu / max(1, made["launched"]), "peak_rss_mib": rss,
             "achieved_rate": made["launched"] / made["seconds"]}
+
+
+def _records(path: Path, src: str, dst: str) -> list[tuple[int, int]]:
+    """(source port, destination port) of each TCP record the agent wrote from `src` to `dst`."""
+    out = []
+    if path.exists():
+        with path.open() as fh:
+            for line in fh:
+                r = json.loads(line)
+                if (r.get("src_ip"), r.get("dst_ip"), r.get("protocol")) == (src, dst, "TCP"):
+                    out.append((r["src_port"], r["dst_port"]))
+    return out
+
+
+def match_records(records: list[tuple[int, int]], made: set[tuple[int, int]], failed: set[tuple[int, int]]) -> dict:
+    """The agent's records matched one to one with the generator's connections, by 5-tuple (the
+    addresses and protocol are fixed per run: the ports tell them apart)."""
+    seen = set(records)
+    return {
+        "seen": len(seen & made),
+        "lost": len(made - seen),
+        "extra": len(seen - made - failed),  # records of no attempt the generator made
+        "seen_failed": len(seen & failed),  # failed attempts the agent saw start (their SYN went out)
+        "duplicates": len(records) - len(seen),  # a 5-tuple reported more than once
+    }
 
 
 def _count(path: Path, src: str, dst: str) -> int:
@@ -252,7 +285,8 @@ def main() -> int:
                 r = run_one(plan, source, rate, duration, work, args.clients, refused)
                 results.append(r)
                 print(f"{r['source']:<9} {r['mode']:<9} rate {str(r['rate']):>5}/s: made {r['made']:>7} in {r['seconds']:.1f}s "
-                      f"({r['achieved_rate']:,.0f}/s), seen {r['seen']:>7} = {r['seen_pct']:.3f}%, "
+                      f"({r['achieved_rate']:,.0f}/s), seen {r['seen']:>7} = {r['seen_pct']:.3f}%, lost {r['lost']}, "
+                      f"extra {r['extra']} (+{r['seen_failed']} of {r['failed']} failed attempts, {r['duplicates']} twice), "
                       f"agent CPU {r['cpu_s_per_10k']:.2f} s per 10k, peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
                 time.sleep(1.5)  # let CLOSE entries expire between runs
     finally:

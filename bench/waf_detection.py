@@ -1,221 +1,559 @@
 # ruff: noqa: E501  (a bench script: long report lines read better unwrapped)
-"""Detection bench: the engine over the CRS regression corpus and over the clean corpus.
+"""Detection bench: netguard and nginx + ModSecurity + OWASP CRS side by side, in one run.
 
-Reads ../shared/waf/crs-regression.jsonl (the OWASP CRS regression stages; see its README: only
-`block` stages measure detection, `pass` stages are not clean traffic) and the clean corpus kept in
-this repo (tests/waf/data/clean_corpus.jsonl). Prints detection per category for the paranoia-1
-`block` stages, the false-positive rate on the clean corpus, and engine time per request.
+Three parts (pick with --parts; each prints markdown tables ready for the README):
 
-Bodies without a Content-Type are sent as forms, as CRS's own runner (go-ftw) does.
+  clean       ../shared/waf/clean-browsing.jsonl.gz — 29,093 requests of real browsing — sent as recorded,
+              as BlazeHTTP does: one connection per request, the request target as written, `Host` set to
+              the WAF's address (or --host), `Content-Length` recomputed from the body. Every one must
+              pass: prints the share blocked and every block by rule.
+  crs         the paranoia-1 `block` stages of ../shared/waf/crs-regression.jsonl (CRS's own regression
+              tests) per category. A body without a Content-Type is sent as a form
+              (`application/x-www-form-urlencoded`), as CRS's runner go-ftw does (--bare-bodies: as is).
+  placements  ../shared/waf/payloads-open.jsonl placed by bench/waf_placements.py (payload × 9 placements ×
+              6 encodings): per class, per placement, per encoding, and placement × encoding.
 
-    .venv/bin/python bench/waf_detection.py [--paranoia N] [--crs PATH] [--misses FILE] [--peer]
+netguard runs as its real HTTP sidecar (`netguard waf`, block mode, started here) for `clean` and `crs`
+(--netguard-via inprocess: the engine library instead), and in process for `placements` (350k requests;
+--placements-via http sends them to the sidecar too). Rules behind netguard's blocks come from the
+sidecar's audit log. The peers (bench/waf_peer.py: nginx + ModSecurity v3 with CRS 4.28 and Debian's CRS
+3.3.4, paranoia 1, blocking, threshold 5) are always reached over HTTP; for `placements` they get a fixed
+random sample (--peer-sample) and netguard's figures on that same sample are printed beside theirs.
+Blocked means refused: a 4xx answer (the upstream answers 200 to everything); 5xx and connection errors are
+counted apart.
 
-`--peer` also runs both corpora through nginx + ModSecurity + CRS (Debian packages; the proxy bench
-sets it up, see bench/waf_proxy.py) and prints both side by side.
+    .venv/bin/python bench/waf_detection.py [--parts clean,crs,placements] [--peers crs4.28,crs3.3.4|none]
+        [--clean-sample N] [--placement-sample N] [--peer-sample N] [--workers N] [--shared DIR]
+        [--netguard-via http|inprocess] [--placements-via inprocess|http] [--misses FILE]
+
+A quick run (about two minutes): --clean-sample 3000 --placement-sample 20000 --peer-sample 2000.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import gzip
 import json
-import statistics
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from waf import Engine, EngineConfig, Request  # noqa: E402
+from waf_peer import CRS3, CRS4, PEER_LABELS, Peer, Reply, free_port, send_raw, wait_port  # noqa: E402
+from waf_placements import (  # noqa: E402
+    Encoding,
+    Placed,
+    Placement,
+    default_shared,
+    generate,
+    load_payloads,
+    sample,
+    shared_file,
+)
 
-ATTACK = ("sqli", "xss", "lfi", "rfi", "rce", "php", "java", "protocol-attack")
-CRS_DEFAULT = ROOT.parent / "shared" / "waf" / "crs-regression.jsonl"
-CLEAN_DEFAULT = ROOT / "tests" / "waf" / "data" / "clean_corpus.jsonl"
-HOLDOUT_DEFAULT = ROOT / "tests" / "waf" / "data" / "clean_holdout.jsonl"
-
-
-def crs_request(d: dict) -> Request:
-    headers = list(d.get("headers", {}).items())
-    body = d.get("body")
-    if body is not None and not any(k.lower() == "content-type" for k, _ in headers):
-        headers.append(("Content-Type", "application/x-www-form-urlencoded"))
-    return Request.make(d["method"], d["uri"], headers, body)
-
-
-def clean_body(d: dict) -> bytes | None:
-    body = d.get("body")
-    if body is None:
-        return None
-    return body.encode(d.get("body_encoding", "utf-8"))
+NETGUARD = "netguard"
+PARTS = ("clean", "crs", "placements")
 
 
-def clean_request(d: dict) -> Request:
-    return Request.make(d["method"], d["uri"], d.get("headers", {}), clean_body(d))
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One request to send as written (any corpus): the unit every part runs through every engine."""
+
+    key: str
+    method: str
+    target: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None
+    keep_host: bool = False  # True: send the request's own Host (CRS stages), else the WAF's address
 
 
-def load_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+@dataclass(slots=True)
+class Outcome:
+    """What one engine did with one probe."""
+
+    blocked: bool
+    status: int
+    rules: tuple[str, ...] = ()  # rule ids, or "refused: <reason>" when no rule but a budget or a parser said no
 
 
-def pct(a: int, b: int) -> str:
-    return f"{100.0 * a / b:5.1f}%" if b else "   n/a"
+@dataclass(slots=True)
+class Column:
+    """One engine's outcomes over a list of probes, in the same order."""
+
+    name: str
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def blocked(self, idx: Iterable[int]) -> tuple[int, int]:
+        idx = list(idx)
+        return sum(self.outcomes[i].blocked for i in idx), len(idx)
 
 
-def timed(engine: Engine, reqs: list[Request]) -> tuple[list, list[float]]:
-    verdicts, times = [], []
-    for r in reqs:
-        t0 = time.perf_counter_ns()
-        v = engine.inspect(r)
-        times.append((time.perf_counter_ns() - t0) / 1000.0)
-        verdicts.append(v)
-    return verdicts, times
+# --- the corpora -------------------------------------------------------------------------------------------
 
 
-def best_of(engine: Engine, reqs: list[Request], n: int = 5) -> list[float]:
-    """Per request, the fastest of n runs: the engine's own cost without scheduler noise from other
-    processes on a shared 2-core machine."""
+def load_clean(path: Path) -> list[Probe]:
     out = []
-    for r in reqs:
-        best = float("inf")
-        for _ in range(n):
-            t0 = time.perf_counter_ns()
-            engine.inspect(r)
-            best = min(best, (time.perf_counter_ns() - t0) / 1000.0)
-        out.append(best)
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            body = base64.b64decode(d["body_b64"]) if d.get("body_b64") else None
+            out.append(Probe(d["id"], d["method"], d["target"], tuple((k, v) for k, v in d["headers"]), body))
     return out
 
 
-def quantiles(times: list[float]) -> str:
-    times = sorted(times)
-    p = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
-    return f"p50 {p(0.50):7.1f} µs  p99 {p(0.99):7.1f} µs  mean {statistics.fmean(times):7.1f} µs"
+def load_crs(path: Path, paranoia: int, bare_bodies: bool) -> list[tuple[dict, Probe]]:
+    out = []
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            d = json.loads(line)
+            if d["expected"] != "block" or d["paranoia"] > paranoia:
+                continue
+            headers = list(d.get("headers", {}).items())
+            body = d.get("body")
+            raw = None if body is None else body.encode("utf-8", "surrogateescape")
+            if raw is not None and not bare_bodies and not any(k.lower() == "content-type" for k, _ in headers):
+                headers.append(("Content-Type", "application/x-www-form-urlencoded"))
+            out.append((d, Probe(d["id"], d["method"], d["uri"], tuple(headers), raw, keep_host=True)))
+    return out
+
+
+def placed_probe(p: Placed) -> Probe:
+    return Probe(p.key, p.method, p.target, p.headers, p.body)
+
+
+# --- the engines ---------------------------------------------------------------------------------------------
+
+
+def status_blocked(status: int) -> bool:
+    return 400 <= status < 500
+
+
+def over_http(port: int, probes: Sequence[Probe], workers: int, host: str | None,
+              rules_of: Callable[[str], Iterable[int | str]], label: str) -> list[Outcome]:  # fmt: skip
+    """Send every probe on its own connection (`workers` at a time); the rules behind each refusal from
+    `rules_of(request id)`."""
+
+    def one(p: Probe) -> Reply:
+        try:
+            return send_raw(
+                port, p.method, p.target, list(p.headers), p.body, None if p.keep_host else host or f"127.0.0.1:{port}"
+            )
+        except OSError:
+            return Reply(0)
+
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        replies = list(pool.map(one, probes, chunksize=16))
+    took = time.monotonic() - t0
+    print(
+        f"  {label}: {len(probes)} requests over HTTP in {took:.0f} s ({len(probes) / max(took, 1e-9):.0f}/s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return [
+        Outcome(
+            status_blocked(r.status),
+            r.status,
+            tuple(sorted(map(str, rules_of(r.request_id)))) if status_blocked(r.status) else (),
+        )
+        for r in replies
+    ]
+
+
+def in_process(engine: object, probes: Sequence[Probe], label: str) -> list[Outcome]:
+    from waf import Request  # noqa: PLC0415
+
+    t0 = time.monotonic()
+    out = []
+    for p in probes:
+        headers = [(k, v) for k, v in p.headers if k.lower() != "content-length"]
+        if p.body:
+            headers.append(("Content-Length", str(len(p.body))))
+        v = engine.inspect(Request.make(p.method, p.target, headers, p.body))  # type: ignore[attr-defined]
+        out.append(
+            Outcome(
+                bool(v.blocked), int(getattr(v, "status", 403)) if v.blocked else 200, _verdict_causes(v) if v.blocked else ()
+            )
+        )
+    took = time.monotonic() - t0
+    print(
+        f"  {label}: {len(probes)} requests in process in {took:.0f} s ({len(probes) / max(took, 1e-9):.0f}/s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return out
+
+
+class Sidecar:
+    """`netguard waf` in block mode in front of the peer's upstream, with an audit log to name the rules."""
+
+    def __init__(self, upstream_port: int, paranoia: int) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="netguard-waf-detect-"))
+        self.port, self.metrics = free_port(), free_port()
+        self.audit = self.tmp / "audit.jsonl"
+        (self.tmp / "waf.yaml").write_text(f"mode: block\nparanoia: {paranoia}\naudit_log: {self.audit}\n")
+        self.upstream_port = upstream_port
+        self.proc: subprocess.Popen | None = None
+        self._pos = 0
+        self._rules: dict[str, set[str]] = defaultdict(set)
+
+    def __enter__(self) -> Sidecar:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "netguard", "waf", "--listen", f"127.0.0.1:{self.port}",
+             "--upstream", f"http://127.0.0.1:{self.upstream_port}", "--metrics-listen", f"127.0.0.1:{self.metrics}",
+             "--config", str(self.tmp / "waf.yaml")],
+            stdout=subprocess.DEVNULL, stderr=(self.tmp / "stderr.log").open("wb"), cwd=ROOT,
+        )  # fmt: skip
+        try:
+            wait_port(self.port, timeout=90)
+        except RuntimeError:
+            self.__exit__()
+            raise SystemExit("netguard waf did not start: " + (self.tmp / "stderr.log").read_text()[-800:]) from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def rules_of(self, request_id: str) -> set[str]:
+        """Rules of one request from the audit log (any JSON line naming the request id; rule ids read
+        from every `rule_id`/`rule` key in it, whatever the schema nests them in; a `refusal` without
+        rules as "refused: <reason>")."""
+        if not self.audit.exists():
+            return set()
+        with self.audit.open("rb") as fh:
+            fh.seek(self._pos)
+            data = fh.read()
+        cut = data.rfind(b"\n") + 1
+        self._pos += cut
+        for line in data[:cut].splitlines():
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            rid = d.get("request_id") or d.get("id")
+            if isinstance(rid, str):
+                self._rules[rid].update(str(r) for r in _rule_ids(d))
+                if d.get("refusal"):
+                    self._rules[rid].add(f"refused: {d['refusal']}")
+        return self._rules.get(request_id, set())
+
+
+def _verdict_causes(v: object) -> tuple[str, ...]:
+    causes = {str(m.rule_id) for m in getattr(v, "matches", ())}
+    if refusal := getattr(v, "refusal", None):
+        causes.add(f"refused: {refusal}")
+    return tuple(sorted(causes))
+
+
+def _rule_ids(obj: object) -> set[int]:
+    found: set[int] = set()
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in ("rule_id", "rule") and isinstance(v, int | str) and str(v).isdigit():
+                found.add(int(v))
+            else:
+                found |= _rule_ids(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            found |= _rule_ids(v)
+    return found
+
+
+# --- tables ---------------------------------------------------------------------------------------------------
+
+
+def pct(hit: int, n: int) -> str:
+    return f"{100.0 * hit / n:.1f}%" if n else "n/a"
+
+
+def label(name: str) -> str:
+    return PEER_LABELS.get(name, name)
+
+
+def table(title: str, groups: dict[str, list[int]], cols: list[Column], first: str, total: str | None = "**all**") -> str:
+    lines = [f"\n{title}\n" if title else "", f"| {first} | requests | " + " | ".join(label(c.name) for c in cols) + " |",
+             "|---|---:|" + "---:|" * len(cols)]  # fmt: skip
+    everything: list[int] = []
+    for g, idx in groups.items():
+        everything += idx
+        lines.append(f"| {g} | {len(idx):,} | " + " | ".join(pct(*c.blocked(idx)) for c in cols) + " |")
+    if total and len(groups) > 1:
+        lines.append(
+            f"| {total} | **{len(everything):,}** | " + " | ".join(f"**{pct(*c.blocked(everything))}**" for c in cols) + " |"
+        )
+    return "\n".join(lines)
+
+
+def matrix(title: str, placed: Sequence[Placed], col: Column) -> str:
+    encs = list(Encoding)
+    cells: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, p in enumerate(placed):
+        cells[(p.placement, p.encoding)].append(i)
+    lines = [
+        f"\n{title}\n" if title else "",
+        "| placement | " + " | ".join(str(e) for e in encs) + " |",
+        "|---|" + "---:|" * len(encs),
+    ]
+    for pl in Placement:
+        lines.append(f"| {pl} | " + " | ".join(pct(*col.blocked(cells[(pl, e)])) for e in encs) + " |")
+    return "\n".join(lines)
+
+
+def group_by(items: Sequence[object], key: Callable[[object], str], order: Iterable[str] | None = None) -> dict[str, list[int]]:
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, it in enumerate(items):
+        groups[key(it)].append(i)
+    keys = [k for k in (order or sorted(groups)) if k in groups]
+    return {k: groups[k] for k in keys}
+
+
+# --- the parts ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Runner:
+    """Runs probes through netguard (sidecar or library) and the peers."""
+
+    args: argparse.Namespace
+    peer: Peer | None
+    sidecar: Sidecar | None
+    engine: object | None
+
+    def netguard(self, probes: Sequence[Probe], via: str, what: str) -> Column:
+        if via == "http" and self.sidecar is not None:
+            outs = over_http(
+                self.sidecar.port, probes, self.args.workers, self.args.host, self.sidecar.rules_of, f"netguard sidecar, {what}"
+            )
+        else:
+            outs = in_process(self.engine, probes, f"netguard engine, {what}")
+        return Column(NETGUARD, outs)
+
+    def message(self, engine: str, rule: str) -> str:
+        """What a rule says (netguard: its msg and category; the peers: the msg CRS logged)."""
+        if engine == NETGUARD:
+            for rl in getattr(self.engine, "rules", ()):
+                if str(getattr(rl, "id", None)) == rule:
+                    return f"{getattr(rl, 'category', '')}: {getattr(rl, 'msg', '')}".replace("|", "/")
+            return ""
+        return (self.peer.messages.get(int(rule), "") if self.peer and rule.isdigit() else "").replace("|", "/")
+
+    def peers(self, probes: Sequence[Probe], what: str) -> list[Column]:
+        if self.peer is None:
+            return []
+        return [Column(name, over_http(port, probes, self.args.workers, self.args.host, self.peer.rules_of, f"{label(name)}, {what}"))
+                for name, port in self.peer.ports.items()]  # fmt: skip
+
+
+def part_clean(r: Runner, shared: Path, misses: list[dict]) -> None:
+    probes = load_clean(shared_file(shared, "clean-browsing.jsonl.gz"))
+    n_all = len(probes)
+    if r.args.clean_sample and r.args.clean_sample < n_all:
+        probes = sample(probes, r.args.clean_sample)  # type: ignore[arg-type]
+    cols = [r.netguard(probes, r.args.netguard_via, "clean corpus"), *r.peers(probes, "clean corpus")]
+    via = "its HTTP sidecar" if r.args.netguard_via == "http" else "the engine in process"
+    note = "" if len(probes) == n_all else f" (a fixed random sample of {len(probes):,} of {n_all:,})"
+    host = r.args.host or "the WAF's address (127.0.0.1:port)"
+    print(
+        f"\n### Clean traffic: clean-browsing.jsonl.gz{note}\n\nSent as recorded, one connection per request, Host: {host}; netguard through {via}. Every request must pass.\n"
+    )
+    print("| engine | requests | blocked | share blocked | other errors |\n|---|---:|---:|---:|---:|")
+    for c in cols:
+        hit, n = c.blocked(range(len(probes)))
+        errors = sum(1 for o in c.outcomes if o.status == 0 or o.status >= 500)
+        print(f"| {label(c.name)} | {n:,} | {hit:,} | {pct(hit, n)} | {errors} |")
+    for c in cols:
+        by_rule: Counter[str] = Counter()
+        statuses: Counter[int] = Counter()
+        unnamed = 0
+        for o in c.outcomes:
+            if o.blocked:
+                statuses[o.status] += 1
+                by_rule.update(o.rules)
+                unnamed += not o.rules
+        if not statuses:
+            continue
+        print(
+            f"\n{label(c.name)}: blocked requests by rule (a request counts once under each rule that matched it; statuses {', '.join(f'{s}×{n}' for s, n in statuses.most_common())})\n"
+        )
+        print("| rule | what it says | blocked requests |\n|---|---|---:|")
+        for rule, n in by_rule.most_common(r.args.top_rules):
+            print(f"| {rule} | {r.message(c.name, rule)} | {n:,} |")
+        if len(by_rule) > r.args.top_rules:
+            print(
+                f"| ({len(by_rule) - r.args.top_rules} more rules) | | {sum(n for _, n in by_rule.most_common()[r.args.top_rules :]):,} |"
+            )
+        if unnamed:
+            print(f"| (none named) | refused by the HTTP layer, or no rule in the log | {unnamed:,} |")
+    for i, p in enumerate(probes):
+        for c in cols:
+            if c.outcomes[i].blocked:
+                misses.append(
+                    {
+                        "part": "clean",
+                        "engine": c.name,
+                        "id": p.key,
+                        "status": c.outcomes[i].status,
+                        "rules": list(c.outcomes[i].rules),
+                    }
+                )
+
+
+CRS_ATTACK = ("sqli", "xss", "lfi", "rfi", "rce", "php", "java", "protocol-attack")
+
+
+def part_crs(r: Runner, shared: Path, misses: list[dict]) -> None:
+    stages = load_crs(shared_file(shared, "crs-regression.jsonl"), r.args.paranoia, r.args.bare_bodies)
+    probes = [p for _, p in stages]
+    cols = [r.netguard(probes, r.args.netguard_via, "CRS stages"), *r.peers(probes, "CRS stages")]
+    cats = sorted({d["category"] for d, _ in stages}, key=lambda c: (c not in CRS_ATTACK, c))
+    groups = group_by([d for d, _ in stages], lambda d: d["category"], cats)  # type: ignore[index]
+    how = (
+        "as they are (no Content-Type added)"
+        if r.args.bare_bodies
+        else "as forms (`application/x-www-form-urlencoded`, as go-ftw does)"
+    )
+    print(
+        f"\n### CRS regression tests: paranoia ≤ {r.args.paranoia} `block` stages\n\nBodies without a Content-Type sent {how}; each stage's own Host header."
+    )
+    print(table("", groups, cols, "category"))
+    attack = [i for c in CRS_ATTACK for i in groups.get(c, [])]
+    print("| attack categories | " + f"{len(attack):,} | " + " | ".join(pct(*c.blocked(attack)) for c in cols) + " |")
+    for i, (d, _) in enumerate(stages):
+        if not cols[0].outcomes[i].blocked:
+            misses.append(
+                {
+                    "part": "crs",
+                    "engine": NETGUARD,
+                    "id": d["id"],
+                    "category": d["category"],
+                    "status": cols[0].outcomes[i].status,
+                }
+            )
+
+
+def part_placements(r: Runner, shared: Path, misses: list[dict]) -> None:
+    payloads = load_payloads(shared_file(shared, "payloads-open.jsonl"))
+    placed = list(generate(payloads))
+    n_all = len(placed)
+    placed = sample(placed, r.args.placement_sample)
+    probes = [placed_probe(p) for p in placed]
+    ng = r.netguard(probes, r.args.placements_via, "placements")
+    cls_order = ["xss", "sqli", "xxe", "ssti"]
+    note = "" if len(placed) == n_all else f" (a fixed random sample of {len(placed):,} of {n_all:,})"
+    via = "the engine in process" if r.args.placements_via == "inprocess" else "its HTTP sidecar"
+    print(f"\n### Placed payloads: payloads-open.jsonl × {len(Placement)} placements × {len(Encoding)} encodings{note}\n")
+    print(f"netguard through {via}, on all {len(placed):,} placed requests; every one is an attack.")
+    print(table("Per class:", group_by(placed, lambda p: p.cls, cls_order), [ng], "class"))  # type: ignore[attr-defined]
+    print(table("Per placement:", group_by(placed, lambda p: str(p.placement), [str(x) for x in Placement]), [ng], "placement"))  # type: ignore[attr-defined]
+    print(table("Per encoding:", group_by(placed, lambda p: str(p.encoding), [str(x) for x in Encoding]), [ng], "encoding"))  # type: ignore[attr-defined]
+    print(matrix("netguard, placement × encoding (share blocked):", placed, ng))
+    if r.peer is not None:
+        idx = sample(list(range(len(placed))), r.args.peer_sample, seed=2)
+        sub = [placed[i] for i in idx]
+        ng_sub = Column(NETGUARD, [ng.outcomes[i] for i in idx])
+        cols = [ng_sub, *r.peers([probes[i] for i in idx], "placements sample")]
+        print(
+            f"\nSide by side on a fixed random sample of {len(sub):,} placed requests (the peers over HTTP; the full set would take hours), netguard on the same sample:"
+        )
+        print(table("Per class:", group_by(sub, lambda p: p.cls, cls_order), cols, "class"))  # type: ignore[attr-defined]
+        print(table("Per placement:", group_by(sub, lambda p: str(p.placement), [str(x) for x in Placement]), cols, "placement"))  # type: ignore[attr-defined]
+        print(table("Per encoding:", group_by(sub, lambda p: str(p.encoding), [str(x) for x in Encoding]), cols, "encoding"))  # type: ignore[attr-defined]
+        for c in cols[1:2]:
+            print(
+                matrix(
+                    f"{label(c.name)}, placement × encoding on the sample (share blocked; about {len(sub) // 54} requests a cell):",
+                    sub,
+                    c,
+                )
+            )
+    for i, p in enumerate(placed):
+        if not ng.outcomes[i].blocked:
+            misses.append({"part": "placements", "engine": NETGUARD, **p.to_json()})
+
+
+# --- main -------------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--crs", type=Path, default=CRS_DEFAULT)
-    ap.add_argument("--clean", type=Path, default=CLEAN_DEFAULT)
-    ap.add_argument(
-        "--holdout",
-        type=Path,
-        default=HOLDOUT_DEFAULT,
-        help="a second clean corpus, never used to tune the rules",
-    )
+    ap.add_argument("--shared", type=Path, default=default_shared(), help="the shared folder holding waf/ (default: %(default)s)")
+    ap.add_argument("--parts", default=",".join(PARTS), help="comma-separated, of: " + ", ".join(PARTS))
+    ap.add_argument("--peers", default=f"{CRS4},{CRS3}", help=f"comma-separated, of: {CRS4}, {CRS3}; or none")
     ap.add_argument("--paranoia", type=int, default=1)
-    ap.add_argument("--misses", type=Path, help="write missed block stages and clean false positives here")
-    ap.add_argument("--peer", action="store_true", help="also run the corpora through nginx+ModSecurity+CRS")
+    ap.add_argument("--netguard-via", choices=("http", "inprocess"), default="http", help="for clean and crs")
+    ap.add_argument("--placements-via", choices=("inprocess", "http"), default="inprocess")
+    ap.add_argument("--clean-sample", type=int, default=0, help="a fixed random sample of the clean corpus (0: all)")
+    ap.add_argument("--placement-sample", type=int, default=0, help="a fixed random sample of the placed requests (0: all)")
+    ap.add_argument("--peer-sample", type=int, default=6000, help="placed requests sent to the peers (0: all)")
+    ap.add_argument("--bare-bodies", action="store_true", help="send CRS bodies without a Content-Type as they are")
+    ap.add_argument("--host", help="Host header for clean and placed requests (default: the WAF's address)")
+    ap.add_argument("--workers", type=int, default=8, help="requests in flight over HTTP")
+    ap.add_argument("--top-rules", type=int, default=40, help="rules listed per engine for the clean corpus")
+    ap.add_argument("--misses", type=Path, help="write netguard's misses and every clean-corpus block here (JSON lines)")
     args = ap.parse_args(argv)
+    parts = [p for p in args.parts.split(",") if p]
+    if bad := [p for p in parts if p not in PARTS]:
+        ap.error(f"--parts: unknown {bad}; known: {', '.join(PARTS)}")
+    peers = () if args.peers == "none" else tuple(p for p in args.peers.split(",") if p)
+    if bad := [p for p in peers if p not in PEER_LABELS]:
+        ap.error(f"--peers: unknown {bad}; known: {', '.join(PEER_LABELS)}")
+    for name in {"clean": "clean-browsing.jsonl.gz", "crs": "crs-regression.jsonl", "placements": "payloads-open.jsonl"}.items():
+        if name[0] in parts:
+            shared_file(args.shared, name[1])
+
+    from waf import Engine, EngineConfig  # noqa: PLC0415
 
     engine = Engine(EngineConfig(paranoia=args.paranoia))
-    print(f"engine: {len(engine.rules)} rules active at paranoia {args.paranoia}")
-
-    stages = [d for d in load_jsonl(args.crs) if d["expected"] == "block" and d["paranoia"] <= args.paranoia]
-    reqs = [crs_request(d) for d in stages]
-    engine.inspect(reqs[0])  # warm up
-    verdicts, crs_times = timed(engine, reqs)
-    total, hit = Counter(), Counter()
-    misses = []
-    for d, v in zip(stages, verdicts, strict=True):
-        total[d["category"]] += 1
-        if v.blocked:
-            hit[d["category"]] += 1
-        else:
-            misses.append(
-                {
-                    "id": d["id"],
-                    "category": d["category"],
-                    "desc": d["desc"],
-                    "uri": d["uri"],
-                    "headers": d["headers"],
-                    "body": d["body"],
-                    "score": v.score,
-                }
-            )
-    clean = load_jsonl(args.clean) if args.clean.exists() else []
-    clean_reqs = [clean_request(d) for d in clean]
-    clean_verdicts, clean_times = timed(engine, clean_reqs)
-    fps = [(d, v) for d, v in zip(clean, clean_verdicts, strict=True) if v.blocked]
-
-    holdout = load_jsonl(args.holdout) if args.holdout.exists() else []
-    holdout_fps = [d for d in holdout if engine.inspect(clean_request(d)).blocked]
-
-    peer = None
-    if args.peer:
-        sys.path.insert(0, str(ROOT / "bench"))
-        from waf_peer import Peer  # noqa: PLC0415
-
-        with Peer() as p:
-            peer_crs = [p.blocks(d, form_default=True) for d in stages]
-            peer_clean = [p.blocks(d) for d in clean]
-            peer_holdout = [p.blocks(d) for d in holdout]
-        peer = (peer_crs, peer_clean, peer_holdout)
-
-    print(f"\nCRS regression corpus ({args.crs.name}): 'block' stages at paranoia <= {args.paranoia}")
-    header = f"{'category':<18}{'stages':>7}{'netguard':>10}"
-    if peer:
-        header += f"{'ModSec+CRS':>12}"
-    print(header)
-    pc = Counter()
-    if peer:
-        for d, b in zip(stages, peer[0], strict=True):
-            pc[d["category"]] += bool(b)
-    cats = sorted(total, key=lambda c: (c not in ATTACK, c))
-    for cat in cats:
-        line = f"{cat:<18}{total[cat]:>7}{pct(hit[cat], total[cat]):>10}"
-        if peer:
-            line += f"{pct(pc[cat], total[cat]):>12}"
-        print(line)
-    at, ah = sum(total[c] for c in ATTACK), sum(hit[c] for c in ATTACK)
-    line = f"{'attack categories':<18}{at:>7}{pct(ah, at):>10}"
-    if peer:
-        line += f"{pct(sum(pc[c] for c in ATTACK), at):>12}"
-    print(line)
-    line = f"{'all categories':<18}{sum(total.values()):>7}{pct(sum(hit.values()), sum(total.values())):>10}"
-    if peer:
-        line += f"{pct(sum(pc.values()), sum(total.values())):>12}"
-    print(line)
-
-    if clean:
-        kinds = Counter(d.get("kind", "?") for d in clean)
-        print(
-            f"\nclean corpus ({args.clean.name}): {len(clean)} requests ({', '.join(f'{k} {n}' for k, n in kinds.most_common())})"
-        )
-        line = f"false positives: netguard {len(fps)} ({pct(len(fps), len(clean)).strip()})"
-        if peer:
-            pfp = sum(bool(b) for b in peer[1])
-            line += f"; ModSec+CRS {pfp} ({pct(pfp, len(clean)).strip()})"
-        print(line)
-        if holdout:
-            line = (
-                f"held-out clean corpus ({args.holdout.name}, {len(holdout)} requests): "
-                f"netguard {len(holdout_fps)} ({pct(len(holdout_fps), len(holdout)).strip()})"
-            )
-            if peer:
-                hfp = sum(bool(b) for b in peer[2])
-                line += f"; ModSec+CRS {hfp} ({pct(hfp, len(holdout)).strip()})"
-            print(line)
-        by_rule = Counter(m.rule_id for _, v in fps for m in v.matches)
-        if by_rule:
-            print("  rules behind them:", ", ".join(f"{r}x{n}" for r, n in by_rule.most_common(10)))
-
-    print("\nengine time per request (one core, in process), one pass:")
-    print(f"  CRS block stages  {quantiles(crs_times)}")
-    if clean_times:
-        print(f"  clean corpus      {quantiles(clean_times)}")
-    print("engine time per request, best of 5 runs per request:")
-    print(f"  CRS block stages  {quantiles(best_of(engine, reqs))}")
-    if clean_times:
-        print(f"  clean corpus      {quantiles(best_of(engine, clean_reqs))}")
-
+    need_http = bool(peers) or args.netguard_via == "http" or args.placements_via == "http"
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "log", "-1", "--format=%h %cs %s"], capture_output=True, text=True
+    ).stdout.strip()
+    print(f"netguard at {head}; paranoia {args.paranoia}; peers: {', '.join(label(p) for p in peers) or 'none'}")
+    misses: list[dict] = []
+    peer = Peer(peers, crs4_dir=args.shared / "waf" / "crs-4.28.0") if need_http else None
+    try:
+        if peer is not None:
+            peer.__enter__()
+        sidecar = Sidecar(peer.upstream_port, args.paranoia) if peer is not None and "inprocess" != args.netguard_via else None
+        if sidecar is None and peer is not None and args.placements_via == "http":
+            sidecar = Sidecar(peer.upstream_port, args.paranoia)
+        if sidecar is not None:
+            sidecar.__enter__()
+        try:
+            runner = Runner(args, peer if peers else None, sidecar, engine)
+            for part in parts:
+                {"clean": part_clean, "crs": part_crs, "placements": part_placements}[part](runner, args.shared, misses)
+                sys.stdout.flush()
+        finally:
+            if sidecar is not None:
+                sidecar.__exit__()
+    finally:
+        if peer is not None:
+            peer.close()
     if args.misses:
         with args.misses.open("w", encoding="utf-8") as fh:
             for m in misses:
-                fh.write(json.dumps(m) + "\n")
-            for d, v in fps:
-                fh.write(json.dumps({"false_positive": d, "verdict": v.to_dict()}) + "\n")
-        print(f"\nwrote {len(misses)} misses and {len(fps)} false positives to {args.misses}")
+                fh.write(json.dumps(m, ensure_ascii=False) + "\n")
+        print(f"\nwrote {len(misses)} lines (netguard misses, every clean-corpus block) to {args.misses}", file=sys.stderr)
     return 0
 
 

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from netguard.inventory import Inventory, Pod, Service, WorkloadInfo
-from netguard.model import Edge, EdgeKey, EdgeStats, Endpoint, EndpointKind, Flow, PodHint, Workload
+from netguard.inventory import Inventory, Pod, Service, WorkloadInfo, shared_labels
+from netguard.model import Edge, EdgeKey, EdgeStats, Endpoint, EndpointKind, Flow, Labels, PodHint, Workload
 from netguard.selectors import match_labels_selector
 
 LINK_LOCAL = ipaddress.ip_network("169.254.0.0/16")
@@ -35,6 +35,8 @@ class Aggregation:
 
     stats: dict[EdgeKey, EdgeStats] = field(default_factory=dict)
     learned: dict[Workload, WorkloadInfo] = field(default_factory=dict)  # from Hubble identities
+    # workload -> pod -> the labels captures gave it: the learned selector is what the pods share
+    pod_labels: dict[Workload, dict[str, Labels]] = field(default_factory=dict)
     unresolved: Counter[str] = field(default_factory=Counter)
     flows: int = 0
 
@@ -44,38 +46,33 @@ class Aggregation:
             mine = self.stats.get(key)
             if mine is None:
                 self.stats[key] = theirs
-                continue
-            if theirs.first_seen < mine.first_seen:
-                mine.first_seen = theirs.first_seen
-            mine.last_seen = max(mine.last_seen, theirs.last_seen)
-            mine.connections += theirs.connections
-            mine.bytes += theirs.bytes
-            mine.packets += theirs.packets
-            mine.add_names(theirs.dst_names, theirs.names_overflow)
+            else:
+                mine.merge(theirs)
         for workload, info in other.learned.items():
             self.learned.setdefault(workload, info)
+        for workload, pods in other.pod_labels.items():
+            for pod, labels in pods.items():
+                self.learn(workload, pod, labels)
         self.unresolved.update(other.unresolved)
         self.flows += other.flows
 
+    def learn(self, workload: Workload, pod: str, labels: Labels) -> None:
+        """One pod of a workload seen with these labels (a capture may show a pod's labels in some
+        records and not in others: they add up). The workload's selector is what its pods share,
+        without the labels controllers stamp per pod: it must select all of them."""
+        pods = self.pod_labels.setdefault(workload, {})
+        known = pods.get(pod)
+        if known is not None and (not labels or set(labels) <= set(known)) and workload in self.learned:
+            return
+        if known is not None and labels:
+            labels = tuple(sorted(set(known) | set(labels)))
+        pods[pod] = labels if labels else (known or ())
+        shared = shared_labels(pods.values())
+        self.learned[workload] = WorkloadInfo(workload, shared, match_labels_selector(dict(shared)))
+
     def edges(self) -> list[Edge]:
-        return [
-            Edge(
-                k.src,
-                k.dst,
-                k.port,
-                k.protocol,
-                s.connections,
-                s.bytes,
-                s.packets,
-                s.first_seen,
-                s.last_seen,
-                s.port_name,
-                s.via_service,
-                s.dst_names,
-                s.names_overflow,
-            )
-            for k, s in sorted(self.stats.items(), key=lambda kv: kv[0])
-        ]
+        """Sorted, each with its own copy of the stats (the aggregation may go on counting)."""
+        return [Edge(k, s.copy()) for k, s in sorted(self.stats.items(), key=lambda kv: kv[0])]
 
 
 class Enricher:
@@ -132,9 +129,8 @@ class Enricher:
 
     def _from_hint(self, hint: PodHint, ip: str) -> Endpoint:
         if hint.workload is not None:
-            if hint.workload not in self.inv.workloads and hint.workload not in self.agg.learned:
-                labels = dict(hint.labels)
-                self.agg.learned[hint.workload] = WorkloadInfo(hint.workload, hint.labels, match_labels_selector(labels))
+            if hint.workload not in self.inv.workloads:
+                self.agg.learn(hint.workload, hint.pod, hint.labels)
             return Endpoint.of(hint.workload)
         kind = _RESERVED.get(hint.reserved, EndpointKind.WORLD)
         return Endpoint(kind, address=ip)

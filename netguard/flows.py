@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from netguard.direction import ConnectionTracker, Listening, Orientation, never_listening, tcp_orientation
 from netguard.errors import InputError
-from netguard.inventory import guess_workload, is_ip
+from netguard.inventory import guess_workload, is_ip, top_owner
 from netguard.model import PROTOCOLS, Flow, PodHint, Workload, freeze_labels
 
 _PROTO_NUMBERS = {"6": "TCP", "17": "UDP", "132": "SCTP"}
@@ -32,26 +33,42 @@ class ReadStats:
     """What a reader saw besides flows, so nothing is dropped silently."""
 
     records: int = 0
-    flows: int = 0
-    replies: int = 0  # Hubble reply packets: not new connections
+    flows: int = 0  # connections: each counted once, from its first packet going from client to server
+    mid_connection: int = 0  # of those, connections whose first packet seen was not a SYN (or SCTP INIT)
+    replies: int = 0  # packets from the server back to the client: not new connections
+    duplicates: int = 0  # more packets of a connection already counted
+    undecided: int = 0  # packets whose direction nothing told (no is_reply, no SYN, no listening side)
     not_l4: int = 0  # ICMP and other records without TCP/UDP/SCTP ports
     dropped_verdicts: int = 0  # Hubble flows the dataplane dropped: traffic that did not happen
+    other_verdicts: int = 0  # Hubble verdicts that are no evidence of a connection (TRACED, TRANSLATED, ...)
     other: int = 0  # non-flow Hubble records (lost events, node status)
+
+    @property
+    def not_connections(self) -> int:
+        """Records that were read but are not new connections (each kind counted above)."""
+        return (self.replies + self.duplicates + self.undecided + self.not_l4 + self.dropped_verdicts
+                + self.other_verdicts + self.other)
 
     def merge(self, other: ReadStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def read_flows(paths: Iterable[str | Path], stats: ReadStats | None = None) -> Iterator[Flow]:
-    """Every new connection in the files, in file order. `-` reads standard input."""
+def read_flows(
+    paths: Iterable[str | Path], stats: ReadStats | None = None, listening: Listening = never_listening
+) -> Iterator[Flow]:
+    """Every connection in the files, once each, in file order. `-` reads standard input.
+
+    One tracker spans the files (a capture cut into files is one capture); `listening` says which
+    (ip, port, protocol) an inventory declares, to orient packets that do not say their direction."""
     stats = stats if stats is not None else ReadStats()
+    tracker = ConnectionTracker(listening)
     for path in paths:
         path_s = str(path)
         if path_s == "-":
             import sys
 
-            yield from _read_lines(sys.stdin, "<stdin>", stats)
+            yield from _read_lines(sys.stdin, "<stdin>", stats, tracker)
             continue
         p = Path(path_s)
         if not p.is_file():
@@ -59,16 +76,18 @@ def read_flows(paths: Iterable[str | Path], stats: ReadStats | None = None) -> I
         with p.open("rb") as fh:
             magic = fh.read(4)
         if magic in _PCAP_MAGIC:
-            yield from read_pcap(p, stats)
+            yield from read_pcap(p, stats, tracker)
             continue
         try:
             with p.open(encoding="utf-8") as fh:
-                yield from _read_lines(fh, path_s, stats)
+                yield from _read_lines(fh, path_s, stats, tracker)
         except UnicodeDecodeError as exc:
             raise InputError(f"not UTF-8 text nor a pcap file ({exc.reason})", source=path_s) from None
 
 
-def read_line_range(path: str | Path, start: int, end: int, first_lineno: int, stats: ReadStats) -> Iterator[Flow]:
+def read_line_range(
+    path: str | Path, start: int, end: int, first_lineno: int, stats: ReadStats, listening: Listening = never_listening
+) -> Iterator[Flow]:
     """The flows of the lines in bytes [start, end) of a JSON-lines file (for parallel readers);
     `start` is at a line start, and errors name the line as in the whole file."""
     with open(path, "rb") as fh:
@@ -78,10 +97,12 @@ def read_line_range(path: str | Path, start: int, end: int, first_lineno: int, s
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text nor a pcap file ({exc.reason})", source=str(path)) from None
-    yield from _read_lines(text.split("\n"), str(path), stats, first_lineno)
+    yield from _read_lines(text.split("\n"), str(path), stats, ConnectionTracker(listening), first_lineno)
 
 
-def _read_lines(lines: Iterable[str], source: str, stats: ReadStats, first_lineno: int = 1) -> Iterator[Flow]:
+def _read_lines(
+    lines: Iterable[str], source: str, stats: ReadStats, tracker: ConnectionTracker, first_lineno: int = 1
+) -> Iterator[Flow]:
     for lineno, line in enumerate(lines, first_lineno):
         line = line.strip()
         if not line:
@@ -96,7 +117,7 @@ def _read_lines(lines: Iterable[str], source: str, stats: ReadStats, first_linen
         if not isinstance(record, dict):
             raise InputError(f"line {lineno}: expected a JSON object, got {type(record).__name__}", source=source)
         try:
-            flow = parse_record(record, stats)
+            flow = parse_record(record, stats, tracker)
         except InputError as exc:
             raise InputError(f"line {lineno}: {exc.message}", source=source) from None
         if flow is not None:
@@ -104,15 +125,19 @@ def _read_lines(lines: Iterable[str], source: str, stats: ReadStats, first_linen
             yield flow
 
 
-def parse_record(record: Mapping[str, Any], stats: ReadStats | None = None) -> Flow | None:
-    """One JSON record -> a Flow, or None when it is not a new connection."""
+def parse_record(
+    record: Mapping[str, Any], stats: ReadStats | None = None, tracker: ConnectionTracker | None = None
+) -> Flow | None:
+    """One JSON record -> a Flow, or None when it is not a new connection. A native record is one
+    connection; a Hubble record is a packet, counted once per connection by `tracker` (without one,
+    every packet going from client to server is a flow)."""
     stats = stats if stats is not None else ReadStats()
     if "flow" in record and isinstance(record["flow"], dict):
-        return parse_hubble(record["flow"], stats)
+        return parse_hubble(record["flow"], stats, tracker)
     if "src_ip" in record or "dst_ip" in record:
         return parse_native(record)
     if "IP" in record or "l4" in record or ("source" in record and "destination" in record):
-        return parse_hubble(record, stats)
+        return parse_hubble(record, stats, tracker)
     if any(k in record for k in ("lost_events", "node_status", "debug_event", "agent_event")):
         stats.other += 1
         return None
@@ -205,15 +230,22 @@ def parse_native(record: Mapping[str, Any]) -> Flow:
     )
 
 
-def parse_hubble(flow: Mapping[str, Any], stats: ReadStats) -> Flow | None:
-    if flow.get("is_reply") is True:
-        stats.replies += 1
-        return None
+_EVIDENCE_VERDICTS = frozenset({"FORWARDED", "REDIRECTED", "AUDIT"})
+_DROP_VERDICTS = frozenset({"DROPPED", "ERROR", "DENIED"})
+
+
+def parse_hubble(flow: Mapping[str, Any], stats: ReadStats, tracker: ConnectionTracker | None = None) -> Flow | None:
+    """A Hubble packet -> the Flow of its connection the first time a packet goes from client to server."""
     verdict = str(flow.get("verdict") or "FORWARDED").upper()
-    if verdict in ("DROPPED", "ERROR", "DENIED"):
+    if verdict in _DROP_VERDICTS:
         stats.dropped_verdicts += 1
         return None
+    if verdict not in _EVIDENCE_VERDICTS:
+        stats.other_verdicts += 1
+        return None
     l4 = flow.get("l4") or {}
+    if not isinstance(l4, dict):
+        raise InputError(f"l4: expected an object, got {type(l4).__name__}")
     proto = next((p for p in ("TCP", "UDP", "SCTP") if p in l4), None)
     if proto is None:
         if l4 and not any(k in l4 for k in ("ICMPv4", "ICMPv6")):
@@ -221,23 +253,58 @@ def parse_hubble(flow: Mapping[str, Any], stats: ReadStats) -> Flow | None:
         stats.not_l4 += 1
         return None
     ports = l4[proto] or {}
-    flags = ports.get("flags")
-    if proto == "TCP" and isinstance(flags, dict) and flags and not (flags.get("SYN") and not flags.get("ACK")):
-        stats.replies += 1  # a packet of an established connection, not its start
-        return None
+    if not isinstance(ports, dict):
+        raise InputError(f"l4.{proto}: expected an object, got {type(ports).__name__}")
     ip = flow.get("IP") or {}
+    if not isinstance(ip, dict):
+        raise InputError(f"IP: expected an object, got {type(ip).__name__}")
+    src_ip, dst_ip = _ip(ip, "source"), _ip(ip, "destination")
+    src_port, dst_port = _port(ports, "source_port", required=False), _port(ports, "destination_port")
+    when, names = parse_time(flow.get("time")), _names(flow, "destination_names")  # every record is checked
+    known, syn = _hubble_orientation(flow, ports)
+    if tracker is None:
+        tracker = ConnectionTracker()
+    orientation, new = tracker.observe((src_ip, src_port, dst_ip, dst_port, proto), known)
+    if not new:
+        _count_not_new(stats, orientation)
+        return None
+    if not syn:
+        stats.mid_connection += 1
     return Flow(
-        time=parse_time(flow.get("time")),
-        src_ip=_ip(ip, "source"),
-        src_port=_port(ports, "source_port", required=False),
-        dst_ip=_ip(ip, "destination"),
-        dst_port=_port(ports, "destination_port"),
+        time=when,
+        src_ip=src_ip,
+        src_port=src_port,
+        dst_ip=dst_ip,
+        dst_port=dst_port,
         protocol=proto,
         node=str(flow.get("node_name") or ""),
         src_hint=_hubble_hint(flow.get("source")),
         dst_hint=_hubble_hint(flow.get("destination")),
-        dst_names=_names(flow, "destination_names"),
+        dst_names=names,
     )
+
+
+def _hubble_orientation(flow: Mapping[str, Any], ports: Mapping[str, Any]) -> tuple[Orientation, bool]:
+    """What the record itself says of its direction, and whether it is a connection's opening packet.
+
+    `is_reply` (or the older `reply`) when present; else a SYN; else `traffic_direction` (of the
+    connection, relative to the endpoint that observed it: the side carrying an endpoint `ID`)."""
+    flags = ports.get("flags")
+    syn = isinstance(flags, dict) and bool(flags.get("SYN"))
+    opening = tcp_orientation(syn, isinstance(flags, dict) and bool(flags.get("ACK")))
+    reply = flow.get("is_reply", flow.get("reply"))
+    if type(reply) is bool:
+        return (Orientation.REPLY if reply else Orientation.FORWARD), opening is Orientation.FORWARD
+    if opening is not Orientation.UNKNOWN:
+        return opening, opening is Orientation.FORWARD
+    direction = str(flow.get("traffic_direction") or "").upper()
+    src, dst = flow.get("source"), flow.get("destination")
+    src_local = isinstance(src, dict) and "ID" in src
+    dst_local = isinstance(dst, dict) and "ID" in dst
+    if direction in ("INGRESS", "EGRESS") and src_local != dst_local:
+        forward = src_local if direction == "EGRESS" else dst_local
+        return (Orientation.FORWARD if forward else Orientation.REPLY), False
+    return Orientation.UNKNOWN, False
 
 
 def _hubble_hint(endpoint: Any) -> PodHint | None:
@@ -259,22 +326,24 @@ def _hubble_hint(endpoint: Any) -> PodHint | None:
         owners = endpoint.get("workloads") or []
         owner = owners[0] if owners and isinstance(owners[0], dict) else None
         if owner and owner.get("name"):
-            workload = Workload(namespace, str(owner.get("kind") or "Deployment"), str(owner["name"]))
+            workload = top_owner(namespace, str(owner.get("kind") or "Deployment"), str(owner["name"]))
         else:
-            workload = guess_workload(namespace, pod)
+            workload = guess_workload(namespace, pod, labels)
     if not (workload or reserved):
         return None
     return PodHint(namespace=namespace, pod=pod, labels=freeze_labels(labels), workload=workload, reserved=reserved)
 
 
-def read_pcap(path: Path, stats: ReadStats) -> Iterator[Flow]:
-    """Connection starts in a capture: TCP SYN without ACK, SCTP INIT, the first UDP packet of a 5-tuple."""
+def read_pcap(path: Path, stats: ReadStats, tracker: ConnectionTracker | None = None) -> Iterator[Flow]:
+    """The connections in a capture, once each: from a TCP SYN or SCTP INIT when the capture holds it,
+    else from the first packet that goes from client to server (a capture that begins mid-stream);
+    the first datagram of a UDP 5-tuple whose direction nothing else tells."""
     from scapy.layers.inet import IP, TCP, UDP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.sctp import SCTP, SCTPChunkInit
     from scapy.utils import PcapReader
 
-    seen_udp: set[tuple[str, int, str, int]] = set()
+    tracker = tracker if tracker is not None else ConnectionTracker()
     try:
         reader = PcapReader(str(path))
     except Exception as exc:  # scapy raises Scapy_Exception and others on a bad header
@@ -286,27 +355,41 @@ def read_pcap(path: Path, stats: ReadStats) -> Iterator[Flow]:
             if net is None:
                 stats.not_l4 += 1
                 continue
-            src, dst, when = net.src, net.dst, float(packet.time)
-            size = len(net)
+            known, opening = Orientation.UNKNOWN, False
             if (tcp := packet.getlayer(TCP)) is not None:
-                if not (tcp.flags & 0x02) or tcp.flags & 0x10:
-                    continue
-                flow = Flow(when, src, tcp.sport, dst, tcp.dport, "TCP", size, 1)
+                proto, sport, dport = "TCP", tcp.sport, tcp.dport
+                known = tcp_orientation(bool(tcp.flags & 0x02), bool(tcp.flags & 0x10))
+                opening = known is Orientation.FORWARD
             elif (udp := packet.getlayer(UDP)) is not None:
-                key = (src, udp.sport, dst, udp.dport)
-                if key in seen_udp or (dst, udp.dport, src, udp.sport) in seen_udp:
-                    continue
-                seen_udp.add(key)
-                flow = Flow(when, src, udp.sport, dst, udp.dport, "UDP", size, 1)
+                proto, sport, dport = "UDP", udp.sport, udp.dport
             elif (sctp := packet.getlayer(SCTP)) is not None:
-                if packet.getlayer(SCTPChunkInit) is None:
-                    continue
-                flow = Flow(when, src, sctp.sport, dst, sctp.dport, "SCTP", size, 1)
+                proto, sport, dport = "SCTP", sctp.sport, sctp.dport
+                if packet.getlayer(SCTPChunkInit) is not None:
+                    known, opening = Orientation.FORWARD, True
             else:
                 stats.not_l4 += 1
                 continue
+            packet_tuple = (net.src, sport, net.dst, dport, proto)
+            orientation, new = tracker.observe(packet_tuple, known)
+            if orientation is Orientation.UNKNOWN and proto == "UDP":  # a datagram nobody answered yet: the first
+                orientation, new = tracker.observe(packet_tuple, Orientation.FORWARD)
+                opening = new
+            if not new:
+                _count_not_new(stats, orientation)
+                continue
+            if not opening:
+                stats.mid_connection += 1
             stats.flows += 1
-            yield flow
+            yield Flow(float(packet.time), net.src, sport, net.dst, dport, proto, len(net), 1)
+
+
+def _count_not_new(stats: ReadStats, orientation: Orientation) -> None:
+    if orientation is Orientation.FORWARD:
+        stats.duplicates += 1
+    elif orientation is Orientation.REPLY:
+        stats.replies += 1
+    else:
+        stats.undecided += 1
 
 
 def flow_to_record(flow: Flow) -> dict[str, Any]:

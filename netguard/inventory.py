@@ -12,7 +12,7 @@ import functools
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ UNSTABLE_LABELS = frozenset(
     }
 )
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "Pod")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet", "ReplicationController", "Pod")
 _INVENTORY_SUFFIXES = (".yaml", ".yml", ".json")
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: 10x faster
 
@@ -175,6 +175,20 @@ class Inventory:
             named_ports=info.named_ports,
         )
 
+    def listening(self) -> Callable[[str, int, str], bool]:
+        """Whether (ip, port, protocol) is declared to listen: a pod's container port, a Service's port
+        on its cluster IP. Orients captured packets that do not say which way they go."""
+        declared = {(p.ip, c.port, c.protocol) for p in self.pods if p.ip for c in p.ports}
+        for pod in self.pods:
+            if pod.ip and not pod.ports and pod.workload in self.workloads:
+                declared.update((pod.ip, c.port, c.protocol) for c in self.workloads[pod.workload].ports)
+        declared.update((ip, sp.port, sp.protocol) for s in self.services for ip in s.cluster_ips for sp in s.ports)
+
+        def listens(ip: str, port: int, protocol: str) -> bool:
+            return (ip, port, protocol) in declared
+
+        return listens
+
     def with_workloads(self, extra: Iterable[WorkloadInfo]) -> Inventory:
         """A copy that also knows workloads learned elsewhere (e.g. from Hubble flows)."""
         workloads = dict(self.workloads)
@@ -267,12 +281,13 @@ class _Builder:
         self.owners: dict[tuple[str, str, str], Mapping[str, Any]] = {}  # (ns, kind, name) -> object
         self.raw_pods: list[tuple[str, Mapping[str, Any]]] = []
         self.raw_endpoints: list[tuple[str, Mapping[str, Any]]] = []
+        self.pod_labels: dict[Workload, list[Labels]] = {}  # workloads known only from their pods
 
     def build(self, objects: Iterable[tuple[str, Mapping[str, Any]]]) -> Inventory:
         for source, obj in objects:
             self._collect(source, obj)
         for key, obj in sorted(self.owners.items(), key=lambda kv: kv[0]):
-            if key[1] in ("Deployment", "StatefulSet", "DaemonSet", "CronJob") or (
+            if key[1] in ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "ReplicationController") or (
                 key[1] in ("Job", "ReplicaSet") and not _controller_ref(obj)
             ):
                 self._add_template_workload(key, obj)
@@ -298,7 +313,7 @@ class _Builder:
                     self.inv.nodes[addr["address"]] = name
             return
         namespace = meta.get("namespace") or "default"
-        if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"):
+        if kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob"):
             if not name:
                 raise InputError(f"{kind} without metadata.name", source=source)
             self.owners[(namespace, kind, name)] = {**obj, "_source": source}
@@ -326,6 +341,8 @@ class _Builder:
         raw_selector = (obj.get("spec") or {}).get("selector")
         if kind in ("Job", "CronJob") or not raw_selector:
             selector = match_labels_selector(labels)  # Job selectors carry a per-run controller-uid
+        elif kind == "ReplicationController":  # a plain label map, not a LabelSelector
+            selector = match_labels_selector(_stable(raw_selector) if isinstance(raw_selector, dict) else labels)
         else:
             selector = parse_selector(raw_selector, source=source, obj=f"{kind} {namespace}/{name}", field="spec.selector")
             selector = Selector(tuple(kv for kv in selector.match_labels if kv[0] not in UNSTABLE_LABELS), selector.expressions)
@@ -349,7 +366,9 @@ class _Builder:
             if up is not None:
                 kind, name = up.get("kind", ""), up.get("name", "")
                 continue
-            if owner is None and kind == "ReplicaSet":
+            if owner is None and kind == "Job" and (m := _CRONJOB_RUN.fullmatch(name)):
+                kind, name = "CronJob", m["name"]  # the Job is not in the inventory: `<cronjob>-<minute>`
+            elif owner is None and kind == "ReplicaSet":
                 # The ReplicaSet is not in the inventory: `<deployment>-<pod-template-hash>`.
                 labels = meta.get("labels") or {}
                 hash_ = labels.get("pod-template-hash")
@@ -387,10 +406,18 @@ class _Builder:
                     ports,
                 )
             )
-        if workload not in self.inv.workloads:
-            stable = _stable(labels)
+        if workload not in self.inv.workloads or workload in self.pod_labels:
+            # No owner's template: the selector is what the workload's pods share.
+            seen = self.pod_labels.setdefault(workload, [])
+            seen.append(freeze_labels(labels))
+            stable = dict(shared_labels(seen))
+            earlier = self.inv.workloads.get(workload)
             self.inv.workloads[workload] = WorkloadInfo(
-                workload, freeze_labels(stable), match_labels_selector(stable), ports, host_network
+                workload,
+                freeze_labels(stable),
+                match_labels_selector(stable),
+                earlier.ports if earlier is not None else ports,
+                earlier.host_network if earlier is not None else host_network,
             )
 
     def _add_endpoints(self, source: str, obj: Mapping[str, Any]) -> None:
@@ -445,6 +472,17 @@ def _stable(labels: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in labels.items() if k not in UNSTABLE_LABELS}
 
 
+def shared_labels(pods: Iterable[Labels]) -> Labels:
+    """The labels every pod of a workload carries, without the ones controllers stamp per pod or per
+    revision: what a selector may use when no owner's spec.selector is known. Pods whose labels are
+    unknown (an empty set) do not narrow it."""
+    common: set[tuple[str, str]] | None = None
+    for labels in pods:
+        if labels:
+            common = set(labels) if common is None else common & set(labels)
+    return tuple(sorted(kv for kv in common or () if kv[0] not in UNSTABLE_LABELS))
+
+
 def _container_ports(pod_spec: Mapping[str, Any]) -> tuple[ContainerPort, ...]:
     ports = []
     for container in (pod_spec.get("containers") or []) + (pod_spec.get("initContainers") or []):
@@ -497,14 +535,51 @@ def is_ip(value: str) -> bool:
     return True
 
 
+# Kubernetes' random name suffixes (generateName, pod-template-hash) use this alphabet: no vowels, no 0, 1, 3.
+_SAFE = "[bcdfghjklmnpqrstvwxz2456789]"
 _RS_POD = re.compile(r"^(?P<name>.+)-(?P<hash>[a-z0-9]{6,10})-(?P<suffix>[a-z0-9]{5})$")
+_CRONJOB_POD = re.compile(rf"^(?P<name>.+)-(?P<minute>\d{{8,10}})-(?P<suffix>{_SAFE}{{5}})$")
 _STS_POD = re.compile(r"^(?P<name>.+)-(?P<ordinal>\d+)$")
+_GENERATED_POD = re.compile(rf"^(?P<name>.+)-(?P<suffix>{_SAFE}{{5}})$")
+_JOB_LABELS = ("batch.kubernetes.io/job-name", "job-name")
 
 
-def guess_workload(namespace: str, pod_name: str) -> Workload:
-    """A workload for a pod known only by name (a Hubble flow without `workloads`)."""
+_CRONJOB_RUN = re.compile(r"(?P<name>.+)-\d{8,10}")
+_RS_NAME = re.compile(r"(?P<name>.+)-[a-z0-9]{6,10}")
+
+
+def top_owner(namespace: str, kind: str, name: str) -> Workload:
+    """The top owner named by a capture's owner reference: a ReplicaSet `<deployment>-<hash>` is its
+    Deployment, a Job `<cronjob>-<minute>` its CronJob (Cilium names the pod's direct owner)."""
+    if kind == "ReplicaSet" and (m := _RS_NAME.fullmatch(name)):
+        return Workload(namespace, "Deployment", m["name"])
+    if kind == "Job" and (m := _CRONJOB_RUN.fullmatch(name)):
+        return Workload(namespace, "CronJob", m["name"])
+    return Workload(namespace, kind, name)
+
+
+def guess_workload(namespace: str, pod_name: str, labels: Mapping[str, str] | None = None) -> Workload:
+    """A workload for a pod known only by name and labels (a Hubble flow without `workloads`).
+
+    The per-pod labels controllers stamp say the kind when a capture keeps them; else the name's
+    shape: `<deployment>-<hash>-<xxxxx>`, `<cronjob>-<minute>-<xxxxx>`, `<statefulset>-<ordinal>`,
+    `<daemonset or job>-<xxxxx>`; anything else is a bare pod."""
+    labels = labels or {}
+    job = next((labels[k] for k in _JOB_LABELS if labels.get(k)), "")
+    if job:
+        if m := _CRONJOB_RUN.fullmatch(job):
+            return Workload(namespace, "CronJob", m["name"])
+        return Workload(namespace, "Job", job)
+    if m := _CRONJOB_POD.match(pod_name):
+        return Workload(namespace, "CronJob", m["name"])
+    if "statefulset.kubernetes.io/pod-name" in labels and (m := _STS_POD.match(pod_name)):
+        return Workload(namespace, "StatefulSet", m["name"])
+    if "pod-template-generation" in labels and (m := _GENERATED_POD.match(pod_name)):
+        return Workload(namespace, "DaemonSet", m["name"])
     if m := _RS_POD.match(pod_name):
         return Workload(namespace, "Deployment", m["name"])
     if m := _STS_POD.match(pod_name):
         return Workload(namespace, "StatefulSet", m["name"])
+    if m := _GENERATED_POD.match(pod_name):
+        return Workload(namespace, "DaemonSet", m["name"])
     return Workload(namespace, "Pod", pod_name)

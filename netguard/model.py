@@ -7,8 +7,9 @@ or something outside the pods (the world, a node, the API server) named as such.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, field, fields, replace
 from enum import StrEnum
+from typing import Any
 
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable and deterministic
 
@@ -78,6 +79,22 @@ class Endpoint:
     def is_workload(self) -> bool:
         return self.kind is EndpointKind.WORKLOAD
 
+    @property
+    def key(self) -> str:
+        """A stable text key: `w:ns/Kind/name` for workloads, `world:1.2.3.4` and the like otherwise."""
+        if self.workload is not None:
+            return "w:" + self.workload.key
+        return f"{self.kind.value}:{self.address}"
+
+    @classmethod
+    def parse(cls, key: str) -> Endpoint:
+        """The inverse of `key`; ValueError on a malformed one."""
+        kind, _, rest = key.partition(":")
+        if kind == "w":
+            namespace, wkind, name = rest.split("/", 2)
+            return cls.of(Workload(namespace, wkind, name))
+        return cls(EndpointKind(kind), address=rest)
+
     def __str__(self) -> str:
         if self.workload is not None:
             return str(self.workload)
@@ -121,27 +138,46 @@ class PodHint:
 
 @dataclass(frozen=True, order=True)
 class EdgeKey:
+    """What makes an edge one edge: traffic from `src` to `dst` on one destination (pod) port."""
+
     src: Endpoint
     dst: Endpoint
     port: int
     protocol: str
 
 
-@dataclass
-class EdgeStats:
-    """Counters of one edge; mutable while flows are aggregated."""
+class Merge(StrEnum):
+    """How one EdgeStats field of two observations of an edge combine. EdgeStats.merge and the store's
+    upsert (policygen.controller.store) are both derived from these, so they cannot drift apart."""
 
-    connections: int = 0
-    bytes: int = 0
-    packets: int = 0
-    first_seen: float = 0.0
-    last_seen: float = 0.0
-    port_name: str = ""  # the destination container port's name, when it has one
-    via_service: str = ""  # "ns/name" when the flow went through a Service ClusterIP
-    dst_names: tuple[str, ...] = ()  # DNS names of an outside destination: sorted, at most MAX_DST_NAMES
-    names_overflow: bool = False  # more names were seen than are kept
+    SUM = "sum"
+    MIN = "min"  # the earliest (first_seen)
+    MAX = "max"  # the latest (last_seen); for a flag, any
+    FIRST = "first"  # what the edge's first observation said (its port name, the Service it went through)
+    NAMES = "names"  # a bounded sorted union (EdgeStats.add_names)
+
+
+def _stat(default: object, merge: Merge) -> Any:
+    return field(default=default, metadata={"merge": merge})
+
+
+@dataclass(slots=True)
+class EdgeStats:
+    """Counters and facts of one edge; mutable while flows are aggregated. Every field says how it
+    merges: one `merge` for the CLI's parallel readers, the controller's batches and the store."""
+
+    connections: int = _stat(0, Merge.SUM)
+    bytes: int = _stat(0, Merge.SUM)
+    packets: int = _stat(0, Merge.SUM)
+    first_seen: float = _stat(0.0, Merge.MIN)
+    last_seen: float = _stat(0.0, Merge.MAX)
+    port_name: str = _stat("", Merge.FIRST)  # the destination container port's name, when it has one
+    via_service: str = _stat("", Merge.FIRST)  # "ns/name" when the flow went through a Service ClusterIP
+    dst_names: tuple[str, ...] = _stat((), Merge.NAMES)  # DNS names of an outside destination: sorted, bounded
+    names_overflow: bool = _stat(False, Merge.MAX)  # more names were seen than dst_names holds
 
     def add(self, flow: Flow) -> None:
+        """One more connection (the hot path of aggregation: no allocation)."""
         if self.connections == 0 or flow.time < self.first_seen:
             self.first_seen = flow.time
         self.last_seen = max(self.last_seen, flow.time)
@@ -160,25 +196,115 @@ class EdgeStats:
             self.dst_names = tuple(merged)
         self.names_overflow = self.names_overflow or overflow
 
+    def merge(self, other: EdgeStats) -> None:
+        """Fold another observation of the same edge into this one (the one merge; each field as its
+        `Merge` says: tests/netguard/test_edge.py holds the two together)."""
+        if other.connections:
+            if self.connections == 0:
+                self.first_seen, self.port_name, self.via_service = other.first_seen, other.port_name, other.via_service
+            elif other.first_seen < self.first_seen:
+                self.first_seen = other.first_seen
+        self.last_seen = max(self.last_seen, other.last_seen)
+        self.connections += other.connections
+        self.bytes += other.bytes
+        self.packets += other.packets
+        self.add_names(other.dst_names, other.names_overflow)
 
-@dataclass(frozen=True)
+    def copy(self) -> EdgeStats:
+        return replace(self)
+
+
+STAT_FIELDS: tuple[Field, ...] = fields(EdgeStats)
+
+
+@dataclass(frozen=True, slots=True)
 class Edge:
-    """Aggregated traffic from one endpoint to another on one destination (pod) port."""
+    """One edge: its key and its stats. Shared by the CLI, the controller, its store, the graph and the
+    agent (`to_record`/`from_record` are its JSON form)."""
 
-    src: Endpoint
-    dst: Endpoint
-    port: int
-    protocol: str
-    connections: int = 1
-    bytes: int = 0
-    packets: int = 0
-    first_seen: float = 0.0
-    last_seen: float = 0.0
-    port_name: str = ""
-    via_service: str = ""
-    dst_names: tuple[str, ...] = ()  # DNS names of an outside destination (sorted, bounded)
-    names_overflow: bool = False  # more names were seen than dst_names holds
+    key: EdgeKey
+    stats: EdgeStats
+
+    def __hash__(self) -> int:  # the stats are mutable: an edge hashes as its key
+        return hash(self.key)
+
+    @classmethod
+    def of(cls, src: Endpoint, dst: Endpoint, port: int, protocol: str, **stats: Any) -> Edge:
+        stats.setdefault("connections", 1)
+        return cls(EdgeKey(src, dst, port, protocol), EdgeStats(**stats))
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready: endpoints as `Endpoint.key`, every stat by its field name."""
+        k = self.key
+        out: dict[str, Any] = {"src": k.src.key, "dst": k.dst.key, "port": k.port, "protocol": k.protocol}
+        for f in STAT_FIELDS:
+            value = getattr(self.stats, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Edge:
+        key = EdgeKey(Endpoint.parse(record["src"]), Endpoint.parse(record["dst"]), int(record["port"]),
+                      str(record["protocol"]))
+        stats = EdgeStats(**{f.name: _typed(f, record[f.name]) for f in STAT_FIELDS if f.name in record})
+        return cls(key, stats)
+
+    # the key's and the stats' fields, read through (what synthesis, the graph and the review read)
+    @property
+    def src(self) -> Endpoint:
+        return self.key.src
 
     @property
-    def key(self) -> EdgeKey:
-        return EdgeKey(self.src, self.dst, self.port, self.protocol)
+    def dst(self) -> Endpoint:
+        return self.key.dst
+
+    @property
+    def port(self) -> int:
+        return self.key.port
+
+    @property
+    def protocol(self) -> str:
+        return self.key.protocol
+
+    @property
+    def connections(self) -> int:
+        return self.stats.connections
+
+    @property
+    def bytes(self) -> int:
+        return self.stats.bytes
+
+    @property
+    def packets(self) -> int:
+        return self.stats.packets
+
+    @property
+    def first_seen(self) -> float:
+        return self.stats.first_seen
+
+    @property
+    def last_seen(self) -> float:
+        return self.stats.last_seen
+
+    @property
+    def port_name(self) -> str:
+        return self.stats.port_name
+
+    @property
+    def via_service(self) -> str:
+        return self.stats.via_service
+
+    @property
+    def dst_names(self) -> tuple[str, ...]:
+        return self.stats.dst_names
+
+    @property
+    def names_overflow(self) -> bool:
+        return self.stats.names_overflow
+
+
+def _typed(f: Field, value: Any) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    if kind.startswith("tuple"):
+        return tuple(str(v) for v in value)
+    return {"int": int, "float": float, "str": str, "bool": bool}[kind](value)

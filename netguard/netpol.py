@@ -1,8 +1,9 @@
 """The networking.k8s.io/v1 NetworkPolicy object model: parse (validated like the API server does),
 render back to a dict, and match one peer or port against one side of a connection.
 
-Whole-policy evaluation (isolation, union of rules, both ends) lives in policygen.semantics; the
-lab's nftables compiler uses the peer matching here too, so both agree by construction.
+Whole-policy evaluation (isolation, union of rules, both ends, admin tiers) lives beside it in
+netguard.evaluate; explain, verify, connectivity, the UI and the lab's nftables compiler all use that
+one evaluator and the peer matching here, so they agree by construction.
 """
 
 from __future__ import annotations
@@ -11,14 +12,41 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from netguard.errors import InputError
 from netguard.model import PROTOCOLS
+from netguard.portset import NONE, PortSet
 from netguard.selectors import Selector, parse_selector
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
+
+
+class Direction(StrEnum):
+    """Which end of a connection a rule guards: ingress at the destination, egress at the source."""
+
+    INGRESS = "ingress"
+    EGRESS = "egress"
+
+    @property
+    def policy_type(self) -> str:
+        """The word in spec.policyTypes."""
+        return "Ingress" if self is Direction.INGRESS else "Egress"
+
+    @property
+    def peers_key(self) -> str:
+        """The field holding a rule's peers: `from` for ingress, `to` for egress."""
+        return "from" if self is Direction.INGRESS else "to"
+
+
+class Action(StrEnum):
+    """What an AdminNetworkPolicy / BaselineAdminNetworkPolicy rule does with what it matches."""
+
+    ALLOW = "Allow"
+    DENY = "Deny"
+    PASS = "Pass"  # ANP only: skip the remaining admin rules, let NetworkPolicies (then the BANP) decide
 
 
 def port_name_problem(name: str) -> str | None:
@@ -126,6 +154,15 @@ class PolicyPort:
             return self.port <= port <= self.end_port
         return port == self.port
 
+    def port_set(self, dst: Target) -> PortSet:
+        """The ports this entry admits toward `dst` (a named port resolves on it, or admits nothing)."""
+        if self.port is None:
+            return PortSet.of(self.protocol)
+        if isinstance(self.port, str):
+            number = dst.named_ports.get((self.port, self.protocol))
+            return PortSet.of(self.protocol, number, number) if number else NONE
+        return PortSet.of(self.protocol, self.port, self.end_port or self.port)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"protocol": self.protocol}
         if self.port is not None:
@@ -154,16 +191,23 @@ class Rule:
     def peer_matches(self, peer: Target, policy_namespace: str) -> bool:
         return not self.peers or any(p.matches(peer, policy_namespace) for p in self.peers)
 
-    def describe(self, direction: str) -> str:
+    def port_set(self, dst: Target) -> PortSet:
+        """Every port this rule admits toward `dst`, as intervals."""
+        out = NONE
+        for p in self.ports:
+            out = out | p.port_set(dst)
+        return out if self.ports else PortSet.all()
+
+    def describe(self, direction: Direction) -> str:
         """In words: `from pods app=web; ipBlock 10.0.0.0/8 on 80/TCP`."""
         peers = "; ".join(str(p) for p in self.peers) or "everyone"
         ports = ", ".join(str(p) for p in self.ports) or "every port"
-        return f"{'from' if direction == 'ingress' else 'to'} {peers} on {ports}"
+        return f"{Direction(direction).peers_key} {peers} on {ports}"
 
-    def to_dict(self, direction: str) -> dict[str, Any]:
+    def to_dict(self, direction: Direction) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if self.peers:
-            out["from" if direction == "ingress" else "to"] = [p.to_dict() for p in self.peers]
+            out[Direction(direction).peers_key] = [p.to_dict() for p in self.peers]
         if self.ports:
             out["ports"] = [p.to_dict() for p in self.ports]
         return out
@@ -189,6 +233,12 @@ class NetworkPolicy:
     def isolates_egress(self) -> bool:
         return "Egress" in self.policy_types
 
+    def isolates(self, direction: Direction) -> bool:
+        return Direction(direction).policy_type in self.policy_types
+
+    def rules(self, direction: Direction) -> tuple[Rule, ...]:
+        return self.ingress if direction == Direction.INGRESS else self.egress
+
     @property
     def ref(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -206,9 +256,9 @@ class NetworkPolicy:
         spec: dict[str, Any] = {"podSelector": self.pod_selector.to_dict()}
         spec["policyTypes"] = [t for t in ("Ingress", "Egress") if t in self.policy_types]
         if self.isolates_ingress:
-            spec["ingress"] = [r.to_dict("ingress") for r in self.ingress]
+            spec["ingress"] = [r.to_dict(Direction.INGRESS) for r in self.ingress]
         if self.isolates_egress:
-            spec["egress"] = [r.to_dict("egress") for r in self.egress]
+            spec["egress"] = [r.to_dict(Direction.EGRESS) for r in self.egress]
         return {
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
@@ -238,8 +288,8 @@ def parse_network_policy(doc: Mapping[str, Any], *, source: str = "", default_na
     if "podSelector" not in spec:
         raise bad("spec.podSelector is required (use {} for every pod of the namespace)")
     pod_selector = parse_selector(spec.get("podSelector"), source=source, obj=obj, field="spec.podSelector")
-    ingress = _parse_rules(spec.get("ingress"), "ingress", bad, source, obj)
-    egress = _parse_rules(spec.get("egress"), "egress", bad, source, obj)
+    ingress = _parse_rules(spec.get("ingress"), Direction.INGRESS, bad, source, obj)
+    egress = _parse_rules(spec.get("egress"), Direction.EGRESS, bad, source, obj)
     types_raw = spec.get("policyTypes")
     if types_raw is None:
         types = {"Ingress"} | ({"Egress"} if spec.get("egress") is not None else set())
@@ -260,12 +310,12 @@ def parse_network_policy(doc: Mapping[str, Any], *, source: str = "", default_na
     )
 
 
-def _parse_rules(raw: Any, direction: str, bad: Any, source: str, obj: str) -> tuple[Rule, ...]:
+def _parse_rules(raw: Any, direction: Direction, bad: Any, source: str, obj: str) -> tuple[Rule, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise bad(f"spec.{direction} must be a list")
-    peers_key = "from" if direction == "ingress" else "to"
+    peers_key = direction.peers_key
     rules = []
     for i, rule in enumerate(raw):
         where = f"spec.{direction}[{i}]"

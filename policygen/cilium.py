@@ -17,7 +17,7 @@ from typing import Any
 
 from netguard.inventory import NAMESPACE_NAME_LABEL
 from netguard.model import Edge, EndpointKind
-from netguard.netpol import PolicyPeer, Rule
+from netguard.netpol import Direction, PolicyPeer, Rule
 from netguard.selectors import Selector
 from policygen.render import dump_yaml
 from policygen.synth import DNS_PORTS, DNS_TITLE, GeneratedPolicy, Justification
@@ -39,11 +39,11 @@ def _peer_namespace(peer: PolicyPeer, policy_namespace: str) -> str | None:
     return labels.get(NAMESPACE_NAME_LABEL)
 
 
-def _rules(rule: Rule, why: Justification, direction: str, namespace: str) -> list[dict[str, Any]]:
+def _rules(rule: Rule, why: Justification, direction: Direction, namespace: str) -> list[dict[str, Any]]:
     """One Cilium rule per kind of peer (entities, endpoints, CIDRs), each on the rule's ports:
     Cilium's validation refuses a rule that mixes peer types."""
-    kinds = {e.src.kind if direction == "ingress" else e.dst.kind for e in why.edges}
-    prefix = "from" if direction == "ingress" else "to"
+    kinds = {e.src.kind if direction is Direction.INGRESS else e.dst.kind for e in why.edges}
+    prefix = direction.peers_key
     endpoints, cidrs, entities = [], [], []
     for peer in rule.peers:
         if peer.ip_block is not None:
@@ -56,9 +56,9 @@ def _rules(rule: Rule, why: Justification, direction: str, namespace: str) -> li
         entities.append("kube-apiserver")
     if entities:  # those peers are better named by entity than by address
         addresses = {
-            e.src.address if direction == "ingress" else e.dst.address
+            e.src.address if direction is Direction.INGRESS else e.dst.address
             for e in why.edges
-            if (e.src if direction == "ingress" else e.dst).kind in (EndpointKind.NODE, EndpointKind.APISERVER)
+            if (e.src if direction is Direction.INGRESS else e.dst).kind in (EndpointKind.NODE, EndpointKind.APISERVER)
         }
         cidrs = [c for c in cidrs if c["cidr"].split("/")[0] not in addresses]
     ports = _to_ports(rule)
@@ -101,9 +101,9 @@ def _egress_rules(rule: Rule, why: Justification, namespace: str, fqdn: bool) ->
     named = {peer: fqdn_names(peer, why.edges) for peer in rule.peers} if fqdn else {}
     names = sorted({n for found in named.values() for n in found})
     if not names:
-        return _rules(rule, why, "egress", namespace)
+        return _rules(rule, why, Direction.EGRESS, namespace)
     rest = tuple(p for p in rule.peers if not named[p])
-    out = _rules(Rule(rest, rule.ports), why, "egress", namespace) if rest else []
+    out = _rules(Rule(rest, rule.ports), why, Direction.EGRESS, namespace) if rest else []
     out.append({"toFQDNs": [{"matchName": n} for n in names], **_to_ports(rule)})
     return out
 
@@ -120,7 +120,7 @@ def _cilium(generated: GeneratedPolicy) -> tuple[dict[str, Any], list[str]]:
     has_fqdn = any("toFQDNs" in r for r in egress)
     if has_fqdn and not has_dns and generated.fqdn_dns is not None:
         dns_rule, dns_why = generated.fqdn_dns
-        egress.extend(_rules(dns_rule, dns_why, "egress", policy.namespace))
+        egress.extend(_rules(dns_rule, dns_why, Direction.EGRESS, policy.namespace))
         notes.append(
             "DNS egress to kube-dns (with rules.dns) is allowed although no lookup was observed: toFQDNs rules "
             "work only when Cilium's DNS proxy sees the lookups that resolve the names"
@@ -138,7 +138,7 @@ def _cilium(generated: GeneratedPolicy) -> tuple[dict[str, Any], list[str]]:
             "ingress": [
                 c
                 for r, w in zip(policy.ingress, generated.ingress_why, strict=True)
-                for c in _rules(r, w, "ingress", policy.namespace)
+                for c in _rules(r, w, Direction.INGRESS, policy.namespace)
             ],
             "egress": egress,
         },

@@ -25,6 +25,12 @@ examples:
   netguard policy explain --inventory cluster.yaml --policies policies/ \\
       --from default/productpage-v1 --to default/ratings-v1 --port 9080
   netguard policy explain --inventory cluster.yaml --policies policies/ --from default/web --to 8.8.8.8 --port 53/UDP""",
+    "connectivity": """Every allowed connection between two workloads, and with outside IP ranges, one line each:
+`SRC => DST : CONNS` (netpol-analyzer's and roxctl's convention). Works on manifests alone.
+examples:
+  netguard policy connectivity --inventory manifests/ --policies policies/
+  netguard policy connectivity --inventory cluster.yaml --format svg -o map.svg
+  netguard policy connectivity --inventory manifests/ --policies policies/ --focus-workload shop/web --exposure""",
     "diff": """exit status: 0 no difference, 1 differences, 2 bad input.
 example:
   netguard policy diff --inventory cluster.yaml --policies policies/""",
@@ -36,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="netguard policy",
         description="Least-privilege NetworkPolicies from observed traffic: generate, verify, explain, diff.",
     )
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="{generate,verify,explain,diff}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="{generate,verify,explain,connectivity,diff}")
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(
@@ -133,6 +139,22 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--to", dest="dst", required=True, metavar="NS/POD|IP", help="destination pod (or workload) or IP")
     e.add_argument("--port", required=True, metavar="N[/PROTO]", help="destination (pod) port, protocol TCP by default")
 
+    c = add("connectivity", "List every connection a policy set allows (the whole map), optionally with exposure.")
+    inventory(c, required=True)
+    c.add_argument(
+        "--policies",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="PATH",
+        help="policy files or folders (default: the inventory's policies)",
+    )
+    c.add_argument("--format", choices=("txt", "json", "csv", "md", "dot", "svg"), default="txt")
+    c.add_argument("--focus-workload", metavar="NS/NAME", help="only the connections of this workload")
+    c.add_argument("--exposure", action="store_true",
+                   help="also list what any namespace or outside address may reach, and the rule that opens it")
+    c.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: standard output)")
+
     d = add("diff", "Diff the policies in a folder against the NetworkPolicies in the inventory.")
     inventory(d, required=True)
     d.add_argument("--policies", nargs="+", action="extend", required=True, metavar="PATH")
@@ -143,7 +165,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     with batch_gc():
-        return {"generate": generate, "verify": verify, "explain": explain, "diff": diff}[args.verb](args)
+        verbs = {"generate": generate, "verify": verify, "explain": explain, "connectivity": connectivity, "diff": diff}
+        return verbs[args.verb](args)
 
 
 # --- generate ------------------------------------------------------------------------------------
@@ -187,8 +210,8 @@ def generate(args: argparse.Namespace) -> int:
 def summary_table(policies: list) -> str:
     rows = [("WORKLOAD", "KIND", "INGRESS", "EGRESS", "CONNECTIONS", "FILE")]
     for g in policies:
-        ingress = ", ".join(_rule_words(r, "ingress") for r in g.policy.ingress) or "deny all"
-        egress = ", ".join(_rule_words(r, "egress") for r in g.policy.egress) or "deny all"
+        ingress = ", ".join(_rule_words(r) for r in g.policy.ingress) or "deny all"
+        egress = ", ".join(_rule_words(r) for r in g.policy.egress) or "deny all"
         rows.append((str(g.workload), g.workload.kind, ingress, egress, str(g.connections), g.path))
     widths = [min(max(len(r[i]) for r in rows), 60) for i in range(len(rows[0]))]
 
@@ -198,7 +221,7 @@ def summary_table(policies: list) -> str:
     return "\n".join("  ".join(cut(c, w).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def _rule_words(rule, direction: str) -> str:
+def _rule_words(rule) -> str:
     peers = len(rule.peers) or "all"
     ports = ",".join(str(p) for p in rule.ports) or "all ports"
     return f"{peers} peer{'s' if peers != 1 else ''} on {ports}"
@@ -285,8 +308,8 @@ def parse_port(spec: str) -> tuple[int, str]:
 
 
 def explain(args: argparse.Namespace) -> int:
+    from netguard.evaluate import PolicySet
     from netguard.inventory import load_policies as read_policies
-    from policygen.semantics import PolicySet
 
     inventory = load_inventory_or_empty(args.inventory)
     policies: list[NetworkPolicy] = read_policies(args.policies) if args.policies else list(inventory.policies)
@@ -300,12 +323,42 @@ def explain(args: argparse.Namespace) -> int:
         print(f"  {side.reason()}")
         if side.isolated and not side.allowed:  # say what the isolating policies do allow
             for ref in side.selecting:
-                rules = by_ref[ref].ingress if side.direction == "ingress" else by_ref[ref].egress
+                rules = by_ref[ref].rules(side.direction)
                 for i, rule in enumerate(rules):
                     print(f"    {ref} {side.direction}[{i}] allows only {rule.describe(side.direction)}")
                 if not rules:
                     print(f"    {ref} has no {side.direction} rules: it denies all {side.direction}")
     return 0 if verdict.allowed else 1
+
+
+# --- connectivity --------------------------------------------------------------------------------
+
+
+def focus_workload(inventory: Inventory, spec: str):
+    """NS/NAME -> the one workload of that name in that namespace (any kind)."""
+    namespace, sep, name = spec.partition("/")
+    found = [w for w in inventory.workloads if w.namespace == namespace and w.name == name] if sep else []
+    if len(found) != 1:
+        what = "no" if not found else "more than one"
+        raise InputError(f"--focus-workload: {what} workload {spec!r} in the inventory (expected NAMESPACE/NAME)")
+    return found[0]
+
+
+def connectivity(args: argparse.Namespace) -> int:
+    from netguard.connectivity import connectivity as compute
+    from netguard.inventory import load_policies as read_policies
+    from policygen.connectivity import FORMATS, write_output
+
+    inventory = load_inventory_or_empty(args.inventory)
+    policies = read_policies(args.policies) if args.policies else list(inventory.policies)
+    focus = focus_workload(inventory, args.focus_workload) if args.focus_workload else None
+    cmap = compute(inventory, policies, focus=focus, exposure=args.exposure)
+    text = FORMATS[args.format](cmap, args.exposure)
+    if args.output:
+        write_output(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 # --- diff ----------------------------------------------------------------------------------------

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import networkx as nx
 
-from netguard.model import Edge, Endpoint
+from netguard.model import STAT_FIELDS, Edge, Endpoint
 
 
 def node_id(endpoint: Endpoint) -> str:
@@ -21,6 +22,17 @@ def node_attrs(endpoint: Endpoint) -> dict[str, str]:
     return {"kind": endpoint.kind.value, "namespace": "", "name": endpoint.address, "workload_kind": "", "label": str(endpoint)}
 
 
+def edge_attrs(edge: Edge) -> dict[str, Any]:
+    """A graph edge's attributes: the port and protocol, and every field of the edge's stats by its name
+    (so what the Edge record holds, the graph, its JSON and the UI show; tuples become lists)."""
+    return {"port": edge.port, "protocol": edge.protocol,
+            **{f.name: _plain(getattr(edge.stats, f.name)) for f in STAT_FIELDS}}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def build_graph(edges: Iterable[Edge]) -> nx.MultiDiGraph:
     graph = nx.MultiDiGraph()
     for edge in edges:
@@ -29,21 +41,7 @@ def build_graph(edges: Iterable[Edge]) -> nx.MultiDiGraph:
             graph.add_node(src, **node_attrs(edge.src))
         if dst not in graph:
             graph.add_node(dst, **node_attrs(edge.dst))
-        graph.add_edge(
-            src,
-            dst,
-            key=f"{edge.port}/{edge.protocol}",
-            port=edge.port,
-            protocol=edge.protocol,
-            connections=edge.connections,
-            bytes=edge.bytes,
-            packets=edge.packets,
-            first_seen=edge.first_seen,
-            last_seen=edge.last_seen,
-            port_name=edge.port_name,
-            via_service=edge.via_service,
-            dst_names=list(edge.dst_names),  # DNS names of an outside destination (sorted, at most 8)
-        )
+        graph.add_edge(src, dst, key=f"{edge.port}/{edge.protocol}", **edge_attrs(edge))
     return graph
 
 
@@ -63,19 +61,15 @@ def namespace_view(graph: nx.MultiDiGraph) -> nx.DiGraph:
 
 
 def annotate_verdicts(graph: nx.MultiDiGraph, inventory, edges: Iterable[Edge], policies, attr: str = "verdict") -> None:
-    """Set `attr` on each graph edge: allowed, denied (would be denied) or not-covered (no policy
-    isolates either end) under `policies`."""
-    from policygen.semantics import PolicySet
-    from policygen.verify import Targets
+    """Set `attr` on each graph edge to the core evaluator's Decision under `policies`: allowed, denied
+    (would be denied) or not-covered (no policy isolates either end)."""
+    from netguard.evaluate import PolicySet, Targets
 
     policy_set = PolicySet(policies)
     targets = Targets(inventory)
     for edge in edges:
         verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)
-        if not verdict.egress.isolated and not verdict.ingress.isolated:
-            value = "not-covered"
-        else:
-            value = "allowed" if verdict.allowed else "denied"
+        value = verdict.decision.value  # plain str: GraphML and JSON writers key on the exact type
         key = f"{edge.port}/{edge.protocol}"
         src, dst = node_id(edge.src), node_id(edge.dst)
         if graph.has_edge(src, dst, key):

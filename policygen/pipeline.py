@@ -74,7 +74,7 @@ def _read_part(job: tuple[str, int, int, int]) -> tuple[Aggregation, ReadStats]:
     path, start, end, first_lineno = job
     stats = ReadStats()
     enricher = Enricher(_FORKED_INVENTORY)
-    for flow in read_line_range(path, start, end, first_lineno, stats):
+    for flow in read_line_range(path, start, end, first_lineno, stats, _FORKED_INVENTORY.listening()):
         enricher.add(flow)
     return enricher.agg, stats
 
@@ -128,11 +128,26 @@ def aggregate_files(
             stats.merge(part)
         else:
             serial.append(path)
-    for n, flow in enumerate(read_flows(serial, stats), 1):
+    for n, flow in enumerate(read_flows(serial, stats, inventory.listening()), 1):
         enricher.add(flow)
         if n % every == 0:
             progress(f"flows: {n:,} read ({time.perf_counter() - started:.1f}s)")
     return enricher.agg, stats
+
+
+def read_summary(stats: ReadStats) -> str:
+    """What the readers saw besides connections, each kind named (nothing is dropped silently)."""
+    parts = [
+        (stats.mid_connection, "seen only mid-connection (no SYN in the capture)"),
+        (stats.duplicates, "more packets of counted connections"),
+        (stats.replies, "replies"),
+        (stats.undecided, "packets of undecided direction (no is_reply, SYN or listening side)"),
+        (stats.not_l4, "without ports (ICMP...)"),
+        (stats.dropped_verdicts, "dropped by the dataplane"),
+        (stats.other_verdicts, "with other verdicts (TRACED, TRANSLATED...)"),
+        (stats.other, "not flows (lost events, node status...)"),
+    ]
+    return "".join(f"; {n:,} {words}" for n, words in parts if n)
 
 
 def load_inventory_or_empty(paths: Iterable[str | Path] | None) -> Inventory:
@@ -149,11 +164,7 @@ def observe(
         f"{len(inventory.services)} services, {len(inventory.policies)} policies"
     )
     agg, stats = aggregate_files(inventory, flow_paths, progress)
-    skipped = stats.replies + stats.not_l4 + stats.dropped_verdicts + stats.other
-    progress(
-        f"flows: {stats.flows:,} connections -> {len(agg.stats):,} edges"
-        + (f"; {skipped:,} records were not new connections" if skipped else "")
-        + (f"; {sum(agg.unresolved.values()):,} to unknown Service ports" if agg.unresolved else "")
-    )
+    progress(f"flows: {stats.flows:,} connections -> {len(agg.stats):,} edges" + read_summary(stats)
+             + (f"; {sum(agg.unresolved.values()):,} to unknown Service ports" if agg.unresolved else ""))
     full = inventory.with_workloads(agg.learned.values()) if agg.learned else inventory
     return Observed(full, agg.edges(), agg, stats)

@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from netguard.evaluate import PolicySet, Targets
 from netguard.inventory import Inventory
 from netguard.model import Edge
 from netguard.netpol import NetworkPolicy
 from policygen.diff import diff_policies
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
 from policygen.render import render_policy
-from policygen.semantics import PolicySet
 from policygen.synth import GeneratedPolicy, SynthesisOptions, SynthesisResult, synthesize
-from policygen.verify import Targets
 
 DECISIONS = ("pending", "approved", "rejected")
 

@@ -16,12 +16,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from netguard.evaluate import PolicySet
 from netguard.inventory import NAMESPACE_NAME_LABEL, Inventory
 from netguard.model import Edge, Endpoint, EndpointKind, Workload
-from netguard.netpol import IPBlock, NetworkPolicy, PolicyPeer, PolicyPort, Rule
+from netguard.netpol import Direction, IPBlock, NetworkPolicy, PolicyPeer, PolicyPort, Rule
 from netguard.selectors import Selector
 from policygen.index import WorkloadIndex
-from policygen.semantics import PolicySet
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "netguard")
 WORKLOAD_ANNOTATION = "netguard.io/workload"
@@ -48,7 +48,7 @@ class SynthesisOptions:
 class Justification:
     """Why a rule exists: the edges it came from. Worded only when someone reads it."""
 
-    direction: str
+    direction: Direction
     edges: tuple[Edge, ...]
     title: str = ""
 
@@ -238,14 +238,15 @@ class Synthesizer:
 
     def _policy(self, workload: Workload, name: str, ins: list[Edge], outs: list[Edge]) -> GeneratedPolicy:
         notes: list[str] = []
-        ingress, ingress_why = self._rules(ins, "ingress", workload.namespace, notes)
-        egress, egress_why = self._rules(outs, "egress", workload.namespace, notes)
+        ingress, ingress_why = self._rules(ins, Direction.INGRESS, workload.namespace, notes)
+        egress, egress_why = self._rules(outs, Direction.EGRESS, workload.namespace, notes)
         fqdn_dns = None
         if self._wants_dns(outs):
             egress, egress_why = self._with_dns(egress, egress_why, outs)
         elif self.opts.dns != "never" and any(e.dst.kind is EndpointKind.WORLD and e.dst_names for e in outs):
             rules, whys = self._with_dns([], [], outs)
-            fqdn_dns = (rules[0], Justification("egress", whys[0].edges, f"{DNS_TITLE} (for toFQDNs: no lookup observed)"))
+            title = f"{DNS_TITLE} (for toFQDNs: no lookup observed)"
+            fqdn_dns = (rules[0], Justification(Direction.EGRESS, whys[0].edges, title))
         if not ins and not outs:
             notes.append("no traffic observed: this policy denies all ingress and egress")
         existing = self._existing_policies(workload)
@@ -267,13 +268,13 @@ class Synthesizer:
         return GeneratedPolicy(workload, policy, tuple(ingress_why), tuple(egress_why), tuple(notes), total, fqdn_dns)
 
     def _rules(
-        self, edges: list[Edge], direction: str, namespace: str, notes: list[str]
+        self, edges: list[Edge], direction: Direction, namespace: str, notes: list[str]
     ) -> tuple[list[Rule], list[Justification]]:
         ports_of: dict[PolicyPeer, set[PolicyPort]] = defaultdict(set)
         why_of: dict[PolicyPeer, list[Edge]] = defaultdict(list)
         for edge in edges:
-            other = edge.src if direction == "ingress" else edge.dst
-            if direction == "egress" and self._is_dns_edge(edge):
+            other = edge.src if direction is Direction.INGRESS else edge.dst
+            if direction is Direction.EGRESS and self._is_dns_edge(edge):
                 continue  # folded into the DNS rule
             peer = self.peer(other, namespace)
             if peer is None:
@@ -354,7 +355,7 @@ class Synthesizer:
         title = DNS_TITLE + (
             "" if dns_edges else f" (--dns {self.opts.dns}; TCP 53 for truncated answers)"
         )
-        return rules + [Rule(tuple(self._dns_peers(outs)), DNS_PORTS)], whys + [Justification("egress", dns_edges, title)]
+        return rules + [Rule(tuple(self._dns_peers(outs)), DNS_PORTS)], whys + [Justification(Direction.EGRESS, dns_edges, title)]
 
 
 def _edge_order(edge: Edge) -> tuple:
@@ -365,15 +366,15 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else "?"
 
 
-def _describe(edge: Edge, direction: str) -> str:
-    other = edge.src if direction == "ingress" else edge.dst
+def _describe(edge: Edge, direction: Direction) -> str:
+    other = edge.src if direction is Direction.INGRESS else edge.dst
     what = _endpoint_words(other)
-    if direction == "egress" and other.kind is EndpointKind.WORLD and edge.dst_names:
+    if direction is Direction.EGRESS and other.kind is EndpointKind.WORLD and edge.dst_names:
         names = ", ".join(edge.dst_names) + (", ..." if edge.names_overflow else "")
         what = f"the world ({other.address}, {names})"
     via = f" via Service {edge.via_service}" if edge.via_service else ""
     port = f"{edge.port}/{edge.protocol}" + (f" ({edge.port_name})" if edge.port_name else "")
-    arrow = "from" if direction == "ingress" else "to"
+    arrow = direction.peers_key
     return (
         f"{arrow} {what} on {port}{via}: {edge.connections} connection{'s' if edge.connections != 1 else ''}, "
         f"{edge.bytes} bytes, first {_when(edge.first_seen)}, last {_when(edge.last_seen)}"

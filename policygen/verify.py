@@ -11,38 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from netguard.evaluate import PolicySet, Targets, Verdict
 from netguard.inventory import Inventory
-from netguard.model import Edge, Endpoint, Workload
-from netguard.netpol import NetworkPolicy, PolicyPort, Target
+from netguard.model import Edge, Workload
+from netguard.netpol import Direction, NetworkPolicy, PolicyPort
 from policygen.index import WorkloadIndex
-from policygen.semantics import PolicySet, Verdict
 
 Triple = tuple[Workload, Workload, int, str]
-
-
-class Targets:
-    """Endpoint -> Target as policies see it, cached."""
-
-    def __init__(self, inventory: Inventory) -> None:
-        self.inv = inventory
-        self._cache: dict[Endpoint, Target] = {}
-        self._ips: dict[Workload, str] = {}
-        for pod in inventory.pods:
-            if pod.ip and not pod.host_network:
-                self._ips.setdefault(pod.workload, pod.ip)
-
-    def of(self, endpoint: Endpoint) -> Target:
-        target = self._cache.get(endpoint)
-        if target is None:
-            if endpoint.workload is not None and endpoint.workload in self.inv.workloads:
-                target = self.inv.target(endpoint.workload, self._ips.get(endpoint.workload))
-            else:
-                target = Target(ip=endpoint.address or None)
-            self._cache[endpoint] = target
-        return target
-
-    def workload(self, workload: Workload) -> Target:
-        return self.of(Endpoint.of(workload))
 
 
 @dataclass
@@ -86,7 +61,7 @@ def verify(
             report.denied.append(EdgeResult(edge, verdict))
         if edge.src.workload is not None and edge.dst.workload is not None:
             observed[(edge.src.workload, edge.dst.workload, edge.port, edge.protocol)] = verdict.allowed
-            if not verdict.egress.isolated and not verdict.ingress.isolated:
+            if not verdict.covered:
                 report.not_covered += 1
     if least_privilege:
         for triple in sorted(allowed_triples(inventory, policy_set, targets, observed) - observed.keys()):
@@ -134,13 +109,13 @@ def allowed_triples(inventory: Inventory, policy_set: PolicySet, targets: Target
     for workload in all_workloads:
         target = targets.workload(workload)
         for policy in policy_set.selecting(target):
-            if policy.isolates_ingress:
+            if policy.isolates(Direction.INGRESS):
                 for rule in policy.ingress:
                     sources = index.rule_workloads(rule.peers, policy.namespace)
                     ports = _concrete_ports(rule.ports, workload, inventory, known.get(workload, set()))
                     for src in all_workloads if sources is None else sources:
                         candidates.update((src, workload, p, proto) for p, proto in ports)
-            if policy.isolates_egress:
+            if policy.isolates(Direction.EGRESS):
                 for rule in policy.egress:
                     dests = index.rule_workloads(rule.peers, policy.namespace)
                     for dst in all_workloads if dests is None else dests:

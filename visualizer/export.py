@@ -11,9 +11,10 @@ import json
 
 import networkx as nx
 
+from netguard.evaluate import Decision
 from policygen.graph import graph_to_dict
 
-VERDICT_COLORS = {"allowed": "#2e7d32", "denied": "#c62828", "not-covered": "#9e9e9e"}
+VERDICT_COLORS = {Decision.ALLOWED: "#2e7d32", Decision.DENIED: "#c62828", Decision.NOT_COVERED: "#9e9e9e"}
 KIND_SHAPES = {
     "workload": "box",
     "namespace": "folder",
@@ -76,7 +77,7 @@ def to_dot(graph: nx.MultiDiGraph) -> str:
         verdict = data.get("verdict")
         if verdict:
             attrs.append(f"color={_quote(VERDICT_COLORS.get(verdict, '#000000'))}")
-            if verdict == "denied":
+            if verdict == Decision.DENIED:
                 attrs.append("style=dashed")
         lines.append(f"  {_quote(s)} -> {_quote(t)} [{', '.join(attrs)}];")
     lines.append("}")
@@ -96,7 +97,7 @@ class RenderError(RuntimeError):
 
 
 MAX_DRAWN_NODES = 300  # past this, pictures show one box per namespace (Graphviz's layout is superlinear)
-_VERDICT_RANK = {"denied": 3, "not-covered": 2, "allowed": 1}
+_VERDICT_RANK: dict[str, int] = {Decision.DENIED: 3, Decision.NOT_COVERED: 2, Decision.ALLOWED: 1}
 
 
 def aggregate_namespaces(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
@@ -169,6 +170,17 @@ def namespaces_dot(graph: nx.MultiDiGraph) -> str:
 def render(graph: nx.MultiDiGraph, fmt: str, *, timeout: float = RENDER_TIMEOUT) -> bytes:
     """The graph drawn by Graphviz's `dot` as `svg` or `png` bytes; a graph of more than
     MAX_DRAWN_NODES nodes is drawn one box per namespace."""
+    text = to_dot(graph)
+    layout = "dot"
+    if graph.number_of_nodes() > MAX_DRAWN_NODES:
+        # a namespace graph is dense: a force layout reads better than dot's ranks
+        text = namespaces_dot(aggregate_namespaces(graph))
+        layout = "sfdp"
+    return run_graphviz(text, fmt, layout=layout, timeout=timeout)
+
+
+def run_graphviz(text: str, fmt: str, *, layout: str = "dot", timeout: float = RENDER_TIMEOUT) -> bytes:
+    """DOT text drawn by Graphviz as `svg` or `png` bytes (the one place netguard runs Graphviz)."""
     import shutil
     import subprocess
 
@@ -177,14 +189,9 @@ def render(graph: nx.MultiDiGraph, fmt: str, *, timeout: float = RENDER_TIMEOUT)
     dot = shutil.which("dot")
     if dot is None:
         raise RenderError("Graphviz's `dot` is not installed (Debian: apt-get install graphviz; see scripts/system-deps.sh)")
-    args = [dot, f"-T{fmt}"]
+    args = [dot, f"-K{layout}", f"-T{fmt}"]
     if fmt == "png":
         args.append("-Gdpi=110")
-    text = to_dot(graph)
-    if graph.number_of_nodes() > MAX_DRAWN_NODES:
-        # a namespace graph is dense: a force layout reads better than dot's ranks
-        text = namespaces_dot(aggregate_namespaces(graph))
-        args.insert(1, "-Ksfdp")
     try:
         done = subprocess.run(args, input=text.encode("utf-8"), capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:

@@ -114,11 +114,14 @@ class Agent:
         if acct.exists() and acct.read_text().strip() == "0":
             log("warning", message="net.netfilter.nf_conntrack_acct is 0: connections carry no byte/packet counters")
         started: LRUCache = LRUCache(200_000)  # type: ignore[type-arg]
-        log("started", source="conntrack", node=self.node, destroy_events=wants_counters)
+        existing = self._existing_connections() if not destroy_mode else []
+        log("started", source="conntrack", node=self.node, destroy_events=wants_counters, existing=len(existing))
         try:
+            pending = existing
             while True:
                 stopping = self.stop.is_set()  # after a stop, one more read drains what the kernel queued
-                for ev in ct.read():
+                events, pending = pending + ct.read(), []
+                for ev in events:
                     self.metrics.events.labels(ev.kind).inc()
                     o, r = ev.orig, ev.reply
                     proto = PROTOCOLS.get(o.proto)
@@ -127,7 +130,7 @@ class Agent:
                     pod_ip, pod_port = "", 0
                     if r is not None and (r.src != o.dst or r.sport != o.dport):
                         pod_ip, pod_port = r.src, r.sport  # DNAT: the reply comes from the real backend
-                    if ev.kind == "new":
+                    if ev.kind in ("new", "existing"):
                         if destroy_mode:
                             started[ev.id] = ev.time
                             continue
@@ -149,6 +152,17 @@ class Agent:
         finally:
             ct.close()
         return {}
+
+    def _existing_connections(self) -> list:
+        """Connections opened before the agent started (subscribed first, so none falls in between;
+        one opened meanwhile may be reported twice, never lost)."""
+        from netguard.agent.conntrack import dump_existing
+
+        try:
+            return dump_existing()
+        except OSError as exc:
+            log("warning", message=f"could not dump the conntrack table: {exc}")
+            return []
 
     def run_sniff(self) -> dict[str, Any]:
         from netguard.agent.sniff import SniffSocket

@@ -9,6 +9,8 @@ a second. `tests/agent` checks this decoder against pyroute2's on the same bytes
 - NEW (type 0 with NLM_F_CREATE): the original tuple is the connection as the client made it (a
   ClusterIP for a Service); the reply tuple's source is the real backend after DNAT.
 - DESTROY (type 2): the same tuples plus packet/byte counters when `nf_conntrack_acct` is 1.
+- At start, a dump of the table (`dump_existing`): the connections opened before the agent started (a
+  database pool, a gRPC channel) are reported too, or they would never be seen: they make no NEW event.
 A full receive buffer makes the kernel drop events and the socket report ENOBUFS: counted as lost.
 The buffer is 256 MiB (SO_RCVBUFFORCE; kernel memory, not the agent's RSS): about 10 s of events at
 the fastest rate this machine makes, so a busy moment is absorbed rather than lost.
@@ -30,8 +32,10 @@ from pyroute2.netlink.nfnetlink import NFNLGRP_CONNTRACK_DESTROY, NFNLGRP_CONNTR
 SOL_NETLINK = 270
 SO_RCVBUFFORCE = 33
 NLM_F_CREATE = 0x400
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-CT_NEW, CT_DELETE = 0, 2
+CT_NEW, CT_GET, CT_DELETE = 0, 1, 2
+NFNL_SUBSYS_CTNETLINK = 1
 CTA_TUPLE_ORIG, CTA_TUPLE_REPLY, CTA_COUNTERS_ORIG, CTA_COUNTERS_REPLY, CTA_ID = 1, 2, 9, 10, 12
 CTA_TUPLE_IP, CTA_TUPLE_PROTO = 1, 2
 CTA_IP_V4_SRC, CTA_IP_V4_DST, CTA_IP_V6_SRC, CTA_IP_V6_DST = 1, 2, 3, 4
@@ -58,7 +62,7 @@ class Tuple5:
 
 @dataclass(frozen=True, slots=True)
 class CtEvent:
-    kind: str  # "new" or "destroy"
+    kind: str  # "new", "destroy", or "existing" (in the table when the agent started)
     orig: Tuple5
     reply: Tuple5 | None
     id: int = 0
@@ -113,15 +117,16 @@ def _counters(buf: bytes, span: tuple[int, int] | None) -> tuple[int, int]:
     return packets, bytes_
 
 
-def decode(buf: bytes, now: float = 0.0) -> Iterator[CtEvent]:
-    """Every conntrack NEW/DESTROY event in one netlink datagram."""
+def decode(buf: bytes, now: float = 0.0, dump: bool = False) -> Iterator[CtEvent]:
+    """Every conntrack NEW/DESTROY event in one netlink datagram (with `dump`: every entry of a
+    table dump, as "existing")."""
     pos, size = 0, len(buf)
     while pos + 16 <= size:
         length, type_, flags, _seq, _pid = _HDR.unpack_from(buf, pos)
         if length < 16 or pos + length > size:
             break
         msg_type = type_ & 0xFF
-        if type_ >> 8 == 1 and (msg_type == CT_DELETE or (msg_type == CT_NEW and flags & NLM_F_CREATE)):
+        if type_ >> 8 == 1 and (msg_type == CT_DELETE or (msg_type == CT_NEW and (dump or flags & NLM_F_CREATE))):
             attrs = _attrs(buf, pos + 20, pos + length)  # after nlmsghdr (16) and nfgenmsg (4)
             orig = _tuple(buf, attrs[CTA_TUPLE_ORIG]) if CTA_TUPLE_ORIG in attrs else None
             if orig is not None:
@@ -132,7 +137,7 @@ def decode(buf: bytes, now: float = 0.0) -> Iterator[CtEvent]:
                     p2, b2 = _counters(buf, attrs.get(CTA_COUNTERS_REPLY))
                     yield CtEvent("destroy", orig, reply, ct_id, p1 + p2, b1 + b2, now)
                 else:
-                    yield CtEvent("new", orig, reply, ct_id, 0, 0, now)
+                    yield CtEvent("existing" if dump else "new", orig, reply, ct_id, 0, 0, now)
         pos += (length + 3) & ~3
 
 
@@ -181,3 +186,38 @@ class ConntrackSocket:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def dump_existing(family: int = socket.AF_UNSPEC, timeout: float = 10.0) -> list[CtEvent]:
+    """The connections in the conntrack table now (IPCTNL_MSG_CT_GET with NLM_F_DUMP): those opened
+    before the agent subscribed to events. Bounded by `timeout`."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+    events: list[CtEvent] = []
+    try:
+        sock.bind((0, 0))
+        sock.settimeout(timeout)
+        request = _HDR.pack(20, (NFNL_SUBSYS_CTNETLINK << 8) | CT_GET, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
+        sock.send(request + struct.pack("=BBH", family, 0, 0))
+        deadline = time.monotonic() + timeout
+        now = time.time()
+        while time.monotonic() < deadline:
+            buf = sock.recv(1 << 20)
+            events.extend(decode(buf, now, dump=True))
+            if _done(buf):
+                break
+    finally:
+        sock.close()
+    return events
+
+
+def _done(buf: bytes) -> bool:
+    """Whether a dump's datagram holds its end (NLMSG_DONE, or an error)."""
+    pos = 0
+    while pos + 16 <= len(buf):
+        length, type_ = _HDR.unpack_from(buf, pos)[:2]
+        if type_ in (NLMSG_DONE, NLMSG_ERROR):
+            return True
+        if length < 16:
+            return True
+        pos += (length + 3) & ~3
+    return False

@@ -5,9 +5,10 @@ kernel dataplane.
   allowed traffic of an isolated pod is the union of the rules of every policy selecting it.
 - A connection needs egress allowed at its source and ingress allowed at its destination.
 - Replies and related packets of an allowed connection pass (`ct state established,related`).
-- Peers are matched with the core's `PolicyPeer.matches` (podSelector AND namespaceSelector, a
-  missing namespaceSelector meaning the policy's namespace, ipBlock with except); named ports resolve
-  against the destination pod; a rule without ports allows every port and protocol.
+- Which policies isolate a pod comes from the core's one evaluator (`netguard.evaluate.PolicySet`);
+  peers are matched with the core's `PolicyPeer.matches` and `IPBlock.contains` (podSelector AND
+  namespaceSelector, a missing namespaceSelector meaning the policy's namespace, ipBlock with except);
+  named ports resolve against the destination pod; a rule without ports allows every port and protocol.
 
 The forward hook sees pod-to-pod packets after the Service DNAT, so rules match pod addresses and
 container ports, exactly what NetworkPolicy ports are. Compilation (`compile_policies`) is pure;
@@ -20,10 +21,11 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from netguard.evaluate import PolicySet
 from netguard.inventory import load_policies
 from netguard.lab import system
 from netguard.lab.plan import LabPlan, PodSpec
-from netguard.netpol import NetworkPolicy, PolicyPort, Rule, Target
+from netguard.netpol import Direction, IPBlock, NetworkPolicy, PolicyPort, Rule, Target
 
 _PROTO = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
 
@@ -74,30 +76,31 @@ def _port_allows(pp: PolicyPort, dst: Target | None) -> list[Allow]:
 
 
 def _rule_allows(rule: Rule, policy: NetworkPolicy, me: Target, pods: Sequence[tuple[PodSpec, Target]],
-                 direction: str) -> list[Allow]:
+                 direction: Direction) -> list[Allow]:
     """What one rule allows for the isolated pod `me`. For egress the port belongs to the peer."""
     # The peers: ("", None) any address; (cidr, excepts) an ipBlock; (ip, target) a lab pod.
-    peers: list[tuple[str, tuple[str, ...], Target | None]] = []
+    peers: list[tuple[str, tuple[str, ...], Target | None, IPBlock | None]] = []
     if not rule.peers:
-        peers.append(("", (), None))
+        peers.append(("", (), None, None))
     for peer in rule.peers:
         if peer.ip_block is not None:
-            peers.append((str(peer.ip_block.cidr), tuple(str(e) for e in peer.ip_block.excepts), None))
+            ip_block = peer.ip_block
+            peers.append((str(ip_block.cidr), tuple(str(e) for e in ip_block.excepts), None, ip_block))
         else:
-            peers += [(pod.ip, (), target) for pod, target in pods if peer.matches(target, policy.namespace)]
+            peers += [(pod.ip, (), target, None) for pod, target in pods if peer.matches(target, policy.namespace)]
     out: list[Allow] = []
     named = any(isinstance(p.port, str) for p in rule.ports)
-    for address, excepts, target in peers:
+    for address, excepts, target, block in peers:
         if not rule.ports:
             out.append(Allow(address, excepts))
             continue
-        if direction == "ingress":
+        if direction is Direction.INGRESS:
             dsts: list[tuple[str, Target | None]] = [(address, me)]
         elif target is not None or not named:
             dsts = [(address, target)]
         else:
             # A named port toward an ipBlock or anywhere: it can only be a pod's port; resolve per lab pod.
-            dsts = [(address, None)] + [(pod.ip, t) for pod, t in pods if not address or _in_cidr(pod.ip, address, excepts)]
+            dsts = [(address, None)] + [(pod.ip, t) for pod, t in pods if block is None or block.contains(pod.ip)]
         for dst_address, dst in dsts:
             for pp in rule.ports:
                 if isinstance(pp.port, str) and dst is None:
@@ -107,32 +110,21 @@ def _rule_allows(rule: Rule, policy: NetworkPolicy, me: Target, pods: Sequence[t
     return out
 
 
-def _in_cidr(ip: str, cidr: str, excepts: tuple[str, ...]) -> bool:
-    import ipaddress
-
-    addr = ipaddress.ip_address(ip)
-    return addr in ipaddress.ip_network(cidr) and not any(addr in ipaddress.ip_network(e) for e in excepts)
-
-
 def compile_policies(plan: LabPlan, policies: Iterable[NetworkPolicy]) -> list[PodRules]:
     """Per lab pod: isolated or not per direction, and the allowed peers/ports (pure)."""
-    policies = list(policies)
+    policy_set = PolicySet(policies)
     pods = [(pod, target_of(plan, pod)) for pod in plan.pods]
     out = []
     for pod, me in pods:
-        rules = PodRules(pod)
-        for policy in policies:
-            if policy.namespace != pod.namespace or not policy.pod_selector.matches(pod.labels):
-                continue
-            rules.policies.append(policy.ref)
-            if policy.isolates_ingress:
-                rules.ingress_isolated = True
-                for rule in policy.ingress:
-                    rules.ingress += _rule_allows(rule, policy, me, pods, "ingress")
-            if policy.isolates_egress:
-                rules.egress_isolated = True
-                for rule in policy.egress:
-                    rules.egress += _rule_allows(rule, policy, me, pods, "egress")
+        rules = PodRules(pod, policies=[p.ref for p in policy_set.selecting(me)])
+        for policy in policy_set.isolating(me, Direction.INGRESS):
+            rules.ingress_isolated = True
+            for rule in policy.ingress:
+                rules.ingress += _rule_allows(rule, policy, me, pods, Direction.INGRESS)
+        for policy in policy_set.isolating(me, Direction.EGRESS):
+            rules.egress_isolated = True
+            for rule in policy.egress:
+                rules.egress += _rule_allows(rule, policy, me, pods, Direction.EGRESS)
         rules.ingress = sorted(set(rules.ingress))
         rules.egress = sorted(set(rules.egress))
         out.append(rules)

@@ -103,7 +103,7 @@ def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
 # summed per enrichment input (src IP, dst IP, dst port, protocol, post-DNAT pod IP and port): a
 # batch of 1,000 connections between a few pods is enriched as a few groups, with the same edges and
 # counters as one Flow at a time (tests/controller/test_fast_path.py checks both agree). Any record
-# not of exactly that shape goes to netguard.flows.parse_record, which has the last word and the
+# not of exactly that shape (one with DNS names included) goes to netguard.flows.parse_record, which has the last word and the
 # error messages.
 
 GroupKey = tuple[str, str, int, str, str, int]
@@ -136,7 +136,7 @@ def _add_fast(r: dict, groups: dict[GroupKey, list]) -> bool | GroupKey:
     """Sum a plain native record into `groups` (True, or the key of a new group); False to let
     parse_record decide (and explain)."""
     get = r.get
-    if "flow" in r:
+    if "flow" in r or "dst_names" in r:  # Hubble, or DNS names to keep: parse_record and Enricher.add
         return False
     src_ip, dst_ip, t = get("src_ip"), get("dst_ip"), get("time")
     src_port, dst_port = get("src_port"), get("dst_port")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from netguard.enrich import Aggregation, Enricher
+from netguard.evaluate import Decision, PolicySet, Targets
 from netguard.inventory import Inventory, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 from policygen.controller.ingest import Batch, parse_batch
@@ -33,8 +34,6 @@ from policygen.controller.settings import MODES, Settings
 from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, parse_workload_key
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
 from policygen.review import DECISIONS, Review, build_review
-from policygen.semantics import PolicySet
-from policygen.verify import Targets
 
 log = logging.getLogger("netguard.controller")
 
@@ -57,17 +56,13 @@ def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
         one.unresolved.clear()
         enricher.agg = one
         enricher.add(Flow(first, src_ip, 0, dst_ip, dst_port, proto, 0, 0, "", pod_ip, pod_port))
-        for key, s in one.stats.items():
+        for key, s in one.stats.items():  # the group's counters, on the edge the representative found
+            group = EdgeStats(n, nbytes, packets, first, last, s.port_name, s.via_service, s.dst_names, s.names_overflow)
             mine = agg.stats.get(key)
             if mine is None:
-                agg.stats[key] = EdgeStats(n, nbytes, packets, first, last, s.port_name, s.via_service)
+                agg.stats[key] = group
             else:
-                if mine.connections == 0 or first < mine.first_seen:
-                    mine.first_seen = first
-                mine.last_seen = max(mine.last_seen, last)
-                mine.connections += n
-                mine.bytes += nbytes
-                mine.packets += packets
+                mine.merge(group)
         for where, count in one.unresolved.items():
             agg.unresolved[where] += count * n
         agg.flows += n
@@ -354,8 +349,7 @@ class Controller:
                     if key not in self.alerted:
                         self.alerted.add(key)
                         new_alerts.append(alert)
-            write.edges.append(EdgeRow(key, s.connections, s.bytes, s.packets, s.first_seen, s.last_seen, s.port_name,
-                                       s.via_service, in_baseline))
+            write.edges.append(EdgeRow(Edge(key, s), in_baseline))
         if agg.unresolved:
             self.metrics.unresolved.inc(sum(agg.unresolved.values()))
         return Prepared(write, new_alerts, learned_keys)
@@ -401,7 +395,7 @@ class Controller:
         if cached is not None:
             return cached
         verdict = policy_set.evaluate(targets.of(key.src), targets.of(key.dst), key.port, key.protocol)
-        denied = (verdict.egress.isolated or verdict.ingress.isolated) and not verdict.allowed
+        denied = verdict.decision is Decision.DENIED
         self._verdicts[key] = denied
         return denied
 
@@ -512,23 +506,9 @@ class Controller:
                 agg = enrich_batch(enricher, batch)
                 batches += 1
                 records += batch.records
-                for key, s in agg.stats.items():
-                    mine = total.stats.get(key)
-                    if mine is None:
-                        total.stats[key] = s
-                    else:
-                        mine.first_seen = min(mine.first_seen, s.first_seen)
-                        mine.last_seen = max(mine.last_seen, s.last_seen)
-                        mine.connections += s.connections
-                        mine.bytes += s.bytes
-                        mine.packets += s.packets
-                for info in agg.learned.values():
-                    total.learned.setdefault(info.workload, info)
-            rows = [
-                EdgeRow(key, s.connections, s.bytes, s.packets, s.first_seen, s.last_seen, s.port_name, s.via_service,
-                        modes.of_edge(key)[0] == "learn" or key in self.baseline)
-                for key, s in total.stats.items()
-            ]
+                total.merge(agg)
+            rows = [EdgeRow(edge, modes.of_edge(edge.key)[0] == "learn" or edge.key in self.baseline)
+                    for edge in total.edges()]
             store.replace_edges(conn, rows, list(total.learned.values()))
             return {"batches": batches, "records": records, "edges": len(rows),
                     "baseline": sum(1 for r in rows if r.baseline)}

@@ -17,7 +17,8 @@ What is kept, and why:
   apply (on the leader) applies a policy again only when its text changed, whichever replica led.
   Both tables are created when missing, on any schema version.
 
-Schema versions: 1 (first), 2 (adds `modes`). An older store is migrated when opened.
+Schema versions: 1 (first), 2 (adds `modes`), 3 (the edge's DNS names: the columns of `edges` are the
+fields of netguard.model.EdgeStats). An older store is migrated when opened.
 
 A batch, its edges and its alerts are written in one transaction; the caller is answered only after
 the commit (SQLite: WAL with synchronous=FULL, so the WAL is fsync'd on commit). Writes go through one
@@ -35,27 +36,23 @@ import time
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from netguard.errors import InputError
 from netguard.inventory import WorkloadInfo
-from netguard.model import Edge, EdgeKey, Endpoint, EndpointKind, Workload
+from netguard.model import STAT_FIELDS, Edge, EdgeKey, EdgeStats, Endpoint, Merge, Workload
 from netguard.selectors import match_labels_selector
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (
     id {serial} PRIMARY KEY, agent TEXT NOT NULL, received {real} NOT NULL,
     records {int} NOT NULL, connections {int} NOT NULL, body {blob} NOT NULL);
-CREATE TABLE IF NOT EXISTS edges (
-    src TEXT NOT NULL, dst TEXT NOT NULL, port {int} NOT NULL, protocol TEXT NOT NULL,
-    connections {int} NOT NULL, bytes {int} NOT NULL, packets {int} NOT NULL,
-    first_seen {real} NOT NULL, last_seen {real} NOT NULL, port_name TEXT NOT NULL, via_service TEXT NOT NULL,
-    baseline {int} NOT NULL, PRIMARY KEY (src, dst, port, protocol));
+{edges_table};
 CREATE TABLE IF NOT EXISTS learned (workload TEXT PRIMARY KEY, labels TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS approvals (workload TEXT PRIMARY KEY, decision TEXT NOT NULL, updated {real} NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (
@@ -64,14 +61,17 @@ CREATE TABLE IF NOT EXISTS alerts (
     first_seen {real} NOT NULL, last_seen {real} NOT NULL, count {int} NOT NULL,
     UNIQUE (src, dst, port, protocol));
 CREATE TABLE IF NOT EXISTS applied (ref TEXT PRIMARY KEY, workload TEXT NOT NULL, applied {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS modes (namespace TEXT PRIMARY KEY, mode TEXT NOT NULL, updated {real} NOT NULL);
 CREATE TABLE IF NOT EXISTS dispatched (
     src TEXT NOT NULL, dst TEXT NOT NULL, port {int} NOT NULL, protocol TEXT NOT NULL, claimed_by TEXT NOT NULL,
     sent {real} NOT NULL, PRIMARY KEY (src, dst, port, protocol));
 CREATE TABLE IF NOT EXISTS applied_digests (ref TEXT PRIMARY KEY, digest TEXT NOT NULL, applied {real} NOT NULL);
 """
-# What each version adds, run in order on an older store (idempotent, in the schema transaction).
+# What each version adds, run in order on an older store (in the schema transaction). A new store gets
+# _DDL, which has everything.
 _MIGRATIONS = {
     2: """CREATE TABLE IF NOT EXISTS modes (namespace TEXT PRIMARY KEY, mode TEXT NOT NULL, updated {real} NOT NULL)""",
+    3: "{add_dst_names};{add_names_overflow}",  # the edge's DNS names, dropped by versions 1 and 2
 }
 _TYPES = {
     "sqlite": {"serial": "INTEGER", "real": "REAL", "int": "INTEGER", "blob": "BLOB"},
@@ -79,17 +79,54 @@ _TYPES = {
 }
 _FUNCS = {"sqlite": {"least": "min", "greatest": "max"}, "postgres": {"least": "LEAST", "greatest": "GREATEST"}}
 
-_UPSERT_EDGE = """
-INSERT INTO edges (src, dst, port, protocol, connections, bytes, packets, first_seen, last_seen, port_name, via_service, baseline)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (src, dst, port, protocol) DO UPDATE SET
-    connections = edges.connections + excluded.connections,
-    bytes = edges.bytes + excluded.bytes,
-    packets = edges.packets + excluded.packets,
-    first_seen = {least}(edges.first_seen, excluded.first_seen),
-    last_seen = {greatest}(edges.last_seen, excluded.last_seen),
-    baseline = {greatest}(edges.baseline, excluded.baseline)
-"""
+# --- the edges table, derived from the one Edge record --------------------------------------------------
+# Columns: the EdgeKey (endpoints as Endpoint.key), then every EdgeStats field by its name, then `baseline`.
+# The upsert merges each stats column as its field's Merge says; names are merged in Python first
+# (_merge_stored_names), as a bounded sorted union is not SQL.
+
+_KEY_COLUMNS = ("src", "dst", "port", "protocol")
+STAT_COLUMNS = tuple(f.name for f in STAT_FIELDS)
+EDGE_COLUMNS = (*_KEY_COLUMNS, *STAT_COLUMNS, "baseline")
+
+
+def _column_type(f: Field) -> str:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    if kind.startswith("tuple"):
+        return "TEXT NOT NULL DEFAULT ''"  # comma-joined (DNS names never hold a comma)
+    return {"int": "{int} NOT NULL DEFAULT 0", "bool": "{int} NOT NULL DEFAULT 0", "float": "{real} NOT NULL DEFAULT 0",
+            "str": "TEXT NOT NULL DEFAULT ''"}[kind]
+
+
+def _edges_table() -> str:
+    stats = ", ".join(f"{f.name} {_column_type(f)}" for f in STAT_FIELDS)
+    return ("CREATE TABLE IF NOT EXISTS edges (src TEXT NOT NULL, dst TEXT NOT NULL, port {int} NOT NULL, "
+            f"protocol TEXT NOT NULL, {stats}, baseline {{int}} NOT NULL, PRIMARY KEY (src, dst, port, protocol))")
+
+
+def _add_column(name: str) -> str:
+    f = next(f for f in STAT_FIELDS if f.name == name)
+    return f"ALTER TABLE edges ADD COLUMN {name} {_column_type(f)}"
+
+
+_MERGE_SQL = {
+    Merge.SUM: "{c} = edges.{c} + excluded.{c}",
+    Merge.MIN: "{c} = {{least}}(edges.{c}, excluded.{c})",
+    Merge.MAX: "{c} = {{greatest}}(edges.{c}, excluded.{c})",
+    Merge.NAMES: "{c} = CASE WHEN excluded.{c} = '' THEN edges.{c} ELSE excluded.{c} END",
+}
+
+
+def _upsert_edge() -> str:
+    updates = [_MERGE_SQL[f.metadata["merge"]].format(c=f.name) for f in STAT_FIELDS if f.metadata["merge"] in _MERGE_SQL]
+    updates.append("baseline = {greatest}(edges.baseline, excluded.baseline)")
+    return (f"INSERT INTO edges ({', '.join(EDGE_COLUMNS)}) VALUES ({', '.join('?' * len(EDGE_COLUMNS))}) "
+            f"ON CONFLICT (src, dst, port, protocol) DO UPDATE SET {', '.join(updates)}")
+
+
+_DDL = _DDL.replace("{edges_table}", _edges_table())
+_MIGRATIONS[3] = _MIGRATIONS[3].format(add_dst_names=_add_column("dst_names"),
+                                       add_names_overflow=_add_column("names_overflow"))
+_UPSERT_EDGE = _upsert_edge()
 _UPSERT_ALERT = """
 INSERT INTO alerts (src, dst, port, protocol, namespace, mode, reasons, first_seen, last_seen, count)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -104,18 +141,11 @@ ON CONFLICT (src, dst, port, protocol) DO UPDATE SET
 
 
 def endpoint_key(endpoint: Endpoint) -> str:
-    """A stable text key: `w:ns/Kind/name` for workloads, `world:1.2.3.4` and the like otherwise."""
-    if endpoint.workload is not None:
-        return "w:" + endpoint.workload.key
-    return f"{endpoint.kind.value}:{endpoint.address}"
+    return endpoint.key
 
 
 def parse_endpoint_key(key: str) -> Endpoint:
-    kind, _, rest = key.partition(":")
-    if kind == "w":
-        namespace, wkind, name = rest.split("/", 2)
-        return Endpoint.of(Workload(namespace, wkind, name))
-    return Endpoint(EndpointKind(kind), address=rest)
+    return Endpoint.parse(key)
 
 
 def parse_workload_key(key: str) -> Workload:
@@ -130,14 +160,7 @@ def parse_workload_key(key: str) -> Workload:
 
 @dataclass
 class EdgeRow:
-    key: EdgeKey
-    connections: int
-    bytes: int
-    packets: int
-    first_seen: float
-    last_seen: float
-    port_name: str
-    via_service: str
+    edge: Edge
     baseline: bool
 
 
@@ -163,9 +186,24 @@ class BatchWrite:
 
 
 def _edge_params(row: EdgeRow) -> tuple:
-    k = row.key
-    return (endpoint_key(k.src), endpoint_key(k.dst), k.port, k.protocol, row.connections, row.bytes, row.packets,
-            row.first_seen, row.last_seen, row.port_name, row.via_service, int(row.baseline))
+    k, stats = row.edge.key, row.edge.stats
+    values = [getattr(stats, c) for c in STAT_COLUMNS]
+    return (k.src.key, k.dst.key, k.port, k.protocol,
+            *(",".join(v) if isinstance(v, tuple) else int(v) if isinstance(v, bool) else v for v in values),
+            int(row.baseline))
+
+
+def _edge_from_row(row: tuple) -> Edge:
+    s, d, port, proto, *values = row
+    stats = EdgeStats(*(_from_column(f, v) for f, v in zip(STAT_FIELDS, values, strict=True)))
+    return Edge(EdgeKey(Endpoint.parse(s), Endpoint.parse(d), int(port), proto), stats)
+
+
+def _from_column(f: Field, value: Any) -> Any:
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    if kind.startswith("tuple"):
+        return tuple(value.split(",")) if value else ()
+    return {"int": int, "bool": bool, "float": float, "str": str}[kind](value)
 
 
 def _alert_params(row: AlertRow) -> tuple:
@@ -181,6 +219,7 @@ class Store:
     """Open with `open_store(url)`. Reads may come from any thread; writes go through `submit`."""
 
     dialect = "sqlite"
+    _lock_row = ""  # PostgreSQL: FOR UPDATE (replicas writing names of one edge at once)
 
     def __init__(self) -> None:
         self._read_lock = threading.Lock()
@@ -207,9 +246,8 @@ class Store:
         if row is not None and int(row[0]) > SCHEMA_VERSION:
             conn.rollback()
             raise InputError(f"the store's schema is version {row[0]}; this netguard knows up to {SCHEMA_VERSION}")
-        self._run_ddl(cur, _DDL)  # the version 1 tables (a new store, or nothing to do)
+        self._run_ddl(cur, _DDL)  # every table of a new store (CREATE IF NOT EXISTS: nothing for an old one)
         if row is None:
-            self._run_ddl(cur, ";".join(_MIGRATIONS.values()))
             cur.execute(self._q("INSERT INTO meta (key, value) VALUES (?, ?)"), ("schema_version", str(SCHEMA_VERSION)))
         else:
             for version in range(int(row[0]) + 1, SCHEMA_VERSION + 1):
@@ -365,7 +403,7 @@ class Store:
         now = time.time()
         for w in writes:
             ids.append(self._insert_batch(cur, w, now))
-        edges = [_edge_params(r) for w in writes for r in w.edges]
+        edges = [_edge_params(r) for r in self._merge_stored_names(cur, [r for w in writes for r in w.edges])]
         if edges:
             cur.executemany(self._q(self._sql(_UPSERT_EDGE)), edges)
         learned = {info.workload.key: json.dumps(dict(info.labels)) for w in writes for info in w.learned}
@@ -377,6 +415,30 @@ class Store:
             cur.executemany(self._q(self._sql(_UPSERT_ALERT)), alerts)
         conn.commit()
         return ids
+
+    def _merge_stored_names(self, cur: Any, rows: list[EdgeRow]) -> list[EdgeRow]:
+        """Rows carrying DNS names get the names stored (and those of earlier rows of this group) merged
+        in with EdgeStats.add_names, in this transaction; the upsert then writes the union. Few rows
+        carry names (outside destinations only)."""
+        union: dict[EdgeKey, EdgeStats] = {}
+        out = []
+        for row in rows:
+            if row.edge.dst_names:
+                k = row.edge.key
+                names = union.get(k)
+                if names is None:
+                    names = union[k] = EdgeStats()
+                    cur.execute(self._q("SELECT dst_names, names_overflow FROM edges WHERE src = ? AND dst = ? AND port = ? "
+                                        "AND protocol = ?" + self._lock_row), (k.src.key, k.dst.key, k.port, k.protocol))
+                    stored = cur.fetchone()
+                    if stored is not None and stored[0]:
+                        names.add_names(tuple(stored[0].split(",")), bool(stored[1]))
+                names.add_names(row.edge.dst_names, row.edge.names_overflow)
+                stats = row.edge.stats.copy()
+                stats.dst_names, stats.names_overflow = names.dst_names, names.names_overflow
+                row = EdgeRow(Edge(k, stats), row.baseline)
+            out.append(row)
+        return out
 
     def _insert_batch(self, cur: Any, w: BatchWrite, now: float) -> int:
         cur.execute(self._q("INSERT INTO batches (agent, received, records, connections, body) VALUES (?, ?, ?, ?, ?)"),
@@ -400,14 +462,9 @@ class Store:
             return [tuple(r) for r in rows]
 
     def edges(self, baseline_only: bool = False) -> list[Edge]:
-        sql = ("SELECT src, dst, port, protocol, connections, bytes, packets, first_seen, last_seen, port_name, via_service"
-               " FROM edges" + (" WHERE baseline = 1" if baseline_only else ""))
-        out = [
-            Edge(parse_endpoint_key(s), parse_endpoint_key(d), int(port), proto, int(c), int(b), int(p), float(f), float(last),
-                 pn, via)
-            for s, d, port, proto, c, b, p, f, last, pn, via in self._all(sql)
-        ]
-        return sorted(out, key=lambda e: e.key)
+        sql = (f"SELECT {', '.join((*_KEY_COLUMNS, *STAT_COLUMNS))} FROM edges"
+               + (" WHERE baseline = 1" if baseline_only else ""))
+        return sorted((_edge_from_row(r) for r in self._all(sql)), key=lambda e: e.key)
 
     def baseline_keys(self) -> set[EdgeKey]:
         return {
@@ -583,6 +640,7 @@ class PostgresStore(Store):
     """PostgreSQL through pg8000 (pure Python, BSD). URL: postgresql://user:password@host:port/database."""
 
     dialect = "postgres"
+    _lock_row = " FOR UPDATE"
 
     def __init__(self, url: str) -> None:
         super().__init__()

@@ -209,3 +209,26 @@ def test_agent_reports_a_dnat_connection_once_at_new_or_at_destroy(tmp_path, emi
         "10.244.250.30", int(sport), "10.96.250.10", 53, "UDP")
     assert (r["dst_pod_ip"], r["dst_pod_port"]) == ("10.244.250.40", 5353)  # from the reply tuple
     assert r["node"] == "n1"
+
+
+@root
+def test_agent_reports_connections_opened_before_it_started(tmp_path):
+    """A long-lived connection makes no NEW event while the agent runs: the table dump at start finds it."""
+    import random
+    import signal
+
+    sport = str(random.randrange(20000, 60000))
+    ct("-I", "-p", "tcp", "-s", "10.244.250.31", "-d", "10.244.250.41", "--sport", sport, "--dport", "5432",
+       "--state", "ESTABLISHED", "-t", "60", "--reply-src", "10.244.250.41", "--reply-dst", "10.244.250.31",
+       "--reply-port-src", "5432", "--reply-port-dst", sport)
+    proc, out, err = _agent_run(tmp_path)
+    try:
+        assert _wait(lambda: f'"src_port":{sport},' in (out.read_text() if out.exists() else ""))
+    finally:
+        subprocess.run(["conntrack", "-D", "-s", "10.244.250.31", "--sport", sport, "-p", "tcp"], capture_output=True)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines() if f'"src_port":{sport},' in line]
+    assert [(r["src_ip"], r["dst_ip"], r["dst_port"], r["protocol"]) for r in records] == [
+        ("10.244.250.31", "10.244.250.41", 5432, "TCP")]
+    assert "dst_pod_ip" not in records[0]

@@ -37,8 +37,12 @@ def _variants(rng: random.Random, base: list[dict], hubble: list[dict]) -> list[
             r.pop("bytes", None)
         elif roll < 0.55:
             r["src_ip"] = f"198.51.100.{rng.randint(1, 254)}"
-        elif roll < 0.65:
+        elif roll < 0.6:
             r = dict(rng.choice(hubble))
+        elif roll < 0.65:  # to the world, with the DNS names it was looked up as
+            r["dst_ip"], r["dst_port"] = "203.0.113.9", 443
+            r.pop("dst_pod_ip", None)
+            r["dst_names"] = rng.sample(["api.example.com", "b.example.com", "c.example.org"], rng.randint(1, 2))
         r_time = r.get("time")
         if isinstance(r_time, float) and rng.random() < 0.5:
             r["time"] = int(r_time)

@@ -126,10 +126,12 @@ def test_a_version_1_store_is_migrated(tmp_path: Path):
     store.close()
     with sqlite3.connect(db) as conn:  # as netguard before the modes table wrote it
         conn.execute("DROP TABLE modes")
+        conn.execute("ALTER TABLE edges DROP COLUMN dst_names")  # added by version 3
+        conn.execute("ALTER TABLE edges DROP COLUMN names_overflow")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     store = open_store(str(db))
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         store.set_mode("default", "monitor")
         assert store.modes() == {"default": "monitor"}
     finally:

@@ -10,7 +10,7 @@ import yaml
 from tests.injection.conftest import DATA, check_golden, validate_all_versions
 from waf.injection.cli import inject_text, main
 from waf.injection.documents import split
-from waf.injection.mutation import SIDECAR
+from waf.injection.mutation import SIDECAR, Result
 
 
 def _objects(text):
@@ -19,8 +19,8 @@ def _objects(text):
 
 def test_bookinfo_with_productpage_labelled_matches_the_golden_file():
     source = (DATA / "bookinfo-productpage-waf.yaml").read_text()
-    out, warnings = inject_text(source)
-    assert warnings == []
+    out, outcomes = inject_text(source)
+    assert [(o.what, o.result) for o in outcomes] == [("Deployment productpage-v1", Result.INJECTED)]
     check_golden("bookinfo-productpage-waf.injected.yaml", out)
 
 
@@ -58,14 +58,15 @@ def test_bookinfo_labelled_without_iptables_is_left_alone_and_says_why():
         .read_text()
         .replace("        netguard.io/waf-redirect: iptables\n", "")
     )
-    out, warnings = inject_text(source)
+    out, outcomes = inject_text(source)
     assert out == source
-    assert len(warnings) == 1 and warnings[0].startswith("Deployment productpage-v1: port 9080")
+    assert [o.result for o in outcomes] == [Result.LEFT_ALONE]
+    assert outcomes[0].warnings[0].startswith("Deployment productpage-v1: port 9080 of container productpage has no name")
 
 
 def test_frontend_takeover_through_the_named_service_port_matches_the_golden_file():
-    out, warnings = inject_text((DATA / "frontend.yaml").read_text())
-    assert warnings == []
+    out, outcomes = inject_text((DATA / "frontend.yaml").read_text())
+    assert [o.result for o in outcomes] == [Result.INJECTED]
     check_golden("frontend.injected.yaml", out)
     objs = _objects(out)
     for obj in objs:
@@ -79,15 +80,16 @@ def test_frontend_takeover_through_the_named_service_port_matches_the_golden_fil
 
 def test_injecting_the_output_again_changes_nothing():
     once, _ = inject_text((DATA / "frontend.yaml").read_text())
-    assert inject_text(once) == (once, [])
+    again, outcomes = inject_text(once)
+    assert again == once and [o.result for o in outcomes] == [Result.ALREADY_INJECTED]
 
 
 def test_a_list_from_kubectl_get_is_injected_item_by_item():
     objs = _objects((DATA / "frontend.yaml").read_text())
     text = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": objs[1:3]}, sort_keys=False)
-    out, warnings = inject_text(text)
+    out, outcomes = inject_text(text)
     items = yaml.safe_load(out)["items"]
-    assert warnings == [] and items[0] == objs[1]
+    assert [o.result for o in outcomes] == [Result.INJECTED] and items[0] == objs[1]
     assert items[1]["spec"]["template"]["spec"]["containers"][1]["name"] == SIDECAR
 
 
@@ -98,9 +100,28 @@ def test_cli_writes_the_output_file_and_warns_on_stderr(tmp_path, capsys):
     assert main(["-f", str(tmp_path / "in.yaml"), "-o", str(tmp_path / "out.yaml")]) == 0
     assert (tmp_path / "out.yaml").read_text() == text
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(
-        f"netguard inject: warning: {tmp_path / 'in.yaml'}: Deployment"
+    assert err == [
+        f"netguard inject: {tmp_path / 'in.yaml'}: warning: Deployment productpage-v1: port 9080 of container productpage"
+        " has no name and no env var of the container carries 9080, so nothing would tell the app to move (set"
+        " netguard.io/waf-app-port-env to the variable it reads its port from, name the port, or set"
+        " netguard.io/waf-redirect: iptables); left alone",
+        f"netguard inject: {tmp_path / 'in.yaml'}: 1 opted-in workload: 0 injected, 0 already injected, 1 left alone",
+    ]
+
+
+def test_strict_exits_1_and_writes_nothing_when_an_opted_in_workload_is_left_alone(tmp_path, capsys):
+    text = (DATA / "bookinfo-productpage-waf.yaml").read_text().replace("        netguard.io/waf-redirect: iptables\n", "")
+    (tmp_path / "in.yaml").write_text(text)
+    out = tmp_path / "out.yaml"
+    assert main(["--strict", "-f", str(tmp_path / "in.yaml"), "-o", str(out)]) == 1
+    assert not out.exists()
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "netguard inject: --strict: 1 opted-in workload(s) left alone; nothing written"
     )
+    assert main(["--strict", "-q", "-f", str(DATA / "frontend.yaml"), "-o", str(out)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"netguard inject: {DATA / 'frontend.yaml'}: 1 opted-in workload: 1 injected, 0 already injected, 0 left alone"
+    ]
 
 
 def test_bad_yaml_is_one_line_naming_file_and_line_exit_2_and_nothing_written(tmp_path, capsys):
@@ -127,8 +148,29 @@ def test_the_command_reads_stdin_and_has_help_with_an_example():
         text=True,
         timeout=60,
     )
-    assert run.returncode == 0 and SIDECAR in run.stdout and run.stderr == ""
+    assert run.returncode == 0 and SIDECAR in run.stdout
+    assert run.stderr.splitlines() == [
+        "netguard inject: <stdin>: Deployment shop/storefront: injected (takeover of port web: the WAF listens on 8080,"
+        " the app moves to 15081 (PORT=15081))",
+        "netguard inject: <stdin>: 1 opted-in workload: 1 injected, 0 already injected, 0 left alone",
+    ]
     helptext = subprocess.run(
         [sys.executable, "-m", "netguard", "inject", "--help"], capture_output=True, text=True, timeout=60
     ).stdout
     assert "netguard inject -f app.yaml -o app.injected.yaml" in helptext
+
+
+def test_bank_of_anthos_frontend_with_its_unnamed_port_is_taken_over_and_matches_the_golden_file():
+    source = (DATA / "bank-of-anthos" / "frontend.yaml").read_text()
+    out, outcomes = inject_text(source)
+    assert [(o.what, o.result) for o in outcomes] == [("Deployment frontend", Result.INJECTED)]
+    check_golden("bank-of-anthos-frontend.injected.yaml", out)
+    service, deployment = _objects(out)
+    assert service == _objects(source)[0] and service["spec"]["ports"][0]["targetPort"] == 8080
+    for obj in (service, deployment):
+        validate_all_versions(obj)
+    front, waf = deployment["spec"]["template"]["spec"]["containers"]
+    assert waf["name"] == SIDECAR and waf["ports"][0] == {"containerPort": 8080, "protocol": "TCP"}
+    assert front["ports"] == [{"containerPort": 15081, "protocol": "TCP"}]  # declared where it moved
+    assert {"name": "PORT", "value": "15081"} in front["env"]
+    assert front["readinessProbe"]["httpGet"]["port"] == front["livenessProbe"]["httpGet"]["port"] == 15081

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.injection.conftest import make_pod, validate_all_versions
 from waf.injection import Settings, inject_object, inject_pod
-from waf.injection.mutation import INIT, SIDECAR
+from waf.injection.mutation import INIT, SIDECAR, Result
 
 
 def containers(pod):
@@ -153,12 +153,60 @@ def test_the_app_env_var_replaces_an_existing_one(pod):
     assert env == [{"name": "PORT", "value": "15081"}, {"name": "X", "value": "1"}]
 
 
-def test_an_unnamed_port_needs_iptables_and_says_so():
+def unnamed_pod(**app: object) -> dict:
+    """A front end like Bank of Anthos': one unnamed port 8080, probes on the number, PORT=8080."""
     pod = make_pod()
-    pod["spec"]["containers"][0]["ports"] = [{"containerPort": 9080}]
+    web = pod["spec"]["containers"][0]
+    web["ports"] = [{"containerPort": 8080}]
+    web["env"] = [{"name": "VERSION", "value": "v1"}, {"name": "PORT", "value": "8080"}]
+    web["readinessProbe"] = {"httpGet": {"path": "/ready", "port": 8080}}
+    web["lifecycle"] = {"preStop": {"httpGet": {"path": "/quit", "port": 8080}}}
+    del web["startupProbe"]
+    web.update(app)
+    return pod
+
+
+def test_an_unnamed_port_is_taken_over_and_the_variable_carrying_it_is_rewritten():
+    out = inject_pod(unnamed_pod())
+    assert out.changed, out.warnings
+    web, waf = out.pod["spec"]["containers"]
+    assert waf["name"] == SIDECAR and waf["ports"][0] == {"containerPort": 8080, "protocol": "TCP"}
+    assert "--upstream" in waf["command"] and "http://127.0.0.1:15081" in waf["command"]
+    assert web["ports"] == [{"containerPort": 15081}]
+    assert web["env"] == [{"name": "VERSION", "value": "v1"}, {"name": "PORT", "value": "15081"}]
+    assert web["readinessProbe"]["httpGet"]["port"] == 15081 and web["livenessProbe"]["tcpSocket"]["port"] == 15081
+    assert web["lifecycle"]["preStop"]["httpGet"]["port"] == 15081
+    assert json.loads(out.pod["metadata"]["annotations"]["netguard.io/waf-status"])["env"] == "PORT"
+    assert "the app moves to 15081 (PORT=15081)" in out.how
+    validate_all_versions(out.pod)
+
+
+def test_the_annotation_names_the_variable_when_none_carries_the_port():
+    pod = unnamed_pod(env=[{"name": "VERSION", "value": "v1"}])
+    pod["metadata"]["annotations"] = {"netguard.io/waf-app-port-env": "HTTP_PORT"}
     out = inject_pod(pod)
-    assert not out.changed
-    assert "has no name" in out.warnings[0] and "netguard.io/waf-redirect: iptables" in out.warnings[0]
+    assert containers(out.pod)["web"]["env"] == [{"name": "VERSION", "value": "v1"}, {"name": "HTTP_PORT", "value": "15081"}]
+
+
+@pytest.mark.parametrize(
+    "app,why",
+    [
+        ({"env": [{"name": "VERSION", "value": "v1"}]}, "has no name and no env var of the container carries 8080"),
+        ({"env": [{"name": "PORT", "value": "8080"}, {"name": "LISTEN", "value": "8080"}]}, "env vars PORT, LISTEN of container web all carry 8080"),
+        ({"args": ["--bind", "0.0.0.0:8080"]}, "names port 8080 on its command line (args[1] '0.0.0.0:8080')"),
+        ({"command": ["web", "--port=8080"]}, "(command[1] '--port=8080'), so it would not move: write $(PORT) there"),
+    ],
+)
+def test_no_safe_way_to_move_the_app_leaves_it_alone_and_says_exactly_why(app, why):
+    pod = unnamed_pod(**app)
+    out = inject_pod(pod)
+    assert out.result is Result.LEFT_ALONE and out.pod == pod
+    assert why in out.warnings[0] and out.warnings[0].startswith("Pod shop/web: "), out.warnings
+
+
+def test_a_command_line_reading_the_variable_is_fine_and_other_numbers_do_not_count():
+    out = inject_pod(unnamed_pod(args=["--port=$(PORT)", "--workers=18080", "--timeout=80800"]))
+    assert out.changed, out.warnings
 
 
 def test_iptables_mode_adds_the_redirecting_init_container_and_keeps_the_app():
@@ -289,6 +337,7 @@ def test_the_status_annotation_records_what_was_done(pod):
         "port": 8080,
         "upstream": 15081,
         "listen": 8080,
+        "env": "PORT",
     }
     assert annotations["kubectl.kubernetes.io/default-container"] == "web"
 

@@ -220,6 +220,8 @@ def test_hubble_reserved_identities_and_replies():
     assert dict(flow.dst_hint.labels) == {"app": "web"}
     ack = json.loads(json.dumps(world))
     ack["flow"]["l4"]["TCP"]["flags"] = {"ACK": True}
+    assert parse_record(ack, stats) is None  # no source port, no is_reply: nothing says which way it goes
+    ack["flow"]["is_reply"] = True
     assert parse_record(ack, stats) is None
     icmp = {
         "IP": {"source": "10.0.0.1", "destination": "10.0.0.2"},
@@ -230,7 +232,7 @@ def test_hubble_reserved_identities_and_replies():
     assert parse_record(icmp, stats) is None
     dropped = {**world["flow"], "verdict": "DROPPED"}
     assert parse_record(dropped, stats) is None
-    assert (stats.replies, stats.not_l4, stats.dropped_verdicts) == (1, 1, 1)
+    assert (stats.replies, stats.undecided, stats.not_l4, stats.dropped_verdicts) == (1, 1, 1, 1)
 
 
 def test_pcap_connection_starts(tmp_path):

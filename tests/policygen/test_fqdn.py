@@ -118,7 +118,7 @@ def test_hubble_destination_names_give_to_fqdns_without_inventory(tmp_path):
 
 
 def _world(address: str, names: tuple[str, ...] = (), overflow: bool = False, port: int = 443) -> Edge:
-    return Edge(Endpoint.of(PRODUCTPAGE), Endpoint(EndpointKind.WORLD, address=address), port, "TCP",
+    return Edge.of(Endpoint.of(PRODUCTPAGE), Endpoint(EndpointKind.WORLD, address=address), port, "TCP",
                 dst_names=names, names_overflow=overflow)
 
 

@@ -9,17 +9,22 @@ import tempfile
 from typing import Any
 
 from waf.injection.documents import DocumentError, join, render, split
-from waf.injection.mutation import inject_object
+from waf.injection.mutation import Outcome, Result, inject_object
 from waf.injection.settings import DEFAULT_IMAGE, DEFAULTS, Settings
 
 EPILOG = """\
 Pods and pod templates labelled (or annotated) netguard.io/waf: enabled get the WAF sidecar; every
 other object, the documents' order and their comments are kept as they were. A Service in the same
-file that selects the pod tells which port to guard.
+file that selects the pod tells which port to guard. The run ends with a summary on stderr: what was
+injected and how, and why each opted-in workload that was not, was left alone.
+
+exit status: 0 done; 1 with --strict when an opted-in workload was left alone (nothing is written);
+2 bad input (nothing is written).
 
 examples:
   netguard inject -f app.yaml -o app.injected.yaml
   netguard inject -f app.yaml | kubectl apply -f -
+  helm template shop ./chart | netguard inject --strict -f - | kubectl apply -f -
   kubectl get deploy web -o yaml | netguard inject -f -
 """
 
@@ -40,30 +45,56 @@ def parser() -> argparse.ArgumentParser:
         default="block",
         help="default WAF mode when the pod has no netguard.io/waf-mode annotation",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="do not print why a pod was left alone")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 and write nothing when an opted-in workload is left alone",
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the summary's last line, not each workload"
+    )
     return p
 
 
 def inject_text(
     text: str, *, source: str = "<input>", defaults: Settings = DEFAULTS
-) -> tuple[str, list[str]]:
-    """The injected YAML text and the warnings; DocumentError when the text is not YAML."""
+) -> tuple[str, list[Outcome]]:
+    """The injected YAML text and the outcome of each opted-in workload; DocumentError when not YAML."""
     docs = split(text, source)
     services = [
         o for doc in docs for o in _items(doc.obj) if isinstance(o, dict) and o.get("kind") == "Service"
     ]
     texts: list[str] = []
-    warnings: list[str] = []
+    opted: list[Outcome] = []
     for doc in docs:
         outcomes = [inject_object(o, defaults=defaults, services=services) for o in _items(doc.obj)]
-        warnings += [w for o in outcomes for w in o.warnings]
+        opted += [o for o in outcomes if o.opted_in]
         if not any(o.changed for o in outcomes):
             texts.append(doc.text)  # byte for byte
         elif _is_list(doc.obj):
             texts.append(render(doc, {**doc.obj, "items": [o.pod for o in outcomes]}))
         else:
             texts.append(render(doc, outcomes[0].pod))
-    return join(docs, texts), warnings
+    return join(docs, texts), opted
+
+
+def summary(outcomes: list[Outcome], *, detail: bool = True) -> list[str]:
+    """The run's summary: one line per opted-in workload (how it was injected, or why not), then counts."""
+    lines = []
+    if detail:
+        for o in outcomes:
+            if o.result is Result.INJECTED:
+                lines.append(f"{o.what}: injected ({o.how})")
+            elif o.result is Result.ALREADY_INJECTED:
+                lines.append(f"{o.what}: already injected, unchanged")
+            else:
+                lines += [f"warning: {w}" for w in o.warnings]
+    counts = {r: sum(o.result is r for o in outcomes) for r in Result if r is not Result.NOT_OPTED_IN}
+    lines.append(
+        f"{len(outcomes)} opted-in workload{'s' if len(outcomes) != 1 else ''}: "
+        + ", ".join(f"{n} {r.value}" for r, n in counts.items())
+    )
+    return lines
 
 
 def _is_list(obj: Any) -> bool:
@@ -103,7 +134,13 @@ def main(argv: list[str]) -> int:
     source = "<stdin>" if args.filename == "-" else args.filename
     try:
         text = _read(args.filename)
-        out, warnings = inject_text(text, source=source, defaults=Settings(image=args.image, mode=args.mode))
+        out, outcomes = inject_text(text, source=source, defaults=Settings(image=args.image, mode=args.mode))
+        for line in summary(outcomes, detail=not args.quiet):
+            print(f"netguard inject: {source}: {line}", file=sys.stderr)
+        left = sum(o.result is Result.LEFT_ALONE for o in outcomes)
+        if args.strict and left:
+            print(f"netguard inject: --strict: {left} opted-in workload(s) left alone; nothing written", file=sys.stderr)
+            return 1
         _write(args.output, out)
     except (OSError, UnicodeDecodeError) as exc:
         what = getattr(exc, "filename", None) or source
@@ -113,7 +150,4 @@ def main(argv: list[str]) -> int:
     except DocumentError as exc:
         print(f"netguard inject: error: {exc}", file=sys.stderr)
         return 2
-    if not args.quiet:
-        for warning in warnings:
-            print(f"netguard inject: warning: {source}: {warning}", file=sys.stderr)
     return 0

@@ -6,10 +6,13 @@ I/O, and the input is never modified: the result is a new dict.
 
 Two ways to put the WAF in front of the app's port:
 
-* takeover (the default, no privileges): the guarded port must be a *named* containerPort. The sidecar
-  takes that port's name and number, so a Service that targets the name (or the number) now reaches the
-  WAF; the app's port moves to `app_port` (15081), is renamed `app-<name>`, and the app is told its new
-  port in an env var (`PORT` by default). The app must read that variable.
+* takeover (the default, no privileges): the sidecar takes the guarded port's number (and its name, when
+  it has one), so a Service that targets the name or the number now reaches the WAF; the app's port moves
+  to `app_port` (15081) (a named one is renamed `app-<name>`), and the app is told its new port through
+  the env var that already carries the port (`PORT: "8080"` is rewritten), the one the
+  `netguard.io/waf-app-port-env` annotation names, or, for a named port only, `PORT`. An unnamed port
+  with no such variable is left alone: nothing would tell the app to move. So is an app whose command
+  line names the port's number (it would keep listening there).
 * iptables (opt in with `netguard.io/waf-redirect: iptables`): an init container with NET_ADMIN adds
   nat PREROUTING rules that redirect the app's port to the sidecar (15080), as Istio's init container
   does. The app is not changed; its port may be unnamed.
@@ -28,13 +31,18 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from waf.injection.settings import (
+    APP_PORT_ENV,
     DEFAULTS,
     OPT_IN,
+    PORT,
+    REDIRECT,
     STATUS,
     Settings,
     SettingsError,
@@ -75,13 +83,39 @@ MESH_CONTAINERS = {
 }
 
 
+DEFAULT_APP_PORT_ENV = "PORT"
+
+
+class Result(StrEnum):
+    """What the injection did with one pod or workload."""
+
+    NOT_OPTED_IN = "not opted in"
+    INJECTED = "injected"
+    ALREADY_INJECTED = "already injected"
+    LEFT_ALONE = "left alone"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """The pod after injection (equal to the input when nothing changed) and why it was left alone."""
+    """The pod after injection (equal to the input when nothing changed), what was done and why.
+
+    `what` names the pod or workload ("Deployment shop/web"); `how` says, when injected, how the WAF was
+    put in front of the app; `warnings` say why an opted-in pod was left alone.
+    """
 
     pod: Any
-    changed: bool
+    result: Result = Result.NOT_OPTED_IN
     warnings: tuple[str, ...] = ()
+    what: str = ""
+    how: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.result is Result.INJECTED
+
+    @property
+    def opted_in(self) -> bool:
+        return self.result is not Result.NOT_OPTED_IN
 
 
 class _LeaveAlone(Exception):
@@ -103,35 +137,35 @@ def inject_pod(
     request.namespace). `what`: how to name the pod in warnings.
     """
     if not isinstance(pod, dict):
-        return Outcome(pod, False, (f"{what or 'object'}: not an object; left alone",))
+        return _left_alone(pod, what or "object", "not an object")
     meta = pod.get("metadata") or {}
     if not isinstance(meta, dict):
-        return Outcome(pod, False, (f"{what or 'pod'}: metadata is not an object; left alone",))
+        return _left_alone(pod, what or "pod", "metadata is not an object")
     what = what or _describe("Pod", meta, namespace)
     labels = meta.get("labels") or {}
     annotations = meta.get("annotations") or {}
     if not isinstance(labels, dict) or not isinstance(annotations, dict):
-        return Outcome(pod, False, (f"{what}: labels or annotations are not maps; left alone",))
+        return _left_alone(pod, what, "labels or annotations are not maps")
     choice = opt_in(labels, annotations)
     if choice is None or choice == "disabled":
-        return Outcome(pod, False)
+        return Outcome(pod, what=what)
     if choice != "enabled":
-        return Outcome(
-            pod, False, (f"{what}: {OPT_IN}={choice!r} is neither enabled nor disabled; left alone",)
-        )
+        return _left_alone(pod, what, f"{OPT_IN}={choice!r} is neither enabled nor disabled")
     try:
-        new = _inject(
+        done = _inject(
             pod, defaults, services, namespace if meta.get("namespace") is None else meta["namespace"]
         )
-    except _LeaveAlone as exc:
-        return Outcome(pod, False, (f"{what}: {exc}; left alone",))
-    except SettingsError as exc:
-        return Outcome(pod, False, (f"{what}: {exc}; left alone",))
+    except (_LeaveAlone, SettingsError) as exc:
+        return _left_alone(pod, what, str(exc))
     except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:  # a shape not foreseen
-        return Outcome(pod, False, (f"{what}: not understood ({type(exc).__name__}: {exc}); left alone",))
-    if new is None:  # already injected
-        return Outcome(pod, False)
-    return Outcome(new, True)
+        return _left_alone(pod, what, f"not understood ({type(exc).__name__}: {exc})")
+    if done is None:
+        return Outcome(pod, Result.ALREADY_INJECTED, what=what)
+    return Outcome(done[0], Result.INJECTED, what=what, how=done[1])
+
+
+def _left_alone(pod: Any, what: str, why: str) -> Outcome:
+    return Outcome(pod, Result.LEFT_ALONE, (f"{what}: {why}; left alone",), what=what)
 
 
 def inject_object(
@@ -139,7 +173,7 @@ def inject_object(
 ) -> Outcome:
     """`inject_pod` on the pod template of any workload kind; anything else comes back unchanged."""
     if not isinstance(obj, dict) or obj.get("kind") not in TEMPLATE_PATHS:
-        return Outcome(obj, False)
+        return Outcome(obj)
     kind = obj["kind"]
     meta: dict[str, Any] = obj["metadata"] if isinstance(obj.get("metadata"), dict) else {}
     what = _describe(str(kind), meta, None)
@@ -148,7 +182,7 @@ def inject_object(
     for key in path:
         template = template.get(key) if isinstance(template, dict) else None
     if not isinstance(template, dict):
-        return Outcome(obj, False, (f"{what}: no pod template at {'.'.join(path)}; left alone",))
+        return Outcome(obj, what=what)  # no pod template: nothing could have opted in
     outcome = inject_pod(
         template, defaults=defaults, services=services, namespace=meta.get("namespace"), what=what
     )
@@ -159,7 +193,7 @@ def inject_object(
     for key in path[:-1]:
         parent = parent[key]
     parent[path[-1]] = outcome.pod
-    return Outcome(new, True, outcome.warnings)
+    return Outcome(new, outcome.result, outcome.warnings, outcome.what, outcome.how)
 
 
 def _describe(kind: str, meta: dict[str, Any], namespace: str | None) -> str:
@@ -170,7 +204,8 @@ def _describe(kind: str, meta: dict[str, Any], namespace: str | None) -> str:
 
 def _inject(
     pod: dict[str, Any], defaults: Settings, services: Sequence[dict[str, Any]], namespace: str | None
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any], str] | None:
+    """(the injected pod, how it was done), or None when the pod already has the sidecar."""
     spec = pod.get("spec")
     if not isinstance(spec, dict):
         raise _LeaveAlone("no pod spec")
@@ -191,8 +226,8 @@ def _inject(
         raise _LeaveAlone(f"restartPolicy {policy}: a sidecar would keep a run-to-completion pod alive")
     all_ports = [(c, p) for c in containers + init_containers for p in _ports(c)]
     settings = read_settings(pod["metadata"].get("annotations") or {}, defaults)
-    ci, pi = _target_port(pod, containers, settings, services, namespace)
-    target = containers[ci]["ports"][pi]
+    ci, pi, number = _target_port(pod, containers, settings, services, namespace)
+    target: dict[str, Any] = containers[ci]["ports"][pi] if pi is not None else {"containerPort": number}  # undeclared: as TCP
     number = target["containerPort"]
     port_name = target.get("name")
     if target.get("protocol", "TCP") != "TCP":
@@ -205,25 +240,31 @@ def _inject(
     new = copy.deepcopy(pod)
     new_spec = new["spec"]
     app = new_spec["containers"][ci]
-    port = app["ports"][pi]
+    port = app["ports"][pi] if pi is not None else None
     _check_free("port", settings.metrics_port, used_numbers | {number})
     _check_free("port name", METRICS_PORT_NAME, used_names)
 
     if settings.redirect == "takeover":
-        if not port_name:
-            raise _LeaveAlone(
-                f"port {number} of container {app.get('name')} has no name, and takeover needs a named port "
-                f"(name it, or set netguard.io/waf-redirect: iptables)"
-            )
+        env_name = _port_env(app, number, port_name, settings)
+        _check_command_line(app, number, env_name)
         _check_free("port", settings.app_port, used_numbers | {number, settings.metrics_port})
-        app_name = _app_port_name(port_name)
-        _check_free("port name", app_name, used_names)
         listen, upstream = number, settings.app_port
-        port["name"] = app_name
-        port["containerPort"] = settings.app_port
-        _set_env(app, settings.app_port_env, str(settings.app_port))
-        _reroute_probes(app, {port_name, number}, settings.app_port)
-        sidecar_ports = [{"name": port_name, "containerPort": number, "protocol": "TCP"}]
+        if port is None:  # the app never declared the port it listens on: declare where it moves
+            _field(app, "ports", list).append({"containerPort": settings.app_port, "protocol": "TCP"})
+        else:
+            if port_name:
+                app_name = _app_port_name(port_name)
+                _check_free("port name", app_name, used_names)
+                port["name"] = app_name
+            port["containerPort"] = settings.app_port
+        _set_env(app, env_name, str(settings.app_port))
+        _reroute_probes(app, {port_name, number} - {None}, settings.app_port)
+        taken: dict[str, Any] = {"name": port_name} if port_name else {}
+        sidecar_ports = [{**taken, "containerPort": number, "protocol": "TCP"}]
+        how = (
+            f"takeover of port {port_name or number}: the WAF listens on {number}, "
+            f"the app moves to {settings.app_port} ({env_name}={settings.app_port})"
+        )
     else:
         _check_free("port", settings.listen_port, used_numbers | {number, settings.metrics_port})
         _check_free(
@@ -238,6 +279,7 @@ def _inject(
         listen, upstream = settings.listen_port, number
         _reroute_probes(app, {port_name, number} - {None}, settings.probe_port)
         sidecar_ports = [{"name": LISTEN_PORT_NAME, "containerPort": listen, "protocol": "TCP"}]
+        how = f"iptables redirect of port {number} to the WAF on {listen}"
         inits = [_init_container(settings, number)] + list(new_spec.get("initContainers") or [])
         if "initContainers" not in new_spec:  # place it before the containers, where a person would
             rest = dict(new_spec)
@@ -263,18 +305,17 @@ def _inject(
 
     annotations = _field(new["metadata"], "annotations", dict)
     annotations.setdefault(DEFAULT_CONTAINER, app.get("name"))
-    annotations[STATUS] = json.dumps(
-        {
-            "redirect": settings.redirect,
-            "container": app.get("name"),
-            "port": number,
-            "upstream": upstream,
-            "listen": listen,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return new
+    status: dict[str, Any] = {
+        "redirect": settings.redirect,
+        "container": app.get("name"),
+        "port": number,
+        "upstream": upstream,
+        "listen": listen,
+    }
+    if settings.redirect == "takeover":
+        status["env"] = env_name
+    annotations[STATUS] = json.dumps(status, sort_keys=True, separators=(",", ":"))
+    return new, how
 
 
 def _ports(container: dict[str, Any]) -> list[dict[str, Any]]:
@@ -293,42 +334,64 @@ def _target_port(
     settings: Settings,
     services: Sequence[dict[str, Any]],
     namespace: str | None,
-) -> tuple[int, int]:
-    """(container index, port index) of the port to guard.
+) -> tuple[int, int | None, int]:
+    """(container index, port index, port number) of the port to guard.
 
     In order: the `netguard.io/waf-port` annotation; the targetPort of the Services next to the pod that
     select it (offline only: the webhook sees no Service); the port named `http`; the pod's only port.
+    A port number that no container declares (declaring is optional: Bank of Anthos' front end declares
+    none) is the app container's: the pod's only container, or its default-container; port index None.
     """
     where = [(ci, pi, p) for ci, c in enumerate(containers) for pi, p in enumerate(_ports(c))]
 
-    def find(ref: str | int) -> tuple[int, int] | None:
+    def find(ref: str | int) -> tuple[int, int | None, int] | None:
         for ci, pi, p in where:
             by_number = str(p["containerPort"]) == str(ref) and p.get("protocol", "TCP") == "TCP"
             if p.get("name") == ref or by_number:
-                return ci, pi
+                return ci, pi, p["containerPort"]
+        if isinstance(ref, int) or str(ref).isdigit():
+            return _app_container(pod, containers, int(ref)), None, int(ref)
         return None
 
     if settings.port is not None:
         found = find(settings.port)
         if found is None:
-            raise _LeaveAlone(f"no containerPort named or numbered {settings.port} (netguard.io/waf-port)")
+            raise _LeaveAlone(f"no containerPort named {settings.port} ({PORT})")
         return found
     targets = list(_service_targets(pod, services, namespace))
     if targets:
-        found_all = {f for f in (find(t) for t in targets) if f is not None}
-        if len(found_all) > 1:
+        named = [t for t in targets if not (isinstance(t, int) or str(t).isdigit())]
+        resolved = {f for f in (find(t) for t in named) if f is not None}
+        numbers = {int(t) for t in targets if t not in named} | {f[2] for f in resolved}
+        if len(numbers) > 1:
             names = ", ".join(str(t) for t in dict.fromkeys(targets))
-            raise _LeaveAlone(f"Services target several ports ({names}): name one with netguard.io/waf-port")
-        if found_all:
-            return found_all.pop()
+            raise _LeaveAlone(f"Services target several ports ({names}): name one with {PORT}")
+        if numbers:
+            found = find(numbers.pop())
+            assert found is not None  # a number is always found, declared or not
+            return found
     found = find("http")
     if found is not None:
         return found
     if len(where) == 1:
-        return where[0][0], where[0][1]
+        return where[0][0], where[0][1], where[0][2]["containerPort"]
     raise _LeaveAlone(
-        "cannot tell which port to guard: no port named http and not exactly one port "
-        "(set netguard.io/waf-port)"
+        f"cannot tell which port to guard: no Service next to it targets one, no port is named http and "
+        f"not exactly one port is declared (set {PORT})"
+    )
+
+
+def _app_container(pod: dict[str, Any], containers: list[dict[str, Any]], number: int) -> int:
+    """The container that listens on a port no container declares: the only one, or the default one."""
+    default = ((pod.get("metadata") or {}).get("annotations") or {}).get(DEFAULT_CONTAINER)
+    names = [c.get("name") for c in containers]
+    if default in names:
+        return names.index(default)
+    if len(containers) == 1:
+        return 0
+    raise _LeaveAlone(
+        f"port {number} is declared by no container and the pod has {len(containers)}: declare it on the "
+        f"app's container, or name that container with the {DEFAULT_CONTAINER} annotation"
     )
 
 
@@ -363,6 +426,51 @@ def _field(obj: dict[str, Any], key: str, kind: type) -> Any:
 def _check_free(what: str, value: Any, used: set[Any]) -> None:
     if value in used:
         raise _LeaveAlone(f"{what} {value} is already used in the pod (choose another with an annotation)")
+
+
+def _port_env(app: dict[str, Any], number: int, named: str | None, settings: Settings) -> str:
+    """The env var that tells the app its port after the takeover.
+
+    The annotation's, when set; else the one variable of the container already set to the port's
+    number (`PORT: "8080"`: the app evidently reads it); else `PORT` for a named port, as before.
+    An unnamed port with nothing carrying its number has no safe way to move the app: left alone.
+    """
+    if settings.app_port_env:
+        return settings.app_port_env
+    env = app.get("env") or []
+    carriers = [
+        str(e.get("name"))
+        for e in (env if isinstance(env, list) else [])
+        if isinstance(e, dict) and "value" in e and str(e["value"]).strip() == str(number)
+    ]
+    container = app.get("name")
+    if len(carriers) > 1:
+        raise _LeaveAlone(
+            f"env vars {', '.join(carriers)} of container {container} all carry {number}: "
+            f"name the one the app listens on with {APP_PORT_ENV}"
+        )
+    if carriers:
+        return carriers[0]
+    if named:
+        return DEFAULT_APP_PORT_ENV
+    raise _LeaveAlone(
+        f"port {number} of container {container} has no name and no env var of the container carries "
+        f"{number}, so nothing would tell the app to move (set {APP_PORT_ENV} to the variable it reads its "
+        f"port from, name the port, or set {REDIRECT}: iptables)"
+    )
+
+
+def _check_command_line(app: dict[str, Any], number: int, env_name: str) -> None:
+    """An app started with `--port=8080` would keep listening on 8080, where the WAF must listen."""
+    pattern = re.compile(rf"(?<!\d){number}(?!\d)")
+    for key in ("command", "args"):
+        values = app.get(key) or []
+        for i, arg in enumerate(values if isinstance(values, list) else []):
+            if pattern.search(str(arg)):
+                raise _LeaveAlone(
+                    f"container {app.get('name')} names port {number} on its command line ({key}[{i}] "
+                    f"{str(arg)!r}), so it would not move: write $({env_name}) there, or set {REDIRECT}: iptables"
+                )
 
 
 def _app_port_name(name: str) -> str:

@@ -49,7 +49,7 @@ class Settings:
     port: str | None = None  # name or number as text; None: find it (Service, port named http, only port)
     redirect: str = "takeover"
     app_port: int = 15081
-    app_port_env: str = "PORT"
+    app_port_env: str | None = None  # None: the variable already set to the port's number, else PORT (named)
     listen_port: int = 15080
     probe_port: int = 15021
     metrics_port: int = 9102

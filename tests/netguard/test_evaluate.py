@@ -2,8 +2,8 @@
 
 import pytest
 
+from netguard.evaluate import PolicySet
 from netguard.netpol import Target, parse_network_policy
-from policygen.semantics import PolicySet
 
 NS_LABELS = {
     "prod": {"kubernetes.io/metadata.name": "prod", "env": "prod"},
@@ -155,3 +155,25 @@ def test_verdict_says_the_pod_is_isolated_and_no_rule_matches():
     verdict = PolicySet([DENY_INGRESS_API]).evaluate(WEB, API, 9090)
     assert not verdict.allowed
     assert verdict.ingress.reason() == "ingress: isolated by prod/deny-api and no ingress rule of it matches: denied"
+
+
+def test_the_decision_is_typed_and_tells_not_covered_from_allowed():
+    from netguard.evaluate import Decision, Direction
+
+    open_verdict = PolicySet([]).evaluate(WEB, API, 9090)
+    assert open_verdict.decision is Decision.NOT_COVERED and open_verdict.allowed
+    denied = PolicySet([DENY_INGRESS_API]).evaluate(WEB, API, 9090)
+    assert denied.decision is Decision.DENIED and denied.ingress.direction is Direction.INGRESS
+    allowed = PolicySet([DENY_EGRESS_WEB, policy("out", {"matchLabels": {"app": "web"}}, egress=[{}])]).evaluate(WEB, API, 1)
+    assert allowed.decision is Decision.ALLOWED and str(allowed.egress.allowed_by[0]) == "prod/out egress[0]"
+
+
+@pytest.mark.parametrize(("policies", "src", "dst", "port", "protocol", "allowed"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_port_set_answers_agree_with_one_port_answers(policies, src, dst, port, protocol, allowed):
+    policy_set = PolicySet(policies)
+    ports = policy_set.allowed_ports(src, dst)
+    assert ports.contains(port, protocol) is allowed
+    for probe in (1, port - 1, port + 1, 65535):  # the neighbours of the case's port agree too
+        for proto in ("TCP", "UDP", "SCTP"):
+            if 1 <= probe <= 65535:
+                assert ports.contains(probe, proto) is policy_set.evaluate(src, dst, probe, proto).allowed

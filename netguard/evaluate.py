@@ -1,6 +1,7 @@
-"""NetworkPolicy semantics: is a connection allowed by a set of policies, and by which rule?
+"""The one policy evaluator: is a connection allowed by a set of policies, and by which rule?
 
-The Kubernetes rules, exactly:
+explain, verify, generate's checks, connectivity, the UI's verdicts and the lab's nftables compiler all
+ask this module, so they agree by construction. The Kubernetes rules, exactly:
 - a pod is isolated for a direction only when some policy selects it with that policy type;
 - an isolated pod accepts what the union of the selecting policies' rules allows;
 - a connection needs egress allowed at the source and ingress allowed at the destination;
@@ -15,14 +16,30 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 
-from netguard.netpol import NetworkPolicy, Target
+from netguard.inventory import Inventory
+from netguard.model import Endpoint, Workload
+from netguard.netpol import Action, Direction, NetworkPolicy, Target
+from netguard.portset import NONE, PortSet
+
+__all__ = ["Action", "Decision", "Direction", "DirectionVerdict", "PolicySet", "RuleRef", "Targets", "Verdict"]
+
+
+class Decision(StrEnum):
+    """The outcome for one connection, as the graph colors it."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    NOT_COVERED = "not-covered"  # allowed because no policy isolates either end
 
 
 @dataclass(frozen=True)
 class RuleRef:
+    """One rule of one policy: `prod/api ingress[0]`."""
+
     policy: str  # namespace/name
-    direction: str  # ingress | egress
+    direction: Direction
     index: int
 
     def __str__(self) -> str:
@@ -31,7 +48,9 @@ class RuleRef:
 
 @dataclass(frozen=True)
 class DirectionVerdict:
-    direction: str
+    """The verdict of one end: egress at the source, or ingress at the destination."""
+
+    direction: Direction
     isolated: bool  # some policy selects the pod for this direction
     allowed: bool
     selecting: tuple[str, ...] = ()  # the policies that select the pod for this direction
@@ -56,6 +75,20 @@ class Verdict:
     allowed: bool
     egress: DirectionVerdict
     ingress: DirectionVerdict
+
+    @property
+    def covered(self) -> bool:
+        """Some policy isolates at least one end (otherwise the connection is allowed by default)."""
+        return self.egress.isolated or self.ingress.isolated
+
+    @property
+    def decision(self) -> Decision:
+        if not self.covered:
+            return Decision.NOT_COVERED
+        return Decision.ALLOWED if self.allowed else Decision.DENIED
+
+    def sides(self) -> tuple[DirectionVerdict, DirectionVerdict]:
+        return (self.egress, self.ingress)
 
     def reasons(self) -> list[str]:
         return [self.egress.reason(), self.ingress.reason()]
@@ -96,28 +129,80 @@ class PolicySet:
         chosen = [p for p in found if p.pod_selector.matches(pod.labels)]
         return sorted(set(chosen), key=lambda p: (p.namespace, p.name)) if len(chosen) > 1 else chosen
 
-    def direction(self, pod: Target, peer: Target, dst: Target, port: int, protocol: str, direction: str) -> DirectionVerdict:
+    def isolating(self, pod: Target, direction: Direction) -> list[NetworkPolicy]:
+        """The policies that isolate `pod` for `direction` (empty: the pod is open that way)."""
+        return [p for p in self.selecting(pod) if p.isolates(direction)]
+
+    def direction(
+        self, pod: Target, peer: Target, dst: Target, port: int, protocol: str, direction: Direction
+    ) -> DirectionVerdict:
         """Egress of `pod` toward `peer`, or ingress of `pod` from `peer`; `dst` resolves named ports."""
+        direction = Direction(direction)
         if not pod.is_pod:
             return DirectionVerdict(direction, False, True, applies=False)
-        isolating = [p for p in self.selecting(pod) if (p.isolates_ingress if direction == "ingress" else p.isolates_egress)]
+        isolating = self.isolating(pod, direction)
         if not isolating:
             return DirectionVerdict(direction, False, True)
         allowed_by = []
         for policy in isolating:
-            rules = policy.ingress if direction == "ingress" else policy.egress
-            for i, rule in enumerate(rules):
+            for i, rule in enumerate(policy.rules(direction)):
                 if rule.port_matches(port, protocol, dst) and rule.peer_matches(peer, policy.namespace):
                     allowed_by.append(RuleRef(policy.ref, direction, i))
         return DirectionVerdict(direction, True, bool(allowed_by), tuple(p.ref for p in isolating), tuple(allowed_by))
 
+    def direction_ports(self, pod: Target, peer: Target, dst: Target, direction: Direction) -> PortSet:
+        """The same question as `direction` for every port at once: what `pod` allows toward/from `peer`."""
+        if not pod.is_pod:
+            return PortSet.all()
+        isolating = self.isolating(pod, direction)
+        if not isolating:
+            return PortSet.all()
+        out = NONE
+        for policy in isolating:
+            for rule in policy.rules(direction):
+                if rule.peer_matches(peer, policy.namespace):
+                    out = out | rule.port_set(dst)
+        return out
+
+    def allowed_ports(self, src: Target, dst: Target) -> PortSet:
+        """Every (protocol, port) on which `src` may open a connection to `dst`."""
+        egress = self.direction_ports(src, dst, dst, Direction.EGRESS)
+        if not egress:
+            return NONE
+        return egress & self.direction_ports(dst, src, dst, Direction.INGRESS)
+
     def evaluate(self, src: Target, dst: Target, port: int, protocol: str = "TCP") -> Verdict:
-        egress = self.direction(src, dst, dst, port, protocol, "egress")
-        ingress = self.direction(dst, src, dst, port, protocol, "ingress")
+        egress = self.direction(src, dst, dst, port, protocol, Direction.EGRESS)
+        ingress = self.direction(dst, src, dst, port, protocol, Direction.INGRESS)
         return Verdict(egress.allowed and ingress.allowed, egress, ingress)
 
     def allowed(self, src: Target, dst: Target, port: int, protocol: str = "TCP") -> bool:
         return (
-            self.direction(src, dst, dst, port, protocol, "egress").allowed
-            and self.direction(dst, src, dst, port, protocol, "ingress").allowed
+            self.direction(src, dst, dst, port, protocol, Direction.EGRESS).allowed
+            and self.direction(dst, src, dst, port, protocol, Direction.INGRESS).allowed
         )
+
+
+class Targets:
+    """Endpoint -> Target as policies see it (a workload's template labels and named ports), cached."""
+
+    def __init__(self, inventory: Inventory) -> None:
+        self.inv = inventory
+        self._cache: dict[Endpoint, Target] = {}
+        self._ips: dict[Workload, str] = {}
+        for pod in inventory.pods:
+            if pod.ip and not pod.host_network:
+                self._ips.setdefault(pod.workload, pod.ip)
+
+    def of(self, endpoint: Endpoint) -> Target:
+        target = self._cache.get(endpoint)
+        if target is None:
+            if endpoint.workload is not None and endpoint.workload in self.inv.workloads:
+                target = self.inv.target(endpoint.workload, self._ips.get(endpoint.workload))
+            else:
+                target = Target(ip=endpoint.address or None)
+            self._cache[endpoint] = target
+        return target
+
+    def workload(self, workload: Workload) -> Target:
+        return self.of(Endpoint.of(workload))

@@ -1,0 +1,270 @@
+"""The controller at cluster scale: ingest, graph, one workload's policy, a page, a new edge, memory.
+
+Starts a real `netguard controller --inventory` (SQLite) on 127.0.0.1 with bench/policy_scale.py's synthetic
+cluster, posts its flows (100 per workload) from 4 agents in batches of 1,000, then measures:
+
+- ingest: flows per second accepted (answered after the commit);
+- graph: GET of the whole graph (seconds, MB) and of one namespace's graph, where the API has it;
+- one workload's policy: p50/p99 of GET /api/v1/workloads/{ns}/{kind}/{name}/policy (on code without it,
+  the only way is the whole GET /api/v1/policies: that is what is timed, and marked `whole`);
+- a page of 100: p50/p99 of GET /api/v1/policies?limit=100 with its `continue` token (or the whole list);
+- new edge: under steady background ingest (`--rate` flows/s), a batch with an edge never seen is
+  posted; from its acknowledgement, seconds until the edge shows in the source's policy and in the graph;
+- memory: the controller's peak RSS (VmHWM).
+
+    .venv/bin/python bench/controller_scale.py                    # 1,000 and 10,000 workloads
+    .venv/bin/python bench/controller_scale.py --sizes 1000 --rate 20000
+
+Run it from a checkout of any commit (it only speaks HTTP to the controller of the checkout it runs in).
+Timings are noisy on a shared machine; traffic goes only to 127.0.0.1; the controller is stopped by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from policy_scale import PER_NAMESPACE, make_cluster  # noqa: E402
+
+TOKEN = "bench-token"
+BATCH = 1000
+AGENTS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_controller(root: Path, inventory: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
+    tokens = workdir / "tokens"
+    tokens.write_text(TOKEN + "\n")
+    port = free_port()
+    log = (workdir / "controller.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "netguard", "controller", "--listen", f"127.0.0.1:{port}",
+                             "--db", str(workdir / "store.db"), "--token-file", str(tokens), "--inventory", str(inventory)],
+                            stdout=log, stderr=log, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(1200):
+        if proc.poll() is not None:
+            raise SystemExit(f"controller exited: {(workdir / 'controller.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("controller did not become ready")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def batches_of(flows: Path) -> list[bytes]:
+    bodies, chunk = [], []
+    with flows.open() as fh:
+        for line in fh:
+            chunk.append(line.strip())
+            if len(chunk) == BATCH:
+                bodies.append(b'{"agent":"node-%d","flows":[%s]}' % (len(bodies) % AGENTS, ",".join(chunk).encode()))
+                chunk = []
+    if chunk:
+        bodies.append(b'{"agent":"node-0","flows":[%s]}' % ",".join(chunk).encode())
+    return bodies
+
+
+async def post_all(url: str, bodies: list[bytes], agents: int = AGENTS, rate: float = 0.0,
+                   stop: asyncio.Event | None = None) -> float:
+    """Post every body (or, with `stop`, cycle through them until it is set) from `agents` connections;
+    with `rate`, at most that many flows per second. Returns the flows per second achieved."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    sent = 0
+    started = time.perf_counter()
+    index = 0
+
+    async def agent(client: httpx.AsyncClient) -> None:
+        nonlocal sent, index
+        while (stop is not None and not stop.is_set()) or (stop is None and index < len(bodies)):
+            body = bodies[index % len(bodies)]
+            index += 1
+            response = await client.post(url + "/api/v1/flows", content=body, headers=headers)
+            if response.status_code != 200:
+                raise SystemExit(f"batch refused: {response.status_code} {response.text[:200]}")
+            sent += response.json()["accepted"]
+            if rate:
+                ahead = sent / rate - (time.perf_counter() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+
+    async with httpx.AsyncClient(timeout=120) as client:
+        await asyncio.gather(*(agent(client) for _ in range(agents)))
+    return sent / (time.perf_counter() - started)
+
+
+def timed_get(client: httpx.Client, url: str, **params: str) -> tuple[float, httpx.Response]:
+    started = time.perf_counter()
+    response = client.get(url, params=params)
+    return time.perf_counter() - started, response
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    return statistics.median(samples), samples[min(len(samples) - 1, int(0.99 * len(samples)))]
+
+
+def new_edge_body(n: int, t: float) -> tuple[bytes, str, str]:
+    """A call between two workloads of different namespaces that the synthetic cluster never makes."""
+    src, dst = 0, n - 1
+    src_ip = "10.64.0.0"
+    dst_ip = f"10.{64 + (2 * dst) // 65536}.{((2 * dst) // 256) % 256}.{(2 * dst) % 256}"
+    port = 8000 + dst % 100
+    record = {"time": t, "src_ip": src_ip, "src_port": 41000, "dst_ip": dst_ip, "dst_port": port, "protocol": "TCP",
+              "bytes": 100, "packets": 2}
+    body = json.dumps({"agent": "node-new", "flows": [record]}).encode()
+    src_ns, dst_ns = f"team-{src // PER_NAMESPACE:03d}", f"team-{dst // PER_NAMESPACE:03d}"
+    return body, f"{src_ns}/Deployment/svc-{src:05d}", f"{dst_ns}/Deployment/svc-{dst:05d}"
+
+
+def workload_of(i: int, n: int) -> str:
+    """The i-th sampled workload: spread over the namespaces."""
+    ns = (i * 7) % (n // PER_NAMESPACE)
+    return f"team-{ns:03d}/Deployment/svc-{ns * PER_NAMESPACE + i % PER_NAMESPACE:05d}"
+
+
+def has_api(client: httpx.Client, url: str) -> bool:
+    return client.get(url + "/api/v1/namespaces").status_code == 200
+
+
+def workload_policy(client: httpx.Client, url: str, workload: str, paged: bool) -> tuple[float, str]:
+    """One workload's policy YAML and the seconds it took."""
+    if paged:
+        took, response = timed_get(client, f"{url}/api/v1/workloads/{workload}/policy")
+        return took, response.json()["yaml"] if response.status_code == 200 else ""
+    took, response = timed_get(client, url + "/api/v1/policies")
+    return took, next((p["yaml"] for p in response.json()["policies"] if p["workload"] == workload), "")
+
+
+def graph_has(client: httpx.Client, url: str, src: str, dst: str, paged: bool) -> bool:
+    ns, kind, name = src.split("/")
+    dns, _, dname = dst.split("/")
+    doc = client.get(f"{url}/api/v1/workloads/{src}/graph" if paged else url + "/api/v1/graph").json()
+    return any(e["source"] == f"{ns}/{name}" and e["target"] == f"{dns}/{dname}" for e in doc["edges"])
+
+
+async def new_edge_latency(url: str, n: int, bodies: list[bytes], rate: float, paged: bool) -> dict:
+    """Steady ingest in the background; one new edge; seconds from its ack until policy and graph show it."""
+    stop = asyncio.Event()
+    background = asyncio.create_task(post_all(url, bodies, agents=AGENTS, rate=rate, stop=stop))
+    await asyncio.sleep(5)  # let the steady state settle
+    body, src, dst = new_edge_body(n, time.time())
+    dst_name = dst.split("/")[2]
+    client = httpx.Client(timeout=300)
+    async with httpx.AsyncClient(timeout=120) as poster:
+        response = await poster.post(url + "/api/v1/flows", content=body,
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        assert response.status_code == 200, response.text
+    acked = time.perf_counter()
+    policy_at = graph_at = 0.0
+    while not (policy_at and graph_at) and time.perf_counter() - acked < 600:
+        if not policy_at:
+            _, yaml = await asyncio.to_thread(workload_policy, client, url, src, paged)
+            if dst_name in yaml:
+                policy_at = time.perf_counter() - acked
+        if not graph_at and await asyncio.to_thread(graph_has, client, url, src, dst, paged):
+            graph_at = time.perf_counter() - acked
+        await asyncio.sleep(0.02)
+    stop.set()
+    achieved = await background
+    client.close()
+    return {"edge_policy_s": policy_at, "edge_graph_s": graph_at, "steady_rate": achieved}
+
+
+def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="netguard-bench-") as tmp:
+        workdir = Path(tmp)
+        inventory, flows = make_cluster(n, workdir)
+        bodies = batches_of(flows)
+        proc, url = start_controller(root, inventory, workdir)
+        out: dict = {"workloads": n, "flows": sum(b.count(b'"src_ip"') for b in bodies)}
+        try:
+            out["ingest"] = asyncio.run(post_all(url, bodies))
+            client = httpx.Client(timeout=600)
+            paged = has_api(client, url)
+            out["paged"] = paged
+            took, response = timed_get(client, url + "/api/v1/graph")
+            out["graph_s"], out["graph_mb"] = took, len(response.content) / 1e6
+            out["edges"] = response.json()["stats"]["edges"]
+            if paged:
+                times = [timed_get(client, f"{url}/api/v1/namespaces/team-{i % (n // PER_NAMESPACE):03d}/graph")[0]
+                         for i in range(samples)]
+                out["ns_graph_p50"], out["ns_graph_p99"] = percentiles(times)
+            times = [workload_policy(client, url, workload_of(i, n), paged)[0] for i in range(samples if paged else 3)]
+            out["policy_p50"], out["policy_p99"] = percentiles(times)
+            if paged:
+                times, token = [], ""
+                for _ in range(samples):
+                    took, response = timed_get(client, url + "/api/v1/policies", limit="100",
+                                               **({"continue": token} if token else {}))
+                    times.append(took)
+                    token = response.json()["metadata"].get("continue", "")
+                out["page_p50"], out["page_p99"] = percentiles(times)
+            else:
+                out["page_p50"], out["page_p99"] = out["policy_p50"], out["policy_p99"]
+            client.close()
+            out.update(asyncio.run(new_edge_latency(url, n, bodies, rate, paged)))
+            out["rss_mb"] = peak_rss_mb(proc.pid)
+        finally:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--rate", type=float, default=50_000, help="steady background ingest, flows/s (default 50,000)")
+    parser.add_argument("--samples", type=int, default=100, help="requests per latency figure (default 100)")
+    args = parser.parse_args()
+    root = Path(__file__).resolve().parent.parent
+    git = subprocess.run(["git", "log", "-1", "--format=%h %s"], cwd=root, capture_output=True, text=True).stdout.strip()
+    print(f"netguard controller at scale ({git[:60]}), {os.cpu_count()} cores, SQLite, {AGENTS} agents x {BATCH} flows")
+    print(f"{'workloads':>9} {'edges':>7} {'flows':>9} | {'ingest/s':>8} | {'graph s':>7} {'MB':>6} {'ns p99':>7} | "
+          f"{'policy p50/p99 ms':>17} | {'page p50/p99 ms':>15} | {'new edge: policy/graph s':>24} "
+          f"{'at flows/s':>10} | {'RSS MB':>6}")
+    for n in args.sizes:
+        r = run_size(root, n, args.rate, args.samples)
+        whole = "" if r["paged"] else " whole"
+        ns = f"{r['ns_graph_p99'] * 1000:>5.0f}ms" if "ns_graph_p99" in r else f"{'-':>7}"
+        print(f"{r['workloads']:>9,} {r['edges']:>7,} {r['flows']:>9,} | {r['ingest']:>8,.0f} | {r['graph_s']:>7.2f} "
+              f"{r['graph_mb']:>6.1f} {ns} | {r['policy_p50'] * 1000:>7.0f}/{r['policy_p99'] * 1000:<7.0f}{whole:>2} | "
+              f"{r['page_p50'] * 1000:>7.0f}/{r['page_p99'] * 1000:<7.0f} | "
+              f"{r['edge_policy_s']:>11.2f}/{r['edge_graph_s']:<12.2f} "
+              f"{r['steady_rate']:>10,.0f} | {r['rss_mb']:>6.0f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
