@@ -26,7 +26,7 @@ from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets
 from netguard.inventory import Inventory, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
-from policygen.controller.ingest import Batch, parse_batch
+from policygen.controller.ingest import Batch, EdgeBatch, is_edge_body, parse_batch, parse_edge_batch
 from policygen.controller.lease import Always, LeaderElector
 from policygen.controller.metrics import Metrics
 from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
@@ -67,6 +67,19 @@ def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
             agg.unresolved[where] += count * n
         agg.flows += n
     enricher.agg = agg
+    return agg
+
+
+def edges_aggregation(edges: list[Edge]) -> Aggregation:
+    """Edges an agent aggregated, as the Aggregation enrichment would have built (merged per key)."""
+    agg = Aggregation()
+    for edge in edges:
+        mine = agg.stats.get(edge.key)
+        if mine is None:
+            agg.stats[edge.key] = edge.stats.copy()
+        else:
+            mine.merge(edge.stats)
+    agg.flows = sum(e.connections for e in edges)
     return agg
 
 
@@ -319,9 +332,22 @@ class Controller:
 
     def prepare(self, batch: Batch, body: bytes) -> Prepared:
         """Enrich and classify one valid batch (call from one thread at a time: the event loop)."""
-        inventory, enricher, modes = self._current()
+        _, enricher, _ = self._current()
         agg = enrich_batch(enricher, batch)
-        write = BatchWrite(batch.agent, body, batch.records, batch.connections, learned=list(agg.learned.values()))
+        return self._classify(agg, BatchWrite(batch.agent, body, batch.records, batch.connections,
+                                              learned=list(agg.learned.values())))
+
+    def parse_edges(self, body: bytes) -> EdgeBatch:
+        return parse_edge_batch(body, self.settings.max_batch)
+
+    def prepare_edges(self, batch: EdgeBatch, body: bytes) -> Prepared:
+        """An agent's edges, already aggregated and named: classified and stored as a flow batch's are."""
+        return self._classify(edges_aggregation(batch.edges), BatchWrite(batch.agent, body, batch.records,
+                                                                         batch.connections))
+
+    def _classify(self, agg: Aggregation, write: BatchWrite) -> Prepared:
+        """Each edge by the mode of its namespaces: into the baseline (learn), or alerted (monitor, protect)."""
+        _, _, modes = self._current()
         new_alerts: list[AlertRow] = []
         learned_keys: list[EdgeKey] = []
         approved: tuple[PolicySet, Targets] | None = None
@@ -379,14 +405,21 @@ class Controller:
     def ingest(self, body: bytes) -> dict:
         """Parse, enrich, store and commit one batch (synchronously; the app does the same, async)."""
         batch = self.parse(body)
-        prepared = self.prepare(batch, body)
+        return self._store(self.prepare(batch, body), batch.records, batch.connections)
+
+    def ingest_edges(self, body: bytes) -> dict:
+        """The same for an agent's batch of edges (POST /api/v1/edges)."""
+        batch = self.parse_edges(body)
+        return self._store(self.prepare_edges(batch, body), batch.records, batch.connections)
+
+    def _store(self, prepared: Prepared, records: int, connections: int) -> dict:
         try:
             self.store.write(prepared.write)
         except Exception:
             self.failed(prepared)
             raise
         self.committed(prepared)
-        return {"accepted": batch.records, "connections": batch.connections}
+        return {"accepted": records, "connections": connections}
 
     # --- monitor: denied by the approved policies -------------------------------------------------
 
@@ -502,10 +535,14 @@ class Controller:
             total = Aggregation()
             batches = records = 0
             for body in store.batch_bodies(conn):
-                batch = parse_batch(body, max_records=1 << 62)
-                agg = enrich_batch(enricher, batch)
+                if is_edge_body(body):  # named by the agent already: kept as they came
+                    edge_batch = parse_edge_batch(body, max_records=1 << 62)
+                    agg, count = edges_aggregation(edge_batch.edges), edge_batch.records
+                else:
+                    batch = parse_batch(body, max_records=1 << 62)
+                    agg, count = enrich_batch(enricher, batch), batch.records
                 batches += 1
-                records += batch.records
+                records += count
                 total.merge(agg)
             rows = [EdgeRow(edge, modes.of_edge(edge.key)[0] == "learn" or edge.key in self.baseline)
                     for edge in total.edges()]

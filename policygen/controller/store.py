@@ -500,7 +500,7 @@ class Store:
                 return
             for batch_id, body in rows:
                 last = int(batch_id)
-                yield from json.loads(zlib.decompress(bytes(body)))["flows"]
+                yield from json.loads(zlib.decompress(bytes(body))).get("flows", [])  # edge batches hold none
 
     def approvals(self) -> dict[str, str]:
         return dict(self._all("SELECT workload, decision FROM approvals"))
