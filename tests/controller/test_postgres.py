@@ -17,7 +17,7 @@ import yaml
 from policygen.controller.metrics import Metrics
 from policygen.controller.service import Controller, FileInventory
 from policygen.controller.settings import Settings
-from policygen.controller.store import open_store
+from policygen.controller.store import SCHEMA_VERSION, open_store
 from tests.controller.conftest import AUTH, CLUSTER, batch, bookinfo_records, free_port
 from tests.controller.test_kube import wait_for
 from tests.controller.test_modes import LATERAL
@@ -102,17 +102,18 @@ def test_postgres_keeps_modes_set_through_the_api_and_migrates_a_version_1_store
     try:
         assert ctl.set_mode("default", "monitor") == {"namespace": "default", "mode": "monitor", "requested": "monitor",
                                                       "source": "api"}
-        conn = ctl.store._reader  # back to version 1: no modes table
+        conn = ctl.store._reader  # back to version 1: no modes table (2), no DNS names on edges (3)
         with ctl.store._read_lock:
             cur = conn.cursor()
             cur.execute("DROP TABLE modes")
+            cur.execute("ALTER TABLE edges DROP COLUMN dst_names, DROP COLUMN names_overflow")
             cur.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
             conn.commit()
     finally:
         ctl.close()
     again = _controller(postgres, namespaces={"default": "protect"})
     try:
-        assert again.store.schema_version() == 2 and again.store.modes() == {}
+        assert again.store.schema_version() == SCHEMA_VERSION and again.store.modes() == {}
         again.set_mode("default", "monitor")
     finally:
         again.close()
