@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         d = json.loads(line)
         body = d.get("body")
         raw = None if body is None else body.encode(d.get("body_encoding", "utf-8"))
-        for t in extract(Request.make(d["method"], d["uri"], d.get("headers", {}), raw)):
+        for t in extract(Request.make(d["method"], d["uri"], d.get("headers", {}), raw)).targets:
             if t.kind in ("arg", "header", "cookie"):
                 values.append(deep_decode(t.value))
         if len(values) >= args.values:

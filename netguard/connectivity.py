@@ -21,10 +21,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from netguard.evaluate import PolicySet, RuleRef
+from netguard.adminpol import AdminPeer, AdminRule
+from netguard.evaluate import AdminRuleRef, AnyPolicy, PolicySet, RuleRef
 from netguard.inventory import Inventory
 from netguard.model import Workload
-from netguard.netpol import Direction, NetworkPolicy, PolicyPeer, Rule, Target
+from netguard.netpol import Action, Direction, PolicyPeer, Rule, Target
 from netguard.portset import PortSet
 
 ENTIRE_CLUSTER = "entire-cluster"
@@ -143,6 +144,17 @@ class _GroupIndex:
             out |= {g for g in found if pod_sel.matches(self.groups[g].target.labels)}
         return out
 
+    def admin_peer(self, peer: AdminPeer) -> frozenset[int]:
+        """Groups an admin peer selects (networks and nodes are addresses, not pods)."""
+        if peer.networks or peer.nodes is not None:
+            return frozenset()
+        if peer.namespaces is not None:
+            return self.peer(PolicyPeer(namespace_selector=peer.namespaces), "")
+        return self.peer(PolicyPeer(pod_selector=peer.pods, namespace_selector=peer.pod_namespaces), "")
+
+    def admin_rule(self, rule: AdminRule) -> frozenset[int]:
+        return frozenset().union(*(self.admin_peer(p) for p in rule.peers))
+
     def rule(self, rule: Rule, policy_namespace: str) -> frozenset[int] | None:
         """Groups a rule's peers select; None: every peer (an empty from/to)."""
         if not rule.peers:
@@ -169,7 +181,7 @@ def group_workloads(inventory: Inventory) -> list[_Group]:
 
 def connectivity(
     inventory: Inventory,
-    policies: Iterable[NetworkPolicy],
+    policies: Iterable[AnyPolicy],
     *,
     focus: Workload | None = None,
     exposure: bool = False,
@@ -192,7 +204,7 @@ def connectivity(
             for wd in dst.workloads:
                 if ws != wd:
                     out.connections.append(Connection(Peer.of(ws), Peer.of(wd), ports))
-    ranges = external_ranges(policy_set.policies)
+    ranges = external_ranges(policy_set, inventory)
     for gid, group in enumerate(groups):
         if focus_gids is not None and gid not in focus_gids:
             continue
@@ -209,11 +221,16 @@ def connectivity(
 
 
 def _candidates(policy_set: PolicySet, index: _GroupIndex, target: Target, direction: Direction) -> frozenset[int] | None:
-    """The groups this end's rules could let through for `direction`; None: any group."""
+    """The groups this end's rules could let through for `direction`; None: any group. What an admin
+    Allow rule names, plus (when NetworkPolicies isolate the pod) what their rules name."""
     isolating = policy_set.isolating(target, direction)
     if not isolating:
         return None
     found: set[int] = set()
+    for admin in policy_set.admin_for(target):
+        for admin_rule in admin.rules(direction):
+            if admin_rule.action is Action.ALLOW:
+                found |= index.admin_rule(admin_rule)
     for policy in isolating:
         for rule in policy.rules(direction):
             got = index.rule(rule, policy.namespace)
@@ -249,11 +266,15 @@ def _candidate_pairs(
 # --- outside addresses -----------------------------------------------------------------------------
 
 
-def external_ranges(policies: Iterable[NetworkPolicy]) -> list[tuple[str, Target]]:
-    """The address space cut at every ipBlock boundary: (label `first-last`, a Target at its first address).
+def external_ranges(policy_set: PolicySet, inventory: Inventory | None = None) -> list[tuple[str, Target]]:
+    """The address space cut at every ipBlock and admin `networks` boundary, and around each node when an
+    admin policy names nodes: (label `first-last`, a Target at its first address, with its node's labels).
     IPv4 always; IPv6 only when some policy names an IPv6 block."""
     cuts: dict[int, set[int]] = {4: {0, 1 << 32}, 6: set()}
-    for net in _networks(policies):
+    nets = list(_networks(policy_set))
+    if inventory is not None and _names_nodes(policy_set):
+        nets += [ipaddress.ip_network(ip) for ip in inventory.nodes]
+    for net in nets:
         first, last = int(net.network_address), int(net.broadcast_address)
         cuts[net.version] |= {first, last + 1}
     if cuts[6]:
@@ -264,21 +285,34 @@ def external_ranges(policies: Iterable[NetworkPolicy]) -> list[tuple[str, Target
         ordered = sorted(points)
         for lo, hi in zip(ordered, ordered[1:], strict=False):
             start, end = make(lo), make(hi - 1)
-            out.append((f"{start}-{end}", Target(ip=str(start))))
+            target = inventory.address(str(start)) if inventory is not None else Target(ip=str(start))
+            out.append((f"{start}-{end}", target))
     return out
 
 
-def _networks(policies: Iterable[NetworkPolicy]) -> Iterator[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    for policy in policies:
+def _networks(policy_set: PolicySet) -> Iterator[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    for policy in policy_set.policies:
         for rule in policy.ingress + policy.egress:
             for peer in rule.peers:
                 if peer.ip_block is not None:
                     yield peer.ip_block.cidr
                     yield from peer.ip_block.excepts
+    admins = policy_set.admin + ([policy_set.baseline] if policy_set.baseline is not None else [])
+    for admin in admins:
+        for admin_rule in admin.egress:
+            for admin_peer in admin_rule.peers:
+                yield from admin_peer.networks
+
+
+def _names_nodes(policy_set: PolicySet) -> bool:
+    admins = policy_set.admin + ([policy_set.baseline] if policy_set.baseline is not None else [])
+    return any(peer.nodes is not None for admin in admins for rule in admin.egress for peer in rule.peers)
 
 
 def _reaches_outside(policy_set: PolicySet, target: Target, direction: Direction) -> bool:
     isolating = policy_set.isolating(target, direction)
+    if policy_set.admin_for(target) or policy_set.baseline_for(target) is not None:
+        return True  # admin rules may open or close addresses: evaluate every range
     return not isolating or any(
         not rule.peers or any(p.ip_block is not None for p in rule.peers) for p in isolating for rule in p.rules(direction)
     )
@@ -349,10 +383,25 @@ def _exposure(
 
 
 def _opened_by(policy_set: PolicySet, target: Target, direction: Direction) -> tuple[str, ...]:
+    """The admin Allow rules and the NetworkPolicy rules that match any pod, or why the pod is open."""
+    admin = [
+        str(AdminRuleRef(p.ref, direction, i, rule.name, rule.action))
+        for p in policy_set.admin_for(target)
+        for i, rule in enumerate(p.rules(direction))
+        if rule.action is Action.ALLOW and rule.peer_matches(ANYONE)
+    ]
     isolating = policy_set.isolating(target, direction)
     if not isolating:
-        return (f"no policy isolates it for {direction}",)
-    return tuple(
+        baseline = policy_set.baseline_for(target)
+        opened = []
+        if baseline is not None:
+            opened = [
+                str(AdminRuleRef(baseline.ref, direction, i, rule.name, rule.action))
+                for i, rule in enumerate(baseline.rules(direction))
+                if rule.action is Action.ALLOW and rule.peer_matches(ANYONE)
+            ]
+        return tuple(admin + (opened or [f"no policy isolates it for {direction}"]))
+    return tuple(admin) + tuple(
         str(RuleRef(p.ref, direction, i))
         for p in isolating
         for i, rule in enumerate(p.rules(direction))

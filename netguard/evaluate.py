@@ -9,6 +9,8 @@ ask this module, so they agree by construction. The Kubernetes rules, exactly:
 - podSelector and namespaceSelector in one peer are ANDed; podSelector alone means the policy's
   namespace; ipBlock matches addresses (with except);
 - named ports resolve against the destination pod; protocol defaults to TCP; endPort is a range.
+Around them the admin tiers (netguard.adminpol): AdminNetworkPolicies by priority first (Allow and
+Deny decide, Pass hands down), then the NetworkPolicies, then the BaselineAdminNetworkPolicy.
 """
 
 from __future__ import annotations
@@ -18,12 +20,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from netguard.adminpol import AdminNetworkPolicy
 from netguard.inventory import Inventory
 from netguard.model import Endpoint, Workload
 from netguard.netpol import Action, Direction, NetworkPolicy, Target
 from netguard.portset import NONE, PortSet
 
-__all__ = ["Action", "Decision", "Direction", "DirectionVerdict", "PolicySet", "RuleRef", "Targets", "Verdict"]
+__all__ = [
+    "Action", "AdminRuleRef", "Decision", "Direction", "DirectionVerdict", "PolicySet", "RuleRef", "Targets", "Tier", "Verdict",
+]
 
 
 class Decision(StrEnum):
@@ -34,9 +39,18 @@ class Decision(StrEnum):
     NOT_COVERED = "not-covered"  # allowed because no policy isolates either end
 
 
+class Tier(StrEnum):
+    """Which layer decided one end of a connection."""
+
+    ADMIN = "AdminNetworkPolicy"
+    NETWORK_POLICY = "NetworkPolicy"
+    BASELINE = "BaselineAdminNetworkPolicy"
+    DEFAULT = "default"  # nothing applies: allowed
+
+
 @dataclass(frozen=True)
 class RuleRef:
-    """One rule of one policy: `prod/api ingress[0]`."""
+    """One rule of one NetworkPolicy: `prod/api ingress[0]`."""
 
     policy: str  # namespace/name
     direction: Direction
@@ -47,25 +61,47 @@ class RuleRef:
 
 
 @dataclass(frozen=True)
+class AdminRuleRef:
+    """One rule of an AdminNetworkPolicy or of the BaselineAdminNetworkPolicy, with its action."""
+
+    policy: str  # `AdminNetworkPolicy name (priority N)` or `BaselineAdminNetworkPolicy default`
+    direction: Direction
+    index: int
+    name: str
+    action: Action
+
+    def __str__(self) -> str:
+        named = f" {self.name!r}" if self.name else ""
+        return f"{self.policy} {self.direction}[{self.index}]{named} ({self.action})"
+
+
+@dataclass(frozen=True)
 class DirectionVerdict:
     """The verdict of one end: egress at the source, or ingress at the destination."""
 
     direction: Direction
-    isolated: bool  # some policy selects the pod for this direction
+    isolated: bool  # some NetworkPolicy selects the pod for this direction
     allowed: bool
-    selecting: tuple[str, ...] = ()  # the policies that select the pod for this direction
+    selecting: tuple[str, ...] = ()  # the NetworkPolicies that select the pod for this direction
     allowed_by: tuple[RuleRef, ...] = ()
     applies: bool = True  # False when this side is not a pod (no policy can isolate it)
+    tier: Tier = Tier.DEFAULT
+    admin: AdminRuleRef | None = None  # the admin rule that decided (tier ADMIN or BASELINE)
+    passed: AdminRuleRef | None = None  # an ANP Pass rule that handed the decision down
 
     def reason(self) -> str:
         if not self.applies:
             return f"{self.direction}: not a pod, no policy applies: allowed"
+        verdict = "allowed" if self.allowed else "denied"
+        prefix = f"{self.direction}: passed by {self.passed}; " if self.passed else f"{self.direction}: "
+        if self.admin is not None:
+            return f"{prefix}{verdict} by {self.admin}"
         if not self.isolated:
-            return f"{self.direction}: no policy selects the pod for {self.direction}: allowed"
+            return f"{prefix}no policy selects the pod for {self.direction}: allowed"
         if self.allowed:
-            return f"{self.direction}: allowed by {', '.join(str(r) for r in self.allowed_by)}"
+            return f"{prefix}allowed by {', '.join(str(r) for r in self.allowed_by)}"
         return (
-            f"{self.direction}: isolated by {', '.join(self.selecting)} and no {self.direction} rule of "
+            f"{prefix}isolated by {', '.join(self.selecting)} and no {self.direction} rule of "
             f"{'it' if len(self.selecting) == 1 else 'them'} matches: denied"
         )
 
@@ -78,14 +114,22 @@ class Verdict:
 
     @property
     def covered(self) -> bool:
-        """Some policy isolates at least one end (otherwise the connection is allowed by default)."""
-        return self.egress.isolated or self.ingress.isolated
+        """Some policy decides at least one end (otherwise the connection is allowed by default)."""
+        return any(side.isolated or side.admin is not None for side in self.sides())
 
     @property
     def decision(self) -> Decision:
         if not self.covered:
             return Decision.NOT_COVERED
         return Decision.ALLOWED if self.allowed else Decision.DENIED
+
+    @property
+    def denied_by_admin(self) -> AdminRuleRef | None:
+        """The admin rule that denied the connection, if an admin policy (not a NetworkPolicy) did."""
+        for side in self.sides():
+            if not side.allowed and side.admin is not None:
+                return side.admin
+        return None
 
     def sides(self) -> tuple[DirectionVerdict, DirectionVerdict]:
         return (self.egress, self.ingress)
@@ -94,14 +138,33 @@ class Verdict:
         return [self.egress.reason(), self.ingress.reason()]
 
 
-class PolicySet:
-    """Policies indexed for evaluation: per namespace, and by one matchLabels pair of their podSelector."""
+AnyPolicy = NetworkPolicy | AdminNetworkPolicy
 
-    def __init__(self, policies: Iterable[NetworkPolicy]) -> None:
-        self.policies = list(policies)
+
+class PolicySet:
+    """NetworkPolicies, AdminNetworkPolicies and the BaselineAdminNetworkPolicy, indexed for evaluation.
+
+    Per end of a connection: ANPs in priority order (first matching rule: Allow or Deny decides, Pass
+    hands down), then the NetworkPolicies when some isolates the pod, then the BANP; else allowed.
+    """
+
+    def __init__(self, policies: Iterable[AnyPolicy]) -> None:
+        """`policies` may mix kinds; an admin policy named twice keeps its later version."""
+        self.policies: list[NetworkPolicy] = []
+        admin: list[AdminNetworkPolicy] = []
+        for policy in policies:
+            if isinstance(policy, AdminNetworkPolicy):
+                admin.append(policy)
+            else:
+                self.policies.append(policy)
+        admin = list({(p.kind, p.name): p for p in admin}.values())  # one per name: the later one wins
+        self.admin = sorted((p for p in admin if not p.baseline), key=AdminNetworkPolicy.sort_key)
+        baselines = [p for p in admin if p.baseline]
+        self.baseline: AdminNetworkPolicy | None = baselines[-1] if baselines else None
         self._by_label: dict[tuple[str, str, str], list[NetworkPolicy]] = defaultdict(list)
         self._unindexed: dict[str, list[NetworkPolicy]] = defaultdict(list)
         self._selecting: dict[int, tuple[Target, list[NetworkPolicy]]] = {}
+        self._admin_for: dict[int, tuple[Target, list[AdminNetworkPolicy]]] = {}
         for policy in self.policies:
             ml = policy.pod_selector.match_labels
             if ml:
@@ -110,8 +173,12 @@ class PolicySet:
             else:
                 self._unindexed[policy.namespace].append(policy)
 
+    @property
+    def has_admin(self) -> bool:
+        return bool(self.admin) or self.baseline is not None
+
     def selecting(self, pod: Target) -> list[NetworkPolicy]:
-        """Policies whose podSelector selects the pod, in a stable order (memoized per Target object)."""
+        """NetworkPolicies whose podSelector selects the pod, in a stable order (memoized per Target object)."""
         if not pod.is_pod or pod.namespace is None:
             return []
         hit = self._selecting.get(id(pod))
@@ -130,8 +197,22 @@ class PolicySet:
         return sorted(set(chosen), key=lambda p: (p.namespace, p.name)) if len(chosen) > 1 else chosen
 
     def isolating(self, pod: Target, direction: Direction) -> list[NetworkPolicy]:
-        """The policies that isolate `pod` for `direction` (empty: the pod is open that way)."""
+        """The NetworkPolicies that isolate `pod` for `direction` (empty: the pod is open that way)."""
         return [p for p in self.selecting(pod) if p.isolates(direction)]
+
+    def admin_for(self, pod: Target) -> list[AdminNetworkPolicy]:
+        """The ANPs whose subject takes in the pod, in priority order (memoized per Target object)."""
+        if not self.admin or not pod.is_pod:
+            return []
+        hit = self._admin_for.get(id(pod))
+        if hit is not None and hit[0] is pod:
+            return hit[1]
+        chosen = [p for p in self.admin if p.selects(pod)]
+        self._admin_for[id(pod)] = (pod, chosen)
+        return chosen
+
+    def baseline_for(self, pod: Target) -> AdminNetworkPolicy | None:
+        return self.baseline if self.baseline is not None and self.baseline.selects(pod) else None
 
     def direction(
         self, pod: Target, peer: Target, dst: Target, port: int, protocol: str, direction: Direction
@@ -141,28 +222,68 @@ class PolicySet:
         if not pod.is_pod:
             return DirectionVerdict(direction, False, True, applies=False)
         isolating = self.isolating(pod, direction)
-        if not isolating:
-            return DirectionVerdict(direction, False, True)
-        allowed_by = []
-        for policy in isolating:
-            for i, rule in enumerate(policy.rules(direction)):
-                if rule.port_matches(port, protocol, dst) and rule.peer_matches(peer, policy.namespace):
-                    allowed_by.append(RuleRef(policy.ref, direction, i))
-        return DirectionVerdict(direction, True, bool(allowed_by), tuple(p.ref for p in isolating), tuple(allowed_by))
+        selecting = tuple(p.ref for p in isolating)
+        passed = None
+        for policy in self.admin_for(pod):
+            ref = _first_match(policy, pod, peer, dst, port, protocol, direction)
+            if ref is None:
+                continue
+            if ref.action is Action.PASS:
+                passed = ref
+                break
+            return DirectionVerdict(direction, bool(isolating), ref.action is Action.ALLOW, selecting, tier=Tier.ADMIN, admin=ref)
+        if isolating:
+            allowed_by = tuple(
+                RuleRef(policy.ref, direction, i)
+                for policy in isolating
+                for i, rule in enumerate(policy.rules(direction))
+                if rule.port_matches(port, protocol, dst) and rule.peer_matches(peer, policy.namespace)
+            )
+            return DirectionVerdict(
+                direction, True, bool(allowed_by), selecting, allowed_by, tier=Tier.NETWORK_POLICY, passed=passed
+            )
+        baseline = self.baseline_for(pod)
+        ref = _first_match(baseline, pod, peer, dst, port, protocol, direction) if baseline is not None else None
+        if ref is not None:
+            return DirectionVerdict(direction, False, ref.action is Action.ALLOW, tier=Tier.BASELINE, admin=ref, passed=passed)
+        return DirectionVerdict(direction, False, True, passed=passed)
 
     def direction_ports(self, pod: Target, peer: Target, dst: Target, direction: Direction) -> PortSet:
         """The same question as `direction` for every port at once: what `pod` allows toward/from `peer`."""
         if not pod.is_pod:
             return PortSet.all()
-        isolating = self.isolating(pod, direction)
-        if not isolating:
-            return PortSet.all()
-        out = NONE
-        for policy in isolating:
+        allowed, pending, handed_down = NONE, PortSet.all(), NONE
+        for policy in self.admin_for(pod):
             for rule in policy.rules(direction):
-                if rule.peer_matches(peer, policy.namespace):
-                    out = out | rule.port_set(dst)
-        return out
+                if not pending:
+                    break
+                if not rule.peer_matches(peer):
+                    continue
+                hit = rule.port_set(dst) & pending
+                pending = pending - hit
+                if rule.action is Action.ALLOW:
+                    allowed = allowed | hit
+                elif rule.action is Action.PASS:
+                    handed_down = handed_down | hit
+        pending = pending | handed_down
+        if not pending:
+            return allowed
+        isolating = self.isolating(pod, direction)
+        if isolating:
+            np_allowed = NONE
+            for np in isolating:
+                for np_rule in np.rules(direction):
+                    if np_rule.peer_matches(peer, np.namespace):
+                        np_allowed = np_allowed | np_rule.port_set(dst)
+            return allowed | (pending & np_allowed)
+        baseline = self.baseline_for(pod)
+        for rule in baseline.rules(direction) if baseline is not None else ():
+            if rule.peer_matches(peer):
+                hit = rule.port_set(dst) & pending
+                pending = pending - hit
+                if rule.action is Action.ALLOW:
+                    allowed = allowed | hit
+        return allowed | pending
 
     def allowed_ports(self, src: Target, dst: Target) -> PortSet:
         """Every (protocol, port) on which `src` may open a connection to `dst`."""
@@ -183,6 +304,22 @@ class PolicySet:
         )
 
 
+def _first_match(
+    policy: AdminNetworkPolicy, pod: Target, peer: Target, dst: Target, port: int, protocol: str, direction: Direction
+) -> AdminRuleRef | None:
+    """The first rule of an admin policy matching the connection (rules apply in the order written)."""
+    for i, rule in enumerate(policy.rules(direction)):
+        if rule.peer_matches(peer) and rule.port_set(dst).contains(port, protocol):
+            return AdminRuleRef(policy.ref, direction, i, rule.name, rule.action)
+    return None
+
+
+def cluster_policy_set(inventory: Inventory, policies: Iterable[AnyPolicy]) -> PolicySet:
+    """`policies` under the cluster's admin tiers: its ANPs and BANP apply whatever namespaces write
+    (admin policies among `policies` replace the cluster's of the same name)."""
+    return PolicySet([*inventory.admin_policies, *policies])
+
+
 class Targets:
     """Endpoint -> Target as policies see it (a workload's template labels and named ports), cached."""
 
@@ -200,7 +337,7 @@ class Targets:
             if endpoint.workload is not None and endpoint.workload in self.inv.workloads:
                 target = self.inv.target(endpoint.workload, self._ips.get(endpoint.workload))
             else:
-                target = Target(ip=endpoint.address or None)
+                target = self.inv.address(endpoint.address) if endpoint.address else Target()
             self._cache[endpoint] = target
         return target
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from netguard.adminpol import ADMIN_KINDS, AdminNetworkPolicy, parse_admin_policy
 from netguard.errors import InputError
 from netguard.model import Labels, Workload, freeze_labels
 from netguard.netpol import NetworkPolicy, Target, parse_network_policy
@@ -113,6 +114,8 @@ class Inventory:
     services: list[Service] = field(default_factory=list)
     policies: list[NetworkPolicy] = field(default_factory=list)
     nodes: dict[str, str] = field(default_factory=dict)  # node IP -> node name
+    node_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # node name -> labels
+    admin_policies: list[AdminNetworkPolicy] = field(default_factory=list)  # ANPs and the BANP
     # service "ns/name" -> [(ip, port, protocol, port name)] from Endpoints/EndpointSlices
     endpoints: dict[str, list[tuple[str, int, str, str]]] = field(default_factory=dict)
     pod_by_ip: dict[str, Pod] = field(default_factory=dict, repr=False)
@@ -189,6 +192,11 @@ class Inventory:
 
         return listens
 
+    def address(self, ip: str) -> Target:
+        """How policies see an address that is no pod's: a node's carries its labels (ANP `nodes` peers)."""
+        node = self.nodes.get(ip)
+        return Target(ip=ip, node_labels=self.node_labels.get(node, {}) if node is not None else None)
+
     def with_workloads(self, extra: Iterable[WorkloadInfo]) -> Inventory:
         """A copy that also knows workloads learned elsewhere (e.g. from Hubble flows)."""
         workloads = dict(self.workloads)
@@ -220,6 +228,25 @@ def load_policies(paths: Iterable[str | Path]) -> list[NetworkPolicy]:
             raise InputError(f"NetworkPolicy {p.ref} is defined twice (also in {seen[p.ref]})", source=p.source)
         seen[p.ref] = p.source
     return policies
+
+
+def load_admin_policies(paths: Iterable[str | Path]) -> list[AdminNetworkPolicy]:
+    """AdminNetworkPolicies and the BaselineAdminNetworkPolicy from files or folders."""
+    policies = [parse_admin_policy(obj, source=source) for source, obj in iter_objects(paths) if obj.get("kind") in ADMIN_KINDS]
+    seen: dict[str, str] = {}
+    for p in policies:
+        key = f"{p.kind} {p.name}"
+        if key in seen:
+            raise InputError(f"{key} is defined twice (also in {seen[key]})", source=p.source)
+        seen[key] = p.source
+    return policies
+
+
+def merge_admin(base: Iterable[AdminNetworkPolicy], extra: Iterable[AdminNetworkPolicy]) -> list[AdminNetworkPolicy]:
+    """The cluster's admin policies with those of files laid over them (same kind and name: the file's)."""
+    merged = {(p.kind, p.name): p for p in base}
+    merged.update({(p.kind, p.name): p for p in extra})
+    return list(merged.values())
 
 
 def iter_objects(paths: Iterable[str | Path]) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -307,7 +334,11 @@ class _Builder:
             labels.setdefault(NAMESPACE_NAME_LABEL, name)
             self.inv.namespaces[name] = labels
             return
+        if kind in ADMIN_KINDS:
+            self.inv.admin_policies.append(parse_admin_policy(obj, source=source))
+            return
         if kind == "Node":
+            self.inv.node_labels[name] = dict(meta.get("labels") or {})
             for addr in (obj.get("status") or {}).get("addresses") or []:
                 if addr.get("type") in ("InternalIP", "ExternalIP") and addr.get("address"):
                     self.inv.nodes[addr["address"]] = name

@@ -69,6 +69,7 @@ class Target:
     labels: Mapping[str, str] = field(default_factory=dict)
     namespace_labels: Mapping[str, str] = field(default_factory=dict)
     named_ports: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    node_labels: Mapping[str, str] | None = None  # set when the address is a node's (AdminNetworkPolicy `nodes` peers)
 
     @property
     def is_pod(self) -> bool:

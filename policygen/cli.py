@@ -199,7 +199,9 @@ def generate(args: argparse.Namespace) -> int:
 
         render = render_cilium
     paths = write_policies(result.policies, out, render)
-    for warning in result.warnings:
+    from policygen.verify import admin_warnings
+
+    for warning in result.warnings + admin_warnings(observed.inventory, observed.edges, result.policies):
         progress(f"warning: {warning}")
     if not args.quiet:
         print(summary_table(result.policies))
@@ -230,6 +232,14 @@ def _rule_words(rule) -> str:
 # --- verify --------------------------------------------------------------------------------------
 
 
+def with_admin(inventory: Inventory, paths: list[str], policies: list) -> list:
+    """NetworkPolicies plus the admin tiers that apply whatever the namespaces write: the cluster's
+    AdminNetworkPolicies and BaselineAdminNetworkPolicy, with those of the files laid over them."""
+    from netguard.inventory import load_admin_policies, merge_admin
+
+    return list(policies) + merge_admin(inventory.admin_policies, load_admin_policies(paths) if paths else [])
+
+
 def verify(args: argparse.Namespace) -> int:
     from netguard.inventory import load_policies as read_policies
     from policygen.verify import verify as run_verify
@@ -240,6 +250,7 @@ def verify(args: argparse.Namespace) -> int:
     if args.with_cluster_policies:
         names = {p.ref for p in policies}
         policies = [p for p in observed.inventory.policies if p.ref not in names] + policies
+    policies = with_admin(observed.inventory, args.policies, policies)
     report = run_verify(observed.inventory, observed.edges, policies, least_privilege=not args.no_least_privilege)
     share = 100.0 * report.allowed_connections / report.connections if report.connections else 100.0
     print(f"policies: {len(policies)}")
@@ -253,6 +264,10 @@ def verify(args: argparse.Namespace) -> int:
             print(f"    {reason}")
     if len(report.denied) > 50:
         print(f"  ... and {len(report.denied) - 50} more")
+    for item in report.denied_by_admin[:20]:
+        e, rule = item.edge, item.verdict.denied_by_admin
+        progress(f"warning: observed {e.src} -> {e.dst} {e.port}/{e.protocol} is denied by {rule}: "
+                 "no NetworkPolicy can allow it")
     if not args.no_least_privilege:
         print(
             f"extra:    {len(report.extra)} (src workload, dst workload, port) triples allowed inside the cluster"
@@ -278,7 +293,7 @@ def resolve(inventory: Inventory, spec: str, what: str) -> tuple[Target, str]:
     if is_ip(spec):
         pod = inventory.pod_by_ip.get(spec)
         if pod is None:
-            return Target(ip=spec), spec
+            return inventory.address(spec), spec
         return inventory.target(pod.workload, spec), f"{pod.namespace}/{pod.name} ({spec})"
     namespace, sep, name = spec.partition("/")
     if not sep or not namespace or not name:
@@ -316,12 +331,12 @@ def explain(args: argparse.Namespace) -> int:
     src, src_words = resolve(inventory, args.src, "from")
     dst, dst_words = resolve(inventory, args.dst, "to")
     port, proto = parse_port(args.port)
-    verdict = PolicySet(policies).evaluate(src, dst, port, proto)
+    verdict = PolicySet(with_admin(inventory, args.policies, policies)).evaluate(src, dst, port, proto)
     print(f"{src_words} -> {dst_words} on {port}/{proto}: {'ALLOWED' if verdict.allowed else 'DENIED'}")
     by_ref = {p.ref: p for p in policies}
     for side in (verdict.egress, verdict.ingress):
         print(f"  {side.reason()}")
-        if side.isolated and not side.allowed:  # say what the isolating policies do allow
+        if side.isolated and not side.allowed and side.admin is None:  # say what the isolating policies do allow
             for ref in side.selecting:
                 rules = by_ref[ref].rules(side.direction)
                 for i, rule in enumerate(rules):
@@ -351,6 +366,7 @@ def connectivity(args: argparse.Namespace) -> int:
 
     inventory = load_inventory_or_empty(args.inventory)
     policies = read_policies(args.policies) if args.policies else list(inventory.policies)
+    policies = with_admin(inventory, args.policies, policies)
     focus = focus_workload(inventory, args.focus_workload) if args.focus_workload else None
     cmap = compute(inventory, policies, focus=focus, exposure=args.exposure)
     text = FORMATS[args.format](cmap, args.exposure)

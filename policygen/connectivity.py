@@ -6,11 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from netguard.connectivity import Connection, ConnectivityMap, Exposure
+from netguard.files import write_atomic
 from netguard.netpol import Direction
 
 
@@ -133,11 +132,4 @@ def write_output(path: Path, text: str) -> None:
         from netguard.errors import InputError
 
         raise InputError("is a folder, expected a file", source=str(path))
-    fd, tmp = tempfile.mkstemp(prefix=".netguard-", suffix=".tmp", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text)

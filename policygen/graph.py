@@ -63,9 +63,9 @@ def namespace_view(graph: nx.MultiDiGraph) -> nx.DiGraph:
 def annotate_verdicts(graph: nx.MultiDiGraph, inventory, edges: Iterable[Edge], policies, attr: str = "verdict") -> None:
     """Set `attr` on each graph edge to the core evaluator's Decision under `policies`: allowed, denied
     (would be denied) or not-covered (no policy isolates either end)."""
-    from netguard.evaluate import PolicySet, Targets
+    from netguard.evaluate import Targets, cluster_policy_set
 
-    policy_set = PolicySet(policies)
+    policy_set = cluster_policy_set(inventory, policies)
     targets = Targets(inventory)
     for edge in edges:
         verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)

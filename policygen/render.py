@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from netguard.files import write_atomic
 from netguard.netpol import Direction
 from policygen.synth import GeneratedPolicy
 
@@ -111,10 +110,7 @@ def write_policies(policies: Iterable[GeneratedPolicy], out_dir: Path, render: A
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, text in rendered.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".netguard-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
+        write_atomic(path, text)
     for stale in out_dir.glob("*/*.yaml"):
         if stale not in rendered and stale.read_text(encoding="utf-8", errors="replace").startswith(HEADER):
             stale.unlink()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from netguard.evaluate import PolicySet, Targets
+from netguard.evaluate import Targets, cluster_policy_set
 from netguard.inventory import Inventory
 from netguard.model import Edge
 from netguard.netpol import NetworkPolicy
@@ -64,24 +64,7 @@ class Review:
 
     def policies_json(self, approvals: Mapping[str, str] | None = None) -> dict:
         approvals = approvals or {}
-        items = []
-        for g in self.generated:
-            items.append(
-                {
-                    "workload": g.workload.key,
-                    "namespace": g.workload.namespace,
-                    "name": g.policy.name,
-                    "kind": g.workload.kind,
-                    "path": g.path,
-                    "status": approvals.get(g.workload.key, "pending"),
-                    "connections": g.connections,
-                    "yaml": render_policy(g),
-                    "policy": g.policy.to_dict(),
-                    "ingress_why": [list(j.lines) for j in g.ingress_why],
-                    "egress_why": [list(j.lines) for j in g.egress_why],
-                    "notes": list(g.notes),
-                }
-            )
+        items = [policy_json(g, approvals.get(g.workload.key, "pending")) for g in self.generated]
         return {"policies": items, "warnings": list(self.synthesis.warnings)}
 
     def diff_json(self) -> dict:
@@ -93,7 +76,7 @@ class Review:
         targets = Targets(self.inventory)
         out = {}
         for label, policies in (("current", self.current), ("candidate", self.candidate_policies(approvals))):
-            policy_set = PolicySet(policies)
+            policy_set = cluster_policy_set(self.inventory, policies)
             denied = []
             for edge in self.edges:
                 verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)
@@ -110,6 +93,24 @@ class Review:
                     )
             out[label] = {"denied": denied, "edges": len(self.edges)}
         return out
+
+
+def policy_json(g: GeneratedPolicy, status: str) -> dict:
+    """One generated policy as the API and the UI show it (whole lists, pages and single workloads)."""
+    return {
+        "workload": g.workload.key,
+        "namespace": g.workload.namespace,
+        "name": g.policy.name,
+        "kind": g.workload.kind,
+        "path": g.path,
+        "status": status,
+        "connections": g.connections,
+        "yaml": render_policy(g),
+        "policy": g.policy.to_dict(),
+        "ingress_why": [list(j.lines) for j in g.ingress_why],
+        "egress_why": [list(j.lines) for j in g.egress_why],
+        "notes": list(g.notes),
+    }
 
 
 def build_review(

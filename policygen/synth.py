@@ -132,6 +132,7 @@ class Synthesizer:
         self.warnings: list[str] = []
         self.selectors = self._distinct_selectors()
         self._existing: PolicySet | None = None  # the cluster's own (non-netguard) policies, indexed on first use
+        self._names: dict[Workload, str] | None = None  # policy names, made on first use
 
     # --- selectors -------------------------------------------------------------------------------
 
@@ -215,15 +216,24 @@ class Synthesizer:
             if edge.src.workload is not None:
                 outgoing[edge.src.workload].append(edge)
         result = SynthesisResult(warnings=self.warnings)
-        names = self._policy_names()
         for workload in sorted(self.inv.workloads):
-            if not self.managed(workload):
-                continue
-            ins, outs = incoming.get(workload, []), outgoing.get(workload, [])
-            if not ins and not outs and not self.opts.idle:
-                continue
-            result.policies.append(self._policy(workload, names[workload], ins, outs))
+            generated = self.policy_for(workload, incoming.get(workload, []), outgoing.get(workload, []))
+            if generated is not None:
+                result.policies.append(generated)
         return result
+
+    def wants_policy(self, workload: Workload, has_edges: bool) -> bool:
+        """Whether `workload` gets a policy (managed, and traffic observed or idle ones wanted)."""
+        return self.managed(workload) and (has_edges or self.opts.idle)
+
+    def policy_for(self, workload: Workload, ins: list[Edge], outs: list[Edge]) -> GeneratedPolicy | None:
+        """One workload's policy from its own edges (incoming, outgoing; sorted by key as `run` gets
+        them): what `run` does per workload, and the controller's incremental path."""
+        if not self.wants_policy(workload, bool(ins or outs)):
+            return None
+        if self._names is None:
+            self._names = self._policy_names()
+        return self._policy(workload, self._names[workload], ins, outs)
 
     def _policy_names(self) -> dict[Workload, str]:
         by_name: dict[tuple[str, str], list[Workload]] = defaultdict(list)

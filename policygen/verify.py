@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from netguard.evaluate import PolicySet, Targets, Verdict
+from netguard.evaluate import AnyPolicy, PolicySet, Targets, Tier, Verdict, cluster_policy_set
 from netguard.inventory import Inventory
 from netguard.model import Edge, Workload
-from netguard.netpol import Direction, NetworkPolicy, PolicyPort
+from netguard.netpol import Direction, PolicyPort
 from policygen.index import WorkloadIndex
 
 Triple = tuple[Workload, Workload, int, str]
@@ -33,6 +33,7 @@ class VerifyReport:
     allowed_edges: int = 0
     allowed_connections: int = 0
     denied: list[EdgeResult] = field(default_factory=list)
+    denied_by_admin: list[EdgeResult] = field(default_factory=list)  # denied by an ANP/BANP rule: no NetworkPolicy can help
     extra: list[Triple] = field(default_factory=list)  # allowed in-cluster triples never observed
     extra_dns: list[Triple] = field(default_factory=list)
     not_covered: int = 0  # observed in-cluster pairs where neither side is isolated
@@ -43,9 +44,9 @@ class VerifyReport:
 
 
 def verify(
-    inventory: Inventory, edges: Iterable[Edge], policies: Iterable[NetworkPolicy], *, least_privilege: bool = True
+    inventory: Inventory, edges: Iterable[Edge], policies: Iterable[AnyPolicy], *, least_privilege: bool = True
 ) -> VerifyReport:
-    policy_set = PolicySet(policies)
+    policy_set = cluster_policy_set(inventory, policies)
     targets = Targets(inventory)
     report = VerifyReport()
     observed: dict[Triple, bool] = {}  # in-cluster triples seen, and whether they are allowed
@@ -59,6 +60,8 @@ def verify(
             report.allowed_connections += edge.connections
         else:
             report.denied.append(EdgeResult(edge, verdict))
+            if verdict.denied_by_admin is not None:
+                report.denied_by_admin.append(report.denied[-1])
         if edge.src.workload is not None and edge.dst.workload is not None:
             observed[(edge.src.workload, edge.dst.workload, edge.port, edge.protocol)] = verdict.allowed
             if not verdict.covered:
@@ -127,3 +130,34 @@ def allowed_triples(inventory: Inventory, policy_set: PolicySet, targets: Target
         if observed.get((s, d, p, proto))
         or ((s, d, p, proto) not in observed and policy_set.allowed(targets.workload(s), targets.workload(d), p, proto))
     }
+
+
+def admin_warnings(inventory: Inventory, edges: Iterable[Edge], generated: Iterable) -> list[str]:
+    """What the cluster's admin tiers do to generated NetworkPolicies: observed flows an admin rule denies
+    (no NetworkPolicy can allow them), and generated rules an admin rule always decides before them (they
+    can never take effect). Empty when the cluster has no AdminNetworkPolicy or BaselineAdminNetworkPolicy."""
+    if not inventory.admin_policies:
+        return []
+    generated = list(generated)
+    policy_set = cluster_policy_set(inventory, [g.policy for g in generated])
+    targets = Targets(inventory)
+    warnings = []
+    for edge in edges:
+        verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)
+        rule = verdict.denied_by_admin
+        if rule is not None:
+            warnings.append(f"observed {edge.src} -> {edge.dst} {edge.port}/{edge.protocol} is denied by {rule}: "
+                            "no NetworkPolicy can allow it")
+    for g in generated:
+        for direction, whys in ((Direction.INGRESS, g.ingress_why), (Direction.EGRESS, g.egress_why)):
+            for i, why in enumerate(whys):
+                deciders = set()
+                for edge in why.edges:
+                    src, dst = targets.of(edge.src), targets.of(edge.dst)
+                    pod, peer = (dst, src) if direction is Direction.INGRESS else (src, dst)
+                    side = policy_set.direction(pod, peer, dst, edge.port, edge.protocol, direction)
+                    deciders.add(side.admin if side.tier is Tier.ADMIN else None)
+                if why.edges and None not in deciders:
+                    names = ", ".join(sorted(str(d) for d in deciders))
+                    warnings.append(f"{g.policy.ref} {direction}[{i}] can never take effect: {names} decides that traffic first")
+    return warnings

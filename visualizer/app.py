@@ -108,11 +108,10 @@ def main(argv: list[str]) -> int:
 
     args = _parser().parse_args(argv)
     host, port = parse_listen(args.listen)
-    waf_records = None
-    if args.waf_log:
-        waf_records = [r for path in args.waf_log for r in read_waf_log(path)]
+    for path in args.waf_log:  # a bad log is a one-line error now, not a blank map later
+        read_waf_log(path)
     backend = build_backend(args)
-    app = create_app(backend, waf_records=waf_records)
+    app = create_app(backend, waf_logs=args.waf_log)
     shown = f"[{host}]" if ":" in host else host
     where = f"controller {args.controller}" if args.controller else "local files"
     print(f"netguard ui: serving http://{shown}:{port}/ ({where})", file=sys.stderr, flush=True)

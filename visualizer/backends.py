@@ -13,8 +13,6 @@ Both answer the same paths with the same JSON shapes (the controller's review AP
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -156,11 +154,10 @@ class LocalBackend:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    from netguard.files import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".netguard-", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 class ControllerBackend:

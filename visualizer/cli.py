@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from netguard.errors import InputError
+from netguard.files import write_atomic
 
 EPILOG = """examples:
   netguard graph export --inventory cluster.yaml --flows flows.jsonl --format dot -o graph.dot
@@ -71,9 +70,6 @@ def main(argv: list[str]) -> int:
     if out.is_dir():
         raise InputError("is a folder; give a file name", source=str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".netguard-", dir=out.parent)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(payload)
-    os.replace(tmp, out)
+    write_atomic(out, payload)
     print(f"wrote {out} ({graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges)")
     return 0

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,8 +17,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
+from netguard.errors import InputError
 from visualizer.backends import API_GETS, Backend, BackendError, load_json
-from visualizer.waflog import summarize_blocks
+from visualizer.waflog import read_waf_log, summarize_blocks
+from waf.audit import AuditRecord
 
 STATIC = resources.files("visualizer") / "static"
 EXPORT_TYPES = {
@@ -52,7 +55,20 @@ def policy_bundle(policies: dict, status: str = "approved") -> bytes:
     return buf.getvalue()
 
 
-def create_app(backend: Backend, *, waf_records: list[dict[str, Any]] | None = None, title: str = "netguard") -> FastAPI:
+def create_app(
+    backend: Backend,
+    *,
+    waf_records: list[AuditRecord] | None = None,
+    waf_logs: Sequence[str | Path] = (),
+    title: str = "netguard",
+) -> FastAPI:
+    """`waf_records`: WAF audit records shown as they are; `waf_logs`: audit log files re-read on each
+    request for the map, so blocks the sidecar writes later show too."""
+    waf_shown = waf_records is not None or bool(waf_logs)
+
+    def current_waf_records() -> list[AuditRecord]:
+        return list(waf_records or []) + [r for path in waf_logs for r in read_waf_log(path)]
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -79,7 +95,7 @@ def create_app(backend: Backend, *, waf_records: list[dict[str, Any]] | None = N
             "mode": backend.mode,
             "controller": getattr(backend, "url", None),
             "title": title,
-            "waf_log": waf_records is not None,
+            "waf_log": waf_shown,
         }
 
     @app.get("/api/v1/{path:path}")
@@ -100,11 +116,15 @@ def create_app(backend: Backend, *, waf_records: list[dict[str, Any]] | None = N
         return await backend.post("policies/approve", body)
 
     @app.get("/ui/waf")
-    async def waf() -> dict:
-        if waf_records is None:
-            return {"targets": {}, "unmatched": 0, "blocked": 0, "requests": 0}
+    async def waf() -> Any:
+        if not waf_shown:
+            return {"targets": {}, "top_rules": [], "unmatched": 0, "blocked": 0, "requests": 0}
         graph = load_json(await backend.get("graph"))
-        return summarize_blocks(waf_records, graph)
+        try:
+            records = await run_in_threadpool(current_waf_records)
+        except InputError as exc:
+            return _error(422, str(exc))
+        return summarize_blocks(records, graph)
 
     @app.get("/ui/export.{fmt}")
     async def export(fmt: str, verdict: str = "current") -> Response:

@@ -7,11 +7,16 @@
 The package stands alone: it imports nothing from netguard's other packages.
 """
 
-from waf._engine import Engine, EngineConfig, Exclusion, Match, Verdict, inspect
+from waf._body import BodyBudget, BodyKind, Refusal
+from waf._engine import Engine, EngineConfig, Exclusion, Match, OverBudget, Verdict, inspect
 from waf._request import Request
 from waf._rules import Rule, RuleError, builtin_rules
 
 __all__ = [
+    "BodyBudget",
+    "BodyKind",
+    "OverBudget",
+    "Refusal",
     "Engine",
     "EngineConfig",
     "Exclusion",

@@ -13,12 +13,15 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import hyperscan
 
+from waf._body import STATUS, BodyBudget, BodyKind, Refusal
 from waf._decode import cmdline, compress_ws, deep_decode, normalize_path, remove_comments
 from waf._protocol import CHECKS
 from waf._request import Request
@@ -55,12 +58,34 @@ class Match:
         }
 
 
+class OverBudget(StrEnum):
+    """What to do with a request whose inspection budget ran out: refuse it (its own status code) or,
+    where the configuration says so, pass it uninspected. Either way the verdict says so."""
+
+    BLOCK = "block"
+    PASS = "pass"
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """`blocked` by score, or by `refusal` (a budget or an undecodable body: never a silent pass).
+    `uninspected` is set when a refusal was let through by configuration."""
+
     blocked: bool
     score: int
     threshold: int
     matches: tuple[Match, ...] = ()
+    refusal: Refusal = Refusal.NONE
+    uninspected: bool = False
+    body: BodyKind = BodyKind.EMPTY
+    encodings: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of a block: 403 for an attack, the refusal's own code otherwise."""
+        if self.refusal and self.blocked:
+            return STATUS[self.refusal]
+        return 403 if self.blocked else 200
 
     @property
     def categories(self) -> list[str]:
@@ -70,13 +95,20 @@ class Verdict:
         return list(seen)
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "blocked": self.blocked,
             "score": self.score,
             "threshold": self.threshold,
             "categories": self.categories,
             "matches": [m.to_dict() for m in self.matches],
+            "body": str(self.body),
         }
+        if self.encodings:
+            out["encodings"] = list(self.encodings)
+        if self.refusal:
+            out["refusal"] = str(self.refusal)
+            out["uninspected"] = self.uninspected
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +144,9 @@ class EngineConfig:
     exclusions: tuple[Exclusion, ...] = ()
     disabled_rules: frozenset[int] = frozenset()
     extra_rules: tuple[Rule, ...] = field(default=(), compare=False)
+    body_budget: BodyBudget = BodyBudget()
+    over_budget: OverBudget = OverBudget.BLOCK
+    time_budget: float = 2.0  # seconds of engine time per request; linear parsing keeps real ones < 1 ms
 
 
 def _view(view: str, value: str, cache: dict[str, str]) -> str:
@@ -288,12 +323,32 @@ class Engine:
                 if rule.id in found:
                     break
 
-        for t in extract(request):
+        started = time.perf_counter()
+        parsed = extract(request, cfg.body_budget)
+        refusal = parsed.refusal
+        for i, t in enumerate(parsed.targets):
             self._scan_target(t, record)
+            if i & 63 == 63 and time.perf_counter() - started > cfg.time_budget:
+                refusal = Refusal.TOO_SLOW
+                break
 
         total = sum(m.score for m in found.values())
         matches = tuple(sorted(found.values(), key=lambda m: m.rule_id))
-        return Verdict(blocked=total >= cfg.threshold, score=total, threshold=cfg.threshold, matches=matches)
+        blocked = total >= cfg.threshold
+        uninspected = False
+        if refusal and not blocked:
+            blocked = cfg.over_budget is OverBudget.BLOCK
+            uninspected = not blocked
+        return Verdict(
+            blocked=blocked,
+            score=total,
+            threshold=cfg.threshold,
+            matches=matches,
+            refusal=refusal,
+            uninspected=uninspected,
+            body=parsed.body,
+            encodings=parsed.encodings,
+        )
 
     def scan_value(self, value: str, kind: str = "arg") -> list[int]:
         """Ids of the pattern rules that match one value seen as a target of `kind` (for rule tests)."""

@@ -14,14 +14,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from waf._body import Body, BodyBudget, BodyKind, Refusal, decode_content, sniff
 from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
 from waf._request import Request
 
-MAX_TARGETS = 4096
-MAX_ADDS = 16 * MAX_TARGETS  # values looked at, repeats included
+MAX_TARGETS = 16384  # distinct values per request; the clean browsing corpus needs at most a few hundred
+MAX_ADDS = 8 * MAX_TARGETS  # values looked at, repeats included
 MAX_LOCATIONS = 64  # places remembered per repeated value
 ANY_LOCATION = "*"
-MAX_VALUE = 256 * 1024
+MAX_NESTED = 256 * 1024  # a value longer than this is not parsed again as JSON (it is still inspected whole)
 MAX_JSON_DEPTH = 32
 
 # Headers whose values are structured by the protocol and not passed to an application as data.
@@ -92,12 +93,25 @@ class Target:
         return (self.location, *self.also)
 
 
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """Every target of a request and what parsing learned on the way: the body's kind, the
+    Content-Encodings undone, and the budget that ran out, if one did (then `targets` is incomplete
+    and the request must not pass as inspected)."""
+
+    targets: list[Target]
+    body: BodyKind = BodyKind.EMPTY
+    encodings: tuple[str, ...] = ()
+    refusal: Refusal = Refusal.NONE
+
+
 class _Collector:
-    __slots__ = ("items", "full", "index", "extra", "calls")
+    __slots__ = ("items", "full", "index", "extra", "calls", "body")
 
     def __init__(self) -> None:
         self.items: list[Target] = []
         self.full = False
+        self.body = Body(BodyKind.EMPTY)
         self.index: dict[tuple[str, str], int] = {}
         self.extra: dict[int, dict[str, None]] = {}
         self.calls = 0
@@ -129,8 +143,6 @@ class _Collector:
         if len(self.items) >= MAX_TARGETS:
             self.full = True
             return
-        if len(value) > MAX_VALUE:
-            value = value[:MAX_VALUE]
         self.index[key] = len(self.items)
         self.items.append(Target(kind, location, value))
 
@@ -145,7 +157,7 @@ class _Collector:
     def _nested(self, loc: str, value: str, depth: int) -> None:
         """Layers a value plausibly has: JSON text, base64 of text."""
         head = value.lstrip()[:1]
-        if head in ("{", "[") and len(value) <= MAX_VALUE:
+        if head in ("{", "[") and len(value) <= MAX_NESTED:
             try:
                 doc = json.loads(value)
             except (ValueError, RecursionError):
@@ -251,6 +263,9 @@ def _parse_multipart(body: str, boundary: str, out: _Collector) -> None:
             out.add("filename", f"multipart:{name}", filename)
             out.add("arg_name", f"multipart:{name}", name)
             continue
+        if sniff(content.encode("utf-8", "surrogateescape")[:4096]) is BodyKind.BINARY:
+            out.add("arg_name", f"multipart:{name}", name)  # a binary part: its name only
+            continue
         out.add_arg("multipart", name, content)
 
 
@@ -320,18 +335,23 @@ def _parse_xml(body: str, out: _Collector) -> None:
             path.append(tag)
 
 
-def _parse_body(req: Request, out: _Collector) -> None:
+def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
+    """Decode, sniff, then parse by type. Binary content (after decompression) reaches no text rule;
+    a multipart body is sniffed part by part instead (file parts are binary, fields are text)."""
     if not req.body:
         return
-    text = req.body.decode("utf-8", "surrogateescape").replace("\udc00", "")
+    body = decode_content(req.body, ",".join(req.header_values("content-encoding")), budget)
+    out.body = body
     ctype, params = _content_type(req)
+    multipart = ctype.startswith("multipart/") and _boundary(params)
+    if body.refusal or (body.kind is not BodyKind.TEXT and not multipart):
+        return
+    text = body.data.decode("utf-8", "surrogateescape").replace("\udc00", "")
+    if multipart:
+        _parse_multipart(text, _boundary(params), out)
+        return
     out.add("body", "body", text)
     stripped = text.lstrip()
-    if ctype.startswith("multipart/"):
-        boundary = _boundary(params)
-        if boundary:
-            _parse_multipart(text, boundary, out)
-            return
     if "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain")):
         try:
             doc = json.loads(text)
@@ -376,7 +396,7 @@ def _parse_cookies(req: Request, out: _Collector) -> None:
                     out.add("cookie", f"cookie:{name}|base64", decoded)
 
 
-def extract(req: Request) -> list[Target]:
+def extract(req: Request, budget: BodyBudget | None = None) -> Parsed:
     """Every target of a request, in a stable order."""
     out = _Collector()
     out.add("method", "method", req.method)
@@ -402,5 +422,6 @@ def extract(req: Request) -> list[Target]:
         if low in _FILENAME_HEADERS:
             out.add("filename", f"header:{hname}", hval)
     _parse_cookies(req, out)
-    _parse_body(req, out)
-    return out.targets()
+    _parse_body(req, out, budget or BodyBudget())
+    refusal = out.body.refusal or (Refusal.TOO_MANY_VALUES if out.full else Refusal.NONE)
+    return Parsed(out.targets(), out.body.kind, out.body.encodings, refusal)

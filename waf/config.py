@@ -7,7 +7,8 @@ Example file (every key optional):
     threshold: 5                # anomaly score that blocks
     inspection:
       body_limit: 1048576       # bytes of a body inspected (the inspection window)
-      over_limit: block         # block (413) | pass (forward the rest uninspected)
+      over_limit: block         # block (413) | pass (forward uninspected): a body over the window, and
+                                # any other inspection budget (values, decompressed size, time)
     timeouts:                   # seconds
       connect: 5                # upstream connect
       upstream: 30              # upstream read / write / pool wait
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import yaml
 
-from waf._engine import EngineConfig, Exclusion
+from waf._engine import EngineConfig, Exclusion, OverBudget
 from waf._rules import Rule, RuleError, load_file
 
 
@@ -72,6 +73,7 @@ class Settings:
             exclusions=self.exclusions,
             disabled_rules=self.disabled_rules,
             extra_rules=self.extra_rules,
+            over_budget=OverBudget(self.over_limit),
         )
 
     def describe(self) -> str:

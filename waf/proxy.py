@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any, TextIO
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -32,6 +31,7 @@ from waf._upstream import (
     UpstreamPool,
     UpstreamTimeout,
 )
+from waf.audit import Action, AuditRecord, AuditWriter
 from waf.config import Settings
 
 Scope = MutableMapping[str, Any]
@@ -91,31 +91,14 @@ class Metrics:
             buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
             registry=r,
         )  # fmt: skip
+        self.refusals = Counter(
+            "netguard_waf_refusals_total",
+            "Requests whose inspection budget ran out or whose body did not decode, by reason and outcome",
+            ["reason", "outcome"], registry=r,
+        )  # fmt: skip
         self.reloads = Counter(
             "netguard_waf_config_reloads_total", "Config reloads by result", ["result"], registry=r
         )
-
-
-class AuditLog:
-    """JSON lines, one per request that scored (blocked, detected) or failed upstream."""
-
-    def __init__(self, target: str | None) -> None:
-        self._fh: TextIO | None
-        if target is None:
-            self._fh = None
-        elif target == "-":
-            self._fh = sys.stdout
-        else:
-            self._fh = open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self._fh is not None:
-            self._fh.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-            self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None and self._fh is not sys.stdout:
-            self._fh.close()
 
 
 def _json_response(status: int, body: dict[str, Any], request_id: str) -> tuple[int, list, bytes]:
@@ -139,7 +122,7 @@ class WafProxy:
         self.settings = settings
         self.engine = engine or Engine(settings.engine_config())
         self.metrics = metrics or Metrics()
-        self.audit = AuditLog(settings.audit_log)
+        self.audit = AuditWriter(settings.audit_log)
         self._pool: UpstreamPool | None = None
 
     # --- configuration -------------------------------------------------------------------------
@@ -148,8 +131,8 @@ class WafProxy:
         engine = Engine(settings.engine_config())
         old_audit = self.audit
         self.settings, self.engine = settings, engine
-        if settings.audit_log != old_audit and settings.audit_log is not None:
-            self.audit = AuditLog(settings.audit_log)
+        if settings.audit_log != old_audit.target and settings.audit_log is not None:
+            self.audit = AuditWriter(settings.audit_log, old_audit.identity)
             old_audit.close()
         if self._pool is not None and (
             settings.upstream != self._pool_url
@@ -249,7 +232,7 @@ class WafProxy:
         # --- read the inspection window of the body ---
         limit = settings.body_limit
         if declared is not None and declared > limit and settings.over_limit == "block":
-            await self._reject_too_large(send, request_id, method, target, client_ip)
+            await self._reject_too_large(send, request_id, method, target, client_ip, _host(headers))
             return
         body = bytearray()
         more = True
@@ -270,7 +253,7 @@ class WafProxy:
             return
         truncated = len(body) > limit or more
         if truncated and settings.over_limit == "block":
-            await self._reject_too_large(send, request_id, method, target, client_ip)
+            await self._reject_too_large(send, request_id, method, target, client_ip, _host(headers))
             return
         inspected = bytes(body[:limit])
 
@@ -291,13 +274,18 @@ class WafProxy:
             for cat in verdict.categories:
                 if verdict.blocked:
                     m.blocks.labels(cat, settings.mode).inc()
+        if verdict.refusal:
+            m.refusals.labels(verdict.refusal.name.lower(), "pass" if verdict.uninspected else "block").inc()
         if verdict.blocked and settings.mode == "block":
             m.requests.labels("blocked").inc()
-            self._audit(request_id, req, verdict, "block", 403, started)
-            body403 = {"error": "forbidden", "request_id": request_id, "categories": verdict.categories}
-            await _send_simple(send, *_json_response(403, body403, request_id))
+            status = verdict.status
+            self._audit(request_id, req, verdict, Action.BLOCK, status, started)
+            body403: dict[str, Any] = {"error": "forbidden", "request_id": request_id, "categories": verdict.categories}
+            if verdict.refusal:
+                body403["error"] = str(verdict.refusal)
+            await _send_simple(send, *_json_response(status, body403, request_id))
             return
-        action = "detect" if verdict.blocked else "pass"
+        action = Action.DETECT if verdict.blocked else Action.PASS
 
         # --- forward ---
         out_headers = _forward_headers(headers, client_ip, scope.get("scheme", "http"), request_id)
@@ -320,7 +308,7 @@ class WafProxy:
             return
 
         m.requests.labels(action).inc()
-        if verdict.matches:
+        if verdict.matches or verdict.uninspected:
             self._audit(request_id, req, verdict, action, resp.status, started)
         try:
             resp_headers = _response_headers(resp.headers, request_id)
@@ -337,14 +325,16 @@ class WafProxy:
             await resp.aclose()
 
     async def _reject_too_large(
-        self, send: Send, request_id: str, method: str, target: bytes, client: str
+        self, send: Send, request_id: str, method: str, target: bytes, client: str, host: str
     ) -> None:
         self.metrics.requests.labels("too_large").inc()
         self.audit.write(
-            {"time": time.time(), "request_id": request_id, "action": "block", "status": 413,
-             "client": client, "method": method, "uri": target.decode("latin-1")[:2048],
-             "reason": "body over inspection window"}
-        )  # fmt: skip
+            AuditRecord(
+                time=time.time(), request_id=request_id, action=Action.BLOCK, status=413, method=method,
+                uri=target.decode("latin-1")[:2048], host=host, client=client,
+                reason="body over inspection window",
+            )
+        )
         status, hdrs, data = _json_response(
             413, {"error": "request body too large to inspect", "request_id": request_id}, request_id
         )
@@ -358,31 +348,19 @@ class WafProxy:
         self.metrics.upstream_errors.labels(kind).inc()
         self.metrics.requests.labels(f"upstream_{kind}").inc()
         log.warning("request %s: upstream %s: %r", request_id, kind, exc)
-        self._audit(request_id, req, verdict, "upstream_error", status, started)
+        self._audit(request_id, req, verdict, Action.UPSTREAM_ERROR, status, started)
         msg = "upstream timed out" if status == 504 else "bad gateway"
         await _send_simple(
             send, *_json_response(status, {"error": msg, "request_id": request_id}, request_id)
         )
 
     def _audit(
-        self, request_id: str, req: Request, v: Verdict, action: str, status: int, started: float
+        self, request_id: str, req: Request, v: Verdict, action: Action, status: int, started: float
     ) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        more: dict[str, Any] = {"reason": str(v.refusal)} if v.refusal else {}
         self.audit.write(
-            {
-                "time": time.time(),
-                "request_id": request_id,
-                "action": action,
-                "status": status,
-                "client": req.client,
-                "method": req.method,
-                "uri": req.uri[:2048],
-                "score": v.score,
-                "threshold": v.threshold,
-                "categories": v.categories,
-                "matches": [m.to_dict() for m in v.matches],
-                "body_truncated": req.body_truncated,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            }
+            AuditRecord.from_verdict(request_id, req, v, action, status, duration_ms=duration_ms, **more)
         )
 
 
@@ -426,6 +404,10 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
             except ValueError:
                 return None
     return None
+
+
+def _host(headers: list[tuple[bytes, bytes]]) -> str:
+    return next((v.decode("latin-1") for k, v in headers if k.lower() == b"host"), "")
 
 
 def _connection_tokens(headers: list[tuple[bytes, bytes]]) -> set[bytes]:

@@ -26,6 +26,7 @@ import yaml
 
 from netguard.demo._report import policy_table, read_policies
 from netguard.demo._run import Api, DemoFailed, Progress, Supervisor, free_port, netguard, wait_until
+from netguard.files import write_atomic
 
 STEPS = 14
 
@@ -136,8 +137,7 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     progress.step("controller on 127.0.0.1 (SQLite in the output folder, learn mode) and the agent (conntrack)")
     token = secrets.token_urlsafe(24)
     token_file = out / "token"
-    token_file.write_text(token + "\n")
-    token_file.chmod(0o600)
+    write_atomic(token_file, token + "\n", private=True)
     db = out / "netguard.db"
     for old in out.glob("netguard.db*"):
         old.unlink()

@@ -9,15 +9,19 @@ are always open.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import hmac
+import json
 import logging
 import os
 import time
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -26,6 +30,7 @@ from netguard.errors import InputError
 from policygen.controller.ingest import BODY_SCHEMA, EDGE_BODY_SCHEMA, BatchError
 from policygen.controller.service import Controller
 from policygen.controller.settings import Settings, read_tokens
+from policygen.controller.store import parse_workload_key
 
 log = logging.getLogger("netguard.controller")
 
@@ -89,6 +94,26 @@ class TokenSource:
         return self.tokens
 
 
+def _offline_docs(app: FastAPI) -> None:
+    """/docs with Swagger UI's files served by the controller itself (the swagger-ui-bundle package),
+    so it works on an air-gapped cluster; FastAPI's default loads them from a CDN."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="netguard controller API",
+            swagger_js_url="/docs/static/swagger-ui-bundle.js",
+            swagger_css_url="/docs/static/swagger-ui.css",
+            swagger_favicon_url="/docs/static/favicon-32x32.png",
+        )
+
+
 def create_app(controller: Controller) -> FastAPI:
     settings = controller.settings
     metrics = controller.metrics
@@ -98,8 +123,12 @@ def create_app(controller: Controller) -> FastAPI:
         version="1",
         description="Ingest of flows from node agents; the learned graph; generated NetworkPolicies to review, "
                     "approve and apply; lateral-movement alerts.",
+        docs_url=None,
+        redoc_url=None,
     )
+    _offline_docs(app)
     app.state.controller = controller
+    app.add_middleware(GZipMiddleware, minimum_size=1024)  # a 10,000-workload graph is tens of MB of JSON
     if settings.cors_origins:  # for a browser page served elsewhere (netguard ui) calling this API directly
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                            allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type"])
@@ -173,22 +202,107 @@ def create_app(controller: Controller) -> FastAPI:
         metrics.latency.observe(time.perf_counter() - started)
         return {"accepted": batch.records, "connections": batch.connections}
 
-    @app.get("/api/v1/graph", dependencies=[Depends(read_auth)], summary="The workload graph with verdicts")
-    async def graph() -> Any:
-        return await run_in_threadpool(controller.graph_json)
+    def cached_json(request: Request, doc: Any) -> Response:
+        """JSON with an ETag (a digest of the body): a client that sends it back in If-None-Match gets a
+        304 and no body. Bodies are gzip-compressed by the middleware when the client accepts it."""
+        if doc is None:
+            raise HTTPException(404, "not found")
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type="application/json", headers=headers)
 
-    @app.get("/api/v1/policies", dependencies=[Depends(read_auth)], summary="Generated NetworkPolicies with status")
-    async def policies() -> Any:
-        return await run_in_threadpool(controller.policies_json)
+    async def serve(request: Request, fn: Any, *args: Any) -> Response:
+        return cached_json(request, await run_in_threadpool(fn, *args))
+
+    def page_args(limit: int, token: str) -> tuple[int, str]:
+        if limit < 0:
+            raise HTTPException(400, "limit: expected 0 (everything) or more")
+        try:
+            after = base64.urlsafe_b64decode(token.encode()).decode() if token else ""
+            if after:
+                parse_workload_key(after)
+        except (ValueError, InputError):
+            raise HTTPException(400, f"continue: not a token this API gave out: {token[:80]!r}") from None
+        return limit, after
+
+    def paged(doc: dict) -> dict:
+        """As the Kubernetes API does: `metadata.continue` names where the next page starts."""
+        if "next" in doc:
+            nxt = doc.pop("next")
+            doc["metadata"] = {"continue": base64.urlsafe_b64encode(nxt.encode()).decode() if nxt else "",
+                               "remainingItemCount": doc.pop("remaining")}
+        return doc
+
+    Limit = Query(0, ge=0, description="at most this many items (0: all); the answer's metadata.continue fetches more")
+    Continue = Query("", alias="continue", description="metadata.continue of the previous page")
+
+    @app.get("/api/v1/graph", dependencies=[Depends(read_auth)], summary="The workload graph with verdicts")
+    async def graph(request: Request) -> Any:
+        return await serve(request, controller.graph_json)
+
+    @app.get("/api/v1/policies", dependencies=[Depends(read_auth)],
+             summary="Generated NetworkPolicies with status, in workload order; paginated with limit and continue")
+    async def policies(request: Request, limit: int = Limit, token: str = Continue) -> Any:
+        limit, after = page_args(limit, token)
+        return await serve(request, lambda: paged(controller.policies_json(None, limit, after)))
 
     @app.get("/api/v1/policies/diff", dependencies=[Depends(read_auth)], summary="Generated vs the cluster's policies")
-    async def diff() -> Any:
-        return await run_in_threadpool(controller.diff_json)
+    async def diff(request: Request) -> Any:
+        return await serve(request, controller.diff_json)
 
     @app.get("/api/v1/policies/impact", dependencies=[Depends(read_auth)],
              summary="Observed edges the current and the candidate policies deny")
-    async def impact() -> Any:
-        return await run_in_threadpool(controller.impact_json)
+    async def impact(request: Request) -> Any:
+        return await serve(request, controller.impact_json)
+
+    @app.get("/api/v1/namespaces", dependencies=[Depends(read_auth)],
+             summary="Every namespace with its counts and mode: a large cluster's map opens one at a time")
+    async def namespaces(request: Request) -> Any:
+        return await serve(request, controller.namespaces_json)
+
+    @app.get("/api/v1/namespaces/{namespace}/graph", dependencies=[Depends(read_auth)],
+             summary="The graph around one namespace: its workloads, their peers and every edge touching them")
+    async def namespace_graph(request: Request, namespace: str) -> Any:
+        return await serve(request, controller.graph_json, namespace)
+
+    @app.get("/api/v1/namespaces/{namespace}/policies", dependencies=[Depends(read_auth)],
+             summary="One namespace's generated policies; paginated with limit and continue")
+    async def namespace_policies(request: Request, namespace: str, limit: int = Limit, token: str = Continue) -> Any:
+        limit, after = page_args(limit, token)
+        return await serve(request, lambda: paged(controller.policies_json(namespace, limit, after)))
+
+    @app.get("/api/v1/namespaces/{namespace}/diff", dependencies=[Depends(read_auth)],
+             summary="One namespace's generated vs its cluster policies")
+    async def namespace_diff(request: Request, namespace: str) -> Any:
+        return await serve(request, controller.diff_json, namespace)
+
+    @app.get("/api/v1/namespaces/{namespace}/impact", dependencies=[Depends(read_auth)],
+             summary="Edges touching one namespace that the current and the candidate policies deny")
+    async def namespace_impact(request: Request, namespace: str) -> Any:
+        return await serve(request, controller.impact_json, namespace)
+
+    @app.get("/api/v1/workloads/{namespace}/{kind}/{name}/policy", dependencies=[Depends(read_auth)],
+             summary="One workload's generated policy (404 when it has none)")
+    async def workload_policy(request: Request, namespace: str, kind: str, name: str) -> Any:
+        return await serve(request, controller.workload_policy_json, f"{namespace}/{kind}/{name}")
+
+    @app.get("/api/v1/workloads/{namespace}/{kind}/{name}/graph", dependencies=[Depends(read_auth)],
+             summary="The edges of one workload and its peers")
+    async def workload_graph(request: Request, namespace: str, kind: str, name: str) -> Any:
+        return await serve(request, lambda: controller.graph_json(workload=f"{namespace}/{kind}/{name}"))
+
+    @app.get("/api/v1/workloads/{namespace}/{kind}/{name}/diff", dependencies=[Depends(read_auth)],
+             summary="One workload's generated policy vs the cluster's policy of that name")
+    async def workload_diff(request: Request, namespace: str, kind: str, name: str) -> Any:
+        return await serve(request, lambda: controller.diff_json(workload=f"{namespace}/{kind}/{name}"))
+
+    @app.get("/api/v1/workloads/{namespace}/{kind}/{name}/impact", dependencies=[Depends(read_auth)],
+             summary="One workload's edges that the current and the candidate policies deny")
+    async def workload_impact(request: Request, namespace: str, kind: str, name: str) -> Any:
+        return await serve(request, lambda: controller.impact_json(workload=f"{namespace}/{kind}/{name}"))
 
     @app.post("/api/v1/policies/approve", dependencies=[Depends(write_auth)], summary="Approve or reject a workload's policy")
     async def approve(body: Approval) -> Any:

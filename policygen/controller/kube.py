@@ -43,6 +43,9 @@ RESOURCES: dict[str, str] = {
     "Job": "/apis/batch/v1/jobs",
     "CronJob": "/apis/batch/v1/cronjobs",
     "NetworkPolicy": "/apis/networking.k8s.io/v1/networkpolicies",
+    # admin tiers: listed when the CRDs exist (a 404 marks the kind synced and empty)
+    "AdminNetworkPolicy": "/apis/policy.networking.k8s.io/v1alpha1/adminnetworkpolicies",
+    "BaselineAdminNetworkPolicy": "/apis/policy.networking.k8s.io/v1alpha1/baselineadminnetworkpolicies",
 }
 FIELD_MANAGER = "netguard"
 MANAGED_LABEL = "app.kubernetes.io/managed-by=netguard"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from netguard.enrich import Aggregation, Enricher
-from netguard.evaluate import Decision, PolicySet, Targets
+from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
 from netguard.inventory import Inventory, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 from policygen.controller.ingest import Batch, EdgeBatch, is_edge_body, parse_batch, parse_edge_batch
@@ -33,7 +33,8 @@ from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager
 from policygen.controller.settings import MODES, Settings
 from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, parse_workload_key
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
-from policygen.review import DECISIONS, Review, build_review
+from policygen.live import LiveReview
+from policygen.review import DECISIONS, Review, build_review, policy_json
 
 log = logging.getLogger("netguard.controller")
 
@@ -151,6 +152,12 @@ class Controller:
         self.version = 0  # bumped on every commit and approval: the review cache key
         self._review: tuple[tuple, Review, dict, float] | None = None
         self._approved_set: tuple[tuple, PolicySet, Targets] | None = None
+        self._live: LiveReview | None = None  # built from the store on first read, then updated per commit
+        self._live_key: tuple[int, int] = (-1, -1)  # (inventory generation, learned workloads) it was made with
+        self._live_lock = threading.Lock()
+        self._live_pending: list[BatchWrite] | None = None  # commits seen while it is being built
+        self._learned = {i.workload for i in store.learned()}
+        self._learned_count = 0  # bumped when a batch brings workloads known only from flow identities
         self._verdicts: dict[EdgeKey, bool] = {}
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
             if settings.webhook_url else None
@@ -383,6 +390,7 @@ class Controller:
     def committed(self, prepared: Prepared) -> None:
         w = prepared.write
         self.version += 1
+        self._to_live(w)
         self.metrics.flows.labels(agent=w.agent).inc(w.records)
         self.metrics.connections.inc(w.connections)
         self.metrics.batches.labels(result="accepted").inc()
@@ -444,7 +452,7 @@ class Controller:
             else:
                 inventory = self.review_inventory()
                 policies = list(inventory.policies)
-            self._approved_set = (cache_key, PolicySet(policies), Targets(inventory))
+            self._approved_set = (cache_key, cluster_policy_set(inventory, policies), Targets(inventory))
             self._verdicts = {}
         return self._approved_set[1], self._approved_set[2]
 
@@ -487,17 +495,92 @@ class Controller:
         doc["modes"] = modes.all(doc["namespaces"])
         return doc
 
-    def graph_json(self) -> dict:
-        return self._review_and_graph()[1]
+    # --- the live review: incremental, per namespace and per workload -------------------------------
 
-    def policies_json(self) -> dict:
-        return self.review().policies_json(self.approvals)
+    def live(self) -> LiveReview:
+        """The live review, built from the store on first use; a new inventory (or newly learned
+        workloads) is handed to it, which marks only what changed."""
+        self._current()
+        with self._live_lock:
+            if self._live is None:
+                self._live = self._build_live()
+            key = (self._inv_gen, self._learned_count)
+            if key != self._live_key:
+                self._live.set_inventory(self.review_inventory())
+                self._live_key = key
+            return self._live
 
-    def diff_json(self) -> dict:
-        return self.review().diff_json()
+    def _build_live(self) -> LiveReview:
+        live = LiveReview(self.review_inventory())
+        self._live_pending = []
 
-    def impact_json(self) -> dict:
-        return self.review().impact_json(self.approvals)
+        def snapshot(conn: Any, store: Store) -> tuple[int, list]:  # in the writer thread: no commit meanwhile
+            return store.seq, store.edges_with_baseline()
+
+        try:
+            seq, edges = self.store.run_exclusive(snapshot).result()
+            live.add(edges)
+            live.seq = seq
+            for write in self._live_pending:
+                self._add_to(live, write)
+        finally:
+            self._live_pending = None
+        self._live_key = (self._inv_gen, self._learned_count)
+        return live
+
+    def _to_live(self, write: BatchWrite) -> None:
+        new = {i.workload for i in write.learned} - self._learned
+        if new:  # workloads known only from flow identities: a new review inventory
+            self._learned |= new
+            self._learned_count += 1
+        if self._live_pending is not None:
+            self._live_pending.append(write)
+        elif self._live is not None:
+            self._add_to(self._live, write)
+
+    @staticmethod
+    def _add_to(live: LiveReview, write: BatchWrite) -> None:
+        if write.seq > live.seq:
+            live.add((row.edge, row.baseline) for row in write.edges)
+
+    def graph_json(self, namespace: str | None = None, workload: str | None = None) -> dict:
+        inventory, _, modes = self._current()
+        if namespace is not None:
+            _check_namespace(namespace)
+        doc = self.live().graph_json(namespace, parse_workload_key(workload) if workload else None)
+        doc["modes"] = modes.all(doc["namespaces"])
+        return doc
+
+    def policies_json(self, namespace: str | None = None, limit: int = 0, after: str = "") -> dict:
+        """Policies in workload order; with `limit`, one page and where the next starts (`next`)."""
+        if namespace is not None:
+            _check_namespace(namespace)
+        live = self.live()
+        page = live.page(namespace, parse_workload_key(after) if after else None, limit)
+        items = [policy_json(g, self.approvals.get(g.workload.key, "pending")) for g in page.items]
+        out: dict = {"policies": items, "warnings": live.warnings}
+        if limit:
+            out["next"] = page.next_after.key if page.next_after else ""
+            out["remaining"] = page.remaining
+        return out
+
+    def workload_policy_json(self, workload: str) -> dict | None:
+        key = parse_workload_key(workload)
+        generated = self.live().policy(key)
+        return policy_json(generated, self.approvals.get(key.key, "pending")) if generated else None
+
+    def diff_json(self, namespace: str | None = None, workload: str | None = None) -> dict:
+        return self.live().diff_json(namespace, parse_workload_key(workload) if workload else None)
+
+    def impact_json(self, namespace: str | None = None, workload: str | None = None) -> dict:
+        return self.live().impact_json(namespace, parse_workload_key(workload) if workload else None)
+
+    def namespaces_json(self) -> dict:
+        _, _, modes = self._current()
+        items = self.live().namespaces_json()
+        for item in items:
+            item["mode"] = modes.of_namespace(item["name"])
+        return {"namespaces": items}
 
     def approve(self, workload: str, decision: str) -> dict:
         from netguard.errors import InputError
@@ -556,6 +639,8 @@ class Controller:
             self.version += 1
             self._approved_set = None
             self._review = None
+        with self._live_lock:
+            self._live = None  # every edge was replaced: built again from the store on the next read
         self.metrics.edges.set(len(self.baseline))
         return result
 

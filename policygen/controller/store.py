@@ -183,6 +183,7 @@ class BatchWrite:
     edges: list[EdgeRow] = field(default_factory=list)
     learned: list[WorkloadInfo] = field(default_factory=list)
     alerts: list[AlertRow] = field(default_factory=list)
+    seq: int = 0  # set at commit: the store's commit sequence number (Store.seq)
 
 
 def _edge_params(row: EdgeRow) -> tuple:
@@ -230,6 +231,7 @@ class Store:
         self.prune_every: float = 60.0
         self._pruned_at = time.monotonic()
         self.may_prune: Any = lambda: True  # replicas sharing a database: only the leader prunes
+        self.seq = 0  # commits so far (by the writer thread): what a reader's snapshot includes
 
     # -- connections (per dialect) --
     def _connect(self) -> Any:
@@ -339,7 +341,9 @@ class Store:
                 for _, fut in group:
                     fut.set_exception(exc)
                 continue
-            for (_, fut), batch_id in zip(group, ids, strict=True):
+            self.seq += 1
+            for (write, fut), batch_id in zip(group, ids, strict=True):
+                write.seq = self.seq
                 fut.set_result(batch_id)
             if self.retention and self.may_prune() and time.monotonic() - self._pruned_at >= self.prune_every:
                 self._pruned_at = time.monotonic()
@@ -465,6 +469,10 @@ class Store:
         sql = (f"SELECT {', '.join((*_KEY_COLUMNS, *STAT_COLUMNS))} FROM edges"
                + (" WHERE baseline = 1" if baseline_only else ""))
         return sorted((_edge_from_row(r) for r in self._all(sql)), key=lambda e: e.key)
+
+    def edges_with_baseline(self) -> list[tuple[Edge, bool]]:
+        sql = f"SELECT {', '.join((*_KEY_COLUMNS, *STAT_COLUMNS))}, baseline FROM edges"
+        return [(_edge_from_row(r[:-1]), bool(r[-1])) for r in self._all(sql)]
 
     def baseline_keys(self) -> set[EdgeKey]:
         return {

@@ -33,11 +33,15 @@ PLURALS = {
     "StatefulSet": ("/apis/apps/v1", "statefulsets", True), "DaemonSet": ("/apis/apps/v1", "daemonsets", True),
     "Job": ("/apis/batch/v1", "jobs", True), "CronJob": ("/apis/batch/v1", "cronjobs", True),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
+    "AdminNetworkPolicy": ("/apis/policy.networking.k8s.io/v1alpha1", "adminnetworkpolicies", False),
+    "BaselineAdminNetworkPolicy": ("/apis/policy.networking.k8s.io/v1alpha1", "baselineadminnetworkpolicies", False),
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
 }
 KIND_OF = {plural: kind for kind, (_, plural, _) in PLURALS.items()}
 API_VERSION = {"/api/v1": "v1", "/apis/apps/v1": "apps/v1", "/apis/batch/v1": "batch/v1",
-               "/apis/networking.k8s.io/v1": "networking.k8s.io/v1", "/apis/coordination.k8s.io/v1": "coordination.k8s.io/v1"}
+               "/apis/networking.k8s.io/v1": "networking.k8s.io/v1",
+               "/apis/policy.networking.k8s.io/v1alpha1": "policy.networking.k8s.io/v1alpha1",
+               "/apis/coordination.k8s.io/v1": "coordination.k8s.io/v1"}
 
 
 class StandIn:

@@ -82,6 +82,13 @@ def test_list_then_watch_builds_the_inventory_and_follows_changes(standin, refle
     assert inv.pod_by_ip["10.244.2.50"].workload == Workload("default", "Deployment", "ratings-v1")
     assert "10.244.1.12" not in inv.pod_by_ip
     assert all(n == 1 for n in reflector.lists.values())  # followed by the watch, no relist
+    # cluster-scoped admin policies are watched too (the CRDs exist here)
+    standin.put({"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy",
+                 "metadata": {"name": "deny-intruders"},
+                 "spec": {"priority": 5, "subject": {"namespaces": {}},
+                          "ingress": [{"action": "Deny", "from": [{"pods": {"podSelector": {"matchLabels": {"app": "x"}}}}]}]}})
+    inv = wait_for(lambda: (lambda i: i if i.admin_policies else None)(reflector.snapshot()[1]), "admin policy")
+    assert [p.name for p in inv.admin_policies] == ["deny-intruders"]
 
 
 def test_the_watch_resumes_from_its_resource_version_after_a_dropped_connection(standin, reflector):

@@ -253,7 +253,10 @@ def test_a_renewed_certificate_is_served_without_a_restart(tmp_path):
     with running_webhook(tls, tmp_path / "log", "--tls-reload-seconds", "0.2") as client:
         old_ca = (tls / "ca.crt").read_bytes()
         old_trust = ssl.create_default_context(cafile=str(tls / "ca.crt"))
-        subprocess.run(make, capture_output=True, timeout=60, check=True)  # renewal: a new CA and key pair
+        refused = subprocess.run(make, capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "ca.crt: exists; --force" in refused.stderr
+        assert (tls / "ca.crt").read_bytes() == old_ca  # nothing overwritten without --force
+        subprocess.run([*make, "--force"], capture_output=True, timeout=60, check=True)  # renewal: a new CA
         assert (tls / "ca.crt").read_bytes() != old_ca
         new_trust = ssl.create_default_context(cafile=str(tls / "ca.crt"))
         deadline = time.monotonic() + 15

@@ -126,7 +126,10 @@ def test_waf_blocks_are_counted_on_the_node_they_target(review):
             "host": "unknown",
         },
     ]
-    with TestClient(create_app(LocalBackend(review), waf_records=records)) as c:
+    from waf.audit import AuditRecord
+
+    audit = [AuditRecord.from_dict(r) for r in records]
+    with TestClient(create_app(LocalBackend(review), waf_records=audit)) as c:
         waf = c.get("/ui/waf").json()
     target = waf["targets"]["default/productpage-v1"]
     assert target["blocked"] == 2 and target["categories"] == {"sqli": 1, "xss": 1}

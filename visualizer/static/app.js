@@ -110,6 +110,7 @@
     try {
       await loadReview();
       renderDetails();
+      if (parseHash().view === "review") route();
     } catch (err) {
       $("#review-list").replaceChildren(el("div", { class: "card warn" }, "Could not load the review: " + (err.message || err)));
       console.warn(String(err));
@@ -384,21 +385,36 @@
     const u = 1 - t;
     return u * u * u * p0 + 3 * u * u * t * p1 + 3 * u * t * t * p2 + t * t * t * p3;
   }
+  function cubic(x1, y1, cx1, cy1, cx2, cy2, x2, y2) {
+    return { d: `M${x1},${y1} C${cx1},${cy1} ${cx2},${cy2} ${x2},${y2}`,
+      at: (t) => ({ x: cubicAt(x1, cx1, cx2, x2, t), y: cubicAt(y1, cy1, cy2, y2, t) }) };
+  }
   function edgePath(s, t) {
     const sy = s.y + s.h / 2, ty = t.y + t.h / 2;
     if (t.x > s.x + s.w / 2) {
       const x1 = s.x + s.w, x2 = t.x, dx = Math.max(30, (x2 - x1) / 2);
-      // the label sits towards the target, where edges that fan out of one source have spread apart
-      const at = 0.5;
-      return { d: `M${x1},${sy} C${x1 + dx},${sy} ${x2 - dx},${ty} ${x2},${ty}`,
-        mx: cubicAt(x1, x1 + dx, x2 - dx, x2, at), my: cubicAt(sy, sy, ty, ty, at) };
+      return cubic(x1, sy, x1 + dx, sy, x2 - dx, ty, x2, ty);
     }
     if (t.x + t.w < s.x + s.w / 2) { // backwards: leave on the left, arrive on the right
       const x1 = s.x, x2 = t.x + t.w, dx = Math.max(40, (x1 - x2) / 2);
-      return { d: `M${x1},${sy} C${x1 - dx},${sy + 40} ${x2 + dx},${ty + 40} ${x2},${ty}`, mx: (x1 + x2) / 2, my: (sy + ty) / 2 + 30 };
+      return cubic(x1, sy, x1 - dx, sy + 40, x2 + dx, ty + 40, x2, ty);
     }
     const x1 = s.x + s.w, x2 = t.x + t.w, bulge = 40 + Math.abs(ty - sy) / 4; // same column
-    return { d: `M${x1},${sy} C${x1 + bulge},${sy} ${x2 + bulge},${ty} ${x2},${ty}`, mx: Math.max(x1, x2) + bulge * 0.75, my: (sy + ty) / 2 };
+    return cubic(x1, sy, x1 + bulge, sy, x2 + bulge, ty, x2, ty);
+  }
+  // Edge labels: each goes at the first point along its edge (middle first, then towards either end)
+  // where it overlaps neither a label already placed nor a box; where none is free it is left out
+  // (the edge's tooltip and details still say it).
+  const LABEL_SPOTS = [0.5, 0.38, 0.62, 0.28, 0.72, 0.2, 0.8];
+  function placeLabel(path, text, taken, boxes) {
+    const w = text.length * 5.6 + 4, h = 12;
+    for (const t of LABEL_SPOTS) {
+      const p = path.at(t);
+      const r = { x: p.x - w / 2, y: p.y - 4 - h + 2, w, h };
+      const hits = (o) => r.x < o.x + o.w && o.x < r.x + r.w && r.y < o.y + o.h && o.y < r.y + r.h;
+      if (!taken.some(hits) && !boxes.some(hits)) { taken.push(r); return p; }
+    }
+    return null;
   }
 
   function nodeAlerts(id) {
@@ -407,6 +423,19 @@
   function edgeAlerts(e) {
     return state.alerts.filter((a) => (a.source || a.src) === e.source && (a.target || a.dst) === e.target &&
       (a.port === undefined || a.port === null || Number(a.port) === e.port) && (!a.protocol || a.protocol === e.protocol));
+  }
+
+  function fitTitles(layer) {
+    for (const g of layer.querySelectorAll(".ns")) {
+      const title = g.querySelector(".ns-title"), sub = g.querySelector(".ns-sub");
+      const room = (sub.textContent ? sub.getBBox().x - 10 : Number(g.querySelector("rect").getAttribute("x")) + Number(g.querySelector("rect").getAttribute("width")) - 10) - Number(title.getAttribute("x"));
+      const full = title.firstChild.textContent;
+      let text = full;
+      while (text.length > 1 && title.getComputedTextLength() > room) {
+        text = text.slice(0, -1);
+        title.firstChild.textContent = text.trimEnd() + "…";
+      }
+    }
   }
 
   function render() {
@@ -440,9 +469,9 @@
       g.append(svg("rect", { class: "ns-box" + (grp.name === OUTSIDE ? " outside" : ""), x: grp.x, y: grp.y, width: grp.w, height: grp.h, rx: 8 }));
       const title = svg("text", { class: "ns-title", x: grp.x + 12, y: grp.y + 19 });
       const mode = (state.graph.modes || {})[grp.name];
-      title.textContent = grp.name === OUTSIDE ? "outside the cluster" : grp.name + (mode ? ` · ${mode} mode` : "");
+      title.append(document.createTextNode(grp.name === OUTSIDE ? "outside the cluster" : grp.name + (mode ? ` · ${mode} mode` : "")));
       if (grp.name !== OUTSIDE) {
-        const tip = svg("title"); tip.textContent = "close namespace " + grp.name; title.append(tip);
+        const tip = svg("title"); tip.textContent = `${title.textContent}: click to close`; title.append(tip);
         title.addEventListener("click", (ev) => { ev.stopPropagation(); state.expanded.delete(grp.name); render(); });
       }
       g.append(title);
@@ -452,10 +481,12 @@
       gLayer.append(g);
     }
     scene.append(gLayer);
+    fitTitles(gLayer);
 
     // edges
     const eLayer = svg("g", { class: "edges" });
     const withLabels = view.edges.length < LABELS_UP_TO;
+    const labelTaken = [], nodeBoxes = [...view.nodes.values()].map((v) => ({ x: v.x, y: v.y - 8, w: v.w, h: v.h + 8 }));
     for (const e of view.edges) {
       const s = view.nodes.get(e.source), t = view.nodes.get(e.target);
       const p = edgePath(s, t);
@@ -472,10 +503,12 @@
       hit.append(tip);
       g.addEventListener("click", (ev) => { ev.stopPropagation(); select({ type: "edge", id: e.id }); });
       g.append(hit, path);
-      if (withLabels) {
-        const label = svg("text", { class: "edge-label", x: p.mx, y: p.my - 4, "text-anchor": "middle" });
-        const ports = [...e.ports];
-        label.textContent = (ports.length > 2 ? `${ports.length} ports` : ports.join(", ")) + ` · ${fmtInt(e.connections)}`;
+      const ports = [...e.ports];
+      const text = (ports.length > 2 ? `${ports.length} ports` : ports.join(", ")) + ` · ${fmtInt(e.connections)}`;
+      const at = withLabels && placeLabel(p, text, labelTaken, nodeBoxes);
+      if (at) {
+        const label = svg("text", { class: "edge-label", x: at.x, y: at.y - 4, "text-anchor": "middle" });
+        label.textContent = text;
         g.append(label);
       }
       eLayer.append(g);
@@ -540,7 +573,10 @@
     const nodes = view.nodes.size, edges = view.edges.length;
     const closed = [...view.nodes.values()].filter((v) => v.kind === "namespace").length;
     $("#status").textContent = `${fmtInt(nodes)} boxes · ${fmtInt(edges)} lines shown` + (closed ? ` · ${closed} namespaces closed` : "") +
-      (state.waf.blocked ? ` · ${fmtInt(state.waf.blocked)} WAF blocks` : "") + (state.alerts.length ? ` · ${state.alerts.length} alerts` : "");
+      (state.waf.blocked ? ` · ${fmtInt(state.waf.blocked)} WAF blocks` + ((state.waf.top_rules || []).length ? ` (top rule ${state.waf.top_rules[0][0]})` : "") : "") + (state.alerts.length ? ` · ${state.alerts.length} alerts` : "");
+    const allOpen = closed === 0, allClosed = ![...view.nodes.values()].some((v) => v.kind === "workload" && v.node.namespace);
+    $("#expand-all").classList.toggle("active", allOpen);
+    $("#collapse-all").classList.toggle("active", !allOpen && allClosed);
     updateExportLink();
     focusEdges();
     renderDetails();
@@ -711,8 +747,9 @@
     if (waf) {
       parts.push(el("h4", {}, `WAF blocks (${waf.blocked})`),
         el("div", { class: "blocked" }, Object.entries(waf.categories).map(([c, n]) => `${c}: ${n}`).join(" · ") + ` — last ${fmtTime(waf.last)}`),
-        el("table", { class: "grid" }, el("tr", {}, el("th", {}, "time"), el("th", {}, "client"), el("th", {}, "path")),
-          waf.recent.map((r) => el("tr", {}, el("td", {}, fmtTime(Number(r.time)) === "—" ? String(r.time) : fmtTime(Number(r.time))), el("td", {}, r.client || ""), el("td", {}, truncate(String(r.path || ""), 60))))));
+        el("div", { class: "sub", "data-testid": "waf-rules" }, "top rules: " + (waf.rules || []).map(([r, n]) => `${r} ×${n}`).join(" · ")),
+        el("table", { class: "grid" }, el("tr", {}, el("th", {}, "time"), el("th", {}, "client"), el("th", {}, "path"), el("th", {}, "rules")),
+          waf.recent.map((r) => el("tr", {}, el("td", {}, fmtTime(Number(r.time)) === "—" ? String(r.time) : fmtTime(Number(r.time))), el("td", {}, r.client || ""), el("td", {}, truncate(String(r.path || ""), 60)), el("td", {}, (r.rule_ids || []).join(" "))))));
     }
     for (const a of nodeAlerts(node.id)) parts.push(el("div", { class: "warn" }, alertText(a)));
     const inEdges = state.graph.edges.filter((e) => e.target === node.id), outEdges = state.graph.edges.filter((e) => e.source === node.id);
@@ -839,7 +876,7 @@
         } catch (err) { toast(String(err.message || err), true); }
       };
       return el("article", { class: "policy", "data-workload": p.workload, "data-status": p.status, id: "policy-" + p.workload.replace(/[^a-zA-Z0-9_-]/g, "_") },
-        el("header", { onclick: (ev) => openCard(ev.currentTarget.nextElementSibling) },
+        el("header", { onclick: (ev) => { openCard(ev.currentTarget.nextElementSibling); setHash(`#/review/${p.namespace}/${p.workload.split("/")[2]}`); } },
           el("span", { class: "status-badge " + p.status }, p.status),
           el("span", { class: "name" }, `${p.namespace}/${p.workload.split("/")[2]}`),
           el("span", { class: "meta" }, `${p.kind} · ${fmtInt(p.connections)} connections · ${(p.ingress_why || []).length} ingress, ${(p.egress_why || []).length} egress rules · ${change ? change.status : ""}`),
@@ -864,7 +901,26 @@
   }
 
   // ---- views, exports, wiring ---------------------------------------------------------------------
-  function showView(name, focus) {
+  // Deep links: #/map, #/review, #/review/<namespace>/<workload> (that policy opened)
+  function parseHash() {
+    const parts = decodeURIComponent(location.hash.replace(/^#\/?/, "")).split("/").filter(Boolean);
+    return { view: parts[0] === "review" ? "review" : "map", ns: parts[1] || "", name: parts[2] || "" };
+  }
+  function setHash(hash) {
+    if (location.hash !== hash) history.replaceState(null, "", hash);
+  }
+  function policyKey(ns, name) {
+    const p = ((state.policies || {}).policies || []).find((x) => x.namespace === ns && x.workload.split("/")[2] === name);
+    return p ? p.workload : null;
+  }
+  function route() {
+    const want = parseHash();
+    if (want.view === "review" && want.ns && state.policies && !policyKey(want.ns, want.name)) toast(`no generated policy for ${want.ns}/${want.name}`, true);
+    showView(want.view, want.ns ? policyKey(want.ns, want.name) : null, true);
+  }
+
+  function showView(name, focus, routed) {
+    if (!routed) setHash("#/" + name);
     for (const b of document.querySelectorAll(".tab")) b.classList.toggle("active", b.dataset.view === name);
     $("#map-view").classList.toggle("hidden", name !== "map");
     $("#review-view").classList.toggle("hidden", name !== "review");
@@ -919,6 +975,8 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     wire();
+    window.addEventListener("hashchange", route);
+    if (parseHash().view === "review") showView("review", null, true);
     loadAll().catch((err) => {
       $("#status").textContent = "could not load the graph: " + (err.message || err);
       toast(String(err.message || err), true);

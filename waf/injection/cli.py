@@ -121,6 +121,9 @@ def _write(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".netguard-inject-")
     try:
+        mask = os.umask(0o022)  # mkstemp makes 0600; the output is an ordinary file: 0666 less the umask
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
         os.replace(tmp, path)

@@ -129,12 +129,14 @@ def inject_pod(
     services: Sequence[dict[str, Any]] = (),
     namespace: str | None = None,
     what: str = "",
+    workload: str = "",
 ) -> Outcome:
     """Inject the WAF sidecar into a Pod or pod template ({metadata, spec}) that opted in.
 
     `services`: Services seen next to the pod (offline inject); one whose selector matches the pod tells
     which port the front end uses. `namespace`: the pod's, when its metadata has none (the webhook's
-    request.namespace). `what`: how to name the pod in warnings.
+    request.namespace). `what`: how to name the pod in warnings. `workload`: `Kind/name` of the pod's
+    top owner (told to the sidecar for its audit log); derived from the pod's ownerReferences when empty.
     """
     if not isinstance(pod, dict):
         return _left_alone(pod, what or "object", "not an object")
@@ -153,7 +155,11 @@ def inject_pod(
         return _left_alone(pod, what, f"{OPT_IN}={choice!r} is neither enabled nor disabled")
     try:
         done = _inject(
-            pod, defaults, services, namespace if meta.get("namespace") is None else meta["namespace"]
+            pod,
+            defaults,
+            services,
+            namespace if meta.get("namespace") is None else meta["namespace"],
+            workload or _owner_workload(meta),
         )
     except (_LeaveAlone, SettingsError) as exc:
         return _left_alone(pod, what, str(exc))
@@ -183,8 +189,14 @@ def inject_object(
         template = template.get(key) if isinstance(template, dict) else None
     if not isinstance(template, dict):
         return Outcome(obj, what=what)  # no pod template: nothing could have opted in
+    workload = f"{kind}/{meta['name']}" if kind != "Pod" and meta.get("name") else ""
     outcome = inject_pod(
-        template, defaults=defaults, services=services, namespace=meta.get("namespace"), what=what
+        template,
+        defaults=defaults,
+        services=services,
+        namespace=meta.get("namespace"),
+        what=what,
+        workload=workload,
     )
     if not outcome.changed or not path:
         return outcome
@@ -202,8 +214,26 @@ def _describe(kind: str, meta: dict[str, Any], namespace: str | None) -> str:
     return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
 
 
+def _owner_workload(meta: dict[str, Any]) -> str:
+    """`Kind/name` of a pod's top owner as far as the pod tells: a ReplicaSet named `<d>-<pod-template-hash>`
+    is Deployment `<d>`; another controller owner is itself; a bare pod is `Pod/<name>` (or nothing)."""
+    owners = [o for o in meta.get("ownerReferences") or [] if isinstance(o, dict) and o.get("controller")]
+    if not owners:
+        return f"Pod/{meta['name']}" if meta.get("name") else ""
+    kind, name = str(owners[0].get("kind", "")), str(owners[0].get("name", ""))
+    labels: dict[str, Any] = meta["labels"] if isinstance(meta.get("labels"), dict) else {}
+    suffix = f"-{labels.get('pod-template-hash')}"
+    if kind == "ReplicaSet" and labels.get("pod-template-hash") and name.endswith(suffix):
+        return f"Deployment/{name[: -len(suffix)]}"
+    return f"{kind}/{name}" if kind and name else ""
+
+
 def _inject(
-    pod: dict[str, Any], defaults: Settings, services: Sequence[dict[str, Any]], namespace: str | None
+    pod: dict[str, Any],
+    defaults: Settings,
+    services: Sequence[dict[str, Any]],
+    namespace: str | None,
+    workload: str = "",
 ) -> tuple[dict[str, Any], str] | None:
     """(the injected pod, how it was done), or None when the pod already has the sidecar."""
     spec = pod.get("spec")
@@ -293,7 +323,7 @@ def _inject(
         {"name": METRICS_PORT_NAME, "containerPort": settings.metrics_port, "protocol": "TCP"}
     )
 
-    sidecar = _sidecar(settings, listen, upstream, sidecar_ports)
+    sidecar = _sidecar(settings, listen, upstream, sidecar_ports, workload)
     if settings.config_map:
         volumes = _field(new_spec, "volumes", list)
         if any(isinstance(v, dict) and v.get("name") == CONFIG_VOLUME for v in volumes):
@@ -512,7 +542,9 @@ def _allow_unprivileged_port(spec: dict[str, Any], port: int) -> None:
     sysctls.append({"name": UNPRIVILEGED_PORT_SYSCTL, "value": str(port)})
 
 
-def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[str, Any]]) -> dict[str, Any]:
+def _sidecar(
+    settings: Settings, listen: int, upstream: int, ports: list[dict[str, Any]], workload: str = ""
+) -> dict[str, Any]:
     command = [
         "netguard",
         "waf",
@@ -541,6 +573,8 @@ def _sidecar(settings: Settings, listen: int, upstream: int, ports: list[dict[st
             "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
         },
     ]
+    if workload:  # the audit log names the workload it protected (waf/audit.py)
+        env.append({"name": "NETGUARD_WAF_WORKLOAD", "value": workload})
     resources: dict[str, Any] = {
         "requests": {"cpu": settings.cpu_request, "memory": settings.memory_request},
         "limits": {"memory": settings.memory_limit},

@@ -26,8 +26,9 @@ examples:
 """
 
 CERTS_EPILOG = """\
-Writes ca.crt, tls.crt and tls.key (mode 0600) to --out-dir and prints the base64 caBundle on stdout,
-for the MutatingWebhookConfiguration. The CA key is not kept: the CA signs this one certificate only.
+Writes ca.crt, tls.crt (mode from the umask) and tls.key (0600) to --out-dir and prints the base64
+caBundle on stdout, for the MutatingWebhookConfiguration. The CA key is not kept: the CA signs this one
+certificate only. Files already there are kept unless --force (a new CA needs a new caBundle).
 
 examples:
   CA_BUNDLE=$(netguard webhook certs --out-dir tls)
@@ -108,6 +109,7 @@ def certs_parser() -> argparse.ArgumentParser:
     p.add_argument("--dns", action="append", default=[], metavar="NAME", help="another DNS name (repeatable)")
     p.add_argument("--ip", action="append", default=[], metavar="IP", help="an IP address (repeatable)")
     p.add_argument("--days", type=int, default=365, help="validity in days (default %(default)s)")
+    p.add_argument("--force", action="store_true", help="replace ca.crt, tls.crt and tls.key if they exist")
     return p
 
 
@@ -120,6 +122,12 @@ def certs_main(argv: list[str]) -> int:
     args = certs_parser().parse_args(argv)
     if args.days < 1:
         return _fail(f"--days {args.days}: want at least 1")
+    existing = [n for n in ("ca.crt", "tls.crt", "tls.key") if os.path.exists(os.path.join(args.out_dir, n))]
+    if existing and not args.force:
+        return _fail(
+            f"{os.path.join(args.out_dir, existing[0])}: exists; --force replaces it "
+            f"(a new CA: update the webhook configuration's caBundle too)"
+        )
     try:
         made = make_serving_cert(service_names(args.service, args.namespace) + args.dns, args.ip, args.days)
     except ValueError as exc:

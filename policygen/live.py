@@ -1,0 +1,301 @@
+"""The review kept live, for the controller: work grows with what changed, not with the cluster.
+
+Committed edges are merged into memory (the one EdgeStats.merge) and into the graph in place; the
+workloads at either end are marked dirty. A workload's policy is synthesized again only when it is
+asked for and dirty (its edges changed, or its or its peers' selectors changed with the inventory).
+Each edge's verdicts (under the cluster's policies, and with the generated ones added) are cached and
+computed again only when the policy of one of its ends changed. Everything a request needs for one
+workload or one namespace is found through per-workload and per-namespace indexes.
+
+Pure: no I/O. The controller feeds it committed edges and inventories and serves what it returns.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import networkx as nx
+
+from netguard.evaluate import PolicySet, Targets
+from netguard.inventory import Inventory
+from netguard.model import Edge, EdgeKey, EdgeStats, Workload
+from netguard.netpol import NetworkPolicy
+from policygen.diff import diff_policies
+from policygen.graph import edge_attrs, node_attrs, node_id
+from policygen.synth import GeneratedPolicy, SynthesisOptions, Synthesizer
+
+
+@dataclass
+class Page:
+    """One page of a list: the items, and where the next page starts (None: this was the last)."""
+
+    items: list[GeneratedPolicy]
+    next_after: Workload | None
+    remaining: int
+
+
+class LiveReview:
+    """Edges, policies, verdicts and the graph of one controller, updated in place."""
+
+    def __init__(self, inventory: Inventory, options: SynthesisOptions | None = None) -> None:
+        self.options = options or SynthesisOptions()
+        self.edges: dict[EdgeKey, EdgeStats] = {}
+        self.baseline: set[EdgeKey] = set()
+        self.graph = nx.MultiDiGraph()
+        self._lock = threading.RLock()
+        self._by_workload: dict[Workload, set[EdgeKey]] = defaultdict(set)
+        self._nodes_by_namespace: dict[str, set[str]] = defaultdict(set)
+        self._policies: dict[Workload, GeneratedPolicy | None] = {}
+        self._dirty: set[Workload] = set()
+        self._generation: dict[Workload, int] = defaultdict(int)  # bumped when a workload's rules change
+        self._verdict: dict[EdgeKey, str] = {}  # under the cluster's policies
+        self._candidate: dict[EdgeKey, tuple[int, int, str]] = {}  # (src generation, dst generation, verdict)
+        self.seq = 0  # the store's commit sequence this state includes (the controller's bookkeeping)
+        self._set_inventory(inventory)
+
+    # --- inputs ------------------------------------------------------------------------------------
+
+    def _set_inventory(self, inventory: Inventory) -> None:
+        self.inventory = inventory
+        self._synth = Synthesizer(inventory, self.options)
+        self._targets = Targets(inventory)
+        self._current = PolicySet(inventory.policies)
+        self._sorted = sorted(inventory.workloads)
+        self._pods: dict[Workload, list[dict]] = defaultdict(list)
+        for pod in inventory.pods:
+            self._pods[pod.workload].append({"name": pod.name, "ip": pod.ip, "node": pod.node})
+
+    def set_inventory(self, inventory: Inventory) -> None:
+        """A new inventory: workloads whose facts or selectors changed are dirty, and so are their peers
+        (their rules name those selectors); a change of the cluster's policies makes every verdict stale."""
+        with self._lock:
+            old, old_selectors = self.inventory, self._synth.selectors
+            self._set_inventory(inventory)
+            changed = {w for w in set(old.workloads) | set(inventory.workloads)
+                       if old.workloads.get(w) != inventory.workloads.get(w)
+                       or old_selectors.get(w) != self._synth.selectors.get(w)}
+            if old.policies != inventory.policies:
+                changed = set(inventory.workloads) | set(old.workloads)
+            dirty = set(changed)
+            for workload in changed:
+                for key in self._by_workload.get(workload, ()):
+                    dirty.update(e.workload for e in (key.src, key.dst) if e.workload is not None)
+            self._dirty |= dirty
+            self._verdict.clear()  # Targets (labels, named ports) may have changed
+            self._candidate.clear()
+
+    def add(self, edges: Iterable[tuple[Edge, bool]]) -> None:
+        """Committed edges (each with whether it is baseline) merged in; their workloads are dirty."""
+        with self._lock:
+            for edge, in_baseline in edges:
+                key = edge.key
+                mine = self.edges.get(key)
+                if mine is None:
+                    mine = self.edges[key] = edge.stats.copy()
+                    self._index(key)
+                else:
+                    mine.merge(edge.stats)
+                if in_baseline:
+                    self.baseline.add(key)
+                src, dst = node_id(key.src), node_id(key.dst)
+                attrs = self.graph.edges[src, dst, f"{key.port}/{key.protocol}"]
+                attrs.update(edge_attrs(Edge(key, mine)), baseline=key in self.baseline)
+                if key in self.baseline:
+                    self._dirty.update(e.workload for e in (key.src, key.dst) if e.workload is not None)
+
+    def _index(self, key: EdgeKey) -> None:
+        for endpoint in (key.src, key.dst):
+            node = node_id(endpoint)
+            if node not in self.graph:
+                self.graph.add_node(node, **node_attrs(endpoint))
+            if endpoint.workload is not None:
+                self._by_workload[endpoint.workload].add(key)
+                self._nodes_by_namespace[endpoint.workload.namespace].add(node)
+        self.graph.add_edge(node_id(key.src), node_id(key.dst), key=f"{key.port}/{key.protocol}")
+
+    # --- policies ----------------------------------------------------------------------------------
+
+    def policy(self, workload: Workload) -> GeneratedPolicy | None:
+        """The workload's generated policy, synthesized again only if it is dirty."""
+        with self._lock:
+            if workload in self._policies and workload not in self._dirty:
+                return self._policies[workload]
+            ins, outs = [], []
+            for key in sorted(k for k in self._by_workload.get(workload, ()) if k in self.baseline):
+                edge = Edge(key, self.edges[key])
+                if key.dst.workload == workload:
+                    ins.append(edge)
+                if key.src.workload == workload:
+                    outs.append(edge)
+            generated = self._synth.policy_for(workload, ins, outs)
+            before = self._policies.get(workload)
+            if (before.policy if before else None) != (generated.policy if generated else None):
+                self._generation[workload] += 1
+            self._policies[workload] = generated
+            self._dirty.discard(workload)
+            return generated
+
+    def _has_policy(self, workload: Workload) -> bool:
+        with self._lock:
+            keys = self._by_workload.get(workload, ())
+            return self._synth.wants_policy(workload, any(k in self.baseline for k in keys))
+
+    def page(self, namespace: str | None = None, after: Workload | None = None, limit: int = 0) -> Page:
+        """Policies in workload order (of a namespace, or all), after `after`, at most `limit` (0: all)."""
+        items: list[GeneratedPolicy] = []
+        workloads = self._in_scope(namespace)
+        start = bisect.bisect_right(workloads, after) if after is not None else 0
+        last: Workload | None = None
+        for i in range(start, len(workloads)):
+            workload = workloads[i]
+            if not self._has_policy(workload):
+                continue
+            if limit and len(items) == limit:
+                remaining = sum(1 for w in workloads[i:] if self._has_policy(w))
+                return Page(items, last, remaining)
+            generated = self.policy(workload)
+            if generated is not None:
+                items.append(generated)
+                last = workload
+        return Page(items, None, 0)
+
+    def _in_scope(self, namespace: str | None) -> list[Workload]:
+        if namespace is None:
+            return self._sorted
+        lo = bisect.bisect_left(self._sorted, Workload(namespace, "", ""))
+        hi = bisect.bisect_left(self._sorted, Workload(namespace + "\0", "", ""))
+        return self._sorted[lo:hi]
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._synth.warnings)
+
+    # --- verdicts ----------------------------------------------------------------------------------
+
+    def verdicts(self, key: EdgeKey) -> tuple[str, str]:
+        """(under the cluster's policies, with the generated ones added): allowed, denied or not-covered."""
+        with self._lock:
+            src, dst = self._targets.of(key.src), self._targets.of(key.dst)
+            current = self._verdict.get(key)
+            if current is None:
+                current = self._verdict[key] = self._current.evaluate(src, dst, key.port, key.protocol).decision.value
+            ends = [e.workload for e in (key.src, key.dst)]
+            for w in ends:
+                if w is not None:
+                    self.policy(w)
+            gens = tuple(self._generation[w] if w is not None else 0 for w in ends)
+            cached = self._candidate.get(key)
+            if cached is not None and cached[:2] == gens:
+                return current, cached[2]
+            candidate = self.candidate_set(key).evaluate(src, dst, key.port, key.protocol).decision.value
+            self._candidate[key] = (gens[0], gens[1], candidate)
+            return current, candidate
+
+    def candidate_set(self, key: EdgeKey) -> PolicySet:
+        """The policies that decide this edge once the generated ones are added: those selecting either
+        end (a generated policy replaces the cluster's policy of the same name)."""
+        generated = [g.policy for w in {key.src.workload, key.dst.workload} if w is not None
+                     for g in (self._policies.get(w),) if g is not None]
+        names = {p.ref for p in generated}
+        current = {p.ref: p for e in (key.src, key.dst) for p in self._current.selecting(self._targets.of(e))}
+        return PolicySet([p for ref, p in sorted(current.items()) if ref not in names] + generated)
+
+    # --- views (JSON shapes of policygen.review, for a workload, a namespace or all) ------------------
+
+    def edge_keys(self, namespace: str | None = None, workload: Workload | None = None) -> list[EdgeKey]:
+        with self._lock:
+            if workload is not None:
+                return sorted(self._by_workload.get(workload, ()))
+            if namespace is not None:
+                keys: set[EdgeKey] = set()
+                for w in self._in_scope(namespace):
+                    keys |= self._by_workload.get(w, set())
+                keys |= {k for w, ks in self._by_workload.items() if w.namespace == namespace and w not in
+                         self.inventory.workloads for k in ks}
+                return sorted(keys)
+            return sorted(self.edges)
+
+    def graph_json(self, namespace: str | None = None, workload: Workload | None = None) -> dict:
+        """The graph (or the part around a namespace or a workload) as Review.graph_json serves it."""
+        keys = self.edge_keys(namespace, workload)
+        with self._lock:
+            edges: list[dict] = []
+            nodes: set[str] = set()
+            for key in keys:
+                current, candidate = self.verdicts(key)
+                src, dst = node_id(key.src), node_id(key.dst)
+                nodes.update((src, dst))
+                data = self.graph.edges[src, dst, f"{key.port}/{key.protocol}"]
+                edges.append({"source": src, "target": dst, "key": f"{key.port}/{key.protocol}", **data,
+                              "verdict": current, "candidate_verdict": candidate})
+            node_docs = [self._node_json(n) for n in sorted(nodes)]
+        edges.sort(key=lambda e: (e["source"], e["target"], e["key"]))
+        return {
+            "nodes": node_docs,
+            "edges": edges,
+            "namespaces": sorted({n["namespace"] for n in node_docs if n["namespace"]}),
+            "stats": {
+                "workloads": sum(1 for n in node_docs if n["kind"] == "workload"),
+                "nodes": len(node_docs),
+                "edges": len(edges),
+                "connections": sum(e["connections"] for e in edges),
+            },
+        }
+
+    def _node_json(self, node: str) -> dict:
+        data = self.graph.nodes[node]
+        doc = {"id": node, **data}
+        if data["kind"] == "workload":
+            workload = Workload(data["namespace"], data["workload_kind"], data["name"])
+            info = self.inventory.workloads.get(workload)
+            if info is not None:
+                doc["labels"] = dict(info.labels)
+                doc["pods"] = self._pods.get(workload, [])
+                doc["ports"] = [f"{p.port}/{p.protocol}" + (f" ({p.name})" if p.name else "") for p in info.ports]
+        return doc
+
+    def diff_json(self, namespace: str | None = None, workload: Workload | None = None) -> dict:
+        if workload is not None:
+            generated = [g for g in (self.policy(workload),) if g is not None]
+            refs = {g.policy.ref for g in generated}
+            current: list[NetworkPolicy] = [p for p in self.inventory.policies if p.ref in refs]
+        else:
+            generated = self.page(namespace).items
+            current = [p for p in self.inventory.policies if namespace is None or p.namespace == namespace]
+        changes = diff_policies(current, [g.policy for g in generated])
+        return {"changes": [{"ref": c.ref, "status": c.status, "diff": c.diff} for c in changes]}
+
+    def impact_json(self, namespace: str | None = None, workload: Workload | None = None) -> dict:
+        """The observed edges (around a workload, a namespace, or all) that the cluster's policies deny,
+        and those the candidate set would: the graph's verdicts, with the evaluator's reasons."""
+        keys = [k for k in self.edge_keys(namespace, workload) if k in self.baseline]  # what policies are made of
+        denied: dict[str, list[dict]] = {"current": [], "candidate": []}
+        for key in keys:
+            current, candidate = self.verdicts(key)
+            for label, verdict in (("current", current), ("candidate", candidate)):
+                if verdict == "denied":
+                    denied[label].append(self._denied(key, label))
+        return {label: {"denied": items, "edges": len(keys)} for label, items in denied.items()}
+
+    def _denied(self, key: EdgeKey, label: str) -> dict:
+        with self._lock:
+            policy_set = self._current if label == "current" else self.candidate_set(key)
+            verdict = policy_set.evaluate(self._targets.of(key.src), self._targets.of(key.dst), key.port, key.protocol)
+            return {"source": str(key.src), "target": str(key.dst), "port": key.port, "protocol": key.protocol,
+                    "connections": self.edges[key].connections, "reasons": verdict.reasons()}
+
+    def namespaces_json(self) -> list[dict]:
+        """Every namespace with workloads or edges: counts, so a client can open one at a time."""
+        with self._lock:
+            names = {w.namespace for w in self.inventory.workloads} | set(self._nodes_by_namespace)
+            out = []
+            for ns in sorted(names):
+                workloads = self._in_scope(ns)
+                keys = {k for w in workloads for k in self._by_workload.get(w, ())}
+                out.append({"name": ns, "workloads": len(workloads), "edges": len(keys),
+                            "policies": sum(1 for w in workloads if self._has_policy(w))})
+            return out

@@ -1,0 +1,211 @@
+"""The body before any rule sees it: undo Content-Encoding within a budget, then sniff what it is.
+
+Parse before matching: a gzip body scanned as text is noise that trips NUL and SQL rules, and an
+attack inside it is never seen; a protobuf beacon or an image read as text does the same. So a body
+is first decompressed (gzip, deflate, br) with two limits, an absolute size and a ratio to the bytes
+received, checked while inflating so that a 1 KB -> 1 GB bomb costs at most the budget in memory and
+time; then sniffed: binary content never reaches the text rules. What cannot be decoded is a
+`Refusal` with its own HTTP status, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+import brotli
+
+CHUNK = 64 * 1024
+
+
+class BodyKind(StrEnum):
+    EMPTY = "empty"
+    TEXT = "text"
+    BINARY = "binary"
+
+
+class Refusal(StrEnum):
+    """Why a request was not inspected. Each has its own status code (see `STATUS`)."""
+
+    NONE = ""
+    DECODED_TOO_LARGE = "decoded body over budget"
+    RATIO = "compression ratio over budget"
+    BAD_ENCODING = "body does not decode as its Content-Encoding"
+    UNSUPPORTED_ENCODING = "unsupported Content-Encoding"
+    TOO_MANY_VALUES = "more values than the inspection budget"
+    TOO_SLOW = "inspection time over budget"
+
+
+STATUS = {
+    Refusal.NONE: 200,
+    Refusal.DECODED_TOO_LARGE: 413,
+    Refusal.RATIO: 413,
+    Refusal.BAD_ENCODING: 400,
+    Refusal.UNSUPPORTED_ENCODING: 415,
+    Refusal.TOO_MANY_VALUES: 413,
+    Refusal.TOO_SLOW: 403,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BodyBudget:
+    """Limits on undoing Content-Encoding. Real traffic stays far below both: the largest body of the
+    clean browsing corpus is 377 KB and its gzip bodies inflate less than 20 times."""
+
+    max_decoded: int = 8 * 1024 * 1024
+    max_ratio: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    kind: BodyKind
+    data: bytes = b""
+    encodings: tuple[str, ...] = ()  # the Content-Encodings undone, outermost first
+    refusal: Refusal = Refusal.NONE
+
+
+class _Over(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        self.refusal = refusal
+
+
+def _limit(received: int, budget: BodyBudget) -> tuple[int, Refusal]:
+    """The most a decoder may produce for `received` input bytes, and which budget that is."""
+    by_ratio = max(received, 1024) * budget.max_ratio
+    if by_ratio < budget.max_decoded:
+        return by_ratio, Refusal.RATIO
+    return budget.max_decoded, Refusal.DECODED_TOO_LARGE
+
+
+def _inflate(data: bytes, wbits: int, budget: BodyBudget) -> bytes:
+    cap, why = _limit(len(data), budget)
+    d = zlib.decompressobj(wbits)
+    out = bytearray()
+    pending = data
+    while True:
+        out += d.decompress(pending, CHUNK)
+        if len(out) > cap:
+            raise _Over(why)
+        pending = d.unconsumed_tail
+        if d.eof:
+            rest = d.unused_data
+            if rest and wbits == 47 and rest[:2] == b"\x1f\x8b":  # another gzip member
+                d = zlib.decompressobj(wbits)
+                pending = rest
+                continue
+            return bytes(out)
+        if not pending:
+            tail = d.flush(CHUNK)
+            out += tail
+            if len(out) > cap:
+                raise _Over(why)
+            if not tail:
+                return bytes(out)  # truncated stream: what came out is what the back end sees too
+
+
+def _gunzip(data: bytes, budget: BodyBudget) -> bytes:
+    return _inflate(data, 47, budget)  # 32 + 15: gzip or zlib header, detected
+
+
+def _deflate(data: bytes, budget: BodyBudget) -> bytes:
+    """`deflate` is zlib-wrapped by the RFC and raw in some clients: try both."""
+    try:
+        return _inflate(data, 15, budget)
+    except zlib.error:
+        return _inflate(data, -15, budget)
+
+
+def _unbrotli(data: bytes, budget: BodyBudget) -> bytes:
+    cap, why = _limit(len(data), budget)
+    d = brotli.Decompressor()
+    out = bytearray(d.process(data, output_buffer_limit=CHUNK))
+    while len(out) <= cap and not d.can_accept_more_data():
+        out += d.process(b"", output_buffer_limit=CHUNK)
+    if len(out) > cap:
+        raise _Over(why)
+    return bytes(out)
+
+
+_DECODERS = {
+    "gzip": _gunzip,
+    "x-gzip": _gunzip,
+    "deflate": _deflate,
+    "br": _unbrotli,
+}
+
+
+def decode_content(data: bytes, content_encoding: str, budget: BodyBudget) -> Body:
+    """Undo every coding of `Content-Encoding` (applied in order, so undone last to first)."""
+    codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    undone: list[str] = []
+    for coding in reversed(codings):
+        fn = _DECODERS.get(coding)
+        if fn is None:
+            return Body(BodyKind.BINARY, data, tuple(undone), Refusal.UNSUPPORTED_ENCODING)
+        try:
+            data = fn(data, budget)
+        except _Over as over:
+            return Body(BodyKind.BINARY, b"", tuple(undone), over.refusal)
+        except (zlib.error, brotli.error):
+            return Body(BodyKind.BINARY, data, tuple(undone), Refusal.BAD_ENCODING)
+        undone.append(coding)
+    return Body(sniff(data), data, tuple(reversed(undone)))
+
+
+# Signatures of binary formats a browser or an app uploads (images, archives, fonts, media, wasm).
+_MAGIC = (
+    b"\x89PNG",
+    b"\xff\xd8\xff",
+    b"GIF8",
+    b"RIFF",
+    b"\x1f\x8b",
+    b"PK\x03\x04",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"7z\xbc\xaf",
+    b"(\xb5/\xfd",
+    b"\x00asm",
+    b"wOFF",
+    b"wOF2",
+    b"OggS",
+    b"fLaC",
+    b"ID3",
+    b"\x00\x00\x00\x18ftyp",
+    b"\x00\x00\x00\x1cftyp",
+    b"\x00\x00\x00 ftyp",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"\xca\xfe\xba\xbe",
+    b"\x7fELF",
+)
+_TEXT_CONTROLS = frozenset(b"\t\n\r\f")
+SNIFF = 4096
+
+
+def sniff(data: bytes) -> BodyKind:
+    """TEXT unless the content says otherwise: a known binary signature, or control bytes / invalid
+    UTF-8 in more than 1% of the first 4 KB (protobuf, msgpack, encrypted blobs). Decided on the
+    bytes, never on the declared Content-Type alone, so a text attack labelled `application/x-protobuf`
+    is still read as text."""
+    if not data:
+        return BodyKind.EMPTY
+    head = data[:SNIFF]
+    junk = _junk(head)
+    if head.startswith(_MAGIC) and (junk or not head[:4].isascii()):
+        return BodyKind.BINARY
+    return BodyKind.BINARY if junk * 100 > len(head) else BodyKind.TEXT
+
+
+def _junk(head: bytes) -> int:
+    """Control bytes plus bytes that are not part of valid UTF-8 (a cut last character is allowed)."""
+    n = sum(1 for b in head if b < 32 and b not in _TEXT_CONTROLS) + head.count(0x7F)
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:
+            bad = head.decode("utf-8", "replace").count("\ufffd")
+            n += bad
+    return n
