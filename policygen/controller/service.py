@@ -166,6 +166,8 @@ class Controller:
         store.may_prune = lambda: self.leadership.is_leader
         store.mark_dispatch_start()
         self._stamp = store.change_stamp()
+        self._own_batches: set[int] = set()  # committed here since the last sync
+        self._foreign_since = 0.0  # when another replica's batch was first seen and the live review not rebuilt
         self._reconciled: tuple | None = None
         self._apply_failed: dict[str, str] = {}  # ref -> digest whose apply failed (not retried until it changes)
         self._duty_lock = threading.Lock()
@@ -202,7 +204,9 @@ class Controller:
             self.reconcile()
 
     def sync(self) -> None:
-        """Pick up what other replicas committed: approvals, modes, and batches (the review is rebuilt)."""
+        """Pick up what other replicas committed: approvals, modes, and batches. The live review follows
+        this replica's own commits in place; another replica's batches make it stale, and it is built
+        again from the database on the next read (at most once per `review_max_age`)."""
         stamp = self.store.change_stamp()
         if stamp == self._stamp:
             return
@@ -212,6 +216,15 @@ class Controller:
                 self.approvals = self.store.approvals()
         if stamp[3:] != old[3:]:
             self._reload_modes()
+        if stamp[0] != old[0]:
+            foreign = set(self.store.batch_ids_after(int(old[0]))) - self._own_batches
+            self._own_batches = {i for i in self._own_batches if i > int(stamp[0])}
+            if foreign:
+                self._foreign_since = self._foreign_since or time.monotonic()
+        if self._foreign_since and time.monotonic() - self._foreign_since >= self.settings.review_max_age:
+            with self._live_lock:
+                self._live = None
+            self._foreign_since = 0.0
         with self._lock:
             self.version += 1
 
@@ -390,6 +403,7 @@ class Controller:
     def committed(self, prepared: Prepared) -> None:
         w = prepared.write
         self.version += 1
+        self._own_batches.add(w.batch_id)
         self._to_live(w)
         self.metrics.flows.labels(agent=w.agent).inc(w.records)
         self.metrics.connections.inc(w.connections)

@@ -184,6 +184,7 @@ class BatchWrite:
     learned: list[WorkloadInfo] = field(default_factory=list)
     alerts: list[AlertRow] = field(default_factory=list)
     seq: int = 0  # set at commit: the store's commit sequence number (Store.seq)
+    batch_id: int = 0  # set at commit: its row in `batches` (replicas tell their own commits from others')
 
 
 def _edge_params(row: EdgeRow) -> tuple:
@@ -343,7 +344,7 @@ class Store:
                 continue
             self.seq += 1
             for (write, fut), batch_id in zip(group, ids, strict=True):
-                write.seq = self.seq
+                write.seq, write.batch_id = self.seq, batch_id
                 fut.set_result(batch_id)
             if self.retention and self.may_prune() and time.monotonic() - self._pruned_at >= self.prune_every:
                 self._pruned_at = time.monotonic()
@@ -571,6 +572,10 @@ class Store:
                              "(SELECT COUNT(*) FROM approvals), (SELECT COALESCE(MAX(updated), 0) FROM approvals), "
                              "(SELECT COUNT(*) FROM modes), (SELECT COALESCE(MAX(updated), 0) FROM modes)")
         return tuple(stamp)
+
+    def batch_ids_after(self, last: int) -> list[int]:
+        """Ids of the batches committed after `last` (by any replica)."""
+        return [int(i) for (i,) in self._all("SELECT id FROM batches WHERE id > ?", (last,))]
 
     def baseline_among(self, keys: list[EdgeKey]) -> set[EdgeKey]:
         """Which of `keys` another replica recorded into the baseline."""

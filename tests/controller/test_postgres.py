@@ -266,6 +266,15 @@ def test_three_replicas_survive_a_kill_9_of_the_leader_mid_ingest(postgres, cont
         by_survivors = {f"{port}/TCP" for (port,) in _rows(url, f"SELECT port FROM dispatched WHERE claimed_by <> '{leader_identity}'")}
         wait_for(lambda: by_survivors <= set(sent()), "the alerts the survivors claimed are sent", timeout=30)
         assert len(sent()) == len(set(sent())), sorted(sent())
+        # every replica serves what the others ingested (its live review is rebuilt from the database)
+        lateral = {f"{9100 + seq}/TCP" for seq in range(BATCHES)}
+
+        def served(r) -> set[str]:
+            edges = httpx.get(r.url + "/api/v1/graph", timeout=30).json()["edges"]
+            return {e["key"] for e in edges if e["source"] == "default/details-v1" and e["target"] == "default/ratings-v1"}
+
+        for r in survivors:
+            wait_for(lambda r=r: lateral <= served(r), f"{r.url} serves every replica's edges", timeout=30)
         # no policy applied twice
         assert applies() and all(n == 1 for n in applies().values()), applies()
     finally:
