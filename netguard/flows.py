@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from netguard.direction import ConnectionTracker, Listening, Orientation, never_
 from netguard.errors import InputError
 from netguard.inventory import guess_workload, is_ip, top_owner
 from netguard.model import PROTOCOLS, Flow, PodHint, Workload, freeze_labels
+from netguard.validation import check_name, check_namespace, label_problem
 
 _PROTO_NUMBERS = {"6": "TCP", "17": "UDP", "132": "SCTP"}
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -25,7 +26,11 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")
 _CILIUM_LABEL_PREFIXES = ("io.kubernetes.pod.namespace", "io.cilium.k8s.", "io.cilium.")
 # A DNS name as Cilium's toFQDNs matchName accepts it (letters, digits, '-', '_', dots between labels).
 _DNS_NAME = re.compile(r"(?:[A-Za-z0-9_-]+\.)*[A-Za-z0-9_-]+\.?")
+_KIND = re.compile(r"[A-Z][A-Za-z0-9]{0,62}")
 _PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
+
+
+MAX_INVALID_EXAMPLES = 5
 
 
 @dataclass
@@ -42,25 +47,38 @@ class ReadStats:
     dropped_verdicts: int = 0  # Hubble flows the dataplane dropped: traffic that did not happen
     other_verdicts: int = 0  # Hubble verdicts that are no evidence of a connection (TRACED, TRANSLATED, ...)
     other: int = 0  # non-flow Hubble records (lost events, node status)
+    identified: int = 0  # connections whose record carries an identity (Hubble): usable without an inventory
+    invalid: int = 0  # lines skipped as invalid (with skip_invalid)
+    invalid_examples: list[str] = field(default_factory=list)  # the first few, as their errors word them
 
     @property
     def not_connections(self) -> int:
         """Records that were read but are not new connections (each kind counted above)."""
         return (self.replies + self.duplicates + self.undecided + self.not_l4 + self.dropped_verdicts
-                + self.other_verdicts + self.other)
+                + self.other_verdicts + self.other + self.invalid)
 
     def merge(self, other: ReadStats) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        del self.invalid_examples[MAX_INVALID_EXAMPLES:]
+
+    def skip(self, error: InputError) -> None:
+        self.invalid += 1
+        if len(self.invalid_examples) < MAX_INVALID_EXAMPLES:
+            self.invalid_examples.append(str(error))
 
 
 def read_flows(
-    paths: Iterable[str | Path], stats: ReadStats | None = None, listening: Listening = never_listening
+    paths: Iterable[str | Path],
+    stats: ReadStats | None = None,
+    listening: Listening = never_listening,
+    skip_invalid: bool = False,
 ) -> Iterator[Flow]:
     """Every connection in the files, once each, in file order. `-` reads standard input.
 
     One tracker spans the files (a capture cut into files is one capture); `listening` says which
-    (ip, port, protocol) an inventory declares, to orient packets that do not say their direction."""
+    (ip, port, protocol) an inventory declares, to orient packets that do not say their direction.
+    A bad line stops the read (InputError naming it), or with `skip_invalid` is counted in `stats`."""
     stats = stats if stats is not None else ReadStats()
     tracker = ConnectionTracker(listening)
     for path in paths:
@@ -68,7 +86,7 @@ def read_flows(
         if path_s == "-":
             import sys
 
-            yield from _read_lines(sys.stdin, "<stdin>", stats, tracker)
+            yield from _read_lines(sys.stdin, "<stdin>", stats, tracker, skip_invalid=skip_invalid)
             continue
         p = Path(path_s)
         if not p.is_file():
@@ -80,13 +98,19 @@ def read_flows(
             continue
         try:
             with p.open(encoding="utf-8") as fh:
-                yield from _read_lines(fh, path_s, stats, tracker)
+                yield from _read_lines(fh, path_s, stats, tracker, skip_invalid=skip_invalid)
         except UnicodeDecodeError as exc:
             raise InputError(f"not UTF-8 text nor a pcap file ({exc.reason})", source=path_s) from None
 
 
 def read_line_range(
-    path: str | Path, start: int, end: int, first_lineno: int, stats: ReadStats, listening: Listening = never_listening
+    path: str | Path,
+    start: int,
+    end: int,
+    first_lineno: int,
+    stats: ReadStats,
+    listening: Listening = never_listening,
+    skip_invalid: bool = False,
 ) -> Iterator[Flow]:
     """The flows of the lines in bytes [start, end) of a JSON-lines file (for parallel readers);
     `start` is at a line start, and errors name the line as in the whole file."""
@@ -97,11 +121,16 @@ def read_line_range(
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"not UTF-8 text nor a pcap file ({exc.reason})", source=str(path)) from None
-    yield from _read_lines(text.split("\n"), str(path), stats, ConnectionTracker(listening), first_lineno)
+    yield from _read_lines(text.split("\n"), str(path), stats, ConnectionTracker(listening), first_lineno, skip_invalid)
 
 
 def _read_lines(
-    lines: Iterable[str], source: str, stats: ReadStats, tracker: ConnectionTracker, first_lineno: int = 1
+    lines: Iterable[str],
+    source: str,
+    stats: ReadStats,
+    tracker: ConnectionTracker,
+    first_lineno: int = 1,
+    skip_invalid: bool = False,
 ) -> Iterator[Flow]:
     for lineno, line in enumerate(lines, first_lineno):
         line = line.strip()
@@ -109,20 +138,31 @@ def _read_lines(
             continue
         stats.records += 1
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            truncated = line.startswith("{") and (exc.pos >= len(line) - 1 or "Unterminated" in exc.msg)
-            what = "truncated JSON" if truncated else "not JSON"
-            raise InputError(f"line {lineno}: {what} ({exc.msg} at column {exc.colno})", source=source) from None
-        if not isinstance(record, dict):
-            raise InputError(f"line {lineno}: expected a JSON object, got {type(record).__name__}", source=source)
-        try:
-            flow = parse_record(record, stats, tracker)
+            flow = _parse_line(line, lineno, source, stats, tracker)
         except InputError as exc:
-            raise InputError(f"line {lineno}: {exc.message}", source=source) from None
+            if not skip_invalid:
+                raise
+            stats.skip(exc)
+            continue
         if flow is not None:
             stats.flows += 1
             yield flow
+
+
+def _parse_line(line: str, lineno: int, source: str, stats: ReadStats, tracker: ConnectionTracker) -> Flow | None:
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        msg, colno, pos = getattr(exc, "msg", "nested too deeply"), getattr(exc, "colno", 0), getattr(exc, "pos", 0)
+        truncated = line.startswith("{") and (pos >= len(line) - 1 or "Unterminated" in msg)
+        what = "truncated JSON" if truncated else "not JSON"
+        raise InputError(f"line {lineno}: {what} ({msg} at column {colno})", source=source) from None
+    if not isinstance(record, dict):
+        raise InputError(f"line {lineno}: expected a JSON object, got {type(record).__name__}", source=source)
+    try:
+        return parse_record(record, stats, tracker)
+    except InputError as exc:
+        raise InputError(f"line {lineno}: {exc.message}", source=source) from None
 
 
 def parse_record(
@@ -261,6 +301,7 @@ def parse_hubble(flow: Mapping[str, Any], stats: ReadStats, tracker: ConnectionT
     src_ip, dst_ip = _ip(ip, "source"), _ip(ip, "destination")
     src_port, dst_port = _port(ports, "source_port", required=False), _port(ports, "destination_port")
     when, names = parse_time(flow.get("time")), _names(flow, "destination_names")  # every record is checked
+    src_hint, dst_hint = _hubble_hint(flow.get("source"), "source"), _hubble_hint(flow.get("destination"), "destination")
     known, syn = _hubble_orientation(flow, ports)
     if tracker is None:
         tracker = ConnectionTracker()
@@ -270,6 +311,8 @@ def parse_hubble(flow: Mapping[str, Any], stats: ReadStats, tracker: ConnectionT
         return None
     if not syn:
         stats.mid_connection += 1
+    if src_hint is not None or dst_hint is not None:
+        stats.identified += 1
     return Flow(
         time=when,
         src_ip=src_ip,
@@ -278,8 +321,8 @@ def parse_hubble(flow: Mapping[str, Any], stats: ReadStats, tracker: ConnectionT
         dst_port=dst_port,
         protocol=proto,
         node=str(flow.get("node_name") or ""),
-        src_hint=_hubble_hint(flow.get("source")),
-        dst_hint=_hubble_hint(flow.get("destination")),
+        src_hint=src_hint,
+        dst_hint=dst_hint,
         dst_names=names,
     )
 
@@ -307,31 +350,58 @@ def _hubble_orientation(flow: Mapping[str, Any], ports: Mapping[str, Any]) -> tu
     return Orientation.UNKNOWN, False
 
 
-def _hubble_hint(endpoint: Any) -> PodHint | None:
-    if not isinstance(endpoint, dict):
+def _hubble_hint(endpoint: Any, side: str) -> PodHint | None:
+    """What a Hubble endpoint says of one side. Its names and labels are data from the network: each
+    is checked as the API server would (they become selectors and file names)."""
+    if endpoint is None:
         return None
+    if not isinstance(endpoint, dict):
+        raise InputError(f"{side}: expected an object, got {type(endpoint).__name__}")
+    raw_labels = endpoint.get("labels") or []
+    if not isinstance(raw_labels, list):
+        raise InputError(f"{side}.labels: expected a list of strings, got {type(raw_labels).__name__}")
     labels: dict[str, str] = {}
     reserved = ""
-    for label in endpoint.get("labels") or []:
-        source, _, kv = str(label).partition(":")
+    for label in raw_labels:
+        if type(label) is not str:
+            raise InputError(f"{side}.labels: expected a list of strings, got an item {label!r}")
+        source, _, kv = label.partition(":")
         key, _, value = kv.partition("=")
         if source == "reserved":
             reserved = reserved or key
         elif source == "k8s" and not key.startswith(_CILIUM_LABEL_PREFIXES):
+            if problem := label_problem(key, value):
+                raise InputError(f"{side}.labels: {problem}")
             labels[key] = value
-    namespace = str(endpoint.get("namespace") or "")
-    pod = str(endpoint.get("pod_name") or "")
+    namespace = _hubble_name(endpoint, "namespace", side)
+    pod = _hubble_name(endpoint, "pod_name", side)
     workload: Workload | None = None
     if namespace and pod:
         owners = endpoint.get("workloads") or []
+        if not isinstance(owners, list):
+            raise InputError(f"{side}.workloads: expected a list, got {type(owners).__name__}")
         owner = owners[0] if owners and isinstance(owners[0], dict) else None
         if owner and owner.get("name"):
-            workload = top_owner(namespace, str(owner.get("kind") or "Deployment"), str(owner["name"]))
+            kind = owner.get("kind") or "Deployment"
+            if type(kind) is not str or not _KIND.fullmatch(kind):
+                raise InputError(f"{side}.workloads[0].kind: Invalid value: {kind!r}: not a Kubernetes kind")
+            workload = top_owner(namespace, kind, _hubble_name(owner, "name", f"{side}.workloads[0]"))
         else:
             workload = guess_workload(namespace, pod, labels)
     if not (workload or reserved):
         return None
     return PodHint(namespace=namespace, pod=pod, labels=freeze_labels(labels), workload=workload, reserved=reserved)
+
+
+def _hubble_name(record: Mapping[str, Any], key: str, side: str) -> str:
+    """A namespace (an RFC 1123 label) or an object name (an RFC 1123 subdomain), or ""."""
+    value = record.get(key)
+    if value is None or value == "":
+        return ""
+    try:
+        return check_namespace(value, key) if key == "namespace" else check_name(value, key)
+    except InputError as exc:
+        raise InputError(f"{side}.{exc.message}") from None
 
 
 def read_pcap(path: Path, stats: ReadStats, tracker: ConnectionTracker | None = None) -> Iterator[Flow]:

@@ -24,6 +24,7 @@ from netguard.errors import InputError
 from netguard.model import Labels, Workload, freeze_labels
 from netguard.netpol import NetworkPolicy, Target, parse_network_policy
 from netguard.selectors import Selector, match_labels_selector, parse_selector
+from netguard.validation import check_object
 
 # Labels controllers stamp on pods per revision or per instance: never part of a workload's identity.
 UNSTABLE_LABELS = frozenset(
@@ -300,6 +301,16 @@ def _flatten(doc: Any, source: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
     yield source, doc
 
 
+def describe(obj: Mapping[str, Any]) -> str:
+    """`Kind namespace/name` of an object, for error messages (whatever shape its metadata has)."""
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    name, namespace = meta.get("name"), meta.get("namespace")
+    name = name if isinstance(name, str) and name else "<unnamed>"
+    where = f"{namespace}/{name}" if isinstance(namespace, str) and namespace else name
+    return f"{obj.get('kind')} {where}"
+
+
 class _Builder:
     """Two passes: collect owners and templates, then resolve pods and services against them."""
 
@@ -326,6 +337,10 @@ class _Builder:
         return self.inv
 
     def _collect(self, source: str, obj: Mapping[str, Any]) -> None:
+        try:
+            check_object(obj)
+        except InputError as exc:
+            raise InputError(exc.message, source=source, obj=describe(obj)) from None
         kind = obj["kind"]
         meta = obj.get("metadata") or {}
         name: str = meta.get("name") or ""

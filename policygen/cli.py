@@ -71,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
             metavar="PATH",
             help="flow records: native JSON lines, Hubble JSON, or pcap (format detected per line)",
         )
+        p.add_argument("--skip-invalid", action="store_true",
+                       help="skip invalid flow lines (counted, the first few named) instead of stopping at the first")
+        p.add_argument("--allow-empty", action="store_true",
+                       help="accept flows that hold no connection (every policy then denies all traffic)")
 
     g = add("generate", "Generate one default-deny NetworkPolicy per workload that allows the observed traffic.")
     inventory(g, required=False)
@@ -182,7 +186,8 @@ def generate(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise InputError("exists and is not a folder", source=str(out))
     progress = quiet if args.quiet else stderr_progress
-    observed = observe(args.inventory, args.flows, progress)
+    observed = observe(args.inventory, args.flows, progress, skip_invalid=args.skip_invalid,
+                       allow_empty=args.allow_empty, need_identity=True)
     options = SynthesisOptions(
         dns=args.dns,
         cidr_prefix=args.cidr_prefix,
@@ -198,7 +203,10 @@ def generate(args: argparse.Namespace) -> int:
         from policygen.cilium import render_cilium
 
         render = render_cilium
-    paths = write_policies(result.policies, out, render)
+    written = write_policies(result.policies, out, render, in_scope=options.in_scope)
+    for removed in written.removed:
+        progress(f"removed {removed} (an earlier netguard policy of a workload no longer observed)")
+    paths = written.paths
     from policygen.verify import admin_warnings
 
     for warning in result.warnings + admin_warnings(observed.inventory, observed.edges, result.policies):
@@ -246,7 +254,11 @@ def verify(args: argparse.Namespace) -> int:
 
     progress = quiet if args.quiet else stderr_progress
     policies = read_policies(args.policies)
-    observed = observe(args.inventory, args.flows, progress)
+    if not policies:
+        raise InputError("no NetworkPolicy in the files given: nothing to verify (give the folder `generate` wrote)",
+                         source=", ".join(args.policies))
+    observed = observe(args.inventory, args.flows, progress, skip_invalid=args.skip_invalid,
+                       allow_empty=args.allow_empty, need_identity=True)
     if args.with_cluster_policies:
         names = {p.ref for p in policies}
         policies = [p for p in observed.inventory.policies if p.ref not in names] + policies

@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from netguard.errors import InputError
 from netguard.files import write_atomic
 from netguard.netpol import Direction
 from policygen.synth import GeneratedPolicy
@@ -103,15 +105,40 @@ def render_policy(generated: GeneratedPolicy) -> str:
     return "\n".join(lines) + "\n" + dump_yaml(policy.to_dict())
 
 
-def write_policies(policies: Iterable[GeneratedPolicy], out_dir: Path, render: Any = render_policy) -> list[Path]:
-    """Write DIR/<namespace>/<workload>.yaml atomically per file. Earlier netguard files for
-    workloads that are gone are removed; files netguard did not write are left alone."""
-    rendered = {out_dir / g.path: render(g) for g in policies}  # all rendered before anything is written
+@dataclass(frozen=True)
+class Written:
+    paths: list[Path]  # the files written
+    removed: list[Path]  # earlier netguard files of workloads no longer generated, in the namespaces in scope
+
+
+def write_policies(
+    policies: Iterable[GeneratedPolicy],
+    out_dir: Path,
+    render: Any = render_policy,
+    in_scope: Callable[[str], bool] = lambda namespace: True,
+) -> Written:
+    """Write DIR/<namespace>/<workload>.yaml atomically per file. Earlier netguard files of workloads
+    that are gone are removed, only in the namespaces `in_scope` (a run for one namespace leaves the
+    others' files alone); files netguard did not write are left alone. Every path is resolved and must
+    stay inside `out_dir`: names come from captures, which are untrusted."""
+    root = out_dir.resolve()
+    rendered = {_inside(root, out_dir / g.path): render(g) for g in policies}  # all rendered before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     for path, text in rendered.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, text)
-    for stale in out_dir.glob("*/*.yaml"):
-        if stale not in rendered and stale.read_text(encoding="utf-8", errors="replace").startswith(HEADER):
+    removed = []
+    for stale in sorted(root.glob("*/*.yaml")):
+        if stale in rendered or not in_scope(stale.parent.name) or stale.is_symlink():
+            continue
+        if stale.read_text(encoding="utf-8", errors="replace").startswith(HEADER):
             stale.unlink()
-    return sorted(rendered)
+            removed.append(stale)
+    return Written(sorted(rendered), removed)
+
+
+def _inside(root: Path, path: Path) -> Path:
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root) or resolved == root:
+        raise InputError(f"refusing to write {path}: it resolves outside the output folder {root}")
+    return resolved

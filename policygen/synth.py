@@ -43,6 +43,12 @@ class SynthesisOptions:
     named_ports: bool = False  # use the container port's name where it has one
     idle: bool = True  # also write deny-all policies for workloads with no observed traffic
 
+    def in_scope(self, namespace: str) -> bool:
+        """Whether policies of this namespace are written (and earlier ones of it may be removed)."""
+        if self.namespaces is not None:
+            return namespace in self.namespaces
+        return namespace not in self.exclude_namespaces
+
 
 @dataclass(frozen=True)
 class Justification:
@@ -176,9 +182,7 @@ class Synthesizer:
         info = self.inv.workloads.get(workload)
         if info is None or info.host_network:
             return False
-        if self.opts.namespaces is not None:
-            return workload.namespace in self.opts.namespaces
-        return workload.namespace not in self.opts.exclude_namespaces
+        return self.opts.in_scope(workload.namespace)
 
     # --- peers -----------------------------------------------------------------------------------
 

@@ -207,8 +207,9 @@ def _create(plan: LabPlan, state: dict[str, Any]) -> None:
         (etc / "resolv.conf").write_text(
             f"nameserver {plan.dns_ip}\nsearch {pod.namespace}.svc.cluster.local svc.cluster.local cluster.local\n"
             "options ndots:5\n")
-    _start_server(plan, state)
-    _start_processes(plan, state)
+    _start_processes(plan, state, native=True)  # native sidecars start before the app, as the kubelet does
+    _start_server(plan, state)  # the stand-in apps
+    _start_processes(plan, state, native=False)
 
 
 def process_log(name: str, pod: PodSpec, container: str) -> Path:
@@ -216,11 +217,14 @@ def process_log(name: str, pod: PodSpec, container: str) -> Path:
     return state_dir(name) / f"{pod.name}.{container}.log"
 
 
-def _start_processes(plan: LabPlan, state: dict[str, Any]) -> None:
-    """Run each `netguard ...` container in its pod's namespace; wait until its TCP ports listen."""
+def _start_processes(plan: LabPlan, state: dict[str, Any], *, native: bool) -> None:
+    """Run each `netguard ...` container (the native sidecars, or the others) in its pod's namespace;
+    wait until its TCP ports listen."""
     started = []
     for pod in plan.pods:
         for spec in pod.processes:
+            if spec.native is not native:
+                continue
             log = process_log(plan.name, pod, spec.container).open("ab")
             argv = ["ip", "netns", "exec", pod.netns, sys.executable, "-m", "netguard", *spec.argv[1:]]
             env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}

@@ -47,6 +47,7 @@ class ProcessSpec:
     container: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    native: bool = False  # a native sidecar (init container, restartPolicy Always): started before the app
 
 
 @dataclass
@@ -189,9 +190,16 @@ def _is_process(container: Mapping[str, Any]) -> bool:
     return len(command) >= 2 and all(isinstance(c, str) for c in command) and command[0] == "netguard"
 
 
+def _running(pod_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The containers that run beside the app: its containers, and native sidecars (init containers with
+    restartPolicy Always, Kubernetes >= 1.29) first; other init containers run to completion, not here."""
+    natives = [c for c in pod_spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    return [*natives, *(pod_spec.get("containers") or [])]
+
+
 def _ports(pod_spec: Mapping[str, Any]) -> list[PortSpec]:
     ports: list[PortSpec] = []
-    for container in pod_spec.get("containers") or []:
+    for container in _running(pod_spec):
         process = str(container.get("name") or "") if _is_process(container) else ""
         for p in container.get("ports") or []:
             if isinstance(p.get("containerPort"), int):
@@ -208,7 +216,7 @@ def _processes(pod_spec: Mapping[str, Any], namespace: str, pod_name: str) -> li
     """The containers whose command is `netguard ...`, with their env (plain values, the pod's name and
     namespace from the downward API; other sources are left out)."""
     out = []
-    for container in pod_spec.get("containers") or []:
+    for container in _running(pod_spec):
         if not _is_process(container):
             continue
         env: dict[str, str] = {}
@@ -219,7 +227,8 @@ def _processes(pod_spec: Mapping[str, Any], namespace: str, pod_name: str) -> li
             if path in _FIELD_REFS:
                 env[str(item["name"])] = pod_name if path == "metadata.name" else namespace
         argv = [*(container.get("command") or []), *(container.get("args") or [])]
-        out.append(ProcessSpec(str(container.get("name") or "sidecar"), argv, env))
+        native = container.get("restartPolicy") == "Always"
+        out.append(ProcessSpec(str(container.get("name") or "sidecar"), argv, env, native))
     return out
 
 

@@ -22,14 +22,14 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from netguard.errors import InputError
 from policygen.controller.ingest import BODY_SCHEMA, EDGE_BODY_SCHEMA, BatchError
-from policygen.controller.service import Controller
-from policygen.controller.settings import Settings, read_tokens
+from policygen.controller.service import Controller, StaleDigest
+from policygen.controller.settings import Role, Settings, Token, parse_tokens, read_tokens
 from policygen.controller.store import parse_workload_key
 
 log = logging.getLogger("netguard.controller")
@@ -38,6 +38,8 @@ log = logging.getLogger("netguard.controller")
 class Approval(BaseModel):
     workload: str = Field(description="the workload's key, namespace/Kind/name", examples=["default/Deployment/reviews-v1"])
     decision: str = Field(description="approved, rejected or pending", examples=["approved"])
+    digest: str = Field("", description="the digest of the text reviewed (the policy's `digest`); when the policy "
+                                        "changed since, 409 and nothing is recorded")
 
 
 class ModeRequest(BaseModel):
@@ -54,14 +56,25 @@ class Accepted(BaseModel):
     connections: int = Field(description="new connections among them (Hubble reply packets are not)")
 
 
-def _check_token(request: Request, tokens: tuple[str, ...]) -> None:
+ANONYMOUS = Token("", "anonymous", Role.WRITE)  # --no-auth
+
+
+def _check_token(request: Request, tokens: tuple[Token, ...], role: Role = Role.READ) -> Token:
+    """The token the request carries (401 without one, 403 when unknown or read-only for a write)."""
     header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header or scheme.lower() != "bearer" or not token.strip():
+    scheme, _, sent = header.partition(" ")
+    if not header or scheme.lower() != "bearer" or not sent.strip():
         raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-    token = token.strip()
-    if not any(hmac.compare_digest(token.encode(), t.encode()) for t in tokens):
+    sent = sent.strip()
+    found = None
+    for t in tokens:  # every one compared: the time taken does not tell which matched
+        if hmac.compare_digest(sent.encode(), t.secret.encode()):
+            found = t
+    if found is None:
         raise HTTPException(403, "invalid token")
+    if role == Role.WRITE and found.role != Role.WRITE:
+        raise HTTPException(403, f"token {found.name!r} may only read")
+    return found
 
 
 class TokenSource:
@@ -70,7 +83,7 @@ class TokenSource:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.tokens = settings.tokens
+        self.tokens = parse_tokens(settings.tokens)
         self._checked = time.monotonic()
         self._mtime = self._stat()
 
@@ -80,14 +93,14 @@ class TokenSource:
         except OSError:
             return 0
 
-    def current(self) -> tuple[str, ...]:
+    def current(self) -> tuple[Token, ...]:
         if self.settings.token_file and time.monotonic() - self._checked >= 1.0:
             self._checked = time.monotonic()
             mtime = self._stat()
             if mtime and mtime != self._mtime:
                 self._mtime = mtime
                 try:
-                    self.tokens = read_tokens(self.settings.token_file)
+                    self.tokens = parse_tokens(read_tokens(self.settings.token_file))
                     log.info("token file changed: %d tokens", len(self.tokens))
                 except InputError as exc:
                     log.error("token file: %s; keeping the previous tokens", exc)
@@ -134,8 +147,8 @@ def create_app(controller: Controller) -> FastAPI:
                            allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization", "Content-Type"])
 
     def write_auth(request: Request) -> None:
-        if not settings.no_auth:
-            _check_token(request, tokens.current())
+        """Checks the token; the endpoint finds it (who acts) in request.state.token."""
+        request.state.token = ANONYMOUS if settings.no_auth else _check_token(request, tokens.current(), Role.WRITE)
 
     def read_auth(request: Request) -> None:
         if settings.read_auth and not settings.no_auth:
@@ -304,20 +317,40 @@ def create_app(controller: Controller) -> FastAPI:
     async def workload_impact(request: Request, namespace: str, kind: str, name: str) -> Any:
         return await serve(request, lambda: controller.impact_json(workload=f"{namespace}/{kind}/{name}"))
 
-    @app.post("/api/v1/policies/approve", dependencies=[Depends(write_auth)], summary="Approve or reject a workload's policy")
-    async def approve(body: Approval) -> Any:
-        return await run_in_threadpool(controller.approve, body.workload, body.decision)
+    @app.post("/api/v1/policies/approve", dependencies=[Depends(write_auth)],
+              summary="Approve or reject a workload's policy, bound to the digest of its text",
+              responses={409: {"description": "the policy changed since the digest sent: review it again"}})
+    async def approve(request: Request, body: Approval) -> Any:
+        who = request.state.token.name
+        try:
+            return await run_in_threadpool(controller.approve, body.workload, body.decision, who, body.digest)
+        except StaleDigest as exc:
+            return JSONResponse({"detail": str(exc), "digest": exc.current}, status_code=409)
+
+    @app.get("/api/v1/audit", dependencies=[Depends(read_auth)],
+             summary="The review's audit trail, newest first: approvals, rejections, applies, deletes (who, when, digest)")
+    async def audit(request: Request, limit: int = Query(500, ge=1, le=10000), workload: str = "") -> Any:
+        return await serve(request, controller.audit_json, limit, workload)
+
+    @app.get("/api/v1/events", dependencies=[Depends(read_auth)],
+             summary="Server-Sent Events: graph (new edges), alert, review (decisions, applies, modes), resync")
+    async def events() -> Any:
+        return StreamingResponse(controller.events.stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/api/v1/policies/apply", dependencies=[Depends(write_auth)],
-              summary="Server-side apply the approved policies of protect-mode namespaces (dry run first)")
-    async def apply(body: ApplyRequest | None = None) -> Any:
+              summary="Server-side apply the policies of protect-mode namespaces whose text is the approved one "
+                      "(dry run first: per policy, create, change or unchanged)")
+    async def apply(request: Request, body: ApplyRequest | None = None) -> Any:
         body = body or ApplyRequest(dry_run=False, remove=False)
-        return await run_in_threadpool(lambda: controller.apply(remove=body.remove, dry_run_only=body.dry_run))
+        who = request.state.token.name
+        return await run_in_threadpool(lambda: controller.apply(remove=body.remove, dry_run_only=body.dry_run, who=who))
 
     @app.delete("/api/v1/policies/apply", dependencies=[Depends(write_auth)],
                 summary="Remove the NetworkPolicies netguard applied")
-    async def unapply() -> Any:
-        return await run_in_threadpool(lambda: controller.apply(remove=True))
+    async def unapply(request: Request) -> Any:
+        who = request.state.token.name
+        return await run_in_threadpool(lambda: controller.apply(remove=True, who=who))
 
     @app.post("/api/v1/baseline/rebuild", dependencies=[Depends(write_auth)],
               summary="Re-enrich the retained raw flows against the current inventory and replace the edges")

@@ -80,8 +80,8 @@ def build(settings):  # -> (Controller, FastAPI)
     from policygen.controller.app import create_app
     from policygen.controller.metrics import Metrics
     from policygen.controller.service import Controller, FileInventory
-    from policygen.controller.store import open_store
 
+    store = _open_store(settings.db, settings.retention_hours)  # first: a bad --db is said before anything starts
     metrics = Metrics()
     from policygen.controller.lease import Always, LeaderElector, LeaseLock
 
@@ -106,9 +106,28 @@ def build(settings):  # -> (Controller, FastAPI)
         namespace, name = settings.lease.split("/")
         leadership = LeaderElector(LeaseLock(cluster.configuration, namespace, name), settings.identity,
                                    settings.lease_duration)
-    store = open_store(settings.db, settings.retention_hours)
     controller = Controller(settings, store, source, metrics, applier=applier, leadership=leadership)
     return controller, create_app(controller)
+
+
+def _open_store(url: str, retention_hours: float):  # -> Store
+    """The store, or one line saying why it cannot be opened (a missing folder, a refused connection)."""
+    import sqlite3
+
+    from policygen.controller.store import open_store
+
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
+    try:
+        import pg8000.exceptions
+
+        errors += (pg8000.exceptions.Error,)
+    except ImportError:  # pragma: no cover - pg8000 is a dependency
+        pass
+    try:
+        return open_store(url, retention_hours)
+    except errors as exc:
+        shown = url.split("@", 1)[-1] if "://" in url else url  # never print a password
+        raise InputError(f"--db: cannot open the database: {exc}", source=shown) from None
 
 
 def main(argv: list[str]) -> int:

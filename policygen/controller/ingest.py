@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from netguard.direction import ConnectionTracker
 from netguard.errors import InputError
 from netguard.flows import ReadStats, parse_record
 from netguard.inventory import is_ip
@@ -75,6 +76,7 @@ def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
     groups: dict[GroupKey, list] = {}
     append = flows.append
     fast = 0
+    tracker = ConnectionTracker()  # a Hubble connection's packets in one batch count once
     for i, record in enumerate(records):
         if type(record) is not dict:
             raise BatchError(f"flows[{i}]: expected a JSON object, got {type(record).__name__}")
@@ -85,7 +87,7 @@ def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
                 append(added)  # type: ignore[arg-type]  # a new group: its key, where its first record stood
             continue
         try:
-            flow = parse_record(record, stats)
+            flow = parse_record(record, stats, tracker)  # validates names and labels as the API server would
         except InputError as exc:
             raise BatchError(f"flows[{i}]: {exc.message}") from None
         except (TypeError, ValueError, AttributeError) as exc:  # odd shapes inside Hubble records

@@ -387,8 +387,11 @@ class Applier:
         with self.cluster.client() as client:
             for workload, obj in objects:
                 ref = f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
+                before = client.get(self._path(obj["metadata"]["namespace"], obj["metadata"]["name"]),
+                                    headers=self.cluster.headers())
                 response = self._patch(client, obj, dry_run=True)
-                out["dry_run"].append({"ref": ref, "workload": workload, "status": response.status_code})
+                out["dry_run"].append({"ref": ref, "workload": workload, "status": response.status_code,
+                                       **_preview(before, response)})
                 if response.status_code >= 300:
                     out["errors"].append({"ref": ref, "stage": "dry-run", "status": response.status_code,
                                           "message": _message(response)})
@@ -422,6 +425,28 @@ class Applier:
                 else:
                     out["errors"].append({"ref": ref, "status": response.status_code, "message": _message(response)})
         return out
+
+
+def _preview(before: httpx.Response, after: httpx.Response) -> dict[str, Any]:
+    """What the API server would do, from the object now (GET) and the dry run's answer: create,
+    change (with the spec's diff) or unchanged."""
+    if after.status_code >= 300:
+        return {"action": "refused"}
+    if before.status_code == 404:
+        return {"action": "create"}
+    try:
+        old, new = before.json().get("spec"), after.json().get("spec")
+    except ValueError:
+        return {"action": "change"}
+    if old == new:
+        return {"action": "unchanged"}
+    import difflib
+
+    import yaml
+
+    a = yaml.safe_dump(old, sort_keys=False).splitlines(keepends=True)
+    b = yaml.safe_dump(new, sort_keys=False).splitlines(keepends=True)
+    return {"action": "change", "diff": "".join(difflib.unified_diff(a, b, "in the cluster", "after apply"))}
 
 
 def _message(response: httpx.Response) -> str:

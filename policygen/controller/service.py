@@ -13,8 +13,6 @@ and the pruning of raw batches. A single controller without a Lease is its own l
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 import threading
@@ -26,6 +24,9 @@ from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
 from netguard.inventory import Inventory, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
+from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, review_state
+from policygen.approval import Decision as ReviewDecision
+from policygen.controller.events import EventHub, EventKind
 from policygen.controller.ingest import Batch, EdgeBatch, is_edge_body, parse_batch, parse_edge_batch
 from policygen.controller.lease import Always, LeaderElector
 from policygen.controller.metrics import Metrics
@@ -35,6 +36,7 @@ from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, par
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
 from policygen.live import LiveReview
 from policygen.review import DECISIONS, Review, build_review, policy_json
+from policygen.synth import GeneratedPolicy
 
 log = logging.getLogger("netguard.controller")
 
@@ -94,6 +96,15 @@ def _check_namespace(namespace: str) -> None:
         raise InputError(f"namespace {namespace!r}: not a valid Kubernetes namespace name")
 
 
+class StaleDigest(Exception):
+    """A decision sent for a text that is no longer the policy's: the reviewer must look again."""
+
+    def __init__(self, workload: str, sent: str, current: str) -> None:
+        super().__init__(f"{workload}: the policy changed since it was shown ({sent[:19]}…, now {current[:19]}…); "
+                         "review the new text")
+        self.workload, self.sent, self.current = workload, sent, current
+
+
 class InventorySource(Protocol):
     def snapshot(self) -> tuple[int, Inventory]: ...
 
@@ -127,11 +138,6 @@ class Prepared:
     learned_keys: list[EdgeKey]
 
 
-def policy_digest(obj: dict) -> str:
-    """The policy's canonical text, hashed: what the automatic apply compares with what it applied."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 class Controller:
     def __init__(self, settings: Settings, store: Store, source: InventorySource, metrics: Metrics | None = None,
                  applier: Any = None, leadership: Always | LeaderElector | None = None) -> None:
@@ -162,6 +168,7 @@ class Controller:
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
             if settings.webhook_url else None
         self.metrics.edges.set(len(self.baseline))
+        self.events = EventHub()
         self.leadership = leadership or Always()
         store.may_prune = lambda: self.leadership.is_leader
         store.mark_dispatch_start()
@@ -246,7 +253,7 @@ class Controller:
         if not (self.settings.auto_apply and self.applier is not None and self.leadership.is_leader):
             return None
         self._current()
-        state = (self._inv_gen, self.version, tuple(sorted(self.approvals.items())))
+        state = (self._inv_gen, self.version)  # the version moves with every commit, approval and sync
         if state == self._reconciled:
             return None
         with self._duty_lock:
@@ -257,25 +264,30 @@ class Controller:
                 ref, digest = self._ref_digest(g)
                 if applied.get(ref) != digest and self._apply_failed.get(ref) != digest:
                     todo.append(g)
-            result = self._apply_chosen(todo) if todo else None
+            result = self._apply_chosen(todo, who=f"auto-apply ({self.leadership.identity})") if todo else None
             self._reconciled = state
         return result
 
-    @staticmethod
-    def _ref_digest(g: Any) -> tuple[str, str]:
-        obj = g.policy.to_dict()
-        return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}", policy_digest(obj)
+    def _ref_digest(self, g: Any) -> tuple[str, str]:
+        """The NetworkPolicy's namespace/name, and the digest of its canonical text (what approvals bind to)."""
+        meta = g.policy.to_dict()["metadata"]
+        return f"{meta['namespace']}/{meta['name']}", self.review_state(g).digest
 
-    def _apply_chosen(self, chosen: list, dry_run_only: bool = False) -> dict:
-        """Apply (dry run first), and record the digest of each policy applied."""
+    def _apply_chosen(self, chosen: list, dry_run_only: bool = False, who: str = "") -> dict:
+        """Apply (dry runs first); record each applied policy's digest (so no replica applies that text
+        again) and an audit entry."""
         digests = dict(self._ref_digest(g) for g in chosen)
         result = self.applier.apply(chosen, self.store, dry_run_only=dry_run_only)
         for item in result.get("applied", []):
             self.store.record_digest(item["ref"], digests[item["ref"]])
             self._apply_failed.pop(item["ref"], None)
+            self.store.add_audit(AuditEntry(time.time(), AuditAction.APPLY, item["workload"], item["ref"],
+                                            digests[item["ref"]], who))
         for item in result.get("errors", []):
             if item.get("ref") in digests:
                 self._apply_failed[item["ref"]] = digests[item["ref"]]
+        if result.get("applied"):
+            self.events.publish(EventKind.REVIEW, applied=len(result["applied"]), by=who)
         return result
 
     # --- inventory ---------------------------------------------------------------------------------
@@ -310,6 +322,7 @@ class Controller:
             self._verdicts = {}
             self.version += 1
             self._review = None  # the graph's `modes` at once, even under steady ingest
+            self.events.publish(EventKind.REVIEW, modes=True)
             return self._modes
 
     def set_mode(self, namespace: str, mode: str) -> dict:
@@ -415,6 +428,11 @@ class Controller:
                         alert.key.protocol, ",".join(alert.reasons), alert.mode)
         if prepared.new_alerts:
             self.dispatch_alerts()  # at once on the leader; a follower's wait for the leader's next duty
+        new_edges = len(prepared.learned_keys) + sum(1 for a in prepared.new_alerts if "new-edge" in a.reasons)
+        if new_edges:
+            self.events.publish(EventKind.GRAPH, new_edges=new_edges, version=self.version)
+        if prepared.new_alerts:
+            self.events.publish(EventKind.ALERT, new_alerts=len(prepared.new_alerts))
 
     def failed(self, prepared: Prepared) -> None:
         """The commit failed: nothing was acknowledged; forget what prepare() assumed."""
@@ -456,12 +474,12 @@ class Controller:
 
     def _approved_policies(self) -> tuple[PolicySet, Targets]:
         """The cluster's policies plus the approved generated ones (synthesized from the baseline)."""
-        approved = tuple(sorted(w for w, d in self.approvals.items() if d == "approved"))
+        approved = tuple(sorted((w, a.digest) for w, a in self.approvals.items() if a.decision == ReviewDecision.APPROVED))
         cache_key = (self._inv_gen, approved, len(self.baseline) if approved else 0)
         if self._approved_set is None or self._approved_set[0] != cache_key:
             if approved:
                 review = self.review(fresh=True)
-                policies = review.candidate_policies(self.approvals, approved_only=True)
+                policies = review.candidate_policies(self._statuses(review.generated), approved_only=True)
                 inventory = review.inventory
             else:
                 inventory = self.review_inventory()
@@ -571,7 +589,7 @@ class Controller:
             _check_namespace(namespace)
         live = self.live()
         page = live.page(namespace, parse_workload_key(after) if after else None, limit)
-        items = [policy_json(g, self.approvals.get(g.workload.key, "pending")) for g in page.items]
+        items = [self._policy_json(g) for g in page.items]
         out: dict = {"policies": items, "warnings": live.warnings}
         if limit:
             out["next"] = page.next_after.key if page.next_after else ""
@@ -581,7 +599,22 @@ class Controller:
     def workload_policy_json(self, workload: str) -> dict | None:
         key = parse_workload_key(workload)
         generated = self.live().policy(key)
-        return policy_json(generated, self.approvals.get(key.key, "pending")) if generated else None
+        return self._policy_json(generated) if generated else None
+
+    # --- review decisions bound to the policy text (policygen/approval.py) ----------------------------
+
+    def review_state(self, g: GeneratedPolicy) -> ReviewState:
+        return review_state(g.policy, self.approvals.get(g.workload.key))
+
+    def _statuses(self, generated: list[GeneratedPolicy]) -> dict[str, str]:
+        return {g.workload.key: str(self.review_state(g).status) for g in generated}
+
+    def _policy_json(self, g: GeneratedPolicy) -> dict:
+        state = self.review_state(g)
+        return {**policy_json(g, str(state.status)), **state.to_json()}
+
+    def audit_json(self, limit: int = 500, workload: str = "") -> dict:
+        return {"audit": [e.to_json() for e in self.store.audit(limit, workload)]}
 
     def diff_json(self, namespace: str | None = None, workload: str | None = None) -> dict:
         return self.live().diff_json(namespace, parse_workload_key(workload) if workload else None)
@@ -596,22 +629,29 @@ class Controller:
             item["mode"] = modes.of_namespace(item["name"])
         return {"namespaces": items}
 
-    def approve(self, workload: str, decision: str) -> dict:
+    def approve(self, workload: str, decision: str, who: str = "", digest: str = "") -> dict:
+        """Record a decision on the policy's current text. `digest`: the text the reviewer saw; when the
+        policy changed since, StaleDigest (nothing recorded)."""
         from netguard.errors import InputError
 
         if decision not in DECISIONS:
             raise InputError(f"decision {decision!r}: expected one of {', '.join(DECISIONS)}")
-        parse_workload_key(workload)
-        known = {g.workload.key for g in self.review().generated}
-        if workload not in known:  # perhaps newer than the cached review
-            known = {g.workload.key for g in self.review(fresh=True).generated}
-        if workload not in known:
+        generated = self.live().policy(parse_workload_key(workload))
+        if generated is None:
             raise InputError(f"workload {workload!r} has no generated policy")
-        self.store.set_approval(workload, decision)
+        state = self.review_state(generated)
+        if digest and digest != state.digest:
+            raise StaleDigest(workload, digest, state.digest)
+        from policygen.approval import canonical_text
+
+        approval = Approval(workload, ReviewDecision(decision), state.digest, canonical_text(generated.policy), who,
+                            time.time())
+        self.store.set_approval(approval)
         with self._lock:
             self.approvals = self.store.approvals()
             self.version += 1
-        return {"workload": workload, "decision": decision}
+        self.events.publish(EventKind.REVIEW, workload=workload, decision=decision, by=who)
+        return {"workload": workload, "decision": decision, "digest": state.digest, "by": who}
 
     def rebuild_baseline(self, force: bool = False) -> dict:
         """Re-enrich every retained raw batch against the current inventory and replace the edges with
@@ -663,27 +703,36 @@ class Controller:
 
     # --- protect: apply ----------------------------------------------------------------------------
 
-    def apply(self, *, remove: bool = False, dry_run_only: bool = False) -> dict:
+    def apply(self, *, remove: bool = False, dry_run_only: bool = False, who: str = "") -> dict:
+        """Apply the policies whose current text is the approved one (dry runs first), or remove what
+        netguard applied. Policies approved on another text are listed as skipped."""
         from netguard.errors import InputError
 
         if self.applier is None:
             raise InputError("no cluster: apply needs the controller to run against Kubernetes (not --inventory)")
         if remove:
-            return self.applier.remove(self.store)
+            applied = self.store.applied()
+            result = self.applier.remove(self.store)
+            for ref in result["removed"]:
+                self.store.add_audit(AuditEntry(time.time(), AuditAction.DELETE, applied.get(ref, ""), ref, "", who))
+            self.events.publish(EventKind.REVIEW, removed=len(result["removed"]), by=who)
+            return result
         chosen, skipped = self._chosen()
-        result = self._apply_chosen(chosen, dry_run_only=dry_run_only)
+        result = self._apply_chosen(chosen, dry_run_only=dry_run_only, who=who)
         result["skipped"] = skipped
         return result
 
     def _chosen(self) -> tuple[list, list[dict]]:
-        """The generated policies to apply: approved, of protect-mode namespaces; and those skipped, why."""
+        """The generated policies to apply: approved on their current text, of protect-mode namespaces;
+        and those skipped, why."""
         _, _, modes = self._current()
-        review = self.review()
         chosen, skipped = [], []
-        for g in review.generated:
-            status = self.approvals.get(g.workload.key, "pending")
+        for g in self.live().page().items:
+            state = self.review_state(g)
             mode = modes.of_namespace(g.workload.namespace)
-            if status != "approved":
+            if state.status != ReviewDecision.APPROVED:
+                if state.changed and state.decided and state.decided.decision == ReviewDecision.APPROVED:
+                    skipped.append({"workload": g.workload.key, "reason": "changed since it was approved"})
                 continue
             if mode != "protect":
                 skipped.append({"workload": g.workload.key, "reason": f"namespace {g.workload.namespace} is in {mode} mode"})

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,44 @@ def read_tokens(path: str) -> tuple[str, ...]:
     tokens = tuple(t.strip() for t in text.splitlines() if t.strip() and not t.strip().startswith("#"))
     if not tokens:
         raise InputError("the token file holds no token", source=path)
+    try:
+        parse_tokens(tokens)
+    except InputError as exc:
+        raise InputError(str(exc), source=path) from None
     return tokens
+
+
+class Role(StrEnum):
+    READ = "read"  # the read API (graph, policies, alerts, audit, events)
+    WRITE = "write"  # everything: ingest, approve, apply, modes
+
+
+@dataclass(frozen=True)
+class Token:
+    """One line of the token file: `SECRET [name=NAME] [role=read|write]`. A bare secret is a write
+    token named `token-N` (N: its line among the tokens, from 1), as token files were before names."""
+
+    secret: str
+    name: str
+    role: Role = Role.WRITE
+
+
+def parse_token(line: str, index: int) -> Token:
+    secret, *fields_ = line.split()
+    values = {}
+    for item in fields_:
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("name", "role") or not value:
+            raise InputError(f"token {index}: expected name=NAME or role=read|write, got {item!r}")
+        values[key] = value
+    role = values.get("role", "write")
+    if role not in tuple(Role):
+        raise InputError(f"token {index}: role must be read or write, got {role!r}")
+    return Token(secret, values.get("name", f"token-{index}"), Role(role))
+
+
+def parse_tokens(lines: tuple[str, ...]) -> tuple[Token, ...]:
+    return tuple(parse_token(line, i) for i, line in enumerate(lines, 1))
 
 
 _ENV = {f.name: f"NETGUARD_{f.name.upper()}" for f in fields(Settings) if f.name != "tokens"}

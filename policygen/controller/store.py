@@ -18,7 +18,9 @@ What is kept, and why:
   Both tables are created when missing, on any schema version.
 
 Schema versions: 1 (first), 2 (adds `modes`), 3 (the edge's DNS names: the columns of `edges` are the
-fields of netguard.model.EdgeStats). An older store is migrated when opened.
+fields of netguard.model.EdgeStats), 4 (approvals bound to the digest of the policy text, with who
+decided; the `audit` trail of approvals, rejections, applies and deletes). An older store is migrated
+when opened.
 
 A batch, its edges and its alerts are written in one transaction; the caller is answered only after
 the commit (SQLite: WAL with synchronous=FULL, so the WAL is fsync'd on commit). Writes go through one
@@ -44,8 +46,9 @@ from netguard.errors import InputError
 from netguard.inventory import WorkloadInfo
 from netguard.model import STAT_FIELDS, Edge, EdgeKey, EdgeStats, Endpoint, Merge, Workload
 from netguard.selectors import match_labels_selector
+from policygen.approval import DECISION_ACTION, Approval, AuditAction, AuditEntry, Decision
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,7 +57,9 @@ CREATE TABLE IF NOT EXISTS batches (
     records {int} NOT NULL, connections {int} NOT NULL, body {blob} NOT NULL);
 {edges_table};
 CREATE TABLE IF NOT EXISTS learned (workload TEXT PRIMARY KEY, labels TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS approvals (workload TEXT PRIMARY KEY, decision TEXT NOT NULL, updated {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS approvals (workload TEXT PRIMARY KEY, decision TEXT NOT NULL, updated {real} NOT NULL,
+    digest TEXT NOT NULL DEFAULT '', policy_text TEXT NOT NULL DEFAULT '', actor TEXT NOT NULL DEFAULT '');
+{audit_table};
 CREATE TABLE IF NOT EXISTS alerts (
     id {serial} PRIMARY KEY, src TEXT NOT NULL, dst TEXT NOT NULL, port {int} NOT NULL, protocol TEXT NOT NULL,
     namespace TEXT NOT NULL, mode TEXT NOT NULL, reasons TEXT NOT NULL,
@@ -72,7 +77,12 @@ CREATE TABLE IF NOT EXISTS applied_digests (ref TEXT PRIMARY KEY, digest TEXT NO
 _MIGRATIONS = {
     2: """CREATE TABLE IF NOT EXISTS modes (namespace TEXT PRIMARY KEY, mode TEXT NOT NULL, updated {real} NOT NULL)""",
     3: "{add_dst_names};{add_names_overflow}",  # the edge's DNS names, dropped by versions 1 and 2
+    4: "ALTER TABLE approvals ADD COLUMN digest TEXT NOT NULL DEFAULT '';"  # approvals bound to the text
+       "ALTER TABLE approvals ADD COLUMN policy_text TEXT NOT NULL DEFAULT '';"
+       "ALTER TABLE approvals ADD COLUMN actor TEXT NOT NULL DEFAULT '';{audit_table}",
 }
+_AUDIT_TABLE = ("CREATE TABLE IF NOT EXISTS audit (id {serial} PRIMARY KEY, at {real} NOT NULL, action TEXT NOT NULL, "
+                "workload TEXT NOT NULL, ref TEXT NOT NULL, digest TEXT NOT NULL, actor TEXT NOT NULL, detail TEXT NOT NULL)")
 _TYPES = {
     "sqlite": {"serial": "INTEGER", "real": "REAL", "int": "INTEGER", "blob": "BLOB"},
     "postgres": {"serial": "BIGSERIAL", "real": "DOUBLE PRECISION", "int": "BIGINT", "blob": "BYTEA"},
@@ -123,7 +133,8 @@ def _upsert_edge() -> str:
             f"ON CONFLICT (src, dst, port, protocol) DO UPDATE SET {', '.join(updates)}")
 
 
-_DDL = _DDL.replace("{edges_table}", _edges_table())
+_DDL = _DDL.replace("{edges_table}", _edges_table()).replace("{audit_table}", _AUDIT_TABLE)
+_MIGRATIONS[4] = _MIGRATIONS[4].replace("{audit_table}", _AUDIT_TABLE)
 _MIGRATIONS[3] = _MIGRATIONS[3].format(add_dst_names=_add_column("dst_names"),
                                        add_names_overflow=_add_column("names_overflow"))
 _UPSERT_EDGE = _upsert_edge()
@@ -260,8 +271,19 @@ class Store:
 
     def _run_ddl(self, cur: Any, ddl: str) -> None:
         for statement in ddl.format(**_TYPES[self.dialect]).split(";"):
-            if statement.strip():
+            if statement.strip() and not self._column_exists(cur, statement):
                 cur.execute(statement)
+
+    def _column_exists(self, cur: Any, statement: str) -> bool:
+        """An `ALTER TABLE t ADD COLUMN c` whose column is there (a table the same run just created)."""
+        words = statement.split()
+        if words[:2] != ["ALTER", "TABLE"] or words[3:5] != ["ADD", "COLUMN"]:
+            return False
+        return words[5] in self._columns(cur, words[2])
+
+    def _columns(self, cur: Any, table: str) -> set[str]:
+        cur.execute(f"PRAGMA table_info({table})")
+        return {row[1] for row in cur.fetchall()}
 
     def schema_version(self) -> int:
         (value,), = self._all("SELECT value FROM meta WHERE key = 'schema_version'")
@@ -511,13 +533,40 @@ class Store:
                 last = int(batch_id)
                 yield from json.loads(zlib.decompress(bytes(body))).get("flows", [])  # edge batches hold none
 
-    def approvals(self) -> dict[str, str]:
-        return dict(self._all("SELECT workload, decision FROM approvals"))
+    def approvals(self) -> dict[str, Approval]:
+        rows = self._all("SELECT workload, decision, digest, policy_text, actor, updated FROM approvals")
+        return {w: Approval(w, Decision(d), digest, text, actor, float(at)) for w, d, digest, text, actor, at in rows}
 
-    def set_approval(self, workload: str, decision: str) -> None:
-        self._direct("INSERT INTO approvals (workload, decision, updated) VALUES (?, ?, ?) "
-                     "ON CONFLICT (workload) DO UPDATE SET decision = excluded.decision, updated = excluded.updated",
-                     (workload, decision, time.time()))
+    def set_approval(self, approval: Approval) -> None:
+        """Store a decision and its audit entry in one transaction."""
+        a = approval
+        with self._read_lock:
+            cur = self._reader.cursor()
+            cur.execute(self._q(
+                "INSERT INTO approvals (workload, decision, updated, digest, policy_text, actor) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (workload) DO UPDATE SET decision = excluded.decision, updated = excluded.updated, "
+                "digest = excluded.digest, policy_text = excluded.policy_text, actor = excluded.actor"),
+                (a.workload, str(a.decision), a.when, a.digest, a.text, a.who))
+            self._insert_audit(cur, AuditEntry(a.when, DECISION_ACTION[a.decision], a.workload, "", a.digest, a.who))
+            self._reader.commit()
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        with self._read_lock:
+            cur = self._reader.cursor()
+            self._insert_audit(cur, entry)
+            self._reader.commit()
+
+    def _insert_audit(self, cur: Any, e: AuditEntry) -> None:
+        cur.execute(self._q("INSERT INTO audit (at, action, workload, ref, digest, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                    (e.at, str(e.action), e.workload, e.ref, e.digest, e.actor, e.detail))
+
+    def audit(self, limit: int = 500, workload: str = "") -> list[AuditEntry]:
+        """The newest entries first."""
+        where, params = (" WHERE workload = ?", (workload,)) if workload else ("", ())
+        rows = self._all(f"SELECT id, at, action, workload, ref, digest, actor, detail FROM audit{where} "
+                         f"ORDER BY id DESC LIMIT {int(limit)}", params)
+        return [AuditEntry(float(at), AuditAction(action), w, ref, digest, actor, detail, int(i))
+                for i, at, action, w, ref, digest, actor, detail in rows]
 
     def modes(self) -> dict[str, str]:
         """Namespace -> mode set through the API."""
@@ -670,6 +719,10 @@ class PostgresStore(Store):
 
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s")
+
+    def _columns(self, cur: Any, table: str) -> set[str]:
+        cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,))
+        return {row[0] for row in cur.fetchall()}
 
     def _insert_batch(self, cur: Any, w: BatchWrite, now: float) -> int:
         cur.execute("INSERT INTO batches (agent, received, records, connections, body) VALUES (%s, %s, %s, %s, %s) RETURNING id",

@@ -116,7 +116,8 @@ def test_approvals_are_persisted_and_need_a_token(make_controller, tmp_path):
 
     again = Controller(controller.settings, open_store(controller.settings.db), FileInventory([str(CLUSTER)]), Metrics())
     try:
-        assert again.approvals == {workload: "approved"}
+        assert {w: str(a.decision) for w, a in again.approvals.items()} == {workload: "approved"}
+        assert again.approvals[workload].who == "token-1" and again.approvals[workload].digest.startswith("sha256:")
         assert {p["workload"]: p["status"] for p in again.policies_json()["policies"]}[workload] == "approved"
     finally:
         again.close()
@@ -227,3 +228,22 @@ def test_under_steady_ingest_each_batch_shows_at_once_and_so_do_approvals(make_c
     assert statuses["default/Deployment/ratings-v1"] == "approved"
     fresh = controller.review(fresh=True)
     assert sum(e.connections for e in fresh.edges) == len(records)
+
+
+def test_hubble_names_are_checked_as_the_api_server_would_and_the_batch_refused(client):
+    import json
+
+    from tests.controller.conftest import DATA
+
+    records = [json.loads(line) for line in (DATA / "bookinfo-hubble.jsonl").read_text().splitlines() if line.strip()][:3]
+    bad = copy.deepcopy(records[0])
+    flow = bad.get("flow", bad)
+    flow["source"]["namespace"] = "../../etc"
+    response = client.post("/api/v1/flows", json=batch([records[0], bad]), headers=AUTH)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith('flows[1]: source.namespace: Invalid value: "../../etc"')
+    flow["source"]["namespace"] = "default"
+    flow["source"]["labels"] = ["k8s:app=<script>"]
+    response = client.post("/api/v1/flows", json=batch([bad]), headers=AUTH)
+    assert response.status_code == 422 and "invalid label value" in response.json()["detail"]
+    assert client.controller.store.counts()["records"] == 0

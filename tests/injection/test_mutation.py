@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.injection.conftest import make_pod, validate_all_versions
 from waf.injection import Settings, inject_object, inject_pod
 from waf.injection.mutation import INIT, SIDECAR, Result
+from waf.injection.settings import NativeSidecar
 
 
 def containers(pod):
@@ -431,3 +432,76 @@ def test_it_never_raises_whatever_the_pod_looks_like(containers, extra, annotati
     out = inject_pod(pod)
     assert pod == before
     assert out.changed or out.pod == pod
+
+
+def native(pod, **settings_kw):
+    return inject_pod(pod, defaults=Settings(**settings_kw))
+
+
+def test_a_native_sidecar_is_a_restartable_init_container_that_starts_before_the_app():
+    out = native(unnamed_pod(), native_sidecar=NativeSidecar.ALWAYS)
+    assert out.changed, out.warnings
+    spec = out.pod["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["web"]
+    (waf,) = spec["initContainers"]
+    assert waf["name"] == SIDECAR and waf["restartPolicy"] == "Always"
+    assert waf["startupProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}  # the app starts once the WAF listens
+    assert waf["ports"][0] == {"containerPort": 8080, "protocol": "TCP"}
+    assert list(spec) == ["initContainers", "containers"]
+    assert json.loads(out.pod["metadata"]["annotations"]["netguard.io/waf-status"])["sidecar"] == "native"
+    assert out.how.endswith(", as a native sidecar")
+    validate_all_versions(out.pod)
+    assert native(out.pod, native_sidecar=NativeSidecar.ALWAYS).result is Result.ALREADY_INJECTED
+
+
+def test_a_native_sidecar_comes_after_the_iptables_init_container_and_before_the_pods_own():
+    pod = make_pod()
+    pod["metadata"]["annotations"] = {"netguard.io/waf-redirect": "iptables"}
+    pod["spec"]["initContainers"] = [{"name": "migrate", "image": "example/migrate:1"}]
+    out = native(pod, native_sidecar=NativeSidecar.ALWAYS)
+    assert [c["name"] for c in out.pod["spec"]["initContainers"]] == [INIT, SIDECAR, "migrate"]
+    validate_all_versions(out.pod)
+
+
+def test_a_job_is_protected_by_a_native_sidecar_and_left_alone_without_one():
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "crawl", "namespace": "shop"},
+        "spec": {"template": {**unnamed_pod(), "spec": {**unnamed_pod()["spec"], "restartPolicy": "Never"}}},
+    }
+    job["spec"]["template"].pop("apiVersion"), job["spec"]["template"].pop("kind")
+    left = inject_object(job)
+    assert left.result is Result.LEFT_ALONE and "a native sidecar would not" in left.warnings[0]
+    out = inject_object(job, defaults=Settings(native_sidecar=NativeSidecar.ALWAYS))
+    assert out.changed and out.pod["spec"]["template"]["spec"]["initContainers"][0]["restartPolicy"] == "Always"
+    validate_all_versions(out.pod)
+
+
+@pytest.mark.parametrize(
+    "version,named,expected",
+    [
+        (None, False, False),  # the API server could not be asked: a plain container works everywhere
+        ((1, 28), False, False),
+        ((1, 29), False, True),
+        ((1, 29), True, False),  # a Service's targetPort name would not resolve to an init container's port
+        ((1, 32), True, False),
+        ((1, 33), True, True),
+        ((2, 0), True, True),
+    ],
+)
+def test_auto_asks_for_a_version_that_runs_native_sidecars_safely(version, named, expected):
+    pod = make_pod() if named else unnamed_pod()
+    out = native(pod, native_sidecar=NativeSidecar.AUTO, cluster_version=version)
+    assert out.changed, out.warnings
+    assert ("initContainers" in out.pod["spec"]) is expected
+
+
+def test_the_annotation_chooses_per_pod():
+    pod = unnamed_pod()
+    pod["metadata"]["annotations"] = {"netguard.io/waf-native-sidecar": "never"}
+    assert "initContainers" not in native(pod, native_sidecar=NativeSidecar.ALWAYS).pod["spec"]
+    pod["metadata"]["annotations"] = {"netguard.io/waf-native-sidecar": "always"}
+    assert "initContainers" in inject_pod(pod).pod["spec"]
+    pod["metadata"]["annotations"] = {"netguard.io/waf-native-sidecar": "sometimes"}
+    assert "want auto, always or never" in inject_pod(pod).warnings[0]

@@ -6,11 +6,12 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from typing import Any
 
 from waf.injection.documents import DocumentError, join, render, split
 from waf.injection.mutation import Outcome, Result, inject_object
-from waf.injection.settings import DEFAULT_IMAGE, DEFAULTS, Settings
+from waf.injection.settings import DEFAULT_IMAGE, DEFAULTS, NativeSidecar, Settings
 
 EPILOG = """\
 Pods and pod templates labelled (or annotated) netguard.io/waf: enabled get the WAF sidecar; every
@@ -45,6 +46,15 @@ def parser() -> argparse.ArgumentParser:
         default="block",
         help="default WAF mode when the pod has no netguard.io/waf-mode annotation",
     )
+    p.add_argument(
+        "--native-sidecar",
+        type=NativeSidecar,
+        choices=list(NativeSidecar),
+        default=NativeSidecar.NEVER,
+        help="run the WAF as a native sidecar (an init container with restartPolicy Always, Kubernetes >= "
+        "1.29); auto asks the API server's version (default %(default)s: the output fits every cluster)",
+    )
+    p.add_argument("--kubeconfig", metavar="FILE", help="for --native-sidecar auto (default: ~/.kube/config)")
     p.add_argument(
         "--strict",
         action="store_true",
@@ -132,12 +142,28 @@ def _write(path: str, text: str) -> None:
         raise
 
 
+def _ask_version(defaults: Settings, kubeconfig: str | None, source: str) -> Settings:
+    """--native-sidecar auto: the API server's version, or (said on stderr) plain sidecar containers."""
+    from waf.injection.cluster import ClusterError, server_version
+
+    try:
+        version = server_version(kubeconfig)
+    except ClusterError as exc:
+        print(f"netguard inject: {source}: Kubernetes version unknown ({exc}): no native sidecars", file=sys.stderr)
+        return defaults
+    print(f"netguard inject: {source}: Kubernetes {version[0]}.{version[1]}", file=sys.stderr)
+    return replace(defaults, cluster_version=version)
+
+
 def main(argv: list[str]) -> int:
     args = parser().parse_args(argv)
     source = "<stdin>" if args.filename == "-" else args.filename
     try:
         text = _read(args.filename)
-        out, outcomes = inject_text(text, source=source, defaults=Settings(image=args.image, mode=args.mode))
+        defaults = Settings(image=args.image, mode=args.mode, native_sidecar=args.native_sidecar)
+        if args.native_sidecar is NativeSidecar.AUTO:
+            defaults = _ask_version(defaults, args.kubeconfig, source)
+        out, outcomes = inject_text(text, source=source, defaults=defaults)
         for line in summary(outcomes, detail=not args.quiet):
             print(f"netguard inject: {source}: {line}", file=sys.stderr)
         left = sum(o.result is Result.LEFT_ALONE for o in outcomes)

@@ -23,6 +23,11 @@ used the guarded port use the app's new port; in iptables mode they use `probe_p
 init container redirects to the app's port. The sidecar has its own readiness and liveness probes
 (`/healthz` on its listen port), so the pod is ready only when both the app and the WAF are.
 
+Native sidecars (Kubernetes >= 1.29, `native_sidecar`): the sidecar goes into initContainers with
+`restartPolicy: Always` and a startup probe, so the kubelet starts the WAF (after the iptables init
+container, when there is one) and waits until it listens before it starts the app, stops it after the
+app, and run-to-completion pods (Jobs) can be protected too.
+
 Pods it does not understand are left alone, with the reason in the warnings; a pod already injected (it
 has a container named netguard-waf) is returned unchanged, so injecting twice changes nothing.
 """
@@ -40,6 +45,7 @@ from typing import Any
 from waf.injection.settings import (
     APP_PORT_ENV,
     DEFAULTS,
+    NATIVE_SIDECAR,
     OPT_IN,
     PORT,
     REDIRECT,
@@ -48,6 +54,7 @@ from waf.injection.settings import (
     SettingsError,
     opt_in,
     read_settings,
+    wants_native,
 )
 
 SIDECAR = "netguard-waf"
@@ -245,21 +252,25 @@ def _inject(
     init_containers = spec.get("initContainers") or []
     if not isinstance(init_containers, list) or not all(isinstance(c, dict) for c in init_containers):
         raise _LeaveAlone("spec.initContainers is not a list of containers")
-    if any(c.get("name") == SIDECAR for c in containers):
+    if any(c.get("name") == SIDECAR for c in containers + init_containers):
         return None
     if spec.get("hostNetwork"):
         raise _LeaveAlone("hostNetwork pod: its ports and iptables are the node's, not the pod's")
     if isinstance(spec.get("os"), dict) and spec["os"].get("name") not in (None, "linux"):
         raise _LeaveAlone(f"a {spec['os'].get('name')} pod: the sidecar image is for Linux")
-    if spec.get("restartPolicy", "Always") != "Always":
-        policy = spec["restartPolicy"]
-        raise _LeaveAlone(f"restartPolicy {policy}: a sidecar would keep a run-to-completion pod alive")
     all_ports = [(c, p) for c in containers + init_containers for p in _ports(c)]
     settings = read_settings(pod["metadata"].get("annotations") or {}, defaults)
     ci, pi, number = _target_port(pod, containers, settings, services, namespace)
     target: dict[str, Any] = containers[ci]["ports"][pi] if pi is not None else {"containerPort": number}  # undeclared: as TCP
     number = target["containerPort"]
     port_name = target.get("name")
+    native = wants_native(settings.native_sidecar, settings.cluster_version, bool(port_name))
+    if spec.get("restartPolicy", "Always") != "Always" and not native:
+        policy = spec["restartPolicy"]
+        raise _LeaveAlone(
+            f"restartPolicy {policy}: a sidecar container would keep a run-to-completion pod alive "
+            f"(a native sidecar would not: --native-sidecar, or {NATIVE_SIDECAR}: always, on Kubernetes >= 1.29)"
+        )
     if target.get("protocol", "TCP") != "TCP":
         raise _LeaveAlone(f"port {port_name or number} is {target['protocol']}, the WAF speaks HTTP over TCP")
     if target.get("hostPort"):
@@ -310,15 +321,7 @@ def _inject(
         _reroute_probes(app, {port_name, number} - {None}, settings.probe_port)
         sidecar_ports = [{"name": LISTEN_PORT_NAME, "containerPort": listen, "protocol": "TCP"}]
         how = f"iptables redirect of port {number} to the WAF on {listen}"
-        inits = [_init_container(settings, number)] + list(new_spec.get("initContainers") or [])
-        if "initContainers" not in new_spec:  # place it before the containers, where a person would
-            rest = dict(new_spec)
-            new_spec.clear()
-            for key, value in rest.items():
-                if key == "containers":
-                    new_spec["initContainers"] = inits
-                new_spec[key] = value
-        new_spec["initContainers"] = inits
+        _put_init_containers(new_spec, [_init_container(settings, number)])
     sidecar_ports.append(
         {"name": METRICS_PORT_NAME, "containerPort": settings.metrics_port, "protocol": "TCP"}
     )
@@ -329,7 +332,14 @@ def _inject(
         if any(isinstance(v, dict) and v.get("name") == CONFIG_VOLUME for v in volumes):
             raise _LeaveAlone(f"a volume is already named {CONFIG_VOLUME}")
         volumes.append({"name": CONFIG_VOLUME, "configMap": {"name": settings.config_map}})
-    new_spec["containers"].append(sidecar)
+    if native:
+        sidecar = _as_native(sidecar, listen)
+        inits = new_spec.get("initContainers") or []
+        at = 1 if inits and inits[0].get("name") == INIT else 0  # after the iptables init container
+        _put_init_containers(new_spec, [sidecar], at)
+        how += ", as a native sidecar"
+    else:
+        new_spec["containers"].append(sidecar)
     if listen < 1024:
         _allow_unprivileged_port(new_spec, listen)
 
@@ -344,8 +354,26 @@ def _inject(
     }
     if settings.redirect == "takeover":
         status["env"] = env_name
+    if native:
+        status["sidecar"] = "native"
     annotations[STATUS] = json.dumps(status, sort_keys=True, separators=(",", ":"))
     return new, how
+
+
+def _put_init_containers(spec: dict[str, Any], containers: list[dict[str, Any]], at: int = 0) -> None:
+    """Insert init containers at `at`; a new initContainers list goes before the containers, where a
+    person would write it."""
+    if spec.get("initContainers"):
+        spec["initContainers"][at:at] = containers
+        return
+    rest = dict(spec)
+    spec.clear()
+    for key, value in rest.items():
+        if key == "initContainers":
+            continue
+        if key == "containers":
+            spec["initContainers"] = containers
+        spec[key] = value
 
 
 def _ports(container: dict[str, Any]) -> list[dict[str, Any]]:
@@ -603,6 +631,20 @@ def _sidecar(
     if settings.config_map:
         sidecar["volumeMounts"] = [{"name": CONFIG_VOLUME, "mountPath": CONFIG_DIR, "readOnly": True}]
     return sidecar
+
+
+def _as_native(sidecar: dict[str, Any], listen: int) -> dict[str, Any]:
+    """The sidecar as a restartable init container. Its startup probe makes the kubelet wait until the WAF
+    listens before it starts the next init container or the app (KEP-753)."""
+    startup = {"httpGet": {"path": "/healthz", "port": listen}, "periodSeconds": 1, "failureThreshold": 30}
+    native: dict[str, Any] = {}
+    for key, value in sidecar.items():
+        if key == "readinessProbe":
+            native["startupProbe"] = startup
+        native[key] = value
+        if key == "imagePullPolicy":
+            native["restartPolicy"] = "Always"
+    return native
 
 
 def _init_container(settings: Settings, app_port: int) -> dict[str, Any]:

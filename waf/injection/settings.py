@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 OPT_IN = "netguard.io/waf"  # label or annotation: "enabled" | "disabled"
@@ -24,6 +25,7 @@ APP_PORT_ENV = ANNOTATION_PREFIX + "app-port-env"  # takeover: env var that tell
 LISTEN_PORT = ANNOTATION_PREFIX + "listen-port"  # iptables: where the sidecar listens
 PROBE_PORT = ANNOTATION_PREFIX + "probe-port"  # iptables: port redirected straight to the app, for probes
 METRICS_PORT = ANNOTATION_PREFIX + "metrics-port"
+NATIVE_SIDECAR = ANNOTATION_PREFIX + "native-sidecar"  # auto | always | never
 IMAGE = ANNOTATION_PREFIX + "image"
 CONFIG = ANNOTATION_PREFIX + "config"  # name of a ConfigMap with key waf.yaml
 CPU_REQUEST = ANNOTATION_PREFIX + "cpu-request"
@@ -32,6 +34,30 @@ MEMORY_REQUEST = ANNOTATION_PREFIX + "memory-request"
 MEMORY_LIMIT = ANNOTATION_PREFIX + "memory-limit"
 
 DEFAULT_IMAGE = "ghcr.io/netguard/netguard:0.1.0"
+
+
+class NativeSidecar(StrEnum):
+    """Whether the WAF runs as a native sidecar (an init container with restartPolicy Always)."""
+
+    AUTO = "auto"  # when the API server's version has them (and, for a named port, resolves it: see below)
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+NATIVE_SIDECARS_SINCE = (1, 29)  # SidecarContainers on by default (beta)
+# A Service's targetPort *name* resolves to a restartable init container's port only from here on
+# (kubernetes/kubernetes#127958, fixed by #127976 and #128850): before, a named port taken by a native
+# sidecar would leave the Service with no endpoint port.
+NAMED_PORTS_OF_SIDECARS_SINCE = (1, 33)
+
+
+def wants_native(choice: NativeSidecar, version: tuple[int, int] | None, named_port: bool) -> bool:
+    """Whether to inject a native sidecar: `auto` only on an API server known to run them safely."""
+    if choice is NativeSidecar.AUTO:
+        if version is None:
+            return False
+        return version >= (NAMED_PORTS_OF_SIDECARS_SINCE if named_port else NATIVE_SIDECARS_SINCE)
+    return choice is NativeSidecar.ALWAYS
 
 
 class SettingsError(ValueError):
@@ -58,6 +84,8 @@ class Settings:
     cpu_limit: str | None = None
     memory_request: str = "64Mi"
     memory_limit: str = "256Mi"
+    native_sidecar: NativeSidecar = NativeSidecar.NEVER
+    cluster_version: tuple[int, int] | None = None  # the API server's (major, minor), when asked
 
 
 DEFAULTS = Settings()
@@ -126,6 +154,10 @@ def read_settings(annotations: dict[str, Any], defaults: Settings) -> Settings:
         if not _ENV_NAME.match(a[APP_PORT_ENV]):
             raise SettingsError(f"annotation {APP_PORT_ENV}={a[APP_PORT_ENV]!r}: not an env var name")
         changes["app_port_env"] = a[APP_PORT_ENV]
+    if NATIVE_SIDECAR in a:
+        if a[NATIVE_SIDECAR] not in tuple(NativeSidecar):
+            raise SettingsError(f"annotation {NATIVE_SIDECAR}={a[NATIVE_SIDECAR]!r}: want auto, always or never")
+        changes["native_sidecar"] = NativeSidecar(a[NATIVE_SIDECAR])
     if IMAGE in a:
         if not a[IMAGE] or any(c.isspace() for c in a[IMAGE]):
             raise SettingsError(f"annotation {IMAGE}={a[IMAGE]!r}: not an image reference")

@@ -12,6 +12,8 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -75,14 +77,19 @@ def _mutate(request: dict[str, Any], defaults: Settings, response: dict[str, Any
     return list(outcome.warnings)
 
 
-def app(defaults: Settings = DEFAULTS) -> Starlette:
+def app(
+    defaults: Settings = DEFAULTS, cluster_version: Callable[[], tuple[int, int] | None] | None = None
+) -> Starlette:
+    """`cluster_version`: the API server's version as last asked (VersionWatch), for --native-sidecar auto."""
+
     async def mutate(request: Request) -> JSONResponse:
         started = time.perf_counter()
         body = await request.body()
         if len(body) > MAX_BODY:
             return _error(413, f"the body is larger than {MAX_BODY} bytes")
+        settings = defaults if cluster_version is None else replace(defaults, cluster_version=cluster_version())
         try:
-            answer = review(json.loads(body), defaults)
+            answer = review(json.loads(body), settings)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return _error(400, f"the body is not JSON: {exc}")
         except ReviewError as exc:

@@ -13,7 +13,7 @@ import threading
 import time
 
 from waf.injection.certs import make_serving_cert, service_names
-from waf.injection.settings import DEFAULT_IMAGE, Settings
+from waf.injection.settings import DEFAULT_IMAGE, NativeSidecar, Settings
 
 SERVE_EPILOG = """\
 `netguard webhook certs --help`: make the TLS files and the caBundle.
@@ -82,6 +82,26 @@ def serve_parser() -> argparse.ArgumentParser:
         choices=("block", "detect"),
         default="block",
         help="WAF mode for pods without a netguard.io/waf-mode annotation",
+    )
+    p.add_argument(
+        "--native-sidecar",
+        type=NativeSidecar,
+        choices=list(NativeSidecar),
+        default=NativeSidecar.AUTO,
+        help="run the WAF as a native sidecar (init container, restartPolicy Always): auto asks the API "
+        "server's version at start and again until it answers (default %(default)s)",
+    )
+    p.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="for --native-sidecar auto outside a cluster (default: in-cluster, else ~/.kube/config)",
+    )
+    p.add_argument(
+        "--version-retry-seconds",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="how soon to ask the API server again when it did not answer (default %(default)s)",
     )
     p.add_argument(
         "--tls-reload-seconds",
@@ -167,11 +187,12 @@ def serve_main(argv: list[str]) -> int:
         return _fail(f"{args.tls_cert} / {args.tls_key}: not a usable certificate and key ({exc})")
     import uvicorn  # the server only when serving: `webhook certs` and --help stay light
 
+    from waf.injection.cluster import VersionWatch
     from waf.injection.webhook import app
 
     logging.basicConfig(level=args.log_level.upper(), format="%(message)s", stream=sys.stderr)
     host, port = args.listen
-    defaults = Settings(image=args.image, mode=args.mode)
+    defaults = Settings(image=args.image, mode=args.mode, native_sidecar=args.native_sidecar)
     print(
         json.dumps(
             {
@@ -180,13 +201,18 @@ def serve_main(argv: list[str]) -> int:
                 "tls_cert": args.tls_cert,
                 "image": defaults.image,
                 "mode": defaults.mode,
+                "native_sidecar": str(defaults.native_sidecar),
             }
         ),
         file=sys.stderr,
         flush=True,
     )
+    version = None
+    if args.native_sidecar is NativeSidecar.AUTO:
+        watch = VersionWatch(args.kubeconfig, retry=args.version_retry_seconds).start()
+        version = lambda: watch.version  # noqa: E731
     config = uvicorn.Config(
-        app(defaults),
+        app(defaults, version),
         host=host,
         port=port,
         ssl_certfile=args.tls_cert,
