@@ -252,8 +252,8 @@ class Sidecar:
             rid = d.get("request_id") or d.get("id")
             if isinstance(rid, str):
                 self._rules[rid].update(str(r) for r in _rule_ids(d))
-                if d.get("refusal"):
-                    self._rules[rid].add(f"refused: {d['refusal']}")
+                if reason := d.get("refusal") or d.get("reason"):  # waf/audit.py names it `reason`
+                    self._rules[rid].add(f"refused: {reason}")
         return self._rules.get(request_id, set())
 
 
@@ -474,9 +474,9 @@ def part_placements(r: Runner, shared: Path, misses: list[dict]) -> None:
         print(
             f"\nSide by side on a fixed random sample of {len(sub):,} placed requests (the peers over HTTP; the full set would take hours), netguard on the same sample:"
         )
-        print(table("Per class:", group_by(sub, lambda p: p.cls, cls_order), cols, "class"))  # type: ignore[attr-defined]
-        print(table("Per placement:", group_by(sub, lambda p: str(p.placement), [str(x) for x in Placement]), cols, "placement"))  # type: ignore[attr-defined]
-        print(table("Per encoding:", group_by(sub, lambda p: str(p.encoding), [str(x) for x in Encoding]), cols, "encoding"))  # type: ignore[attr-defined]
+        print(table("Per class, on the sample:", group_by(sub, lambda p: p.cls, cls_order), cols, "class"))  # type: ignore[attr-defined]
+        print(table("Per placement, on the sample:", group_by(sub, lambda p: str(p.placement), [str(x) for x in Placement]), cols, "placement"))  # type: ignore[attr-defined]
+        print(table("Per encoding, on the sample:", group_by(sub, lambda p: str(p.encoding), [str(x) for x in Encoding]), cols, "encoding"))  # type: ignore[attr-defined]
         for c in cols[1:2]:
             print(
                 matrix(

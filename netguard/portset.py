@@ -65,7 +65,7 @@ class PortSet:
 
     @classmethod
     def all(cls) -> PortSet:
-        return _ALL
+        return _ALL  # one object: `is` checks make unions and intersections with it free
 
     @classmethod
     def of(cls, protocol: str, lo: int = 1, hi: int | None = None) -> PortSet:
@@ -80,9 +80,17 @@ class PortSet:
         return bool(self.tcp or self.udp or self.sctp)
 
     def __or__(self, other: PortSet) -> PortSet:
+        if not other or self is other:
+            return self
+        if not self:
+            return other
         return PortSet(*(_normalize(a + b) for a, b in zip(self._parts(), other._parts(), strict=True)))
 
     def __and__(self, other: PortSet) -> PortSet:
+        if self is _ALL or not other:
+            return other
+        if other is _ALL or not self:
+            return self
         return PortSet(*(_intersect(a, b) for a, b in zip(self._parts(), other._parts(), strict=True)))
 
     def __sub__(self, other: PortSet) -> PortSet:

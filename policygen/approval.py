@@ -81,8 +81,9 @@ class ReviewState:
         return out
 
 
-def review_state(policy: NetworkPolicy, approval: Approval | None) -> ReviewState:
-    text = canonical_text(policy)
+def review_state(policy: NetworkPolicy, approval: Approval | None, text: str | None = None) -> ReviewState:
+    """`text`: canonical_text(policy) when the caller keeps it (the controller does, per policy object)."""
+    text = canonical_text(policy) if text is None else text
     current = digest(text)
     if approval is None or approval.decision == Decision.PENDING:
         return ReviewState(Decision.PENDING, current, approval)

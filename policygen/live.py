@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from netguard.evaluate import PolicySet, Targets
+from netguard.evaluate import PolicySet, Targets, cluster_policy_set
 from netguard.inventory import Inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Workload
 from netguard.netpol import NetworkPolicy
@@ -63,7 +63,8 @@ class LiveReview:
         self.inventory = inventory
         self._synth = Synthesizer(inventory, self.options)
         self._targets = Targets(inventory)
-        self._current = PolicySet(inventory.policies)
+        self._current = cluster_policy_set(inventory, inventory.policies)  # with the admin tiers (ANP, BANP)
+        self._namespaced = PolicySet(inventory.policies)  # the NetworkPolicies alone, to find those selecting a pod
         self._sorted = sorted(inventory.workloads)
         self._pods: dict[Workload, list[dict]] = defaultdict(list)
         for pod in inventory.pods:
@@ -197,12 +198,12 @@ class LiveReview:
 
     def candidate_set(self, key: EdgeKey) -> PolicySet:
         """The policies that decide this edge once the generated ones are added: those selecting either
-        end (a generated policy replaces the cluster's policy of the same name)."""
+        end (a generated policy replaces the cluster's policy of the same name), under the admin tiers."""
         generated = [g.policy for w in {key.src.workload, key.dst.workload} if w is not None
                      for g in (self._policies.get(w),) if g is not None]
         names = {p.ref for p in generated}
-        current = {p.ref: p for e in (key.src, key.dst) for p in self._current.selecting(self._targets.of(e))}
-        return PolicySet([p for ref, p in sorted(current.items()) if ref not in names] + generated)
+        current = {p.ref: p for e in (key.src, key.dst) for p in self._namespaced.selecting(self._targets.of(e))}
+        return cluster_policy_set(self.inventory, [p for ref, p in sorted(current.items()) if ref not in names] + generated)
 
     # --- views (JSON shapes of policygen.review, for a workload, a namespace or all) ------------------
 
@@ -288,8 +289,10 @@ class LiveReview:
             return {"source": str(key.src), "target": str(key.dst), "port": key.port, "protocol": key.protocol,
                     "connections": self.edges[key].connections, "reasons": verdict.reasons()}
 
-    def namespaces_json(self) -> list[dict]:
-        """Every namespace with workloads or edges: counts, so a client can open one at a time."""
+    def namespaces_json(self) -> dict:
+        """Every namespace with workloads or edges, with counts, and the traffic between namespaces
+        summed (`links`, with the worst verdict known so far): what a client draws before it opens
+        one namespace at a time."""
         with self._lock:
             names = {w.namespace for w in self.inventory.workloads} | set(self._nodes_by_namespace)
             out = []
@@ -298,4 +301,27 @@ class LiveReview:
                 keys = {k for w in workloads for k in self._by_workload.get(w, ())}
                 out.append({"name": ns, "workloads": len(workloads), "edges": len(keys),
                             "policies": sum(1 for w in workloads if self._has_policy(w))})
-            return out
+            links: dict[tuple[str, str], dict] = {}
+            for key, stats in self.edges.items():
+                a, b = key.src.workload, key.dst.workload
+                if a is None or b is None:
+                    continue
+                link = links.get((a.namespace, b.namespace))
+                if link is None:
+                    link = links[(a.namespace, b.namespace)] = {
+                        "source": a.namespace, "target": b.namespace, "edges": 0, "connections": 0, "ports": set(),
+                        "verdict": "allowed", "candidate_verdict": "allowed"}
+                link["edges"] += 1
+                link["connections"] += stats.connections
+                link["ports"].add(f"{key.port}/{key.protocol}")
+                cached = (self._verdict.get(key), (self._candidate.get(key) or (0, 0, None))[2])
+                for field, verdict in zip(("verdict", "candidate_verdict"), cached, strict=True):
+                    worst = verdict or "not-covered"  # not evaluated yet: shown as unknown
+                    if _WORST[worst] > _WORST[link[field]]:
+                        link[field] = worst
+            for link in links.values():
+                link["ports"] = sorted(link["ports"])
+            return {"namespaces": out, "links": [links[k] for k in sorted(links)]}
+
+
+_WORST = {"allowed": 1, "not-covered": 2, "denied": 3}

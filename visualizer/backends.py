@@ -13,14 +13,18 @@ Both answer the same paths with the same JSON shapes (the controller's review AP
 from __future__ import annotations
 
 import json
+import re
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
 
 from netguard.errors import InputError
 from policygen.review import DECISIONS, Review
 
-API_GETS = ("graph", "policies", "policies/diff", "policies/impact", "alerts")
+API_GETS = ("graph", "policies", "policies/diff", "policies/impact", "alerts", "namespaces")
+# The controller's per-namespace reads (the UI opens a large cluster's namespaces one at a time); files: 404.
+API_GET_PATTERN = re.compile(r"namespaces/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/graph")
 
 
 class BackendError(Exception):
@@ -130,6 +134,10 @@ class LocalBackend:
             return await run_in_threadpool(self._impact_bytes, approvals)
         if path == "alerts":
             return {"alerts": []}
+        if path == "namespaces":
+            return namespaces_overview(self.graph, Counter(g.workload.namespace for g in self.review.generated))
+        if API_GET_PATTERN.fullmatch(path):
+            return namespace_graph(self.graph, path.split("/")[1])
         raise BackendError(404, f"no such path: /api/v1/{path}")
 
     async def post(self, path: str, body: Any) -> Any:
@@ -151,6 +159,48 @@ class LocalBackend:
 
     async def close(self) -> None:
         pass
+
+
+_WORST = {"allowed": 1, "not-covered": 2, "denied": 3}
+
+
+def namespaces_overview(graph: dict, policies: Counter[str]) -> dict:
+    """The controller's /api/v1/namespaces from a whole graph document (files: everything is at hand)."""
+    ns_of = {n["id"]: n["namespace"] for n in graph["nodes"] if n.get("kind") == "workload"}
+    counts: dict[str, dict] = {ns: {"name": ns, "workloads": 0, "edges": 0} for ns in graph["namespaces"]}
+    for node_ns in ns_of.values():
+        counts[node_ns]["workloads"] += 1
+    links: dict[tuple[str, str], dict] = {}
+    for e in graph["edges"]:
+        a, b = ns_of.get(e["source"]), ns_of.get(e["target"])
+        for ns in {a, b} - {None}:
+            counts[str(ns)]["edges"] += 1
+        if a is None or b is None:
+            continue
+        link = links.setdefault((a, b), {"source": a, "target": b, "edges": 0, "connections": 0, "ports": set(),
+                                         "verdict": "allowed", "candidate_verdict": "allowed"})
+        link["edges"] += 1
+        link["connections"] += e.get("connections", 0)
+        link["ports"].add(e["key"])
+        for field in ("verdict", "candidate_verdict"):
+            verdict = e.get(field) or "not-covered"
+            if _WORST.get(verdict, 2) > _WORST[link[field]]:
+                link[field] = verdict
+    for link in links.values():
+        link["ports"] = sorted(link["ports"])
+    items = [{**c, "policies": policies[ns]} for ns, c in sorted(counts.items())]
+    return {"namespaces": items, "links": [links[k] for k in sorted(links)]}
+
+
+def namespace_graph(graph: dict, namespace: str) -> dict:
+    """The part of a graph document around one namespace: every edge touching it and their ends."""
+    inside = {n["id"] for n in graph["nodes"] if n.get("namespace") == namespace}
+    edges = [e for e in graph["edges"] if e["source"] in inside or e["target"] in inside]
+    ids = {i for e in edges for i in (e["source"], e["target"])}
+    nodes = [n for n in graph["nodes"] if n["id"] in ids]
+    return {**graph, "nodes": nodes, "edges": edges, "namespaces": sorted({n["namespace"] for n in nodes if n["namespace"]}),
+            "stats": {"workloads": sum(1 for n in nodes if n.get("kind") == "workload"), "nodes": len(nodes),
+                      "edges": len(edges), "connections": sum(e.get("connections", 0) for e in edges)}}
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -18,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from netguard.errors import InputError
-from visualizer.backends import API_GETS, Backend, BackendError, load_json
+from visualizer.backends import API_GET_PATTERN, API_GETS, Backend, BackendError, load_json
 from visualizer.waflog import read_waf_log, summarize_blocks
 from waf.audit import AuditRecord
 
@@ -100,7 +100,7 @@ def create_app(
 
     @app.get("/api/v1/{path:path}")
     async def api_get(path: str) -> Any:
-        if path not in API_GETS:
+        if path not in API_GETS and not API_GET_PATTERN.fullmatch(path):
             return _error(404, f"no such path: /api/v1/{path}")
         data = await backend.get(path)
         if isinstance(data, bytes | bytearray):

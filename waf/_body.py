@@ -209,3 +209,16 @@ def _junk(head: bytes) -> int:
             bad = head.decode("utf-8", "replace").count("\ufffd")
             n += bad
     return n
+
+
+_OPAQUE_MIN = 64
+
+
+def opaque(value: str) -> bool:
+    """A string value that is binary in disguise: bytes read as Latin-1 or escaped into JSON (session
+    replays, compressed blobs). More than 10% control characters (C0 other than tab/newline, C1) or
+    replacement characters, over at least 64 characters. Such values never reach text rules."""
+    if len(value) < _OPAQUE_MIN or value.isascii() and value.isprintable():
+        return False
+    bad = sum(1 for c in value if (c < " " and c not in "\t\n\r") or "\x7f" <= c <= "\x9f" or c == "\ufffd")
+    return bad * 10 > len(value)

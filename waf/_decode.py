@@ -10,6 +10,8 @@ import base64
 import binascii
 import html
 import re
+from collections.abc import Callable
+from enum import StrEnum
 
 # All patterns below are linear: character classes with simple quantifiers, no nested repetition.
 _PCT = re.compile(r"%(?:u([0-9a-fA-F]{4})|([0-9a-fA-F]{2}))")
@@ -37,15 +39,37 @@ def _pct_sub(m: re.Match[str]) -> str:
     return chr(int(m.group(2), 16))
 
 
+# Overlong UTF-8 (C0 AF for `/`, E0 80 AE for `.`): invalid, yet some decoders map them to ASCII.
+_OVERLONG2 = re.compile(rb"[\xc0\xc1][\x80-\xbf]")
+_OVERLONG3 = re.compile(rb"\xe0[\x80-\x9f][\x80-\xbf]")
+
+
+def _overlong(raw: bytes) -> bytes:
+    if b"\xc0" not in raw and b"\xc1" not in raw and b"\xe0" not in raw:
+        return raw
+    raw = _OVERLONG2.sub(lambda m: bytes([((m.group()[0] & 0x1F) << 6 | (m.group()[1] & 0x3F)) & 0x7F]), raw)
+    return _OVERLONG3.sub(lambda m: bytes([((m.group()[1] & 0x3F) << 6 | (m.group()[2] & 0x3F)) & 0x7F]), raw)
+
+
 def url_decode(value: str) -> str:
-    """One pass of %XX and %uXXXX decoding (bytes as Latin-1, re-read as UTF-8 when valid); `+` stays."""
+    """One pass of %XX and %uXXXX decoding (bytes as Latin-1, re-read as UTF-8 when valid, overlong
+    UTF-8 sequences read as the ASCII they spell); `+` stays."""
     if "%" not in value:
         return value
     out = _PCT.sub(_pct_sub, value)
     try:
-        return out.encode("latin-1").decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
+        raw = out.encode("latin-1")
+    except UnicodeEncodeError:
         return out
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    raw = _overlong(raw)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def url_decode_plus(value: str) -> str:
@@ -88,16 +112,40 @@ def html_decode(value: str) -> str:
     return html.unescape(value)
 
 
-def deep_decode(value: str, rounds: int = 3) -> str:
-    """URL (incl. double and %u), HTML entities and backslash escapes until stable; NULs removed."""
+class Layer(StrEnum):
+    """One decoding a value went through; a match reports the chain of them (outermost first)."""
+
+    PERCENT = "percent"
+    ENTITY = "entity"
+    ESCAPE = "escape"  # \\uXXXX, \\xNN, \\n ... (JSON, JavaScript, C)
+    NUL = "nul"
+    BASE64 = "base64"
+
+
+_STEPS: tuple[tuple[Layer, Callable[[str], str]], ...] = ()
+
+
+def decode_chain(value: str, rounds: int = 4) -> tuple[str, tuple[Layer, ...]]:
+    """URL (incl. double, %u and overlong UTF-8), HTML/XML entities and backslash escapes until
+    stable, NULs removed; with the chain of decodings that changed the value, in order."""
+    chain: list[Layer] = []
     for _ in range(rounds):
-        new = backslash_decode(html_decode(url_decode(value)))
-        if new == value:
+        before = value
+        for layer, step in _STEPS:
+            new = step(value)
+            if new != value:
+                chain.append(layer)
+                value = new
+        if value == before:
             break
-        value = new
     if "\0" in value:
         value = value.replace("\0", "")
-    return value
+        chain.append(Layer.NUL)
+    return value, tuple(chain)
+
+
+def deep_decode(value: str, rounds: int = 4) -> str:
+    return decode_chain(value, rounds)[0]
 
 
 def remove_comments(value: str) -> str:
@@ -174,3 +222,6 @@ def try_base64(value: str) -> str | None:
     if printable < 0.95 * len(text):
         return None
     return text
+
+
+_STEPS = ((Layer.PERCENT, url_decode), (Layer.ENTITY, html_decode), (Layer.ESCAPE, backslash_decode))

@@ -22,7 +22,7 @@ from pathlib import Path
 import hyperscan
 
 from waf._body import STATUS, BodyBudget, BodyKind, Refusal
-from waf._decode import cmdline, compress_ws, deep_decode, normalize_path, remove_comments
+from waf._decode import Layer, cmdline, compress_ws, decode_chain, normalize_path, remove_comments, try_base64
 from waf._protocol import CHECKS
 from waf._request import Request
 from waf._rules import Rule, builtin_rules
@@ -30,6 +30,9 @@ from waf._targets import Target, extract
 
 MATCH_TEXT = 80
 _MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
+_SCRIPTED_MODES = frozenset({"cors", "no-cors", "same-origin", "websocket"})
+# Kinds of values worth looking inside when they are base64 of text (a whole cookie, parameter, header).
+_BASE64_KINDS = frozenset({"arg", "arg_name", "cookie", "header", "path", "filename"})
 # A value without any of these is unchanged by every decoder and by the compact/cmdline views.
 _NOT_PLAIN = re.compile(
     r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|/\*| {2}|^ | $"
@@ -45,9 +48,10 @@ class Match:
     score: int
     paranoia: int
     msg: str = ""
+    decode_chain: tuple[str, ...] = ()  # the decodings that exposed the match, outermost first
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "rule_id": self.rule_id,
             "category": self.category,
             "location": self.location,
@@ -56,6 +60,9 @@ class Match:
             "paranoia": self.paranoia,
             "msg": self.msg,
         }
+        if self.decode_chain:
+            out["decode_chain"] = list(self.decode_chain)
+        return out
 
 
 class OverBudget(StrEnum):
@@ -157,7 +164,8 @@ def _view(view: str, value: str, cache: dict[str, str]) -> str:
     if view == "raw":
         out = value
     elif view == "decoded":
-        out = deep_decode(value)
+        out, chain = decode_chain(value)
+        cache["chain"] = ",".join(chain)
     elif view == "compact":
         out = compress_ws(remove_comments(_view("decoded", value, cache)))
     elif view == "cmdline":
@@ -299,12 +307,17 @@ class Engine:
         cfg = self.config
         path = request.uri.split("?", 1)[0]
         found: dict[int, Match] = {}
+        # Fetch Metadata (set by browsers, not by page scripts): a request a page's own script sent
+        # (XHR, fetch, sendBeacon) is no navigation an attacker could have lured a user into.
+        scripted = request.header("sec-fetch-mode").strip().lower() in _SCRIPTED_MODES
 
-        def record(rule: Rule, locations: tuple[str, ...], text: str) -> None:
+        def record(rule: Rule, locations: tuple[str, ...], text: str, chain: tuple[str, ...] = ()) -> None:
             """A match counts at the first of its locations that no exclusion covers."""
-            if rule.id in found:
+            if rule.id in found or (rule.navigation_only and scripted):
                 return
             for location in locations:
+                if not rule.applies_at(location):
+                    continue
                 if not any(ex.applies(path, rule.id, location) for ex in cfg.exclusions):
                     found[rule.id] = Match(
                         rule.id,
@@ -314,6 +327,7 @@ class Engine:
                         rule.score,
                         rule.paranoia,
                         rule.msg,
+                        chain,
                     )
                     return
 
@@ -354,7 +368,7 @@ class Engine:
         """Ids of the pattern rules that match one value seen as a target of `kind` (for rule tests)."""
         hits: list[int] = []
 
-        def record(rule: Rule, _locations: tuple[str, ...], _text: str) -> None:
+        def record(rule: Rule, _locations: tuple[str, ...], _text: str, _chain: tuple[str, ...] = ()) -> None:
             if rule.id not in hits:
                 hits.append(rule.id)
 
@@ -362,9 +376,19 @@ class Engine:
         return hits
 
     def _scan_target(self, t: Target, record) -> None:  # type: ignore[no-untyped-def]
+        """Every decoding layer of the value: as sent, decoded (percent, entities, escapes), and the
+        text inside when the value (or its decoded form) is base64 of mostly printable text."""
         cache: dict[str, str] = {}
+        self._scan_layer(t, t.value, (), cache, record)
+        if t.kind in _BASE64_KINDS and len(t.value) >= 16:
+            inner = try_base64(t.value)
+            if inner is None and cache.get("chain"):
+                inner = try_base64(cache["decoded"])
+            if inner is not None:
+                self._scan_layer(t, inner, (Layer.BASE64,), {}, record)
+
+    def _scan_layer(self, t: Target, value: str, prefix: tuple[str, ...], cache: dict[str, str], record) -> None:  # type: ignore[no-untyped-def]
         dbs = self._dbs
-        value = t.value
         if self._merged is not None and _NOT_PLAIN.search(value) is None:
             # no %, &, \\, quotes, ^, commas, comments or unusual whitespace: every mergeable view equals
             # the value itself (cmdline up to case)
@@ -373,17 +397,24 @@ class Engine:
         for vdb in dbs:
             if t.kind not in vdb.kinds:
                 continue
-            value = _view(vdb.view, t.value, cache)
-            if not value:
+            text = _view(vdb.view, value, cache)
+            if not text:
                 continue
             try:
-                data = value.encode("utf-8", "surrogateescape")
+                data = text.encode("utf-8", "surrogateescape")
             except UnicodeEncodeError:
-                data = value.encode("utf-8", "surrogatepass")
-            for idx, to in vdb.scan(data):
+                data = text.encode("utf-8", "surrogatepass")
+            hits = vdb.scan(data)
+            if not hits:
+                continue
+            chain = prefix
+            if vdb.view not in ("raw", "merged") and cache.get("chain"):
+                chain = (*prefix, *cache["chain"].split(","))
+            for idx, to in hits:
                 rule = vdb.rules[idx]
                 if t.kind in rule.targets:
-                    record(rule, t.locations, data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace"))
+                    matched = data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace")
+                    record(rule, t.locations, matched, chain)
 
 
 _default: Engine | None = None

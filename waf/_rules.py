@@ -36,6 +36,10 @@ CATEGORIES = frozenset(
 )  # fmt: skip
 
 
+# Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
+SOURCES = frozenset({"query", "path", "form", "multipart", "json", "xml", "body", "header", "cookie", "uri", "method"})
+
+
 class RuleError(ValueError):
     """A rule file that cannot be used: names the file, the rule and the key."""
 
@@ -55,6 +59,13 @@ class Rule:
     match: tuple[str, ...] = ()
     nomatch: tuple[str, ...] = ()
     source: str = ""
+    sources: frozenset[str] = frozenset()  # where the rule applies (empty: everywhere its targets are)
+    navigation_only: bool = False  # skipped when Fetch Metadata says a page's own script sent it
+
+    def applies_at(self, location: str) -> bool:
+        if not self.sources:
+            return True
+        return location.split(":", 1)[0].split("|", 1)[0] in self.sources
 
     @property
     def score(self) -> int:
@@ -97,6 +108,9 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
             raise _fail(source, rid, "pattern", "exactly one of `pattern` and `check`")
         if pattern is not None and (not isinstance(pattern, str) or not pattern):
             raise _fail(source, rid, "pattern", "must be a non-empty string")
+        sources = item.get("sources", [])
+        if not isinstance(sources, list) or not set(sources) <= SOURCES:
+            raise _fail(source, rid, "sources", f"a list of {sorted(SOURCES)}")
         tests = item.get("tests") or {}
         out.append(
             Rule(
@@ -113,6 +127,8 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
                 match=tuple(str(t) for t in tests.get("match", ())),
                 nomatch=tuple(str(t) for t in tests.get("nomatch", ())),
                 source=source,
+                sources=frozenset(sources),
+                navigation_only=bool(item.get("navigation_only", False)),
             )
         )
     return out

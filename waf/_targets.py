@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from waf._body import Body, BodyBudget, BodyKind, Refusal, decode_content, sniff
+from waf._body import Body, BodyBudget, BodyKind, Refusal, decode_content, opaque, sniff
 from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
 from waf._request import Request
 
@@ -150,6 +150,8 @@ class _Collector:
         loc = f"{source}:{name}"
         if named:
             self.add("arg_name", loc, name)
+        if opaque(value):
+            return
         self.add("arg", loc, value)
         if depth < 2 and value:
             self._nested(loc, value, depth)
@@ -166,11 +168,9 @@ class _Collector:
                 for name, key, leaf in _flatten_json(doc, loc + "|json", 0):
                     if key is not None:
                         self.add("arg_name", name, key)
-                    self.add("arg", name, leaf)
+                    if not opaque(leaf):
+                        self.add("arg", name, leaf)
                 return
-        decoded = try_base64(value)
-        if decoded is not None:
-            self.add("arg", loc + "|base64", decoded)
 
 
 def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str | None, str]]:
@@ -310,6 +310,17 @@ def _parse_xml(body: str, out: _Collector) -> None:
             out.add_arg("xml", "/" + "/".join(path[-8:]), deep_decode(text.strip()), named=False)
         if lt < 0:
             return
+        if body.startswith("<![CDATA[", lt):
+            end = body.find("]]>", lt + 9)
+            end = n if end < 0 else end
+            if body[lt + 9 : end].strip():
+                out.add_arg("xml", "/" + "/".join(path[-8:]), body[lt + 9 : end], named=False)
+            pos = end + 3
+            continue
+        if body.startswith("<!--", lt):
+            end = body.find("-->", lt + 4)
+            pos = n if end < 0 else end + 3
+            continue
         gt = body.find(">", lt + 1)
         if gt < 0:
             out.add_arg("xml", "/" + "/".join(path[-8:]), body[lt:], named=False)
@@ -362,7 +373,8 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
                 name = name.replace("json:.", "json:", 1)
                 if key is not None:
                     out.add("arg_name", name, key)
-                out.add("arg", name, leaf)
+                if not opaque(leaf):
+                    out.add("arg", name, leaf)
             return
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):
         _parse_xml(text, out)
@@ -388,12 +400,7 @@ def _parse_cookies(req: Request, out: _Collector) -> None:
             name, sep, value = item.partition("=")
             name = name.strip()
             out.add("cookie_name", f"cookie:{name}", name)
-            val = url_decode(value.strip())
-            out.add("cookie", f"cookie:{name}", val)
-            if len(val) >= 16:
-                decoded = try_base64(val)
-                if decoded is not None:
-                    out.add("cookie", f"cookie:{name}|base64", decoded)
+            out.add("cookie", f"cookie:{name}", url_decode(value.strip()))
 
 
 def extract(req: Request, budget: BodyBudget | None = None) -> Parsed:
@@ -410,6 +417,9 @@ def extract(req: Request, budget: BodyBudget | None = None) -> Parsed:
         slash = path.find("/", scheme_end)
         path = path[slash:] if slash >= 0 else "/"
     out.add("path", "path", url_decode(path))
+    for seg in path.split("/"):
+        if len(seg) >= 16 and try_base64(url_decode(seg)) is not None:
+            out.add("path", "path", url_decode(seg))  # a base64 segment: the engine looks inside it
     for name, value in split_query(query):
         if out.full:
             break

@@ -10,6 +10,11 @@ kernel dataplane.
   namespaceSelector, a missing namespaceSelector meaning the policy's namespace, ipBlock with except);
   named ports resolve against the destination pod; a rule without ports allows every port and protocol.
 
+- The admin tiers become priority chains per pod and direction: the AdminNetworkPolicies' rules in
+  priority order first (Allow `return`s to the other end's check, Deny drops, Pass jumps past the
+  remaining admin rules), then the NetworkPolicies when they isolate the pod, else the
+  BaselineAdminNetworkPolicy's rules; what nothing decided passes.
+
 The forward hook sees pod-to-pod packets after the Service DNAT, so rules match pod addresses and
 container ports, exactly what NetworkPolicy ports are. Compilation (`compile_policies`) is pure;
 `apply` programs the table `ng-<lab>-pol` atomically; `off` deletes it.
@@ -21,11 +26,12 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from netguard.evaluate import PolicySet
-from netguard.inventory import load_policies
+from netguard.adminpol import AdminRule
+from netguard.evaluate import AnyPolicy, PolicySet
+from netguard.inventory import load_admin_policies, load_policies
 from netguard.lab import system
 from netguard.lab.plan import LabPlan, PodSpec
-from netguard.netpol import Direction, IPBlock, NetworkPolicy, PolicyPort, Rule, Target
+from netguard.netpol import Action, Direction, IPBlock, NetworkPolicy, PolicyPort, Rule, Target
 
 _PROTO = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
 
@@ -45,6 +51,15 @@ class Allow:
     ports: tuple[int, int] | None = None
 
 
+@dataclass(frozen=True)
+class AdminEntry:
+    """One admin rule's match for one pod, with its action; kept in evaluation order."""
+
+    match: Allow
+    action: Action
+    rule: str  # `AdminNetworkPolicy x (priority 5) ingress[0]`, for the chain's comments
+
+
 @dataclass
 class PodRules:
     pod: PodSpec
@@ -53,6 +68,27 @@ class PodRules:
     ingress: list[Allow] = field(default_factory=list)
     egress: list[Allow] = field(default_factory=list)
     policies: list[str] = field(default_factory=list)
+    # the admin tiers, in evaluation order: ANP rules (priority order), then the BANP's
+    ingress_admin: list[AdminEntry] = field(default_factory=list)
+    egress_admin: list[AdminEntry] = field(default_factory=list)
+    ingress_baseline: list[AdminEntry] = field(default_factory=list)
+    egress_baseline: list[AdminEntry] = field(default_factory=list)
+
+    def isolated(self, direction: Direction) -> bool:
+        return self.ingress_isolated if direction is Direction.INGRESS else self.egress_isolated
+
+    def allows(self, direction: Direction) -> list[Allow]:
+        return self.ingress if direction is Direction.INGRESS else self.egress
+
+    def admin(self, direction: Direction) -> list[AdminEntry]:
+        return self.ingress_admin if direction is Direction.INGRESS else self.egress_admin
+
+    def baseline(self, direction: Direction) -> list[AdminEntry]:
+        return self.ingress_baseline if direction is Direction.INGRESS else self.egress_baseline
+
+    def guarded(self, direction: Direction) -> bool:
+        """Some tier has something to say about this direction: the pod gets a chain."""
+        return self.isolated(direction) or bool(self.admin(direction)) or bool(self.baseline(direction))
 
 
 def target_of(plan: LabPlan, pod: PodSpec) -> Target:
@@ -110,8 +146,28 @@ def _rule_allows(rule: Rule, policy: NetworkPolicy, me: Target, pods: Sequence[t
     return out
 
 
-def compile_policies(plan: LabPlan, policies: Iterable[NetworkPolicy]) -> list[PodRules]:
-    """Per lab pod: isolated or not per direction, and the allowed peers/ports (pure)."""
+def _admin_entries(rule: AdminRule, ref: str, me: Target, pods: Sequence[tuple[PodSpec, Target]],
+                   direction: Direction) -> list[AdminEntry]:
+    """One admin rule for the pod `me`: its peers as lab pod addresses or CIDRs, its ports as ranges."""
+    peers: list[tuple[str, Target]] = []
+    for peer in rule.peers:
+        if peer.networks:
+            peers += [(str(net), Target()) for net in peer.networks if net.version == 4]
+        elif peer.nodes is None:  # the lab has no node objects: nodes peers match nothing here
+            peers += [(pod.ip, target) for pod, target in pods if peer.matches(target)]
+    out = []
+    for address, target in peers:
+        if not rule.ports:
+            out.append(AdminEntry(Allow(address), rule.action, ref))
+            continue
+        dst = me if direction is Direction.INGRESS else target
+        for proto, lo, hi in rule.port_set(dst).intervals():
+            out.append(AdminEntry(Allow(address, (), proto, (lo, hi)), rule.action, ref))
+    return out
+
+
+def compile_policies(plan: LabPlan, policies: Iterable[AnyPolicy]) -> list[PodRules]:
+    """Per lab pod: isolated or not per direction, the allowed peers/ports, and the admin tiers (pure)."""
     policy_set = PolicySet(policies)
     pods = [(pod, target_of(plan, pod)) for pod in plan.pods]
     out = []
@@ -125,6 +181,16 @@ def compile_policies(plan: LabPlan, policies: Iterable[NetworkPolicy]) -> list[P
             rules.egress_isolated = True
             for rule in policy.egress:
                 rules.egress += _rule_allows(rule, policy, me, pods, Direction.EGRESS)
+        baseline = policy_set.baseline_for(me)
+        for direction in Direction:
+            for admin in policy_set.admin_for(me):
+                for i, admin_rule in enumerate(admin.rules(direction)):
+                    ref = f"{admin.ref} {direction}[{i}]"
+                    rules.admin(direction).extend(_admin_entries(admin_rule, ref, me, pods, direction))
+            if baseline is not None:
+                for i, admin_rule in enumerate(baseline.rules(direction)):
+                    ref = f"{baseline.ref} {direction}[{i}]"
+                    rules.baseline(direction).extend(_admin_entries(admin_rule, ref, me, pods, direction))
         rules.ingress = sorted(set(rules.ingress))
         rules.egress = sorted(set(rules.egress))
         out.append(rules)
@@ -147,6 +213,9 @@ def _match(allow: Allow, side: str) -> str:
     return " ".join(parts)
 
 
+_VERDICT = {Action.ALLOW: "return", Action.DENY: "counter drop"}
+
+
 def render(plan: LabPlan, compiled: Sequence[PodRules]) -> str:
     """The nftables script of table `ng-<lab>-pol` (replaces it atomically)."""
     from netguard.lab.lab import policy_table
@@ -154,14 +223,10 @@ def render(plan: LabPlan, compiled: Sequence[PodRules]) -> str:
     table = policy_table(plan.name)
     jumps, chains = [], []
     for i, rules in enumerate(compiled):
-        if rules.egress_isolated:
-            jumps.append(f"    ip saddr {rules.pod.ip} jump egress-{i}")
-            body = [f"{_match(a, 'daddr')} return".strip() for a in rules.egress]
-            chains.append(_chain(f"egress-{i}", rules.pod.ref, body))
-        if rules.ingress_isolated:
-            jumps.append(f"    ip daddr {rules.pod.ip} jump ingress-{i}")
-            body = [f"{_match(a, 'saddr')} return".strip() for a in rules.ingress]
-            chains.append(_chain(f"ingress-{i}", rules.pod.ref, body))
+        for direction, me, other in ((Direction.EGRESS, "saddr", "daddr"), (Direction.INGRESS, "daddr", "saddr")):
+            if rules.guarded(direction):
+                jumps.append(f"    ip {me} {rules.pod.ip} jump {direction}-{i}")
+                chains.append(_direction_chains(f"{direction}-{i}", rules, direction, other))
     return (
         f"table ip {table} {{}}\ndelete table ip {table}\n"
         f"table ip {table} {{\n"
@@ -175,17 +240,38 @@ def render(plan: LabPlan, compiled: Sequence[PodRules]) -> str:
     )
 
 
-def _chain(name: str, pod: str, body: list[str]) -> str:
+def _direction_chains(name: str, rules: PodRules, direction: Direction, side: str) -> str:
+    """The chain of one pod and direction: admin rules, then (chain `<name>-np`) the NetworkPolicies when
+    they isolate the pod, else the baseline's rules; `return` hands over to the other end's check."""
+    admin = rules.admin(direction)
+    np_name = f"{name}-np" if admin else name
+    if rules.isolated(direction):
+        body = [f"{_match(a, side)} return".strip() for a in rules.allows(direction)]
+        tail = "counter drop"
+    else:
+        body = [f"{_match(e.match, side)} {_VERDICT[e.action]}".strip() for e in rules.baseline(direction)]
+        tail = "return"
+    out = _chain(np_name, rules.pod.ref, body, tail)
+    if admin:
+        first = [
+            f"{_match(e.match, side)} {_VERDICT.get(e.action, f'goto {np_name}')}".strip() + f"  # {e.rule}"
+            for e in admin
+        ]
+        out = _chain(name, rules.pod.ref, first, f"goto {np_name}") + out
+    return out
+
+
+def _chain(name: str, pod: str, body: list[str], tail: str = "counter drop") -> str:
     lines = "".join(f"    {line}\n" for line in body)
     comment = json.dumps(pod)
-    return f"  chain {name} {{\n    comment {comment}\n{lines}    counter drop\n  }}\n"
+    return f"  chain {name} {{\n    comment {comment}\n{lines}    {tail}\n  }}\n"
 
 
 def apply(plan: LabPlan, paths: Sequence[str]) -> tuple[str, str]:
     """Program the policies of `paths` into the lab; returns (the script, a one-line summary)."""
     from netguard.lab import lab
 
-    policies = load_policies(paths)
+    policies: list[AnyPolicy] = [*load_policies(paths), *load_admin_policies(paths)]
     compiled = compile_policies(plan, policies)
     script = render(plan, compiled)
     system.nft(script)

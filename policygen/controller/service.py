@@ -13,18 +13,22 @@ and the pruning of raw batches. A single controller without a Lease is its own l
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from cachetools import LRUCache
 
 from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
 from netguard.inventory import Inventory, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
-from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, review_state
+from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, canonical_text, review_state
 from policygen.approval import Decision as ReviewDecision
 from policygen.controller.events import EventHub, EventKind
 from policygen.controller.ingest import Batch, EdgeBatch, is_edge_body, parse_batch, parse_edge_batch
@@ -163,6 +167,7 @@ class Controller:
         self._live_lock = threading.Lock()
         self._live_pending: list[BatchWrite] | None = None  # commits seen while it is being built
         self._learned = {i.workload for i in store.learned()}
+        self._items: LRUCache = LRUCache(maxsize=50_000)  # workload -> (GeneratedPolicy, its renderings zlib'd)
         self._learned_count = 0  # bumped when a batch brings workloads known only from flow identities
         self._verdicts: dict[EdgeKey, bool] = {}
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
@@ -477,10 +482,13 @@ class Controller:
         approved = tuple(sorted((w, a.digest) for w, a in self.approvals.items() if a.decision == ReviewDecision.APPROVED))
         cache_key = (self._inv_gen, approved, len(self.baseline) if approved else 0)
         if self._approved_set is None or self._approved_set[0] != cache_key:
-            if approved:
-                review = self.review(fresh=True)
-                policies = review.candidate_policies(self._statuses(review.generated), approved_only=True)
-                inventory = review.inventory
+            if approved:  # from the live review: only the approved workloads' policies, no whole rebuild
+                live = self.live()
+                chosen = [g.policy for w, _ in approved for g in (live.policy(parse_workload_key(w)),)
+                          if g is not None and str(self.review_state(g).status) == "approved"]
+                names = {p.ref for p in chosen}
+                inventory = live.inventory
+                policies = [p for p in inventory.policies if p.ref not in names] + chosen
             else:
                 inventory = self.review_inventory()
                 policies = list(inventory.policies)
@@ -604,14 +612,27 @@ class Controller:
     # --- review decisions bound to the policy text (policygen/approval.py) ----------------------------
 
     def review_state(self, g: GeneratedPolicy) -> ReviewState:
-        return review_state(g.policy, self.approvals.get(g.workload.key))
+        return review_state(g.policy, self.approvals.get(g.workload.key), self._rendering(g)[1])
 
     def _statuses(self, generated: list[GeneratedPolicy]) -> dict[str, str]:
         return {g.workload.key: str(self.review_state(g).status) for g in generated}
 
     def _policy_json(self, g: GeneratedPolicy) -> dict:
         state = self.review_state(g)
-        return {**policy_json(g, str(state.status)), **state.to_json()}
+        return {**self._rendered(g), "status": str(state.status), **state.to_json()}
+
+    def _rendered(self, g: GeneratedPolicy) -> dict:
+        """policy_json without the review state."""
+        return dict(json.loads(zlib.decompress(self._rendering(g)[0])))
+
+    def _rendering(self, g: GeneratedPolicy) -> tuple[bytes, str]:
+        """(policy_json without the review state, zlib'd; the canonical text approvals bind to). Both cost
+        most of a page's time (YAML), so they are kept while the workload's policy object stays the same."""
+        cached = self._items.get(g.workload)
+        if cached is None or cached[0] is not g:
+            item = zlib.compress(json.dumps(policy_json(g, "pending")).encode(), 1)
+            cached = self._items[g.workload] = (g, item, zlib.compress(canonical_text(g.policy).encode(), 1))
+        return cached[1], zlib.decompress(cached[2]).decode()
 
     def audit_json(self, limit: int = 500, workload: str = "") -> dict:
         return {"audit": [e.to_json() for e in self.store.audit(limit, workload)]}
@@ -624,10 +645,10 @@ class Controller:
 
     def namespaces_json(self) -> dict:
         _, _, modes = self._current()
-        items = self.live().namespaces_json()
-        for item in items:
+        doc = self.live().namespaces_json()
+        for item in doc["namespaces"]:
             item["mode"] = modes.of_namespace(item["name"])
-        return {"namespaces": items}
+        return doc
 
     def approve(self, workload: str, decision: str, who: str = "", digest: str = "") -> dict:
         """Record a decision on the policy's current text. `digest`: the text the reviewer saw; when the
@@ -642,8 +663,6 @@ class Controller:
         state = self.review_state(generated)
         if digest and digest != state.digest:
             raise StaleDigest(workload, digest, state.digest)
-        from policygen.approval import canonical_text
-
         approval = Approval(workload, ReviewDecision(decision), state.digest, canonical_text(generated.policy), who,
                             time.time())
         self.store.set_approval(approval)

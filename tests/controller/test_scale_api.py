@@ -86,3 +86,32 @@ def test_a_batch_synthesizes_again_only_the_workloads_it_touched(client, monkeyp
     assert len(calls) == 2 and RATINGS in calls  # the two ends of the edge, of the whole cluster
     graph = client.get(f"/api/v1/workloads/{RATINGS}/graph").json()
     assert max(e["last_seen"] for e in graph["edges"]) == to_ratings["time"] + 10_000
+
+
+def test_the_ui_forwards_the_namespace_reads_to_the_controller_and_files_answer_404():
+    from fastapi.testclient import TestClient
+
+    from visualizer.server import create_app
+
+    class Recorder:
+        mode, url = "controller", "http://controller"
+
+        def __init__(self) -> None:
+            self.paths: list[str] = []
+
+        async def get(self, path):
+            self.paths.append(path)
+            return {"path": path}
+
+        async def post(self, path, body):
+            raise AssertionError(path)
+
+        async def close(self) -> None:
+            pass
+
+    backend = Recorder()
+    with TestClient(create_app(backend)) as ui:
+        assert ui.get("/api/v1/namespaces").json() == {"path": "namespaces"}
+        assert ui.get("/api/v1/namespaces/team-001/graph").json() == {"path": "namespaces/team-001/graph"}
+        assert ui.get("/api/v1/namespaces/Not_A_Namespace/graph").status_code == 404
+    assert backend.paths == ["namespaces", "namespaces/team-001/graph"]

@@ -11,12 +11,14 @@ import difflib
 import subprocess
 
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.injection.conftest import DATA, check_golden, validate_all_versions
 from tests.tools import require_tool
 from waf.injection.cli import inject_text
 from waf.injection.documents import split
-from waf.injection.mutation import SIDECAR, Result
+from waf.injection.mutation import SIDECAR, Result, inject_object
 
 
 def removed_lines(source: str, out: str) -> list[str]:
@@ -89,3 +91,46 @@ def test_a_list_with_comments_keeps_them_and_injects_its_items():
 def test_empty_documents_and_a_file_of_comments_only_come_back_as_they_were():
     source = "---\n---\n# nothing here\n---\n\n"
     assert inject_text(source) == (source, [])
+
+
+def _reformat(obj: dict, mapping: int, offset: int, comments: list[int], eol: list[int]) -> str:
+    """The object written in another style: indentation, full-line and end-of-line comments."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    rt.indent(mapping=mapping, sequence=offset + 2, offset=offset)
+    rt.width = 4096
+    buf = io.StringIO()
+    rt.dump(obj, buf)
+    lines = buf.getvalue().splitlines()
+    out = []
+    for i, line in enumerate(lines):
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if i in eol and not line.rstrip().endswith(":") and "'" not in line and '"' not in line:
+            line += f"  # eol {i}"
+        out.append(line)
+        if i in comments and nxt:
+            out.append(" " * (len(nxt) - len(nxt.lstrip())) + f"# note {i}")
+    return "\n".join(out) + "\n"
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    mapping=st.sampled_from([2, 4]),
+    offset=st.sampled_from([0, 2]),
+    comments=st.lists(st.integers(0, 140), max_size=8),
+    eol=st.lists(st.integers(0, 140), max_size=8),
+)
+def test_whatever_the_style_only_the_moved_values_change_and_every_comment_stays(mapping, offset, comments, eol):
+    service, deployment = injected((DATA / "bank-of-anthos" / "frontend.yaml").read_text())
+    source = yaml.safe_dump(service, sort_keys=False) + "---\n" + _reformat(deployment, mapping, offset, comments, eol)
+    out, outcomes = inject_text(source)
+    assert [o.result for o in outcomes] == [Result.INJECTED], outcomes
+    assert injected(out)[1] == inject_object(deployment, services=[service]).pod
+    removed = removed_lines(source, out)
+    values = [line.split(" # eol")[0].strip().replace("'", '"') for line in removed]
+    assert values == ['value: "8080"', "port: 8080", "port: 8080"], removed
+    comments = [line[line.index("# ") :] for line in source.splitlines() if "# " in line]
+    assert [c for c in comments if c not in out] == []  # a comment behind a changed value stays on its line

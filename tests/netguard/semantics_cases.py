@@ -135,7 +135,7 @@ CASES = [
          "prod/web", "prod/api", 9090, "TCP", False, kernel=True),
     Case("np: protocol defaults to TCP",
          np("p", "prod", "{podSelector: {matchLabels: {app: api}}, ingress: [{ports: [{port: 9090}]}]}"),
-         "prod/web", "prod/api", 9090, "UDP", False, kernel=True),
+         "prod/web", "prod/api", 9090, "UDP", False),
     Case("np: the union of the policies selecting a pod",
          API_IN_DENY + np("b", "prod", "{podSelector: {matchLabels: {tier: back}}, ingress: [{from: [{podSelector: {}}]}]}"),
          "prod/web", "prod/api", 9090, "TCP", True),
@@ -190,7 +190,7 @@ CASES = [
          "prod/web", "mon/prom", 9100, "TCP", True),
     Case("anp: egress networks peer (CIDR) denies an outside address",
          anp("no-doc-net", 10, ALL_PROD + ", egress: [{action: Deny, to: [{networks: [203.0.113.0/24]}]}]"),
-         "prod/web", OUTSIDE, 443, "TCP", False, kernel=True),
+         "prod/web", OUTSIDE, 443, "TCP", False),
     Case("anp: egress nodes peer selects nodes by label",
          anp("no-cp", 10, ALL_PROD + ", egress: [{action: Deny, to: [{nodes: {matchExpressions: [{key: "
                           "node-role.kubernetes.io/control-plane, operator: Exists}]}}]}]"),

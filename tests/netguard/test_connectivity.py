@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netguard.connectivity import Peer, connectivity, group_workloads
@@ -86,10 +86,15 @@ def test_ports_print_merged_per_protocol_tcp_then_udp_then_sctp():
     assert str(PortSet.all() - PortSet.of("UDP", 53, 53)) == "TCP 1-65535,UDP 1-52,54-65535,SCTP 1-65535"
 
 
+_SHOP = (load_inventory([SHOP]), load_policies([SHOP_POLICIES]))
+_SHOP_MAP = connectivity(*_SHOP)
+
+
+@settings(deadline=None, max_examples=60)
 @given(st.integers(1, 65535), st.sampled_from(["TCP", "UDP", "SCTP"]))
 def test_the_map_agrees_with_the_one_connection_evaluator(port, protocol):
-    inventory, policies = load_inventory([SHOP]), load_policies([SHOP_POLICIES])
-    cmap = connectivity(inventory, policies)
+    inventory, policies = _SHOP
+    cmap = _SHOP_MAP
     allowed = {(c.src, c.dst): c.ports for c in cmap.connections}
     policy_set = PolicySet(policies)
     for src in inventory.workloads:

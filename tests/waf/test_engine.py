@@ -82,7 +82,7 @@ def test_base64_layer_is_inspected():
 
     payload = base64.b64encode(b"; cat /etc/passwd").decode()
     v = inspect(Request.make("GET", f"/?data={payload}"))
-    assert v.blocked and any(m.location.endswith("|base64") for m in v.matches)
+    assert v.blocked and any(m.decode_chain[:1] == ("base64",) for m in v.matches)
 
 
 def test_json_nested_in_form_value_is_flattened():

@@ -7,7 +7,8 @@
  * The map: workloads grouped in one box per namespace, laid out left to right by traffic direction
  * (longest-path layering), edges colored by verdict under the current or the candidate policies.
  * Large graphs start with each namespace drawn as one box (edges summed between namespaces); a click
- * opens a namespace (drill-down).
+ * opens a namespace (drill-down). From the controller, a large cluster loads as its namespaces
+ * (/api/v1/namespaces) and each namespace's graph is fetched when it is opened.
  */
 "use strict";
 
@@ -97,9 +98,16 @@
 
   // ---- loading -------------------------------------------------------------------------------
   async function loadAll() {
-    const [graph, info] = await Promise.all([api("/api/v1/graph"), api("/ui/info").catch(() => ({}))]);
+    const info = await api("/ui/info").catch(() => ({}));
     state.info = info;
-    setGraph(graph);
+    const overview = info.mode === "controller" ? await api("/api/v1/namespaces").catch(() => null) : null;
+    const total = overview ? overview.namespaces.reduce((sum, n) => sum + n.workloads, 0) : 0;
+    if (overview && total > AUTO_COLLAPSE && overview.namespaces.length > 1) {
+      state.lazy = { loaded: new Set() }; // a large cluster: its namespaces first, each opened on demand
+      setGraph(overviewGraph(overview, total));
+    } else {
+      setGraph(await api("/api/v1/graph"));
+    }
     render(); // the map first; alerts, WAF blocks and the review data follow
     const side = await Promise.allSettled([api("/api/v1/alerts"), api("/ui/waf")]);
     if (side[0].status === "fulfilled") state.alerts = normalizeAlerts(side[0].value);
@@ -122,6 +130,32 @@
     state.policies = policies; state.diff = diff; state.impact = impact;
     renderReview();
   }
+  // One placeholder node per namespace and the traffic between namespaces summed: drawn collapsed.
+  const PLACEHOLDER = "namespace:";
+  function overviewGraph(overview, total) {
+    const nodes = overview.namespaces.map((n) => ({ id: PLACEHOLDER + n.name, kind: "workload", namespace: n.name, name: n.name,
+      workload_kind: "", label: `${fmtInt(n.workloads)} workloads`, placeholder: true }));
+    const edges = overview.links.map((l) => ({ source: PLACEHOLDER + l.source, target: PLACEHOLDER + l.target,
+      key: l.ports.slice(0, 5).join(", ") + (l.ports.length > 5 ? ", …" : ""), port: 0, protocol: "", connections: l.connections,
+      bytes: 0, verdict: l.verdict, candidate_verdict: l.candidate_verdict, placeholder: true }));
+    const sum = (list, f) => list.reduce((a, x) => a + x[f], 0);
+    return { nodes, edges, namespaces: overview.namespaces.map((n) => n.name),
+      stats: { workloads: total, nodes: nodes.length, edges: sum(overview.namespaces, "edges"), connections: sum(overview.links, "connections") } };
+  }
+  // Replace a namespace's placeholder by its own graph (its workloads, their peers, every edge touching it).
+  async function openNamespace(ns) {
+    if (!state.lazy || state.lazy.loaded.has(ns)) return;
+    const part = await api(`/api/v1/namespaces/${encodeURIComponent(ns)}/graph`);
+    state.lazy.loaded.add(ns);
+    const g = state.graph, ph = PLACEHOLDER + ns;
+    g.nodes = g.nodes.filter((n) => n.id !== ph);
+    g.edges = g.edges.filter((e) => e.source !== ph && e.target !== ph);
+    const ids = new Set(g.nodes.map((n) => n.id));
+    for (const n of part.nodes) if (!ids.has(n.id)) { g.nodes.push(n); ids.add(n.id); }
+    const keys = new Set(g.edges.map((e) => `${e.source}|${e.target}|${e.key}`));
+    for (const e of part.edges) if (!keys.has(`${e.source}|${e.target}|${e.key}`)) { g.edges.push(e); keys.add(`${e.source}|${e.target}|${e.key}`); }
+    state.byId = new Map(g.nodes.map((n) => [n.id, n]));
+  }
   function normalizeAlerts(data) {
     const list = Array.isArray(data) ? data : (data && (data.alerts || data.items)) || [];
     return list.filter((a) => a && typeof a === "object");
@@ -131,7 +165,7 @@
     state.byId = new Map(graph.nodes.map((n) => [n.id, n]));
     const workloads = graph.nodes.filter((n) => n.kind === "workload").length;
     const groups = new Set(graph.nodes.map(groupOf));
-    state.expanded = new Set(workloads > AUTO_COLLAPSE && groups.size > 1 ? [OUTSIDE] : groups);
+    state.expanded = new Set(state.lazy || (workloads > AUTO_COLLAPSE && groups.size > 1) ? [OUTSIDE] : groups);
     buildFilterLists();
     const s = graph.stats || {};
     $("#summary").innerHTML = `<b>${fmtInt(s.workloads)}</b> workloads · <b>${fmtInt(graph.namespaces.length)}</b> namespaces · <b>${fmtInt(s.edges)}</b> edges · <b>${fmtInt(s.connections)}</b> connections`;
@@ -552,10 +586,12 @@
       g.addEventListener("click", (ev) => {
         ev.stopPropagation();
         if (v.kind === "namespace") {
-          state.expanded.add(v.namespace);
-          state.zoomTo = v.namespace;
-          select({ type: "namespace", id: v.namespace }, true);
-          render();
+          openNamespace(v.namespace).then(() => {
+            state.expanded.add(v.namespace);
+            state.zoomTo = v.namespace;
+            select({ type: "namespace", id: v.namespace }, true);
+            render();
+          }).catch((err) => toast(String(err.message || err), true));
         }
         else select({ type: "node", id: v.id });
       });
