@@ -10,9 +10,9 @@ kernel answers the SYN with a RST: a connection start, a conntrack entry, no han
 generator makes about twice as fast. Printed per run: connections made (handshake completed), and the
 agent's records matched to them one to one by 5-tuple (the generator notes each connection's source
 port): seen = made connections with a record, lost = made connections without one, extra = records of
-no attempt the generator made (a record of a failed attempt is counted apart, as is a 5-tuple reported
-twice); the agent's CPU seconds per 10k connections, and its peak RSS. Everything is torn down at the
-end (also on failure); sysctls changed for the run are restored.
+no attempt the generator made (a record of a failed attempt is counted apart; a 5-tuple used again
+later is matched as often as it was made); the agent's CPU seconds per 10k connections, and its peak
+RSS. Everything is torn down at the end (also on failure); sysctls changed for the run are restored.
 
 Traffic stays inside the lab's namespaces (10.244.0.0/16); every loop is bounded in count and time.
 """
@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,8 +178,8 @@ def run_one(plan, source: str, rate: float, duration: float, work: Path, clients
             gen.join(10)
         made = {k: sum(p[k] for p in parts) for k in ("made", "failed", "launched")}
         made["seconds"] = max(p["seconds"] for p in parts)
-        made_tuples = {t for p in parts for t in map(tuple, p["made_tuples"])}
-        failed_tuples = {t for p in parts for t in map(tuple, p["failed_tuples"])} - made_tuples
+        made_tuples = [t for p in parts for t in map(tuple, p["made_tuples"])]
+        failed_tuples = [t for p in parts for t in map(tuple, p["failed_tuples"])]
         # let the agent catch up with what the kernel queued (bounded)
         expected = made["made"]
         deadline = time.monotonic() + 30
@@ -222,17 +223,21 @@ def _records(path: Path, src: str, dst: str) -> list[tuple[int, int]]:
     return out
 
 
-def match_records(records: list[tuple[int, int]], made: set[tuple[int, int]], failed: set[tuple[int, int]]) -> dict:
+def match_records(records: list[tuple[int, int]], made: list[tuple[int, int]], failed: list[tuple[int, int]]) -> dict:
     """The agent's records matched one to one with the generator's connections, by 5-tuple (the
-    addresses and protocol are fixed per run: the ports tell them apart)."""
-    seen = set(records)
-    return {
-        "seen": len(seen & made),
-        "lost": len(made - seen),
-        "extra": len(seen - made - failed),  # records of no attempt the generator made
-        "seen_failed": len(seen & failed),  # failed attempts the agent saw start (their SYN went out)
-        "duplicates": len(records) - len(seen),  # a 5-tuple reported more than once
-    }
+    addresses and protocol are fixed per run: the ports tell them apart). A 5-tuple can be used again
+    once its connection is gone, so each is matched as many times as it was made."""
+    made_n, failed_n, records_n = Counter(made), Counter(failed), Counter(records)
+    seen = lost = extra = seen_failed = 0
+    for pair in made_n.keys() | failed_n.keys() | records_n.keys():
+        m, f, r = made_n[pair], failed_n[pair], records_n[pair]
+        matched = min(r, m)
+        seen += matched
+        lost += m - matched
+        of_failed = min(r - matched, f)  # failed attempts the agent saw start (their SYN went out)
+        seen_failed += of_failed
+        extra += r - matched - of_failed  # records of no attempt the generator made
+    return {"seen": seen, "lost": lost, "extra": extra, "seen_failed": seen_failed}
 
 
 def _count(path: Path, src: str, dst: str) -> int:
@@ -286,7 +291,7 @@ def main() -> int:
                 results.append(r)
                 print(f"{r['source']:<9} {r['mode']:<9} rate {str(r['rate']):>5}/s: made {r['made']:>7} in {r['seconds']:.1f}s "
                       f"({r['achieved_rate']:,.0f}/s), seen {r['seen']:>7} = {r['seen_pct']:.3f}%, lost {r['lost']}, "
-                      f"extra {r['extra']} (+{r['seen_failed']} of {r['failed']} failed attempts, {r['duplicates']} twice), "
+                      f"extra {r['extra']} (+{r['seen_failed']} of {r['failed']} failed attempts), "
                       f"agent CPU {r['cpu_s_per_10k']:.2f} s per 10k, peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
                 time.sleep(1.5)  # let CLOSE entries expire between runs
     finally:

@@ -88,9 +88,10 @@ def wrk(url: str, duration: int, connections: int, threads: int, script: Path | 
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(1).strip() if errors else ""}  # fmt: skip
 
 
-def start_sidecar(tmp: Path, port: int, upstream_port: int) -> subprocess.Popen:
-    cfg = tmp / "waf.yaml"
-    cfg.write_text("audit_log: null\nmode: block\n")
+def start_sidecar(tmp: Path, port: int, upstream_port: int, config: Path | None = None) -> subprocess.Popen:
+    cfg = config or tmp / "waf.yaml"
+    if config is None:
+        cfg.write_text("audit_log: null\nmode: block\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "netguard", "waf", "--listen", f"127.0.0.1:{port}",
          "--upstream", f"http://127.0.0.1:{upstream_port}", "--metrics-listen", f"127.0.0.1:{free_port()}",
@@ -132,7 +133,7 @@ def sanity(targets: dict[str, int], body: bytes) -> list[str]:
     return failed
 
 
-def engine_times(shared: Path) -> None:
+def engine_times(shared: Path, runs: int = 5) -> None:
     """The engine alone, in process: per request on the real clean corpus (as recorded, compressed bodies
     included) and on the CRS stages; best of 5 runs per request keeps the shared machine's noise out."""
     from waf_detection import load_clean, load_crs  # noqa: PLC0415
@@ -154,9 +155,9 @@ def engine_times(shared: Path) -> None:
         "clean-browsing, compressed bodies": [req(p) for p in gz],
         "CRS PL1 block stages": [req(p) for _, p in load_crs(shared_file(shared, "crs-regression.jsonl"), 1, False)],
     }
-    print("\nengine alone (in process, one core; best of 5 runs per request):")
+    print(f"\nengine alone (in process, one core; best of {runs} runs per request):")
     for name, reqs in corpora.items():
-        t = sorted(best_of(engine, reqs))
+        t = sorted(best_of(engine, reqs, runs))
 
         def q(f: float, t: list[float] = t) -> float:
             return t[min(len(t) - 1, int(f * len(t)))]
@@ -186,11 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-engine", action="store_true", help="no in-process engine timings")
     ap.add_argument("--engine-only", action="store_true", help="only the in-process engine timings")
+    ap.add_argument("--engine-runs", type=int, default=5, help="runs per request for the engine timings (the best counts)")
+    ap.add_argument("--sidecar-config", type=Path, help="the sidecar's config file (default: block mode, no audit log)")
     ap.add_argument("--shared", type=Path, default=default_shared(), help="the shared folder holding waf/ (default: %(default)s)")
     args = ap.parse_args(argv)
     shared_file(args.shared, "crs-4.28.0")
     if args.engine_only:
-        engine_times(args.shared)
+        engine_times(args.shared, args.engine_runs)
         return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="netguard-waf-bench-"))
@@ -205,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     with Peer((CRS4,), crs4_dir=args.shared / "waf" / "crs-4.28.0") as peer:
         sidecar_port = free_port()
         targets = {"direct": peer.upstream_port, "modsec+crs": peer.peer_port, "netguard": sidecar_port}
-        sidecar = start_sidecar(tmp, sidecar_port, peer.upstream_port)
+        sidecar = start_sidecar(tmp, sidecar_port, peer.upstream_port, args.sidecar_config)
         try:
             if failed := sanity(targets, body):
                 print("sanity check failed: " + "; ".join(failed), file=sys.stderr)
@@ -245,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
               f"   (netguard serves {100 * n['rps'] / d['rps']:.1f}% of direct, modsec+crs {100 * p['rps'] / d['rps']:.1f}%)")  # fmt: skip
 
     if not args.skip_engine:
-        engine_times(args.shared)
+        engine_times(args.shared, args.engine_runs)
     return 0
 
 

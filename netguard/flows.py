@@ -350,7 +350,47 @@ def _hubble_orientation(flow: Mapping[str, Any], ports: Mapping[str, Any]) -> tu
     return Orientation.UNKNOWN, False
 
 
+_HINTS: dict[tuple, PodHint | None] = {}  # endpoint fields -> the hint they make: a capture repeats them
+
+
 def _hubble_hint(endpoint: Any, side: str) -> PodHint | None:
+    """What a Hubble endpoint says of one side, checked once per distinct endpoint (cached)."""
+    key = _hint_key(endpoint)
+    if key is not None:
+        hint = _HINTS.get(key, _MISSING)
+        if hint is not _MISSING:
+            return hint  # type: ignore[return-value]
+    hint = _parse_hint(endpoint, side)
+    if key is not None:
+        if len(_HINTS) >= 1 << 16:
+            _HINTS.clear()
+        _HINTS[key] = hint
+    return hint
+
+
+_MISSING = object()
+
+
+def _hint_key(endpoint: Any) -> tuple | None:
+    """The fields a hint is made of, hashable, or None (an odd shape: parsed every time, to say what is wrong)."""
+    if type(endpoint) is not dict:
+        return None
+    labels, owners = endpoint.get("labels"), endpoint.get("workloads")
+    if not (labels is None or type(labels) is list) or not (owners is None or type(owners) is list):
+        return None
+    owner = owners[0] if owners else None
+    if owner is not None and type(owner) is not dict:
+        return None
+    key = (endpoint.get("namespace"), endpoint.get("pod_name"), tuple(labels or ()),
+           (owner.get("kind"), owner.get("name")) if owner else None)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _parse_hint(endpoint: Any, side: str) -> PodHint | None:
     """What a Hubble endpoint says of one side. Its names and labels are data from the network: each
     is checked as the API server would (they become selectors and file names)."""
     if endpoint is None:

@@ -484,6 +484,8 @@ class _Builder:
                         )
         else:
             service = (meta.get("labels") or {}).get("kubernetes.io/service-name", "")
+            if obj.get("addressType") == "FQDN":
+                return  # addresses are DNS names, not where a flow goes
             for ep in obj.get("endpoints") or []:
                 for address in ep.get("addresses") or []:
                     for port in obj.get("ports") or [{}]:

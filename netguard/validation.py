@@ -224,7 +224,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "status": {"loadBalancer": {"ingress": [{"ip": _ip}]}}},
     "Endpoints": {"metadata": _META, "subsets": [{"addresses": [{"ip": _ip}],
                                                   "ports": [{"port": _port, "protocol": _protocol, "name": _string}]}]},
-    "EndpointSlice": {"metadata": _META, "endpoints": [{"addresses": [_ip]}],
+    "EndpointSlice": {"metadata": _META, "endpoints": [{"addresses": [_string]}],  # FQDN slices hold names
                       "ports": [{"port": _port, "protocol": _protocol, "name": _string}]},
     "Namespace": {"metadata": {**_META, "name": _namespace}},
     "Node": {"metadata": _META, "status": {"addresses": [{"type": _string, "address": _string}]}},

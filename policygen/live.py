@@ -274,7 +274,9 @@ class LiveReview:
     def impact_json(self, namespace: str | None = None, workload: Workload | None = None) -> dict:
         """The observed edges (around a workload, a namespace, or all) that the cluster's policies deny,
         and those the candidate set would: the graph's verdicts, with the evaluator's reasons."""
-        keys = [k for k in self.edge_keys(namespace, workload) if k in self.baseline]  # what policies are made of
+        # every edge the graph shows, learned or not: a lateral move the candidate policies would deny is
+        # exactly what the impact must count (and the verdicts are the graph's: one function, `verdicts`)
+        keys = self.edge_keys(namespace, workload)
         denied: dict[str, list[dict]] = {"current": [], "candidate": []}
         for key in keys:
             current, candidate = self.verdicts(key)

@@ -67,7 +67,10 @@ def _splittable(path: str | Path) -> bool:
     if WORKERS < 2 or str(path) == "-" or not p.is_file() or p.stat().st_size < PARALLEL_BYTES:
         return False
     with p.open("rb") as fh:
-        return fh.read(1) in (b"{", b"[", b" ", b"\n")  # JSON lines, not pcap
+        first = fh.readline(65536)
+    # Native JSON lines only: each is a connection. Hubble records are packets, counted once per
+    # connection by one tracker over the whole capture, which parts read apart could not share.
+    return first[:1] in (b"{", b" ") and b'"src_ip"' in first
 
 
 def _read_part(job: tuple[str, int, int, int, bool]) -> tuple[Aggregation, ReadStats]:

@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
         "--inventory", nargs="+", action="extend", default=[], metavar="PATH", help="Kubernetes YAML/JSON files or folders"
     )
     e.add_argument("--flows", nargs="+", action="extend", required=True, metavar="PATH", help="flow records")
+    e.add_argument("--skip-invalid", action="store_true",
+                   help="skip invalid flow lines (counted, the first few named) instead of stopping at the first")
     e.add_argument(
         "--policies", nargs="+", action="extend", default=[], metavar="PATH", help="color edges by verdict under these policies"
     )
@@ -53,7 +55,7 @@ def main(argv: list[str]) -> int:
 
     args = _parser().parse_args(argv)
     policies = load_policies(args.policies) if args.policies else None
-    observed = observe(args.inventory, args.flows, stderr_progress)
+    observed = observe(args.inventory, args.flows, stderr_progress, skip_invalid=args.skip_invalid)
     graph = build_graph(observed.edges)
     if policies is not None:
         annotate_verdicts(graph, observed.inventory, observed.edges, policies)

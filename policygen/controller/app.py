@@ -57,10 +57,13 @@ class Accepted(BaseModel):
 
 
 ANONYMOUS = Token("", "anonymous", Role.WRITE)  # --no-auth
+WRITERS = frozenset({Role.WRITE})
+INGESTERS = frozenset({Role.WRITE, Role.INGEST})
+READERS = frozenset({Role.READ, Role.WRITE})  # an agent's token (ingest) does not read the map
 
 
-def _check_token(request: Request, tokens: tuple[Token, ...], role: Role = Role.READ) -> Token:
-    """The token the request carries (401 without one, 403 when unknown or read-only for a write)."""
+def _check_token(request: Request, tokens: tuple[Token, ...], allowed: frozenset[Role] = frozenset(Role)) -> Token:
+    """The token the request carries (401 without one, 403 when unknown or its role is not `allowed`)."""
     header = request.headers.get("authorization", "")
     scheme, _, sent = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not sent.strip():
@@ -72,8 +75,8 @@ def _check_token(request: Request, tokens: tuple[Token, ...], role: Role = Role.
             found = t
     if found is None:
         raise HTTPException(403, "invalid token")
-    if role == Role.WRITE and found.role != Role.WRITE:
-        raise HTTPException(403, f"token {found.name!r} may only read")
+    if found.role not in allowed:
+        raise HTTPException(403, f"token {found.name!r} may only {'read' if found.role == Role.READ else 'send flows'}")
     return found
 
 
@@ -148,11 +151,15 @@ def create_app(controller: Controller) -> FastAPI:
 
     def write_auth(request: Request) -> None:
         """Checks the token; the endpoint finds it (who acts) in request.state.token."""
-        request.state.token = ANONYMOUS if settings.no_auth else _check_token(request, tokens.current(), Role.WRITE)
+        request.state.token = ANONYMOUS if settings.no_auth else _check_token(request, tokens.current(), WRITERS)
+
+    def ingest_auth(request: Request) -> None:
+        if not settings.no_auth:
+            _check_token(request, tokens.current(), INGESTERS)
 
     def read_auth(request: Request) -> None:
         if settings.read_auth and not settings.no_auth:
-            _check_token(request, tokens.current())
+            _check_token(request, tokens.current(), READERS)
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError) -> JSONResponse:
@@ -161,7 +168,7 @@ def create_app(controller: Controller) -> FastAPI:
     @app.post(
         "/api/v1/flows",
         response_model=Accepted,
-        dependencies=[Depends(write_auth)],
+        dependencies=[Depends(ingest_auth)],
         summary="Ingest a batch of flow records from a node agent",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": BODY_SCHEMA}}}},
         responses={401: {"description": "no bearer token"}, 403: {"description": "wrong token"},

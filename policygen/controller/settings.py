@@ -99,12 +99,13 @@ def read_tokens(path: str) -> tuple[str, ...]:
 
 class Role(StrEnum):
     READ = "read"  # the read API (graph, policies, alerts, audit, events)
+    INGEST = "ingest"  # POST /api/v1/flows only: what an agent's token needs, and nothing else
     WRITE = "write"  # everything: ingest, approve, apply, modes
 
 
 @dataclass(frozen=True)
 class Token:
-    """One line of the token file: `SECRET [name=NAME] [role=read|write]`. A bare secret is a write
+    """One line of the token file: `SECRET [name=NAME] [role=read|ingest|write]`. A bare secret is a write
     token named `token-N` (N: its line among the tokens, from 1), as token files were before names."""
 
     secret: str
@@ -122,7 +123,7 @@ def parse_token(line: str, index: int) -> Token:
         values[key] = value
     role = values.get("role", "write")
     if role not in tuple(Role):
-        raise InputError(f"token {index}: role must be read or write, got {role!r}")
+        raise InputError(f"token {index}: role must be read, ingest or write, got {role!r}")
     return Token(secret, values.get("name", f"token-{index}"), Role(role))
 
 

@@ -121,6 +121,7 @@ def test_the_components_run_the_agreed_commands():
         "/var/lib/netguard/netguard.db",
         "--token-file",
         "/etc/netguard/tokens/tokens",
+        "--read-auth",
     ]
     assert specs["netguard-ui"]["containers"][0]["command"] == [
         "netguard",
@@ -129,6 +130,8 @@ def test_the_components_run_the_agreed_commands():
         "0.0.0.0:8081",
         "--controller",
         "http://netguard-controller:8080",
+        "--token-file",
+        "/etc/netguard/tokens/ui",
     ]
     assert specs["netguard-webhook"]["containers"][0]["command"][:2] == ["netguard", "webhook"]
     assert specs["netguard-agent"]["containers"][0]["command"][:2] == ["netguard", "agent"]

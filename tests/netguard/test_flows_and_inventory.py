@@ -348,3 +348,11 @@ def test_enrichment_keeps_names_per_world_edge_bounded(bookinfo_data):
     c, d = aggregate(flows[4:], inv), aggregate(flows[:4], inv)
     c.merge(d)
     assert c.edges() == b.edges()
+
+
+def test_an_fqdn_endpointslice_is_valid_and_gives_no_addresses():
+    slice_ = {"kind": "EndpointSlice", "addressType": "FQDN",
+              "metadata": {"name": "ext-x1", "namespace": "a", "labels": {"kubernetes.io/service-name": "ext"}},
+              "endpoints": [{"addresses": ["db.example.com"]}], "ports": [{"port": 5432, "protocol": "TCP"}]}
+    inv = Inventory.build([("f.yaml", slice_)])
+    assert inv.endpoints == {}

@@ -65,3 +65,25 @@ def test_the_connectivity_map_agrees_with_the_table(case, world, tmp_path):
     assert len(found) <= 1
     allowed = bool(found) and found[0].ports.contains(case.port, case.protocol)
     assert allowed is case.allowed, [str(c) for c in found]
+
+
+def _target(inventory, spec: str):
+    if is_ip(spec):
+        return inventory.address(spec)
+    namespace, name = spec.split("/")
+    pod = next(p for p in inventory.pods if p.namespace == namespace and p.name == name)
+    return inventory.target(pod.workload)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_port_set_answers_agree_with_one_port_answers(case, world, tmp_path):
+    from netguard.evaluate import PolicySet
+
+    path = _policies(tmp_path, case)
+    inventory = load_inventory([world])
+    policy_set = PolicySet(load_policies([path]) + load_admin_policies([path]))
+    src, dst = _target(inventory, case.src), _target(inventory, case.dst)
+    ports = policy_set.allowed_ports(src, dst)
+    for port in {1, case.port - 1, case.port, case.port + 1, 9000, 9100, 65535}:
+        for protocol in ("TCP", "UDP", "SCTP"):
+            assert ports.contains(port, protocol) is policy_set.evaluate(src, dst, port, protocol).allowed, (port, protocol)
