@@ -223,16 +223,17 @@ class LiveReview:
     def graph_json(self, namespace: str | None = None, workload: Workload | None = None) -> dict:
         """The graph (or the part around a namespace or a workload) as Review.graph_json serves it."""
         keys = self.edge_keys(namespace, workload)
+        edges: list[dict] = []
+        nodes: set[str] = set()
+        for key in keys:  # the lock is taken per edge: commits (the event loop) never wait for a whole graph
+            current, candidate = self.verdicts(key)
+            src, dst = node_id(key.src), node_id(key.dst)
+            nodes.update((src, dst))
+            with self._lock:
+                data = dict(self.graph.edges[src, dst, f"{key.port}/{key.protocol}"])
+            edges.append({"source": src, "target": dst, "key": f"{key.port}/{key.protocol}", **data,
+                          "verdict": current, "candidate_verdict": candidate})
         with self._lock:
-            edges: list[dict] = []
-            nodes: set[str] = set()
-            for key in keys:
-                current, candidate = self.verdicts(key)
-                src, dst = node_id(key.src), node_id(key.dst)
-                nodes.update((src, dst))
-                data = self.graph.edges[src, dst, f"{key.port}/{key.protocol}"]
-                edges.append({"source": src, "target": dst, "key": f"{key.port}/{key.protocol}", **data,
-                              "verdict": current, "candidate_verdict": candidate})
             node_docs = [self._node_json(n) for n in sorted(nodes)]
         edges.sort(key=lambda e: (e["source"], e["target"], e["key"]))
         return {

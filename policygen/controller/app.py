@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from netguard.errors import InputError
-from policygen.controller.ingest import BODY_SCHEMA, BatchError
+from policygen.controller.ingest import BODY_SCHEMA, EDGE_BODY_SCHEMA, BatchError
 from policygen.controller.service import Controller, StaleDigest
 from policygen.controller.settings import Role, Settings, Token, parse_tokens, read_tokens
 from policygen.controller.store import parse_workload_key
@@ -52,7 +52,7 @@ class ApplyRequest(BaseModel):
 
 
 class Accepted(BaseModel):
-    accepted: int = Field(description="flow records stored durably")
+    accepted: int = Field(description="flow (or edge) records stored durably")
     connections: int = Field(description="new connections among them (Hubble reply packets are not)")
 
 
@@ -176,6 +176,23 @@ def create_app(controller: Controller) -> FastAPI:
                    503: {"description": "the store failed; nothing acknowledged, retry"}},
     )
     async def post_flows(request: Request) -> Any:
+        return await _ingest(request, controller.parse, controller.prepare)
+
+    @app.post(
+        "/api/v1/edges",
+        response_model=Accepted,
+        dependencies=[Depends(write_auth)],
+        summary="Ingest the edges a node agent aggregated over one interval",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": EDGE_BODY_SCHEMA}}}},
+        responses={401: {"description": "no bearer token"}, 403: {"description": "wrong token"},
+                   413: {"description": "too large"}, 422: {"description": "invalid batch; nothing stored"},
+                   503: {"description": "the store failed; nothing acknowledged, retry"}},
+    )
+    async def post_edges(request: Request) -> Any:
+        return await _ingest(request, controller.parse_edges, controller.prepare_edges)
+
+    async def _ingest(request: Request, parse: Any, prepare: Any) -> Any:
+        """One batch, flows or edges: bounded read, strict parse, enrich and classify, answer after the commit."""
         started = time.perf_counter()
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > settings.max_body:
@@ -190,11 +207,11 @@ def create_app(controller: Controller) -> FastAPI:
             chunks.append(chunk)
         body = b"".join(chunks)
         try:
-            batch = controller.parse(body)
+            batch = parse(body)
         except BatchError as exc:
             metrics.rejected.labels(status=str(exc.status)).inc()
             return JSONResponse({"detail": exc.message}, status_code=exc.status)
-        prepared = controller.prepare(batch, body)
+        prepared = prepare(batch, body)
         try:
             await asyncio.wrap_future(controller.store.submit(prepared.write))
         except Exception as exc:
@@ -365,6 +382,11 @@ def create_app(controller: Controller) -> FastAPI:
     @app.get("/api/v1/alerts", dependencies=[Depends(read_auth)], summary="Lateral-movement alerts, one per edge")
     async def alerts() -> Any:
         return await run_in_threadpool(controller.alerts_json)
+
+    @app.get("/api/v1/leader", summary="Which replica leads (runs alert dispatch, the automatic apply, pruning)")
+    async def leader() -> Any:
+        lead = controller.leadership
+        return {"identity": lead.identity, "leader": lead.is_leader, "holder": lead.holder()}
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:
