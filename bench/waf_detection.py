@@ -507,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bare-bodies", action="store_true", help="send CRS bodies without a Content-Type as they are")
     ap.add_argument("--host", help="Host header for clean and placed requests (default: the WAF's address)")
     ap.add_argument("--workers", type=int, default=8, help="requests in flight over HTTP")
-    ap.add_argument("--top-rules", type=int, default=40, help="rules listed per engine for the clean corpus")
+    ap.add_argument("--top-rules", type=int, default=500, help="rules listed per engine for the clean corpus (default: all)")
     ap.add_argument("--misses", type=Path, help="write netguard's misses and every clean-corpus block here (JSON lines)")
     args = ap.parse_args(argv)
     parts = [p for p in args.parts.split(",") if p]

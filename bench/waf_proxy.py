@@ -80,7 +80,9 @@ def wrk(url: str, duration: int, connections: int, threads: int, script: Path | 
     # wrk's percentiles count completed requests only: when 1% or more timed out, the true p99 is at least
     # the time-out, and a p99 of the few that completed would flatter the target.
     p50, p99 = lat.get("50", 0.0), lat.get("99", 0.0)
-    if n_timeout and n_timeout >= 0.01 * (n_done + n_timeout):
+    if n_done == 0:  # nothing answered in the whole run: slower than the time-out, whatever wrk counted
+        p50 = p99 = TIMEOUT_MS
+    elif n_timeout and n_timeout >= 0.01 * (n_done + n_timeout):
         p99 = max(p99, TIMEOUT_MS)
         if n_timeout >= 0.5 * (n_done + n_timeout):
             p50 = max(p50, TIMEOUT_MS)

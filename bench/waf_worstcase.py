@@ -96,6 +96,13 @@ def cases() -> list[Case]:
     return out
 
 
+def outcome(v: object) -> str:
+    """blocked (score), refused (status and reason: an inspection budget ran out) or passed."""
+    if refusal := getattr(v, "refusal", None):
+        return f"refused {getattr(v, 'status', '')}: {refusal}"
+    return f"{'blocked' if getattr(v, 'blocked', False) else 'passed'} (score {getattr(v, 'score', 0)})"
+
+
 def main() -> int:
     engine = Engine()
     for case in cases():
@@ -106,7 +113,7 @@ def main() -> int:
         t0, c0 = time.perf_counter(), time.process_time()
         v = engine.inspect(req)
         ms, cpu = 1000 * (time.perf_counter() - t0), 1000 * (time.process_time() - c0)
-        print(f"  {case.label:<36} {size:>8} bytes  {ms:7.1f} ms wall  {cpu:7.1f} ms CPU  {'blocked' if v.blocked else 'passed'} (score {v.score})")
+        print(f"  {case.label:<36} {size:>8} bytes  {ms:7.1f} ms wall  {cpu:7.1f} ms CPU  {outcome(v)}")
     return 0
 
 

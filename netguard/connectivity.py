@@ -84,6 +84,7 @@ class ConnectivityMap:
     workloads: int = 0
     groups: int = 0
     pairs_evaluated: int = 0
+    warnings: list[str] = field(default_factory=list)  # e.g. two ANPs sharing a priority
 
 
 @dataclass
@@ -193,7 +194,8 @@ def connectivity(
     focus_gids = None
     if focus is not None:
         focus_gids = {gid for gid, g in enumerate(groups) if focus in g.workloads}
-    out = ConnectivityMap([], workloads=sum(len(g.workloads) for g in groups), groups=len(groups))
+    out = ConnectivityMap([], workloads=sum(len(g.workloads) for g in groups), groups=len(groups),
+                          warnings=list(policy_set.warnings))
     for sid, did in _candidate_pairs(policy_set, groups, index, focus_gids):
         out.pairs_evaluated += 1
         src, dst = groups[sid], groups[did]
@@ -374,21 +376,25 @@ def _exposure(
             for workload in group.workloads:
                 if focus is None or workload == focus:
                     out.append(Exposure(Peer.of(workload), direction, ENTIRE_CLUSTER, ports, why))
+    targets = {Peer.of(w): g.target for g in groups for w in g.workloads}
     for c in connections:
         if c.src.is_external or c.dst.is_external:
             direction = Direction.INGRESS if c.src.is_external else Direction.EGRESS
             me, other = (c.dst, c.src) if c.src.is_external else (c.src, c.dst)
-            out.append(Exposure(me, direction, other.label, c.ports))
+            first = other.label.split("-", 1)[0]  # the first address of the first range stands for them all
+            why = _opened_by(policy_set, targets[me], direction, Target(ip=first))
+            out.append(Exposure(me, direction, other.label, c.ports, why))
     return sorted(out, key=lambda e: (e.direction, e.workload.label, e.peer))
 
 
-def _opened_by(policy_set: PolicySet, target: Target, direction: Direction) -> tuple[str, ...]:
-    """The admin Allow rules and the NetworkPolicy rules that match any pod, or why the pod is open."""
+def _opened_by(policy_set: PolicySet, target: Target, direction: Direction, peer: Target = ANYONE) -> tuple[str, ...]:
+    """The admin Allow rules and the NetworkPolicy rules that match `peer` (any pod, or an outside address),
+    or why the pod is open."""
     admin = [
         str(AdminRuleRef(p.ref, direction, i, rule.name, rule.action))
         for p in policy_set.admin_for(target)
         for i, rule in enumerate(p.rules(direction))
-        if rule.action is Action.ALLOW and rule.peer_matches(ANYONE)
+        if rule.action is Action.ALLOW and rule.peer_matches(peer)
     ]
     isolating = policy_set.isolating(target, direction)
     if not isolating:
@@ -398,12 +404,12 @@ def _opened_by(policy_set: PolicySet, target: Target, direction: Direction) -> t
             opened = [
                 str(AdminRuleRef(baseline.ref, direction, i, rule.name, rule.action))
                 for i, rule in enumerate(baseline.rules(direction))
-                if rule.action is Action.ALLOW and rule.peer_matches(ANYONE)
+                if rule.action is Action.ALLOW and rule.peer_matches(peer)
             ]
         return tuple(admin + (opened or [f"no policy isolates it for {direction}"]))
     return tuple(admin) + tuple(
         str(RuleRef(p.ref, direction, i))
         for p in isolating
         for i, rule in enumerate(p.rules(direction))
-        if rule.peer_matches(ANYONE, p.namespace)
+        if rule.peer_matches(peer, p.namespace)
     )

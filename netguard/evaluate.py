@@ -159,6 +159,12 @@ class PolicySet:
                 self.policies.append(policy)
         admin = list({(p.kind, p.name): p for p in admin}.values())  # one per name: the later one wins
         self.admin = sorted((p for p in admin if not p.baseline), key=AdminNetworkPolicy.sort_key)
+        self.warnings = [
+            f"{a.kind} {a.name} and {b.name} share priority {a.priority}: the API leaves their order undefined; "
+            "netguard takes them by name"
+            for a, b in zip(self.admin, self.admin[1:], strict=False)
+            if a.priority == b.priority
+        ]
         baselines = [p for p in admin if p.baseline]
         self.baseline: AdminNetworkPolicy | None = baselines[-1] if baselines else None
         self._by_label: dict[tuple[str, str, str], list[NetworkPolicy]] = defaultdict(list)

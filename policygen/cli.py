@@ -343,7 +343,10 @@ def explain(args: argparse.Namespace) -> int:
     src, src_words = resolve(inventory, args.src, "from")
     dst, dst_words = resolve(inventory, args.dst, "to")
     port, proto = parse_port(args.port)
-    verdict = PolicySet(with_admin(inventory, args.policies, policies)).evaluate(src, dst, port, proto)
+    policy_set = PolicySet(with_admin(inventory, args.policies, policies))
+    for warning in policy_set.warnings:
+        stderr_progress(f"warning: {warning}")
+    verdict = policy_set.evaluate(src, dst, port, proto)
     print(f"{src_words} -> {dst_words} on {port}/{proto}: {'ALLOWED' if verdict.allowed else 'DENIED'}")
     by_ref = {p.ref: p for p in policies}
     for side in (verdict.egress, verdict.ingress):
@@ -381,6 +384,8 @@ def connectivity(args: argparse.Namespace) -> int:
     policies = with_admin(inventory, args.policies, policies)
     focus = focus_workload(inventory, args.focus_workload) if args.focus_workload else None
     cmap = compute(inventory, policies, focus=focus, exposure=args.exposure)
+    for warning in cmap.warnings:
+        stderr_progress(f"warning: {warning}")
     text = FORMATS[args.format](cmap, args.exposure)
     if args.output:
         write_output(Path(args.output), text)

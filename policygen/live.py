@@ -223,16 +223,17 @@ class LiveReview:
     def graph_json(self, namespace: str | None = None, workload: Workload | None = None) -> dict:
         """The graph (or the part around a namespace or a workload) as Review.graph_json serves it."""
         keys = self.edge_keys(namespace, workload)
+        edges: list[dict] = []
+        nodes: set[str] = set()
+        for key in keys:  # the lock is taken per edge: commits (the event loop) never wait for a whole graph
+            current, candidate = self.verdicts(key)
+            src, dst = node_id(key.src), node_id(key.dst)
+            nodes.update((src, dst))
+            with self._lock:
+                data = dict(self.graph.edges[src, dst, f"{key.port}/{key.protocol}"])
+            edges.append({"source": src, "target": dst, "key": f"{key.port}/{key.protocol}", **data,
+                          "verdict": current, "candidate_verdict": candidate})
         with self._lock:
-            edges: list[dict] = []
-            nodes: set[str] = set()
-            for key in keys:
-                current, candidate = self.verdicts(key)
-                src, dst = node_id(key.src), node_id(key.dst)
-                nodes.update((src, dst))
-                data = self.graph.edges[src, dst, f"{key.port}/{key.protocol}"]
-                edges.append({"source": src, "target": dst, "key": f"{key.port}/{key.protocol}", **data,
-                              "verdict": current, "candidate_verdict": candidate})
             node_docs = [self._node_json(n) for n in sorted(nodes)]
         edges.sort(key=lambda e: (e["source"], e["target"], e["key"]))
         return {
@@ -273,7 +274,9 @@ class LiveReview:
     def impact_json(self, namespace: str | None = None, workload: Workload | None = None) -> dict:
         """The observed edges (around a workload, a namespace, or all) that the cluster's policies deny,
         and those the candidate set would: the graph's verdicts, with the evaluator's reasons."""
-        keys = [k for k in self.edge_keys(namespace, workload) if k in self.baseline]  # what policies are made of
+        # every edge the graph shows, learned or not: a lateral move the candidate policies would deny is
+        # exactly what the impact must count (and the verdicts are the graph's: one function, `verdicts`)
+        keys = self.edge_keys(namespace, workload)
         denied: dict[str, list[dict]] = {"current": [], "candidate": []}
         for key in keys:
             current, candidate = self.verdicts(key)

@@ -17,7 +17,7 @@ from netguard.inventory import Inventory
 from netguard.model import Edge
 from netguard.netpol import NetworkPolicy
 from policygen.diff import diff_policies
-from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
+from policygen.graph import annotate_verdicts, build_graph, graph_to_dict, node_id
 from policygen.render import render_policy
 from policygen.synth import GeneratedPolicy, SynthesisOptions, SynthesisResult, synthesize
 
@@ -72,25 +72,22 @@ class Review:
         return {"changes": [{"ref": c.ref, "status": c.status, "diff": c.diff} for c in changes]}
 
     def impact_json(self, approvals: Mapping[str, str] | None = None) -> dict:
-        """Which observed edges the current policies deny, and which the candidate set would."""
+        """Which observed edges the current policies deny, and which the candidate set would: the graph's
+        verdicts (annotate_verdicts, the one place they are computed), with the evaluator's reasons."""
         targets = Targets(self.inventory)
+        sets = {label: cluster_policy_set(self.inventory, policies)
+                for label, policies in (("current", self.current), ("candidate", self.candidate_policies(approvals)))}
+        attrs = {"current": "verdict", "candidate": "candidate_verdict"}
         out = {}
-        for label, policies in (("current", self.current), ("candidate", self.candidate_policies(approvals))):
-            policy_set = cluster_policy_set(self.inventory, policies)
+        for label, policy_set in sets.items():
             denied = []
             for edge in self.edges:
+                key = (node_id(edge.src), node_id(edge.dst), f"{edge.port}/{edge.protocol}")
+                if self.graph.edges[key].get(attrs[label]) != "denied":
+                    continue
                 verdict = policy_set.evaluate(targets.of(edge.src), targets.of(edge.dst), edge.port, edge.protocol)
-                if not verdict.allowed:
-                    denied.append(
-                        {
-                            "source": str(edge.src),
-                            "target": str(edge.dst),
-                            "port": edge.port,
-                            "protocol": edge.protocol,
-                            "connections": edge.connections,
-                            "reasons": verdict.reasons(),
-                        }
-                    )
+                denied.append({"source": str(edge.src), "target": str(edge.dst), "port": edge.port,
+                               "protocol": edge.protocol, "connections": edge.connections, "reasons": verdict.reasons()})
             out[label] = {"denied": denied, "edges": len(self.edges)}
         return out
 

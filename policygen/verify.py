@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from netguard.adminpol import AdminPort
 from netguard.evaluate import AnyPolicy, PolicySet, Targets, Tier, Verdict, cluster_policy_set
 from netguard.inventory import Inventory
-from netguard.model import Edge, Workload
-from netguard.netpol import Direction, PolicyPort
+from netguard.model import PROTOCOLS, Edge, Workload
+from netguard.netpol import Action, Direction, PolicyPeer, PolicyPort, Target
 from policygen.index import WorkloadIndex
 
 Triple = tuple[Workload, Workload, int, str]
@@ -124,12 +125,47 @@ def allowed_triples(inventory: Inventory, policy_set: PolicySet, targets: Target
                     for dst in all_workloads if dests is None else dests:
                         ports = _concrete_ports(rule.ports, dst, inventory, known.get(dst, set()))
                         candidates.update((workload, dst, p, proto) for p, proto in ports)
+        candidates |= _admin_candidates(inventory, policy_set, index, workload, target, all_workloads, known)
     return {
         (s, d, p, proto)
         for s, d, p, proto in candidates
         if observed.get((s, d, p, proto))
         or ((s, d, p, proto) not in observed and policy_set.allowed(targets.workload(s), targets.workload(d), p, proto))
     }
+
+
+def _admin_candidates(inventory: Inventory, policy_set: PolicySet, index: WorkloadIndex, workload: Workload,
+                      target: Target, all_workloads: list[Workload], known: dict[Workload, set[tuple[int, str]]]) -> set[Triple]:
+    """The triples the Allow rules of the ANPs selecting `workload` name (an ANP Allow opens them whatever
+    the NetworkPolicies say); each is evaluated afterwards like the others."""
+    out: set[Triple] = set()
+    for admin in policy_set.admin_for(target):
+        for direction in Direction:
+            for rule in admin.rules(direction):
+                if rule.action is not Action.ALLOW:
+                    continue
+                ports = _policy_ports(rule.ports)
+                others: set[Workload] = set()
+                for peer in rule.peers:
+                    if peer.namespaces is not None:
+                        others |= index.peer_workloads(PolicyPeer(namespace_selector=peer.namespaces), "")
+                    elif peer.pods is not None:
+                        others |= index.peer_workloads(PolicyPeer(peer.pods, peer.pod_namespaces), "")
+                for other in others & set(all_workloads):
+                    src, dst = (other, workload) if direction is Direction.INGRESS else (workload, other)
+                    out.update((src, dst, p, proto) for p, proto in _concrete_ports(ports, dst, inventory, known.get(dst, set())))
+    return out
+
+
+def _policy_ports(ports: tuple[AdminPort, ...]) -> tuple[PolicyPort, ...]:
+    """An admin rule's ports in NetworkPolicy terms (a namedPort for each protocol)."""
+    out: list[PolicyPort] = []
+    for p in ports:
+        if p.name is not None:
+            out += [PolicyPort(proto, p.name) for proto in PROTOCOLS]
+        else:
+            out.append(PolicyPort(p.protocol, p.start, p.end))
+    return tuple(out)
 
 
 def admin_warnings(inventory: Inventory, edges: Iterable[Edge], generated: Iterable) -> list[str]:

@@ -6,8 +6,14 @@ Both answer the same paths with the same JSON shapes (the controller's review AP
     GET  /api/v1/policies          Review.policies_json(approvals)
     GET  /api/v1/policies/diff     Review.diff_json()
     GET  /api/v1/policies/impact   Review.impact_json(approvals)
-    POST /api/v1/policies/approve  {"workload": "ns/Kind/name", "decision": "approved"|"rejected"|"pending"}
+    POST /api/v1/policies/approve  {"workload": "ns/Kind/name", "decision": "approved"|"rejected"|"pending", "digest"}
     GET  /api/v1/alerts            {"alerts": [...]}: the controller's lateral-movement alerts (none locally)
+    GET  /api/v1/audit             {"audit": [...]}: decisions, applies and deletes, newest first
+    POST/DELETE /api/v1/policies/apply   the controller only (a cluster to apply to)
+    events()                       Server-Sent Events: the controller's, or the local decisions
+
+Writes may carry the browser's own `Authorization` (a write token typed into the page): it is sent to
+the controller instead of the UI's token, which the shipped manifests make read-only.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ import json
 import re
 import threading
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from netguard.errors import InputError
+from policygen.controller.events import EventHub, EventKind
 from policygen.review import DECISIONS, Review
 
-API_GETS = ("graph", "policies", "policies/diff", "policies/impact", "alerts", "namespaces")
+API_GETS = ("graph", "policies", "policies/diff", "policies/impact", "alerts", "namespaces", "audit")
 # The controller's per-namespace reads (the UI opens a large cluster's namespaces one at a time); files: 404.
 API_GET_PATTERN = re.compile(r"namespaces/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/graph")
 
@@ -43,7 +51,11 @@ class Backend(Protocol):
 
     async def get(self, path: str) -> Any: ...
 
-    async def post(self, path: str, body: Any) -> Any: ...
+    async def post(self, path: str, body: Any, auth: str | None = None) -> Any: ...
+
+    async def delete(self, path: str, auth: str | None = None) -> Any: ...
+
+    def events(self) -> AsyncIterator[bytes]: ...
 
     async def close(self) -> None: ...
 
@@ -79,6 +91,8 @@ class LocalBackend:
         self._policies: dict | None = None
         self._diff: bytes | None = None
         self._impact: dict[frozenset, bytes] = {}
+        self.audit: list[dict] = []
+        self.hub = EventHub()
 
     def warm(self) -> threading.Thread:
         thread = threading.Thread(target=self._warm, name="netguard-ui-warm", daemon=True)
@@ -134,13 +148,23 @@ class LocalBackend:
             return await run_in_threadpool(self._impact_bytes, approvals)
         if path == "alerts":
             return {"alerts": []}
+        if path == "audit":
+            return {"audit": list(reversed(self.audit))}
         if path == "namespaces":
             return namespaces_overview(self.graph, Counter(g.workload.namespace for g in self.review.generated))
         if API_GET_PATTERN.fullmatch(path):
             return namespace_graph(self.graph, path.split("/")[1])
         raise BackendError(404, f"no such path: /api/v1/{path}")
 
-    async def post(self, path: str, body: Any) -> Any:
+    def events(self) -> AsyncIterator[bytes]:
+        return self.hub.stream()
+
+    async def delete(self, path: str, auth: str | None = None) -> Any:
+        raise BackendError(501, "apply and remove need a cluster: run netguard ui --controller URL")
+
+    async def post(self, path: str, body: Any, auth: str | None = None) -> Any:
+        if path == "policies/apply":
+            raise BackendError(501, "apply and remove need a cluster: run netguard ui --controller URL")
         if path != "policies/approve":
             raise BackendError(404, f"no such path: /api/v1/{path}")
         if not isinstance(body, dict):
@@ -155,6 +179,12 @@ class LocalBackend:
             snapshot = dict(self.approvals)
         if self.approvals_file:
             _write_atomic(self.approvals_file, json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
+        import time
+
+        action = {"approved": "approve", "rejected": "reject"}.get(decision, "reset")
+        self.audit.append({"id": len(self.audit) + 1, "at": time.time(), "action": action, "workload": workload,
+                           "ref": "", "digest": "", "by": "local", "detail": ""})
+        self.hub.publish(EventKind.REVIEW, workload=workload, decision=decision)
         return {"workload": workload, "decision": decision}
 
     async def close(self) -> None:
@@ -224,11 +254,12 @@ class ControllerBackend:
             headers["Authorization"] = f"Bearer {token}"
         self._client = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
 
-    async def _send(self, method: str, path: str, body: Any = None) -> Any:
+    async def _send(self, method: str, path: str, body: Any = None, auth: str | None = None) -> Any:
         import httpx
 
+        headers = {"Authorization": auth} if auth else None
         try:
-            response = await self._client.request(method, f"/api/v1/{path}", json=body)
+            response = await self._client.request(method, f"/api/v1/{path}", json=body, headers=headers)
         except httpx.HTTPError as exc:
             raise BackendError(502, f"controller {self.url} unreachable: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code >= 400:
@@ -247,8 +278,26 @@ class ControllerBackend:
     async def get(self, path: str) -> Any:
         return await self._send("GET", path)
 
-    async def post(self, path: str, body: Any) -> Any:
-        return await self._send("POST", path, body)
+    async def post(self, path: str, body: Any, auth: str | None = None) -> Any:
+        return await self._send("POST", path, body, auth)
+
+    async def delete(self, path: str, auth: str | None = None) -> Any:
+        return await self._send("DELETE", path, None, auth)
+
+    async def events(self) -> AsyncIterator[bytes]:
+        """The controller's event stream, passed on as it comes; an `error` event when it cannot be had
+        (the page's EventSource then retries)."""
+        import httpx
+
+        try:
+            async with self._client.stream("GET", "/api/v1/events", timeout=httpx.Timeout(30.0, read=None)) as response:
+                if response.status_code != 200:
+                    yield f"event: error\ndata: {json.dumps({'status': response.status_code})}\n\n".encode()
+                    return
+                async for chunk in response.aiter_raw():
+                    yield chunk
+        except httpx.HTTPError as exc:
+            yield f"event: error\ndata: {json.dumps({'error': str(exc)})}\n\n".encode()
 
     async def close(self) -> None:
         await self._client.aclose()

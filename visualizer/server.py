@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -113,7 +113,25 @@ def create_app(
             body = await request.json()
         except ValueError:
             return _error(400, "expected a JSON body")
-        return await backend.post("policies/approve", body)
+        return await backend.post("policies/approve", body, request.headers.get("authorization"))
+
+    @app.post("/api/v1/policies/apply")
+    async def apply(request: Request) -> Any:
+        """Dry run ({"dry_run": true}) or apply, with the browser's write token when it sent one."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        return await backend.post("policies/apply", body, request.headers.get("authorization"))
+
+    @app.delete("/api/v1/policies/apply")
+    async def remove(request: Request) -> Any:
+        return await backend.delete("policies/apply", request.headers.get("authorization"))
+
+    @app.get("/ui/events")
+    async def events() -> StreamingResponse:
+        return StreamingResponse(backend.events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.get("/ui/waf")
     async def waf() -> Any:

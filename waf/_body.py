@@ -10,6 +10,7 @@ time; then sniffed: binary content never reaches the text rules. What cannot be 
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -212,13 +213,13 @@ def _junk(head: bytes) -> int:
 
 
 _OPAQUE_MIN = 64
+_JUNK_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
 def opaque(value: str) -> bool:
     """A string value that is binary in disguise: bytes read as Latin-1 or escaped into JSON (session
     replays, compressed blobs). More than 10% control characters (C0 other than tab/newline, C1) or
     replacement characters, over at least 64 characters. Such values never reach text rules."""
-    if len(value) < _OPAQUE_MIN or value.isascii() and value.isprintable():
+    if len(value) < _OPAQUE_MIN or _JUNK_CHARS.search(value) is None:
         return False
-    bad = sum(1 for c in value if (c < " " and c not in "\t\n\r") or "\x7f" <= c <= "\x9f" or c == "\ufffd")
-    return bad * 10 > len(value)
+    return len(_JUNK_CHARS.findall(value)) * 10 > len(value)

@@ -21,7 +21,7 @@ _BACKSLASH = re.compile(
 _HTML_ENTITY_LOOSE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
 _WS = re.compile(r"\s+")
 _WS_ENTITY = re.compile(r"&(?:tab|newline);", re.I)
-_B64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_B64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
 
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
 
@@ -202,7 +202,7 @@ def normalize_path(path: str) -> str:
 def try_base64(value: str) -> str | None:
     """The decoded text when `value` is base64 (std or urlsafe, padded or not) of mostly printable text."""
     v = value.strip()
-    if len(v) < 16 or len(v) > 65536 or not _B64.fullmatch(v):
+    if len(v) < 8 or len(v) > 65536 or not _B64.fullmatch(v):
         return None
     if v.isalpha() or v.isdigit():
         return None

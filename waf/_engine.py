@@ -25,7 +25,7 @@ from waf._body import STATUS, BodyBudget, BodyKind, Refusal
 from waf._decode import Layer, cmdline, compress_ws, decode_chain, normalize_path, remove_comments, try_base64
 from waf._protocol import CHECKS
 from waf._request import Request
-from waf._rules import Rule, builtin_rules
+from waf._rules import DETECTORS, Rule, builtin_rules
 from waf._targets import Target, extract
 
 MATCH_TEXT = 80
@@ -340,7 +340,8 @@ class Engine:
         started = time.perf_counter()
         parsed = extract(request, cfg.body_budget)
         refusal = parsed.refusal
-        for i, t in enumerate(parsed.targets):
+        targets = () if refusal else parsed.targets  # refused before any scan: decided early and cheaply
+        for i, t in enumerate(targets):
             self._scan_target(t, record)
             if i & 63 == 63 and time.perf_counter() - started > cfg.time_budget:
                 refusal = Refusal.TOO_SLOW
@@ -380,7 +381,7 @@ class Engine:
         text inside when the value (or its decoded form) is base64 of mostly printable text."""
         cache: dict[str, str] = {}
         self._scan_layer(t, t.value, (), cache, record)
-        if t.kind in _BASE64_KINDS and len(t.value) >= 16:
+        if t.kind in _BASE64_KINDS and len(t.value) >= 8:
             inner = try_base64(t.value)
             if inner is None and cache.get("chain"):
                 inner = try_base64(cache["decoded"])
@@ -413,6 +414,8 @@ class Engine:
             for idx, to in hits:
                 rule = vdb.rules[idx]
                 if t.kind in rule.targets:
+                    if rule.detector is not None and not DETECTORS[rule.detector](text):
+                        continue
                     matched = data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace")
                     record(rule, t.locations, matched, chain)
 

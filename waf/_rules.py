@@ -4,11 +4,14 @@ either a `pattern` (compiled into a Hyperscan database, never run through backtr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import yaml
+
+from waf._sqli import is_sqli
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 KINDS = frozenset(
@@ -36,6 +39,10 @@ CATEGORIES = frozenset(
 )  # fmt: skip
 
 
+# Grammar-aware detectors: a rule's Hyperscan `pattern` is their prefilter (most values never reach
+# Python); the detector then reads the value's grammar and confirms or drops the match.
+DETECTORS: dict[str, Callable[[str], bool]] = {"sql": is_sqli}
+
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
 SOURCES = frozenset({"query", "path", "form", "multipart", "json", "xml", "body", "header", "cookie", "uri", "method"})
 
@@ -55,6 +62,7 @@ class Rule:
     msg: str
     pattern: str | None = None
     check: str | None = None
+    detector: str | None = None  # a grammar detector confirming what `pattern` prefilters (see DETECTORS)
     case_sensitive: bool = False
     match: tuple[str, ...] = ()
     nomatch: tuple[str, ...] = ()
@@ -108,6 +116,9 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
             raise _fail(source, rid, "pattern", "exactly one of `pattern` and `check`")
         if pattern is not None and (not isinstance(pattern, str) or not pattern):
             raise _fail(source, rid, "pattern", "must be a non-empty string")
+        detector = item.get("detector")
+        if detector is not None and (detector not in DETECTORS or pattern is None):
+            raise _fail(source, rid, "detector", f"one of {sorted(DETECTORS)}, with a prefilter `pattern`")
         sources = item.get("sources", [])
         if not isinstance(sources, list) or not set(sources) <= SOURCES:
             raise _fail(source, rid, "sources", f"a list of {sorted(SOURCES)}")
@@ -128,6 +139,7 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
                 nomatch=tuple(str(t) for t in tests.get("nomatch", ())),
                 source=source,
                 sources=frozenset(sources),
+                detector=detector,
                 navigation_only=bool(item.get("navigation_only", False)),
             )
         )

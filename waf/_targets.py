@@ -11,6 +11,7 @@ costs linear time.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ MAX_LOCATIONS = 64  # places remembered per repeated value
 ANY_LOCATION = "*"
 MAX_NESTED = 256 * 1024  # a value longer than this is not parsed again as JSON (it is still inspected whole)
 MAX_JSON_DEPTH = 32
+_PLAIN_SEGMENT = re.compile(r"[\w.~@:+,-]{0,200}")
 
 # Headers whose values are structured by the protocol and not passed to an application as data.
 # Their own checks (smuggling, ranges, content types) live in the protocol rules.
@@ -361,14 +363,13 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
     if multipart:
         _parse_multipart(text, _boundary(params), out)
         return
-    out.add("body", "body", text)
     stripped = text.lstrip()
     if "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain")):
         try:
             doc = json.loads(text)
         except (ValueError, RecursionError):
             doc = None
-        if doc is not None:
+        if doc is not None:  # its values are the targets; the JSON text as a whole is not one
             for name, key, leaf in _flatten_json(doc, "json:", 0):
                 name = name.replace("json:.", "json:", 1)
                 if key is not None:
@@ -376,6 +377,7 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
                 if not opaque(leaf):
                     out.add("arg", name, leaf)
             return
+    out.add("body", "body", text)  # the body as one text (DTDs, markup across values), beside its values
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):
         _parse_xml(text, out)
         return
@@ -418,8 +420,10 @@ def extract(req: Request, budget: BodyBudget | None = None) -> Parsed:
         path = path[slash:] if slash >= 0 else "/"
     out.add("path", "path", url_decode(path))
     for seg in path.split("/"):
-        if len(seg) >= 16 and try_base64(url_decode(seg)) is not None:
-            out.add("path", "path", url_decode(seg))  # a base64 segment: the engine looks inside it
+        # A segment is a value too (`/api/items/<id>/details` routes it to the application as one):
+        # inspected alone when it holds more than a plain name, so anchored rules see where it starts.
+        if seg and (not _PLAIN_SEGMENT.fullmatch(seg) or (len(seg) >= 8 and try_base64(seg) is not None)):
+            out.add("path", "path", url_decode(seg))
     for name, value in split_query(query):
         if out.full:
             break

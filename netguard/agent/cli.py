@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from netguard.agent.metrics import Metrics
 from netguard.agent.ship import Shipper, log
-from netguard.agent.sink import EdgeCache, Sink
+from netguard.agent.sink import EdgeBatcher, EdgeCache, Sink
 from netguard.errors import InputError
 from netguard.model import Flow
 
@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--edges", metavar="FILE", help="with --inventory or --kube: write the aggregated edges (JSON) at exit")
     p.add_argument("--max-edges", type=int, default=100_000, metavar="N", help="bound of the edge cache (LRU)")
     p.add_argument("--controller", metavar="URL", help="ship flows to the controller at URL")
+    p.add_argument("--ship", choices=("edges", "flows"),
+                   help="to the controller: the edges of each interval (default with --inventory or --kube), or one "
+                        "record per connection (default without a pod cache); keep raw records for audit with --output")
+    p.add_argument("--edge-interval", type=float, default=10.0, metavar="S",
+                   help="with --ship edges: aggregate and ship every S seconds (default 10)")
     p.add_argument("--token-file", metavar="FILE", help="bearer token for the controller (first line; else $NETGUARD_TOKEN)")
     p.add_argument("--batch-size", type=int, default=1000, metavar="N", help="flows per POST (default 1000)")
     p.add_argument("--flush-interval", type=float, default=1.0, metavar="S", help="ship at least every S seconds")
@@ -108,7 +113,7 @@ class Agent:
 
         # DESTROY events carry the counters: subscribe when something uses them (halves the events otherwise).
         destroy_mode = self.args.emit == "destroy"
-        wants_counters = destroy_mode or self.sink.edges is not None or self.args.counters
+        wants_counters = destroy_mode or self.sink.edges is not None or self.sink.batcher is not None or self.args.counters
         ct = ConntrackSocket(new=True, destroy=wants_counters)
         acct = Path("/proc/sys/net/netfilter/nf_conntrack_acct")
         if acct.exists() and acct.read_text().strip() == "0":
@@ -213,6 +218,10 @@ def main(argv: list[str]) -> int:
         raise InputError("give --inventory or --kube, not both")
     if not (args.output or args.controller or args.edges):
         raise InputError("nowhere to put flows: give --output FILE, --controller URL and/or --inventory with --edges")
+    pod_cached = bool(args.inventory or args.kube)
+    ship = args.ship or ("edges" if pod_cached else "flows")
+    if ship == "edges" and args.controller and not pod_cached:
+        raise InputError("--ship edges needs a pod cache to name the edges with: --inventory or --kube")
     if args.source == "pcap":
         if not args.pcap:
             raise InputError("--source pcap needs --pcap FILE")
@@ -241,13 +250,19 @@ def main(argv: list[str]) -> int:
     shipper = None
     if args.controller:
         shipper = Shipper(args.controller, _token(args), args.node, metrics, batch_size=args.batch_size,
-                          interval=args.flush_interval, buffer_size=args.buffer_size)
+                          interval=args.flush_interval, buffer_size=args.buffer_size, kind=ship)
+    batcher = None
+    if shipper is not None and ship == "edges":
+        inventory = pod_cache.inventory if pod_cache is not None else edges.enricher.inv if edges is not None else None
+        assert inventory is not None  # a pod cache was checked above
+        batcher = EdgeBatcher(inventory, shipper, interval=args.edge_interval)
     if args.metrics_port:
         metrics.serve(args.metrics_port, args.metrics_addr)
     log("settings", source=args.source, node=args.node, output=args.output, controller=args.controller,
         token="***" if shipper is not None and _token(args) else "", metrics_port=args.metrics_port, emit=args.emit,
-        inventory=args.inventory, kube=args.kube)
-    sink = Sink(metrics, output, edges, shipper, pod_cache=pod_cache)
+        inventory=args.inventory, kube=args.kube, ship=ship if shipper is not None else "",
+        edge_interval=args.edge_interval if batcher is not None else None)
+    sink = Sink(metrics, output, edges, shipper, pod_cache=pod_cache, batcher=batcher)
     agent = Agent(args, sink, metrics)
 
     def on_signal(signum: int, _frame: Any) -> None:

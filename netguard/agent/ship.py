@@ -1,5 +1,6 @@
-"""Shipping flows to the controller: `POST {controller}/api/v1/flows`, JSON
-`{"agent": NODE, "flows": [native records]}`, header `Authorization: Bearer TOKEN`.
+"""Shipping to the controller: `POST {controller}/api/v1/flows`, JSON `{"agent": NODE, "flows": [native
+records]}`, or, for an agent that aggregates, `POST {controller}/api/v1/edges` with `{"agent": NODE,
+"edges": [edge records]}` (`kind="edges"`); header `Authorization: Bearer TOKEN`.
 
 A 2xx answer means the batch is durable. Connection errors, timeouts, 408, 429 and 5xx are retried
 with exponential backoff (with jitter, capped); any other 4xx rejects the batch (counted, logged).
@@ -34,8 +35,10 @@ def log(event: str, **fields: Any) -> None:
 class Shipper:
     def __init__(self, controller: str, token: str, node: str, metrics: Metrics, *, batch_size: int = 1000,
                  interval: float = 1.0, buffer_size: int = 100_000, timeout: float = 5.0,
-                 backoff: tuple[float, float] = (0.2, 30.0), transport: httpx.BaseTransport | None = None) -> None:
-        self.url = controller.rstrip("/") + "/api/v1/flows"
+                 backoff: tuple[float, float] = (0.2, 30.0), transport: httpx.BaseTransport | None = None,
+                 kind: str = "flows") -> None:
+        self.kind = kind  # "flows" or "edges": the endpoint and the body's list
+        self.url = controller.rstrip("/") + f"/api/v1/{kind}"
         self.node = node
         self.metrics = metrics
         self.batch_size = batch_size
@@ -69,6 +72,10 @@ class Shipper:
         if size >= self.batch_size:
             self._wake.set()
 
+    def wake(self) -> None:
+        """Send what is buffered now (an interval's edges are complete), not at the next interval."""
+        self._wake.set()
+
     @property
     def pending(self) -> int:
         with self._lock:
@@ -83,7 +90,7 @@ class Shipper:
 
     def _send(self, batch: list[dict[str, Any]]) -> str:
         try:
-            response = self._client.post(self.url, json={"agent": self.node, "flows": batch})
+            response = self._client.post(self.url, json={"agent": self.node, self.kind: batch})
         except httpx.HTTPError as exc:
             return f"retry:{type(exc).__name__}"
         if 200 <= response.status_code < 300:

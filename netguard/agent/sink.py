@@ -1,5 +1,6 @@
 """Where the agent's flows go: JSON lines (`--output`), a bounded edge cache (with `--inventory`),
-and the shipper (`--controller`). Records are the core's native form (`flows.flow_to_record`).
+and the shipper (`--controller`): one native record per connection (`flows.flow_to_record`), or, with a
+pod cache, one Edge record per edge and interval (`EdgeBatcher`, the default).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from cachetools import LRUCache
 
 from netguard.agent.metrics import Metrics
 from netguard.agent.ship import Shipper
-from netguard.enrich import Enricher
+from netguard.enrich import Aggregation, Enricher
 from netguard.flows import flow_to_record
 from netguard.inventory import Inventory
-from netguard.model import EdgeKey, EdgeStats, Flow
+from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 
 
 class _CountingLRU(LRUCache):  # type: ignore[type-arg]
@@ -67,6 +68,64 @@ class EdgeCache:
         ]
 
 
+class EdgeBatcher:
+    """Agents ship edges, not connections: the flows of one interval (default 10 s) enriched against the
+    pod cache and aggregated per edge with the core's Enricher, then handed to the shipper as one
+    `Edge.to_record()` per edge (source, destination, port, protocol, connections, bytes, packets,
+    first and last seen, DNS names). A node's thousands of connections to a few peers become a few
+    records; the controller stores and classifies them as it does enriched flows."""
+
+    def __init__(self, inventory: Inventory, shipper: Shipper, interval: float = 10.0, max_addresses: int = 100_000,
+                 clock: Any = time.monotonic) -> None:
+        self.shipper = shipper
+        self.interval = interval
+        self.clock = clock
+        self.enricher = Enricher(inventory)
+        self.enricher._src_cache = LRUCache(max_addresses)  # type: ignore[assignment]
+        self.enricher._dst_cache = LRUCache(max_addresses)  # type: ignore[assignment]
+        self._started = clock()
+        self.intervals = 0
+        self.edges = 0
+
+    def set_inventory(self, inventory: Inventory) -> None:
+        self.enricher.inv = inventory
+        self.enricher._src_cache.clear()
+        self.enricher._dst_cache.clear()
+
+    def add(self, flow: Flow) -> None:
+        self.enricher.add(flow)
+
+    def add_counters(self, flow: Flow) -> None:
+        """A finished connection's bytes and packets, on its edge in this interval (as zero connections when
+        it started in an earlier one: the controller sums them onto the same edge)."""
+        src = self.enricher._source(flow)
+        for dst, port, name, via in self.enricher._destinations(flow):
+            key = EdgeKey(src, dst, port, flow.protocol)
+            stats = self.enricher.agg.stats.get(key)
+            if stats is None:
+                stats = self.enricher.agg.stats[key] = EdgeStats(first_seen=flow.time, last_seen=flow.time,
+                                                                 port_name=name, via_service=via)
+            stats.bytes += flow.bytes
+            stats.packets += flow.packets
+
+    def tick(self) -> None:
+        if self.clock() - self._started >= self.interval:
+            self.flush()
+
+    def flush(self) -> int:
+        """Ship this interval's edges; returns how many."""
+        agg, self.enricher.agg = self.enricher.agg, Aggregation()
+        self._started = self.clock()
+        records = [Edge(key, stats).to_record() for key, stats in agg.stats.items()]
+        for record in records:
+            self.shipper.put(record)
+        if records:
+            self.shipper.wake()
+        self.intervals += 1
+        self.edges += len(records)
+        return len(records)
+
+
 _NUMBERS = ("time", "src_port", "dst_port", "bytes", "packets", "dst_pod_port")
 
 
@@ -85,8 +144,10 @@ def _line(record: dict[str, Any]) -> str:
 
 class Sink:
     def __init__(self, metrics: Metrics, output: IO[str] | None = None, edges: EdgeCache | None = None,
-                 shipper: Shipper | None = None, flush_interval: float = 0.5, pod_cache: Any = None) -> None:
+                 shipper: Shipper | None = None, flush_interval: float = 0.5, pod_cache: Any = None,
+                 batcher: EdgeBatcher | None = None) -> None:
         self.pod_cache = pod_cache  # an ApiPodCache: a relisted inventory is taken on the sink's thread
+        self.batcher = batcher  # ships edges per interval through `shipper` instead of one record per flow
         self.metrics = metrics
         self.output = output
         self.edges = edges
@@ -103,7 +164,9 @@ class Sink:
             self.output.write(_line(record))
         if self.edges is not None:
             self.edges.add(flow)
-        if self.shipper is not None:
+        if self.batcher is not None:
+            self.batcher.add(flow)
+        elif self.shipper is not None:
             self.shipper.put(record)
 
     def counters(self, flow: Flow) -> None:
@@ -112,10 +175,17 @@ class Sink:
         self.metrics.connection_packets.inc(flow.packets)
         if self.edges is not None:
             self.edges.add_counters(flow)
+        if self.batcher is not None:
+            self.batcher.add_counters(flow)
 
     def tick(self) -> None:
-        if self.pod_cache is not None and self.edges is not None and (fresh := self.pod_cache.take()) is not None:
-            self.edges.set_inventory(fresh)
+        if self.pod_cache is not None and (fresh := self.pod_cache.take()) is not None:
+            if self.edges is not None:
+                self.edges.set_inventory(fresh)
+            if self.batcher is not None:
+                self.batcher.set_inventory(fresh)
+        if self.batcher is not None:
+            self.batcher.tick()
         now = time.monotonic()
         if self.output is not None and now - self._last_flush >= self.flush_interval:
             self.output.flush()
@@ -127,6 +197,9 @@ class Sink:
         if self.pod_cache is not None:
             self.pod_cache.close()
         summary: dict[str, Any] = {"flows": self.flows}
+        if self.batcher is not None:
+            self.batcher.flush()  # the last, partial interval
+            summary.update(edge_intervals=self.batcher.intervals, edge_records=self.batcher.edges)
         if self.shipper is not None:
             left = self.shipper.close(ship_timeout)
             summary.update(shipped=self.shipper.shipped, dropped=self.shipper.dropped, rejected=self.shipper.rejected,

@@ -281,8 +281,10 @@ def apply(plan: LabPlan, paths: Sequence[str]) -> tuple[str, str]:
     ingress = sum(r.ingress_isolated for r in compiled)
     egress = sum(r.egress_isolated for r in compiled)
     allows = sum(len(r.ingress) + len(r.egress) for r in compiled)
+    admin = sum(len(r.admin(d)) + len(r.baseline(d)) for r in compiled for d in Direction)
+    tiers = f", {admin} admin rules" if admin else ""
     return script, (f"lab {plan.name}: {len(policies)} policies enforced: {ingress} of {len(compiled)} pods isolated "
-                    f"for ingress, {egress} for egress, {allows} allow rules")
+                    f"for ingress, {egress} for egress, {allows} allow rules{tiers}")
 
 
 def off(plan: LabPlan) -> None:

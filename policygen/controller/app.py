@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from netguard.errors import InputError
-from policygen.controller.ingest import BODY_SCHEMA, BatchError
+from policygen.controller.ingest import BODY_SCHEMA, EDGE_BODY_SCHEMA, BatchError
 from policygen.controller.service import Controller, StaleDigest
 from policygen.controller.settings import Role, Settings, Token, parse_tokens, read_tokens
 from policygen.controller.store import parse_workload_key
@@ -52,15 +52,18 @@ class ApplyRequest(BaseModel):
 
 
 class Accepted(BaseModel):
-    accepted: int = Field(description="flow records stored durably")
+    accepted: int = Field(description="flow (or edge) records stored durably")
     connections: int = Field(description="new connections among them (Hubble reply packets are not)")
 
 
 ANONYMOUS = Token("", "anonymous", Role.WRITE)  # --no-auth
+WRITERS = frozenset({Role.WRITE})
+INGESTERS = frozenset({Role.WRITE, Role.INGEST})
+READERS = frozenset({Role.READ, Role.WRITE})  # an agent's token (ingest) does not read the map
 
 
-def _check_token(request: Request, tokens: tuple[Token, ...], role: Role = Role.READ) -> Token:
-    """The token the request carries (401 without one, 403 when unknown or read-only for a write)."""
+def _check_token(request: Request, tokens: tuple[Token, ...], allowed: frozenset[Role] = frozenset(Role)) -> Token:
+    """The token the request carries (401 without one, 403 when unknown or its role is not `allowed`)."""
     header = request.headers.get("authorization", "")
     scheme, _, sent = header.partition(" ")
     if not header or scheme.lower() != "bearer" or not sent.strip():
@@ -72,8 +75,8 @@ def _check_token(request: Request, tokens: tuple[Token, ...], role: Role = Role.
             found = t
     if found is None:
         raise HTTPException(403, "invalid token")
-    if role == Role.WRITE and found.role != Role.WRITE:
-        raise HTTPException(403, f"token {found.name!r} may only read")
+    if found.role not in allowed:
+        raise HTTPException(403, f"token {found.name!r} may only {'read' if found.role == Role.READ else 'send flows'}")
     return found
 
 
@@ -148,11 +151,15 @@ def create_app(controller: Controller) -> FastAPI:
 
     def write_auth(request: Request) -> None:
         """Checks the token; the endpoint finds it (who acts) in request.state.token."""
-        request.state.token = ANONYMOUS if settings.no_auth else _check_token(request, tokens.current(), Role.WRITE)
+        request.state.token = ANONYMOUS if settings.no_auth else _check_token(request, tokens.current(), WRITERS)
+
+    def ingest_auth(request: Request) -> None:
+        if not settings.no_auth:
+            _check_token(request, tokens.current(), INGESTERS)
 
     def read_auth(request: Request) -> None:
         if settings.read_auth and not settings.no_auth:
-            _check_token(request, tokens.current())
+            _check_token(request, tokens.current(), READERS)
 
     @app.exception_handler(InputError)
     async def _input_error(request: Request, exc: InputError) -> JSONResponse:
@@ -161,7 +168,7 @@ def create_app(controller: Controller) -> FastAPI:
     @app.post(
         "/api/v1/flows",
         response_model=Accepted,
-        dependencies=[Depends(write_auth)],
+        dependencies=[Depends(ingest_auth)],
         summary="Ingest a batch of flow records from a node agent",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": BODY_SCHEMA}}}},
         responses={401: {"description": "no bearer token"}, 403: {"description": "wrong token"},
@@ -169,6 +176,23 @@ def create_app(controller: Controller) -> FastAPI:
                    503: {"description": "the store failed; nothing acknowledged, retry"}},
     )
     async def post_flows(request: Request) -> Any:
+        return await _ingest(request, controller.parse, controller.prepare)
+
+    @app.post(
+        "/api/v1/edges",
+        response_model=Accepted,
+        dependencies=[Depends(write_auth)],
+        summary="Ingest the edges a node agent aggregated over one interval",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": EDGE_BODY_SCHEMA}}}},
+        responses={401: {"description": "no bearer token"}, 403: {"description": "wrong token"},
+                   413: {"description": "too large"}, 422: {"description": "invalid batch; nothing stored"},
+                   503: {"description": "the store failed; nothing acknowledged, retry"}},
+    )
+    async def post_edges(request: Request) -> Any:
+        return await _ingest(request, controller.parse_edges, controller.prepare_edges)
+
+    async def _ingest(request: Request, parse: Any, prepare: Any) -> Any:
+        """One batch, flows or edges: bounded read, strict parse, enrich and classify, answer after the commit."""
         started = time.perf_counter()
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > settings.max_body:
@@ -183,11 +207,11 @@ def create_app(controller: Controller) -> FastAPI:
             chunks.append(chunk)
         body = b"".join(chunks)
         try:
-            batch = controller.parse(body)
+            batch = parse(body)
         except BatchError as exc:
             metrics.rejected.labels(status=str(exc.status)).inc()
             return JSONResponse({"detail": exc.message}, status_code=exc.status)
-        prepared = controller.prepare(batch, body)
+        prepared = prepare(batch, body)
         try:
             await asyncio.wrap_future(controller.store.submit(prepared.write))
         except Exception as exc:
@@ -358,6 +382,11 @@ def create_app(controller: Controller) -> FastAPI:
     @app.get("/api/v1/alerts", dependencies=[Depends(read_auth)], summary="Lateral-movement alerts, one per edge")
     async def alerts() -> Any:
         return await run_in_threadpool(controller.alerts_json)
+
+    @app.get("/api/v1/leader", summary="Which replica leads (runs alert dispatch, the automatic apply, pruning)")
+    async def leader() -> Any:
+        lead = controller.leadership
+        return {"identity": lead.identity, "leader": lead.is_leader, "holder": lead.holder()}
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> Response:

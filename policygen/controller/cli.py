@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep the raw flow batches this long (default 168; 0: forever); the learned edges are kept")
     p.add_argument("--cors-origin", action="append", default=[], metavar="URL",
                    help="a browser origin allowed to call the API (repeatable), e.g. the netguard ui page")
+    p.add_argument("--lease", metavar="NS/NAME",
+                   help="several replicas on one PostgreSQL: elect the leader (alert dispatch, automatic apply, pruning) "
+                        "with this coordination.k8s.io Lease")
+    p.add_argument("--lease-duration", type=int, metavar="S", help="seconds before a dead leader is replaced (default 15)")
+    p.add_argument("--identity", metavar="NAME", help="this replica's name in the Lease (default: $POD_NAME, else the host)")
+    p.add_argument("--auto-apply", action="store_true", default=None,
+                   help="the leader applies approved policies of protect-mode namespaces when their text changes")
     p.add_argument("--no-auth", action="store_true", default=None, help="development only: accept writes without a token")
     return p
 
@@ -76,7 +83,10 @@ def build(settings):  # -> (Controller, FastAPI)
 
     store = _open_store(settings.db, settings.retention_hours)  # first: a bad --db is said before anything starts
     metrics = Metrics()
+    from policygen.controller.lease import Always, LeaderElector, LeaseLock
+
     applier = None
+    cluster = None
     if settings.inventory or settings.kube == "off":
         source = FileInventory(settings.inventory)
     else:
@@ -89,7 +99,14 @@ def build(settings):  # -> (Controller, FastAPI)
         else:
             source = KubeInventory(cluster, metrics=metrics).start()
             applier = Applier(cluster, metrics=metrics)
-    controller = Controller(settings, store, source, metrics, applier=applier)
+    leadership: Always | LeaderElector = Always()
+    if settings.lease:
+        if cluster is None or cluster.configuration is None:
+            raise InputError("lease: leader election needs the cluster (drop --inventory, and --kube off)")
+        namespace, name = settings.lease.split("/")
+        leadership = LeaderElector(LeaseLock(cluster.configuration, namespace, name), settings.identity,
+                                   settings.lease_duration)
+    controller = Controller(settings, store, source, metrics, applier=applier, leadership=leadership)
     return controller, create_app(controller)
 
 
@@ -126,7 +143,8 @@ def main(argv: list[str]) -> int:
     flags = {"listen": args.listen, "db": args.db, "token_file": args.token_file, "inventory": args.inventory,
              "kube": args.kube, "kubeconfig": args.kubeconfig, "default_mode": args.default_mode,
              "webhook_url": args.webhook_url, "read_auth": args.read_auth, "no_auth": args.no_auth,
-             "retention_hours": args.retention_hours, "cors_origins": args.cors_origin}
+             "retention_hours": args.retention_hours, "cors_origins": args.cors_origin, "lease": args.lease,
+             "lease_duration": args.lease_duration, "identity": args.identity, "auto_apply": args.auto_apply}
     settings = load_settings(flags, args.config)
     if modes:
         settings.namespaces = {**settings.namespaces, **modes}

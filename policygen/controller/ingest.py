@@ -15,7 +15,7 @@ from netguard.direction import ConnectionTracker
 from netguard.errors import InputError
 from netguard.flows import ReadStats, parse_record
 from netguard.inventory import is_ip
-from netguard.model import Flow
+from netguard.model import PROTOCOLS, Edge, Flow
 
 
 class BatchError(Exception):
@@ -97,6 +97,88 @@ def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
     stats.records = len(records)
     stats.flows = len(flows) - len(groups) + fast
     return Batch(agent, len(records), flows, groups, stats.flows, stats)
+
+
+# --- edges aggregated by the agents ----------------------------------------------------------------------
+# An agent with a pod cache ships, per interval, one record per edge it saw (`Edge.to_record`: source and
+# destination as endpoint keys, port, protocol, connections, bytes, packets, first and last seen, DNS
+# names), not one per connection: POST /api/v1/edges, `{"agent": NODE, "edges": [...]}`.
+
+
+@dataclass
+class EdgeBatch:
+    agent: str
+    records: int  # edge records
+    edges: list[Edge]
+    connections: int  # the connections they stand for
+
+
+EDGE_BODY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["agent", "edges"],
+    "additionalProperties": False,
+    "properties": {
+        "agent": BODY_SCHEMA["properties"]["agent"],
+        "edges": {
+            "type": "array",
+            "description": "one record per edge seen in the interval (netguard.model.Edge.to_record): src, dst "
+                           "(endpoint keys such as w:ns/Deployment/name or world:203.0.113.7), port, protocol, "
+                           "connections, bytes, packets, first_seen, last_seen, dst_names?, port_name?, via_service?",
+            "items": {"type": "object"},
+        },
+    },
+}
+
+
+def _edge(i: int, record: object) -> Edge:
+    if type(record) is not dict:
+        raise BatchError(f"edges[{i}]: expected a JSON object, got {type(record).__name__}")
+    for name in ("src", "dst", "port", "protocol", "connections"):
+        if name not in record:
+            raise BatchError(f"edges[{i}]: {name}: missing")
+    try:
+        edge = Edge.from_record(record)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BatchError(f"edges[{i}]: malformed edge ({exc})") from None
+    if edge.protocol not in PROTOCOLS:
+        raise BatchError(f"edges[{i}]: protocol: {edge.protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    if not 0 <= edge.port <= 65535:
+        raise BatchError(f"edges[{i}]: port: invalid port {edge.port}")
+    if min(edge.connections, edge.bytes, edge.packets) < 0 or edge.first_seen > edge.last_seen:
+        raise BatchError(f"edges[{i}]: counters must not be negative, first_seen not after last_seen")
+    for end in (edge.src, edge.dst):
+        if end.workload is not None and not all((end.workload.namespace, end.workload.kind, end.workload.name)):
+            raise BatchError(f"edges[{i}]: {end.key!r}: expected w:namespace/Kind/name")
+    return edge
+
+
+def parse_edge_batch(body: bytes, max_records: int = 50_000) -> EdgeBatch:
+    """All the edges are good, or the batch is refused naming the first bad one (`edges[3]: port: ...`)."""
+    try:
+        doc = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BatchError(f"body: not JSON ({getattr(exc, 'msg', exc)})") from None
+    if not isinstance(doc, dict):
+        raise BatchError(f"body: expected a JSON object, got {type(doc).__name__}")
+    extra = set(doc) - {"agent", "edges"}
+    if extra:
+        raise BatchError(f"body: unknown keys {', '.join(sorted(extra))} (expected agent, edges)")
+    agent = doc.get("agent")
+    if not isinstance(agent, str) or not agent or len(agent) > 253:
+        raise BatchError("agent: expected the node name (a non-empty string)")
+    records = doc.get("edges")
+    if not isinstance(records, list):
+        raise BatchError("edges: expected a list of edge records")
+    if len(records) > max_records:
+        raise BatchError(f"edges: {len(records)} records; at most {max_records} per batch", status=413)
+    edges = [_edge(i, r) for i, r in enumerate(records)]
+    return EdgeBatch(agent, len(edges), edges, sum(e.connections for e in edges))
+
+
+def is_edge_body(body: bytes) -> bool:
+    """A stored batch body that came through /api/v1/edges (the raw batches table keeps both kinds)."""
+    doc = json.loads(body)
+    return isinstance(doc, dict) and "edges" in doc
 
 
 # --- the fast path for the agent's own records -------------------------------------------------------

@@ -60,6 +60,7 @@ class Cluster:
     cert: tuple[str, str] | None = None
     token: Any = None  # a callable returning "Bearer ..." (refreshed), or None
     extra_headers: dict[str, str] = field(default_factory=dict)
+    configuration: Any = None  # the kubernetes client's Configuration, for the typed APIs (the Lease)
 
     def client(self, timeout: float | None = 30.0) -> httpx.Client:
         return httpx.Client(base_url=self.host, verify=self.verify, cert=self.cert,
@@ -106,7 +107,7 @@ def _from_configuration(cfg: Any) -> Cluster:
             value = "Bearer " + value
         return value
 
-    return Cluster(host=cfg.host.rstrip("/"), verify=verify, cert=cert, token=token)
+    return Cluster(host=cfg.host.rstrip("/"), verify=verify, cert=cert, token=token, configuration=cfg)
 
 
 class Gone(Exception):

@@ -24,5 +24,9 @@ class Metrics:
                                         registry=r)
         self.watch_restarts = Counter("netguard_controller_watch_restarts", "Kubernetes watch restarts by kind and reason",
                                       ["kind", "reason"], registry=r)
+        self.leader = Gauge("netguard_controller_leader", "1 while this replica is the leader (runs the singletons)",
+                            registry=r)
+        self.alerts_sent = Counter("netguard_controller_alerts_dispatched", "Alerts claimed and handed to the webhook sender",
+                                   registry=r)
         self.applied = Counter("netguard_controller_policies_applied", "NetworkPolicies applied or removed", ["action"],
                                registry=r)

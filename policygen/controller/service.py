@@ -3,6 +3,12 @@
 The HTTP layer (app.py) is a thin caller of this, and so are the tests. Ingest runs in one thread
 (the event loop): parse, enrich against the current inventory snapshot, classify each edge by the
 mode of its namespaces, then hand one BatchWrite to the store and answer after the commit.
+
+Several replicas may share one PostgreSQL. Each ingests and serves reads; a duty thread per replica
+picks up what the others committed (approvals, modes, new batches for the review) once a
+`duty_interval`, and on the leader (lease.py) runs the singletons: alert dispatch (each alert claimed in
+the database, so sent once), the automatic apply (a policy applied again only when its digest changed),
+and the pruning of raw batches. A single controller without a Lease is its own leader.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, canonical_text, review_state
 from policygen.approval import Decision as ReviewDecision
 from policygen.controller.events import EventHub, EventKind
-from policygen.controller.ingest import Batch, parse_batch
+from policygen.controller.ingest import Batch, EdgeBatch, is_edge_body, parse_batch, parse_edge_batch
+from policygen.controller.lease import Always, LeaderElector
 from policygen.controller.metrics import Metrics
 from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
 from policygen.controller.settings import MODES, Settings
@@ -67,6 +74,19 @@ def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
             agg.unresolved[where] += count * n
         agg.flows += n
     enricher.agg = agg
+    return agg
+
+
+def edges_aggregation(edges: list[Edge]) -> Aggregation:
+    """Edges an agent aggregated, as the Aggregation enrichment would have built (merged per key)."""
+    agg = Aggregation()
+    for edge in edges:
+        mine = agg.stats.get(edge.key)
+        if mine is None:
+            agg.stats[edge.key] = edge.stats.copy()
+        else:
+            mine.merge(edge.stats)
+    agg.flows = sum(e.connections for e in edges)
     return agg
 
 
@@ -124,7 +144,7 @@ class Prepared:
 
 class Controller:
     def __init__(self, settings: Settings, store: Store, source: InventorySource, metrics: Metrics | None = None,
-                 applier: Any = None) -> None:
+                 applier: Any = None, leadership: Always | LeaderElector | None = None) -> None:
         self.settings = settings
         self.store = store
         self.source = source
@@ -154,12 +174,126 @@ class Controller:
             if settings.webhook_url else None
         self.metrics.edges.set(len(self.baseline))
         self.events = EventHub()
+        self.leadership = leadership or Always()
+        store.may_prune = lambda: self.leadership.is_leader
+        store.mark_dispatch_start()
+        self._stamp = store.change_stamp()
+        self._own_batches: set[int] = set()  # committed here since the last sync
+        self._foreign_since = 0.0  # when another replica's batch was first seen and the live review not rebuilt
+        self._reconciled: tuple | None = None
+        self._apply_failed: dict[str, str] = {}  # ref -> digest whose apply failed (not retried until it changes)
+        self._duty_lock = threading.Lock()
+        self._stop = threading.Event()
+        self.leadership.start()
+        self._duties = threading.Thread(target=self._run_duties, name="netguard-duties", daemon=True)
+        self._duties.start()
 
     def close(self) -> None:
+        self._stop.set()
+        self._duties.join(timeout=30)
+        self.leadership.stop()  # hands the Lease over
         if self.webhook is not None:
             self.webhook.close()
         self.source.close()
         self.store.close()
+
+    # --- several replicas: sync with the database, and the leader's duties --------------------------------
+
+    def _run_duties(self) -> None:
+        while not self._stop.wait(self.settings.duty_interval):
+            try:
+                self.duties()
+            except Exception:  # the database is away for a moment: try again next time
+                log.exception("duties failed")
+
+    def duties(self) -> None:
+        """Once a duty interval, on every replica: sync; on the leader: dispatch alerts, apply."""
+        self.sync()
+        leading = self.leadership.is_leader
+        self.metrics.leader.set(1 if leading else 0)
+        if leading:
+            self.dispatch_alerts()
+            self.reconcile()
+
+    def sync(self) -> None:
+        """Pick up what other replicas committed: approvals, modes, and batches. The live review follows
+        this replica's own commits in place; another replica's batches make it stale, and it is built
+        again from the database on the next read (at most once per `review_max_age`)."""
+        stamp = self.store.change_stamp()
+        if stamp == self._stamp:
+            return
+        old, self._stamp = self._stamp, stamp
+        if stamp[1:3] != old[1:3]:
+            with self._lock:
+                self.approvals = self.store.approvals()
+        if stamp[3:] != old[3:]:
+            self._reload_modes()
+        if stamp[0] != old[0]:
+            foreign = set(self.store.batch_ids_after(int(old[0]))) - self._own_batches
+            self._own_batches = {i for i in self._own_batches if i > int(stamp[0])}
+            if foreign:
+                self._foreign_since = self._foreign_since or time.monotonic()
+        if self._foreign_since and time.monotonic() - self._foreign_since >= self.settings.review_max_age:
+            with self._live_lock:
+                self._live = None
+            self._foreign_since = 0.0
+        with self._lock:
+            self.version += 1
+
+    def dispatch_alerts(self) -> int:
+        """On the leader: claim the alerts not yet sent (in the database, so once across replicas) and hand
+        them to the webhook sender. Returns how many."""
+        if self.webhook is None or not self.leadership.is_leader:
+            return 0
+        with self._duty_lock:
+            claimed = self.store.claim_alerts(self.leadership.identity)
+        if claimed:
+            self.metrics.alerts_sent.inc(len(claimed))
+            self.webhook.send([alertmanager_payload(a) for a in claimed])
+        return len(claimed)
+
+    def reconcile(self) -> dict | None:
+        """On the leader with `auto_apply`: apply the approved policies of protect-mode namespaces whose text
+        differs from what was last applied (by any replica); each at most once per text."""
+        if not (self.settings.auto_apply and self.applier is not None and self.leadership.is_leader):
+            return None
+        self._current()
+        state = (self._inv_gen, self.version)  # the version moves with every commit, approval and sync
+        if state == self._reconciled:
+            return None
+        with self._duty_lock:
+            chosen, _ = self._chosen()
+            applied = self.store.applied_digests()
+            todo = []
+            for g in chosen:
+                ref, digest = self._ref_digest(g)
+                if applied.get(ref) != digest and self._apply_failed.get(ref) != digest:
+                    todo.append(g)
+            result = self._apply_chosen(todo, who=f"auto-apply ({self.leadership.identity})") if todo else None
+            self._reconciled = state
+        return result
+
+    def _ref_digest(self, g: Any) -> tuple[str, str]:
+        """The NetworkPolicy's namespace/name, and the digest of its canonical text (what approvals bind to)."""
+        meta = g.policy.to_dict()["metadata"]
+        return f"{meta['namespace']}/{meta['name']}", self.review_state(g).digest
+
+    def _apply_chosen(self, chosen: list, dry_run_only: bool = False, who: str = "") -> dict:
+        """Apply (dry runs first); record each applied policy's digest (so no replica applies that text
+        again) and an audit entry."""
+        digests = dict(self._ref_digest(g) for g in chosen)
+        result = self.applier.apply(chosen, self.store, dry_run_only=dry_run_only)
+        for item in result.get("applied", []):
+            self.store.record_digest(item["ref"], digests[item["ref"]])
+            self._apply_failed.pop(item["ref"], None)
+            self.store.add_audit(AuditEntry(time.time(), AuditAction.APPLY, item["workload"], item["ref"],
+                                            digests[item["ref"]], who))
+        for item in result.get("errors", []):
+            if item.get("ref") in digests:
+                self._apply_failed[item["ref"]] = digests[item["ref"]]
+        if result.get("applied"):
+            self.events.publish(EventKind.REVIEW, applied=len(result["applied"]), by=who)
+        return result
 
     # --- inventory ---------------------------------------------------------------------------------
 
@@ -236,12 +370,28 @@ class Controller:
 
     def prepare(self, batch: Batch, body: bytes) -> Prepared:
         """Enrich and classify one valid batch (call from one thread at a time: the event loop)."""
-        inventory, enricher, modes = self._current()
+        _, enricher, _ = self._current()
         agg = enrich_batch(enricher, batch)
-        write = BatchWrite(batch.agent, body, batch.records, batch.connections, learned=list(agg.learned.values()))
+        return self._classify(agg, BatchWrite(batch.agent, body, batch.records, batch.connections,
+                                              learned=list(agg.learned.values())))
+
+    def parse_edges(self, body: bytes) -> EdgeBatch:
+        return parse_edge_batch(body, self.settings.max_batch)
+
+    def prepare_edges(self, batch: EdgeBatch, body: bytes) -> Prepared:
+        """An agent's edges, already aggregated and named: classified and stored as a flow batch's are."""
+        return self._classify(edges_aggregation(batch.edges), BatchWrite(batch.agent, body, batch.records,
+                                                                         batch.connections))
+
+    def _classify(self, agg: Aggregation, write: BatchWrite) -> Prepared:
+        """Each edge by the mode of its namespaces: into the baseline (learn), or alerted (monitor, protect)."""
+        _, _, modes = self._current()
         new_alerts: list[AlertRow] = []
         learned_keys: list[EdgeKey] = []
         approved: tuple[PolicySet, Targets] | None = None
+        unknown = [k for k in agg.stats if k not in self.baseline and k not in self.alerted and modes.of_edge(k)[0] != "learn"]
+        if unknown:  # perhaps learned by another replica on the same database
+            self.baseline |= self.store.baseline_among(unknown)
         for key, s in agg.stats.items():
             mode, namespace = modes.of_edge(key)
             if mode == "learn":
@@ -271,6 +421,7 @@ class Controller:
     def committed(self, prepared: Prepared) -> None:
         w = prepared.write
         self.version += 1
+        self._own_batches.add(w.batch_id)
         self._to_live(w)
         self.metrics.flows.labels(agent=w.agent).inc(w.records)
         self.metrics.connections.inc(w.connections)
@@ -280,8 +431,8 @@ class Controller:
             self.metrics.alerts.labels(namespace=alert.namespace or "-", reason=",".join(alert.reasons)).inc()
             log.warning("alert: %s -> %s %d/%s (%s, %s mode)", alert.key.src, alert.key.dst, alert.key.port,
                         alert.key.protocol, ",".join(alert.reasons), alert.mode)
-        if prepared.new_alerts and self.webhook is not None:
-            self.webhook.send([alertmanager_payload(a) for a in prepared.new_alerts])
+        if prepared.new_alerts:
+            self.dispatch_alerts()  # at once on the leader; a follower's wait for the leader's next duty
         new_edges = len(prepared.learned_keys) + sum(1 for a in prepared.new_alerts if "new-edge" in a.reasons)
         if new_edges:
             self.events.publish(EventKind.GRAPH, new_edges=new_edges, version=self.version)
@@ -299,14 +450,21 @@ class Controller:
     def ingest(self, body: bytes) -> dict:
         """Parse, enrich, store and commit one batch (synchronously; the app does the same, async)."""
         batch = self.parse(body)
-        prepared = self.prepare(batch, body)
+        return self._store(self.prepare(batch, body), batch.records, batch.connections)
+
+    def ingest_edges(self, body: bytes) -> dict:
+        """The same for an agent's batch of edges (POST /api/v1/edges)."""
+        batch = self.parse_edges(body)
+        return self._store(self.prepare_edges(batch, body), batch.records, batch.connections)
+
+    def _store(self, prepared: Prepared, records: int, connections: int) -> dict:
         try:
             self.store.write(prepared.write)
         except Exception:
             self.failed(prepared)
             raise
         self.committed(prepared)
-        return {"accepted": batch.records, "connections": batch.connections}
+        return {"accepted": records, "connections": connections}
 
     # --- monitor: denied by the approved policies -------------------------------------------------
 
@@ -533,10 +691,14 @@ class Controller:
             total = Aggregation()
             batches = records = 0
             for body in store.batch_bodies(conn):
-                batch = parse_batch(body, max_records=1 << 62)
-                agg = enrich_batch(enricher, batch)
+                if is_edge_body(body):  # named by the agent already: kept as they came
+                    edge_batch = parse_edge_batch(body, max_records=1 << 62)
+                    agg, count = edges_aggregation(edge_batch.edges), edge_batch.records
+                else:
+                    batch = parse_batch(body, max_records=1 << 62)
+                    agg, count = enrich_batch(enricher, batch), batch.records
                 batches += 1
-                records += batch.records
+                records += count
                 total.merge(agg)
             rows = [EdgeRow(edge, modes.of_edge(edge.key)[0] == "learn" or edge.key in self.baseline)
                     for edge in total.edges()]
@@ -567,7 +729,6 @@ class Controller:
 
         if self.applier is None:
             raise InputError("no cluster: apply needs the controller to run against Kubernetes (not --inventory)")
-        _, _, modes = self._current()
         if remove:
             applied = self.store.applied()
             result = self.applier.remove(self.store)
@@ -575,6 +736,15 @@ class Controller:
                 self.store.add_audit(AuditEntry(time.time(), AuditAction.DELETE, applied.get(ref, ""), ref, "", who))
             self.events.publish(EventKind.REVIEW, removed=len(result["removed"]), by=who)
             return result
+        chosen, skipped = self._chosen()
+        result = self._apply_chosen(chosen, dry_run_only=dry_run_only, who=who)
+        result["skipped"] = skipped
+        return result
+
+    def _chosen(self) -> tuple[list, list[dict]]:
+        """The generated policies to apply: approved on their current text, of protect-mode namespaces;
+        and those skipped, why."""
+        _, _, modes = self._current()
         chosen, skipped = [], []
         for g in self.live().page().items:
             state = self.review_state(g)
@@ -587,13 +757,5 @@ class Controller:
                 skipped.append({"workload": g.workload.key, "reason": f"namespace {g.workload.namespace} is in {mode} mode"})
                 continue
             chosen.append(g)
-        result = self.applier.apply(chosen, self.store, dry_run_only=dry_run_only)
-        result["skipped"] = skipped
-        digests = {g.workload.key: self.review_state(g).digest for g in chosen}
-        for item in result["applied"]:
-            self.store.add_audit(AuditEntry(time.time(), AuditAction.APPLY, item["workload"], item["ref"],
-                                            digests.get(item["workload"], ""), who))
-        if result["applied"]:
-            self.events.publish(EventKind.REVIEW, applied=len(result["applied"]), by=who)
-        return result
+        return chosen, skipped
 

@@ -12,11 +12,16 @@ Config file (all keys optional):
     webhook_url: http://alertmanager:9093/api/v2/alerts
     read_auth: false                       # true: the read endpoints need a token too
     retention_hours: 168                   # raw flow batches kept this long (0: forever); edges always
+    lease: netguard-system/netguard-controller  # several replicas on one PostgreSQL: elect a leader with this Lease
+    identity: netguard-controller-7d9f-abcde    # this replica's name in the Lease (default: $POD_NAME, else the host name)
+    lease_duration: 15                     # seconds without renewal before another replica takes over
+    auto_apply: false                      # the leader applies approved policies of protect namespaces when they change
 """
 
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
@@ -50,6 +55,11 @@ class Settings:
     max_batch: int = 50_000  # records per POST
     max_body: int = 64 << 20  # bytes per POST
     log_level: str = "info"
+    lease: str = ""  # NAMESPACE/NAME of the coordination.k8s.io Lease the replicas elect their leader with; "": no election
+    identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or socket.gethostname())
+    lease_duration: int = 15  # seconds: a dead leader is replaced within this (plus one retry, duration / 4)
+    auto_apply: bool = False  # the leader applies approved policies of protect-mode namespaces whose text changed
+    duty_interval: float = 1.0  # seconds between a replica's syncs with the database and the leader's duties
 
     def validate(self) -> Settings:
         for ns, mode in {"default_mode": self.default_mode, **self.namespaces}.items():
@@ -59,6 +69,10 @@ class Settings:
             raise InputError(f"kube: {self.kube!r} is not one of auto, in-cluster, kubeconfig, off")
         if not self.tokens and not self.no_auth:
             raise InputError("no tokens: give --token-file FILE (one token a line), or --no-auth for local development")
+        if self.lease and (self.lease.count("/") != 1 or not all(self.lease.split("/"))):
+            raise InputError(f"lease: expected NAMESPACE/NAME, got {self.lease!r}")
+        if self.lease_duration < 1:
+            raise InputError(f"lease_duration: at least 1 second, got {self.lease_duration}")
         host, _, port = self.listen.rpartition(":")
         if not host or not port.isdigit():
             raise InputError(f"listen: expected HOST:PORT, got {self.listen!r}")
@@ -99,12 +113,13 @@ def read_tokens(path: str) -> tuple[str, ...]:
 
 class Role(StrEnum):
     READ = "read"  # the read API (graph, policies, alerts, audit, events)
+    INGEST = "ingest"  # POST /api/v1/flows only: what an agent's token needs, and nothing else
     WRITE = "write"  # everything: ingest, approve, apply, modes
 
 
 @dataclass(frozen=True)
 class Token:
-    """One line of the token file: `SECRET [name=NAME] [role=read|write]`. A bare secret is a write
+    """One line of the token file: `SECRET [name=NAME] [role=read|ingest|write]`. A bare secret is a write
     token named `token-N` (N: its line among the tokens, from 1), as token files were before names."""
 
     secret: str
@@ -122,7 +137,7 @@ def parse_token(line: str, index: int) -> Token:
         values[key] = value
     role = values.get("role", "write")
     if role not in tuple(Role):
-        raise InputError(f"token {index}: role must be read or write, got {role!r}")
+        raise InputError(f"token {index}: role must be read, ingest or write, got {role!r}")
     return Token(secret, values.get("name", f"token-{index}"), Role(role))
 
 
@@ -157,11 +172,11 @@ def load_settings(flags: dict[str, Any], config_file: str = "", environ: dict[st
                 raw = [p for p in raw.split(os.pathsep) if p]
             elif name == "namespaces":
                 raw = dict(item.split("=", 1) for item in raw.split(",") if "=" in item)
-            elif name in ("read_auth", "no_auth"):
+            elif name in ("read_auth", "no_auth", "auto_apply"):
                 raw = raw.lower() in ("1", "true", "yes")
-            elif name in ("max_batch", "max_body"):
+            elif name in ("max_batch", "max_body", "lease_duration"):
                 raw = int(raw)
-            elif name in ("retention_hours", "review_max_age"):
+            elif name in ("retention_hours", "review_max_age", "duty_interval"):
                 raw = float(raw)
             values[name] = raw
     values.update({k: v for k, v in flags.items() if v is not None and v != []})

@@ -11,6 +11,11 @@ What is kept, and why:
 - `learned`: workloads known only from flow identities (Hubble), with their labels.
 - `approvals`, `alerts` (one row per edge, deduplicated), `applied` (policies netguard applied).
 - `modes`: per-namespace modes set through the API (`PUT /api/v1/modes/{namespace}`), over the config.
+- `dispatched`: the alerts whose notification was sent, one row per edge: replicas sharing PostgreSQL
+  claim an alert with INSERT ... ON CONFLICT DO NOTHING before sending it, so it is sent once.
+- `applied_digests`: the digest of the policy text last applied per NetworkPolicy, so the automatic
+  apply (on the leader) applies a policy again only when its text changed, whichever replica led.
+  Both tables are created when missing, on any schema version.
 
 Schema versions: 1 (first), 2 (adds `modes`), 3 (the edge's DNS names: the columns of `edges` are the
 fields of netguard.model.EdgeStats), 4 (approvals bound to the digest of the policy text, with who
@@ -62,6 +67,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     UNIQUE (src, dst, port, protocol));
 CREATE TABLE IF NOT EXISTS applied (ref TEXT PRIMARY KEY, workload TEXT NOT NULL, applied {real} NOT NULL);
 CREATE TABLE IF NOT EXISTS modes (namespace TEXT PRIMARY KEY, mode TEXT NOT NULL, updated {real} NOT NULL);
+CREATE TABLE IF NOT EXISTS dispatched (
+    src TEXT NOT NULL, dst TEXT NOT NULL, port {int} NOT NULL, protocol TEXT NOT NULL, claimed_by TEXT NOT NULL,
+    sent {real} NOT NULL, PRIMARY KEY (src, dst, port, protocol));
+CREATE TABLE IF NOT EXISTS applied_digests (ref TEXT PRIMARY KEY, digest TEXT NOT NULL, applied {real} NOT NULL);
 """
 # What each version adds, run in order on an older store (in the schema transaction). A new store gets
 # _DDL, which has everything.
@@ -186,6 +195,7 @@ class BatchWrite:
     learned: list[WorkloadInfo] = field(default_factory=list)
     alerts: list[AlertRow] = field(default_factory=list)
     seq: int = 0  # set at commit: the store's commit sequence number (Store.seq)
+    batch_id: int = 0  # set at commit: its row in `batches` (replicas tell their own commits from others')
 
 
 def _edge_params(row: EdgeRow) -> tuple:
@@ -232,6 +242,7 @@ class Store:
         self.retention: float = 0.0  # seconds raw batches are kept (0: forever); edges are kept regardless
         self.prune_every: float = 60.0
         self._pruned_at = time.monotonic()
+        self.may_prune: Any = lambda: True  # replicas sharing a database: only the leader prunes
         self.seq = 0  # commits so far (by the writer thread): what a reader's snapshot includes
 
     # -- connections (per dialect) --
@@ -355,9 +366,9 @@ class Store:
                 continue
             self.seq += 1
             for (write, fut), batch_id in zip(group, ids, strict=True):
-                write.seq = self.seq
+                write.seq, write.batch_id = self.seq, batch_id
                 fut.set_result(batch_id)
-            if self.retention and time.monotonic() - self._pruned_at >= self.prune_every:
+            if self.retention and self.may_prune() and time.monotonic() - self._pruned_at >= self.prune_every:
                 self._pruned_at = time.monotonic()
                 try:
                     self.prune(conn)
@@ -520,7 +531,7 @@ class Store:
                 return
             for batch_id, body in rows:
                 last = int(batch_id)
-                yield from json.loads(zlib.decompress(bytes(body)))["flows"]
+                yield from json.loads(zlib.decompress(bytes(body))).get("flows", [])  # edge batches hold none
 
     def approvals(self) -> dict[str, Approval]:
         rows = self._all("SELECT workload, decision, digest, policy_text, actor, updated FROM approvals")
@@ -598,9 +609,68 @@ class Store:
 
     def forget_applied(self, ref: str) -> None:
         self._direct("DELETE FROM applied WHERE ref = ?", (ref,))
+        self._direct("DELETE FROM applied_digests WHERE ref = ?", (ref,))
 
     def applied(self) -> dict[str, str]:
         return dict(self._all("SELECT ref, workload FROM applied"))
+
+    # -- several replicas on one database --
+    def change_stamp(self) -> tuple:
+        """Cheap: changes when any replica commits a batch, an approval or a mode (what a replica caches)."""
+        (stamp,) = self._all("SELECT (SELECT COALESCE(MAX(id), 0) FROM batches), "
+                             "(SELECT COUNT(*) FROM approvals), (SELECT COALESCE(MAX(updated), 0) FROM approvals), "
+                             "(SELECT COUNT(*) FROM modes), (SELECT COALESCE(MAX(updated), 0) FROM modes)")
+        return tuple(stamp)
+
+    def batch_ids_after(self, last: int) -> list[int]:
+        """Ids of the batches committed after `last` (by any replica)."""
+        return [int(i) for (i,) in self._all("SELECT id FROM batches WHERE id > ?", (last,))]
+
+    def baseline_among(self, keys: list[EdgeKey]) -> set[EdgeKey]:
+        """Which of `keys` another replica recorded into the baseline."""
+        found: set[EdgeKey] = set()
+        for key in keys:
+            rows = self._all("SELECT baseline FROM edges WHERE src = ? AND dst = ? AND port = ? AND protocol = ?",
+                             (endpoint_key(key.src), endpoint_key(key.dst), key.port, key.protocol))
+            if rows and int(rows[0][0]):
+                found.add(key)
+        return found
+
+    def mark_dispatch_start(self) -> None:
+        """Alerts stored before dispatch was recorded (an older store) are not sent again."""
+        self._direct("INSERT INTO meta (key, value) SELECT 'dispatch_after', CAST(COALESCE(MAX(id), 0) AS TEXT) "
+                     "FROM alerts WHERE true ON CONFLICT (key) DO NOTHING")  # WHERE: SQLite parses the upsert after it
+
+    def claim_alerts(self, by: str, limit: int = 500) -> list[AlertRow]:
+        """Alerts not yet sent, each claimed for `by` in the database (INSERT ... ON CONFLICT DO NOTHING: of
+        two replicas claiming one alert, one gets it). Claimed means sent: a claimer that dies before
+        sending loses that notification (the alert stays in /api/v1/alerts), it never sends twice."""
+        rows = self._all(
+            "SELECT a.src, a.dst, a.port, a.protocol, a.namespace, a.mode, a.reasons, a.last_seen, a.count FROM alerts a "
+            "WHERE a.id > (SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'dispatch_after') AND NOT EXISTS "
+            "(SELECT 1 FROM dispatched d WHERE d.src = a.src AND d.dst = a.dst AND d.port = a.port AND d.protocol = a.protocol)"
+            " ORDER BY a.id LIMIT ?", (limit,))
+        claimed = []
+        now = time.time()
+        with self._read_lock:
+            cur = self._reader.cursor()
+            for src, dst, port, proto, ns, mode, reasons, last, count in rows:
+                cur.execute(self._q("INSERT INTO dispatched (src, dst, port, protocol, claimed_by, sent) "
+                                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (src, dst, port, protocol) DO NOTHING"),
+                            (src, dst, port, proto, by, now))
+                if cur.rowcount == 1:
+                    key = EdgeKey(parse_endpoint_key(src), parse_endpoint_key(dst), int(port), proto)
+                    claimed.append(AlertRow(key, ns, mode, json.loads(reasons), float(last), int(count)))
+            self._reader.commit()
+        return claimed
+
+    def applied_digests(self) -> dict[str, str]:
+        return dict(self._all("SELECT ref, digest FROM applied_digests"))
+
+    def record_digest(self, ref: str, digest: str) -> None:
+        self._direct("INSERT INTO applied_digests (ref, digest, applied) VALUES (?, ?, ?) "
+                     "ON CONFLICT (ref) DO UPDATE SET digest = excluded.digest, applied = excluded.applied",
+                     (ref, digest, time.time()))
 
     def size_bytes(self) -> int:
         raise NotImplementedError

@@ -16,7 +16,7 @@ def free_port() -> int:
 
 
 class FakeController:
-    """POST /api/v1/flows; answers with `statuses` in turn (then 200), keeps every accepted batch."""
+    """POST /api/v1/flows (and /api/v1/edges); answers with `statuses` in turn (then 200), keeps every accepted batch."""
 
     def __init__(self, port: int | None = None, statuses: list[int] | None = None, token: str = "s3cret") -> None:
         self.port = port or free_port()
@@ -33,7 +33,7 @@ class FakeController:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with controller.lock:
                     controller.requests += 1
-                    if self.path != "/api/v1/flows":
+                    if self.path not in ("/api/v1/flows", "/api/v1/edges"):
                         status = 404
                     elif self.headers.get("Authorization") != f"Bearer {controller.token}":
                         controller.unauthorized += 1

@@ -12,7 +12,9 @@ stand-in does only what the controller needs, the way the API server does it:
 - `drop_watches()` cuts every open watch connection (a dropped connection); `set_frozen(True)` makes
   new watches silent with their connection left open (a half-open connection);
 - server-side apply (`PATCH` with `application/apply-patch+yaml`, `fieldManager`, `force`, `dryRun=All`),
-  and `DELETE`; every request is recorded for assertions; an optional bearer token is checked.
+  and `DELETE`; every request is recorded for assertions; an optional bearer token is checked;
+- create (`POST`) and replace (`PUT`) as leader election uses them on Leases: 409 AlreadyExists on a
+  create of an existing object, 409 Conflict on a replace whose resourceVersion is not the current one.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ PLURALS = {
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
     "AdminNetworkPolicy": ("/apis/policy.networking.k8s.io/v1alpha1", "adminnetworkpolicies", False),
     "BaselineAdminNetworkPolicy": ("/apis/policy.networking.k8s.io/v1alpha1", "baselineadminnetworkpolicies", False),
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
 }
 KIND_OF = {plural: kind for kind, (_, plural, _) in PLURALS.items()}
 API_VERSION = {"/api/v1": "v1", "/apis/apps/v1": "apps/v1", "/apis/batch/v1": "batch/v1",
                "/apis/networking.k8s.io/v1": "networking.k8s.io/v1",
-               "/apis/policy.networking.k8s.io/v1alpha1": "policy.networking.k8s.io/v1alpha1"}
+               "/apis/policy.networking.k8s.io/v1alpha1": "policy.networking.k8s.io/v1alpha1",
+               "/apis/coordination.k8s.io/v1": "coordination.k8s.io/v1"}
 
 
 class StandIn:
@@ -69,6 +73,12 @@ class StandIn:
 
             def do_DELETE(self) -> None:  # noqa: N802
                 standin._handle(self, "DELETE")
+
+            def do_POST(self) -> None:  # noqa: N802
+                standin._handle(self, "POST")
+
+            def do_PUT(self) -> None:  # noqa: N802
+                standin._handle(self, "PUT")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -174,6 +184,10 @@ class StandIn:
             return self._send(h, 200, obj) if obj else self._send(h, 404, _status(404, "NotFound", f"{name} not found"))
         if method == "PATCH":
             return self._apply(h, record, kind, namespace or "", name, query)
+        if method == "POST" and name is None:
+            return self._create(h, record, kind, namespace or "")
+        if method == "PUT" and name is not None:
+            return self._replace(h, record, kind, namespace or "", name)
         if method == "DELETE":
             obj = self.delete(kind, namespace or "", name)
             return self._send(h, 200, obj) if obj else self._send(h, 404, _status(404, "NotFound", f"{name} not found"))
@@ -269,6 +283,30 @@ class StandIn:
             return self._send(h, 200 if current else 201, merged)
         stored = self.put(merged)
         return self._send(h, 200 if current else 201, stored)
+
+    def _create(self, h, record: dict, kind: str, namespace: str) -> None:
+        obj = {**(record.get("body") or {}), "kind": kind}
+        meta = obj.setdefault("metadata", {})
+        meta["namespace"] = namespace
+        with self.cond:  # check and write under one lock: two creates race, one wins
+            if self.get(kind, namespace, meta.get("name", "")) is not None:
+                return self._send(h, 409, _status(409, "AlreadyExists", f"{kind} {meta.get('name')!r} already exists"))
+            meta.pop("resourceVersion", None)
+            stored = self.put(obj)
+        return self._send(h, 201, stored)
+
+    def _replace(self, h, record: dict, kind: str, namespace: str, name: str) -> None:
+        obj = {**(record.get("body") or {}), "kind": kind}
+        meta = obj.setdefault("metadata", {})
+        with self.cond:  # the optimistic lock: the write carries the resourceVersion it read
+            current = self.get(kind, namespace, name)
+            if current is None:
+                return self._send(h, 404, _status(404, "NotFound", f"{name} not found"))
+            if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
+                return self._send(h, 409, _status(409, "Conflict", f"the object has been modified: {name}"))
+            meta.update(name=name, namespace=namespace)
+            stored = self.put(obj)
+        return self._send(h, 200, stored)
 
     def _send(self, h, status: int, body: dict) -> None:
         data = json.dumps(body).encode()

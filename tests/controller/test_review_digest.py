@@ -140,3 +140,22 @@ def test_events_reach_every_subscriber_and_a_slow_one_is_told_to_resync():
     fast, slow = asyncio.run(run())
     assert b"event: review" in fast[0] and json.loads(fast[0].split(b"data: ")[1]) == {"workload": "w"}
     assert b"event: resync" in slow[0] or b"event: graph" in slow[0]
+
+
+def test_an_agents_ingest_token_sends_flows_and_nothing_else(tmp_path: Path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("i-agent name=agents role=ingest\nr-ui name=ui role=read\n")
+    settings = Settings(tokens=read_tokens(str(tokens)), token_file=str(tokens), db=str(tmp_path / "c.db"),
+                        read_auth=True).validate()  # fmt: skip
+    controller = Controller(settings, open_store(settings.db), FileInventory([str(CLUSTER)]), Metrics())
+    agent = {"Authorization": "Bearer i-agent"}
+    try:
+        with TestClient(create_app(controller)) as c:
+            assert c.post("/api/v1/flows", json=batch(bookinfo_records()), headers=agent).status_code == 200
+            assert c.post("/api/v1/flows", json=batch(bookinfo_records()), headers=UI).status_code == 403
+            assert c.get("/api/v1/graph", headers=agent).status_code == 403  # the map is not the agent's to read
+            assert c.get("/api/v1/graph", headers=UI).status_code == 200
+            refused = c.post("/api/v1/policies/approve", json={"workload": REVIEWS, "decision": "approved"}, headers=agent)
+            assert refused.status_code == 403 and "may only send flows" in refused.text
+    finally:
+        controller.close()

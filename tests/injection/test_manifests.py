@@ -121,6 +121,7 @@ def test_the_components_run_the_agreed_commands():
         "/var/lib/netguard/netguard.db",
         "--token-file",
         "/etc/netguard/tokens/tokens",
+        "--read-auth",
     ]
     assert specs["netguard-ui"]["containers"][0]["command"] == [
         "netguard",
@@ -129,6 +130,8 @@ def test_the_components_run_the_agreed_commands():
         "0.0.0.0:8081",
         "--controller",
         "http://netguard-controller:8080",
+        "--token-file",
+        "/etc/netguard/tokens/ui",
     ]
     assert specs["netguard-webhook"]["containers"][0]["command"][:2] == ["netguard", "webhook"]
     assert specs["netguard-agent"]["containers"][0]["command"][:2] == ["netguard", "agent"]
@@ -287,3 +290,21 @@ def test_the_dockerfile_builds_one_non_root_image_with_iptables_for_the_init_con
     assert "iptables" in text and re.search(r'^ENTRYPOINT \["netguard"\]$', text, re.M)
     for package in ("netguard", "policygen", "waf", "visualizer"):
         assert f"COPY {package} {package}" in text
+
+
+def test_prod_runs_three_controller_replicas_on_postgresql_with_a_leader_lease():
+    objs = build("overlays/prod")
+    controller = find(objs, "Deployment", "netguard-controller")
+    assert controller["spec"]["replicas"] == 3
+    container = controller["spec"]["template"]["spec"]["containers"][0]
+    command = container["command"]
+    assert command[command.index("--lease") + 1] == "netguard-system/netguard-controller" and "--db" not in command
+    env = {e["name"]: e["valueFrom"] for e in container["env"]}
+    assert env["NETGUARD_DB"] == {"secretKeyRef": {"name": "netguard-postgres", "key": "url"}}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert not [o for o in objs if o["kind"] == "PersistentVolumeClaim"]  # no SQLite volume shared by replicas
+    role = find(objs, "Role", "netguard-controller-leader-election")
+    assert {v for r in role["rules"] for v in r["verbs"]} == {"create", "get", "update"}
+    assert all(r["resources"] == ["leases"] and r["apiGroups"] == ["coordination.k8s.io"] for r in role["rules"])
+    binding = find(objs, "RoleBinding", "netguard-controller-leader-election")
+    assert binding["subjects"][0]["name"] == "netguard-controller"

@@ -505,3 +505,15 @@ def test_the_annotation_chooses_per_pod():
     assert "initContainers" in inject_pod(pod).pod["spec"]
     pod["metadata"]["annotations"] = {"netguard.io/waf-native-sidecar": "sometimes"}
     assert "want auto, always or never" in inject_pod(pod).warnings[0]
+
+
+def test_the_webhook_sees_no_service_so_an_undeclared_port_needs_the_annotation_and_the_reason_names_it():
+    pod = unnamed_pod()
+    del pod["spec"]["containers"][0]["ports"]  # Bank of Anthos declares none: its Service targets 8080
+    out = inject_pod(pod)
+    assert out.result is Result.LEFT_ALONE
+    assert out.warnings[0].endswith("(set netguard.io/waf-port: the probes use 8080); left alone"), out.warnings
+    pod["metadata"]["annotations"] = {"netguard.io/waf-port": "8080"}
+    out = inject_pod(pod)
+    assert out.changed and containers(out.pod)["web"]["ports"] == [{"containerPort": 15081, "protocol": "TCP"}]
+    validate_all_versions(out.pod)

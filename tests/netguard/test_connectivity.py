@@ -75,7 +75,7 @@ def test_exposure_names_the_rule_that_opens_it(shop):
     prom = by[("mon/prometheus[Pod]", "ingress", "entire-cluster")]
     assert prom.opened_by == ("no policy isolates it for ingress",)
     web = by[("shop/web[Deployment]", "ingress", "0.0.0.0-9.255.255.255,11.0.0.0-255.255.255.255")]
-    assert str(web.ports) == "TCP 8080"
+    assert str(web.ports) == "TCP 8080" and web.opened_by == ("shop/web ingress[0]",)
     assert ("shop/api[ReplicationController]", "ingress", "entire-cluster") not in by  # only team=ops namespaces
 
 

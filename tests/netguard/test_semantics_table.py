@@ -87,3 +87,16 @@ def test_port_set_answers_agree_with_one_port_answers(case, world, tmp_path):
     for port in {1, case.port - 1, case.port, case.port + 1, 9000, 9100, 65535}:
         for protocol in ("TCP", "UDP", "SCTP"):
             assert ports.contains(port, protocol) is policy_set.evaluate(src, dst, port, protocol).allowed, (port, protocol)
+
+
+def test_equal_priorities_are_said_and_taken_by_name(world, tmp_path, capsys):
+    from tests.netguard.semantics_cases import ALL_PROD, anp
+
+    path = tmp_path / "p.yaml"
+    path.write_text(anp("b-deny", 7, ALL_PROD + ", ingress: [{action: Deny, from: [{namespaces: {}}]}]")
+                    + anp("a-allow", 7, ALL_PROD + ", ingress: [{action: Allow, from: [{namespaces: {}}]}]"))
+    argv = ["policy", "explain", "--inventory", str(world), "--policies", str(path),
+            "--from", "dev/web", "--to", "prod/api", "--port", "9090"]
+    assert main(argv) == 0  # a-allow comes first by name
+    err = capsys.readouterr().err
+    assert "AdminNetworkPolicy a-allow and b-deny share priority 7" in err

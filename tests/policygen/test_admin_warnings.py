@@ -47,3 +47,20 @@ def test_generate_and_verify_say_what_admin_policies_override(tmp_path, capsys):
     assert status == 1
     assert "denied by AdminNetworkPolicy no-details (priority 5) ingress[0] 'block-all' (Deny)" in captured.out
     assert "no NetworkPolicy can allow it" in captured.err
+
+
+def test_least_privilege_counts_what_an_admin_allow_opens(tmp_path, capsys):
+    admin = tmp_path / "admin.yaml"
+    admin.write_text(ADMIN)
+    flows = ["--flows", str(DATA / "bookinfo-flows.jsonl")]
+    assert main(["policy", "generate", "--inventory", str(DATA / "bookinfo-cluster.yaml"), *flows,
+                 "-o", str(tmp_path / "out"), "-q"]) == 0
+    without = ["policy", "verify", "--inventory", str(DATA / "bookinfo-cluster.yaml"), *flows, "--policies", str(tmp_path / "out")]
+    assert main(without) == 0
+    assert "EXTRA default/details-v1 -> default/ratings-v1" not in capsys.readouterr().out
+    with_admin = ["policy", "verify", "--inventory", str(DATA / "bookinfo-cluster.yaml"), str(admin), *flows,
+                  "--policies", str(tmp_path / "out")]
+    main(with_admin)  # details is denied by the other ANP: exit 1
+    out = capsys.readouterr().out
+    assert "EXTRA default/details-v1 -> default/ratings-v1 9080/TCP" not in out  # details' own egress is isolated
+    assert "EXTRA kube-system/coredns -> default/ratings-v1 9080/TCP" in out  # coredns' egress is open: the ANP lets it in

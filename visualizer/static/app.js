@@ -128,7 +128,115 @@
   async function loadReview() {
     const [policies, diff, impact] = await Promise.all([api("/api/v1/policies"), api("/api/v1/policies/diff"), api("/api/v1/policies/impact")]);
     state.policies = policies; state.diff = diff; state.impact = impact;
+    state.audit = ((await api("/api/v1/audit").catch(() => ({ audit: [] }))).audit) || [];
+    const open = [...document.querySelectorAll(".policy .body:not(.hidden)")].map((b) => b.parentElement.dataset.workload);
     renderReview();
+    for (const w of open) { const b = document.querySelector(`.policy[data-workload="${CSS.escape(w)}"] .body`); if (b) openCard(b, true); }
+  }
+
+  // ---- writes: the browser's own write token (the UI's token may only read) -------------------
+  const TOKEN_KEY = "netguard-write-token";
+  function writeOptions(method, body) {
+    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (token) headers.Authorization = "Bearer " + token;
+    return { method, headers, body: body === undefined ? undefined : JSON.stringify(body) };
+  }
+  function tokenCard() {
+    const input = el("input", { type: "password", id: "write-token", placeholder: "write token (kept in this tab only)", autocomplete: "off",
+      value: sessionStorage.getItem(TOKEN_KEY) || "" });
+    input.addEventListener("change", () => { input.value ? sessionStorage.setItem(TOKEN_KEY, input.value.trim()) : sessionStorage.removeItem(TOKEN_KEY); });
+    return el("div", { class: "card", id: "token-card" }, el("h4", {}, "write token"), input,
+      el("div", { class: "sub" }, "approve, apply and remove need a token allowed to write"));
+  }
+
+  // ---- apply: dry run per policy, then apply, or remove what netguard applied ---------------------
+  const ACTION_TEXT = { create: "would be created", change: "would change", unchanged: "unchanged", refused: "refused by the API server" };
+  async function runApply(kind) {
+    const out = $("#apply-result");
+    out.replaceChildren(el("div", { class: "sub" }, kind === "dry-run" ? "dry run…" : kind === "apply" ? "applying…" : "removing…"));
+    try {
+      const r = kind === "remove" ? await api("/api/v1/policies/apply", writeOptions("DELETE"))
+        : await api("/api/v1/policies/apply", writeOptions("POST", { dry_run: kind === "dry-run" }));
+      state.lastApply = { kind, result: r };
+      renderApplyResult();
+      $("#apply-go").disabled = !dryRunPassed();
+      toast(kind === "dry-run" ? `dry run: ${(r.dry_run || []).length} policies` : kind === "apply" ? `applied ${(r.applied || []).length}` : `removed ${(r.removed || []).length}`,
+        (r.errors || []).length > 0);
+      if (kind !== "dry-run") loadReview().catch(() => {});
+    } catch (err) { out.replaceChildren(el("div", { class: "warn" }, String(err.message || err))); toast(String(err.message || err), true); }
+  }
+  function renderApplyResult() {
+    const out = $("#apply-result");
+    if (!out || !state.lastApply) return;
+    const { kind, result: r } = state.lastApply;
+    const rows = [];
+    const errors = new Map((r.errors || []).map((e) => [e.ref, e]));
+    if (kind === "dry-run") for (const d of r.dry_run || []) rows.push([d.ref, d.workload, errors.has(d.ref) ? "refused" : d.action, errors.has(d.ref) ? errors.get(d.ref).message : "", d.diff]);
+    if (kind === "apply") {
+      for (const a of r.applied || []) rows.push([a.ref, a.workload, "applied", "", ""]);
+      for (const e of r.errors || []) rows.push([e.ref, "", "error", `${e.stage}: ${e.message}`, ""]);
+    }
+    if (kind === "remove") {
+      for (const ref of r.removed || []) rows.push([ref, "", "removed", "", ""]);
+      for (const e of r.errors || []) rows.push([e.ref, "", "error", e.message, ""]);
+    }
+    for (const sk of r.skipped || []) rows.push(["", sk.workload, "skipped", sk.reason, ""]);
+    out.replaceChildren(el("table", { class: "grid", id: "apply-table", "data-kind": kind },
+      el("tr", {}, el("th", {}, "policy"), el("th", {}, "workload"), el("th", {}, kind === "dry-run" ? "the API server would" : "result"), el("th", {}, "")),
+      rows.map(([ref, workload, action, note, diff]) => el("tr", { "data-ref": ref, "data-action": action },
+        el("td", {}, ref), el("td", {}, workload), el("td", {}, el("span", { class: "apply-action " + action }, ACTION_TEXT[action] || action)),
+        el("td", {}, note, diff ? diffBlock(diff) : null)))),
+      ...(rows.length ? [] : [el("div", { class: "sub" }, kind === "remove" ? "nothing netguard applied is left" : "no approved policy in a protect-mode namespace")]));
+  }
+  function dryRunPassed() {
+    const last = state.lastApply;
+    return !!last && last.kind === "dry-run" && !(last.result.errors || []).length && (last.result.dry_run || []).length > 0;
+  }
+  function applyCard() {
+    return el("div", { class: "card", id: "apply-card", style: "flex-basis:100%" },
+      el("h4", {}, "apply to the cluster (approved policies of protect-mode namespaces)"),
+      el("div", { class: "row" },
+        el("button", { class: "button", id: "apply-dry-run", onclick: () => runApply("dry-run") }, "Dry run"),
+        el("button", { class: "button", id: "apply-go", disabled: !dryRunPassed(), title: "after a dry run that passed", onclick: () => runApply("apply") }, "Apply"),
+        el("button", { class: "button ghost", id: "apply-remove", onclick: () => runApply("remove") }, "Remove what netguard applied")),
+      el("div", { id: "apply-result" }));
+  }
+  function auditCard() {
+    const rows = (state.audit || []).slice(0, 20);
+    return el("div", { class: "card", id: "audit-card", style: "flex-basis:100%" }, el("h4", {}, "audit trail"),
+      rows.length ? el("table", { class: "grid", id: "audit-trail" }, rows.map((e) => el("tr", { "data-action": e.action },
+        el("td", {}, fmtTime(e.at)), el("td", {}, e.by || ""), el("td", {}, e.action), el("td", {}, e.ref || e.workload), el("td", { class: "digest" }, (e.digest || "").slice(7, 19)))))
+        : el("div", { class: "sub" }, "no decisions yet"));
+  }
+
+  // ---- live updates: Server-Sent Events from the controller (through this UI's server) -----------
+  async function refreshGraph() {
+    const [graph, alerts, waf] = await Promise.all([fetchGraph(), api("/api/v1/alerts").catch(() => null), api("/ui/waf").catch(() => null)]);
+    setGraph(graph, true);
+    if (state.lazy) { // a large cluster: the namespaces again, and the ones open reloaded
+      const open = [...state.lazy.loaded];
+      state.lazy.loaded = new Set();
+      for (const ns of open) await openNamespace(ns);
+    }
+    if (alerts) state.alerts = normalizeAlerts(alerts);
+    if (waf) state.waf = waf;
+    render();
+  }
+  async function fetchGraph() {
+    if (!state.lazy) return api("/api/v1/graph");
+    const overview = await api("/api/v1/namespaces");
+    return overviewGraph(overview, overview.namespaces.reduce((sum, n) => sum + n.workloads, 0));
+  }
+  function listen() {
+    if (!window.EventSource) return;
+    const source = new EventSource("/ui/events");
+    const count = (kind) => { window.netguard.events = (window.netguard.events || 0) + 1; window.netguard.lastEvent = kind; };
+    const later = debounce((fn) => fn().catch((err) => console.warn(String(err))), 200);
+    source.addEventListener("hello", () => { window.netguard.live = true; });
+    // new edges change the generated policies too (a policy may go back to pending): both are reloaded
+    const both = async () => { await refreshGraph(); await loadReview(); };
+    for (const kind of ["graph", "alert", "review", "resync"]) source.addEventListener(kind, () => { count(kind); later(both); });
   }
   // One placeholder node per namespace and the traffic between namespaces summed: drawn collapsed.
   const PLACEHOLDER = "namespace:";
@@ -160,12 +268,15 @@
     const list = Array.isArray(data) ? data : (data && (data.alerts || data.items)) || [];
     return list.filter((a) => a && typeof a === "object");
   }
-  function setGraph(graph) {
+  function setGraph(graph, live) {
+    const known = state.graph ? new Set(state.graph.nodes.map(groupOf)) : null;
     state.graph = graph;
     state.byId = new Map(graph.nodes.map((n) => [n.id, n]));
     const workloads = graph.nodes.filter((n) => n.kind === "workload").length;
     const groups = new Set(graph.nodes.map(groupOf));
-    state.expanded = new Set(state.lazy || (workloads > AUTO_COLLAPSE && groups.size > 1) ? [OUTSIDE] : groups);
+    const collapse = !!state.lazy || (workloads > AUTO_COLLAPSE && groups.size > 1);
+    if (live && known) { for (const g of groups) if (!known.has(g) && !collapse) state.expanded.add(g); } // a live update keeps the view
+    else state.expanded = new Set(collapse ? [OUTSIDE] : groups);
     buildFilterLists();
     const s = graph.stats || {};
     $("#summary").innerHTML = `<b>${fmtInt(s.workloads)}</b> workloads · <b>${fmtInt(graph.namespaces.length)}</b> namespaces · <b>${fmtInt(s.edges)}</b> edges · <b>${fmtInt(s.connections)}</b> connections`;
@@ -882,6 +993,9 @@
         el("div", {}, clusterOnly.map((c) => el("span", { class: "tag" }, c.ref)))));
     }
     for (const w of state.policies.warnings || []) head.append(el("div", { class: "warn", style: "flex-basis:100%" }, w));
+    head.append(tokenCard());
+    if (state.info.mode === "controller") { head.append(applyCard()); renderApplyResult(); }
+    head.append(auditCard());
     const list = $("#review-list");
     head.append(el("div", { class: "card review-filter", style: "flex-basis:100%" }, el("span", { class: "sub" }, "show "),
       el("div", { class: "segmented", id: "status-filter" }, ["all", "pending", "approved", "rejected"].map((st) =>
@@ -899,23 +1013,31 @@
           el("div", {}, el("h5", {}, "rules and the flows they came from"), rulesWhy(p), p.notes && p.notes.length ? p.notes.map((n) => el("div", { class: "warn" }, n)) : null,
             el("h5", {}, `diff against the cluster (${change ? change.status : "—"})`), change && change.diff ? diffBlock(change.diff) : el("div", { class: "sub" }, "no difference")),
           el("div", {}, el("h5", {}, p.path), el("pre", { class: "code" }, p.yaml)));
+        if (p.changed_since_decision && p.decided_diff) {
+          body.prepend(el("div", { class: "changed-diff", style: "grid-column:1/-1" },
+            el("h5", {}, `changed since it was ${p.decision.decision} by ${p.decision.by || "?"} (${fmtTime(p.decision.at)}): the diff against that text`),
+            diffBlock(p.decided_diff)));
+        }
       };
       const decide = (decision) => async (ev) => {
         ev.stopPropagation();
         try {
-          await api("/api/v1/policies/approve", { method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" }, body: JSON.stringify({ workload: p.workload, decision }) });
+          await api("/api/v1/policies/approve", writeOptions("POST", { workload: p.workload, decision, digest: p.digest }));
           toast(`${p.workload}: ${decision}`);
-          const open = [...document.querySelectorAll(".policy .body:not(.hidden)")].map((b) => b.parentElement.dataset.workload);
           await loadReview();
-          for (const w of open) { const b = document.querySelector(`.policy[data-workload="${CSS.escape(w)}"] .body`); if (b) openCard(b, true); }
           render();
-        } catch (err) { toast(String(err.message || err), true); }
+        } catch (err) {
+          toast(String(err.message || err), true);
+          if (String(err.message).includes(" 409 ")) await loadReview(); // changed meanwhile: show the new text
+        }
       };
-      return el("article", { class: "policy", "data-workload": p.workload, "data-status": p.status, id: "policy-" + p.workload.replace(/[^a-zA-Z0-9_-]/g, "_") },
+      return el("article", { class: "policy", "data-workload": p.workload, "data-status": p.status, "data-changed": p.changed_since_decision ? "1" : null, "data-digest": p.digest || null, id: "policy-" + p.workload.replace(/[^a-zA-Z0-9_-]/g, "_") },
         el("header", { onclick: (ev) => { openCard(ev.currentTarget.nextElementSibling); setHash(`#/review/${p.namespace}/${p.workload.split("/")[2]}`); } },
           el("span", { class: "status-badge " + p.status }, p.status),
           el("span", { class: "name" }, `${p.namespace}/${p.workload.split("/")[2]}`),
           el("span", { class: "meta" }, `${p.kind} · ${fmtInt(p.connections)} connections · ${(p.ingress_why || []).length} ingress, ${(p.egress_why || []).length} egress rules · ${change ? change.status : ""}`),
+          p.changed_since_decision ? el("span", { class: "status-badge changed", title: "the text changed since the decision: review it again" }, `changed since ${p.decision.decision}`) : null,
+          p.decision && !p.changed_since_decision && p.status !== "pending" ? el("span", { class: "meta who" }, `by ${p.decision.by || "?"} · ${(p.digest || "").slice(7, 19)}`) : null,
           el("span", { class: "spacer" }),
           el("span", { class: "decide" },
             el("button", { class: "approve" + (p.status === "approved" ? " on" : ""), onclick: decide("approved") }, "Approve"),
@@ -1012,6 +1134,7 @@
   document.addEventListener("DOMContentLoaded", () => {
     wire();
     window.addEventListener("hashchange", route);
+    listen();
     if (parseHash().view === "review") showView("review", null, true);
     loadAll().catch((err) => {
       $("#status").textContent = "could not load the graph: " + (err.message || err);

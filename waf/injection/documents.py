@@ -20,7 +20,7 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError as RoundTripError
-from ruamel.yaml.scalarstring import LiteralScalarString, ScalarString
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString, ScalarString
 
 _MARKER = re.compile(r"^---(?=[ \t]|$)", re.MULTILINE)
 
@@ -105,7 +105,7 @@ def _round_trip(text: str, before: Any, after: Any) -> str:
     rt.width = 4096  # never fold a long line that was not folded
     rt.indent(mapping=mapping, sequence=offset + 2, offset=offset)
     tree = rt.load(text)
-    tree = _edit(tree, before, after)
+    tree = _edit(tree, before, after, _quote(text))
     out = io.StringIO()
     rt.dump(tree, out)
     return out.getvalue()
@@ -130,25 +130,51 @@ def _guess_indent(text: str) -> tuple[int, int]:
     return mapping or 2, offset or 0
 
 
+def _quote(text: str) -> str:
+    """The quote the file mostly uses for values (`"8080"` in Helm charts and kustomize, `'8080'` in
+    PyYAML's output), so new values that need quotes look like the old ones."""
+    double = len(re.findall(r'(?::|^\s*-) "', text, re.MULTILINE))
+    single = len(re.findall(r"(?::|^\s*-) '", text, re.MULTILINE))
+    return '"' if double > single else "'"
+
+
+_INDICATORS = tuple(",[]{}#&*!|>'\"%@`")  # `-`, `?`, `:` only when a space or nothing follows
+
+
+def _needs_quotes(value: str) -> bool:
+    """Whether a plain scalar could not carry the string (ruamel then quotes it itself)."""
+    if not value or value.startswith(_INDICATORS) or value != value.strip():
+        return True
+    if value[0] in "-?:" and value[1:2] in ("", " ") or ": " in value or " #" in value:
+        return True
+    try:
+        return yaml.safe_load(value) != value
+    except yaml.YAMLError:
+        return True
+
+
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _node(value: Any) -> Any:
-    """A new value as the round-trip tree holds it; a multi-line string (a script) as a literal block."""
+def _node(value: Any, quote: str) -> Any:
+    """A new value as the round-trip tree holds it: a multi-line string (a script) as a literal block, a
+    string that needs quotes in the file's quotes (unless that would mean escaping)."""
     if isinstance(value, dict):
         node = CommentedMap()
         for key, item in value.items():
-            node[key] = _node(item)
+            node[key] = _node(item, quote)
         return node
     if isinstance(value, list):
-        return CommentedSeq(_node(item) for item in value)
+        return CommentedSeq(_node(item, quote) for item in value)
     if isinstance(value, str) and "\n" in value.rstrip("\n"):
         return LiteralScalarString(value)
+    if isinstance(value, str) and quote == '"' and '"' not in value and "\\" not in value and _needs_quotes(value):
+        return DoubleQuotedScalarString(value)
     return value
 
 
-def _edit(rt: Any, before: Any, after: Any) -> Any:
+def _edit(rt: Any, before: Any, after: Any, quote: str) -> Any:
     """`rt` (the round-trip tree of `before`) made equal to `after`, changing only what differs."""
     if isinstance(rt, CommentedMap) and isinstance(before, dict) and isinstance(after, dict):
         for key in [k for k in before if k not in after]:
@@ -156,20 +182,20 @@ def _edit(rt: Any, before: Any, after: Any) -> Any:
         previous = None
         for key, value in after.items():
             if key not in before:
-                rt.insert(list(rt).index(previous) + 1 if previous in rt else 0, key, _node(value))
+                rt.insert(list(rt).index(previous) + 1 if previous in rt else 0, key, _node(value, quote))
             elif not _same(before[key], value):
-                rt[key] = _edit(rt[key], before[key], value)
+                rt[key] = _edit(rt[key], before[key], value, quote)
             previous = key
         return rt
     if isinstance(rt, list) and isinstance(before, list) and isinstance(after, list):
-        _edit_list(rt, before, after)
+        _edit_list(rt, before, after, quote)
         return rt
     if isinstance(rt, ScalarString) and isinstance(after, str) and "\n" not in after:
         return type(rt)(after)  # keep its quotes
-    return _node(after)
+    return _node(after, quote)
 
 
-def _edit_list(rt: list[Any], before: list[Any], after: list[Any]) -> None:
+def _edit_list(rt: list[Any], before: list[Any], after: list[Any], quote: str) -> None:
     """Lists of named items (containers, ports, env, volumes) are matched by name, so an item put in
     front (an init container) is inserted rather than every item after it rewritten; others by index."""
     names_before = _names(before)
@@ -183,17 +209,17 @@ def _edit_list(rt: list[Any], before: list[Any], after: list[Any]) -> None:
             by_name = dict(zip(names_before, before, strict=True))
             for i, (name, item) in enumerate(zip(names_after, after, strict=True)):
                 if name not in by_name:
-                    rt.insert(i, _node(item))
+                    rt.insert(i, _node(item, quote))
                 elif not _same(by_name[name], item):
-                    rt[i] = _edit(rt[i], by_name[name], item)
+                    rt[i] = _edit(rt[i], by_name[name], item, quote)
             return
     for i in range(min(len(before), len(after))):
         if not _same(before[i], after[i]):
-            rt[i] = _edit(rt[i], before[i], after[i])
+            rt[i] = _edit(rt[i], before[i], after[i], quote)
     for i in reversed(range(len(after), len(before))):
         del rt[i]
     for item in after[len(before) :]:
-        rt.append(_node(item))
+        rt.append(_node(item, quote))
 
 
 def _names(items: list[Any]) -> list[Any] | None:

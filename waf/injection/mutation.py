@@ -433,10 +433,22 @@ def _target_port(
         return found
     if len(where) == 1:
         return where[0][0], where[0][1], where[0][2]["containerPort"]
+    probed = sorted({n for c in containers for n in _probe_numbers(c)})
+    hint = f": the probes use {', '.join(map(str, probed))}" if probed else ""
     raise _LeaveAlone(
         f"cannot tell which port to guard: no Service next to it targets one, no port is named http and "
-        f"not exactly one port is declared (set {PORT})"
+        f"not exactly one port is declared (set {PORT}{hint})"
     )
+
+
+def _probe_numbers(container: dict[str, Any]) -> Iterable[int]:
+    """The port numbers a container's HTTP and TCP probes use: a hint for a pod that declares no port."""
+    for name in PROBES:
+        probe = container.get(name)
+        for kind in ("httpGet", "tcpSocket"):
+            action = probe.get(kind) if isinstance(probe, dict) else None
+            if isinstance(action, dict) and isinstance(action.get("port"), int):
+                yield action["port"]
 
 
 def _app_container(pod: dict[str, Any], containers: list[dict[str, Any]], number: int) -> int:

@@ -1,0 +1,46 @@
+"""The grammar-aware SQL detector: injections read as SQL in their context, ordinary text does not."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from waf import Request, inspect
+from waf._sqli import fingerprints, is_sqli
+
+ATTACKS = [
+    "' or 1=1--", "or 1=1", "or a=a", "' or 'a'='a", "a' or 1=1--", "admin'--", "'; drop table users",
+    "1 union select 1,2", "' or 1 --'", "hi or 1=1 --", "or 1=1 /*", "having 1=1--", "group by userid having 1=1--",
+    "select name from sysibm.systables;", "exec xp_cmdshell 'dir'", "'); --", "x' AND members.email IS NULL; --",
+    "' or 2 > 1", "' (select top 1", "or sleep(5)#", "PRINT @@version", "1;SELECT *", "' or username like '%'",
+    "1' order by 1--", "select * from users", "1 or sleep(5)#",
+]  # fmt: skip
+TEXT = [
+    "rock and roll", "salt and pepper = good", "select a plan from the list", "it's or nothing",
+    "Tom & Jerry; see you", "please select one", "I'd say it's fine", "don't -- ok", "2 + 2 = 4",
+    "O'Reilly books", "the union selected a new leader", "where is my order", "rock 'n' roll", "50% off",
+    "user@example.com", "He said \"yes\" or \"no\"", "it's 5 or 6", "choose 1 or 2", "union select 关键字怎么用",
+    "@crypt_5f3a", "@@88e99d865f6f1a9e", 'Munchkin.init("%s") options:', "U50||1688379853559",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ATTACKS)
+def test_injections_have_an_injection_fingerprint(value):
+    assert is_sqli(value), fingerprints(value)
+
+
+@pytest.mark.parametrize("value", TEXT)
+def test_ordinary_text_does_not(value):
+    assert not is_sqli(value), fingerprints(value)
+
+
+def test_the_detector_confirms_its_prefilter_in_the_engine():
+    assert inspect(Request.make("GET", "/search?q=hi%20or%201%3D1%20--")).blocked
+    assert not inspect(Request.make("GET", "/search?q=salt%20and%20pepper%20%3D%20good")).blocked
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_the_tokenizer_never_raises(value):
+    assert isinstance(is_sqli(value), bool)
