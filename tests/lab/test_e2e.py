@@ -58,7 +58,7 @@ def capture(bookinfo_lab, tmp_path_factory):
         try:
             common = ["--node", "lab-node"]
             conntrack = [*NETGUARD, "agent", "--source", "conntrack", "--output", str(work / "conntrack.jsonl"),
-                         "--controller", controller.url, "--token-file", str(token), "--flush-interval", "600",
+                         "--controller", controller.url, "--ship", "flows", "--token-file", str(token), "--flush-interval", "600",
                          "--batch-size", "100000", "--metrics-port", str(metrics_port), "--metrics-addr", "127.0.0.1",
                          "--inventory", str(inventory), "--edges", str(work / "edges.json"), *common]
             sniff = [*NETGUARD, "agent", "--source", "sniff", "--output", str(work / "sniff.jsonl"), *common]
