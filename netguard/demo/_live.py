@@ -149,7 +149,8 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     flows = out / "flows.jsonl"
     flows.unlink(missing_ok=True)
     agent_args = ["agent", "--source", "conntrack", "--inventory", str(inventory), "--output", str(flows),
-                  "--controller", api.url, "--token-file", str(token_file), "--flush-interval", "1", "--node", "lab-node",
+                  "--controller", api.url, "--token-file", str(token_file), "--flush-interval", "1",
+                  "--edge-interval", "1", "--node", "lab-node",
                   "--edges", str(out / "edges.json")]
     progress.say("$ netguard " + " ".join(agent_args) + " &")
     procs.start("agent", agent_args)
@@ -230,7 +231,8 @@ def _run(opts: Options, report: dict[str, Any], progress: Progress, procs: Super
     sniff_flows = out / "flows-sniff.jsonl"
     sniff_flows.unlink(missing_ok=True)
     sniff_args = ["agent", "--source", "sniff", "--inventory", str(inventory), "--output", str(sniff_flows),
-                  "--controller", api.url, "--token-file", str(token_file), "--flush-interval", "1", "--node", "lab-node"]
+                  "--controller", api.url, "--token-file", str(token_file), "--flush-interval", "1",
+                  "--edge-interval", "1", "--node", "lab-node"]
     progress.say("$ netguard " + " ".join(sniff_args) + " &   # sees SYNs the policies drop, which conntrack never confirms")
     procs.start("agent-sniff", sniff_args)
     procs.wait_log("agent-sniff", '"started"')
@@ -426,6 +428,16 @@ def _verify_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return out
 
 
+def _first_difference(ours: dict[str, Any], theirs: dict[str, Any], differing: list[str]) -> str:
+    """The first lines that differ in the first differing policy (files first, controller second)."""
+    import difflib
+
+    path = differing[0]
+    lines = difflib.unified_diff(yaml.safe_dump(ours[path]).splitlines(), yaml.safe_dump(theirs[path]).splitlines(),
+                                 "file", "controller", n=1, lineterm="")
+    return " (" + "; ".join(line for line in list(lines)[2:12]) + ")"
+
+
 def _wait_equal(api: Api, files: dict[str, dict[str, Any]], timeout: float = 20.0) -> tuple[bool, str]:
     """The controller's generated policies (parsed YAML, by path) equal the files, once it has ingested all."""
     detail = ""
@@ -439,7 +451,7 @@ def _wait_equal(api: Api, files: dict[str, dict[str, Any]], timeout: float = 20.
             detail = f"files {sorted(ours)} vs controller {sorted(theirs)}"
             return False
         differing = [p for p in ours if ours[p] != theirs[p]]
-        detail = f"differ: {', '.join(differing)}" if differing else ""
+        detail = f"differ: {', '.join(differing)}{_first_difference(ours, theirs, differing)}" if differing else ""
         return not differing
 
     return bool(wait_until(same, timeout=timeout, interval=0.5)), detail
