@@ -6,6 +6,7 @@ Each check takes the request and returns (location, matched text) pairs. Rules n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from waf._request import Request
@@ -124,6 +125,103 @@ def _multipart_charset(req: Request) -> list[Hit]:
     return hits
 
 
+# --- protocol policy (what browsers and ordinary clients never send) ---------------------------------
+
+_RESTRICTED_HEADERS = frozenset(
+    {"proxy", "lock-token", "content-range", "if", "x-http-method-override", "x-http-method",
+     "x-method-override", "x-middleware-subrequest", "request-range"}
+)  # fmt: skip
+_TOKEN = r"[\w!#$%&'*+.^`|~-]+"
+_MEDIA_TYPE = re.compile(
+    rf"{_TOKEN}/{_TOKEN}\s*(?:;\s*{_TOKEN}\s*=\s*(?:\"[^\"]*\"|[\w!#$%&'*+.^`|~./:-]+)\s*)*;?\s*"
+)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';,\s]*)", re.I)
+# Charsets a back end decodes like the WAF (ASCII-compatible); UTF-7/16/32 and EBCDIC ones are not.
+_GOOD_CHARSETS = frozenset(
+    {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso-8859-15", "latin1", "windows-1252", "gbk",
+     "gb2312", "gb18030", "big5", "shift_jis", "euc-jp", "euc-kr", "windows-1251", "koi8-r"}
+)  # fmt: skip
+_MULTIPART_SUBTYPES = frozenset({"form-data", "mixed", "related", "alternative", "byteranges", "x-mixed-replace"})
+_FORM_NAME = re.compile(r'\b(?:file)?name\*?\s*=\s*"([^"\r\n]*)"', re.I)
+
+
+def _restricted_header(req: Request) -> list[Hit]:
+    """Headers with no business in a request to an application: method overrides, WebDAV locks,
+    `Proxy` (httpoxy), `Request-Range` (obsolete range header of range-based attacks), Next.js's
+    internal `x-middleware-subrequest` (CVE-2025-29927)."""
+    return [(f"header:{n}", f"{n}: {v}"[:200]) for n, v in req.headers if n.lower() in _RESTRICTED_HEADERS]
+
+
+def _connection_conflict(req: Request) -> list[Hit]:
+    """A Connection header repeating a token or asking for both keep-alive and close."""
+    hits: list[Hit] = []
+    for v in req.header_values("connection"):
+        toks = [t.strip().lower() for t in v.split(",") if t.strip()]
+        if len(set(toks)) != len(toks) or {"close", "keep-alive"} <= set(toks):
+            hits.append(("header:Connection", v[:200]))
+    return hits
+
+
+def _content_type_invalid(req: Request) -> list[Hit]:
+    """A Content-Type that is not `type/subtype` with `name=value` parameters (Struts OGNL in the
+    header, parameters without a value), a charset a back end may decode differently (UTF-7, EBCDIC,
+    garbage), or two charsets."""
+    hits: list[Hit] = []
+    for v in req.header_values("content-type"):
+        if not v.strip():
+            continue  # an empty value is no type at all
+        if not all(_MEDIA_TYPE.fullmatch(part.strip()) for part in v.split(",")):
+            hits.append(("header:Content-Type", v[:200]))
+            continue
+        main = v.split(";", 1)[0].strip().lower()
+        if main.startswith("multipart/") and main[10:] not in _MULTIPART_SUBTYPES:
+            hits.append(("header:Content-Type", v[:200]))
+            continue
+        charsets = _CHARSET.findall(v)
+        if len(charsets) > 1 or any(c.lower() not in _GOOD_CHARSETS for c in charsets):
+            hits.append(("header:Content-Type", v[:200]))
+    return hits
+
+
+def _accept_charset_invalid(req: Request) -> list[Hit]:
+    """An Accept header asking for a response charset a WAF cannot read (UTF-16, EBCDIC...)."""
+    return [
+        ("header:Accept", v[:200])
+        for v in req.header_values("accept")
+        if any(c.lower() not in _GOOD_CHARSETS for c in _CHARSET.findall(v))
+    ]
+
+
+def _multipart_name_invalid(req: Request) -> list[Hit]:
+    """A multipart field or file name holding `;` or `=`: parsers split it differently (the
+    name `fi;le` is `fi` to one and `fi;le` to another), a known multipart bypass."""
+    if not req.header("content-type").lower().startswith("multipart/") or not req.body:
+        return []
+    text = req.body.decode("latin-1")
+    hits: list[Hit] = []
+    for line in text.splitlines()[:20000]:
+        if line[:20].lower().startswith("content-disposition"):
+            for name in _FORM_NAME.findall(line):
+                if ";" in name.replace("&amp;", "") or "=" in name:
+                    hits.append(("multipart-header:content-disposition", line[:200]))
+    return hits
+
+
+def _text_body_without_type(req: Request) -> list[Hit]:
+    """A text body sent with no Content-Type: parsers then guess, and disagree. Browsers always label
+    text they send; unlabelled bodies from pages are binary (Blobs, ArrayBuffers), which pass."""
+    if not req.body or req.header_values("content-type") or req.header_values("content-encoding"):
+        return []
+    head = req.body[:4096]
+    if any(b < 9 or 13 < b < 32 for b in head):
+        return []
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return []
+    return [("body", head[:64].decode("utf-8", "replace"))]
+
+
 CHECKS: dict[str, Callable[[Request], list[Hit]]] = {
     "multipart_charset": _multipart_charset,
     "content_type_confusion": _content_type_confusion,
@@ -133,4 +231,10 @@ CHECKS: dict[str, Callable[[Request], list[Hit]]] = {
     "method_invalid": _method_invalid,
     "header_injection": _header_injection,
     "get_with_body": _get_with_body,
+    "restricted_header": _restricted_header,
+    "connection_conflict": _connection_conflict,
+    "content_type_invalid": _content_type_invalid,
+    "accept_charset_invalid": _accept_charset_invalid,
+    "multipart_name_invalid": _multipart_name_invalid,
+    "text_body_without_type": _text_body_without_type,
 }

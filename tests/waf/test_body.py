@@ -132,3 +132,24 @@ def test_values_over_budget_are_refused_or_passed_uninspected_only_by_configurat
     passed = Engine(EngineConfig(over_budget=OverBudget.PASS)).inspect(Request.make("GET", uri))
     assert not passed.blocked and passed.uninspected and passed.refusal is Refusal.TOO_MANY_VALUES
     assert passed.to_dict()["refusal"] == str(Refusal.TOO_MANY_VALUES)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Request-Range": "bytes=0-1023"},
+        {"X-HTTP-Method-Override": "DELETE"},
+        {"Connection": "keep-alive, close"},
+        {"Content-Type": "application/x-www-form-urlencoded; charset=utf-7"},
+        {"Content-Type": "%{(#nike='multipart/form-data').(#dm=@ognl.OgnlContext@DEFAULT_MEMBER_ACCESS)}"},
+        {"Accept": "text/html; charset=CP1026"},
+    ],
+)
+def test_protocol_policy_refuses_what_clients_never_send(headers):
+    assert inspect(Request.make("GET", "/", headers)).blocked
+
+
+def test_protocol_policy_lets_browsers_through():
+    hdrs = {"Content-Type": "text/plain;charset=UTF-8", "Connection": "keep-alive", "Accept": "*/*"}
+    assert not inspect(Request.make("POST", "/beacon", hdrs, b'{"t":1}')).blocked
+    assert not inspect(Request.make("POST", "/blob", {}, bytes(range(256)))).blocked  # a typeless Blob
