@@ -4,14 +4,16 @@ Real captures are mostly packets of established connections: a capture window ra
 of a gRPC channel, a database pool or a metrics exporter. A packet that goes from the client to the
 server (not a reply) is evidence of a connection whatever its TCP flags; the connection is counted
 once, by its 5-tuple, however many of its packets follow. When a record does not say which way it
-goes, the tracker decides from what is known, in this order: a SYN (or SYN-ACK) of the connection,
-an earlier packet of it that was decided, which side is the local endpoint of Hubble's
-`traffic_direction`, which address listens on the port (the inventory's declared container ports),
-and ephemeral source ports. What stays undecided is counted by the caller, never dropped silently.
+goes, it is decided from what is known, in this order: what the record itself says (the caller's
+`known`: Hubble's `is_reply` or older `reply`, a SYN or SYN-ACK, `traffic_direction` read against the
+side that carries the observing endpoint's ID), an earlier packet of the connection that was decided,
+which address listens on the port (the inventory's declared container and Service ports), and
+ephemeral source ports. What stays undecided is counted by the caller, never dropped silently.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -54,7 +56,7 @@ class ConnectionTracker:
     def __init__(self, listening: Listening = never_listening, capacity: int = 1 << 20) -> None:
         self.listening = listening
         self.capacity = capacity
-        self._seen: dict[FiveTuple, bool] = {}  # the connection's forward tuple -> counted already
+        self._seen: OrderedDict[FiveTuple, bool] = OrderedDict()  # the connection's forward tuple -> counted already
 
     def observe(self, packet: FiveTuple, known: Orientation = Orientation.UNKNOWN) -> tuple[Orientation, bool]:
         """The packet's orientation, and whether it is the first evidence of a new connection."""
@@ -86,7 +88,7 @@ class ConnectionTracker:
 
     def _remember(self, key: FiveTuple, counted: bool) -> None:
         if len(self._seen) >= self.capacity:
-            del self._seen[next(iter(self._seen))]
+            self._seen.popitem(last=False)  # the oldest
         self._seen[key] = counted
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import Field, dataclass, field, fields, replace
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable and deterministic
@@ -244,9 +245,9 @@ class Edge:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Edge:
-        key = EdgeKey(Endpoint.parse(record["src"]), Endpoint.parse(record["dst"]), int(record["port"]),
+        key = EdgeKey(_parse_endpoint(record["src"]), _parse_endpoint(record["dst"]), int(record["port"]),
                       str(record["protocol"]))
-        stats = EdgeStats(**{f.name: _typed(f, record[f.name]) for f in STAT_FIELDS if f.name in record})
+        stats = EdgeStats(**{name: convert(record[name]) for name, convert in _CONVERTERS if name in record})
         return cls(key, stats)
 
     # the key's and the stats' fields, read through (what synthesis, the graph and the review read)
@@ -303,8 +304,17 @@ class Edge:
         return self.stats.names_overflow
 
 
-def _typed(f: Field, value: Any) -> Any:
+def _converter(f: Field) -> Any:
     kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
     if kind.startswith("tuple"):
-        return tuple(str(v) for v in value)
-    return {"int": int, "float": float, "str": str, "bool": bool}[kind](value)
+        return lambda value: tuple(map(str, value))
+    return {"int": int, "float": float, "str": str, "bool": bool}[kind]
+
+
+_CONVERTERS = tuple((f.name, _converter(f)) for f in STAT_FIELDS)  # from_record's per-field types, found once
+
+
+@lru_cache(maxsize=65536)
+def _parse_endpoint(key: str) -> Endpoint:
+    """Endpoint.parse, remembered: agents send the same few endpoint keys in every batch (frozen, so shared)."""
+    return Endpoint.parse(key)

@@ -3,13 +3,14 @@
 
 The algorithm is client-go's leaderelection, the one every Kubernetes controller uses, kept small:
 - the Lease names its holder and the renew time; the holder renews it every `duration / 4` seconds;
-- a candidate takes the Lease over only when its record has not changed for `duration` seconds by the
-  candidate's own clock (no comparison of clocks between machines), or when it is free (no holder:
-  handed over by a replica that stopped);
+- a candidate takes the Lease over only when its record has not changed for 3/4 of `duration` seconds
+  by the candidate's own clock (no comparison of clocks between machines; it looks every duration / 4,
+  so a dead leader is replaced within the lease duration), or when it is free (no holder: handed over
+  by a replica that stopped);
 - every write is a create or a replace carrying the resourceVersion read: a 409 Conflict means another
   replica wrote first, and this one is not the leader (the API server is the lock);
 - a leader that cannot renew within `2/3 * duration` stops acting as leader before anyone can take
-  over, so two replicas never both act (up to clock rate, as in client-go).
+  over (3/4), so two replicas never both act (up to clock rate, as in client-go).
 
 `LeaseLock` is the thin adapter over the `kubernetes` client (CoordinationV1Api); `LeaderElector`
 holds the decision and runs it in a thread. Without a Lease configured the controller is its own
@@ -165,7 +166,7 @@ class LeaderElector:
         seen = (current.holder, current.renew_time, current.resource_version)
         if seen != self._observed:
             self._observed, self._observed_at, self._observed_holder = seen, mono, current.holder
-        if current.holder not in ("", self.identity) and mono - self._observed_at < (current.duration or self.duration):
+        if current.holder not in ("", self.identity) and mono - self._observed_at < self._expiry(current):
             self._renewed = None  # held by another, and alive
             return
         if current.holder == self.identity:
@@ -176,6 +177,13 @@ class LeaderElector:
             self._renewed = mono
         else:
             self._renewed = None  # another replica wrote first
+
+    def _expiry(self, current: LeaseRecord) -> float:
+        """Seconds a record must stay unchanged before it is taken over: its duration less one retry, so a
+        dead leader is replaced within the lease duration of its last renewal (this replica saw it at most
+        one retry late). Still after the holder stops acting: its renew deadline is 2/3 of the duration."""
+        duration = current.duration or self.duration
+        return duration - duration / 4
 
     def release(self) -> None:
         """Hand the Lease over (no holder) so another replica takes it at once, not after `duration`."""

@@ -78,12 +78,14 @@ def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
 
 
 def edges_aggregation(edges: list[Edge]) -> Aggregation:
-    """Edges an agent aggregated, as the Aggregation enrichment would have built (merged per key)."""
+    """Edges an agent aggregated, as the Aggregation enrichment would have built (merged per key; the
+    stats are the batch's own, parsed for it, so they are used, not copied)."""
     agg = Aggregation()
+    stats = agg.stats
     for edge in edges:
-        mine = agg.stats.get(edge.key)
+        mine = stats.get(edge.key)
         if mine is None:
-            agg.stats[edge.key] = edge.stats.copy()
+            stats[edge.key] = edge.stats
         else:
             mine.merge(edge.stats)
     agg.flows = sum(e.connections for e in edges)

@@ -37,10 +37,11 @@ def test_one_replica_leads_and_another_takes_over_only_after_the_lease_expires(s
     assert lease["spec"]["holderIdentity"] == "a" and lease["spec"]["leaseDurationSeconds"] == 8
     clock.now += 4
     assert a.step() and not b.step()  # renewed: b saw the record change
-    clock.now += 7  # a is gone (no more renewals); b has seen the same record for 7 s < 8 s
-    assert not b.step() and not a.is_leader  # a's renew deadline (2/3 of 8 s) passed: it stopped acting
-    clock.now += 2
-    assert b.step()
+    clock.now += 5  # a is gone (no more renewals); b has seen the same record for 5 s < 6 s (3/4 of 8 s)
+    assert not b.step() and a.is_leader  # a would still renew in time (its deadline: 2/3 of 8 s)
+    clock.now += 1.5
+    assert not a.is_leader  # past a's renew deadline: it stopped acting before b takes over
+    assert b.step()  # within the lease duration of a's last renewal
     lease = standin.get("Lease", "netguard-system", "netguard-controller")
     assert lease["spec"]["holderIdentity"] == "b" and lease["spec"]["leaseTransitions"] == 1
     assert not a.step()  # a comes back: b holds a fresh lease

@@ -259,8 +259,8 @@ def test_three_replicas_survive_a_kill_9_of_the_leader_mid_ingest(postgres, cont
         # no acknowledged flow lost
         stored = {agent for (agent,) in _rows(url, "SELECT agent FROM batches")}
         assert set(acked) <= stored
-        # a new leader within the lease duration (plus one retry and the poll; margin for a loaded machine)
-        assert new_leader is not leader and takeover < LEASE_SECONDS * 4, takeover
+        # a new leader within the lease duration (plus the poll; a wide margin for a loaded machine)
+        assert new_leader is not leader and takeover < LEASE_SECONDS * 3, takeover
         # no alert sent twice; every alert sent but those the dead leader had claimed when it died
         alerts = {(s, d, int(port)) for s, d, port in _rows(url, "SELECT src, dst, port FROM alerts")}
         assert len(alerts) == BATCHES

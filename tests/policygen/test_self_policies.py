@@ -31,6 +31,7 @@ NEEDED = [  # (source, destination, port, protocol): what each component needs
     ("netguard-controller", APISERVER, 6443, "TCP"),
     ("netguard-ui", "coredns", 53, "UDP"),
     (APISERVER, "netguard-webhook", 8443, "TCP"),  # admission reviews
+    ("netguard-webhook", APISERVER, 6443, "TCP"),  # --native-sidecar auto asks the API server's version
 ]
 FORBIDDEN = [
     ("attacker", "netguard-controller", 8080, "TCP"),  # the map of who talks to whom
@@ -40,7 +41,7 @@ FORBIDDEN = [
     ("netguard-ui", "attacker", 80, "TCP"),
     ("netguard-ui", APISERVER, 6443, "TCP"),  # the UI has no business with the API server
     ("netguard-webhook", "attacker", 80, "TCP"),
-    ("netguard-webhook", "coredns", 53, "UDP"),  # the webhook calls nothing
+    ("netguard-webhook", "coredns", 53, "UDP"),  # the webhook calls the API server alone, by address
     ("netguard-controller", "attacker", 80, "TCP"),
 ]
 
@@ -115,5 +116,6 @@ def test_connectivity_lists_only_the_needed_peers_of_netguards_components(setup)
         "netguard-system/netguard-controller-0[Pod] => 172.18.0.0-172.18.255.255 : TCP 443,6443",
         "netguard-system/netguard-controller-0[Pod] => kube-system/coredns-0[Pod] : TCP 53,UDP 53",
         "netguard-system/netguard-ui-0[Pod] => kube-system/coredns-0[Pod] : TCP 53,UDP 53",
+        "netguard-system/netguard-webhook-0[Pod] => 172.18.0.0-172.18.255.255 : TCP 443,6443",
         "netguard-system/netguard-ui-0[Pod] => netguard-system/netguard-controller-0[Pod] : TCP 8080",
     }, run.stdout
