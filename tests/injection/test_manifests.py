@@ -308,3 +308,6 @@ def test_prod_runs_three_controller_replicas_on_postgresql_with_a_leader_lease()
     assert all(r["resources"] == ["leases"] and r["apiGroups"] == ["coordination.k8s.io"] for r in role["rules"])
     binding = find(objs, "RoleBinding", "netguard-controller-leader-election")
     assert binding["subjects"][0]["name"] == "netguard-controller"
+    postgres = find(objs, "NetworkPolicy", "netguard-controller-postgres")  # the base lets it reach DNS and the API only
+    assert postgres["spec"]["policyTypes"] == ["Egress"]
+    assert postgres["spec"]["egress"] == [{"ports": [{"port": 5432, "protocol": "TCP"}]}]

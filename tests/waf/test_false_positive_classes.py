@@ -85,3 +85,23 @@ def test_opaque_tokens_and_package_configs_pass():
     assert passes(Request.make("POST", "/s", form, "v_7e0e=iHrCbZnNhecBOKOJCZEpDosdvpn%24O&p=securityGroupCount%3A1%24r"))
     assert passes(Request.make("GET", "/pkgs/@scope/widget-search/config.json", {"User-Agent": UA}))
     assert inspect(Request.make("GET", "/.git/config")).blocked
+
+
+def test_markdown_yaml_and_theme_text_in_forms_pass():
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    md = "Wrap code in backticks (`` ` ``)\r\nCode blocks go between fences:\r\n\r\n```\r\n# a heading\r\n```"
+    theme = '{"type": "dark", "colors": {"activityBar.background": "#1e1e1e", "editor.foreground": "#d4d4d4"}}'
+    yaml_doc = "items:\n  - name: 'Array'\n---\nnext: 'Object'\n---"
+    for text in (md, theme, yaml_doc):
+        from urllib.parse import quote_plus
+
+        assert passes(Request.make("POST", "/save", form, "code=" + quote_plus(text)))
+    assert inspect(Request.make("GET", "/login?user=admin'%23")).blocked
+
+
+def test_urls_with_empty_parameters_and_opaque_tokens_pass():
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    url = "proxy_url%3Dhttps%3A%2F%2Fexample.com%2Fp.html%26daid%3D5%26%26hide_title_bar%3D1"
+    assert passes(Request.make("GET", f"/login?from={url}", XHR))
+    assert passes(Request.make("POST", "/s", form, "v_7e0e=u4Ka+Z%24b14-lnNZOJuCW7TmthFNIKP5o%249PR+p%24xKFObZOeNaMRTmeHaHiaplrXWB+-"))
+    assert inspect(Request.make("GET", "/?q=1'%20%26%26%201%3D1--")).blocked
