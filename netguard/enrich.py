@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
+
+from cachetools import LRUCache
 
 from netguard.inventory import Inventory, Pod, Service, WorkloadInfo, shared_labels
 from netguard.model import Edge, EdgeKey, EdgeStats, Endpoint, EndpointKind, Flow, Labels, PodHint, Workload
@@ -78,11 +80,19 @@ class Aggregation:
 class Enricher:
     """Resolves flows against one inventory, caching per address."""
 
-    def __init__(self, inventory: Inventory) -> None:
+    def __init__(self, inventory: Inventory, max_addresses: int | None = None) -> None:
+        """`max_addresses` bounds the per-address caches (a long-running agent); unbounded for batch work."""
         self.inv = inventory
         self.agg = Aggregation()
-        self._src_cache: dict[str, Endpoint] = {}
-        self._dst_cache: dict[tuple[str, int, str, str, int], list[Destination]] = {}
+        self._src_cache: MutableMapping[str, Endpoint] = {} if max_addresses is None else LRUCache(max_addresses)
+        self._dst_cache: MutableMapping[tuple[str, int, str, str, int], list[Destination]] = (
+            {} if max_addresses is None else LRUCache(max_addresses))
+
+    def use_inventory(self, inventory: Inventory) -> None:
+        """A newer inventory (a refreshed pod cache): keep the edges, forget the resolutions made with the old one."""
+        self.inv = inventory
+        self._src_cache.clear()
+        self._dst_cache.clear()
 
     def add(self, flow: Flow) -> None:
         self.agg.flows += 1

@@ -35,16 +35,11 @@ class EdgeCache:
 
     def __init__(self, inventory: Inventory, metrics: Metrics, max_edges: int = 100_000, max_addresses: int = 100_000) -> None:
         self.metrics = metrics
-        self.enricher = Enricher(inventory)
+        self.enricher = Enricher(inventory, max_addresses)
         self.enricher.agg.stats = _CountingLRU(max_edges, metrics.edges_evicted.inc)  # type: ignore[assignment]
-        self.enricher._src_cache = LRUCache(max_addresses)  # type: ignore[assignment]
-        self.enricher._dst_cache = LRUCache(max_addresses)  # type: ignore[assignment]
 
     def set_inventory(self, inventory: Inventory) -> None:
-        """A newer pod cache: keep the edges, forget the address resolutions made with the old one."""
-        self.enricher.inv = inventory
-        self.enricher._src_cache.clear()
-        self.enricher._dst_cache.clear()
+        self.enricher.use_inventory(inventory)
 
     def add(self, flow: Flow) -> None:
         self.enricher.add(flow)
@@ -80,17 +75,13 @@ class EdgeBatcher:
         self.shipper = shipper
         self.interval = interval
         self.clock = clock
-        self.enricher = Enricher(inventory)
-        self.enricher._src_cache = LRUCache(max_addresses)  # type: ignore[assignment]
-        self.enricher._dst_cache = LRUCache(max_addresses)  # type: ignore[assignment]
+        self.enricher = Enricher(inventory, max_addresses)
         self._started = clock()
         self.intervals = 0
         self.edges = 0
 
     def set_inventory(self, inventory: Inventory) -> None:
-        self.enricher.inv = inventory
-        self.enricher._src_cache.clear()
-        self.enricher._dst_cache.clear()
+        self.enricher.use_inventory(inventory)
 
     def add(self, flow: Flow) -> None:
         self.enricher.add(flow)

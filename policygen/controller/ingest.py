@@ -53,24 +53,30 @@ BODY_SCHEMA: dict[str, Any] = {
 }
 
 
-def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
+def _envelope(body: bytes, key: str, max_records: int) -> tuple[str, list[Any]]:
+    """The agent's name and the records of a batch `{"agent": ..., key: [...]}` (flows or edges)."""
     try:
         doc = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BatchError(f"body: not JSON ({getattr(exc, 'msg', exc)})") from None
     if not isinstance(doc, dict):
         raise BatchError(f"body: expected a JSON object, got {type(doc).__name__}")
-    extra = set(doc) - {"agent", "flows"}
+    extra = set(doc) - {"agent", key}
     if extra:
-        raise BatchError(f"body: unknown keys {', '.join(sorted(extra))} (expected agent, flows)")
+        raise BatchError(f"body: unknown keys {', '.join(sorted(extra))} (expected agent, {key})")
     agent = doc.get("agent")
     if not isinstance(agent, str) or not agent or len(agent) > 253:
         raise BatchError("agent: expected the node name (a non-empty string)")
-    records = doc.get("flows")
+    records = doc.get(key)
     if not isinstance(records, list):
-        raise BatchError("flows: expected a list of flow records")
+        raise BatchError(f"{key}: expected a list of {key[:-1]} records")
     if len(records) > max_records:
-        raise BatchError(f"flows: {len(records)} records; at most {max_records} per batch", status=413)
+        raise BatchError(f"{key}: {len(records)} records; at most {max_records} per batch", status=413)
+    return agent, records
+
+
+def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
+    agent, records = _envelope(body, "flows", max_records)
     stats = ReadStats()
     flows: list[Flow | tuple] = []
     groups: dict[GroupKey, list] = {}
@@ -154,23 +160,7 @@ def _edge(i: int, record: object) -> Edge:
 
 def parse_edge_batch(body: bytes, max_records: int = 50_000) -> EdgeBatch:
     """All the edges are good, or the batch is refused naming the first bad one (`edges[3]: port: ...`)."""
-    try:
-        doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BatchError(f"body: not JSON ({getattr(exc, 'msg', exc)})") from None
-    if not isinstance(doc, dict):
-        raise BatchError(f"body: expected a JSON object, got {type(doc).__name__}")
-    extra = set(doc) - {"agent", "edges"}
-    if extra:
-        raise BatchError(f"body: unknown keys {', '.join(sorted(extra))} (expected agent, edges)")
-    agent = doc.get("agent")
-    if not isinstance(agent, str) or not agent or len(agent) > 253:
-        raise BatchError("agent: expected the node name (a non-empty string)")
-    records = doc.get("edges")
-    if not isinstance(records, list):
-        raise BatchError("edges: expected a list of edge records")
-    if len(records) > max_records:
-        raise BatchError(f"edges: {len(records)} records; at most {max_records} per batch", status=413)
+    agent, records = _envelope(body, "edges", max_records)
     edges = [_edge(i, r) for i, r in enumerate(records)]
     return EdgeBatch(agent, len(edges), edges, sum(e.connections for e in edges))
 
