@@ -186,6 +186,7 @@ def _create(plan: LabPlan, state: dict[str, Any]) -> None:
     system.write_sysctl("net.ipv4.ip_forward", "1")
     system.nft(base_ruleset(plan))  # its `ct state` rule makes conntrack track forwarded traffic
     system.write_sysctl("net.netfilter.nf_conntrack_acct", "1")
+    system.forget_connections([pod.ip for pod in plan.pods])
     for pod in plan.pods:
         system.ip_batch([
             f"netns add {pod.netns}",

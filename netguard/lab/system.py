@@ -59,6 +59,18 @@ def run(*args: str, input_: str | None = None, check: bool = True) -> subprocess
     return proc
 
 
+def forget_connections(addresses: list[str]) -> None:
+    """Delete the kernel's conntrack entries to or from these addresses (as sent, or as answered after DNAT).
+
+    A lab reuses the addresses of the labs before it: their entries (TIME_WAIT for 2 minutes, ESTABLISHED for
+    days) would be reported by an agent's start-up dump as this lab's connections."""
+    if shutil.which("conntrack") is None:
+        return
+    for address in addresses:
+        for selector in ("--orig-src", "--orig-dst", "--reply-src"):
+            run("conntrack", "-D", selector, address, check=False)  # exit 1 when there was nothing to delete
+
+
 def ip_batch(commands: list[str]) -> None:
     """Run many `ip` commands in one process (`ip -batch -`)."""
     if commands:
