@@ -31,11 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import TOKEN, RawAgent, free_port  # noqa: E402
+from bench.ingest import TOKEN, RawAgent, start_controller  # noqa: E402
 from netguard.agent.sink import EdgeBatcher  # noqa: E402
 from netguard.flows import flow_to_record  # noqa: E402
 from netguard.inventory import Inventory  # noqa: E402
@@ -178,29 +176,6 @@ def agent_side(cluster: Cluster, sample: int, interval: float, rate: float) -> d
             "raw_bytes_per_node": raw_bytes / k, "edge_bytes_per_node": edge_bytes / k}
 
 
-def start_controller(workdir: Path) -> tuple[Any, str]:
-    import subprocess
-
-    (workdir / "tokens").write_text(TOKEN + "\n")
-    port = free_port()
-    log = (workdir / "controller.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "netguard", "controller", "--listen", f"127.0.0.1:{port}",
-                             "--db", str(workdir / "bench.db"), "--token-file", str(workdir / "tokens"), "--kube", "off"],
-                            stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        if proc.poll() is not None:
-            raise SystemExit(f"controller exited: {(workdir / 'controller.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("controller did not become ready")
-
-
 async def post_interval(url: str, bodies: list[bytes], agents: int) -> tuple[float, list[float]]:
     host, port = url.split("//", 1)[1].split(":")
     requests = [(f"POST /api/v1/edges HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
@@ -241,7 +216,7 @@ def main() -> int:
     print(f"agent (real EdgeBatcher, {agent['nodes']} nodes): {agent['flows_per_node']:,.0f} connections per node and "
           f"interval aggregated in {agent['cpu_ms_per_interval']:.0f} ms CPU; the aggregation matches the direct edges")
     with tempfile.TemporaryDirectory(prefix="netguard-agg-") as tmp:
-        proc, url = start_controller(Path(tmp))
+        proc, url = start_controller(Path(tmp), "--db", str(Path(tmp) / "bench.db"), "--kube", "off")
         try:
             rows = []
             for k in range(args.intervals):

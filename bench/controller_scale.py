@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,39 +36,11 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest import TOKEN, start_controller  # noqa: E402
 from policy_scale import PER_NAMESPACE, make_cluster  # noqa: E402
 
-TOKEN = "bench-token"
 BATCH = 1000
 AGENTS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_controller(root: Path, inventory: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
-    tokens = workdir / "tokens"
-    tokens.write_text(TOKEN + "\n")
-    port = free_port()
-    log = (workdir / "controller.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "netguard", "controller", "--listen", f"127.0.0.1:{port}",
-                             "--db", str(workdir / "store.db"), "--token-file", str(tokens), "--inventory", str(inventory)],
-                            stdout=log, stderr=log, cwd=root)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(1200):
-        if proc.poll() is not None:
-            raise SystemExit(f"controller exited: {(workdir / 'controller.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("controller did not become ready")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -207,7 +178,8 @@ def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
         workdir = Path(tmp)
         inventory, flows = make_cluster(n, workdir)
         bodies = batches_of(flows)
-        proc, url = start_controller(root, inventory, workdir)
+        proc, url = start_controller(workdir, "--db", str(workdir / "store.db"), "--inventory", str(inventory),
+                                     tries=1200, cwd=root)
         out: dict = {"workloads": n, "flows": sum(b.count(b'"src_ip"') for b in bodies)}
         try:
             out["ingest"] = asyncio.run(post_all(url, bodies))

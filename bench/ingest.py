@@ -68,19 +68,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_controller(db: str, workdir: Path) -> tuple[subprocess.Popen, str]:
+def start_controller(workdir: Path, *args: str, tries: int = 300, cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """`netguard controller *args` on a free port of 127.0.0.1 with the bench's token, once GET /readyz answers 200
+    (polled every 0.1 s, `tries` times); its log in workdir/controller.log. The benches' one way to start it."""
     tokens = workdir / "tokens"
     tokens.write_text(TOKEN + "\n")
     port = free_port()
     log = (workdir / "controller.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "netguard", "controller", "--listen", f"127.0.0.1:{port}", "--db", db,
-                             "--token-file", str(tokens), "--inventory", str(CLUSTER)], stdout=log, stderr=log)
+    proc = subprocess.Popen([sys.executable, "-m", "netguard", "controller", "--listen", f"127.0.0.1:{port}",
+                             "--token-file", str(tokens), *args], stdout=log, stderr=log, cwd=cwd)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    for _ in range(tries):
         if proc.poll() is not None:
             raise SystemExit(f"controller exited: {(workdir / 'controller.log').read_text()[-2000:]}")
         try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             pass
@@ -165,7 +167,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="netguard-bench-") as tmp:
         workdir = Path(tmp)
         db = str(workdir / "bench.db") if args.db == "sqlite" else args.db
-        proc, url = start_controller(db, workdir)
+        proc, url = start_controller(workdir, "--db", db, "--inventory", str(CLUSTER))
         requests = build_requests(url, bodies)
         results = []
         try:
