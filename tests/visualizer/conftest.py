@@ -58,8 +58,16 @@ def wait_healthy(base: str, proc: subprocess.Popen | None = None, timeout: float
 def running_ui(*args: str) -> Iterator[str]:
     """`netguard ui ARGS` as a real process on a free port; yields its base URL; always stopped."""
     port = free_port()
-    cmd = [sys.executable, "-m", "netguard", "ui", *args, "--listen", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    with running_netguard("ui", *args, "--listen", f"127.0.0.1:{port}", port=port) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def running_netguard(*args: str, port: int, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`netguard ARGS` (listening on `port`) as a real process, once healthy; yields its base URL; always stopped."""
+    environ = {**os.environ, **env} if env else None
+    proc = subprocess.Popen([sys.executable, "-m", "netguard", *args], cwd=ROOT, env=environ, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc)

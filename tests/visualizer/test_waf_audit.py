@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
-from tests.visualizer.conftest import FLOWS, INVENTORY, ROOT, free_port, running_ui, serve_in_thread, wait_healthy
+from tests.visualizer.conftest import FLOWS, INVENTORY, free_port, running_netguard, running_ui, serve_in_thread
 
 ATTACKS = [
     "/productpage?id=1%27%20OR%201%3D1--",
@@ -33,22 +30,9 @@ async def _app(scope, receive, send) -> None:
 def running_sidecar(upstream: str, audit_log: Path, env: dict[str, str]) -> Iterator[str]:
     """`netguard waf` as a real process with the environment injection gives it; always stopped."""
     port = free_port()
-    cmd = [sys.executable, "-m", "netguard", "waf", "--listen", f"127.0.0.1:{port}", "--upstream", upstream,
-           "--metrics-listen", f"127.0.0.1:{free_port()}", "--audit-log", str(audit_log)]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, proc)
+    with running_netguard("waf", "--listen", f"127.0.0.1:{port}", "--upstream", upstream, "--metrics-listen",
+                          f"127.0.0.1:{free_port()}", "--audit-log", str(audit_log), port=port, env=env) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def attack_through_a_real_sidecar(audit_log: Path) -> list[str]:
