@@ -185,6 +185,8 @@ def cmdline(value: str) -> str:
 
 def normalize_path(path: str) -> str:
     """Resolve `.`/`..` segments, collapse `//` and backslashes, drop `;params`."""
+    if "/" not in path and "\\" not in path and ";" not in path:  # one segment (most values)
+        return "/" if path in ("", ".", "..") else "/" + path
     p = path.replace("\\", "/")
     segs: list[str] = []
     for seg in p.split("/"):

@@ -14,7 +14,8 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -29,6 +30,9 @@ from waf._rules import DETECTORS, Rule, builtin_rules
 from waf._targets import Target, extract
 
 MATCH_TEXT = 80
+_GROUP = 48  # rules per Hyperscan database (see _ViewDB)
+_KNOWN_LEN = 2048  # longer values are not remembered (see Engine._remember)
+_CHUNK = 64  # targets planned and scanned together; the time budget is checked between chunks
 _MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
 _SCRIPTED_MODES = frozenset({"cors", "no-cors", "same-origin", "websocket"})
 # Kinds of values worth looking inside when they are base64 of text (a whole cookie, parameter, header).
@@ -154,6 +158,7 @@ class EngineConfig:
     body_budget: BodyBudget = BodyBudget()
     over_budget: OverBudget = OverBudget.BLOCK
     time_budget: float = 2.0  # seconds of engine time per request; linear parsing keeps real ones < 1 ms
+    value_memory: int = 65536  # values whose scan results are remembered across requests (0: none)
 
 
 def _view(view: str, value: str, cache: dict[str, str]) -> str:
@@ -182,11 +187,16 @@ _COMPILED: dict[tuple[tuple[bytes, int], ...], hyperscan.Database] = {}
 _COMPILE_LOCK = threading.Lock()
 
 
-def _compile(rules: list[Rule]) -> hyperscan.Database:
+def _compile(rules: list[Rule], batch: bool = False) -> hyperscan.Database:
     """A Hyperscan block-mode database of `rules` (pattern i has id i). Databases are immutable and
     shared: engines built for the same rules (a config reload, another paranoia level with the same
-    rules) reuse the compiled one; each engine keeps its own scratch space."""
-    base = hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
+    rules) reuse the compiled one; each engine keeps its own scratch space.
+
+    `batch`: the twin used on many values joined by newlines (see `_ViewDB.flag`): every match end is
+    reported (no single-match) and `^`/`$` also match at newlines, so each value's own matches are
+    found at their place in the joined text (and a few more, which only cost an exact re-scan)."""
+    base = hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_ALLOWEMPTY
+    base |= hyperscan.HS_FLAG_MULTILINE if batch else hyperscan.HS_FLAG_SINGLEMATCH
     flags = [base | (0 if r.case_sensitive else hyperscan.HS_FLAG_CASELESS) for r in rules]
     exprs = [r.pattern.encode("utf-8") for r in rules]  # type: ignore[union-attr]
     key = tuple(zip(exprs, flags, strict=True))
@@ -250,15 +260,37 @@ def _store_cached(key: tuple[tuple[bytes, int], ...], db: hyperscan.Database) ->
         pass
 
 
-class _ViewDB:
-    """One Hyperscan database for the pattern rules of one view."""
+# Values joined for the batch probe of `_ViewDB.__init__`: every kind of first byte an assertion at a
+# value's start can depend on (word, non-word, newline), none of them an attack.
+_PROBE = (b"a", b"A", b"0", b"_", b" ", b"<", b"%", b".", b"\n", b"\r", b"\t", b"\xff", b"a")
 
-    def __init__(self, view: str, rules: list[Rule]) -> None:
-        self.view = view
+
+class _Group:
+    """Some of the rules of one view: their database, and its twin for batches of values.
+
+    The twin (see `flag`) holds the rules that stay quiet at the newline joining two values. A rule
+    that matches there (a CR/LF rule, or one matching empty at a value's start) would flag every value
+    of a batch: those rules (`solo`) are scanned value by value in a database of their own."""
+
+    def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
-        self.kinds = frozenset().union(*(r.targets for r in rules))
         self.db = _compile(rules)
         self.scratch = hyperscan.Scratch(self.db)
+        joined = _batch_db(rules)
+        loud: set[int] = set()
+        starts = _starts(_PROBE)
+        joined.scan(
+            b"\n".join(_PROBE),
+            match_event_handler=lambda idx, _f, to, _fl, _c: loud.add(idx) if to in starts else None,
+            scratch=hyperscan.Scratch(joined),
+        )
+        quiet = [r for i, r in enumerate(rules) if i not in loud]
+        solo = [r for i, r in enumerate(rules) if i in loud]
+        self.batch_db = _batch_db(quiet) if quiet else None
+        self.batch_scratch = hyperscan.Scratch(self.batch_db) if self.batch_db else None
+        self.solo_db = _compile(solo) if solo else None
+        self.solo_scratch = hyperscan.Scratch(self.solo_db) if self.solo_db else None
+        self.solo_kinds = frozenset().union(*(r.targets for r in solo))
 
     def scan(self, data: bytes) -> list[tuple[int, int]]:
         hits: list[tuple[int, int]] = []
@@ -268,6 +300,99 @@ class _ViewDB:
 
         self.db.scan(data, match_event_handler=on_match, scratch=self.scratch)
         return hits
+
+    def flag(self, values: list[bytes], solo: list[bool]) -> set[int]:
+        """Indexes of the `values` that may match a rule: a superset of those whose own scan has a hit.
+
+        A Hyperscan call has a fixed cost (a few µs for these databases) that dwarfs the scan of a short
+        value, and a request holds tens to hundreds of values: one scan of them all joined by newlines
+        (with the multi-line twin database) finds every value's matches at their place (an anchor at a
+        value's start or end holds beside the newline), and only the values it flags are scanned again
+        alone. `solo[i]`: value i is of a kind the solo rules target; it is also scanned alone with them.
+        Too many match events (a rule matching almost everywhere) stop the batch and flag every value:
+        the plain per-value scan."""
+        if len(values) == 1:
+            return {0}
+        hot: set[int] = set()
+        if self.solo_db is not None:
+            solo_hits: list[int] = []
+            for i, v in enumerate(values):
+                if solo[i]:
+                    self.solo_db.scan(
+                        v, match_event_handler=lambda *_a, i=i: solo_hits.append(i), scratch=self.solo_scratch
+                    )
+            hot.update(solo_hits)
+        if self.batch_db is None:
+            return hot
+        starts = _starts(values)
+        ends: set[int] = set()
+        cap = 64 + 4 * len(values)
+
+        def on_match(_idx: int, _from: int, to: int, _flags: int, _ctx: object) -> bool:
+            ends.add(to)
+            return len(ends) > cap
+
+        try:
+            self.batch_db.scan(b"\n".join(values), match_event_handler=on_match, scratch=self.batch_scratch)
+        except hyperscan.ScanTerminated:
+            return set(range(len(values)))
+        hot.update(bisect_right(starts, to) - 1 for to in ends)
+        return hot
+
+
+class _ViewDB:
+    """The pattern rules of one view, in groups of at most `_GROUP` rules: Hyperscan scans a few
+    databases of tens of rules several times faster per byte than one of them all."""
+
+    def __init__(self, view: str, rules: list[Rule]) -> None:
+        self.view = view
+        self.rules = rules
+        self.kinds = frozenset().union(*(r.targets for r in rules))
+        n = -(-len(rules) // _GROUP)
+        self.groups = [_Group(rules[i::n]) for i in range(n)]
+        self.solo_kinds = frozenset().union(*(g.solo_kinds for g in self.groups))
+
+
+def _batch_db(rules: list[Rule]) -> hyperscan.Database:
+    return _compile(rules, batch=True)
+
+
+def _starts(values: Iterable[bytes]) -> list[int]:
+    """Where each value starts once joined by one-byte separators."""
+    out: list[int] = []
+    pos = 0
+    for v in values:
+        out.append(pos)
+        pos += len(v) + 1
+    return out
+
+
+class _Scan:
+    """One layer of one value to scan with one view's databases, planned before any scan so that the
+    scans of many values can be batched. `slot`: the value's place in that view's batch."""
+
+    __slots__ = ("vdb", "data", "text", "prefix", "cache", "slot")
+
+    def __init__(self, vdb: _ViewDB, data: bytes, text: str, prefix: tuple[str, ...], cache: dict[str, str]) -> None:
+        self.vdb = vdb
+        self.data = data
+        self.text = text
+        self.prefix = prefix
+        self.cache = cache
+        self.slot = 0
+
+
+# What scanning one value found, in the order found: (rule, matched text, decode chain) per match.
+_Events = tuple[tuple[Rule, str, tuple[str, ...]], ...]
+_NOTHING: _Events = ()
+
+
+def _encode(text: str) -> bytes:
+    """The bytes scanned: UTF-8, lone surrogates (bytes that were not UTF-8) as they came."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 class Engine:
@@ -302,6 +427,11 @@ class Engine:
         ]  # fmt: skip
         self._merged = _ViewDB("merged", merged) if merged else None
         self._unmerged = [d for d in self._dbs if d.view not in _MERGEABLE]
+        self._plain_dbs = [self._merged, *self._unmerged] if self._merged else self._dbs
+        # (kind, value) -> what scanning it found (see _scan_targets); at most `value_memory` entries
+        self._known: dict[tuple[str, str], _Events] = {}
+        self._known_max = self.config.value_memory
+        self._known_chars = 0
 
     def inspect(self, request: Request) -> Verdict:
         cfg = self.config
@@ -341,11 +471,11 @@ class Engine:
         parsed = extract(request, cfg.body_budget)
         refusal = parsed.refusal
         targets = () if refusal else parsed.targets  # refused before any scan: decided early and cheaply
-        for i, t in enumerate(targets):
-            self._scan_target(t, record)
-            if i & 63 == 63 and time.perf_counter() - started > cfg.time_budget:
+        for i in range(0, len(targets), _CHUNK):
+            if i and time.perf_counter() - started > cfg.time_budget:
                 refusal = Refusal.TOO_SLOW
                 break
+            self._scan_targets(targets[i : i + _CHUNK], record)
 
         total = sum(m.score for m in found.values())
         matches = tuple(sorted(found.values(), key=lambda m: m.rule_id))
@@ -373,51 +503,126 @@ class Engine:
             if rule.id not in hits:
                 hits.append(rule.id)
 
-        self._scan_target(Target(kind, kind, value), record)
+        self._scan_targets([Target(kind, kind, value)], record)
         return hits
 
-    def _scan_target(self, t: Target, record) -> None:  # type: ignore[no-untyped-def]
+    def _scan_targets(self, targets: Sequence[Target], record) -> None:  # type: ignore[no-untyped-def]
+        """Plan every scan of `targets` (each layer of each value, each view), batch the scans per
+        database to learn which values may match, then scan those alone and report their matches in
+        the order a value-by-value scan would (the first place a rule matches is the one recorded).
+
+        What a value's scans found depends on its kind and text only: it is remembered for the next
+        requests (browsers send the same header names, user agents and parameter names again and again)."""
+        known = self._known
+        plans: list[list[_Scan] | _Events] = []
+        batches: dict[int, tuple[_ViewDB, dict[bytes, int], list[bool]]] = {}
+        for t in targets:
+            seen = known.get((t.kind, t.value))
+            if seen is not None:
+                plans.append(seen)
+                continue
+            items = self._plan_target(t)
+            for item in items:
+                batch = batches.get(id(item.vdb))
+                if batch is None:
+                    batch = batches[id(item.vdb)] = (item.vdb, {}, [])
+                vdb, index, solo = batch
+                slot = index.get(item.data)
+                if slot is None:  # identical values are scanned once
+                    slot = index[item.data] = len(index)
+                    solo.append(False)
+                if t.kind in vdb.solo_kinds:
+                    solo[slot] = True
+                item.slot = slot
+            plans.append(items)
+        hot: dict[int, list[set[int]]] = {}
+        warm: dict[int, set[int]] = {}  # per view: the values any of its groups flagged
+        for key, (vdb, index, solo) in batches.items():
+            hot[key] = [g.flag(list(index), solo) for g in vdb.groups]
+            warm[key] = set().union(*hot[key])
+        for t, todo in zip(targets, plans, strict=True):
+            if isinstance(todo, tuple):
+                events = todo
+            else:
+                found: list[tuple[Rule, str, tuple[str, ...]]] = []
+                for item in todo:
+                    key = id(item.vdb)
+                    if item.slot in warm[key]:
+                        for group, flagged in zip(item.vdb.groups, hot[key], strict=True):
+                            if item.slot in flagged:
+                                self._exact(t.kind, item, group, found)
+                events = tuple(found) if found else _NOTHING
+                self._remember(t, events)
+            for rule, matched, chain in events:
+                record(rule, t.locations, matched, chain)
+
+    def _remember(self, t: Target, events: _Events) -> None:
+        """Keep what a value's scans found; the oldest entries go first when the memory is full (in
+        entries, or in characters: 64 per entry on average, so hostile long values cannot grow it)."""
+        known = self._known
+        size = len(t.value)
+        if not self._known_max or size > _KNOWN_LEN:
+            return
+        while known and (len(known) >= self._known_max or self._known_chars + size > 64 * self._known_max):
+            old = next(iter(known))
+            self._known_chars -= len(old[1])
+            del known[old]
+        known[(t.kind, t.value)] = events
+        self._known_chars += size
+
+    def _plan_target(self, t: Target) -> list[_Scan]:
         """Every decoding layer of the value: as sent, decoded (percent, entities, escapes), and the
         text inside when the value (or its decoded form) is base64 of mostly printable text."""
+        plan: list[_Scan] = []
         cache: dict[str, str] = {}
-        self._scan_layer(t, t.value, (), cache, record)
+        self._plan_layer(t.kind, t.value, (), cache, plan)
         if t.kind in _BASE64_KINDS and len(t.value) >= 8:
             inner = try_base64(t.value)
             if inner is None and cache.get("chain"):
                 inner = try_base64(cache["decoded"])
             if inner is not None:
-                self._scan_layer(t, inner, (Layer.BASE64,), {}, record)
+                self._plan_layer(t.kind, inner, (Layer.BASE64,), {}, plan)
+        return plan
 
-    def _scan_layer(self, t: Target, value: str, prefix: tuple[str, ...], cache: dict[str, str], record) -> None:  # type: ignore[no-untyped-def]
-        dbs = self._dbs
-        if self._merged is not None and _NOT_PLAIN.search(value) is None:
+    def _plan_layer(
+        self, kind: str, value: str, prefix: tuple[str, ...], cache: dict[str, str], plan: list[_Scan]
+    ) -> None:
+        merged = self._merged
+        if merged is not None and _NOT_PLAIN.search(value) is None:
             # no %, &, \\, quotes, ^, commas, comments or unusual whitespace: every mergeable view equals
-            # the value itself (cmdline up to case)
-            dbs = [self._merged, *self._unmerged]
-            cache["merged"] = value
+            # the value itself (cmdline up to case), and no decoder changes it
+            cache["merged"] = cache["decoded"] = value
+            cache["chain"] = ""
+            data = _encode(value)
+            if kind in merged.kinds:
+                plan.append(_Scan(merged, data, value, prefix, cache))
+            dbs = self._unmerged
+        else:
+            dbs = self._dbs
         for vdb in dbs:
-            if t.kind not in vdb.kinds:
+            if kind not in vdb.kinds:
                 continue
             text = _view(vdb.view, value, cache)
-            if not text:
-                continue
-            try:
-                data = text.encode("utf-8", "surrogateescape")
-            except UnicodeEncodeError:
-                data = text.encode("utf-8", "surrogatepass")
-            hits = vdb.scan(data)
-            if not hits:
-                continue
-            chain = prefix
-            if vdb.view not in ("raw", "merged") and cache.get("chain"):
-                chain = (*prefix, *cache["chain"].split(","))
-            for idx, to in hits:
-                rule = vdb.rules[idx]
-                if t.kind in rule.targets:
-                    if rule.detector is not None and not DETECTORS[rule.detector](text):
-                        continue
-                    matched = data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace")
-                    record(rule, t.locations, matched, chain)
+            if text:
+                plan.append(_Scan(vdb, _encode(text), text, prefix, cache))
+
+    @staticmethod
+    def _exact(kind: str, item: _Scan, group: _Group, found: list[tuple[Rule, str, tuple[str, ...]]]) -> None:
+        """The matches of one value in one group's database (one match per rule, the first)."""
+        hits = group.scan(item.data)
+        if not hits:
+            return
+        chain = item.prefix
+        cache = item.cache
+        if item.vdb.view not in ("raw", "merged") and cache.get("chain"):
+            chain = (*item.prefix, *cache["chain"].split(","))
+        for idx, to in hits:
+            rule = group.rules[idx]
+            if kind in rule.targets:
+                if rule.detector is not None and not DETECTORS[rule.detector](item.text):
+                    continue
+                matched = item.data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace")
+                found.append((rule, matched, chain))
 
 
 _default: Engine | None = None

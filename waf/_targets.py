@@ -167,35 +167,38 @@ class _Collector:
             except (ValueError, RecursionError):
                 doc = None
             if isinstance(doc, (dict, list)):
-                for name, key, leaf in _flatten_json(doc, loc + "|json", 0):
-                    if key is not None:
-                        self.add("arg_name", name, key)
-                    if not opaque(leaf):
-                        self.add("arg", name, leaf)
+                _add_json(self, doc, loc + "|json", 0)
                 return
 
 
-def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, str | None, str]]:
-    """(location, key, value) of every leaf; `key` is the object key (None for array items)."""
+def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = ".") -> None:
+    """Every object key (as `arg_name`) and scalar (as `arg`) of a JSON document, in document order;
+    a value's location is its path (`prefix.key.0.key`; `sep` joins the prefix to the first step)."""
     if depth > MAX_JSON_DEPTH:
         return
     if isinstance(doc, dict):
         for k, v in doc.items():
-            name = f"{prefix}.{k}"
+            name = f"{prefix}{sep}{k}"
+            out.add("arg_name", name, str(k))
             if isinstance(v, (dict, list)):
-                yield name, str(k), ""
-                yield from _flatten_json(v, name, depth + 1)
+                _add_json(out, v, name, depth + 1)
             else:
-                yield name, str(k), _scalar(v)
+                leaf = _scalar(v)
+                if not opaque(leaf):
+                    out.add("arg", name, leaf)
     elif isinstance(doc, list):
         for i, v in enumerate(doc):
-            name = f"{prefix}.{i}"
+            name = f"{prefix}{sep}{i}"
             if isinstance(v, (dict, list)):
-                yield from _flatten_json(v, name, depth + 1)
+                _add_json(out, v, name, depth + 1)
             else:
-                yield name, None, _scalar(v)
+                leaf = _scalar(v)
+                if not opaque(leaf):
+                    out.add("arg", name, leaf)
     else:
-        yield prefix, None, _scalar(doc)
+        leaf = _scalar(doc)
+        if not opaque(leaf):
+            out.add("arg", prefix, leaf)
 
 
 def _scalar(v: object) -> str:
@@ -370,12 +373,7 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
         except (ValueError, RecursionError):
             doc = None
         if doc is not None:  # its values are the targets; the JSON text as a whole is not one
-            for name, key, leaf in _flatten_json(doc, "json:", 0):
-                name = name.replace("json:.", "json:", 1)
-                if key is not None:
-                    out.add("arg_name", name, key)
-                if not opaque(leaf):
-                    out.add("arg", name, leaf)
+            _add_json(out, doc, "json:", 0, sep="")
             return
     out.add("body", "body", text)  # the body as one text (DTDs, markup across values), beside its values
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):

@@ -1,0 +1,127 @@
+"""The engine's fast paths decide exactly what the value-by-value scan decides.
+
+Many values of a request are scanned together (joined by newlines, with a multi-line twin database) and
+only the flagged ones again alone; what a value's scans found is remembered across requests; a plain
+value skips the decoders; a one-segment path skips the path normalizer. Each must leave verdicts alone:
+anchored rules still match a value in the middle of a batch, CR/LF rules still see line breaks, layers
+(percent, entities, base64) are still decoded on a value seen before.
+"""
+
+from unittest.mock import patch
+from urllib.parse import quote
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from waf import Engine, EngineConfig, Request, Verdict
+from waf._decode import normalize_path
+from waf._engine import _Group
+
+_ENGINE = Engine()
+_FORGETFUL = Engine(EngineConfig(value_memory=0))
+
+# Pieces that trip rules (anchored ones among them) and pieces of ordinary text, to mix into values.
+_PIECES = [
+    "4294967296",  # anchored: the whole value is an integer-overflow probe
+    "$where",  # anchored NoSQL operator name
+    "' OR 1=1--",
+    "<script>alert(1)</script>",
+    "../../etc/passwd",
+    "${jndi:ldap://x/a}",
+    "hello",
+    "price",
+    "en-US,en;q=0.9",
+    "Mozilla/5.0 (X11; Linux x86_64)",
+    "a\r\nb",
+    " ",
+    "\n",
+    "%27%20OR%201%3D1--",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",  # base64 of <script>alert(1)</script>
+    "1",
+    "",
+]
+_values = st.lists(st.lists(st.sampled_from(_PIECES), max_size=3).map("".join), min_size=1, max_size=12)
+
+
+def _query(values: list[str]) -> Request:
+    return Request.make("GET", "/s?" + "&".join(f"p{i}={quote(v, safe='')}" for i, v in enumerate(values)))
+
+
+def _one_by_one(engine: Engine, req: Request) -> Verdict:
+    """The verdict of the plain value-by-value scan: every value flagged, so every value is scanned alone."""
+    with patch.object(_Group, "flag", lambda _self, values, _solo: set(range(len(values)))):
+        return engine.inspect(req)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_values)
+def test_a_batch_of_values_matches_what_each_value_alone_matches(values: list[str]) -> None:
+    req = _query(values)
+    assert _FORGETFUL.inspect(req) == _one_by_one(_FORGETFUL, req)
+
+
+def test_anchored_rule_matches_a_value_in_the_middle_of_a_batch() -> None:
+    values = ["hello", "world", "4294967296", "price", "en"]
+    v = _FORGETFUL.inspect(_query(values))
+    assert any(m.location == "query:p2" and "4294967296" in m.matched for m in v.matches)
+
+
+def test_line_break_rule_still_sees_the_line_break_of_one_name_among_many() -> None:
+    form = "&".join([f"f{i}=x" for i in range(20)] + ["a%0D%0Ab=1", "z=2"])
+    req = Request.make("POST", "/f", {"Content-Type": "application/x-www-form-urlencoded"}, form)
+    batched = _FORGETFUL.inspect(req)
+    crlf = [m for m in batched.matches if m.category == "crlf"]
+    assert crlf and crlf[0].location == "form:a\r\nb"
+    clean = Request.make("POST", "/f", {"Content-Type": "application/x-www-form-urlencoded"}, form.replace("%0D%0A", ""))
+    assert not [m for m in _FORGETFUL.inspect(clean).matches if m.category == "crlf"]
+
+
+def test_a_remembered_value_keeps_its_layers_and_locations() -> None:
+    engine = Engine(EngineConfig(value_memory=64))
+    clean = _query(["hello", "a%20b"])
+    attack = _query(["hello", "%27%20OR%201%3D1--", "PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg=="])
+    first = engine.inspect(attack)
+    assert not engine.inspect(clean).blocked
+    again = engine.inspect(attack)
+    assert first == again and again.blocked
+    assert any("base64" in m.decode_chain for m in again.matches)
+    assert first == _FORGETFUL.inspect(attack)
+    moved = Request.make("GET", "/s?other=%27%20OR%201%3D1--")
+    assert {m.location for m in engine.inspect(moved).matches if m.category == "sqli"} == {"query:other"}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_values, min_size=1, max_size=4))
+def test_memory_never_changes_a_verdict(requests: list[list[str]]) -> None:
+    engine = Engine(EngineConfig(value_memory=8))  # small: entries are forgotten and learned again
+    for values in requests * 2:
+        req = _query(values)
+        assert engine.inspect(req) == _FORGETFUL.inspect(req)
+
+
+@given(st.text(alphabet="ab./\\;", max_size=12))
+def test_one_segment_path_fast_path_equals_the_full_normalizer(path: str) -> None:
+    def slow(p: str) -> str:
+        segs: list[str] = []
+        for seg in p.replace("\\", "/").split("/"):
+            seg = seg.split(";", 1)[0]
+            if seg in ("", "."):
+                continue
+            if seg == "..":
+                if segs:
+                    segs.pop()
+                continue
+            segs.append(seg)
+        return "/" + "/".join(segs)
+
+    assert normalize_path(path) == slow(path)
+
+
+def test_json_body_locations_keep_their_paths() -> None:
+    body = '{"a": {"b": [1, {"c": "x\\u0027 OR 1=1--"}]}, "d": "<script>alert(1)</script>"}'
+    v = _ENGINE.inspect(Request.make("POST", "/api", {"Content-Type": "application/json"}, body))
+    locations = {m.location for m in v.matches}
+    assert "json:a.b.1.c" in locations and "json:d" in locations
+    nested = Request.make("GET", "/s?q=" + quote('{"k": ["<script>alert(1)</script>"]}'))
+    assert {m.location for m in _ENGINE.inspect(nested).matches} >= {"query:q|json.k.0"}
