@@ -70,7 +70,8 @@ def dump(shared: Path, placed_n: int, out_path: Path) -> None:
     """Verdicts of the `waf` package first on sys.path (the tree in NETGUARD_CHECK_ROOT)."""
     from waf import Engine, EngineConfig  # noqa: PLC0415
 
-    engines = {pl: Engine(EngineConfig(paranoia=pl)) for pl in (1, 4)}
+    # no time budget: a pause of this loaded machine must not pass for a verdict (the budget is wall time)
+    engines = {pl: Engine(EngineConfig(paranoia=pl, time_budget=3600.0)) for pl in (1, 4)}
     with out_path.open("w", encoding="utf-8") as fh:
         for key, req in _requests(shared, placed_n):
             for pl, engine in engines.items():

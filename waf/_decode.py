@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import html
+import html.entities
 import re
 from collections.abc import Callable
 from enum import StrEnum
@@ -103,9 +104,19 @@ def _entity_sub(m: re.Match[str]) -> str:
     return _chr(int(hexa, 16)) if hexa is not None else _chr(int(dec))
 
 
+# Where an entity may start: `&#`, `&name;`, or one of the legacy names browsers (and html.unescape) read
+# without a `;` (`&amp`, `&lt`, `&not`...). A value without any of them is left unchanged by html_decode:
+# the check spares unescape's prefix search at every `&` of the URLs and query strings inside values.
+_MAYBE_ENTITY = re.compile(
+    "&(?:#|[^\t\n\f <&#;]{1,32};|"
+    + "|".join(sorted((re.escape(k) for k in html.entities.html5 if not k.endswith(";")), key=len, reverse=True))
+    + ")"
+)
+
+
 def html_decode(value: str) -> str:
     """Named and numeric entities, also without the closing `;` (as browsers accept them)."""
-    if "&" not in value:
+    if "&" not in value or _MAYBE_ENTITY.search(value) is None:
         return value
     value = _HTML_ENTITY_LOOSE.sub(_entity_sub, value)
     value = _WS_ENTITY.sub(lambda m: "\t" if m.group(0)[1] in "tT" else "\n", value)

@@ -15,6 +15,7 @@ import re
 import threading
 import time
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -429,7 +430,7 @@ class Engine:
         self._unmerged = [d for d in self._dbs if d.view not in _MERGEABLE]
         self._plain_dbs = [self._merged, *self._unmerged] if self._merged else self._dbs
         # (kind, value) -> what scanning it found (see _scan_targets); at most `value_memory` entries
-        self._known: dict[tuple[str, str], _Events] = {}
+        self._known: OrderedDict[tuple[str, str], _Events] = OrderedDict()
         self._known_max = self.config.value_memory
         self._known_chars = 0
 
@@ -564,9 +565,8 @@ class Engine:
         if not self._known_max or size > _KNOWN_LEN:
             return
         while known and (len(known) >= self._known_max or self._known_chars + size > 64 * self._known_max):
-            old = next(iter(known))
+            old, _ = known.popitem(last=False)
             self._known_chars -= len(old[1])
-            del known[old]
         known[(t.kind, t.value)] = events
         self._known_chars += size
 

@@ -7,14 +7,15 @@ anchored rules still match a value in the middle of a batch, CR/LF rules still s
 (percent, entities, base64) are still decoded on a value seen before.
 """
 
+import html
 from unittest.mock import patch
 from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from waf import Engine, EngineConfig, Request, Verdict
-from waf._decode import normalize_path
+from waf import Engine, EngineConfig, Request, Verdict, _decode
+from waf._decode import html_decode, normalize_path
 from waf._engine import _Group
 
 _ENGINE = Engine()
@@ -125,3 +126,16 @@ def test_json_body_locations_keep_their_paths() -> None:
     assert "json:a.b.1.c" in locations and "json:d" in locations
     nested = Request.make("GET", "/s?q=" + quote('{"k": ["<script>alert(1)</script>"]}'))
     assert {m.location for m in _ENGINE.inspect(nested).matches} >= {"query:q|json.k.0"}
+
+
+@given(st.text(alphabet="&;#abglmnoqtuxAELMPTX0129 =%", max_size=16))
+def test_entity_precheck_skips_only_values_unescape_leaves_alone(value: str) -> None:
+    full = _decode._HTML_ENTITY_LOOSE.sub(_decode._entity_sub, value)
+    full = _decode._WS_ENTITY.sub(lambda m: "\t" if m.group(0)[1] in "tT" else "\n", full)
+    assert html_decode(value) == html.unescape(full)
+
+
+def test_entity_layer_is_still_decoded_in_a_url_with_query_strings() -> None:
+    assert html_decode("/a?x=1&y=2&not=3") == "/a?x=1&y=2¬=3"
+    assert html_decode("/a?x=1&utm_source=y") == "/a?x=1&utm_source=y"
+    assert html_decode("q=&lt;script&gt;") == "q=<script>"
