@@ -68,7 +68,7 @@ class Rule:
     nomatch: tuple[str, ...] = ()
     source: str = ""
     sources: frozenset[str] = frozenset()  # where the rule applies (empty: everywhere its targets are)
-    navigation_only: bool = False  # skipped when Fetch Metadata says a page's own script sent it
+    navigation_only: bool = False  # only on a navigation an attacker could have lured a user into (`lured_navigation`)
 
     def applies_at(self, location: str) -> bool:
         if not self.sources:

@@ -105,3 +105,32 @@ def test_urls_with_empty_parameters_and_opaque_tokens_pass():
     assert passes(Request.make("GET", f"/login?from={url}", XHR))
     assert passes(Request.make("POST", "/s", form, "v_7e0e=u4Ka+Z%24b14-lnNZOJuCW7TmthFNIKP5o%249PR+p%24xKFObZOeNaMRTmeHaHiaplrXWB+-"))
     assert inspect(Request.make("GET", "/?q=1'%20%26%26%201%3D1--")).blocked
+
+
+def test_session_ids_in_websocket_handshakes_same_site_links_and_iframes_pass():
+    ws = {"User-Agent": UA, "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "https://player.example"}  # fmt: skip
+    assert passes(Request.make("GET", "/socket.io/?sessionid=Qx81-kd_3aL&EIO=4&transport=websocket", ws))
+    nav = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    assert passes(Request.make("GET", "/s?session_id=7731&f=all", {**nav, "Sec-Fetch-Site": "same-site"}))
+    widget = {**nav, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "iframe"}
+    assert passes(Request.make("GET", "/embed?sessionId=3f9a-1c2e&mode=CHAT", widget))
+    legacy = {"Host": "shop.example", "Referer": "https://shop.example/cart"}
+    assert passes(Request.make("GET", "/checkout?jsessionid=A81F", legacy))
+    # fixation: a link on another site or opened from outside the browser (a mail), or no Fetch Metadata
+    for site in ("cross-site", "none"):
+        assert inspect(Request.make("GET", "/login?PHPSESSID=attacker1", {**nav, "Sec-Fetch-Site": site})).blocked
+    assert inspect(Request.make("GET", "/login?jsessionid=A81F", {"Host": "shop.example", "Referer": "https://evil.example/"})).blocked
+    assert inspect(Request.make("GET", "/login?jsessionid=A81F", {"Host": "shop.example"})).blocked
+
+
+def test_graphql_documents_are_read_as_graphql():
+    doc = ("query Feed($first: Int, $loggedIn: Boolean!) {\n  feed(first: $first) {\n    id\n"
+           "    ...FeedPost @include(if: $loggedIn)\n    bookmarked @skip(if: $anonymous)\n  }\n}\n"
+           'fragment FeedPost on Post { title search(q: "eval and exec") }')  # fmt: skip
+    assert passes(Request.make("POST", "/graphql", XHR, json.dumps({"query": doc, "variables": {"first": 10}})))
+    # an injection in a string literal of the document, or a `query` field that is no GraphQL, is seen
+    hostile = '{ user(name: "x\' or 1=1--") { id } }'
+    assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": hostile}))).blocked
+    assert inspect(Request.make("POST", "/api", XHR, json.dumps({"query": "@include($_GET['f'])"}))).blocked
+    assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": "{ a }", "variables": {"n": "' or 1=1--"}}))).blocked
