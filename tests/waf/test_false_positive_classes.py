@@ -134,3 +134,30 @@ def test_graphql_documents_are_read_as_graphql():
     assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": hostile}))).blocked
     assert inspect(Request.make("POST", "/api", XHR, json.dumps({"query": "@include($_GET['f'])"}))).blocked
     assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": "{ a }", "variables": {"n": "' or 1=1--"}}))).blocked
+
+
+def test_sql_typed_as_search_text_passes():
+    from urllib.parse import quote
+
+    searches = ["select 1 from a", "SELECT * FROM orders WHERE orders.code = 'c-77' LIMIT 1;",
+                "union select 关键字怎么用", "how to use the SELECT INTO OUTFILE S3 statement to export a table",
+                "sql注入的“or 1=1，or 1=2”是什么意思？"]  # fmt: skip
+    for text in searches:
+        assert passes(Request.make("GET", "/search?q=" + quote(text), {"User-Agent": UA})), text
+    # the same box carrying an injection: a closed string, a cut or a stacked statement, a tautology
+    for attack in ("x' or 'a'='a", "select * from users--", "1; drop table orders", "1or1=1", "' union select 1,2--"):
+        assert inspect(Request.make("GET", "/search?q=" + quote(attack))).blocked, attack
+
+
+def test_search_dsls_code_and_keyword_named_json_keys_pass():
+    from urllib.parse import quote
+
+    dsl = 'title="sql" && product="wordpress" || author=="CT Stack"'
+    ref = {"User-Agent": UA, "Referer": "https://app.example/poc?search=" + quote(quote(dsl))}
+    assert passes(Request.make("GET", "/api/unread", ref))
+    beacon = {"d": "ac=tl&key=seo_union&val=" + quote(json.dumps({"type": "pc", "union": "u1", "order": 2}))}
+    assert passes(Request.make("POST", "/collect", XHR, json.dumps(beacon)))
+    code = "w < 1420 ? $('#box_4f')&& (shown = true) : $('#box_9c')&& (shown = false)"
+    assert passes(Request.make("POST", "/ad/log", XHR, json.dumps([quote(json.dumps({"snippet": code}))])))
+    assert inspect(Request.make("GET", "/api/unread", {"Referer": "https://app.example/?q=" + quote("x\" && 1=1 --")})).blocked
+    assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"d": "x' union select null,version()--"}))).blocked
