@@ -13,16 +13,15 @@ and the pruning of raw batches. A single controller without a Lease is its own l
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
 import threading
 import time
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-from cachetools import LRUCache
 
 from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
@@ -35,14 +34,16 @@ from policygen.controller.ingest import Batch, EdgeBatch, is_edge_body, parse_ba
 from policygen.controller.lease import Always, LeaderElector
 from policygen.controller.metrics import Metrics
 from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
+from policygen.controller.rendered import Renderings, page_body
 from policygen.controller.settings import MODES, Settings
 from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, parse_workload_key
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
 from policygen.live import LiveReview
-from policygen.review import DECISIONS, Review, build_review, policy_json
+from policygen.review import DECISIONS, Review, build_review
 from policygen.synth import GeneratedPolicy
 
 log = logging.getLogger("netguard.controller")
+FREEZE_AFTER = 1000  # policies synthesized between two gc.freeze() (see Controller._settle_heap)
 
 
 def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
@@ -167,9 +168,11 @@ class Controller:
         self._live: LiveReview | None = None  # built from the store on first read, then updated per commit
         self._live_key: tuple[int, int] = (-1, -1)  # (inventory generation, learned workloads) it was made with
         self._live_lock = threading.Lock()
+        self._frozen_at = 0  # live.synthesized when the heap was last frozen
         self._live_pending: list[BatchWrite] | None = None  # commits seen while it is being built
         self._learned = {i.workload for i in store.learned()}
-        self._items: LRUCache = LRUCache(maxsize=50_000)  # workload -> (GeneratedPolicy, its renderings zlib'd)
+        # workload -> its latest policy rendered (YAML, canonical text, JSON item), in the background on synthesis
+        self._renderings = Renderings(current=lambda w: self._live.kept(w) if self._live is not None else None)
         self._learned_count = 0  # bumped when a batch brings workloads known only from flow identities
         self._verdicts: dict[EdgeKey, bool] = {}
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
@@ -197,6 +200,7 @@ class Controller:
         if self.webhook is not None:
             self.webhook.close()
         self.source.close()
+        self._renderings.close()
         self.store.close()
 
     # --- several replicas: sync with the database, and the leader's duties --------------------------------
@@ -211,6 +215,7 @@ class Controller:
     def duties(self) -> None:
         """Once a duty interval, on every replica: sync; on the leader: dispatch alerts, apply."""
         self.sync()
+        self._settle_heap()
         leading = self.leadership.is_leader
         self.metrics.leader.set(1 if leading else 0)
         if leading:
@@ -546,14 +551,27 @@ class Controller:
         with self._live_lock:
             if self._live is None:
                 self._live = self._build_live()
+                self._settle_heap(force=True)
             key = (self._inv_gen, self._learned_count)
             if key != self._live_key:
                 self._live.set_inventory(self.review_inventory())
                 self._live_key = key
             return self._live
 
+    def _settle_heap(self, force: bool = False) -> None:
+        """Move the live review's objects (millions at 10,000 workloads) out of the garbage collector's
+        full passes (gc.freeze), after it is built and after every FREEZE_AFTER policies synthesized: a
+        full pass over them takes a second and stops every thread, reads included. Young cyclic garbage
+        is collected first (the frozen objects are still freed by reference counting)."""
+        live = self._live
+        if live is not None and (force or live.synthesized - self._frozen_at >= FREEZE_AFTER):
+            self._frozen_at = live.synthesized
+            gc.collect(1)
+            gc.freeze()
+
     def _build_live(self) -> LiveReview:
         live = LiveReview(self.review_inventory())
+        live.on_synthesized = self._renderings.submit
         self._live_pending = []
 
         def snapshot(conn: Any, store: Store) -> tuple[int, list]:  # in the writer thread: no commit meanwhile
@@ -593,48 +611,45 @@ class Controller:
         doc["modes"] = modes.all(doc["namespaces"])
         return doc
 
-    def policies_json(self, namespace: str | None = None, limit: int = 0, after: str = "") -> dict:
-        """Policies in workload order; with `limit`, one page and where the next starts (`next`)."""
+    def policies_body(self, namespace: str | None = None, limit: int = 0, after: str = "",
+                      token: Callable[[str], str] = str) -> bytes:
+        """The policies in workload order as JSON, assembled from the kept renderings; with `limit`, one
+        page and `metadata` (`continue`: token(the last workload's key), `remainingItemCount`)."""
         if namespace is not None:
             _check_namespace(namespace)
         live = self.live()
         page = live.page(namespace, parse_workload_key(after) if after else None, limit)
-        items = [self._policy_json(g) for g in page.items]
-        out: dict = {"policies": items, "warnings": live.warnings}
+        metadata = None
         if limit:
-            out["next"] = page.next_after.key if page.next_after else ""
-            out["remaining"] = page.remaining
-        return out
+            metadata = {"continue": token(page.next_after.key) if page.next_after else "",
+                        "remainingItemCount": page.remaining}
+        return page_body([self._policy_body(g) for g in page.items], live.warnings, metadata)
+
+    def policies_json(self, namespace: str | None = None, limit: int = 0, after: str = "") -> dict:
+        """policies_body as data."""
+        return dict(json.loads(self.policies_body(namespace, limit, after)))
+
+    def workload_policy_body(self, workload: str) -> bytes | None:
+        generated = self.live().policy(parse_workload_key(workload))
+        return self._policy_body(generated) if generated else None
 
     def workload_policy_json(self, workload: str) -> dict | None:
-        key = parse_workload_key(workload)
-        generated = self.live().policy(key)
-        return self._policy_json(generated) if generated else None
+        body = self.workload_policy_body(workload)
+        return dict(json.loads(body)) if body is not None else None
 
     # --- review decisions bound to the policy text (policygen/approval.py) ----------------------------
 
     def review_state(self, g: GeneratedPolicy) -> ReviewState:
-        return review_state(g.policy, self.approvals.get(g.workload.key), self._rendering(g)[1])
+        return review_state(g.policy, self.approvals.get(g.workload.key), self._renderings.get(g).text)
 
     def _statuses(self, generated: list[GeneratedPolicy]) -> dict[str, str]:
         return {g.workload.key: str(self.review_state(g).status) for g in generated}
 
-    def _policy_json(self, g: GeneratedPolicy) -> dict:
-        state = self.review_state(g)
-        return {**self._rendered(g), "status": str(state.status), **state.to_json()}
-
-    def _rendered(self, g: GeneratedPolicy) -> dict:
-        """policy_json without the review state."""
-        return dict(json.loads(zlib.decompress(self._rendering(g)[0])))
-
-    def _rendering(self, g: GeneratedPolicy) -> tuple[bytes, str]:
-        """(policy_json without the review state, zlib'd; the canonical text approvals bind to). Both cost
-        most of a page's time (YAML), so they are kept while the workload's policy object stays the same."""
-        cached = self._items.get(g.workload)
-        if cached is None or cached[0] is not g:
-            item = zlib.compress(json.dumps(policy_json(g, "pending")).encode(), 1)
-            cached = self._items[g.workload] = (g, item, zlib.compress(canonical_text(g.policy).encode(), 1))
-        return cached[1], zlib.decompress(cached[2]).decode()
+    def _policy_body(self, g: GeneratedPolicy) -> bytes:
+        """policy_json of `g` with its review state, as JSON: the kept rendering and the current state."""
+        rendered = self._renderings.get(g)
+        state = review_state(g.policy, self.approvals.get(g.workload.key), rendered.text)
+        return rendered.json(state.to_json())
 
     def audit_json(self, limit: int = 500, workload: str = "") -> dict:
         return {"audit": [e.to_json() for e in self.store.audit(limit, workload)]}
