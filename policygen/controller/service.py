@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
-from netguard.inventory import Inventory, load_inventory
+from netguard.inventory import Inventory, WorkloadInfo, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats, Flow
 from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, canonical_text, review_state
 from policygen.approval import Decision as ReviewDecision
@@ -35,6 +35,7 @@ from policygen.controller.lease import Always, LeaderElector
 from policygen.controller.metrics import Metrics
 from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
 from policygen.controller.rendered import Renderings, page_body
+from policygen.controller.replicas import WINDOW, BatchCursor
 from policygen.controller.settings import MODES, Settings
 from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, parse_workload_key
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
@@ -183,8 +184,8 @@ class Controller:
         store.may_prune = lambda: self.leadership.is_leader
         store.mark_dispatch_start()
         self._stamp = store.change_stamp()
-        self._own_batches: set[int] = set()  # committed here since the last sync
-        self._foreign_since = 0.0  # when another replica's batch was first seen and the live review not rebuilt
+        self._cursor = BatchCursor()  # the batches the live review includes (replicas.py)
+        self._sync_enricher: tuple[int, Enricher] | None = None  # (inventory generation, the duty thread's own)
         self._reconciled: tuple | None = None
         self._apply_failed: dict[str, str] = {}  # ref -> digest whose apply failed (not retried until it changes)
         self._duty_lock = threading.Lock()
@@ -224,10 +225,11 @@ class Controller:
 
     def sync(self) -> None:
         """Pick up what other replicas committed: approvals, modes, and batches. The live review follows
-        this replica's own commits in place; another replica's batches make it stale, and it is built
-        again from the database on the next read (at most once per `review_max_age`)."""
+        this replica's own commits in place, and the others' batches are merged into it the same way
+        (`pick_up`)."""
         stamp = self.store.change_stamp()
-        if stamp == self._stamp:
+        behind = self._live is not None and self._cursor.behind(int(stamp[0]))
+        if stamp == self._stamp and not behind:
             return
         old, self._stamp = self._stamp, stamp
         if stamp[1:3] != old[1:3]:
@@ -235,17 +237,55 @@ class Controller:
                 self.approvals = self.store.approvals()
         if stamp[3:] != old[3:]:
             self._reload_modes()
-        if stamp[0] != old[0]:
-            foreign = set(self.store.batch_ids_after(int(old[0]))) - self._own_batches
-            self._own_batches = {i for i in self._own_batches if i > int(stamp[0])}
-            if foreign:
-                self._foreign_since = self._foreign_since or time.monotonic()
-        if self._foreign_since and time.monotonic() - self._foreign_since >= self.settings.review_max_age:
-            with self._live_lock:
-                self._live = None
-            self._foreign_since = 0.0
+        if stamp[0] != old[0] or behind:
+            self.pick_up()
         with self._lock:
             self.version += 1
+
+    def pick_up(self) -> int:
+        """Merge the batches other replicas committed since the live review was built into it, as this
+        replica's own commits are: their edges (enriched here, as the rebuild does) mark their workloads
+        dirty, and learned edges join the baseline. Returns the number of batches picked up."""
+        live, cursor = self._live, self._cursor
+        if live is None:
+            return 0  # built from the database on the next read
+        ids = cursor.unseen(self.store.batch_ids_after(cursor.low))
+        own = self.store.own_ids
+        foreign = [i for i in ids if i not in own]  # own ones reach the review through committed()
+        inventory, _, modes = self._current()
+        if self._sync_enricher is None or self._sync_enricher[0] != self._inv_gen:
+            self._sync_enricher = (self._inv_gen, Enricher(inventory))
+        enricher = self._sync_enricher[1]
+        stats: list[tuple[EdgeKey, EdgeStats]] = []
+        learned: list[WorkloadInfo] = []
+        for _, body in self.store.batch_bodies_by_id(foreign):
+            if is_edge_body(body):
+                agg = edges_aggregation(parse_edge_batch(body, max_records=1 << 62).edges)
+            else:
+                agg = enrich_batch(enricher, parse_batch(body, max_records=1 << 62))
+            stats.extend(agg.stats.items())
+            learned.extend(agg.learned.values())
+        unknown = [k for k, _ in stats if k not in self.baseline and modes.of_edge(k)[0] != "learn"]
+        if unknown:  # monitored: baseline only when a replica learned it before
+            self.baseline |= self.store.baseline_among(unknown)
+        edges = []
+        for key, s in stats:
+            if modes.of_edge(key)[0] == "learn":
+                self.baseline.add(key)
+            edges.append((Edge(key, s), key in self.baseline))
+        new = {i.workload for i in learned} - self._learned
+        with self._live_lock:
+            if self._live is not live or self._cursor is not cursor:
+                return 0  # built again meanwhile, from a snapshot that decides what it includes
+            if new:  # workloads known only from flow identities: a new review inventory
+                self._learned |= new
+                self._learned_count += 1
+            live.add(edges)
+            cursor.mark(ids)
+        if edges:
+            self.metrics.edges.set(len(self.baseline))
+            self.events.publish(EventKind.GRAPH, batches=len(foreign), version=self.version)
+        return len(foreign)
 
     def dispatch_alerts(self) -> int:
         """On the leader: claim the alerts not yet sent (in the database, so once across replicas) and hand
@@ -428,7 +468,6 @@ class Controller:
     def committed(self, prepared: Prepared) -> None:
         w = prepared.write
         self.version += 1
-        self._own_batches.add(w.batch_id)
         self._to_live(w)
         self.metrics.flows.labels(agent=w.agent).inc(w.records)
         self.metrics.connections.inc(w.connections)
@@ -574,13 +613,14 @@ class Controller:
         live.on_synthesized = self._renderings.submit
         self._live_pending = []
 
-        def snapshot(conn: Any, store: Store) -> tuple[int, list]:  # in the writer thread: no commit meanwhile
-            return store.seq, store.edges_with_baseline()
+        def snapshot(conn: Any, store: Store) -> tuple[int, list, list[int]]:  # in the writer thread: no commit meanwhile
+            return store.seq, *store.edges_snapshot(WINDOW)
 
         try:
-            seq, edges = self.store.run_exclusive(snapshot).result()
+            seq, edges, ids = self.store.run_exclusive(snapshot).result()
             live.add(edges)
             live.seq = seq
+            self._cursor = BatchCursor.at(ids)
             for write in self._live_pending:
                 self._add_to(live, write)
         finally:
