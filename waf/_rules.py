@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from waf._shell import is_command_injection, is_glob_command, is_obfuscated_command, is_substitution
 from waf._sqli import is_sqli
+from waf._traversal import is_file_read, is_traversal
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 KINDS = frozenset(
@@ -41,7 +43,15 @@ CATEGORIES = frozenset(
 
 # Grammar-aware detectors: a rule's Hyperscan `pattern` is their prefilter (most values never reach
 # Python); the detector then reads the value's grammar and confirms or drops the match.
-DETECTORS: dict[str, Callable[[str], bool]] = {"sql": is_sqli}
+DETECTORS: dict[str, Callable[[str], bool]] = {
+    "sql": is_sqli,
+    "shell": is_command_injection,
+    "shell-substitution": is_substitution,
+    "shell-obfuscation": is_obfuscated_command,
+    "shell-glob": is_glob_command,
+    "traversal": is_traversal,
+    "file-read": is_file_read,
+}
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
 SOURCES = frozenset({"query", "path", "form", "multipart", "json", "xml", "body", "header", "cookie", "uri", "method"})
