@@ -14,6 +14,7 @@ import yaml
 from waf._shell import is_command_injection, is_glob_command, is_obfuscated_command, is_substitution
 from waf._sqli import is_sqli
 from waf._traversal import is_file_read, is_traversal
+from waf._xss import is_event_handler, is_js_function_injection, is_js_injection, is_script_url
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 KINDS = frozenset(
@@ -51,6 +52,10 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "shell-glob": is_glob_command,
     "traversal": is_traversal,
     "file-read": is_file_read,
+    "js": is_js_injection,
+    "js_function": is_js_function_injection,
+    "event_handler": is_event_handler,
+    "script_url": is_script_url,
 }
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
