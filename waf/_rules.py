@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from waf._generic import is_active_url
 from waf._sqli import is_sqli
 from waf._xss import is_event_handler, is_js_function_injection, is_js_injection, is_script_url
 
@@ -48,6 +49,7 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "js_function": is_js_function_injection,
     "event_handler": is_event_handler,
     "script_url": is_script_url,
+    "active_url": is_active_url,
 }
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
