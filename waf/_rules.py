@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from waf._generic import is_active_url
 from waf._shell import is_command_injection, is_glob_command, is_obfuscated_command, is_substitution
 from waf._sqli import is_sqli
 from waf._traversal import is_file_read, is_traversal
@@ -58,6 +59,7 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "js_function": is_js_function_injection,
     "event_handler": is_event_handler,
     "script_url": is_script_url,
+    "active_url": is_active_url,
 }
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).

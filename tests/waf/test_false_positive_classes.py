@@ -296,3 +296,20 @@ def test_session_replay_tag_names_and_inert_link_targets_pass():
     for attack in ("<iframe src=javascript:alert(1)>", "<meta http-equiv=refresh content='0;url=javascript:alert(1)'>",
                    "javascript:void 0;alert(1)"):  # fmt: skip
         assert inspect(Request.make("POST", "/rec/bundle", XHR, json.dumps({"Args": [attack]}))).blocked
+
+
+def test_inline_images_and_cidr_blocks_pass():
+    """Session-replay beacons carry screenshots as `data:image/png;base64,...`; cloud consoles post
+    security-group rules with CIDR blocks (`0.0.0.0/0`)."""
+    png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    replay = json.dumps({"Evts": [{"Kind": 2, "Args": [7, "img", {"src": png}]}]})
+    assert passes(Request.make("POST", "/rec/bundle", {**XHR, "Content-Type": "text/plain"}, replay))
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    rules = json.dumps([{"IpProtocol": "tcp", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0"}])
+    from urllib.parse import quote_plus
+
+    assert passes(Request.make("POST", "/sg/permissions.json", form, "authorizePermissions=" + quote_plus(rules)))
+    # the same shapes as attacks: PHP code labelled as an image, an internal address as a URL
+    php = "data:image/png;base64,PD9waHAgc3lzdGVtKCRfR0VUWydjJ10pOyA/Pg=="
+    assert inspect(Request.make("GET", "/view?file=" + quote_plus(php), {"User-Agent": UA})).blocked
+    assert inspect(Request.make("GET", "/fetch?url=127.0.0.1/admin", {"User-Agent": UA})).blocked
