@@ -27,7 +27,7 @@ from cachetools import LRUCache
 from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
 from netguard.inventory import Inventory, load_inventory
-from netguard.model import Edge, EdgeKey, EdgeStats, Flow
+from netguard.model import Edge, EdgeKey, EdgeStats
 from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, canonical_text, review_state
 from policygen.approval import Decision as ReviewDecision
 from policygen.controller.events import EventHub, EventKind
@@ -46,34 +46,27 @@ log = logging.getLogger("netguard.controller")
 
 
 def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
-    """The batch's edges: each group of native records as one representative Flow with the counters
-    scaled to the group, other flows one by one, in the order each first appeared (the first flow of
-    an edge names its port and Service). The same result as Enricher.add per flow."""
+    """The batch's edges: each group of native records counted at once on the edges its enrichment inputs
+    resolve to (Enricher.resolve, cached), other flows one by one, in the order each first appeared (the
+    first flow of an edge names its port and Service). The same result as Enricher.add per flow."""
     agg = enricher.agg = Aggregation()
-    one = Aggregation()  # scratch, reused: one group's representative flow
-    groups = batch.groups
+    stats, groups, unresolved = agg.stats, batch.groups, agg.unresolved
+    resolve, add = enricher.resolve, enricher.add
     for item in batch.flows:
-        if not isinstance(item, tuple):
-            enricher.agg = agg
-            enricher.add(item)
+        if type(item) is not tuple:
+            add(item)  # type: ignore[arg-type]
             continue
-        src_ip, dst_ip, dst_port, proto, pod_ip, pod_port = item
-        n, nbytes, packets, first, last = groups[item]
-        one.stats.clear()
-        one.unresolved.clear()
-        enricher.agg = one
-        enricher.add(Flow(first, src_ip, 0, dst_ip, dst_port, proto, 0, 0, "", pod_ip, pod_port))
-        for key, s in one.stats.items():  # the group's counters, on the edge the representative found
-            group = EdgeStats(n, nbytes, packets, first, last, s.port_name, s.via_service, s.dst_names, s.names_overflow)
-            mine = agg.stats.get(key)
+        n, nbytes, packets, first, last = groups[item]  # type: ignore[index]
+        edges, where = resolve(*item)
+        for key, port_name, via in edges:
+            mine = stats.get(key)
             if mine is None:
-                agg.stats[key] = group
+                stats[key] = EdgeStats(n, nbytes, packets, first, last, port_name, via)
             else:
-                mine.merge(group)
-        for where, count in one.unresolved.items():
-            agg.unresolved[where] += count * n
+                mine.merge(EdgeStats(n, nbytes, packets, first, last, port_name, via))
+        if where:
+            unresolved[where] += n
         agg.flows += n
-    enricher.agg = agg
     return agg
 
 
@@ -180,7 +173,6 @@ class Controller:
         store.may_prune = lambda: self.leadership.is_leader
         store.mark_dispatch_start()
         self._stamp = store.change_stamp()
-        self._own_batches: set[int] = set()  # committed here since the last sync
         self._foreign_since = 0.0  # when another replica's batch was first seen and the live review not rebuilt
         self._reconciled: tuple | None = None
         self._apply_failed: dict[str, str] = {}  # ref -> digest whose apply failed (not retried until it changes)
@@ -231,8 +223,7 @@ class Controller:
         if stamp[3:] != old[3:]:
             self._reload_modes()
         if stamp[0] != old[0]:
-            foreign = set(self.store.batch_ids_after(int(old[0]))) - self._own_batches
-            self._own_batches = {i for i in self._own_batches if i > int(stamp[0])}
+            foreign = self.store.foreign_batches(int(old[0]), int(stamp[0]))
             if foreign:
                 self._foreign_since = self._foreign_since or time.monotonic()
         if self._foreign_since and time.monotonic() - self._foreign_since >= self.settings.review_max_age:
@@ -423,7 +414,6 @@ class Controller:
     def committed(self, prepared: Prepared) -> None:
         w = prepared.write
         self.version += 1
-        self._own_batches.add(w.batch_id)
         self._to_live(w)
         self.metrics.flows.labels(agent=w.agent).inc(w.records)
         self.metrics.connections.inc(w.connections)

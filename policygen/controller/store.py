@@ -31,6 +31,7 @@ share an fsync. The same SQL runs on both databases; only the DDL types and two 
 from __future__ import annotations
 
 import json
+import operator
 import queue
 import sqlite3
 import threading
@@ -99,8 +100,13 @@ STAT_COLUMNS = tuple(f.name for f in STAT_FIELDS)
 EDGE_COLUMNS = (*_KEY_COLUMNS, *STAT_COLUMNS, "baseline")
 
 
+def _kind(f: Field) -> str:
+    """An EdgeStats field's type name (the annotations are strings: `from __future__ import annotations`)."""
+    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+
+
 def _column_type(f: Field) -> str:
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    kind = _kind(f)
     if kind.startswith("tuple"):
         return "TEXT NOT NULL DEFAULT ''"  # comma-joined (DNS names never hold a comma)
     return {"int": "{int} NOT NULL DEFAULT 0", "bool": "{int} NOT NULL DEFAULT 0", "float": "{real} NOT NULL DEFAULT 0",
@@ -198,12 +204,40 @@ class BatchWrite:
     batch_id: int = 0  # set at commit: its row in `batches` (replicas tell their own commits from others')
 
 
+_STATS = operator.attrgetter(*STAT_COLUMNS)  # an EdgeStats' values in column order
+_JOINED = tuple(i for i, f in enumerate(STAT_FIELDS) if _kind(f).startswith("tuple"))  # comma-joined columns
+_FLAGS = tuple(i for i, f in enumerate(STAT_FIELDS) if _kind(f) == "bool")  # 0/1 columns
+
+
 def _edge_params(row: EdgeRow) -> tuple:
-    k, stats = row.edge.key, row.edge.stats
-    values = [getattr(stats, c) for c in STAT_COLUMNS]
-    return (k.src.key, k.dst.key, k.port, k.protocol,
-            *(",".join(v) if isinstance(v, tuple) else int(v) if isinstance(v, bool) else v for v in values),
-            int(row.baseline))
+    """The upsert's parameters: the key's columns, the stats' columns (EDGE_COLUMNS' order), baseline."""
+    k = row.edge.key
+    values = list(_STATS(row.edge.stats))
+    for i in _JOINED:
+        values[i] = ",".join(values[i])
+    for i in _FLAGS:
+        values[i] = int(values[i])
+    return (k.src.key, k.dst.key, k.port, k.protocol, *values, int(row.baseline))
+
+
+def coalesce(rows: list[EdgeRow]) -> list[EdgeRow]:
+    """Rows of one edge (a group commit holds several agents' batches) merged into one, with the one
+    EdgeStats.merge, so the store upserts each edge once per commit. The rows' own stats are not changed."""
+    out: dict[EdgeKey, EdgeRow] = {}
+    shared: set[EdgeKey] = set()  # keys whose row in `out` still holds a caller's stats object
+    for row in rows:
+        key = row.edge.key
+        mine = out.get(key)
+        if mine is None:
+            out[key] = row
+            shared.add(key)
+            continue
+        if key in shared:
+            mine = out[key] = EdgeRow(Edge(key, mine.edge.stats.copy()), mine.baseline)
+            shared.discard(key)
+        mine.edge.stats.merge(row.edge.stats)
+        mine.baseline = mine.baseline or row.baseline
+    return list(out.values())
 
 
 def _edge_from_row(row: tuple) -> Edge:
@@ -244,6 +278,10 @@ class Store:
         self._pruned_at = time.monotonic()
         self.may_prune: Any = lambda: True  # replicas sharing a database: only the leader prunes
         self.seq = 0  # commits so far (by the writer thread): what a reader's snapshot includes
+        # ids of the batches this process committed, recorded by the writer before anyone hears of the commit:
+        # a replica's sync tells its own batches from other replicas' even while their callers are not yet answered
+        self.own_batches: set[int] = set()
+        self._own_lock = threading.Lock()
 
     # -- connections (per dialect) --
     def _connect(self) -> Any:
@@ -430,7 +468,10 @@ class Store:
         now = time.time()
         for w in writes:
             ids.append(self._insert_batch(cur, w, now))
-        edges = [_edge_params(r) for r in self._merge_stored_names(cur, [r for w in writes for r in w.edges])]
+        rows = [r for w in writes for r in w.edges]
+        if len(writes) > 1:
+            rows = coalesce(rows)
+        edges = [_edge_params(r) for r in self._merge_stored_names(cur, rows)]
         if edges:
             cur.executemany(self._q(self._sql(_UPSERT_EDGE)), edges)
         learned = {info.workload.key: json.dumps(dict(info.labels)) for w in writes for info in w.learned}
@@ -440,6 +481,8 @@ class Store:
         alerts = [_alert_params(r) for w in writes for r in w.alerts]
         if alerts:
             cur.executemany(self._q(self._sql(_UPSERT_ALERT)), alerts)
+        with self._own_lock:  # before the commit: a sync that sees these ids committed knows them as its own
+            self.own_batches.update(ids)
         conn.commit()
         return ids
 
@@ -621,6 +664,15 @@ class Store:
                              "(SELECT COUNT(*) FROM approvals), (SELECT COALESCE(MAX(updated), 0) FROM approvals), "
                              "(SELECT COUNT(*) FROM modes), (SELECT COALESCE(MAX(updated), 0) FROM modes)")
         return tuple(stamp)
+
+    def foreign_batches(self, after: int, upto: int) -> set[int]:
+        """Ids of the batches after `after` that other replicas committed (a sync that saw every batch up to
+        `upto`: this process's own ids up to it are forgotten)."""
+        ids = set(self.batch_ids_after(after))
+        with self._own_lock:
+            foreign = ids - self.own_batches
+            self.own_batches = {i for i in self.own_batches if i > upto}
+        return foreign
 
     def batch_ids_after(self, last: int) -> list[int]:
         """Ids of the batches committed after `last` (by any replica)."""

@@ -7,11 +7,11 @@ import json
 import sqlite3
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netguard.cli import main as netguard_main
-from netguard.model import MAX_DST_NAMES, STAT_FIELDS, Edge, EdgeStats, Endpoint, EndpointKind, Merge, Workload
+from netguard.model import MAX_DST_NAMES, STAT_FIELDS, Edge, EdgeKey, EdgeStats, Endpoint, EndpointKind, Merge, Workload
 from policygen.cli import main as policy_main
 from policygen.controller.store import EdgeRow, open_store
 from tests.controller.conftest import AUTH, CLUSTER, batch, bookinfo_records
@@ -137,3 +137,35 @@ def test_an_edge_survives_its_json_record(stats: EdgeStats):
                         443, "TCP").key, stats)
     back = Edge.from_record(json.loads(json.dumps(edge.to_record())))
     assert back == edge
+
+
+_ends = st.sampled_from([Endpoint.of(Workload("ns", "Deployment", n)) for n in "abc"]
+                        + [Endpoint(EndpointKind.WORLD, address="192.0.2.1")])
+_rows = st.lists(st.tuples(_ends, _ends, st.sampled_from([80, 443]), _stats, st.booleans()), min_size=1, max_size=12)
+
+
+@settings(deadline=None, max_examples=30)  # every commit is fsync'd
+@given(_rows)
+def test_a_group_commit_coalesces_rows_as_separate_commits_merge_them(rows):
+    """The writer merges the rows of one group commit per edge (coalesce) before its upsert: the stored edges
+    are those of one commit per row, and the rows handed in keep their own stats (the live review reads them)."""
+    import tempfile
+
+    from policygen.controller.store import BatchWrite, coalesce
+
+    made = [EdgeRow(Edge(EdgeKey(s, d, port, "TCP"), stats), base) for s, d, port, stats, base in rows]
+    before = [(r.edge.to_record(), r.baseline) for r in made]
+    merged = coalesce(made)
+    assert [(r.edge.to_record(), r.baseline) for r in made] == before
+    assert len({r.edge.key for r in merged}) == len(merged)
+    with tempfile.TemporaryDirectory() as tmp:
+        one, each = open_store(str(Path(tmp) / "one.db")), open_store(str(Path(tmp) / "each.db"))
+        try:
+            one.write(BatchWrite("n", b"{}", 0, 0, edges=merged))
+            for row in made:
+                each.write(BatchWrite("n", b"{}", 0, 0, edges=[row]))
+            assert [e.to_record() for e in one.edges()] == [e.to_record() for e in each.edges()]
+            assert one.baseline_keys() == each.baseline_keys()
+        finally:
+            one.close()
+            each.close()
