@@ -147,15 +147,14 @@ class Sink:
     def emit(self, flow: Flow, source: str) -> None:
         self.flows += 1
         self.metrics.flows.labels(source).inc()
-        record = flow_to_record(flow)
         if self.output is not None:
-            self.output.write(_line(record))
+            self.output.write(_line(flow_to_record(flow)))
         if self.edges is not None:
             self.edges.add(flow)
         if self.batcher is not None:
             self.batcher.add(flow)
         elif self.shipper is not None:
-            self.shipper.put(record)
+            self.shipper.put(flow_to_record(flow))
 
     def counters(self, flow: Flow) -> None:
         """A finished connection's counters (conntrack DESTROY) when flows are reported at NEW."""
