@@ -146,6 +146,15 @@ class EdgeKey:
     port: int
     protocol: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.src, self.dst, self.port, self.protocol)))
+
+    def __hash__(self) -> int:  # cached, as for Workload: every batch looks its edges up several times
+        return self._hash  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple:
+        return (EdgeKey, (self.src, self.dst, self.port, self.protocol))
+
 
 class Merge(StrEnum):
     """How one EdgeStats field of two observations of an edge combine. EdgeStats.merge and the store's

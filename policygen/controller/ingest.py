@@ -16,7 +16,7 @@ from netguard.direction import ConnectionTracker
 from netguard.errors import InputError
 from netguard.flows import ReadStats, parse_record
 from netguard.inventory import is_ip
-from netguard.model import PROTOCOLS, Edge, Flow
+from netguard.model import PROTOCOLS, Edge, EdgeKey, EdgeStats, Endpoint, Flow
 
 
 class BatchError(Exception):
@@ -170,12 +170,15 @@ EDGE_BODY_SCHEMA: dict[str, Any] = {
 def _edge(i: int, record: object) -> Edge:
     if type(record) is not dict:
         raise BatchError(f"edges[{i}]: expected a JSON object, got {type(record).__name__}")
+    edge = _plain_edge(record)
+    if edge is not None:
+        return edge
     for name in ("src", "dst", "port", "protocol", "connections"):
         if name not in record:
             raise BatchError(f"edges[{i}]: {name}: missing")
     try:
         edge = Edge.from_record(record)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: an endpoint that is no string
         raise BatchError(f"edges[{i}]: malformed edge ({exc})") from None
     if edge.protocol not in PROTOCOLS:
         raise BatchError(f"edges[{i}]: protocol: {edge.protocol!r} is not one of {', '.join(PROTOCOLS)}")
@@ -187,6 +190,58 @@ def _edge(i: int, record: object) -> Edge:
         if end.workload is not None and not all((end.workload.namespace, end.workload.kind, end.workload.name)):
             raise BatchError(f"edges[{i}]: {end.key!r}: expected w:namespace/Kind/name")
     return edge
+
+
+_EDGE_KEYS: dict[tuple[str, str, int, str], EdgeKey] = {}  # an agent's edges come back every interval: made once
+_ENDPOINTS: dict[str, Endpoint | None] = {}  # endpoint key -> the Endpoint, or None: malformed (the slow path says why)
+
+
+def _endpoint(key: object) -> Endpoint | None:
+    if type(key) is not str:
+        return None
+    found = _ENDPOINTS.get(key, False)
+    if found is False:
+        if len(_ENDPOINTS) > 200_000:
+            _ENDPOINTS.clear()
+        try:
+            found = Endpoint.parse(key)
+        except ValueError:
+            found = None
+        if found is not None and found.workload is not None and not all(
+                (found.workload.namespace, found.workload.kind, found.workload.name)):
+            found = None
+        _ENDPOINTS[key] = found
+    return found  # type: ignore[return-value]
+
+
+def _plain_edge(r: dict) -> Edge | None:
+    """The Edge of a record of exactly Edge.to_record's types and valid values (what the agents send),
+    built without conversions; None to let Edge.from_record and the checks above decide (and explain)."""
+    get = r.get
+    port, protocol, connections = get("port"), get("protocol"), get("connections")
+    nbytes, packets, first, last = get("bytes", 0), get("packets", 0), get("first_seen", 0.0), get("last_seen", 0.0)
+    port_name, via, names, overflow = get("port_name", ""), get("via_service", ""), get("dst_names", ()), get("names_overflow", False)
+    if not (type(port) is _INT and 0 <= port <= 65535 and (protocol == "TCP" or protocol == "UDP" or protocol == "SCTP")
+            and type(connections) is _INT and type(nbytes) is _INT and type(packets) is _INT
+            and connections >= 0 and nbytes >= 0 and packets >= 0
+            and (type(first) is _FLOAT or type(first) is _INT) and (type(last) is _FLOAT or type(last) is _INT)
+            and first <= last and type(port_name) is str and type(via) is str and type(overflow) is bool
+            and (names == () or (type(names) is list and all(type(n) is str for n in names)))):
+        return None
+    raw = (get("src"), get("dst"), port, protocol)
+    if type(raw[0]) is not str or type(raw[1]) is not str:
+        return None
+    key = _EDGE_KEYS.get(raw)  # type: ignore[arg-type]
+    if key is None:
+        src, dst = _endpoint(raw[0]), _endpoint(raw[1])
+        if src is None or dst is None:
+            return None
+        if len(_EDGE_KEYS) > 500_000:
+            _EDGE_KEYS.clear()
+        key = _EDGE_KEYS[raw] = EdgeKey(src, dst, port, protocol)  # type: ignore[index]
+    stats = EdgeStats(connections, nbytes, packets, _FLOAT(first), _FLOAT(last), port_name, via,
+                      tuple(names) if names else (), overflow)
+    return Edge(key, stats)
 
 
 def parse_edge_batch(body: bytes, max_records: int = 50_000) -> EdgeBatch:

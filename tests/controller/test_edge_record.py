@@ -7,6 +7,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -169,3 +170,33 @@ def test_a_group_commit_coalesces_rows_as_separate_commits_merge_them(rows):
         finally:
             one.close()
             each.close()
+
+
+_ODD = [True, 1.5, "80", None, [1], {"a": 1}, -1, 70000, "", "w:ns/Deployment", "w://", "bogus:1.2.3.4", "tcp", ["x", 1]]
+
+
+@pytest.mark.parametrize("field", ["port", "protocol", "src", "dst", "connections", "bytes", "packets", "first_seen",
+                                   "last_seen", "port_name", "via_service", "dst_names", "names_overflow"])
+def test_the_edge_fast_path_judges_as_edge_from_record(field: str):
+    """POST /api/v1/edges builds a record of exactly Edge.to_record's types without conversions (and remembers
+    its key); any other record goes through Edge.from_record and its checks. Both give the same edges, or both
+    refuse the batch with the same message."""
+    from unittest import mock
+
+    from policygen.controller import ingest
+
+    edge = Edge(EdgeKey(Endpoint.of(Workload("ns", "Deployment", "a")), Endpoint(EndpointKind.WORLD, address="192.0.2.1"),
+                        443, "TCP"), EdgeStats(3, 300, 9, 10.0, 20.0, "https", "ns/svc", ("api.example.com",)))
+
+    def parse(body: bytes) -> list[dict] | str:
+        try:
+            return [e.to_record() for e in ingest.parse_edge_batch(body).edges]
+        except ingest.BatchError as exc:
+            return exc.message
+
+    for value in [*_ODD, 10.0, 20, 0]:
+        record = {**edge.to_record(), field: value}
+        body = json.dumps({"agent": "n", "edges": [edge.to_record(), record]}).encode()
+        fast = parse(body)
+        with mock.patch.object(ingest, "_plain_edge", lambda record: None):
+            assert parse(body) == fast, (field, value)
