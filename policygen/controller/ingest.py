@@ -220,7 +220,8 @@ def _plain_edge(r: dict) -> Edge | None:
     get = r.get
     port, protocol, connections = get("port"), get("protocol"), get("connections")
     nbytes, packets, first, last = get("bytes", 0), get("packets", 0), get("first_seen", 0.0), get("last_seen", 0.0)
-    port_name, via, names, overflow = get("port_name", ""), get("via_service", ""), get("dst_names", ()), get("names_overflow", False)
+    port_name, via = get("port_name", ""), get("via_service", "")
+    names, overflow = get("dst_names", ()), get("names_overflow", False)
     if not (type(port) is _INT and 0 <= port <= 65535 and (protocol == "TCP" or protocol == "UDP" or protocol == "SCTP")
             and type(connections) is _INT and type(nbytes) is _INT and type(packets) is _INT
             and connections >= 0 and nbytes >= 0 and packets >= 0

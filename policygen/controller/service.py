@@ -382,31 +382,33 @@ class Controller:
         new_alerts: list[AlertRow] = []
         learned_keys: list[EdgeKey] = []
         approved: tuple[PolicySet, Targets] | None = None
-        unknown = [k for k in agg.stats if k not in self.baseline and k not in self.alerted and modes.of_edge(k)[0] != "learn"]
+        baseline, alerted, of_edge = self.baseline, self.alerted, modes.of_edge
+        unknown = [k for k in agg.stats if k not in baseline and k not in alerted and of_edge(k)[0] != "learn"]
         if unknown:  # perhaps learned by another replica on the same database
-            self.baseline |= self.store.baseline_among(unknown)
+            baseline |= self.store.baseline_among(unknown)
+        rows = write.edges
         for key, s in agg.stats.items():
-            mode, namespace = modes.of_edge(key)
+            mode, namespace = of_edge(key)
             if mode == "learn":
-                in_baseline = True
-                if key not in self.baseline:
+                if key not in baseline:
                     learned_keys.append(key)
-                    self.baseline.add(key)
-            else:
-                in_baseline = key in self.baseline
-                reasons = [] if in_baseline else ["new-edge"]
-                if approved is None:
-                    approved = self._approved_policies()  # once per batch: picks up new approvals
-                if self._denied(key, *approved):
-                    reasons.append("denied")
-                if reasons:
-                    self.metrics.alert_flows.labels(namespace=namespace or "-").inc(s.connections)
-                    alert = AlertRow(key, namespace, mode, reasons, s.last_seen or time.time(), s.connections)
-                    write.alerts.append(alert)
-                    if key not in self.alerted:
-                        self.alerted.add(key)
-                        new_alerts.append(alert)
-            write.edges.append(EdgeRow(Edge(key, s), in_baseline))
+                    baseline.add(key)
+                rows.append(EdgeRow(Edge(key, s), True))
+                continue
+            in_baseline = key in baseline
+            reasons = [] if in_baseline else ["new-edge"]
+            if approved is None:
+                approved = self._approved_policies()  # once per batch: picks up new approvals
+            if self._denied(key, *approved):
+                reasons.append("denied")
+            if reasons:
+                self.metrics.alert_flows.labels(namespace=namespace or "-").inc(s.connections)
+                alert = AlertRow(key, namespace, mode, reasons, s.last_seen or time.time(), s.connections)
+                write.alerts.append(alert)
+                if key not in alerted:
+                    alerted.add(key)
+                    new_alerts.append(alert)
+            rows.append(EdgeRow(Edge(key, s), in_baseline))
         if agg.unresolved:
             self.metrics.unresolved.inc(sum(agg.unresolved.values()))
         return Prepared(write, new_alerts, learned_keys)
