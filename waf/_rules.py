@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from waf._sqli import is_sqli
+from waf._xss import is_event_handler, is_js_function_injection, is_js_injection, is_script_url
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 KINDS = frozenset(
@@ -41,7 +42,13 @@ CATEGORIES = frozenset(
 
 # Grammar-aware detectors: a rule's Hyperscan `pattern` is their prefilter (most values never reach
 # Python); the detector then reads the value's grammar and confirms or drops the match.
-DETECTORS: dict[str, Callable[[str], bool]] = {"sql": is_sqli}
+DETECTORS: dict[str, Callable[[str], bool]] = {
+    "sql": is_sqli,
+    "js": is_js_injection,
+    "js_function": is_js_function_injection,
+    "event_handler": is_event_handler,
+    "script_url": is_script_url,
+}
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
 SOURCES = frozenset({"query", "path", "form", "multipart", "json", "xml", "body", "header", "cookie", "uri", "method"})

@@ -97,6 +97,7 @@ _FUNCS = {"sqlite": {"least": "min", "greatest": "max"}, "postgres": {"least": "
 
 _KEY_COLUMNS = ("src", "dst", "port", "protocol")
 STAT_COLUMNS = tuple(f.name for f in STAT_FIELDS)
+OWN_IDS = 100_000  # own batch ids remembered (Store.own_ids)
 EDGE_COLUMNS = (*_KEY_COLUMNS, *STAT_COLUMNS, "baseline")
 
 
@@ -278,10 +279,9 @@ class Store:
         self._pruned_at = time.monotonic()
         self.may_prune: Any = lambda: True  # replicas sharing a database: only the leader prunes
         self.seq = 0  # commits so far (by the writer thread): what a reader's snapshot includes
-        # ids of the batches this process committed, recorded by the writer before anyone hears of the commit:
-        # a replica's sync tells its own batches from other replicas' even while their callers are not yet answered
-        self.own_batches: set[int] = set()
-        self._own_lock = threading.Lock()
+        # ids of the batches this store inserted (the latest OWN_IDS), recorded before their commit: a
+        # replica tells its own commits from the others' even before it heard of its own
+        self.own_ids: dict[int, None] = {}
 
     # -- connections (per dialect) --
     def _connect(self) -> Any:
@@ -468,6 +468,9 @@ class Store:
         now = time.time()
         for w in writes:
             ids.append(self._insert_batch(cur, w, now))
+        self.own_ids.update(dict.fromkeys(ids))
+        while len(self.own_ids) > OWN_IDS:
+            del self.own_ids[next(iter(self.own_ids))]
         rows = [r for w in writes for r in w.edges]
         if len(writes) > 1:
             rows = coalesce(rows)
@@ -481,8 +484,6 @@ class Store:
         alerts = [_alert_params(r) for w in writes for r in w.alerts]
         if alerts:
             cur.executemany(self._q(self._sql(_UPSERT_ALERT)), alerts)
-        with self._own_lock:  # before the commit: a sync that sees these ids committed knows them as its own
-            self.own_batches.update(ids)
         conn.commit()
         return ids
 
@@ -665,18 +666,35 @@ class Store:
                              "(SELECT COUNT(*) FROM modes), (SELECT COALESCE(MAX(updated), 0) FROM modes)")
         return tuple(stamp)
 
-    def foreign_batches(self, after: int, upto: int) -> set[int]:
-        """Ids of the batches after `after` that other replicas committed (a sync that saw every batch up to
-        `upto`: this process's own ids up to it are forgotten)."""
-        ids = set(self.batch_ids_after(after))
-        with self._own_lock:
-            foreign = ids - self.own_batches
-            self.own_batches = {i for i in self.own_batches if i > upto}
-        return foreign
-
     def batch_ids_after(self, last: int) -> list[int]:
         """Ids of the batches committed after `last` (by any replica)."""
         return [int(i) for (i,) in self._all("SELECT id FROM batches WHERE id > ?", (last,))]
+
+    def batch_bodies_by_id(self, ids: list[int]) -> list[tuple[int, bytes]]:
+        """(id, body) of these batches (those still retained), in id order."""
+        out: list[tuple[int, bytes]] = []
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            rows = self._all(f"SELECT id, body FROM batches WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                             tuple(chunk))
+            out.extend((int(i), zlib.decompress(bytes(body))) for i, body in rows)
+        return out
+
+    def edges_snapshot(self, window: int) -> tuple[list[tuple[Edge, bool]], list[int]]:
+        """Every edge with its baseline flag, and the ids of the batches among the last `window` ids that
+        they include, read in one snapshot (other replicas commit meanwhile: on PostgreSQL, REPEATABLE READ)."""
+        sql = f"SELECT {', '.join((*_KEY_COLUMNS, *STAT_COLUMNS))}, baseline FROM edges"
+        with self._read_lock:
+            cur = self._reader.cursor()
+            if self.dialect == "postgres":
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute(sql)
+            rows = cur.fetchall()
+            cur.execute(self._q("SELECT id FROM batches WHERE id > (SELECT COALESCE(MAX(id), 0) FROM batches) - ?"),
+                        (window,))
+            ids = [int(i) for (i,) in cur.fetchall()]
+            self._reader.commit()
+        return [(_edge_from_row(tuple(r[:-1])), bool(r[-1])) for r in rows], ids
 
     def baseline_among(self, keys: list[EdgeKey]) -> set[EdgeKey]:
         """Which of `keys` another replica recorded into the baseline."""

