@@ -313,3 +313,14 @@ def test_inline_images_and_cidr_blocks_pass():
     php = "data:image/png;base64,PD9waHAgc3lzdGVtKCRfR0VUWydjJ10pOyA/Pg=="
     assert inspect(Request.make("GET", "/view?file=" + quote_plus(php), {"User-Agent": UA})).blocked
     assert inspect(Request.make("GET", "/fetch?url=127.0.0.1/admin", {"User-Agent": UA})).blocked
+
+
+def test_stack_frames_named_like_php_functions_and_java_type_arguments_pass():
+    stack = ("Error: logout (event)\n    at u (https://console.example.com/:307:12811)\n"
+             "    at a.seajs.cb.exec (https://cdn.example.com/dest/platform.f6e3d4.js?max_age=31536000:1:252999)\n"
+             "    at eval (eval at run (https://cdn.example.com/app.js:1:2), <anonymous>:1:1)")  # fmt: skip
+    assert passes(Request.make("POST", "/event?e=cgi-error", {**XHR, "Content-Type": "text/plain"}, json.dumps([{"stack": stack}])))
+    err = "JSON parse error: Cannot deserialize instance of `java.util.ArrayList<java.lang.Integer>` out of START_OBJECT"
+    assert passes(Request.make("POST", "/collect", XHR, json.dumps({"error": err})))
+    assert inspect(Request.make("POST", "/event", XHR, json.dumps([{"stack": stack + "\n" + "system('id')"}]))).blocked
+    assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"type": "java.lang.Integer"}))).blocked
