@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from waf._sqli import is_sqli
-from waf._xss import is_event_handler, is_js_function_injection, is_js_injection, is_script_url
+from waf._xss import is_dangerous_element, is_event_handler, is_js_function_injection, is_js_injection, is_script_url
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 KINDS = frozenset(
@@ -48,6 +48,7 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "js_function": is_js_function_injection,
     "event_handler": is_event_handler,
     "script_url": is_script_url,
+    "html_element": is_dangerous_element,
 }
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
@@ -170,9 +171,7 @@ def builtin_rules() -> list[Rule]:
     folder = resources.files("waf") / "rules"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            rules.extend(
-                parse_rules(yaml.safe_load(entry.read_text(encoding="utf-8")), f"waf/rules/{entry.name}")
-            )
+            rules.extend(parse_rules(yaml.safe_load(entry.read_text(encoding="utf-8")), f"waf/rules/{entry.name}"))
     seen: dict[int, str] = {}
     for r in rules:
         if r.id in seen:

@@ -376,3 +376,94 @@ def is_script_url(text: str) -> bool:
         if any(t.text not in _INERT_WORDS for t in tokens) or (code and not code.strip()):
             return True  # code, or the scheme and blanks alone (a probe: `javascript:\t`)
     return not seen
+
+
+# --- HTML elements -------------------------------------------------------------------------------------------
+
+# Elements that run nothing by themselves: media, form controls and containers act only through an event
+# handler, a script URL, a script-capable data: URL, an animation that rewrites an attribute, or CSS.
+MEDIA_AND_CONTROLS = frozenset(
+    "svg math marquee bgsound animate set details template noscript audio video source body "
+    "input button textarea select keygen image img".split()
+)
+_TAG = re.compile(r"<\s*/?\s*([a-z][\w:-]{0,40})", re.I)
+_URL_ATTRS = frozenset(
+    "src href xlink:href data action formaction background poster lowsrc dynsrc code codebase values to from by srcset".split()
+)
+# Raster images are inert as data: URLs (a pasted image in a rich-text editor); other data: types may
+# hold markup or script.
+_INERT_DATA = re.compile(r"data:image/(?:png|gif|jpe?g|webp|avif|bmp|x-icon|vnd\.microsoft\.icon)[;,]")
+# Script schemes, and the wrapper schemes an XML/SVG processor on the server would fetch (`expect://`).
+_SCRIPT_SCHEME = re.compile(
+    r"(?:java|vb|live|ecma|j)script:|data:|mocha:|tcl:|(?:expect|php|phar|file|jar|gopher|dict|netdoc|zip|glob|ssh2|rar|ogg):",
+    re.I,
+)
+_CSS_CODE = re.compile(r"expression|-moz-binding|behavior|@import|javascript:|vbscript:|url\s*\(\s*[\"']?\s*data:", re.I)
+_BLANKS = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def tag_attributes(text: str, start: int) -> tuple[list[tuple[str, str]], int]:
+    """The attributes of the tag whose name ends at `start`, read as an HTML parser does (names end at
+    blanks, `/`, `>` or `=`; values quoted with ", ' or a backtick, or unquoted up to a blank or `>`), and
+    the index after the tag."""
+    attrs: list[tuple[str, str]] = []
+    i, n = start, len(text)
+    while i < n and len(attrs) < 256:
+        c = text[i]
+        if c == ">":
+            return attrs, i + 1
+        if c.isspace() or c == "/" or c == "\x00":
+            i += 1
+            continue
+        j = i + 1
+        while j < n and not text[j].isspace() and text[j] not in "/>=":
+            j += 1
+        name = text[i:j].lower()
+        k = j
+        while k < n and text[k].isspace():
+            k += 1
+        value = ""
+        if k < n and text[k] == "=":
+            k += 1
+            while k < n and text[k].isspace():
+                k += 1
+            if k < n and text[k] in "\"'`":
+                end = text.find(text[k], k + 1)
+                end = n if end < 0 else end
+                value, k = text[k + 1 : end], end + 1
+            else:
+                e = k
+                while e < n and not text[e].isspace() and text[e] != ">":
+                    e += 1
+                value, k = text[k:e], e
+            j = k
+        attrs.append((name, value))
+        i = max(j, i + 1)
+    return attrs, n
+
+
+def _decisive_attribute(name: str, value: str) -> bool:
+    if (name.startswith("on") and len(name) > 2) or name in ("attributename", "srcdoc", "http-equiv", "formaction"):
+        return True
+    if name == "style":
+        return _CSS_CODE.search(value) is not None
+    if name in _URL_ATTRS:
+        url = _BLANKS.sub("", value).lower()
+        return _SCRIPT_SCHEME.match(url) is not None and _INERT_DATA.match(url) is None
+    return False
+
+
+def is_dangerous_element(text: str) -> bool:
+    """True when a tag in the value can run script: an event handler, a URL attribute with a script (or
+    markup-bearing data:) scheme, `srcdoc`, `formaction`, an SVG animation naming an attribute, CSS
+    code in `style` — or when no media/control element is found to judge (fail closed). Media, form
+    controls and containers pointing at ordinary URLs (`<img src="https://...">`, `<video src=...>`,
+    `<svg><use href="#icon">`, pasted `data:image/png` images) are what rich-text editors post."""
+    judged = False
+    for m in _TAG.finditer(text):
+        attrs, _end = tag_attributes(text, m.end())
+        if any(_decisive_attribute(name, value) for name, value in attrs):
+            return True
+        if m.group(1).lower() in MEDIA_AND_CONTROLS:
+            judged = True
+    return not judged

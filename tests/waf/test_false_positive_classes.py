@@ -143,3 +143,18 @@ def test_session_replay_tag_names_and_inert_link_targets_pass():
     for attack in ("<iframe src=javascript:alert(1)>", "<meta http-equiv=refresh content='0;url=javascript:alert(1)'>",
                    "javascript:void 0;alert(1)"):  # fmt: skip
         assert inspect(Request.make("POST", "/rec/bundle", XHR, json.dumps({"Args": [attack]}))).blocked
+
+
+def test_rich_text_html_with_media_and_icons_passes():
+    post = ('<p>Release notes</p><p><img src="https://cdn.example.com/u/42/shot.png" alt="screenshot" width="640"></p>'
+            '<video src="https://media.example.com/demo.mp4" controls poster="https://media.example.com/demo.jpg"></video>'
+            '<p><svg class="icon" viewBox="0 0 24 24"><use href="#icon-check"></use></svg> done</p>'
+            '<p><img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="></p>')  # fmt: skip
+    assert passes(Request.make("POST", "/api/posts", XHR, json.dumps({"title": "v2", "content": post})))
+    form = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Content-Type": "application/x-www-form-urlencoded"}
+    from urllib.parse import urlencode
+
+    assert passes(Request.make("POST", "/comment", form, urlencode({"body": post})))
+    for attack in ('<video src=x onerror="alert(1)">', '<svg><set attributeName=href to="javascript:alert(1)">',
+                   '<img src=x onerror=alert(document.domain)>'):  # fmt: skip
+        assert inspect(Request.make("POST", "/comment", form, urlencode({"body": attack}))).blocked

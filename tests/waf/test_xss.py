@@ -7,7 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from waf._xss import is_event_handler, is_js_function_injection, is_js_injection, is_script_url, parses, tokenize
+from waf._xss import (
+    is_dangerous_element,
+    is_event_handler,
+    is_js_function_injection,
+    is_js_injection,
+    is_script_url,
+    parses,
+    tag_attributes,
+    tokenize,
+)
 
 # Injections into a script: bare (an unquoted expression), after a quote breakout, through a template,
 # through `</script>`, an invoked function literal, constructor and bracket tricks.
@@ -116,3 +125,37 @@ def test_confirmers_never_raise(value: str) -> None:
 def test_a_function_source_cut_short_by_a_form_separator_is_no_probe() -> None:
     assert not is_js_function_injection("function (fld)\n{\n    var m = new Map();\n    return this.filter((x) => !m.has(x[fld]) ")
     assert is_js_function_injection("function(){ ")
+
+
+def test_media_and_controls_pointing_at_ordinary_urls_pass() -> None:
+    for html in ('<p><img src="https://cdn.example.com/a.png" alt="a"><video src="https://media.example/v.mp4" controls></video></p>',
+                 '<svg viewBox="0 0 24 24"><use href="#icon-close"></use></svg>', '<img src="data:image/png;base64,iVBORw0KGgo=">',
+                 '<audio controls src="/media/a.mp3"></audio>', '<input type="image" src="/go.png" alt="go">'):  # fmt: skip
+        assert not is_dangerous_element(html), html
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<svg/onload=alert(1)>",
+        '<video><source onerror="alert(1)">',
+        "<input autofocus onfocus=alert(1)>",
+        "<details open ontoggle=alert(1)>",
+        "<svg><set attributeName=href to=javascript:alert(1)>",
+        '<img src="java\tscript:alert(1)">',
+        '<svg><use href="data:image/svg+xml,<svg id=x xmlns=http://www.w3.org/2000/svg><script>alert(1)</script></svg>#x">',
+        "<button formaction=javascript:alert(1)>x</button>",
+        '<iframe srcdoc="<script>alert(1)</script>">',
+        '<div style="width:expression(alert(1))">',
+        "<math><maction actiontype=statusline xlink:href=javascript:alert(1)>x",
+        '<body onload!#$%&()*~+-_.,:;?@[/|\\]^`=alert("XSS")>',
+    ],
+)
+def test_elements_that_run_script_are_confirmed(html: str) -> None:
+    assert is_dangerous_element(html)
+
+
+def test_attributes_are_read_as_an_html_parser_does() -> None:
+    attrs, end = tag_attributes('<img src="a b" alt=x/onerror=1 `q`=y>rest', 4)
+    assert attrs == [("src", "a b"), ("alt", "x/onerror=1"), ("`q`", "y")]
+    assert end == len('<img src="a b" alt=x/onerror=1 `q`=y>')
