@@ -12,7 +12,15 @@ from pathlib import Path
 import yaml
 
 from waf._sqli import is_sqli
-from waf._xss import is_dangerous_element, is_event_handler, is_js_function_injection, is_js_injection, is_script_url
+from waf._xss import (
+    is_bare_js,
+    is_dangerous_element,
+    is_event_handler,
+    is_js_alias,
+    is_js_function_injection,
+    is_js_injection,
+    is_script_url,
+)
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 KINDS = frozenset(
@@ -45,6 +53,8 @@ CATEGORIES = frozenset(
 DETECTORS: dict[str, Callable[[str], bool]] = {
     "sql": is_sqli,
     "js": is_js_injection,
+    "js_bare": is_bare_js,
+    "js_alias": is_js_alias,
     "js_function": is_js_function_injection,
     "event_handler": is_event_handler,
     "script_url": is_script_url,
