@@ -12,7 +12,7 @@ in process: µs per request on ../shared/waf/clean-browsing.jsonl.gz as recorded
 compressed: whatever decompression the engine does is in the time) and on the CRS regression stages.
 
     .venv/bin/python bench/waf_proxy.py [--duration 10] [--rounds 3] [--connections 32] [--threads 1]
-        [--shared DIR] [--skip-engine] [--engine-only]
+        [--shared DIR] [--skip-engine] [--engine-only] [--engine-runs 5] [--profile N]
 
 The machine has 2 cores shared by wrk, nginx (2 workers), the upstream and the sidecar: absolute figures
 are for this box; the ratios are the point.
@@ -135,9 +135,10 @@ def sanity(targets: dict[str, int], body: bytes) -> list[str]:
     return failed
 
 
-def engine_times(shared: Path, runs: int = 5) -> None:
+def engine_times(shared: Path, runs: int = 5, profile: int = 0) -> None:
     """The engine alone, in process: per request on the real clean corpus (as recorded, compressed bodies
-    included) and on the CRS stages; best of 5 runs per request keeps the shared machine's noise out."""
+    included) and on the CRS stages; best of `runs` runs per request keeps the shared machine's noise out.
+    Wall time and CPU time of the thread (what the engine itself spent, whatever else the box runs)."""
     from waf_detection import load_clean, load_crs  # noqa: PLC0415
 
     from waf import Engine, Request  # noqa: PLC0415
@@ -157,28 +158,50 @@ def engine_times(shared: Path, runs: int = 5) -> None:
         "clean-browsing, compressed bodies": [req(p) for p in gz],
         "CRS PL1 block stages": [req(p) for _, p in load_crs(shared_file(shared, "crs-regression.jsonl"), 1, False)],
     }
-    print(f"\nengine alone (in process, one core; best of {runs} runs per request):")
+    print(f"\nengine alone (in process, one core; best of {runs} runs per request; wall and thread CPU time):")
     for name, reqs in corpora.items():
-        t = sorted(best_of(engine, reqs, runs))
+        wall, cpu = best_of(engine, reqs, runs)
+        for what, times in (("wall", wall), ("cpu", cpu)):
+            t = sorted(times)
 
-        def q(f: float, t: list[float] = t) -> float:
-            return t[min(len(t) - 1, int(f * len(t)))]
+            def q(f: float, t: list[float] = t) -> float:
+                return t[min(len(t) - 1, int(f * len(t)))]
 
-        print(
-            f"  {name:<34} {len(reqs):>6} requests  p50 {q(0.5):7.1f} µs  p99 {q(0.99):7.1f} µs  p99.9 {q(0.999):8.1f} µs  max {t[-1]:9.1f} µs"
-        )
+            print(
+                f"  {name:<34} {what:<4} {len(reqs):>6} requests  p50 {q(0.5):7.1f} µs  p99 {q(0.99):7.1f} µs  p99.9 {q(0.999):8.1f} µs  max {t[-1]:9.1f} µs"
+            )
+        if profile and name == "clean-browsing (all)":
+            slowest(engine, reqs, cpu, profile)
 
 
-def best_of(engine, reqs, n: int = 5) -> list[float]:  # type: ignore[no-untyped-def]
-    out = []
+def slowest(engine, reqs, cpu: list[float], top: int) -> None:  # type: ignore[no-untyped-def]
+    """cProfile of the slowest 1% of requests (by CPU time): where the tail's time goes."""
+    import cProfile  # noqa: PLC0415
+    import pstats  # noqa: PLC0415
+
+    order = sorted(range(len(reqs)), key=lambda i: cpu[i], reverse=True)[: max(1, len(reqs) // 100)]
+    prof = cProfile.Profile()
+    prof.enable()
+    for i in order:
+        engine.inspect(reqs[i])
+    prof.disable()
+    print(f"\nprofile of the slowest {len(order)} requests (by CPU time):")
+    pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+
+
+def best_of(engine, reqs, n: int = 5) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    """Per request, the best wall and the best thread CPU time of n runs, in µs."""
+    wall, cpu = [], []
     for r in reqs:
-        best = float("inf")
+        best_w = best_c = float("inf")
         for _ in range(n):
-            t0 = time.perf_counter_ns()
+            c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
             engine.inspect(r)
-            best = min(best, (time.perf_counter_ns() - t0) / 1000.0)
-        out.append(best)
-    return out
+            t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
+            best_w, best_c = min(best_w, (t1 - t0) / 1000.0), min(best_c, (c1 - c0) / 1000.0)
+        wall.append(best_w)
+        cpu.append(best_c)
+    return wall, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,12 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-engine", action="store_true", help="no in-process engine timings")
     ap.add_argument("--engine-only", action="store_true", help="only the in-process engine timings")
     ap.add_argument("--engine-runs", type=int, default=5, help="runs per request for the engine timings (the best counts)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile the slowest 1%% of clean requests, top N functions")
     ap.add_argument("--sidecar-config", type=Path, help="the sidecar's config file (default: block mode, no audit log)")
     ap.add_argument("--shared", type=Path, default=default_shared(), help="the shared folder holding waf/ (default: %(default)s)")
     args = ap.parse_args(argv)
     shared_file(args.shared, "crs-4.28.0")
     if args.engine_only:
-        engine_times(args.shared, args.engine_runs)
+        engine_times(args.shared, args.engine_runs, args.profile)
         return 0
 
     tmp = Path(tempfile.mkdtemp(prefix="netguard-waf-bench-"))
@@ -250,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
               f"   (netguard serves {100 * n['rps'] / d['rps']:.1f}% of direct, modsec+crs {100 * p['rps'] / d['rps']:.1f}%)")  # fmt: skip
 
     if not args.skip_engine:
-        engine_times(args.shared, args.engine_runs)
+        engine_times(args.shared, args.engine_runs, args.profile)
     return 0
 
 

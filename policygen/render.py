@@ -88,7 +88,13 @@ def dump_yaml(data: Any) -> str:
 
 
 def render_policy(generated: GeneratedPolicy) -> str:
-    """The policy as YAML, preceded by why each rule exists (which flows justified it)."""
+    """The policy as YAML, preceded by why each rule exists (which flows justified it); the YAML below
+    the comments is exactly the canonical text approvals bind to."""
+    return explanation(generated) + dump_yaml(generated.policy.to_dict())
+
+
+def explanation(generated: GeneratedPolicy) -> str:
+    """The comment lines above a generated policy: where it comes from and why each rule exists."""
     w = generated.workload
     policy = generated.policy
     lines = [
@@ -102,7 +108,7 @@ def render_policy(generated: GeneratedPolicy) -> str:
             if len(why.edges) > 20:
                 lines.append(f"#   ... and {len(why.edges) - 20} more edges")
     lines.extend(f"# note: {note}" for note in generated.notes)
-    return "\n".join(lines) + "\n" + dump_yaml(policy.to_dict())
+    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
