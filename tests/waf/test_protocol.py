@@ -105,6 +105,11 @@ def test_browser_and_library_content_types_pass(ctype):
     assert 242122 not in rules_of(Request.make("POST", "/upload", {**BROWSER, "Content-Type": ctype}, "a=1"))
 
 
+def test_multipart_type_on_a_request_without_a_body_passes():
+    # clients that label every request (a GET, an empty POST) with the API's usual type
+    assert 242122 not in rules_of(Request.make("GET", "/items", {**BROWSER, "Content-Type": "multipart/form-data"}))
+
+
 def _multipart(disposition: str) -> Request:
     b = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
     body = f"--{b}\r\nContent-Disposition: form-data; {disposition}\r\nContent-Type: application/octet-stream\r\n\r\nhello\r\n--{b}--\r\n"
@@ -136,7 +141,9 @@ def test_server_artifacts_by_extension_are_blocked(path):
     assert blocked_by(get(BROWSER, path), 242130)
 
 
-@pytest.mark.parametrize("path", ["/docs/redis-rdb.html", "/src/Program.cs", "/ideas/", "/api/v2/host/example.com"])
+@pytest.mark.parametrize(
+    "path", ["/docs/redis-rdb.html", "/src/Program.cs", "/ideas/", "/api/v2/host/example.com", "/devices/org.cups.printer"]
+)
 def test_pages_and_sources_by_extension_pass(path):
     assert 242130 not in rules_of(get(BROWSER, path))
 
