@@ -188,3 +188,13 @@ def test_rsc_reference_through_a_prototype_is_blocked():
 def test_rsc_plain_references_pass():
     payload = json.dumps(["$@1", {"id": "$K2", "label": "$7:title"}])
     assert 247101 not in rules_of(Request.make("POST", "/", {**BROWSER, "Content-Type": "text/plain;charset=UTF-8"}, payload))
+
+
+@pytest.mark.parametrize("segment", ["%7B%7B3*3%7D%7D", "$%7B%7B3*3%7D%7D", "I3sgMyAqIDMgfQ==", "%2A%7B7%2A7%7D"])
+def test_template_expression_in_a_path_segment_is_blocked(segment):
+    assert blocked_by(get(BROWSER, f"/api/items/{segment}/details"), 240100)
+
+
+def test_template_placeholders_in_a_path_pass():
+    # a page requesting an image before its template engine filled the placeholder in
+    assert 240100 not in rules_of(get(BROWSER, "/img/%7B%7B%20item.image%20%7D%7D"))
