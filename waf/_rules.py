@@ -16,6 +16,7 @@ from waf._shell import is_command_injection, is_glob_command, is_obfuscated_comm
 from waf._sqli import is_sqli
 from waf._traversal import is_file_read, is_traversal
 from waf._xss import is_event_handler, is_js_function_injection, is_js_injection, is_script_url
+from waf._xxe import has_custom_entity
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 KINDS = frozenset(
@@ -47,6 +48,7 @@ CATEGORIES = frozenset(
 # Python); the detector then reads the value's grammar and confirms or drops the match.
 DETECTORS: dict[str, Callable[[str], bool]] = {
     "sql": is_sqli,
+    "xml_entity": has_custom_entity,
     "shell": is_command_injection,
     "shell-substitution": is_substitution,
     "shell-obfuscation": is_obfuscated_command,
@@ -85,7 +87,7 @@ class Rule:
     nomatch: tuple[str, ...] = ()
     source: str = ""
     sources: frozenset[str] = frozenset()  # where the rule applies (empty: everywhere its targets are)
-    navigation_only: bool = False  # skipped when Fetch Metadata says a page's own script sent it
+    navigation_only: bool = False  # only on a navigation an attacker could have lured a user into (`lured_navigation`)
 
     def applies_at(self, location: str) -> bool:
         if not self.sources:

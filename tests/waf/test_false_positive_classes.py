@@ -108,6 +108,62 @@ def test_urls_with_empty_parameters_and_opaque_tokens_pass():
     assert inspect(Request.make("GET", "/?q=1'%20%26%26%201%3D1--")).blocked
 
 
+def test_session_ids_in_websocket_handshakes_same_site_links_and_iframes_pass():
+    ws = {"User-Agent": UA, "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "https://player.example"}  # fmt: skip
+    assert passes(Request.make("GET", "/socket.io/?sessionid=Qx81-kd_3aL&EIO=4&transport=websocket", ws))
+    nav = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    assert passes(Request.make("GET", "/s?session_id=7731&f=all", {**nav, "Sec-Fetch-Site": "same-site"}))
+    widget = {**nav, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "iframe"}
+    assert passes(Request.make("GET", "/embed?sessionId=3f9a-1c2e&mode=CHAT", widget))
+    legacy = {"Host": "shop.example", "Referer": "https://shop.example/cart"}
+    assert passes(Request.make("GET", "/checkout?jsessionid=A81F", legacy))
+    # fixation: a link on another site or opened from outside the browser (a mail), or no Fetch Metadata
+    for site in ("cross-site", "none"):
+        assert inspect(Request.make("GET", "/login?PHPSESSID=attacker1", {**nav, "Sec-Fetch-Site": site})).blocked
+    assert inspect(Request.make("GET", "/login?jsessionid=A81F", {"Host": "shop.example", "Referer": "https://evil.example/"})).blocked
+    assert inspect(Request.make("GET", "/login?jsessionid=A81F", {"Host": "shop.example"})).blocked
+
+
+def test_graphql_documents_are_read_as_graphql():
+    doc = ("query Feed($first: Int, $loggedIn: Boolean!) {\n  feed(first: $first) {\n    id\n"
+           "    ...FeedPost @include(if: $loggedIn)\n    bookmarked @skip(if: $anonymous)\n  }\n}\n"
+           'fragment FeedPost on Post { title search(q: "eval and exec") }')  # fmt: skip
+    assert passes(Request.make("POST", "/graphql", XHR, json.dumps({"query": doc, "variables": {"first": 10}})))
+    # an injection in a string literal of the document, or a `query` field that is no GraphQL, is seen
+    hostile = '{ user(name: "x\' or 1=1--") { id } }'
+    assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": hostile}))).blocked
+    assert inspect(Request.make("POST", "/api", XHR, json.dumps({"query": "@include($_GET['f'])"}))).blocked
+    assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": "{ a }", "variables": {"n": "' or 1=1--"}}))).blocked
+
+
+def test_sql_typed_as_search_text_passes():
+    from urllib.parse import quote
+
+    searches = ["select 1 from a", "SELECT * FROM orders WHERE orders.code = 'c-77' LIMIT 1;",
+                "union select 关键字怎么用", "how to use the SELECT INTO OUTFILE S3 statement to export a table",
+                "sql注入的“or 1=1，or 1=2”是什么意思？"]  # fmt: skip
+    for text in searches:
+        assert passes(Request.make("GET", "/search?q=" + quote(text), {"User-Agent": UA})), text
+    # the same box carrying an injection: a closed string, a cut or a stacked statement, a tautology
+    for attack in ("x' or 'a'='a", "select * from users--", "1; drop table orders", "1or1=1", "' union select 1,2--"):
+        assert inspect(Request.make("GET", "/search?q=" + quote(attack))).blocked, attack
+
+
+def test_search_dsls_code_and_keyword_named_json_keys_pass():
+    from urllib.parse import quote
+
+    dsl = 'title="sql" && product="wordpress" || author=="CT Stack"'
+    ref = {"User-Agent": UA, "Referer": "https://app.example/poc?search=" + quote(quote(dsl))}
+    assert passes(Request.make("GET", "/api/unread", ref))
+    beacon = {"d": "ac=tl&key=seo_union&val=" + quote(json.dumps({"type": "pc", "union": "u1", "order": 2}))}
+    assert passes(Request.make("POST", "/collect", XHR, json.dumps(beacon)))
+    code = "w < 1420 ? $('#box_4f')&& (shown = true) : $('#box_9c')&& (shown = false)"
+    assert passes(Request.make("POST", "/ad/log", XHR, json.dumps([quote(json.dumps({"snippet": code}))])))
+    assert inspect(Request.make("GET", "/api/unread", {"Referer": "https://app.example/?q=" + quote("x\" && 1=1 --")})).blocked
+    assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"d": "x' union select null,version()--"}))).blocked
+
+
 # --- command injection and traversal (waf/_shell.py, waf/_traversal.py) ----------------------------------
 
 
