@@ -245,7 +245,7 @@ _HOST = re.compile(
 )
 _RANGE_SPEC = re.compile(r"\s*(?:(\d{1,19})-(\d{0,19})|-(\d{1,19}))\s*")
 _MAX_RANGES = 10
-_CODING = re.compile(rf"\s*(?:{_TOKEN})(?:\s*;\s*q\s*=\s*(?:0(?:\.\d{{0,3}})?|1(?:\.0{{0,3}})?))?\s*")
+_CODING = re.compile(rf"\s*(?:{_TOKEN})(?:\s*;\s*q\s*=\s*(?:0(?:\.\d{{0,3}})?|1(?:\.0{{0,3}})?))?\s*", re.I)
 _MAX_ACCEPT_ENCODING = 100
 
 
