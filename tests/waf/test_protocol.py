@@ -200,3 +200,13 @@ def test_template_expression_in_a_path_segment_is_blocked(segment):
 def test_template_placeholders_in_a_path_pass():
     # a page requesting an image before its template engine filled the placeholder in
     assert 240100 not in rules_of(get(BROWSER, "/img/%7B%7B%20item.image%20%7D%7D"))
+
+
+@pytest.mark.parametrize("method", ["|GET", "GET;", "G%ET", "1GET", ""])
+def test_methods_that_are_not_words_are_blocked(method):
+    assert blocked_by(Request.make(method, "/", BROWSER), 242103)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PROPFIND", "VERSION-CONTROL", "PURGE"])
+def test_registered_and_extension_methods_pass(method):
+    assert 242103 not in rules_of(Request.make(method, "/", BROWSER))
