@@ -343,3 +343,13 @@ def test_inline_images_and_cidr_blocks_pass():
     php = "data:image/png;base64,PD9waHAgc3lzdGVtKCRfR0VUWydjJ10pOyA/Pg=="
     assert inspect(Request.make("GET", "/view?file=" + quote_plus(php), {"User-Agent": UA})).blocked
     assert inspect(Request.make("GET", "/fetch?url=127.0.0.1/admin", {"User-Agent": UA})).blocked
+
+
+def test_html_email_templates_with_style_blocks_pass():
+    email = ("<html><head><style>@media (max-width:600px){.col{width:100%!important}}"
+             "@font-face{font-family:Brand;src:url(https://cdn.example.com/brand.woff2)}"
+             ".hero{background:url(https://cdn.example.com/hero.jpg) no-repeat}</style></head>"
+             "<body><table class=\"col\"><tr><td>Hello {{first_name}}</td></tr></table></body></html>")  # fmt: skip
+    assert passes(Request.make("POST", "/api/campaigns/7/template", XHR, json.dumps({"html": email})))
+    for attack in ("<style>@import'//evil.example/x.css';</style>", "<style>li{list-style-image:url(\"javascript:alert(1)\")}</style>"):
+        assert inspect(Request.make("POST", "/api/campaigns/7/template", XHR, json.dumps({"html": attack}))).blocked
