@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from waf._generic import is_active_url
+from waf._php import is_php_call
 from waf._shell import is_command_injection, is_glob_command, is_obfuscated_command, is_substitution
 from waf._sqli import is_sqli
 from waf._traversal import is_file_read, is_traversal
@@ -58,6 +59,7 @@ CATEGORIES = frozenset(
 DETECTORS: dict[str, Callable[[str], bool]] = {
     "sql": is_sqli,
     "xml_entity": has_custom_entity,
+    "php_call": is_php_call,
     "shell": is_command_injection,
     "shell-substitution": is_substitution,
     "shell-obfuscation": is_obfuscated_command,

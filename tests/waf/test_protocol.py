@@ -105,6 +105,11 @@ def test_browser_and_library_content_types_pass(ctype):
     assert 242122 not in rules_of(Request.make("POST", "/upload", {**BROWSER, "Content-Type": ctype}, "a=1"))
 
 
+def test_multipart_type_on_a_request_without_a_body_passes():
+    # clients that label every request (a GET, an empty POST) with the API's usual type
+    assert 242122 not in rules_of(Request.make("GET", "/items", {**BROWSER, "Content-Type": "multipart/form-data"}))
+
+
 def _multipart(disposition: str) -> Request:
     b = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
     body = f"--{b}\r\nContent-Disposition: form-data; {disposition}\r\nContent-Type: application/octet-stream\r\n\r\nhello\r\n--{b}--\r\n"
@@ -136,7 +141,9 @@ def test_server_artifacts_by_extension_are_blocked(path):
     assert blocked_by(get(BROWSER, path), 242130)
 
 
-@pytest.mark.parametrize("path", ["/docs/redis-rdb.html", "/src/Program.cs", "/ideas/", "/api/v2/host/example.com"])
+@pytest.mark.parametrize(
+    "path", ["/docs/redis-rdb.html", "/src/Program.cs", "/ideas/", "/api/v2/host/example.com", "/devices/org.cups.printer"]
+)
 def test_pages_and_sources_by_extension_pass(path):
     assert 242130 not in rules_of(get(BROWSER, path))
 
@@ -181,3 +188,13 @@ def test_rsc_reference_through_a_prototype_is_blocked():
 def test_rsc_plain_references_pass():
     payload = json.dumps(["$@1", {"id": "$K2", "label": "$7:title"}])
     assert 247101 not in rules_of(Request.make("POST", "/", {**BROWSER, "Content-Type": "text/plain;charset=UTF-8"}, payload))
+
+
+@pytest.mark.parametrize("segment", ["%7B%7B3*3%7D%7D", "$%7B%7B3*3%7D%7D", "I3sgMyAqIDMgfQ==", "%2A%7B7%2A7%7D"])
+def test_template_expression_in_a_path_segment_is_blocked(segment):
+    assert blocked_by(get(BROWSER, f"/api/items/{segment}/details"), 240100)
+
+
+def test_template_placeholders_in_a_path_pass():
+    # a page requesting an image before its template engine filled the placeholder in
+    assert 240100 not in rules_of(get(BROWSER, "/img/%7B%7B%20item.image%20%7D%7D"))
