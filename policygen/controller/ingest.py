@@ -227,7 +227,7 @@ def _plain_edge(r: dict) -> Edge | None:
             and connections >= 0 and nbytes >= 0 and packets >= 0
             and (type(first) is _FLOAT or type(first) is _INT) and (type(last) is _FLOAT or type(last) is _INT)
             and first <= last and type(port_name) is str and type(via) is str and type(overflow) is bool
-            and (names == () or (type(names) is list and all(type(n) is str for n in names)))):
+            and (names == () or names == [] or (type(names) is list and all(type(n) is str for n in names)))):
         return None
     raw = (get("src"), get("dst"), port, protocol)
     if type(raw[0]) is not str or type(raw[1]) is not str:
