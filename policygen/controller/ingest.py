@@ -296,4 +296,5 @@ def _group_key(raw: tuple) -> GroupKey | None:
             and (pod_ip is None or pod_ip == "" or _valid_ip(pod_ip))
             and (pod_port is None or 0 <= pod_port <= 65535)):
         return None
-    return (src_ip, dst_ip, dst_port, proto, pod_ip or "", pod_port or 0)
+    key = (src_ip, dst_ip, dst_port, proto, pod_ip or "", pod_port or 0)
+    return raw if key == raw else key  # one tuple kept, not two, for the usual complete record
