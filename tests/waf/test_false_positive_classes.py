@@ -362,6 +362,16 @@ def test_inline_images_and_cidr_blocks_pass():
     assert inspect(Request.make("GET", "/fetch?url=127.0.0.1/admin", {"User-Agent": UA})).blocked
 
 
+def test_html_email_templates_with_style_blocks_pass():
+    email = ("<html><head><style>@media (max-width:600px){.col{width:100%!important}}"
+             "@font-face{font-family:Brand;src:url(https://cdn.example.com/brand.woff2)}"
+             ".hero{background:url(https://cdn.example.com/hero.jpg) no-repeat}</style></head>"
+             "<body><table class=\"col\"><tr><td>Hello {{first_name}}</td></tr></table></body></html>")  # fmt: skip
+    assert passes(Request.make("POST", "/api/campaigns/7/template", XHR, json.dumps({"html": email})))
+    for attack in ("<style>@import'//evil.example/x.css';</style>", "<style>li{list-style-image:url(\"javascript:alert(1)\")}</style>"):
+        assert inspect(Request.make("POST", "/api/campaigns/7/template", XHR, json.dumps({"html": attack}))).blocked
+
+
 def test_stack_frames_named_like_php_functions_and_java_type_arguments_pass():
     stack = ("Error: logout (event)\n    at u (https://console.example.com/:307:12811)\n"
              "    at a.seajs.cb.exec (https://cdn.example.com/dest/platform.f6e3d4.js?max_age=31536000:1:252999)\n"
