@@ -18,6 +18,7 @@ from waf._sqli import is_sqli
 from waf._traversal import is_file_read, is_traversal
 from waf._xss import (
     is_bare_js,
+    is_css_code,
     is_dangerous_element,
     is_event_handler,
     is_js_alias,
@@ -72,6 +73,7 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "event_handler": is_event_handler,
     "script_url": is_script_url,
     "html_element": is_dangerous_element,
+    "style_block": is_css_code,
     "active_url": is_active_url,
 }
 
