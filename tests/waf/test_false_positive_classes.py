@@ -381,3 +381,11 @@ def test_stack_frames_named_like_php_functions_and_java_type_arguments_pass():
     assert passes(Request.make("POST", "/collect", XHR, json.dumps({"error": err})))
     assert inspect(Request.make("POST", "/event", XHR, json.dumps([{"stack": stack + "\n" + "system('id')"}]))).blocked
     assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"type": "java.lang.Integer"}))).blocked
+
+
+def test_settings_text_shaped_like_event_handlers_passes():
+    prefs = {"filters": "onsale=1&instock=1", "status": "online=yes", "flags": "mode=dark; onboarding=done"}
+    assert passes(Request.make("POST", "/api/prefs", XHR, json.dumps(prefs)))
+    assert passes(Request.make("GET", "/shop?f=onsale%3D1", {"User-Agent": UA, "Sec-Fetch-Mode": "navigate"}))
+    for attack in ('" onmouseover="alert(document.domain)', "x' onfocus=location=name autofocus '"):
+        assert inspect(Request.make("POST", "/api/prefs", XHR, json.dumps({"status": attack}))).blocked
