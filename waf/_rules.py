@@ -11,7 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from waf._shell import is_command_injection, is_glob_command, is_obfuscated_command, is_substitution
 from waf._sqli import is_sqli
+from waf._traversal import is_file_read, is_traversal
 from waf._xss import is_event_handler, is_js_function_injection, is_js_injection, is_script_url
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
@@ -44,6 +46,12 @@ CATEGORIES = frozenset(
 # Python); the detector then reads the value's grammar and confirms or drops the match.
 DETECTORS: dict[str, Callable[[str], bool]] = {
     "sql": is_sqli,
+    "shell": is_command_injection,
+    "shell-substitution": is_substitution,
+    "shell-obfuscation": is_obfuscated_command,
+    "shell-glob": is_glob_command,
+    "traversal": is_traversal,
+    "file-read": is_file_read,
     "js": is_js_injection,
     "js_function": is_js_function_injection,
     "event_handler": is_event_handler,

