@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import TOKEN, RawAgent, start_controller  # noqa: E402
+from bench.ingest import TOKEN, RawAgent, cpu_seconds, start_controller  # noqa: E402
 from netguard.agent.sink import EdgeBatcher  # noqa: E402
 from netguard.flows import flow_to_record  # noqa: E402
 from netguard.inventory import Inventory  # noqa: E402
@@ -224,9 +225,11 @@ def main() -> int:
                 records = [cluster.edges(n, args.interval, args.rate, start) for n in range(args.nodes)]
                 bodies = [json.dumps({"agent": f"node-{n}", "edges": r}).encode() for n, r in enumerate(records)]
                 connections = sum(e["connections"] for r in records for e in r)
+                cpu = cpu_seconds(proc.pid)
                 elapsed, latencies = asyncio.run(post_interval(url, bodies, args.agents))
+                cpu = cpu_seconds(proc.pid) - cpu
                 latencies.sort()
-                rows.append({"interval": k + 1, "batches": len(bodies), "edges": sum(len(r) for r in records),
+                rows.append({"interval": k + 1, "batches": len(bodies), "edges": sum(len(r) for r in records), "cpu_s": cpu,
                              "connections": connections, "seconds": elapsed, "represented_per_s": connections / elapsed,
                              "bytes": sum(len(b) for b in bodies),
                              "p50_ms": latencies[len(latencies) // 2] * 1000,
@@ -235,11 +238,13 @@ def main() -> int:
             proc.terminate()
             proc.wait(timeout=30)
     raw = agent["raw_bytes_per_node"] * args.nodes
-    print("\n| interval | batches | edge records | connections | ingest s | connections/s represented | "
-          "bytes on the wire (edges) | raw flows would be | p50 ms | p99 ms |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\nload average {os.getloadavg()[0]:.1f} (1 min) at the end")
+    print("| interval | batches | edge records | connections | ingest s | controller CPU s | edge records/s | "
+          "connections/s represented | bytes on the wire (edges) | raw flows would be | p50 ms | p99 ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['interval']} | {r['batches']:,} | {r['edges']:,} | {r['connections']:,} | {r['seconds']:.1f} | "
+              f"{r['cpu_s']:.1f} | {r['edges'] / r['seconds']:,.0f} | "
               f"{r['represented_per_s']:,.0f} | {r['bytes'] / 1e6:.1f} MB | {raw / 1e6:,.0f} MB | "
               f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} |")
     print(f"\nper node and interval: {agent['edge_bytes_per_node'] / 1e3:.1f} kB of edges vs "

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import hyperscan
 
@@ -30,7 +31,7 @@ from waf._targets import Target, extract
 
 MATCH_TEXT = 80
 _MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
-_SCRIPTED_MODES = frozenset({"cors", "no-cors", "same-origin", "websocket"})
+_LURING_SITES = frozenset({"cross-site", "none"})  # a link on another site, or one opened from outside the browser
 # Kinds of values worth looking inside when they are base64 of text (a whole cookie, parameter, header).
 _BASE64_KINDS = frozenset({"arg", "arg_name", "cookie", "header", "path", "filename"})
 # A value without any of these is unchanged by every decoder and by the compact/cmdline views.
@@ -141,6 +142,29 @@ class Exclusion:
             short = name.split(":", 1)[-1]
             if name not in self.params and short not in self.params:
                 return False
+        return True
+
+
+def lured_navigation(request: Request) -> bool:
+    """Whether the request may be a top-level navigation an attacker lured the user into (a link on
+    another site carrying a session id: fixation). The browser sets these headers, not the attacker,
+    whose victim's browser sends the request: Fetch Metadata when present (a navigation of the whole
+    page, from another site or from outside the browser); without it (older clients, CRS's own tests),
+    a Referer on another host or none, as CRS 943110/943120 read it. A WebSocket handshake, a page's
+    own script (XHR, fetch, beacons) or an iframe is no such navigation."""
+    if request.header("upgrade").strip().lower() == "websocket":
+        return False
+    mode = request.header("sec-fetch-mode").strip().lower()
+    if mode:
+        dest = request.header("sec-fetch-dest").strip().lower()
+        site = request.header("sec-fetch-site").strip().lower()
+        return mode == "navigate" and dest in ("", "document") and site in ("", *_LURING_SITES)
+    referer = request.header("referer").strip()
+    if not referer:
+        return True
+    try:
+        return urlsplit(referer).hostname != urlsplit("//" + request.header("host").strip()).hostname
+    except ValueError:  # a Referer or Host that is no URL authority
         return True
 
 
@@ -307,9 +331,7 @@ class Engine:
         cfg = self.config
         path = request.uri.split("?", 1)[0]
         found: dict[int, Match] = {}
-        # Fetch Metadata (set by browsers, not by page scripts): a request a page's own script sent
-        # (XHR, fetch, sendBeacon) is no navigation an attacker could have lured a user into.
-        scripted = request.header("sec-fetch-mode").strip().lower() in _SCRIPTED_MODES
+        scripted = not lured_navigation(request)  # for navigation_only rules (session fixation)
 
         def record(rule: Rule, locations: tuple[str, ...], text: str, chain: tuple[str, ...] = ()) -> None:
             """A match counts at the first of its locations that no exclusion covers."""

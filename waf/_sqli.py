@@ -32,6 +32,7 @@ _KEYWORDS = frozenset(
 _PROCEDURES = frozenset({"exec", "execute", "xp_cmdshell", "sp_executesql", "sp_configure", "print", "openrowset"})
 _WORD = re.compile(r"[a-z_$][\w$.]*")
 _NUM = re.compile(r"0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?")
+_GLUED_LOGIC = re.compile(r"(?:or|and|xor|div)(?=\d+(?![\w.])|[(\s'\"]|$)")  # not inside a token: 0and0f8t5
 _OPS2 = frozenset({"<=", ">=", "<>", "!=", "==", ":=", "<<", ">>", "->", "::", "!<", "!>"})
 
 # Injection shapes over fingerprints (searched, so `^` anchors at the value's start in its context).
@@ -40,17 +41,20 @@ _SHAPES = re.compile(
     r"|^s\)*;\s*[ESUxkc]"  # '; drop ... / '; -- : stacked statement or cut after the string
     r"|^s\)*c|^s\)*&$|^\)*;c"  # admin'-- : the rest of the query cut off; ' or; ; --
     r"|^s\)*U"  # ' union ...
-    r"|^[1n]\)*&\(*[1sv]o"  # 1 or 1=1, hi or 1=...
+    r"|^[1n]\)*&\(*[1sv]\)*o"  # 1 or 1=1, hi or 1=..., 1 and (1)=1
     r"|^1\)*&\(*[1sv](?:c|$)|^n\)*&\(*1c"  # 1 or 1--, hi or 1 --
-    r"|^&\(*[1snv]o\(*[1snv]"  # or 1=1 / or a=a at the start: a condition glued onto a WHERE
+    r"|^&\(*[1snv]\)*o\(*[1snv]"  # or 1=1 / or a=a at the start: a condition glued onto a WHERE
     r"|^&\(*[1sv](?:c|$)"  # or 1 --
     r"|^&\(*f\(|^[1n]\)*&\(*f\(|^f\([^)]*\)+c"  # or sleep(5), 1 or sleep(5), sleep(5)#
     r"|U\(*S\(*(?:[1svVfo(k]|n[,)k])"  # union select 1... (a select list; "union select" alone is search text)
     r"|^[s1n]?\)*;\s*[ES]"  # 1; select
-    r"|^S[n1]{1,3}k[n1(]\S*[;c]"  # select current server from x;
-    r"|^S\(*(?:ok|[n1]k[n1(]\S*[;c)]|[n1]k[n1(]$|v|f\()"  # select * from, select x from y;
+    # A value that starts with SELECT is a statement typed as text (a search for "select 1 from a", a
+    # query pasted into a search box) unless it cuts the rest of the query or stacks another statement.
+    r"|^S[^;c]*(?:c|;.)|^S\(*[vV]"  # select * from users--, select 1; drop..., select @@version
     r"|^\(+S\(*[n1ok]|^s\)*\(+S"  # (select top 1, ' (select
     r"|^x[xvVs(]|;x"  # exec xp_cmdshell / ; exec
+    r"|^&\(*1k1&1"  # or 2 between 1 and 3
+    r"|^[s1n]?\)*;&"  # '; or 1=1
     r"|^[1n]?\)*k1o1"  # having 1=1, group by x having 1=1 handled below
     r"|kn?k1o1"  # group by userid having 1=1
     r"|^v\s*S|^V$|^[vV]k|^xV"  # @var select.. / @@version / print @@version
@@ -81,6 +85,14 @@ def _tokens(text: str) -> str:
             out.append("s")
             i = end + 1
             continue
+        if c == "#" and i + 1 < n and (text[i + 1].isalnum() or text[i + 1] == "_"):
+            # `'#box_3f'`, `'#fff'`: a CSS selector or a color in quoted code, not a comment cutting
+            # the query (`admin'#` ends the value or a line there)
+            i += 1
+            while i < n and (text[i].isalnum() or text[i] in "_-"):
+                i += 1
+            out.append("n")
+            continue
         if c == "-" and text.startswith("--", i) or c == "#":
             out.append("c")
             break
@@ -94,6 +106,11 @@ def _tokens(text: str) -> str:
         if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
             m = _NUM.match(text, i)
             i = m.end() if m else i + 1
+            glued = _GLUED_LOGIC.match(text, i)  # 1or1=1: the number ends where a logic word starts
+            if glued is not None:
+                out.append("1&")
+                i = glued.end()
+                continue
             while i < n and (text[i].isalnum() or text[i] == "_"):
                 i += 1
             out.append("1")
@@ -141,6 +158,11 @@ def _tokens(text: str) -> str:
             out.append("o")
         elif c in "(),;":
             out.append(c)
+        elif c > "\x7f" and out:
+            # Typographic quotes, full-width commas and other non-ASCII signs are no SQL syntax: text
+            # around them ("sql注入的“and 1=1，and 1=2”") is prose, not a condition (junk before the first
+            # token is skipped: "‘ or 1=1 --").
+            out.append("?")
         i += 1
     return "".join(out)
 
@@ -156,5 +178,36 @@ def fingerprints(value: str) -> list[str]:
     return fps
 
 
+# A condition comparing an operand with itself after a logic word (`or a=a`, `hi or x like x`): a
+# tautology whatever the operand's type. Words are bounded, so the backreference stays linear.
+_SELF_EQUAL = re.compile(r"(?:^|[\s'\")])(?:or|and|xor|\|\||&&)\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])")
+# A long hex literal holding SQL (`0x77616974666f722064656c6179...` = "waitfor delay", as ASCII or
+# UTF-16): the way stacked `declare @q ...; exec(@q)` payloads hide their statement.
+_HEX = re.compile(r"0x((?:[0-9a-f]{2}){8,})")
+_HIDDEN_SQL = re.compile(r"\b(?:select|union|insert|update|delete|drop|exec|execute|waitfor|declare|shutdown)\b|@@\w")
+_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+MAX_COMMENTED = 4096
+
+
+def _hex_sql(text: str) -> bool:
+    for m in _HEX.finditer(text):
+        raw = bytes.fromhex(m.group(1))
+        if raw[1::2].count(0) * 2 >= len(raw) - 1:  # UTF-16LE: every other byte is zero
+            raw = raw[0::2]
+        decoded = raw.decode("latin-1")
+        if sum(c.isprintable() for c in decoded) >= 0.9 * len(decoded) and _HIDDEN_SQL.search(decoded):
+            return True
+    return False
+
+
 def is_sqli(value: str) -> bool:
-    return any(_SHAPES.search(fp) for fp in fingerprints(value))
+    if any(_SHAPES.search(fp) for fp in fingerprints(value)):
+        return True
+    text = value.lower()
+    if _SELF_EQUAL.search(text) or ("0x" in text and _hex_sql(text)):
+        return True
+    # Keywords split by comments (`1 uni/**/on select`) for back ends or filters that drop comments.
+    if "/*" in text and len(text) <= MAX_COMMENTED:
+        joined = _COMMENT.sub("", text)
+        return joined != text and any(_SHAPES.search(fp) for fp in fingerprints(joined))
+    return False

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from waf._body import Body, BodyBudget, BodyKind, Refusal, decode_content, opaque, sniff
 from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
+from waf._graphql import graphql_values
 from waf._request import Request
 
 MAX_TARGETS = 16384  # distinct values per request; the clean browsing corpus needs at most a few hundred
@@ -185,6 +186,10 @@ def _flatten_json(doc: object, prefix: str, depth: int) -> Iterator[tuple[str, s
             if isinstance(v, (dict, list)):
                 yield name, str(k), ""
                 yield from _flatten_json(v, name, depth + 1)
+            elif k == "query" and isinstance(v, str) and (literals := graphql_values(v)) is not None:
+                yield name, str(k), ""  # a GraphQL document: its string literals are the data
+                for literal in literals:
+                    yield name, None, literal
             else:
                 yield name, str(k), _scalar(v)
     elif isinstance(doc, list):

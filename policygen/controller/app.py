@@ -183,7 +183,7 @@ def create_app(controller: Controller) -> FastAPI:
     @app.post(
         "/api/v1/edges",
         response_model=Accepted,
-        dependencies=[Depends(write_auth)],
+        dependencies=[Depends(ingest_auth)],  # an agent's token (role=ingest) ships edges as it ships flows
         summary="Ingest the edges a node agent aggregated over one interval",
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": EDGE_BODY_SCHEMA}}}},
         responses={401: {"description": "no bearer token"}, 403: {"description": "wrong token"},

