@@ -40,7 +40,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import TOKEN, start_controller  # noqa: E402
+from ingest import TOKEN, cpu_seconds, start_controller  # noqa: E402
 from policy_scale import PER_NAMESPACE, make_cluster  # noqa: E402
 
 BATCH = 1000
@@ -99,7 +99,7 @@ CPU: list[float] = []  # the controller's CPU seconds of each timed_get, in orde
 PID = 0
 
 
-def cpu_seconds(pid: int) -> float:
+def task_cpu_seconds(pid: int) -> float:
     """CPU time of every thread of `pid` so far (schedstat: nanoseconds on a CPU)."""
     total = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -111,12 +111,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def timed_get(client: httpx.Client, url: str, **params: str) -> tuple[float, httpx.Response]:
-    cpu = cpu_seconds(PID) if PID else 0.0
+    cpu = task_cpu_seconds(PID) if PID else 0.0
     started = time.perf_counter()
     response = client.get(url, params=params)
     took = time.perf_counter() - started
     if PID:
-        CPU.append(cpu_seconds(PID) - cpu)
+        CPU.append(task_cpu_seconds(PID) - cpu)
     return took, response
 
 
@@ -212,7 +212,9 @@ def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
         global PID
         PID = proc.pid
         try:
+            cpu = cpu_seconds(proc.pid)
             out["ingest"] = asyncio.run(post_all(url, bodies))
+            out["ingest_per_cpu_s"] = out["flows"] / (cpu_seconds(proc.pid) - cpu)  # the controller's own CPU
             client = httpx.Client(timeout=600)
             paged = has_api(client, url)
             out["paged"] = paged
@@ -242,6 +244,7 @@ def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
             client.close()
             PID = 0  # the new edge's polls run in threads: not timed per request
             out.update(asyncio.run(new_edge_latency(url, n, bodies, rate, paged)))
+            out["load"] = os.getloadavg()[0]
             out["rss_mb"] = peak_rss_mb(proc.pid)
         finally:
             os.kill(proc.pid, signal.SIGTERM)
@@ -264,7 +267,7 @@ def main() -> int:
     print(f"netguard controller at scale ({git[:60]}), {os.cpu_count()} cores, SQLite, {AGENTS} agents x {BATCH} flows")
     print(f"{'workloads':>9} {'edges':>7} {'flows':>9} | {'ingest/s':>8} | {'graph s':>7} {'MB':>6} {'ns p50/99':>9} | "
           f"{'policy p50/p99 ms':>17} | {'page p50/p99 ms':>15} {'again':>9} | {'new edge: policy/graph s':>24} "
-          f"{'at flows/s':>10} | {'RSS MB':>6}")
+          f"{'at flows/s':>10} | {'RSS MB':>6} | {'ingest flows/CPU-s':>18} | {'load':>4}")
     for n in args.sizes:
         r = run_size(root, n, args.rate, args.samples)
         whole = "" if r["paged"] else " whole"
@@ -274,7 +277,8 @@ def main() -> int:
               f"{r['page_p50'] * 1000:>7.0f}/{r['page_p99'] * 1000:<7.0f} "
               f"{r['again_p50'] * 1000:>4.0f}/{r['again_p99'] * 1000:<4.0f} | "
               f"{r['edge_policy_s']:>11.2f}/{r['edge_graph_s']:<12.2f} "
-              f"{r['steady_rate']:>10,.0f} | {r['rss_mb']:>6.0f}", flush=True)
+              f"{r['steady_rate']:>10,.0f} | {r['rss_mb']:>6.0f} | {r['ingest_per_cpu_s']:>18,.0f} | {r['load']:>4.1f}",
+              flush=True)
         if "policy_cpu" in r and "page_cpu" in r:
             print(f"{'':>9} controller CPU per request p50/p99 ms: one workload's policy "
                   + "/".join(f"{x * 1000:.1f}" for x in r["policy_cpu"]) + ", page of 100 "

@@ -96,10 +96,15 @@ class Endpoint:
             return cls.of(Workload(namespace, wkind, name))
         return cls(EndpointKind(kind), address=rest)
 
-    def __str__(self) -> str:
-        if self.workload is not None:
-            return str(self.workload)
-        return f"{self.kind.value}:{self.address}" if self.address else self.kind.value
+    def __str__(self) -> str:  # the graph's node id: cached as `key` is (asked for per edge of every batch)
+        text = self.__dict__.get("_str")
+        if text is None:
+            if self.workload is not None:
+                text = str(self.workload)
+            else:
+                text = f"{self.kind.value}:{self.address}" if self.address else self.kind.value
+            self.__dict__["_str"] = text
+        return text
 
 
 @dataclass(frozen=True)

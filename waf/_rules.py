@@ -12,11 +12,13 @@ from pathlib import Path
 import yaml
 
 from waf._generic import is_active_url
+from waf._php import is_php_call
 from waf._shell import is_command_injection, is_glob_command, is_obfuscated_command, is_substitution
 from waf._sqli import is_sqli
 from waf._traversal import is_file_read, is_traversal
 from waf._xss import (
     is_bare_js,
+    is_css_code,
     is_dangerous_element,
     is_event_handler,
     is_js_alias,
@@ -57,6 +59,7 @@ CATEGORIES = frozenset(
 DETECTORS: dict[str, Callable[[str], bool]] = {
     "sql": is_sqli,
     "xml_entity": has_custom_entity,
+    "php_call": is_php_call,
     "shell": is_command_injection,
     "shell-substitution": is_substitution,
     "shell-obfuscation": is_obfuscated_command,
@@ -70,6 +73,7 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "event_handler": is_event_handler,
     "script_url": is_script_url,
     "html_element": is_dangerous_element,
+    "style_block": is_css_code,
     "active_url": is_active_url,
 }
 

@@ -28,7 +28,7 @@ UNIX_COMMANDS = frozenset(
     netcat socat telnet ssh scp rsync ftp tftp sftp lftp bash sh zsh ksh csh tcsh dash fish ash busybox
     python python2 python3 perl ruby php node nodejs lua tclsh wish expect java gcc cc c89 c99 make chmod
     chown chgrp rm mv cp dd mkdir rmdir touch ln kill killall pkill nohup crontab at systemctl service
-    mount umount useradd usermod passwd su sudo doas sleep ping nslookup dig host traceroute tcpdump
+    mount umount useradd usermod su sudo doas sleep ping nslookup dig host traceroute tcpdump
     tshark nmap masscan xterm screen tmux tar bsdtar zip unzip gzip gunzip zcat zstdcat bzip2 bzcat xz
     unxz xzcat openssl gpg column bridge docker kubectl crictl podman eval exec source time timeout
     xargs tee yes rev shuf bc expr seq tr iconv uuencode uudecode file stat readlink realpath getent
@@ -110,7 +110,7 @@ _DROP = str.maketrans("", "", "\\\"'^")
 
 _IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?")
 _URL = re.compile(r"(?:https?|ftps?|tftp|file|gopher|dict)://")
-_FLAG = re.compile(r"--?[a-z][\w-]*$")
+_FLAG = re.compile(r"--?[a-z0-9][\w-]*$")
 _WIN_FLAG = re.compile(r"/[a-z?][\w:-]*$")
 _DRIVE = re.compile(r"[a-z]:(?:[/\\]|\w|$)")  # `c:\x`, and `c:x` once the cmdline view dropped the `\`
 _SHELL_VARS = re.compile(
@@ -127,6 +127,7 @@ _SUBCOMMANDS = {
     "reg": frozenset("query add delete export save import load".split()),
     "sc": frozenset("query qc create config start stop delete".split()),
     "ip": frozenset("a addr address r route link neigh".split()),
+    "ps": frozenset("aux auxf auxww ax axu ef -ef -aux".split()),
 }
 
 
@@ -311,6 +312,9 @@ def _shell_like(cmd: _Cmd, broke_out: bool) -> bool:
     return (flags and not wordlike) or (not cmd.args and not wordlike and len(cmd.name) >= 5)
 
 
+_DATA_URL_END = re.compile(r"\bdata:[\w/+.-]*$")
+
+
 def injected_commands(text: str) -> list[str]:
     """The commands that stand in command position after a separator or inside a substitution, read as
     an injection would be (see the module's docstring); empty for prose, lists, tables and blobs."""
@@ -325,6 +329,8 @@ def injected_commands(text: str) -> list[str]:
             continue
         if seg.opener in (")", "("):
             continue
+        if seg.opener == ";" and _DATA_URL_END.search(segs[i - 1].text):
+            continue  # `data:image/png;base64,...`: a MIME parameter, no separator
         first_sep = i == 1 and _single_token(segs[0].text) and not (seg.opener == "&" and "?" in segs[0].text)
         broke_out = first_sep or prev_cmd or seg.opener in ("$(", "<(", ">(")
         if cmd is not None and _shell_like(cmd, broke_out):

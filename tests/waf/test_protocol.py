@@ -71,7 +71,7 @@ def test_overlong_or_malformed_accept_encoding_is_blocked():
     assert blocked_by(get({**BROWSER, "Accept-Encoding": "gzip;q=high"}), 242128)
 
 
-@pytest.mark.parametrize("value", ["gzip, deflate, br, zstd", "gzip;q=1.0, identity; q=0.5, *;q=0", "identity", ""])
+@pytest.mark.parametrize("value", ["gzip, deflate, br, zstd", "gzip;q=1.0, identity; q=0.5, *;q=0", "gzip;Q=0.8", "identity", ""])
 def test_clients_accept_encodings_pass(value):
     assert 242128 not in rules_of(get({**BROWSER, "Accept-Encoding": value}))
 
@@ -105,6 +105,11 @@ def test_browser_and_library_content_types_pass(ctype):
     assert 242122 not in rules_of(Request.make("POST", "/upload", {**BROWSER, "Content-Type": ctype}, "a=1"))
 
 
+def test_multipart_type_on_a_request_without_a_body_passes():
+    # clients that label every request (a GET, an empty POST) with the API's usual type
+    assert 242122 not in rules_of(Request.make("GET", "/items", {**BROWSER, "Content-Type": "multipart/form-data"}))
+
+
 def _multipart(disposition: str) -> Request:
     b = "----WebKitFormBoundary7MA4YWxkTrZu0gW"
     body = f"--{b}\r\nContent-Disposition: form-data; {disposition}\r\nContent-Type: application/octet-stream\r\n\r\nhello\r\n--{b}--\r\n"
@@ -136,7 +141,9 @@ def test_server_artifacts_by_extension_are_blocked(path):
     assert blocked_by(get(BROWSER, path), 242130)
 
 
-@pytest.mark.parametrize("path", ["/docs/redis-rdb.html", "/src/Program.cs", "/ideas/", "/api/v2/host/example.com"])
+@pytest.mark.parametrize(
+    "path", ["/docs/redis-rdb.html", "/src/Program.cs", "/ideas/", "/api/v2/host/example.com", "/devices/org.cups.printer"]
+)
 def test_pages_and_sources_by_extension_pass(path):
     assert 242130 not in rules_of(get(BROWSER, path))
 
@@ -166,10 +173,12 @@ def test_console_probe_as_a_form_name_is_blocked():
     assert blocked_by(Request.make("POST", "/post", FORM, "console.info(1)\n"), 247100)
 
 
-def test_console_calls_in_code_sent_as_json_pass():
+def test_console_calls_in_code_sent_as_json_or_form_fields_pass():
     doc = {"files": {"index.js": "const total = items.length;\nconsole.log(total);\n"}}
     assert 247100 not in rules_of(Request.make("POST", "/save", {**BROWSER, "Content-Type": "application/json"}, json.dumps(doc)))
     assert 247100 not in rules_of(get(BROWSER, "/search?q=console.log+not+printing"))
+    code = "import%20%7B%20sum%20%7D%20from%20'./sum'%3B%0Aconst%20total%20%3D%20sum(1%2C%202)%3B%0Aconsole.log(total)%3B%0A"
+    assert 247100 not in rules_of(Request.make("POST", "/run", FORM, "project%5Bfiles%5D%5Bindex.js%5D=" + code))
 
 
 def test_rsc_reference_through_a_prototype_is_blocked():
@@ -181,3 +190,23 @@ def test_rsc_reference_through_a_prototype_is_blocked():
 def test_rsc_plain_references_pass():
     payload = json.dumps(["$@1", {"id": "$K2", "label": "$7:title"}])
     assert 247101 not in rules_of(Request.make("POST", "/", {**BROWSER, "Content-Type": "text/plain;charset=UTF-8"}, payload))
+
+
+@pytest.mark.parametrize("segment", ["%7B%7B3*3%7D%7D", "$%7B%7B3*3%7D%7D", "I3sgMyAqIDMgfQ==", "%2A%7B7%2A7%7D"])
+def test_template_expression_in_a_path_segment_is_blocked(segment):
+    assert blocked_by(get(BROWSER, f"/api/items/{segment}/details"), 240100)
+
+
+def test_template_placeholders_in_a_path_pass():
+    # a page requesting an image before its template engine filled the placeholder in
+    assert 240100 not in rules_of(get(BROWSER, "/img/%7B%7B%20item.image%20%7D%7D"))
+
+
+@pytest.mark.parametrize("method", ["|GET", "GET;", "G%ET", "1GET", ""])
+def test_methods_that_are_not_words_are_blocked(method):
+    assert blocked_by(Request.make(method, "/", BROWSER), 242103)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PROPFIND", "VERSION-CONTROL", "PURGE"])
+def test_registered_and_extension_methods_pass(method):
+    assert 242103 not in rules_of(Request.make(method, "/", BROWSER))

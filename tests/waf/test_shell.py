@@ -86,6 +86,8 @@ PROSE = [
     "query {\n  id\n  name\n}",
     "Error\n    at $g (https://cdn.example.com/app.js:1:2)",
     "run `npm install` first, then `cat notes.txt`",
+    "data:;base64,=",
+    "data:image/png;base64,iVBORw0KGgo=",
     "e3WlSA4$s6S9Yxc9Wvc4p2$KdVJO2esTtb2ptb5nW$peQtYFpd$BGIhICq9X -",
 ]
 PROSE.remove("name|id")
@@ -190,3 +192,11 @@ def test_engine_blocks_encoded_command_injection_in_every_place():
         Request.make("GET", "/ping?host=x%3Bcat%24%7BIFS%7D%2Fetc%2Fpasswd"),
     ):
         assert inspect(req).blocked, req.uri
+
+
+def test_engine_blocks_command_injection_in_url_path_segments():
+    for path in ("/api/items/%3Bcat%20%2Fetc%2Fpasswd/details", "/cgi-bin/x%7Cid", "/a/%24%28whoami%29",
+                 "/a/x%26%26net%20user", "/a/%60sleep%205%60", "/a/%3Bw%27h%27o%27am%27i"):  # fmt: skip
+        assert inspect(Request.make("GET", path)).blocked, path
+    for path in ("/a/b;jsessionid=0F3A9C/c", "/static/app.3f2a.js", "/search/rock&roll", "/wiki/Tom_%26_Jerry"):
+        assert not inspect(Request.make("GET", path)).blocked, path

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from waf._xss import (
     is_bare_js,
+    is_css_code,
     is_dangerous_element,
     is_event_handler,
     is_js_alias,
@@ -197,3 +198,16 @@ def test_a_sink_aliased_after_a_breakout_is_confirmed() -> None:
         assert is_js_alias(value), value
     for value in ("a=prompt,a()", "OK; confirm", "options: (alert, confirm)", "'alert', 'confirm' (dialogs)"):
         assert not is_js_alias(value), value
+
+
+def test_style_blocks_that_only_style_pass() -> None:
+    for css in ("<style>@media (max-width:600px){.col{width:100%!important}} .hero{background:url(https://cdn.example.com/h.jpg)}</style>",
+                "<style>@font-face{font-family:X;src:url(/fonts/x.woff2) format('woff2')}</style>",
+                '<style>.q::before{content:"\\201C"} /* quotes */</style>', "<style>.i{background:url(data:image/png;base64,iVBORw0=)}</style>"):  # fmt: skip
+        assert not is_css_code(css), css
+    for css in ("<STYLE>@import'http://evil.example/x.css';</STYLE>", "<style>@im\\port'//evil.example/x.css'</style>",
+                "<style>li{list-style-image:url(\"javascript:alert(1)\")}</style>", "<style>p{width:expression(alert(1))}</style>",
+                "<style>body{-moz-binding:url(//evil.example/x.xml#x)}</style>", "<style>a{b:url( data:text/html,<svg onload=alert(1)>)}</style>",
+                "<style>a{x:exp\\72ession(alert(1))}</style>",
+        '<style>@font-face {font-family: y; src: url("font.svg#x") format("svg");}</style>', "x<style"):  # fmt: skip
+        assert is_css_code(css), css
