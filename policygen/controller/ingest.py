@@ -227,7 +227,7 @@ def _plain_edge(r: dict) -> Edge | None:
             and connections >= 0 and nbytes >= 0 and packets >= 0
             and (type(first) is _FLOAT or type(first) is _INT) and (type(last) is _FLOAT or type(last) is _INT)
             and first <= last and type(port_name) is str and type(via) is str and type(overflow) is bool
-            and (names == () or (type(names) is list and all(type(n) is str for n in names)))):
+            and (names == () or names == [] or (type(names) is list and all(type(n) is str for n in names)))):
         return None
     raw = (get("src"), get("dst"), port, protocol)
     if type(raw[0]) is not str or type(raw[1]) is not str:
@@ -296,4 +296,5 @@ def _group_key(raw: tuple) -> GroupKey | None:
             and (pod_ip is None or pod_ip == "" or _valid_ip(pod_ip))
             and (pod_port is None or 0 <= pod_port <= 65535)):
         return None
-    return (src_ip, dst_ip, dst_port, proto, pod_ip or "", pod_port or 0)
+    key = (src_ip, dst_ip, dst_port, proto, pod_ip or "", pod_port or 0)
+    return raw if key == raw else key  # one tuple kept, not two, for the usual complete record
