@@ -396,3 +396,11 @@ def test_markdown_pipe_tables_command_lines_and_code_in_values_pass():
     # the same fields carrying injections
     assert inspect(Request.make("POST", "/notes", form, "body=" + quote_plus("x' union select password from users--"))).blocked
     assert inspect(Request.make("POST", "/snippets", XHR, json.dumps({"code": "1 and sleep(5)"}))).blocked
+
+
+def test_settings_text_shaped_like_event_handlers_passes():
+    prefs = {"filters": "onsale=1&instock=1", "status": "online=yes", "flags": "mode=dark; onboarding=done"}
+    assert passes(Request.make("POST", "/api/prefs", XHR, json.dumps(prefs)))
+    assert passes(Request.make("GET", "/shop?f=onsale%3D1", {"User-Agent": UA, "Sec-Fetch-Mode": "navigate"}))
+    for attack in ('" onmouseover="alert(document.domain)', "x' onfocus=location=name autofocus '"):
+        assert inspect(Request.make("POST", "/api/prefs", XHR, json.dumps({"status": attack}))).blocked
