@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ingest import TOKEN, RawAgent, start_controller  # noqa: E402
+from bench.ingest import TOKEN, RawAgent, cpu_seconds, start_controller  # noqa: E402
 from netguard.agent.sink import EdgeBatcher  # noqa: E402
 from netguard.flows import flow_to_record  # noqa: E402
 from netguard.inventory import Inventory  # noqa: E402
@@ -176,26 +177,43 @@ def agent_side(cluster: Cluster, sample: int, interval: float, rate: float) -> d
             "raw_bytes_per_node": raw_bytes / k, "edge_bytes_per_node": edge_bytes / k}
 
 
-async def post_interval(url: str, bodies: list[bytes], agents: int) -> tuple[float, list[float]]:
-    host, port = url.split("//", 1)[1].split(":")
-    requests = [(f"POST /api/v1/edges HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
-                 f"Content-Type: application/json\r\nContent-Length: {len(b)}\r\n\r\n").encode() + b for b in bodies]
-    latencies: list[float] = []
-    pending = list(reversed(requests))
+async def post_interval(urls: list[str], bodies: list[bytes], agents: int) -> tuple[float, list[float]]:
+    """Every body once, `agents` nodes at a time, node connection i to controller i % len(urls)."""
+    def request(url: str, body: bytes) -> bytes:
+        host = url.split("//", 1)[1]
+        return (f"POST /api/v1/edges HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
-    async def agent() -> None:
+    latencies: list[float] = []
+    pending = list(reversed(bodies))
+
+    async def agent(url: str) -> None:
+        host, port = url.split("//", 1)[1].split(":")
         async with RawAgent(host, int(port)) as conn:
-            while pending:  # bounded: each request once
-                request = pending.pop()
+            while pending:  # bounded: each body once
+                body = pending.pop()
                 started = time.perf_counter()
-                status, body = await conn.post(request)
+                status, answer = await conn.post(request(url, body))
                 latencies.append(time.perf_counter() - started)
                 if status != 200:
-                    raise SystemExit(f"batch refused: {status} {body[:200]!r}")
+                    raise SystemExit(f"batch refused: {status} {answer[:200]!r}")
 
     started = time.perf_counter()
-    await asyncio.gather(*(agent() for _ in range(agents)))
+    await asyncio.gather(*(agent(urls[i % len(urls)]) for i in range(agents)))
     return time.perf_counter() - started, latencies
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children (PostgreSQL's postmaster and its backends)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def main() -> int:
@@ -207,7 +225,14 @@ def main() -> int:
     parser.add_argument("--intervals", type=int, default=3, help="intervals posted (the first creates the edges)")
     parser.add_argument("--agents", type=int, default=16, help="nodes posting at the same time")
     parser.add_argument("--sample", type=int, default=10, help="nodes run through the real agent code")
+    parser.add_argument("--db", default="sqlite", help="sqlite (a temp file) or a postgresql:// URL shared by the controllers")
+    parser.add_argument("--controllers", type=int, default=1,
+                        help="controller replicas on the --db (PostgreSQL), the nodes spread over them (default 1)")
+    parser.add_argument("--db-pid", type=int, default=0,
+                        help="PostgreSQL's postmaster pid: its CPU (and its backends') per interval is printed too")
     args = parser.parse_args()
+    if args.controllers > 1 and not args.db.startswith("postgres"):
+        parser.error("--controllers N > 1 shares one database: give --db postgresql://...")
 
     cluster = Cluster(args.nodes, args.pods)
     print(f"cluster: {args.nodes:,} nodes x {args.pods} pods = {cluster.pods:,} pods, {cluster.workloads:,} workloads; "
@@ -216,30 +241,48 @@ def main() -> int:
     print(f"agent (real EdgeBatcher, {agent['nodes']} nodes): {agent['flows_per_node']:,.0f} connections per node and "
           f"interval aggregated in {agent['cpu_ms_per_interval']:.0f} ms CPU; the aggregation matches the direct edges")
     with tempfile.TemporaryDirectory(prefix="netguard-agg-") as tmp:
-        proc, url = start_controller(Path(tmp), "--db", str(Path(tmp) / "bench.db"), "--kube", "off")
+        db = str(Path(tmp) / "bench.db") if args.db == "sqlite" else args.db
+        procs: list = []
+        urls: list[str] = []
         try:
+            for i in range(args.controllers):  # every one started is stopped below, by its pid
+                (Path(tmp) / f"c{i}").mkdir()
+                proc, url = start_controller(Path(tmp) / f"c{i}", "--db", db, "--kube", "off", "--identity", f"replica-{i}")
+                procs.append(proc)
+                urls.append(url)
             rows = []
             for k in range(args.intervals):
                 start = T0 + k * args.interval
                 records = [cluster.edges(n, args.interval, args.rate, start) for n in range(args.nodes)]
                 bodies = [json.dumps({"agent": f"node-{n}", "edges": r}).encode() for n, r in enumerate(records)]
                 connections = sum(e["connections"] for r in records for e in r)
-                elapsed, latencies = asyncio.run(post_interval(url, bodies, args.agents))
+                cpu = [cpu_seconds(p.pid) for p in procs]
+                db_cpu = tree_cpu_seconds(args.db_pid) if args.db_pid else 0.0
+                elapsed, latencies = asyncio.run(post_interval(urls, bodies, args.agents))
+                cpu = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu, strict=True)]
+                db_cpu = tree_cpu_seconds(args.db_pid) - db_cpu if args.db_pid else 0.0
                 latencies.sort()
                 rows.append({"interval": k + 1, "batches": len(bodies), "edges": sum(len(r) for r in records),
+                             "cpu_s": cpu, "db_cpu_s": db_cpu,
                              "connections": connections, "seconds": elapsed, "represented_per_s": connections / elapsed,
                              "bytes": sum(len(b) for b in bodies),
                              "p50_ms": latencies[len(latencies) // 2] * 1000,
                              "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000})
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            for proc in procs:
+                proc.terminate()
+                proc.wait(timeout=30)
     raw = agent["raw_bytes_per_node"] * args.nodes
-    print("\n| interval | batches | edge records | connections | ingest s | connections/s represented | "
-          "bytes on the wire (edges) | raw flows would be | p50 ms | p99 ms |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"\nload average {os.getloadavg()[0]:.1f} (1 min) at the end")
+    print(f"{args.controllers} controller(s) on {'SQLite' if args.db == 'sqlite' else 'PostgreSQL'}; controller CPU s: "
+          f"per replica{', then the database' if args.db_pid else ''}")
+    print("| interval | batches | edge records | connections | ingest s | controller CPU s | edge records/s | "
+          "connections/s represented | bytes on the wire (edges) | raw flows would be | p50 ms | p99 ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['interval']} | {r['batches']:,} | {r['edges']:,} | {r['connections']:,} | {r['seconds']:.1f} | "
+        cpu = " + ".join(f"{c:.1f}" for c in r["cpu_s"]) + (f" (db {r['db_cpu_s']:.1f})" if args.db_pid else "")
+        print(f"| {r['interval']} | {r['batches']:,} | {r['edges']:,} | {r['connections']:,} | {r['seconds']:.1f} | {cpu} | "
+              f"{r['edges'] / r['seconds']:,.0f} | "
               f"{r['represented_per_s']:,.0f} | {r['bytes'] / 1e6:.1f} MB | {raw / 1e6:,.0f} MB | "
               f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} |")
     print(f"\nper node and interval: {agent['edge_bytes_per_node'] / 1e3:.1f} kB of edges vs "

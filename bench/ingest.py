@@ -7,6 +7,10 @@ store's bytes per million flows. Run by hand (not a test):
 
 Goal (issue 4): >= 50,000 flows/s on the 2-core machine with p99 < 250 ms at 16 agents. Traffic goes
 only to 127.0.0.1; every loop is bounded by a batch count; the controller is stopped by its pid.
+
+Besides the wall-clock rate (which moves with whatever else runs on the machine), each level prints the
+controller process's own CPU seconds (/proc/PID/stat) and flows per CPU-second: what one core of the
+controller ingests when it has the core, steadier on a shared machine.
 """
 
 from __future__ import annotations
@@ -118,6 +122,12 @@ class RawAgent:
         return status, await self.reader.readexactly(length)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def build_requests(url: str, bodies: list[bytes]) -> list[bytes]:
     host = url.split("//", 1)[1]
     return [(f"POST /api/v1/flows HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n"
@@ -173,7 +183,9 @@ def main() -> int:
         try:
             asyncio.run(run_level(url, requests, 4, 20, args.size))  # warm-up (not counted)
             for agents in levels:
+                cpu = cpu_seconds(proc.pid)
                 results.append(asyncio.run(run_level(url, requests, agents, args.batches, args.size)))
+                results[-1]["cpu_s"] = cpu_seconds(proc.pid) - cpu
                 if os.environ.get("BENCH_SERVER_HISTOGRAM"):
                     text = httpx.get(url + "/metrics").text
                     print("\n".join(line for line in text.splitlines() if line.startswith("netguard_controller_ingest_seconds")))
@@ -193,9 +205,12 @@ def main() -> int:
         assert counts["records"] == counts_flows, (counts, counts_flows)
         what = f"{args.sources:,} distinct sources" if args.sources else "bookinfo's calls"
         print(f"netguard controller ingest, {args.size:,} flows per batch ({what}), store {args.db}, {os.cpu_count()} cores")
-        print(f"{'agents':>6} {'batches':>8} {'flows/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"load average {os.getloadavg()[0]:.1f} (1 min) at the end")
+        print(f"{'agents':>6} {'batches':>8} {'flows/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'ctl CPU s':>9} {'flows/CPU-s':>11}")
         for r in results:
-            print(f"{r['agents']:>6} {r['batches']:>8} {r['flows_per_s']:>10,.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f}")
+            flows = r["batches"] * args.size
+            print(f"{r['agents']:>6} {r['batches']:>8} {r['flows_per_s']:>10,.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
+                  f"{r['cpu_s']:>9.1f} {flows / max(r['cpu_s'], 1e-9):>11,.0f}")
         print(f"store: {size:,} bytes for {counts['records']:,} flows = {size / counts['records'] * 1e6 / 2**20:,.1f} MiB "
               f"per million flows ({counts['edges']} edges)")
     return 0

@@ -29,6 +29,9 @@ _RESERVED = {
 
 # A resolved destination: (endpoint, pod port, port name, via service)
 Destination = tuple[Endpoint, int, str, str]
+# What a plain flow's enrichment inputs resolve to: the edges it counts on (key, port name, via service), and
+# where it is counted as unresolved ("" when it lands on an edge)
+Resolved = tuple[tuple[tuple[EdgeKey, str, str], ...], str]
 
 
 @dataclass
@@ -87,12 +90,15 @@ class Enricher:
         self._src_cache: MutableMapping[str, Endpoint] = {} if max_addresses is None else LRUCache(max_addresses)
         self._dst_cache: MutableMapping[tuple[str, int, str, str, int], list[Destination]] = (
             {} if max_addresses is None else LRUCache(max_addresses))
+        self._resolved: MutableMapping[tuple[str, str, int, str, str, int], Resolved] = (
+            {} if max_addresses is None else LRUCache(max_addresses))
 
     def use_inventory(self, inventory: Inventory) -> None:
         """A newer inventory (a refreshed pod cache): keep the edges, forget the resolutions made with the old one."""
         self.inv = inventory
         self._src_cache.clear()
         self._dst_cache.clear()
+        self._resolved.clear()
 
     def add(self, flow: Flow) -> None:
         self.agg.flows += 1
@@ -108,6 +114,24 @@ class Enricher:
             stats.add(flow)
             if flow.dst_names and dst.kind is EndpointKind.WORLD:  # names of outside destinations only
                 stats.add_names(flow.dst_names)
+
+    def resolve(self, src_ip: str, dst_ip: str, dst_port: int, protocol: str, pod_ip: str = "", pod_port: int = 0) -> Resolved:
+        """Where a plain flow (no identity hints, no DNS names) with these addresses lands, as `add` would
+        count it, cached per tuple: the controller sums a batch's flows per tuple and counts each sum once."""
+        inputs = (src_ip, dst_ip, dst_port, protocol, pod_ip, pod_port)
+        found = self._resolved.get(inputs)
+        if found is None:
+            if isinstance(self._resolved, dict) and len(self._resolved) > 500_000:  # unbounded caches: bounded here
+                self._resolved.clear()
+            flow = Flow(0.0, src_ip, 0, dst_ip, dst_port, protocol, 0, 0, "", pod_ip, pod_port)
+            src = self._source(flow)
+            key = (dst_ip, dst_port, protocol, pod_ip, pod_port)
+            dsts = self._dst_cache.get(key)
+            if dsts is None:
+                dsts = self._dst_cache[key] = self._resolve_destination(flow)
+            edges = tuple((EdgeKey(src, dst, port, protocol), name, via) for dst, port, name, via in dsts)
+            found = self._resolved[inputs] = (edges, "" if edges else f"{dst_ip}:{dst_port}/{protocol}")
+        return found
 
     def add_all(self, flows: Iterable[Flow]) -> Aggregation:
         for flow in flows:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import Field, dataclass, field, fields, replace
 from enum import StrEnum
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 Labels = tuple[tuple[str, str], ...]  # sorted (key, value) pairs: hashable and deterministic
@@ -42,8 +42,8 @@ class Workload:
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    @property
-    def key(self) -> str:
+    @cached_property
+    def key(self) -> str:  # cached (in the instance's __dict__, beside the frozen fields): the store writes it per edge
         return f"{self.namespace}/{self.kind}/{self.name}"
 
 
@@ -80,9 +80,9 @@ class Endpoint:
     def is_workload(self) -> bool:
         return self.kind is EndpointKind.WORKLOAD
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """A stable text key: `w:ns/Kind/name` for workloads, `world:1.2.3.4` and the like otherwise."""
+        """A stable text key: `w:ns/Kind/name` for workloads, `world:1.2.3.4` and the like otherwise (cached)."""
         if self.workload is not None:
             return "w:" + self.workload.key
         return f"{self.kind.value}:{self.address}"
@@ -96,10 +96,15 @@ class Endpoint:
             return cls.of(Workload(namespace, wkind, name))
         return cls(EndpointKind(kind), address=rest)
 
-    def __str__(self) -> str:
-        if self.workload is not None:
-            return str(self.workload)
-        return f"{self.kind.value}:{self.address}" if self.address else self.kind.value
+    def __str__(self) -> str:  # the graph's node id: cached as `key` is (asked for per edge of every batch)
+        text = self.__dict__.get("_str")
+        if text is None:
+            if self.workload is not None:
+                text = str(self.workload)
+            else:
+                text = f"{self.kind.value}:{self.address}" if self.address else self.kind.value
+            self.__dict__["_str"] = text
+        return text
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,15 @@ class EdgeKey:
     dst: Endpoint
     port: int
     protocol: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.src, self.dst, self.port, self.protocol)))
+
+    def __hash__(self) -> int:  # cached, as for Workload: every batch looks its edges up several times
+        return self._hash  # type: ignore[attr-defined]
+
+    def __reduce__(self) -> tuple:
+        return (EdgeKey, (self.src, self.dst, self.port, self.protocol))
 
 
 class Merge(StrEnum):

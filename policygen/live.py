@@ -7,6 +7,11 @@ Each edge's verdicts (under the cluster's policies, and with the generated ones 
 computed again only when the policy of one of its ends changed. Everything a request needs for one
 workload or one namespace is found through per-workload and per-namespace indexes.
 
+Reads never wait behind a synthesis: the lock guards the indexes only; a policy is synthesized outside
+it from a copy of its workload's edges (kept only when the workload was not marked again meanwhile), so
+a commit (`add`, on the controller's event loop) and the reads of other workloads go on meanwhile.
+`on_synthesized` is told of every policy kept, so the controller renders it in the background.
+
 Pure: no I/O. The controller feeds it committed edges and inventories and serves what it returns.
 """
 
@@ -15,7 +20,7 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import networkx as nx
@@ -27,6 +32,28 @@ from netguard.netpol import NetworkPolicy
 from policygen.diff import diff_policies
 from policygen.graph import edge_attrs, node_attrs, node_id
 from policygen.synth import GeneratedPolicy, SynthesisOptions, Synthesizer
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What the review takes from one inventory (made outside the lock, installed under it)."""
+
+    inventory: Inventory
+    synth: Synthesizer
+    targets: Targets
+    current: PolicySet  # the cluster's policies with the admin tiers (ANP, BANP)
+    namespaced: PolicySet  # the NetworkPolicies alone, to find those selecting a pod
+    sorted: list[Workload]
+    pods: dict[Workload, list[dict]]
+
+    @classmethod
+    def of(cls, inventory: Inventory, options: SynthesisOptions) -> _Facts:
+        pods: dict[Workload, list[dict]] = defaultdict(list)
+        for pod in inventory.pods:
+            pods[pod.workload].append({"name": pod.name, "ip": pod.ip, "node": pod.node})
+        return cls(inventory, Synthesizer(inventory, options), Targets(inventory),
+                   cluster_policy_set(inventory, inventory.policies), PolicySet(inventory.policies),
+                   sorted(inventory.workloads), pods)
 
 
 @dataclass
@@ -51,6 +78,11 @@ class LiveReview:
         self._nodes_by_namespace: dict[str, set[str]] = defaultdict(set)
         self._policies: dict[Workload, GeneratedPolicy | None] = {}
         self._dirty: set[Workload] = set()
+        self._marks: dict[Workload, int] = defaultdict(int)  # bumped each time a workload is marked dirty
+        self._with_baseline: set[Workload] = set()  # workloads with at least one baseline edge
+        self._listed: list[Workload] | None = None  # the workloads that get a policy, in order (made on use)
+        self.on_synthesized: Callable[[GeneratedPolicy], None] | None = None
+        self.synthesized = 0  # policies kept so far
         self._generation: dict[Workload, int] = defaultdict(int)  # bumped when a workload's rules change
         self._verdict: dict[EdgeKey, str] = {}  # under the cluster's policies
         self._candidate: dict[EdgeKey, tuple[int, int, str]] = {}  # (src generation, dst generation, verdict)
@@ -60,32 +92,38 @@ class LiveReview:
     # --- inputs ------------------------------------------------------------------------------------
 
     def _set_inventory(self, inventory: Inventory) -> None:
-        self.inventory = inventory
-        self._synth = Synthesizer(inventory, self.options)
-        self._targets = Targets(inventory)
-        self._current = cluster_policy_set(inventory, inventory.policies)  # with the admin tiers (ANP, BANP)
-        self._namespaced = PolicySet(inventory.policies)  # the NetworkPolicies alone, to find those selecting a pod
-        self._sorted = sorted(inventory.workloads)
-        self._pods: dict[Workload, list[dict]] = defaultdict(list)
-        for pod in inventory.pods:
-            self._pods[pod.workload].append({"name": pod.name, "ip": pod.ip, "node": pod.node})
+        self._install(_Facts.of(inventory, self.options))
+
+    def _install(self, facts: _Facts) -> None:
+        self.inventory = facts.inventory
+        self._synth = facts.synth
+        self._targets = facts.targets
+        self._current = facts.current
+        self._namespaced = facts.namespaced
+        self._sorted = facts.sorted
+        self._pods = facts.pods
+        self._listed = None
 
     def set_inventory(self, inventory: Inventory) -> None:
         """A new inventory: workloads whose facts or selectors changed are dirty, and so are their peers
-        (their rules name those selectors); a change of the cluster's policies makes every verdict stale."""
+        (their rules name those selectors); a change of the cluster's policies makes every verdict stale.
+        What the new inventory gives (its synthesizer, targets, policy sets: about a second at 10,000
+        workloads) is made outside the lock; only the swap and the marking hold it, so commits and reads
+        go on meanwhile. Call from one thread at a time."""
+        old, old_selectors = self.inventory, self._synth.selectors
+        facts = _Facts.of(inventory, self.options)
+        changed = {w for w in set(old.workloads) | set(inventory.workloads)
+                   if old.workloads.get(w) != inventory.workloads.get(w)
+                   or old_selectors.get(w) != facts.synth.selectors.get(w)}
+        if old.policies != inventory.policies:
+            changed = set(inventory.workloads) | set(old.workloads)
         with self._lock:
-            old, old_selectors = self.inventory, self._synth.selectors
-            self._set_inventory(inventory)
-            changed = {w for w in set(old.workloads) | set(inventory.workloads)
-                       if old.workloads.get(w) != inventory.workloads.get(w)
-                       or old_selectors.get(w) != self._synth.selectors.get(w)}
-            if old.policies != inventory.policies:
-                changed = set(inventory.workloads) | set(old.workloads)
+            self._install(facts)
             dirty = set(changed)
             for workload in changed:
                 for key in self._by_workload.get(workload, ()):
                     dirty.update(e.workload for e in (key.src, key.dst) if e.workload is not None)
-            self._dirty |= dirty
+            self._mark(dirty)
             self._verdict.clear()  # Targets (labels, named ports) may have changed
             self._candidate.clear()
 
@@ -106,7 +144,16 @@ class LiveReview:
                 attrs = self.graph.edges[src, dst, f"{key.port}/{key.protocol}"]
                 attrs.update(edge_attrs(Edge(key, mine)), baseline=key in self.baseline)
                 if key in self.baseline:
-                    self._dirty.update(e.workload for e in (key.src, key.dst) if e.workload is not None)
+                    ends = [e.workload for e in (key.src, key.dst) if e.workload is not None]
+                    self._mark(ends)
+                    if not self._with_baseline.issuperset(ends):
+                        self._with_baseline.update(ends)
+                        self._listed = None
+
+    def _mark(self, workloads: Iterable[Workload]) -> None:
+        for workload in workloads:
+            self._dirty.add(workload)
+            self._marks[workload] += 1
 
     def _index(self, key: EdgeKey) -> None:
         for endpoint in (key.src, key.dst):
@@ -121,55 +168,68 @@ class LiveReview:
     # --- policies ----------------------------------------------------------------------------------
 
     def policy(self, workload: Workload) -> GeneratedPolicy | None:
-        """The workload's generated policy, synthesized again only if it is dirty."""
+        """The workload's generated policy, synthesized again only if it is dirty. The synthesis runs
+        outside the lock on a copy of the workload's edges; its result is kept only when the workload
+        was not marked again meanwhile (then the next read synthesizes again)."""
         with self._lock:
             if workload in self._policies and workload not in self._dirty:
                 return self._policies[workload]
+            mark, synth = self._marks[workload], self._synth
             ins, outs = [], []
             for key in sorted(k for k in self._by_workload.get(workload, ()) if k in self.baseline):
-                edge = Edge(key, self.edges[key])
+                edge = Edge(key, self.edges[key].copy())  # merged into in place by later commits
                 if key.dst.workload == workload:
                     ins.append(edge)
                 if key.src.workload == workload:
                     outs.append(edge)
-            generated = self._synth.policy_for(workload, ins, outs)
+        generated = synth.policy_for(workload, ins, outs)
+        with self._lock:
+            if self._marks[workload] != mark or synth is not self._synth:
+                return generated
             before = self._policies.get(workload)
             if (before.policy if before else None) != (generated.policy if generated else None):
                 self._generation[workload] += 1
             self._policies[workload] = generated
             self._dirty.discard(workload)
-            return generated
+            self.synthesized += 1
+        if generated is not None and self.on_synthesized is not None:
+            self.on_synthesized(generated)
+        return generated
+
+    def kept(self, workload: Workload) -> GeneratedPolicy | None:
+        """The policy last kept for the workload, without synthesizing (None: none yet, or it has none)."""
+        return self._policies.get(workload)
 
     def _has_policy(self, workload: Workload) -> bool:
-        with self._lock:
-            keys = self._by_workload.get(workload, ())
-            return self._synth.wants_policy(workload, any(k in self.baseline for k in keys))
+        return self._synth.wants_policy(workload, workload in self._with_baseline)
 
     def page(self, namespace: str | None = None, after: Workload | None = None, limit: int = 0) -> Page:
-        """Policies in workload order (of a namespace, or all), after `after`, at most `limit` (0: all)."""
+        """Policies in workload order (of a namespace, or all), after `after`, at most `limit` (0: all).
+        Found by bisection in the list of workloads that get one: a page costs its own items only."""
+        listed = self._listed_in(namespace)
+        i = bisect.bisect_right(listed, after) if after is not None else 0
         items: list[GeneratedPolicy] = []
-        workloads = self._in_scope(namespace)
-        start = bisect.bisect_right(workloads, after) if after is not None else 0
         last: Workload | None = None
-        for i in range(start, len(workloads)):
-            workload = workloads[i]
-            if not self._has_policy(workload):
-                continue
-            if limit and len(items) == limit:
-                remaining = sum(1 for w in workloads[i:] if self._has_policy(w))
-                return Page(items, last, remaining)
-            generated = self.policy(workload)
+        while i < len(listed) and not (limit and len(items) == limit):
+            generated = self.policy(listed[i])
+            i += 1
             if generated is not None:
                 items.append(generated)
-                last = workload
+                last = generated.workload
+        if i < len(listed):
+            return Page(items, last, len(listed) - i)
         return Page(items, None, 0)
 
+    def _listed_in(self, namespace: str | None) -> list[Workload]:
+        """The workloads that get a policy (of a namespace, or all), in order; the list is made again only
+        when a workload gets its first baseline edge or the inventory changes."""
+        with self._lock:
+            if self._listed is None:
+                self._listed = [w for w in self._sorted if self._has_policy(w)]
+            return _namespace_slice(self._listed, namespace)
+
     def _in_scope(self, namespace: str | None) -> list[Workload]:
-        if namespace is None:
-            return self._sorted
-        lo = bisect.bisect_left(self._sorted, Workload(namespace, "", ""))
-        hi = bisect.bisect_left(self._sorted, Workload(namespace + "\0", "", ""))
-        return self._sorted[lo:hi]
+        return _namespace_slice(self._sorted, namespace)
 
     @property
     def warnings(self) -> list[str]:
@@ -178,23 +238,30 @@ class LiveReview:
     # --- verdicts ----------------------------------------------------------------------------------
 
     def verdicts(self, key: EdgeKey) -> tuple[str, str]:
-        """(under the cluster's policies, with the generated ones added): allowed, denied or not-covered."""
+        """(under the cluster's policies, with the generated ones added): allowed, denied or not-covered.
+        Synthesis and evaluation run outside the lock; the results are kept when the inventory they were
+        computed with is still the current one."""
+        ends = [e.workload for e in (key.src, key.dst)]
+        for w in ends:
+            if w is not None:
+                self.policy(w)
         with self._lock:
-            src, dst = self._targets.of(key.src), self._targets.of(key.dst)
+            targets, current_set = self._targets, self._current
             current = self._verdict.get(key)
-            if current is None:
-                current = self._verdict[key] = self._current.evaluate(src, dst, key.port, key.protocol).decision.value
-            ends = [e.workload for e in (key.src, key.dst)]
-            for w in ends:
-                if w is not None:
-                    self.policy(w)
             gens = tuple(self._generation[w] if w is not None else 0 for w in ends)
             cached = self._candidate.get(key)
-            if cached is not None and cached[:2] == gens:
+            if current is not None and cached is not None and cached[:2] == gens:
                 return current, cached[2]
-            candidate = self.candidate_set(key).evaluate(src, dst, key.port, key.protocol).decision.value
-            self._candidate[key] = (gens[0], gens[1], candidate)
-            return current, candidate
+            candidate_set = self.candidate_set(key)
+        src, dst = targets.of(key.src), targets.of(key.dst)
+        if current is None:
+            current = current_set.evaluate(src, dst, key.port, key.protocol).decision.value
+        candidate = candidate_set.evaluate(src, dst, key.port, key.protocol).decision.value
+        with self._lock:
+            if targets is self._targets:
+                self._verdict[key] = current
+                self._candidate[key] = (gens[0], gens[1], candidate)
+        return current, candidate
 
     def candidate_set(self, key: EdgeKey) -> PolicySet:
         """The policies that decide this edge once the generated ones are added: those selecting either
@@ -296,35 +363,48 @@ class LiveReview:
         """Every namespace with workloads or edges, with counts, and the traffic between namespaces
         summed (`links`, with the worst verdict known so far): what a client draws before it opens
         one namespace at a time."""
-        with self._lock:
+        with self._lock:  # a snapshot; the sums are made outside the lock (commits go on meanwhile)
             names = {w.namespace for w in self.inventory.workloads} | set(self._nodes_by_namespace)
-            out = []
-            for ns in sorted(names):
-                workloads = self._in_scope(ns)
-                keys = {k for w in workloads for k in self._by_workload.get(w, ())}
-                out.append({"name": ns, "workloads": len(workloads), "edges": len(keys),
-                            "policies": sum(1 for w in workloads if self._has_policy(w))})
-            links: dict[tuple[str, str], dict] = {}
-            for key, stats in self.edges.items():
-                a, b = key.src.workload, key.dst.workload
-                if a is None or b is None:
-                    continue
-                link = links.get((a.namespace, b.namespace))
-                if link is None:
-                    link = links[(a.namespace, b.namespace)] = {
-                        "source": a.namespace, "target": b.namespace, "edges": 0, "connections": 0, "ports": set(),
-                        "verdict": "allowed", "candidate_verdict": "allowed"}
-                link["edges"] += 1
-                link["connections"] += stats.connections
-                link["ports"].add(f"{key.port}/{key.protocol}")
-                cached = (self._verdict.get(key), (self._candidate.get(key) or (0, 0, None))[2])
-                for field, verdict in zip(("verdict", "candidate_verdict"), cached, strict=True):
-                    worst = verdict or "not-covered"  # not evaluated yet: shown as unknown
-                    if _WORST[worst] > _WORST[link[field]]:
-                        link[field] = worst
-            for link in links.values():
-                link["ports"] = sorted(link["ports"])
-            return {"namespaces": out, "links": [links[k] for k in sorted(links)]}
+            edges = [(key, stats.connections) for key, stats in self.edges.items()]
+            verdicts, candidates = dict(self._verdict), dict(self._candidate)
+            listed = set(self._listed_in(None))
+            known = self.inventory.workloads
+        touching: dict[str, int] = defaultdict(int)  # edges with an end among a namespace's workloads
+        links: dict[tuple[str, str], dict] = {}
+        for key, connections in edges:
+            a, b = key.src.workload, key.dst.workload
+            for ns in {w.namespace for w in (a, b) if w is not None and w in known}:
+                touching[ns] += 1
+            if a is None or b is None:
+                continue
+            link = links.get((a.namespace, b.namespace))
+            if link is None:
+                link = links[(a.namespace, b.namespace)] = {
+                    "source": a.namespace, "target": b.namespace, "edges": 0, "connections": 0, "ports": set(),
+                    "verdict": "allowed", "candidate_verdict": "allowed"}
+            link["edges"] += 1
+            link["connections"] += connections
+            link["ports"].add(f"{key.port}/{key.protocol}")
+            cached = (verdicts.get(key), (candidates.get(key) or (0, 0, None))[2])
+            for field, verdict in zip(("verdict", "candidate_verdict"), cached, strict=True):
+                worst = verdict or "not-covered"  # not evaluated yet: shown as unknown
+                if _WORST[worst] > _WORST[link[field]]:
+                    link[field] = worst
+        for link in links.values():
+            link["ports"] = sorted(link["ports"])
+        out = [{"name": ns, "workloads": len(workloads), "edges": touching[ns],
+                "policies": sum(1 for w in workloads if w in listed)}
+               for ns in sorted(names) for workloads in (self._in_scope(ns),)]
+        return {"namespaces": out, "links": [links[k] for k in sorted(links)]}
 
 
 _WORST = {"allowed": 1, "not-covered": 2, "denied": 3}
+
+
+def _namespace_slice(workloads: list[Workload], namespace: str | None) -> list[Workload]:
+    """The part of a sorted list of workloads in `namespace` (None: all of it)."""
+    if namespace is None:
+        return workloads
+    lo = bisect.bisect_left(workloads, Workload(namespace, "", ""))
+    hi = bisect.bisect_left(workloads, Workload(namespace + "\0", "", ""))
+    return workloads[lo:hi]

@@ -18,7 +18,7 @@ from netguard.model import Edge
 from netguard.netpol import NetworkPolicy
 from policygen.diff import diff_policies
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict, node_id
-from policygen.render import render_policy
+from policygen.render import dump_yaml, explanation
 from policygen.synth import GeneratedPolicy, SynthesisOptions, SynthesisResult, synthesize
 
 DECISIONS = ("pending", "approved", "rejected")
@@ -94,20 +94,30 @@ class Review:
 
 def policy_json(g: GeneratedPolicy, status: str) -> dict:
     """One generated policy as the API and the UI show it (whole lists, pages and single workloads)."""
-    return {
+    item, _ = policy_parts(g)
+    return {**{k: item[k] for k in ("workload", "namespace", "name", "kind", "path")}, "status": status, **item}
+
+
+def policy_parts(g: GeneratedPolicy) -> tuple[dict, str]:
+    """policy_json without the status, and the canonical text approvals bind to (approval.canonical_text):
+    the policy object is converted and emitted once for both, the YAML below the comments being that text."""
+    policy = g.policy.to_dict()
+    canonical = dump_yaml(policy)
+    worded = ([list(j.lines) for j in g.ingress_why], [list(j.lines) for j in g.egress_why])  # worded once
+    item = {
         "workload": g.workload.key,
         "namespace": g.workload.namespace,
         "name": g.policy.name,
         "kind": g.workload.kind,
         "path": g.path,
-        "status": status,
         "connections": g.connections,
-        "yaml": render_policy(g),
-        "policy": g.policy.to_dict(),
-        "ingress_why": [list(j.lines) for j in g.ingress_why],
-        "egress_why": [list(j.lines) for j in g.egress_why],
+        "yaml": explanation(g, worded) + canonical,
+        "policy": policy,
+        "ingress_why": worded[0],
+        "egress_why": worded[1],
         "notes": list(g.notes),
     }
+    return item, canonical
 
 
 def build_review(

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import hyperscan
 
@@ -35,7 +36,7 @@ _GROUP = 48  # rules per Hyperscan database (see _ViewDB)
 _KNOWN_LEN = 2048  # longer values are not remembered (see Engine._remember)
 _CHUNK = 64  # targets planned and scanned together; the time budget is checked between chunks
 _MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
-_SCRIPTED_MODES = frozenset({"cors", "no-cors", "same-origin", "websocket"})
+_LURING_SITES = frozenset({"cross-site", "none"})  # a link on another site, or one opened from outside the browser
 # Kinds of values worth looking inside when they are base64 of text (a whole cookie, parameter, header).
 _BASE64_KINDS = frozenset({"arg", "arg_name", "cookie", "header", "path", "filename"})
 # A value without any of these is unchanged by every decoder and by the compact/cmdline views.
@@ -149,6 +150,29 @@ class Exclusion:
         return True
 
 
+def lured_navigation(request: Request) -> bool:
+    """Whether the request may be a top-level navigation an attacker lured the user into (a link on
+    another site carrying a session id: fixation). The browser sets these headers, not the attacker,
+    whose victim's browser sends the request: Fetch Metadata when present (a navigation of the whole
+    page, from another site or from outside the browser); without it (older clients, CRS's own tests),
+    a Referer on another host or none, as CRS 943110/943120 read it. A WebSocket handshake, a page's
+    own script (XHR, fetch, beacons) or an iframe is no such navigation."""
+    if request.header("upgrade").strip().lower() == "websocket":
+        return False
+    mode = request.header("sec-fetch-mode").strip().lower()
+    if mode:
+        dest = request.header("sec-fetch-dest").strip().lower()
+        site = request.header("sec-fetch-site").strip().lower()
+        return mode == "navigate" and dest in ("", "document") and site in ("", *_LURING_SITES)
+    referer = request.header("referer").strip()
+    if not referer:
+        return True
+    try:
+        return urlsplit(referer).hostname != urlsplit("//" + request.header("host").strip()).hostname
+    except ValueError:  # a Referer or Host that is no URL authority
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     paranoia: int = 1
@@ -188,19 +212,26 @@ _COMPILED: dict[tuple[tuple[bytes, int], ...], hyperscan.Database] = {}
 _COMPILE_LOCK = threading.Lock()
 
 
-def _compile(rules: list[Rule], batch: bool = False) -> hyperscan.Database:
-    """A Hyperscan block-mode database of `rules` (pattern i has id i). Databases are immutable and
-    shared: engines built for the same rules (a config reload, another paranoia level with the same
-    rules) reuse the compiled one; each engine keeps its own scratch space.
+def _db_key(rules: list[Rule], batch: bool = False) -> tuple[tuple[bytes, int], ...]:
+    """What a compiled database depends on: each pattern and its flags, in order.
 
-    `batch`: the twin used on many values joined by newlines (see `_ViewDB.flag`): every match end is
+    `batch`: the twin used on many values joined by newlines (see `_Group.flag`): every match end is
     reported (no single-match) and `^`/`$` also match at newlines, so each value's own matches are
     found at their place in the joined text (and a few more, which only cost an exact re-scan)."""
     base = hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_ALLOWEMPTY
     base |= hyperscan.HS_FLAG_MULTILINE if batch else hyperscan.HS_FLAG_SINGLEMATCH
     flags = [base | (0 if r.case_sensitive else hyperscan.HS_FLAG_CASELESS) for r in rules]
     exprs = [r.pattern.encode("utf-8") for r in rules]  # type: ignore[union-attr]
-    key = tuple(zip(exprs, flags, strict=True))
+    return tuple(zip(exprs, flags, strict=True))
+
+
+def _compile(rules: list[Rule], batch: bool = False) -> hyperscan.Database:
+    """A Hyperscan block-mode database of `rules` (pattern i has id i). Databases are immutable and
+    shared: engines built for the same rules (a config reload, another paranoia level with the same
+    rules) reuse the compiled one; each engine keeps its own scratch space."""
+    key = _db_key(rules, batch)
+    exprs = [e for e, _ in key]
+    flags = [f for _, f in key]
     with _COMPILE_LOCK:
         db = _COMPILED.get(key)
         if db is not None:
@@ -285,13 +316,22 @@ class _Group:
             match_event_handler=lambda idx, _f, to, _fl, _c: loud.add(idx) if to in starts else None,
             scratch=hyperscan.Scratch(joined),
         )
-        quiet = [r for i, r in enumerate(rules) if i not in loud]
-        solo = [r for i, r in enumerate(rules) if i in loud]
+        self.quiet = quiet = [r for i, r in enumerate(rules) if i not in loud]
+        self.solo = solo = [r for i, r in enumerate(rules) if i in loud]
         self.batch_db = _batch_db(quiet) if quiet else None
         self.batch_scratch = hyperscan.Scratch(self.batch_db) if self.batch_db else None
         self.solo_db = _compile(solo) if solo else None
         self.solo_scratch = hyperscan.Scratch(self.solo_db) if self.solo_db else None
         self.solo_kinds = frozenset().union(*(r.targets for r in solo))
+
+    def compiled(self) -> list[tuple[tuple[tuple[bytes, int], ...], hyperscan.Database]]:
+        """Every database of the group with its cache key (for `precompile`)."""
+        out = [(_db_key(self.rules), self.db)]
+        if self.batch_db is not None:
+            out.append((_db_key(self.quiet, batch=True), self.batch_db))
+        if self.solo_db is not None:
+            out.append((_db_key(self.solo), self.solo_db))
+        return out
 
     def scan(self, data: bytes) -> list[tuple[int, int]]:
         hits: list[tuple[int, int]] = []
@@ -438,9 +478,7 @@ class Engine:
         cfg = self.config
         path = request.uri.split("?", 1)[0]
         found: dict[int, Match] = {}
-        # Fetch Metadata (set by browsers, not by page scripts): a request a page's own script sent
-        # (XHR, fetch, sendBeacon) is no navigation an attacker could have lured a user into.
-        scripted = request.header("sec-fetch-mode").strip().lower() in _SCRIPTED_MODES
+        scripted = not lured_navigation(request)  # for navigation_only rules (session fixation)
 
         def record(rule: Rule, locations: tuple[str, ...], text: str, chain: tuple[str, ...] = ()) -> None:
             """A match counts at the first of its locations that no exclusion covers."""
@@ -626,6 +664,26 @@ class Engine:
 
 
 _default: Engine | None = None
+
+
+def precompile(configs: Iterable[EngineConfig]) -> list[Path]:
+    """Compile the databases of `configs` and write them to the on-disk cache (`_cache_file`), even
+    when this process already holds them. Why: a sidecar starts on a read-only root file system with
+    no home, so it cannot keep a cache of its own; the image runs this at build time (`netguard waf
+    --precompile`) and every pod start then loads its databases instead of compiling them (seconds of
+    CPU per start). Returns the files written (empty when the cache is off or not writable)."""
+    written: list[Path] = []
+    for config in configs:
+        engine = Engine(config)
+        dbs = [*engine._dbs, *([engine._merged] if engine._merged else [])]
+        for vdb in dbs:
+            for group in vdb.groups:
+                for key, db in group.compiled():
+                    _store_cached(key, db)
+                    path = _cache_file(key)
+                    if path is not None and path.exists() and path not in written:
+                        written.append(path)
+    return written
 
 
 def inspect(request: Request, engine: Engine | None = None) -> Verdict:

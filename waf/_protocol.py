@@ -58,9 +58,15 @@ def _cl_invalid(req: Request) -> list[Hit]:
     return hits
 
 
+_METHOD = re.compile(r"[A-Za-z][A-Za-z_-]{0,19}")
+
+
 def _method_invalid(req: Request) -> list[Hit]:
+    """A method that is not a word of letters (and `-`, `_`): every registered method is one (GET,
+    PROPFIND, VERSION-CONTROL); `|GET` or `GET;` is a token by RFC 9110's grammar but a probe of how
+    the servers on the way split the request line (the sidecar's HTTP parser refuses it too)."""
     m = req.method
-    if not m or len(m) > 20 or any(c not in _TOKEN_CHARS for c in m):
+    if not _METHOD.fullmatch(m):
         return [("method", m[:64])]
     return []
 
@@ -132,9 +138,12 @@ _RESTRICTED_HEADERS = frozenset(
      "x-method-override", "x-middleware-subrequest", "request-range"}
 )  # fmt: skip
 _TOKEN = r"[\w!#$%&'*+.^`|~-]+"
+# type/subtype *( OWS ";" OWS name=value ) (RFC 9110 §5.6.6, §8.3.1): no whitespace around "=".
 _MEDIA_TYPE = re.compile(
-    rf"{_TOKEN}/{_TOKEN}\s*(?:;\s*{_TOKEN}\s*=\s*(?:\"[^\"]*\"|[\w!#$%&'*+.^`|~./:-]+)\s*)*;?\s*"
+    rf"{_TOKEN}/{_TOKEN}\s*(?:;\s*{_TOKEN}=(?:\"[^\"]*\"|[\w!#$%&'*+.^`|~./:-]+)\s*)*;?\s*"
 )
+# RFC 2046 §5.1.1: 1 to 70 characters, the last not a space (lenient on which characters).
+_BOUNDARY = re.compile(r'(?:^|[;\s])boundary=(?:"[^"]{0,69}[^" ]"|[^\s;",]{1,70})(?:;|\s|$)', re.I)
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';,\s]*)", re.I)
 # Charsets a back end decodes like the WAF (ASCII-compatible); UTF-7/16/32 and EBCDIC ones are not.
 _GOOD_CHARSETS = frozenset(
@@ -164,8 +173,9 @@ def _connection_conflict(req: Request) -> list[Hit]:
 
 def _content_type_invalid(req: Request) -> list[Hit]:
     """A Content-Type that is not `type/subtype` with `name=value` parameters (Struts OGNL in the
-    header, parameters without a value), a charset a back end may decode differently (UTF-7, EBCDIC,
-    garbage), or two charsets."""
+    header, parameters without a value, spaces around `=` that parsers read differently), a multipart
+    type without a valid boundary (its body cannot be split into parts, so a parser guesses), a charset
+    a back end may decode differently (UTF-7, EBCDIC, garbage), or two charsets."""
     hits: list[Hit] = []
     for v in req.header_values("content-type"):
         if not v.strip():
@@ -174,7 +184,8 @@ def _content_type_invalid(req: Request) -> list[Hit]:
             hits.append(("header:Content-Type", v[:200]))
             continue
         main = v.split(";", 1)[0].strip().lower()
-        if main.startswith("multipart/") and main[10:] not in _MULTIPART_SUBTYPES:
+        no_boundary = bool(req.body) and not _BOUNDARY.search(v)  # a body nobody can split into parts
+        if main.startswith("multipart/") and (main[10:] not in _MULTIPART_SUBTYPES or no_boundary):
             hits.append(("header:Content-Type", v[:200]))
             continue
         charsets = _CHARSET.findall(v)
@@ -192,17 +203,26 @@ def _accept_charset_invalid(req: Request) -> list[Hit]:
     ]
 
 
+_WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\")  # C:\... or \\server\...: old browsers sent the full path
+
+
 def _multipart_name_invalid(req: Request) -> list[Hit]:
-    """A multipart field or file name holding `;` or `=`: parsers split it differently (the
-    name `fi;le` is `fi` to one and `fi;le` to another), a known multipart bypass."""
+    r"""A multipart field or file name holding `;` or `=`: parsers split it differently (the
+    name `fi;le` is `fi` to one and `fi;le` to another), a known multipart bypass. Or a backslash:
+    one parser reads `\s` in a quoted string as an escaped `s` (RFC 9110 quoted-pair), another keeps
+    it, so `shell.j\s\p` is `shell.jsp` to the back end only. Browsers escape nothing with a
+    backslash; a Windows path (`C:\...`) as a file name is what old browsers sent and stays allowed."""
     if not req.header("content-type").lower().startswith("multipart/") or not req.body:
         return []
     text = req.body.decode("latin-1")
     hits: list[Hit] = []
     for line in text.splitlines()[:20000]:
         if line[:20].lower().startswith("content-disposition"):
-            for name in _FORM_NAME.findall(line):
+            for m in _FORM_NAME.finditer(line):
+                name, is_file = m.group(1), m.group(0).lower().startswith("file")
                 if ";" in name.replace("&amp;", "") or "=" in name:
+                    hits.append(("multipart-header:content-disposition", line[:200]))
+                elif "\\" in name and not (is_file and _WINDOWS_PATH.match(name)):
                     hits.append(("multipart-header:content-disposition", line[:200]))
     return hits
 
@@ -222,6 +242,66 @@ def _text_body_without_type(req: Request) -> list[Hit]:
     return [("body", head[:64].decode("utf-8", "replace"))]
 
 
+
+# --- RFC 9110 / 9112 field syntax ---------------------------------------------------------------------
+
+# uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2): a reg-name, an IPv4 address or an IP literal.
+_HOST = re.compile(
+    r"(?:[\w!$&'()*+,;=.~%-]*|\[[0-9a-fA-F:.]+(?:%25[\w.~-]+)?\]|\[v[0-9a-fA-F]+\.[\w!$&'()*+,;=:.~-]+\])(?::\d{0,5})?"
+)
+_RANGE_SPEC = re.compile(r"\s*(?:(\d{1,19})-(\d{0,19})|-(\d{1,19}))\s*")
+_MAX_RANGES = 10
+_CODING = re.compile(rf"\s*(?:{_TOKEN})(?:\s*;\s*q\s*=\s*(?:0(?:\.\d{{0,3}})?|1(?:\.0{{0,3}})?))?\s*", re.I)
+_MAX_ACCEPT_ENCODING = 100
+
+
+def _host_invalid(req: Request) -> list[Hit]:
+    """More than one Host, or a Host that is not `host[:port]` (RFC 9112 §3.2: a server must answer
+    400): two Hosts or one with spaces, `@` or a path are routing ambiguities (cache poisoning, virtual
+    host confusion). A missing Host is the HTTP server's to refuse (HTTP/1.0 clients may omit it)."""
+    values = req.header_values("host")
+    if len(values) > 1:
+        return [("header:Host", " | ".join(values)[:200])]
+    if values and not _HOST.fullmatch(values[0].strip(" \t")):
+        return [("header:Host", values[0][:200])]
+    return []
+
+
+def _range_invalid(req: Request) -> list[Hit]:
+    """A bytes Range that is not valid (RFC 9110 §14.1.1: a last position below the first makes a
+    range invalid), or that asks for more than a few ranges: many small or overlapping ranges are
+    the Apache-killer memory exhaustion (CVE-2011-3192), which §14.2 lets a server reject. Browsers
+    ask for one range (`bytes=0-`, `bytes=N-M`) when they resume or stream media."""
+    hits: list[Hit] = []
+    for v in req.header_values("range"):
+        unit, eq, ranges = v.partition("=")
+        if not eq or unit.strip().lower() != "bytes":
+            continue  # other range units are not ours to judge (the server ignores what it does not know)
+        specs = ranges.split(",")
+        if len(specs) > _MAX_RANGES:
+            hits.append(("header:Range", v[:200]))
+            continue
+        for spec in specs:
+            m = _RANGE_SPEC.fullmatch(spec)
+            if m is None or (m.group(2) and int(m.group(2)) < int(m.group(1))):
+                hits.append(("header:Range", v[:200]))
+                break
+    return hits
+
+
+def _accept_encoding_invalid(req: Request) -> list[Hit]:
+    """An Accept-Encoding that is not a short list of `coding[;q=weight]` (RFC 9110 §12.5.3). Clients
+    send a few codings (`gzip, deflate, br, zstd`); long or malformed values are aimed at the server's
+    parser (HTTP.sys CVE-2022-21907)."""
+    hits: list[Hit] = []
+    for v in req.header_values("accept-encoding"):
+        if len(v) > _MAX_ACCEPT_ENCODING or not all(
+            _CODING.fullmatch(c) for c in v.split(",") if c.strip()
+        ):
+            hits.append(("header:Accept-Encoding", v[:200]))
+    return hits
+
+
 CHECKS: dict[str, Callable[[Request], list[Hit]]] = {
     "multipart_charset": _multipart_charset,
     "content_type_confusion": _content_type_confusion,
@@ -237,4 +317,7 @@ CHECKS: dict[str, Callable[[Request], list[Hit]]] = {
     "accept_charset_invalid": _accept_charset_invalid,
     "multipart_name_invalid": _multipart_name_invalid,
     "text_body_without_type": _text_body_without_type,
+    "host_invalid": _host_invalid,
+    "range_invalid": _range_invalid,
+    "accept_encoding_invalid": _accept_encoding_invalid,
 }

@@ -11,8 +11,22 @@ from pathlib import Path
 
 import yaml
 
+from waf._generic import is_active_url
+from waf._php import is_php_call
+from waf._shell import is_command_injection, is_glob_command, is_obfuscated_command, is_substitution
 from waf._sqli import is_sqli
-from waf._xss import is_event_handler, is_js_function_injection, is_js_injection, is_script_url
+from waf._traversal import is_file_read, is_traversal
+from waf._xss import (
+    is_bare_js,
+    is_css_code,
+    is_dangerous_element,
+    is_event_handler,
+    is_js_alias,
+    is_js_function_injection,
+    is_js_injection,
+    is_script_url,
+)
+from waf._xxe import has_custom_entity
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 KINDS = frozenset(
@@ -44,10 +58,23 @@ CATEGORIES = frozenset(
 # Python); the detector then reads the value's grammar and confirms or drops the match.
 DETECTORS: dict[str, Callable[[str], bool]] = {
     "sql": is_sqli,
+    "xml_entity": has_custom_entity,
+    "php_call": is_php_call,
+    "shell": is_command_injection,
+    "shell-substitution": is_substitution,
+    "shell-obfuscation": is_obfuscated_command,
+    "shell-glob": is_glob_command,
+    "traversal": is_traversal,
+    "file-read": is_file_read,
     "js": is_js_injection,
+    "js_bare": is_bare_js,
+    "js_alias": is_js_alias,
     "js_function": is_js_function_injection,
     "event_handler": is_event_handler,
     "script_url": is_script_url,
+    "html_element": is_dangerous_element,
+    "style_block": is_css_code,
+    "active_url": is_active_url,
 }
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
@@ -75,7 +102,7 @@ class Rule:
     nomatch: tuple[str, ...] = ()
     source: str = ""
     sources: frozenset[str] = frozenset()  # where the rule applies (empty: everywhere its targets are)
-    navigation_only: bool = False  # skipped when Fetch Metadata says a page's own script sent it
+    navigation_only: bool = False  # only on a navigation an attacker could have lured a user into (`lured_navigation`)
 
     def applies_at(self, location: str) -> bool:
         if not self.sources:
@@ -170,9 +197,7 @@ def builtin_rules() -> list[Rule]:
     folder = resources.files("waf") / "rules"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            rules.extend(
-                parse_rules(yaml.safe_load(entry.read_text(encoding="utf-8")), f"waf/rules/{entry.name}")
-            )
+            rules.extend(parse_rules(yaml.safe_load(entry.read_text(encoding="utf-8")), f"waf/rules/{entry.name}"))
     seen: dict[int, str] = {}
     for r in rules:
         if r.id in seen:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from waf._body import Body, BodyBudget, BodyKind, Refusal, decode_content, opaque, sniff
 from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
+from waf._graphql import graphql_values
 from waf._request import Request
 
 MAX_TARGETS = 16384  # distinct values per request; the clean browsing corpus needs at most a few hundred
@@ -182,6 +183,10 @@ def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = 
             out.add("arg_name", name, str(k))
             if isinstance(v, (dict, list)):
                 _add_json(out, v, name, depth + 1)
+            elif k == "query" and isinstance(v, str) and (literals := graphql_values(v)) is not None:
+                for literal in literals:  # a GraphQL document: its string literals are the data
+                    if not opaque(literal):
+                        out.add("arg", name, literal)
             else:
                 leaf = _scalar(v)
                 if not opaque(leaf):

@@ -241,12 +241,14 @@ class _Reader:
             self.function_runs = True
 
 
-def _runs(tokens: list[Token], what: frozenset[str] | None) -> bool:
-    """Does a live token reach a sink (`what`), or — with `what` None — do anything: a call, `new`,
-    an assignment, a tagged template, `++`/`--`?"""
+def _runs(tokens: list[Token], what: frozenset[str] | None, after: int = -1) -> bool:
+    """Does a live token (past index `after`) reach a sink (`what`), or — with `what` None — do
+    anything: a call, `new`, an assignment, a tagged template, `++`/`--`?"""
     if not tokens or not parses(tokens):
         return False
     for i in read(tokens).live:
+        if i <= after:
+            continue
         t = tokens[i]
         if t.kind is Tok.TEMPLATE and "${" in t.text and _runs_template(t.text, what):
             return True
@@ -255,7 +257,7 @@ def _runs(tokens: list[Token], what: frozenset[str] | None) -> bool:
                 return True
             continue
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        if t.kind is Tok.NAME and t.text == "new":
+        if t.kind is Tok.NAME and (t.text == "new" or _called_keyword(tokens, i)):
             return True
         if t.kind is Tok.PUNCT and t.text in ("=", "+=", "-=", "++", "--", "||=", "&&=", "??="):
             return True
@@ -279,7 +281,11 @@ def _runs_template(text: str, what: frozenset[str] | None) -> bool:
 def _contexts(text: str) -> list[list[Token]]:
     """The value's tokens in each context it may be reflected into: bare, and after the breakout from
     a '...', "..." or `...` string (only when the closing quote is followed by something that parses)."""
-    out = [tokenize(text)]
+    return [tokenize(text), *_quoted_contexts(text)]
+
+
+def _quoted_contexts(text: str) -> list[list[Token]]:
+    out = []
     for q in "'\"`":
         k = text.find(q)
         if q == "`":
@@ -292,16 +298,77 @@ def _contexts(text: str) -> list[list[Token]]:
         rest = tokenize(text[k + 1 :])
         if not rest or rest[0].text in _BREAKOUT:
             out.append(rest)
+    k = text.lower().find("</script")
+    if k >= 0:
+        out.append(tokenize(text[k + 8 :]))
+    return out
+
+
+_LEAD = frozenset({Tok.NUM, Tok.STR, Tok.NAME})
+_BARE_BREAKOUT = _BREAKOUT - {"(", "[", "."}
+
+
+def _bare_breakout(tokens: list[Token]) -> int:
+    """The index of the token that ends an unquoted expression the value was put in (`1;alert(1)`,
+    `x)-alert(1)`, `});alert(1)//`): at most three operands or closers, then `;`, an operator or a
+    closer. -1 when the value does not open that way (a program that starts with a statement or a call)."""
+    for k, t in enumerate(tokens[:4]):
+        if t.text in _BARE_BREAKOUT and t.kind is Tok.PUNCT:
+            return k
+        if not (t.kind in _LEAD and t.text not in _PREFIX_WORDS):
+            return -1
+    return -1
+
+
+def _breakouts(text: str) -> list[tuple[list[Token], int]]:
+    """The value's tokens after each breakout it opens with, and the index before which nothing counts."""
+    out = [(tokens, -1) for tokens in _quoted_contexts(text)]
+    tokens = tokenize(text)
+    b = _bare_breakout(tokens)
+    if b >= 0:
+        out.append((tokens, b))
     return out
 
 
 def is_js_injection(text: str) -> bool:
-    """True when the value, in some context it may be reflected into, runs a sink at a live position."""
-    return any(_runs(tokens, SINKS) for tokens in _contexts(text))
+    """True when the value breaks out of the script context it is reflected into — a string ('...',
+    "...", `...`), `</script>`, or an unquoted expression (`1;...`) — and then runs a sink."""
+    return any(_runs(tokens, SINKS, after) for tokens, after in _breakouts(text))
+
+
+_ALIASED = frozenset({"alert", "prompt", "confirm", "eval", "settimeout", "setinterval", "execscript", "msgbox"})
+_ALIAS_BEFORE = frozenset("= ( , [ : ? || && ??".split())
+_ALIAS_AFTER = frozenset(", ; ) ] } || && ?? :".split())
+
+
+def is_js_alias(text: str) -> bool:
+    """True when, after a breakout, a code-running function is taken as a value and something is called
+    after it: `";a=prompt,a()//`, `'-(0,eval)('alert(1)')-'`, `';[alert][0](1)//`."""
+    for tokens, after in _breakouts(text):
+        if not tokens or not parses(tokens):
+            continue
+        n = len(tokens)
+        for i in read(tokens).live:
+            t = tokens[i]
+            if i <= after or t.kind is not Tok.NAME or t.text.lower() not in _ALIASED or i == 0:
+                continue
+            nxt = tokens[i + 1].text if i + 1 < n else ";"
+            if tokens[i - 1].text in _ALIAS_BEFORE and nxt in _ALIAS_AFTER:
+                if any(tokens[j].text == "(" or tokens[j].kind is Tok.TEMPLATE for j in range(i + 1, n)):
+                    return True
+    return False
+
+
+def is_bare_js(text: str) -> bool:
+    """True when the value, run as a script as it is, reaches a sink at a live position (`alert(1)`,
+    `document.cookie`: reading it is what an injection probes first). Code a page's own script sends as
+    data (source snippets in error reports, programs an editor saves) has that shape too: rules using
+    this apply to navigations only."""
+    return _runs(tokenize(text), SINKS)
 
 
 def is_js_function_injection(text: str) -> bool:
-    """True when the value runs a sink (as `is_js_injection`), or holds a function literal that runs
+    """True when the value runs a sink (in any context, bare included), or holds a function literal that runs
     where it stands, or ends opening one for the host code to fill (`function() {`): what a server-side
     `eval` or deserializer would run. An uninvoked literal is a value, inert — also when a form's `&`
     cut it short (clients posting sources unencoded: `return a.filter(x => x) && ...`)."""
@@ -317,35 +384,55 @@ _HANDLER = re.compile(r"(?:^|[\s\"'`/;])on[a-z]{3,40}\s*=\s*", re.I)
 
 
 def is_event_handler(text: str) -> bool:
-    """True unless every `on*=` attribute in the value is a JSX expression container that runs nothing
-    when evaluated as a handler (`onClick={handleClick}`, `onClick={() => setOpen(true)}`): in HTML its
-    braces are a block holding an uncalled function or a bare name. A handler that calls, assigns or
-    constructs (`onerror={alert(1)}`, `onload={location=name}`) or any other handler value is decisive."""
+    """True when an `on*=` attribute in the value runs something: its value, read as an HTML parser reads
+    an attribute value (quoted, unquoted up to a blank or `>`, or a JSX `{...}` container), calls,
+    assigns, constructs or names a dialog function (`onerror=alert(1)`, `onfocus=location=name`,
+    `onerror={alert(1)}`, `onload=alert`). Words that look like handlers in text and settings
+    (`online=yes`, `onboarding=done`, `"onsale=1"`) and JSX that calls nothing when its braces run as a
+    block (`onClick={() => setOpen(true)}`, `onClick={handleClick}`) pass. Decisive too: a handler with
+    nothing after `=`, or one inside an open tag whose value the value's end cuts (`<img src=x
+    onerror=aler`: the page's text goes on as its code). Fails closed when no handler is found."""
     seen = 0
     for m in _HANDLER.finditer(text):
         seen += 1
         if seen > MAX_HANDLERS:
             return True
         start = m.end()
-        if start >= len(text) or text[start] != "{" or _handler_runs(text[start : start + 4000]):
-            return True
+        if not text[start:].strip():
+            return True  # `onzoom=` ending the value: a scanner's probe
+        in_tag = text.rfind("<", 0, m.start()) > text.rfind(">", 0, m.start())
+        for tokens, cut in _handler_values(text, start):
+            if _handler_runs(tokens) or (cut and in_tag):
+                return True
     return not seen
 
 
-def _handler_runs(block: str) -> bool:
-    """The JSX container `{...}` (and what follows it, cut at its closing brace) as a handler body."""
-    tokens = tokenize(block)
-    depth = 0
-    for k, t in enumerate(tokens):
-        if t.text == "{":
-            depth += 1
-        elif t.text == "}":
-            depth -= 1
+def _handler_values(text: str, start: int) -> list[tuple[list[Token], bool]]:
+    """The tokens of the handler value at `start` — a JSX `{...}` block's inside, a quoted value, an
+    unquoted one (a backtick quotes only in old IE: both readings) — and whether the text ends inside it."""
+    head = text[start : start + 4000]
+    out = []
+    if head.startswith("{"):
+        tokens = tokenize(head)
+        depth = 0
+        for k, t in enumerate(tokens):
+            depth += (t.text == "{") - (t.text == "}")
             if depth == 0:
-                tokens = tokens[1:k]
-                break
-    else:
-        tokens = tokens[1:]
+                return [(tokens[1:k], False)]
+        return [(tokens[1:], True)]
+    if head[:1] in ("'", '"', "`"):
+        end = head.find(head[0], 1)
+        out.append((tokenize(head[1 : end if end >= 0 else len(head)]), end < 0))
+        if head[0] != "`":
+            return out
+    end = 0
+    while end < len(head) and not head[end].isspace() and head[end] != ">":
+        end += 1
+    out.append((tokenize(head[:end]), end == len(text) - start))
+    return out
+
+
+def _handler_runs(tokens: list[Token]) -> bool:
     return _runs(tokens, None) or any(t.kind is Tok.NAME and t.text.lower() in _HANDLER_SINKS for t in tokens[:1])
 
 
@@ -376,3 +463,129 @@ def is_script_url(text: str) -> bool:
         if any(t.text not in _INERT_WORDS for t in tokens) or (code and not code.strip()):
             return True  # code, or the scheme and blanks alone (a probe: `javascript:\t`)
     return not seen
+
+
+# --- HTML elements -------------------------------------------------------------------------------------------
+
+# Elements that run nothing by themselves: media, form controls and containers act only through an event
+# handler, a script URL, a script-capable data: URL, an animation that rewrites an attribute, or CSS.
+MEDIA_AND_CONTROLS = frozenset(
+    "svg math marquee bgsound animate set details template noscript audio video source body "
+    "input button textarea select keygen image img".split()
+)
+_TAG = re.compile(r"<\s*/?\s*([a-z][\w:-]{0,40})", re.I)
+_URL_ATTRS = frozenset(
+    "src href xlink:href data action formaction background poster lowsrc dynsrc code codebase values to from by srcset".split()
+)
+# Raster images are inert as data: URLs (a pasted image in a rich-text editor); other data: types may
+# hold markup or script.
+_INERT_DATA = re.compile(r"data:image/(?:png|gif|jpe?g|webp|avif|bmp|x-icon|vnd\.microsoft\.icon)[;,]")
+# Script schemes, and the wrapper schemes an XML/SVG processor on the server would fetch (`expect://`).
+_SCRIPT_SCHEME = re.compile(
+    r"(?:java|vb|live|ecma|j)script:|data:|mocha:|tcl:|(?:expect|php|phar|file|jar|gopher|dict|netdoc|zip|glob|ssh2|rar|ogg):",
+    re.I,
+)
+_CSS_CODE = re.compile(r"expression|-moz-binding|behavior|@import|javascript:|vbscript:|url\s*\(\s*[\"']?\s*data:", re.I)
+_BLANKS = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def tag_attributes(text: str, start: int) -> tuple[list[tuple[str, str]], int]:
+    """The attributes of the tag whose name ends at `start`, read as an HTML parser does (names end at
+    blanks, `/`, `>` or `=`; values quoted with ", ' or a backtick, or unquoted up to a blank or `>`), and
+    the index after the tag."""
+    attrs: list[tuple[str, str]] = []
+    i, n = start, len(text)
+    while i < n and len(attrs) < 256:
+        c = text[i]
+        if c == ">":
+            return attrs, i + 1
+        if c.isspace() or c == "/" or c == "\x00":
+            i += 1
+            continue
+        j = i + 1
+        while j < n and not text[j].isspace() and text[j] not in "/>=":
+            j += 1
+        name = text[i:j].lower()
+        k = j
+        while k < n and text[k].isspace():
+            k += 1
+        value = ""
+        if k < n and text[k] == "=":
+            k += 1
+            while k < n and text[k].isspace():
+                k += 1
+            if k < n and text[k] in "\"'`":
+                end = text.find(text[k], k + 1)
+                end = n if end < 0 else end
+                value, k = text[k + 1 : end], end + 1
+            else:
+                e = k
+                while e < n and not text[e].isspace() and text[e] != ">":
+                    e += 1
+                value, k = text[k:e], e
+            j = k
+        attrs.append((name, value))
+        i = max(j, i + 1)
+    return attrs, n
+
+
+def _decisive_attribute(name: str, value: str) -> bool:
+    if (name.startswith("on") and len(name) > 2) or name in ("attributename", "srcdoc", "http-equiv", "formaction"):
+        return True
+    if name == "style":
+        return _CSS_CODE.search(value) is not None
+    if name in _URL_ATTRS:
+        url = _BLANKS.sub("", value).lower()
+        return _SCRIPT_SCHEME.match(url) is not None and _INERT_DATA.match(url) is None
+    return False
+
+
+def is_dangerous_element(text: str) -> bool:
+    """True when a tag in the value can run script: an event handler, a URL attribute with a script (or
+    markup-bearing data:) scheme, `srcdoc`, `formaction`, an SVG animation naming an attribute, CSS
+    code in `style` — or when no media/control element is found to judge (fail closed). Media, form
+    controls and containers pointing at ordinary URLs (`<img src="https://...">`, `<video src=...>`,
+    `<svg><use href="#icon">`, pasted `data:image/png` images) are what rich-text editors post."""
+    judged = False
+    for m in _TAG.finditer(text):
+        attrs, _end = tag_attributes(text, m.end())
+        if any(_decisive_attribute(name, value) for name, value in attrs):
+            return True
+        if m.group(1).lower() in MEDIA_AND_CONTROLS:
+            judged = True
+    return not judged
+
+
+# --- style blocks --------------------------------------------------------------------------------------------
+
+_STYLE_OPEN = re.compile(r"<\s*style\b[^>]{0,400}>", re.I)
+_STYLE_CLOSE = re.compile(r"<\s*/\s*style", re.I)
+_CSS_COMMENT = re.compile(r"/\*(?:[^*]|\*(?!/))*(?:\*/|$)")
+_CSS_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?")
+# What makes CSS run or fetch code: imports, IE expressions and behaviors, XBL bindings, script schemes,
+# SVG fonts (a `.svg#id` document or `format("svg")`: an SVG document the browser parses).
+_CSS_RUNS = re.compile(
+    r"@import|expression\s*\(|-moz-binding|behavior\s*:|(?:java|vb|live)script\s*:|format\s*\(\s*[\"']?svg|\.svg#",
+    re.I,
+)
+_CSS_URL = re.compile(r"url\s*\(\s*[\"']?\s*([^\"')\s]{0,40})", re.I)
+
+
+def is_css_code(text: str) -> bool:
+    """True when a `<style>` block in the value does more than style: `@import`, `expression(`,
+    `-moz-binding`, `behavior:`, a script scheme, an SVG font, a `url(...)` with a script or markup-bearing scheme, or
+    an escape outside a string (`@im\\port`, `exp\\ression`: obfuscation). The `<style>` of an HTML email
+    or a page builder (`@media`, `@font-face`, `url(https://...)`, `content: "\\201C"`) passes. Fails
+    closed when no style block is found."""
+    found = False
+    for m in _STYLE_OPEN.finditer(text):
+        found = True
+        close = _STYLE_CLOSE.search(text, m.end())
+        css = _CSS_COMMENT.sub("", text[m.end() : close.start() if close else len(text)])
+        if _CSS_RUNS.search(css) or "\\" in _CSS_STRING.sub("", css):
+            return True
+        for u in _CSS_URL.finditer(css):
+            url = _BLANKS.sub("", u.group(1)).lower()
+            if _SCRIPT_SCHEME.match(url) and not _INERT_DATA.match(url):
+                return True
+    return not found

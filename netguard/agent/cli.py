@@ -228,17 +228,21 @@ def main(argv: list[str]) -> int:
         if not Path(args.pcap).is_file():
             raise InputError("no such file", source=args.pcap)
     metrics = Metrics()
-    edges = None
+    inventory = None
     if args.inventory:
         from netguard.inventory import load_inventory
 
-        edges = EdgeCache(load_inventory(args.inventory), metrics, max_edges=args.max_edges)
+        inventory = load_inventory(args.inventory)
     pod_cache = None
     if args.kube:
         from netguard.agent.podcache import ApiPodCache
 
         pod_cache = ApiPodCache(args.kubeconfig, args.refresh, log)
-        edges = EdgeCache(pod_cache.inventory, metrics, max_edges=args.max_edges)
+        inventory = pod_cache.inventory
+    shipping_edges = bool(args.controller) and ship == "edges"
+    edges = None  # the bounded edge cache: for --edges, or the node's edges when they are not shipped per interval
+    if inventory is not None and (args.edges or not shipping_edges):
+        edges = EdgeCache(inventory, metrics, max_edges=args.max_edges)
     output: IO[str] | None = None
     if args.output == "-":
         output = sys.stdout
@@ -252,8 +256,7 @@ def main(argv: list[str]) -> int:
         shipper = Shipper(args.controller, _token(args), args.node, metrics, batch_size=args.batch_size,
                           interval=args.flush_interval, buffer_size=args.buffer_size, kind=ship)
     batcher = None
-    if shipper is not None and ship == "edges":
-        inventory = pod_cache.inventory if pod_cache is not None else edges.enricher.inv if edges is not None else None
+    if shipper is not None and shipping_edges:
         assert inventory is not None  # a pod cache was checked above
         batcher = EdgeBatcher(inventory, shipper, interval=args.edge_interval)
     if args.metrics_port:

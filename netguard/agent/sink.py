@@ -55,12 +55,9 @@ class EdgeCache:
                 stats.packets += flow.packets
 
     def records(self) -> list[dict[str, Any]]:
-        return [
-            {"src": str(e.src), "dst": str(e.dst), "port": e.port, "protocol": e.protocol, "connections": e.connections,
-             "bytes": e.bytes, "packets": e.packets, "first_seen": e.first_seen, "last_seen": e.last_seen,
-             **({"via_service": e.via_service} if e.via_service else {})}
-            for e in self.enricher.agg.edges()
-        ]
+        """The cached edges as `Edge.to_record()` (the one edge record: what the agent ships to
+        /api/v1/edges and the controller's store holds), sorted by key."""
+        return [edge.to_record() for edge in self.enricher.agg.edges()]
 
 
 class EdgeBatcher:
@@ -150,15 +147,14 @@ class Sink:
     def emit(self, flow: Flow, source: str) -> None:
         self.flows += 1
         self.metrics.flows.labels(source).inc()
-        record = flow_to_record(flow)
         if self.output is not None:
-            self.output.write(_line(record))
+            self.output.write(_line(flow_to_record(flow)))
         if self.edges is not None:
             self.edges.add(flow)
         if self.batcher is not None:
             self.batcher.add(flow)
         elif self.shipper is not None:
-            self.shipper.put(record)
+            self.shipper.put(flow_to_record(flow))
 
     def counters(self, flow: Flow) -> None:
         """A finished connection's counters (conntrack DESTROY) when flows are reported at NEW."""

@@ -7,15 +7,16 @@ batch: `flows[17]: dst_port: invalid port 'x'`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from netguard.direction import ConnectionTracker
 from netguard.errors import InputError
 from netguard.flows import ReadStats, parse_record
 from netguard.inventory import is_ip
-from netguard.model import PROTOCOLS, Edge, Flow
+from netguard.model import PROTOCOLS, Edge, EdgeKey, EdgeStats, Endpoint, Flow
 
 
 class BatchError(Exception):
@@ -56,8 +57,8 @@ BODY_SCHEMA: dict[str, Any] = {
 def _envelope(body: bytes, key: str, max_records: int) -> tuple[str, list[Any]]:
     """The agent's name and the records of a batch `{"agent": ..., key: [...]}` (flows or edges)."""
     try:
-        doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise BatchError(f"body: not JSON ({getattr(exc, 'msg', exc)})") from None
     if not isinstance(doc, dict):
         raise BatchError(f"body: expected a JSON object, got {type(doc).__name__}")
@@ -81,17 +82,47 @@ def parse_batch(body: bytes, max_records: int = 50_000) -> Batch:
     flows: list[Flow | tuple] = []
     groups: dict[GroupKey, list] = {}
     append = flows.append
+    known = _GROUP_KEYS
+    if len(known) > 200_000:  # bounded: a long run of ever new addresses
+        known.clear()
     fast = 0
     tracker = ConnectionTracker()  # a Hubble connection's packets in one batch count once
     for i, record in enumerate(records):
         if type(record) is not dict:
             raise BatchError(f"flows[{i}]: expected a JSON object, got {type(record).__name__}")
-        added = _add_fast(record, groups)
-        if added:
-            fast += 1
-            if added is not True:
-                append(added)  # type: ignore[arg-type]  # a new group: its key, where its first record stood
-            continue
+        if "flow" not in record and "dst_names" not in record:  # not Hubble, no DNS names to keep: try the fast path
+            get = record.get
+            dst_port, pod_port = get("dst_port"), get("dst_pod_port")
+            t, src_port, nbytes, packets, node = get("time"), get("src_port"), get("bytes"), get("packets"), get("node")
+            if (type(dst_port) is _INT and (pod_port is None or type(pod_port) is _INT)
+                    and (type(t) is _FLOAT or type(t) is _INT or t is None)
+                    and (src_port is None or (type(src_port) is _INT and 0 <= src_port <= 65535))
+                    and (nbytes is None or (type(nbytes) is _INT and nbytes >= 0))
+                    and (packets is None or (type(packets) is _INT and packets >= 0))
+                    and (node is None or type(node) is str)):
+                raw = (get("src_ip"), get("dst_ip"), dst_port, get("protocol"), get("dst_pod_ip"), pod_port)
+                try:
+                    key = known[raw]
+                except KeyError:
+                    key = known[raw] = _group_key(raw)
+                except TypeError:  # an unhashable value (a list where an address goes): parse_record explains
+                    key = None
+                if key is not None:
+                    when = _FLOAT(t or 0.0)
+                    acc = groups.get(key)
+                    if acc is None:
+                        groups[key] = [1, nbytes or 0, packets or 0, when, when]
+                        append(key)  # a new group: its key, where its first record stood
+                    else:
+                        acc[0] += 1
+                        acc[1] += nbytes or 0
+                        acc[2] += packets or 0
+                        if when < acc[3]:
+                            acc[3] = when
+                        elif when > acc[4]:
+                            acc[4] = when
+                    fast += 1
+                    continue
         try:
             flow = parse_record(record, stats, tracker)  # validates names and labels as the API server would
         except InputError as exc:
@@ -139,12 +170,15 @@ EDGE_BODY_SCHEMA: dict[str, Any] = {
 def _edge(i: int, record: object) -> Edge:
     if type(record) is not dict:
         raise BatchError(f"edges[{i}]: expected a JSON object, got {type(record).__name__}")
+    edge = _plain_edge(record)
+    if edge is not None:
+        return edge
     for name in ("src", "dst", "port", "protocol", "connections"):
         if name not in record:
             raise BatchError(f"edges[{i}]: {name}: missing")
     try:
         edge = Edge.from_record(record)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: an endpoint that is no string
         raise BatchError(f"edges[{i}]: malformed edge ({exc})") from None
     if edge.protocol not in PROTOCOLS:
         raise BatchError(f"edges[{i}]: protocol: {edge.protocol!r} is not one of {', '.join(PROTOCOLS)}")
@@ -158,6 +192,59 @@ def _edge(i: int, record: object) -> Edge:
     return edge
 
 
+_EDGE_KEYS: dict[tuple[str, str, int, str], EdgeKey] = {}  # an agent's edges come back every interval: made once
+_ENDPOINTS: dict[str, Endpoint | None] = {}  # endpoint key -> the Endpoint, or None: malformed (the slow path says why)
+
+
+def _endpoint(key: object) -> Endpoint | None:
+    if type(key) is not str:
+        return None
+    found = _ENDPOINTS.get(key, False)
+    if found is False:
+        if len(_ENDPOINTS) > 200_000:
+            _ENDPOINTS.clear()
+        try:
+            found = Endpoint.parse(key)
+        except ValueError:
+            found = None
+        if found is not None and found.workload is not None and not all(
+                (found.workload.namespace, found.workload.kind, found.workload.name)):
+            found = None
+        _ENDPOINTS[key] = found
+    return found  # type: ignore[return-value]
+
+
+def _plain_edge(r: dict) -> Edge | None:
+    """The Edge of a record of exactly Edge.to_record's types and valid values (what the agents send),
+    built without conversions; None to let Edge.from_record and the checks above decide (and explain)."""
+    get = r.get
+    port, protocol, connections = get("port"), get("protocol"), get("connections")
+    nbytes, packets, first, last = get("bytes", 0), get("packets", 0), get("first_seen", 0.0), get("last_seen", 0.0)
+    port_name, via = get("port_name", ""), get("via_service", "")
+    names, overflow = get("dst_names", ()), get("names_overflow", False)
+    if not (type(port) is _INT and 0 <= port <= 65535 and (protocol == "TCP" or protocol == "UDP" or protocol == "SCTP")
+            and type(connections) is _INT and type(nbytes) is _INT and type(packets) is _INT
+            and connections >= 0 and nbytes >= 0 and packets >= 0
+            and (type(first) is _FLOAT or type(first) is _INT) and (type(last) is _FLOAT or type(last) is _INT)
+            and first <= last and type(port_name) is str and type(via) is str and type(overflow) is bool
+            and (names == () or names == [] or (type(names) is list and all(type(n) is str for n in names)))):
+        return None
+    raw = (get("src"), get("dst"), port, protocol)
+    if type(raw[0]) is not str or type(raw[1]) is not str:
+        return None
+    key = _EDGE_KEYS.get(raw)  # type: ignore[arg-type]
+    if key is None:
+        src, dst = _endpoint(raw[0]), _endpoint(raw[1])
+        if src is None or dst is None:
+            return None
+        if len(_EDGE_KEYS) > 500_000:
+            _EDGE_KEYS.clear()
+        key = _EDGE_KEYS[raw] = EdgeKey(src, dst, port, protocol)  # type: ignore[index]
+    stats = EdgeStats(connections, nbytes, packets, _FLOAT(first), _FLOAT(last), port_name, via,
+                      tuple(names) if names else (), overflow)
+    return Edge(key, stats)
+
+
 def parse_edge_batch(body: bytes, max_records: int = 50_000) -> EdgeBatch:
     """All the edges are good, or the batch is refused naming the first bad one (`edges[3]: port: ...`)."""
     agent, records = _envelope(body, "edges", max_records)
@@ -167,7 +254,7 @@ def parse_edge_batch(body: bytes, max_records: int = 50_000) -> EdgeBatch:
 
 def is_edge_body(body: bytes) -> bool:
     """A stored batch body that came through /api/v1/edges (the raw batches table keeps both kinds)."""
-    doc = json.loads(body)
+    doc = orjson.loads(body)
     return isinstance(doc, dict) and "edges" in doc
 
 
@@ -182,6 +269,7 @@ def is_edge_body(body: bytes) -> bool:
 
 GroupKey = tuple[str, str, int, str, str, int]
 _VALID_IPS: dict[str, bool] = {}
+_GROUP_KEYS: dict[tuple, GroupKey | None] = {}  # the raw enrichment inputs of a record -> its group, or None: slow path
 _PROTOCOLS = {"TCP": "TCP", "UDP": "UDP", "SCTP": "SCTP", None: "TCP"}
 _INT = int
 _FLOAT = float
@@ -198,48 +286,15 @@ def _valid_ip(value: object) -> bool:
     return ok
 
 
-def _port_ok(value: object) -> bool:
-    return type(value) is _INT and 0 <= value <= 65535  # type: ignore[operator]
-
-
-def _count_ok(value: object) -> bool:
-    return value is None or (type(value) is _INT and value >= 0)  # type: ignore[operator]
-
-
-def _add_fast(r: dict, groups: dict[GroupKey, list]) -> bool | GroupKey:
-    """Sum a plain native record into `groups` (True, or the key of a new group); False to let
-    parse_record decide (and explain)."""
-    get = r.get
-    if "flow" in r or "dst_names" in r:  # Hubble, or DNS names to keep: parse_record and Enricher.add
-        return False
-    src_ip, dst_ip, t = get("src_ip"), get("dst_ip"), get("time")
-    src_port, dst_port = get("src_port"), get("dst_port")
-    proto = _PROTOCOLS.get(get("protocol"), "")  # type: ignore[arg-type]
-    nbytes, packets, node = get("bytes"), get("packets"), get("node")
-    pod_ip, pod_port = get("dst_pod_ip"), get("dst_pod_port")
-    if not (
-        proto
-        and (type(t) is _FLOAT or type(t) is _INT or t is None)
-        and _valid_ip(src_ip) and _valid_ip(dst_ip)
-        and (src_port is None or _port_ok(src_port)) and _port_ok(dst_port)
-        and _count_ok(nbytes) and _count_ok(packets)
-        and (node is None or type(node) is str)
-        and (pod_ip is None or pod_ip == "" or _valid_ip(pod_ip))
-        and (pod_port is None or _port_ok(pod_port))
-    ):
-        return False
-    when = _FLOAT(t or 0.0)
+def _group_key(raw: tuple) -> GroupKey | None:
+    """A record's (src_ip, dst_ip, dst_port, protocol, dst_pod_ip, dst_pod_port) as its group's key, checked
+    once per distinct tuple (the ports' types are checked per record: 1, 1.0 and True are equal keys); None
+    when parse_record must decide."""
+    src_ip, dst_ip, dst_port, protocol, pod_ip, pod_port = raw
+    proto = _PROTOCOLS.get(protocol) if protocol is None or type(protocol) is str else None
+    if not (proto and _valid_ip(src_ip) and _valid_ip(dst_ip) and 0 <= dst_port <= 65535
+            and (pod_ip is None or pod_ip == "" or _valid_ip(pod_ip))
+            and (pod_port is None or 0 <= pod_port <= 65535)):
+        return None
     key = (src_ip, dst_ip, dst_port, proto, pod_ip or "", pod_port or 0)
-    acc = groups.get(key)  # type: ignore[arg-type]
-    if acc is None:
-        groups[key] = [1, nbytes or 0, packets or 0, when, when]  # type: ignore[index]
-        return key  # type: ignore[return-value]
-    else:
-        acc[0] += 1
-        acc[1] += nbytes or 0
-        acc[2] += packets or 0
-        if when < acc[3]:
-            acc[3] = when
-        if when > acc[4]:
-            acc[4] = when
-    return True
+    return raw if key == raw else key  # one tuple kept, not two, for the usual complete record

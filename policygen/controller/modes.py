@@ -39,6 +39,7 @@ class ModeResolver:
         self.configured = dict(configured)
         self.labels = namespace_labels
         self.api = dict(api or {})
+        self._edges: dict[tuple[str | None, str | None], tuple[str, str]] = {}  # of_edge per namespaces of its ends
 
     def source_of(self, namespace: str) -> tuple[str, str]:
         """(mode, where it comes from: label, api, config or default)."""
@@ -55,14 +56,20 @@ class ModeResolver:
         return self.source_of(namespace)[0]
 
     def of_edge(self, key: EdgeKey) -> tuple[str, str]:
-        """(mode, the namespace that decided it)."""
-        best, where = "", ""
-        for end in (key.dst, key.src):
-            if end.workload is not None:
-                mode = self.of_namespace(end.workload.namespace)
-                if not best or _RANK[mode] > _RANK[best]:
-                    best, where = mode, end.workload.namespace
-        return (best or self.default), where
+        """(mode, the namespace that decided it). Remembered per pair of namespaces: every edge of a batch asks,
+        and a resolver is made again whenever a mode can change (inventory, API)."""
+        dst, src = key.dst.workload, key.src.workload
+        ends = (dst.namespace if dst is not None else None, src.namespace if src is not None else None)
+        found = self._edges.get(ends)
+        if found is None:
+            best, where = "", ""
+            for namespace in ends:
+                if namespace is not None:
+                    mode = self.of_namespace(namespace)
+                    if not best or _RANK[mode] > _RANK[best]:
+                        best, where = mode, namespace
+            found = self._edges[ends] = ((best or self.default), where)
+        return found
 
     def all(self, namespaces: list[str]) -> dict[str, str]:
         return {ns: self.of_namespace(ns) for ns in sorted(set(namespaces) | set(self.configured) | set(self.api))}

@@ -13,21 +13,20 @@ and the pruning of raw batches. A single controller without a Lease is its own l
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
 import threading
 import time
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cachetools import LRUCache
-
 from netguard.enrich import Aggregation, Enricher
 from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
-from netguard.inventory import Inventory, load_inventory
-from netguard.model import Edge, EdgeKey, EdgeStats, Flow
+from netguard.inventory import Inventory, WorkloadInfo, load_inventory
+from netguard.model import Edge, EdgeKey, EdgeStats
 from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, canonical_text, review_state
 from policygen.approval import Decision as ReviewDecision
 from policygen.controller.events import EventHub, EventKind
@@ -35,45 +34,41 @@ from policygen.controller.ingest import Batch, EdgeBatch, is_edge_body, parse_ba
 from policygen.controller.lease import Always, LeaderElector
 from policygen.controller.metrics import Metrics
 from policygen.controller.modes import ModeResolver, WebhookSender, alertmanager_payload
+from policygen.controller.rendered import Renderings, page_body
+from policygen.controller.replicas import WINDOW, BatchCursor
 from policygen.controller.settings import MODES, Settings
 from policygen.controller.store import AlertRow, BatchWrite, EdgeRow, Store, parse_workload_key
 from policygen.graph import annotate_verdicts, build_graph, graph_to_dict
 from policygen.live import LiveReview
-from policygen.review import DECISIONS, Review, build_review, policy_json
+from policygen.review import DECISIONS, Review, build_review
 from policygen.synth import GeneratedPolicy
 
 log = logging.getLogger("netguard.controller")
+FREEZE_AFTER = 1000  # policies synthesized between two gc.freeze() (see Controller._settle_heap)
 
 
 def enrich_batch(enricher: Enricher, batch: Batch) -> Aggregation:
-    """The batch's edges: each group of native records as one representative Flow with the counters
-    scaled to the group, other flows one by one, in the order each first appeared (the first flow of
-    an edge names its port and Service). The same result as Enricher.add per flow."""
+    """The batch's edges: each group of native records counted at once on the edges its enrichment inputs
+    resolve to (Enricher.resolve, cached), other flows one by one, in the order each first appeared (the
+    first flow of an edge names its port and Service). The same result as Enricher.add per flow."""
     agg = enricher.agg = Aggregation()
-    one = Aggregation()  # scratch, reused: one group's representative flow
-    groups = batch.groups
+    stats, groups, unresolved = agg.stats, batch.groups, agg.unresolved
+    resolve, add = enricher.resolve, enricher.add
     for item in batch.flows:
-        if not isinstance(item, tuple):
-            enricher.agg = agg
-            enricher.add(item)
+        if type(item) is not tuple:
+            add(item)  # type: ignore[arg-type]
             continue
-        src_ip, dst_ip, dst_port, proto, pod_ip, pod_port = item
-        n, nbytes, packets, first, last = groups[item]
-        one.stats.clear()
-        one.unresolved.clear()
-        enricher.agg = one
-        enricher.add(Flow(first, src_ip, 0, dst_ip, dst_port, proto, 0, 0, "", pod_ip, pod_port))
-        for key, s in one.stats.items():  # the group's counters, on the edge the representative found
-            group = EdgeStats(n, nbytes, packets, first, last, s.port_name, s.via_service, s.dst_names, s.names_overflow)
-            mine = agg.stats.get(key)
+        n, nbytes, packets, first, last = groups[item]  # type: ignore[index]
+        edges, where = resolve(*item)
+        for key, port_name, via in edges:
+            mine = stats.get(key)
             if mine is None:
-                agg.stats[key] = group
+                stats[key] = EdgeStats(n, nbytes, packets, first, last, port_name, via)
             else:
-                mine.merge(group)
-        for where, count in one.unresolved.items():
-            agg.unresolved[where] += count * n
+                mine.merge(EdgeStats(n, nbytes, packets, first, last, port_name, via))
+        if where:
+            unresolved[where] += n
         agg.flows += n
-    enricher.agg = agg
     return agg
 
 
@@ -167,9 +162,12 @@ class Controller:
         self._live: LiveReview | None = None  # built from the store on first read, then updated per commit
         self._live_key: tuple[int, int] = (-1, -1)  # (inventory generation, learned workloads) it was made with
         self._live_lock = threading.Lock()
+        self._inventory_lock = threading.Lock()  # one inventory hand-over at a time (live())
+        self._frozen_at = 0  # live.synthesized when the heap was last frozen
         self._live_pending: list[BatchWrite] | None = None  # commits seen while it is being built
         self._learned = {i.workload for i in store.learned()}
-        self._items: LRUCache = LRUCache(maxsize=50_000)  # workload -> (GeneratedPolicy, its renderings zlib'd)
+        # workload -> its latest policy rendered (YAML, canonical text, JSON item), in the background on synthesis
+        self._renderings = Renderings(current=lambda w: self._live.kept(w) if self._live is not None else None)
         self._learned_count = 0  # bumped when a batch brings workloads known only from flow identities
         self._verdicts: dict[EdgeKey, bool] = {}
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
@@ -180,8 +178,8 @@ class Controller:
         store.may_prune = lambda: self.leadership.is_leader
         store.mark_dispatch_start()
         self._stamp = store.change_stamp()
-        self._own_batches: set[int] = set()  # committed here since the last sync
-        self._foreign_since = 0.0  # when another replica's batch was first seen and the live review not rebuilt
+        self._cursor = BatchCursor()  # the batches the live review includes (replicas.py)
+        self._sync_enricher: tuple[int, Enricher] | None = None  # (inventory generation, the duty thread's own)
         self._reconciled: tuple | None = None
         self._apply_failed: dict[str, str] = {}  # ref -> digest whose apply failed (not retried until it changes)
         self._duty_lock = threading.Lock()
@@ -197,6 +195,7 @@ class Controller:
         if self.webhook is not None:
             self.webhook.close()
         self.source.close()
+        self._renderings.close()
         self.store.close()
 
     # --- several replicas: sync with the database, and the leader's duties --------------------------------
@@ -211,6 +210,7 @@ class Controller:
     def duties(self) -> None:
         """Once a duty interval, on every replica: sync; on the leader: dispatch alerts, apply."""
         self.sync()
+        self._settle_heap()
         leading = self.leadership.is_leader
         self.metrics.leader.set(1 if leading else 0)
         if leading:
@@ -219,10 +219,11 @@ class Controller:
 
     def sync(self) -> None:
         """Pick up what other replicas committed: approvals, modes, and batches. The live review follows
-        this replica's own commits in place; another replica's batches make it stale, and it is built
-        again from the database on the next read (at most once per `review_max_age`)."""
+        this replica's own commits in place, and the others' batches are merged into it the same way
+        (`pick_up`)."""
         stamp = self.store.change_stamp()
-        if stamp == self._stamp:
+        behind = self._live is not None and self._cursor.behind(int(stamp[0]))
+        if stamp == self._stamp and not behind:
             return
         old, self._stamp = self._stamp, stamp
         if stamp[1:3] != old[1:3]:
@@ -230,17 +231,55 @@ class Controller:
                 self.approvals = self.store.approvals()
         if stamp[3:] != old[3:]:
             self._reload_modes()
-        if stamp[0] != old[0]:
-            foreign = set(self.store.batch_ids_after(int(old[0]))) - self._own_batches
-            self._own_batches = {i for i in self._own_batches if i > int(stamp[0])}
-            if foreign:
-                self._foreign_since = self._foreign_since or time.monotonic()
-        if self._foreign_since and time.monotonic() - self._foreign_since >= self.settings.review_max_age:
-            with self._live_lock:
-                self._live = None
-            self._foreign_since = 0.0
+        if stamp[0] != old[0] or behind:
+            self.pick_up()
         with self._lock:
             self.version += 1
+
+    def pick_up(self) -> int:
+        """Merge the batches other replicas committed since the live review was built into it, as this
+        replica's own commits are: their edges (enriched here, as the rebuild does) mark their workloads
+        dirty, and learned edges join the baseline. Returns the number of batches picked up."""
+        live, cursor = self._live, self._cursor
+        if live is None:
+            return 0  # built from the database on the next read
+        ids = cursor.unseen(self.store.batch_ids_after(cursor.low))
+        own = self.store.own_ids
+        foreign = [i for i in ids if i not in own]  # own ones reach the review through committed()
+        inventory, _, modes = self._current()
+        if self._sync_enricher is None or self._sync_enricher[0] != self._inv_gen:
+            self._sync_enricher = (self._inv_gen, Enricher(inventory))
+        enricher = self._sync_enricher[1]
+        stats: list[tuple[EdgeKey, EdgeStats]] = []
+        learned: list[WorkloadInfo] = []
+        for _, body in self.store.batch_bodies_by_id(foreign):
+            if is_edge_body(body):
+                agg = edges_aggregation(parse_edge_batch(body, max_records=1 << 62).edges)
+            else:
+                agg = enrich_batch(enricher, parse_batch(body, max_records=1 << 62))
+            stats.extend(agg.stats.items())
+            learned.extend(agg.learned.values())
+        unknown = [k for k, _ in stats if k not in self.baseline and modes.of_edge(k)[0] != "learn"]
+        if unknown:  # monitored: baseline only when a replica learned it before
+            self.baseline |= self.store.baseline_among(unknown)
+        edges = []
+        for key, s in stats:
+            if modes.of_edge(key)[0] == "learn":
+                self.baseline.add(key)
+            edges.append((Edge(key, s), key in self.baseline))
+        new = {i.workload for i in learned} - self._learned
+        with self._live_lock:
+            if self._live is not live or self._cursor is not cursor:
+                return 0  # built again meanwhile, from a snapshot that decides what it includes
+            if new:  # workloads known only from flow identities: a new review inventory
+                self._learned |= new
+                self._learned_count += 1
+            live.add(edges)
+            cursor.mark(ids)
+        if edges:
+            self.metrics.edges.set(len(self.baseline))
+            self.events.publish(EventKind.GRAPH, batches=len(foreign), version=self.version)
+        return len(foreign)
 
     def dispatch_alerts(self) -> int:
         """On the leader: claim the alerts not yet sent (in the database, so once across replicas) and hand
@@ -391,31 +430,33 @@ class Controller:
         new_alerts: list[AlertRow] = []
         learned_keys: list[EdgeKey] = []
         approved: tuple[PolicySet, Targets] | None = None
-        unknown = [k for k in agg.stats if k not in self.baseline and k not in self.alerted and modes.of_edge(k)[0] != "learn"]
+        baseline, alerted, of_edge = self.baseline, self.alerted, modes.of_edge
+        unknown = [k for k in agg.stats if k not in baseline and k not in alerted and of_edge(k)[0] != "learn"]
         if unknown:  # perhaps learned by another replica on the same database
-            self.baseline |= self.store.baseline_among(unknown)
+            baseline |= self.store.baseline_among(unknown)
+        rows = write.edges
         for key, s in agg.stats.items():
-            mode, namespace = modes.of_edge(key)
+            mode, namespace = of_edge(key)
             if mode == "learn":
-                in_baseline = True
-                if key not in self.baseline:
+                if key not in baseline:
                     learned_keys.append(key)
-                    self.baseline.add(key)
-            else:
-                in_baseline = key in self.baseline
-                reasons = [] if in_baseline else ["new-edge"]
-                if approved is None:
-                    approved = self._approved_policies()  # once per batch: picks up new approvals
-                if self._denied(key, *approved):
-                    reasons.append("denied")
-                if reasons:
-                    self.metrics.alert_flows.labels(namespace=namespace or "-").inc(s.connections)
-                    alert = AlertRow(key, namespace, mode, reasons, s.last_seen or time.time(), s.connections)
-                    write.alerts.append(alert)
-                    if key not in self.alerted:
-                        self.alerted.add(key)
-                        new_alerts.append(alert)
-            write.edges.append(EdgeRow(Edge(key, s), in_baseline))
+                    baseline.add(key)
+                rows.append(EdgeRow(Edge(key, s), True))
+                continue
+            in_baseline = key in baseline
+            reasons = [] if in_baseline else ["new-edge"]
+            if approved is None:
+                approved = self._approved_policies()  # once per batch: picks up new approvals
+            if self._denied(key, *approved):
+                reasons.append("denied")
+            if reasons:
+                self.metrics.alert_flows.labels(namespace=namespace or "-").inc(s.connections)
+                alert = AlertRow(key, namespace, mode, reasons, s.last_seen or time.time(), s.connections)
+                write.alerts.append(alert)
+                if key not in alerted:
+                    alerted.add(key)
+                    new_alerts.append(alert)
+            rows.append(EdgeRow(Edge(key, s), in_baseline))
         if agg.unresolved:
             self.metrics.unresolved.inc(sum(agg.unresolved.values()))
         return Prepared(write, new_alerts, learned_keys)
@@ -423,7 +464,6 @@ class Controller:
     def committed(self, prepared: Prepared) -> None:
         w = prepared.write
         self.version += 1
-        self._own_batches.add(w.batch_id)
         self._to_live(w)
         self.metrics.flows.labels(agent=w.agent).inc(w.records)
         self.metrics.connections.inc(w.connections)
@@ -546,23 +586,40 @@ class Controller:
         with self._live_lock:
             if self._live is None:
                 self._live = self._build_live()
-            key = (self._inv_gen, self._learned_count)
-            if key != self._live_key:
-                self._live.set_inventory(self.review_inventory())
+                self._settle_heap(force=True)
+            live, key = self._live, (self._inv_gen, self._learned_count)
+            if key == self._live_key:
+                return live
+        with self._inventory_lock:  # one hand-over at a time, outside _live_lock and the review's own lock
+            if key != self._live_key and self._live is live:
+                live.set_inventory(self.review_inventory())
                 self._live_key = key
-            return self._live
+        return live
+
+    def _settle_heap(self, force: bool = False) -> None:
+        """Move the live review's objects (millions at 10,000 workloads) out of the garbage collector's
+        full passes (gc.freeze), after it is built and after every FREEZE_AFTER policies synthesized: a
+        full pass over them takes a second and stops every thread, reads included. Young cyclic garbage
+        is collected first (the frozen objects are still freed by reference counting)."""
+        live = self._live
+        if live is not None and (force or live.synthesized - self._frozen_at >= FREEZE_AFTER):
+            self._frozen_at = live.synthesized
+            gc.collect(1)
+            gc.freeze()
 
     def _build_live(self) -> LiveReview:
         live = LiveReview(self.review_inventory())
+        live.on_synthesized = self._renderings.submit
         self._live_pending = []
 
-        def snapshot(conn: Any, store: Store) -> tuple[int, list]:  # in the writer thread: no commit meanwhile
-            return store.seq, store.edges_with_baseline()
+        def snapshot(conn: Any, store: Store) -> tuple[int, list, list[int]]:  # in the writer thread: no commit meanwhile
+            return store.seq, *store.edges_snapshot(WINDOW)
 
         try:
-            seq, edges = self.store.run_exclusive(snapshot).result()
+            seq, edges, ids = self.store.run_exclusive(snapshot).result()
             live.add(edges)
             live.seq = seq
+            self._cursor = BatchCursor.at(ids)
             for write in self._live_pending:
                 self._add_to(live, write)
         finally:
@@ -593,48 +650,45 @@ class Controller:
         doc["modes"] = modes.all(doc["namespaces"])
         return doc
 
-    def policies_json(self, namespace: str | None = None, limit: int = 0, after: str = "") -> dict:
-        """Policies in workload order; with `limit`, one page and where the next starts (`next`)."""
+    def policies_body(self, namespace: str | None = None, limit: int = 0, after: str = "",
+                      token: Callable[[str], str] = str) -> bytes:
+        """The policies in workload order as JSON, assembled from the kept renderings; with `limit`, one
+        page and `metadata` (`continue`: token(the last workload's key), `remainingItemCount`)."""
         if namespace is not None:
             _check_namespace(namespace)
         live = self.live()
         page = live.page(namespace, parse_workload_key(after) if after else None, limit)
-        items = [self._policy_json(g) for g in page.items]
-        out: dict = {"policies": items, "warnings": live.warnings}
+        metadata = None
         if limit:
-            out["next"] = page.next_after.key if page.next_after else ""
-            out["remaining"] = page.remaining
-        return out
+            metadata = {"continue": token(page.next_after.key) if page.next_after else "",
+                        "remainingItemCount": page.remaining}
+        return page_body([self._policy_body(g) for g in page.items], live.warnings, metadata)
+
+    def policies_json(self, namespace: str | None = None, limit: int = 0, after: str = "") -> dict:
+        """policies_body as data."""
+        return dict(json.loads(self.policies_body(namespace, limit, after)))
+
+    def workload_policy_body(self, workload: str) -> bytes | None:
+        generated = self.live().policy(parse_workload_key(workload))
+        return self._policy_body(generated) if generated else None
 
     def workload_policy_json(self, workload: str) -> dict | None:
-        key = parse_workload_key(workload)
-        generated = self.live().policy(key)
-        return self._policy_json(generated) if generated else None
+        body = self.workload_policy_body(workload)
+        return dict(json.loads(body)) if body is not None else None
 
     # --- review decisions bound to the policy text (policygen/approval.py) ----------------------------
 
     def review_state(self, g: GeneratedPolicy) -> ReviewState:
-        return review_state(g.policy, self.approvals.get(g.workload.key), self._rendering(g)[1])
+        return review_state(g.policy, self.approvals.get(g.workload.key), self._renderings.get(g).text)
 
     def _statuses(self, generated: list[GeneratedPolicy]) -> dict[str, str]:
         return {g.workload.key: str(self.review_state(g).status) for g in generated}
 
-    def _policy_json(self, g: GeneratedPolicy) -> dict:
-        state = self.review_state(g)
-        return {**self._rendered(g), "status": str(state.status), **state.to_json()}
-
-    def _rendered(self, g: GeneratedPolicy) -> dict:
-        """policy_json without the review state."""
-        return dict(json.loads(zlib.decompress(self._rendering(g)[0])))
-
-    def _rendering(self, g: GeneratedPolicy) -> tuple[bytes, str]:
-        """(policy_json without the review state, zlib'd; the canonical text approvals bind to). Both cost
-        most of a page's time (YAML), so they are kept while the workload's policy object stays the same."""
-        cached = self._items.get(g.workload)
-        if cached is None or cached[0] is not g:
-            item = zlib.compress(json.dumps(policy_json(g, "pending")).encode(), 1)
-            cached = self._items[g.workload] = (g, item, zlib.compress(canonical_text(g.policy).encode(), 1))
-        return cached[1], zlib.decompress(cached[2]).decode()
+    def _policy_body(self, g: GeneratedPolicy) -> bytes:
+        """policy_json of `g` with its review state, as JSON: the kept rendering and the current state."""
+        rendered = self._renderings.get(g)
+        state = review_state(g.policy, self.approvals.get(g.workload.key), rendered.text)
+        return rendered.json(state.to_json())
 
     def audit_json(self, limit: int = 500, workload: str = "") -> dict:
         return {"audit": [e.to_json() for e in self.store.audit(limit, workload)]}

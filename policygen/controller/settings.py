@@ -113,7 +113,7 @@ def read_tokens(path: str) -> tuple[str, ...]:
 
 class Role(StrEnum):
     READ = "read"  # the read API (graph, policies, alerts, audit, events)
-    INGEST = "ingest"  # POST /api/v1/flows only: what an agent's token needs, and nothing else
+    INGEST = "ingest"  # POST /api/v1/flows and /api/v1/edges only: what an agent's token needs, and nothing else
     WRITE = "write"  # everything: ingest, approve, apply, modes
 
 

@@ -31,6 +31,7 @@ share an fsync. The same SQL runs on both databases; only the DDL types and two 
 from __future__ import annotations
 
 import json
+import operator
 import queue
 import sqlite3
 import threading
@@ -96,11 +97,17 @@ _FUNCS = {"sqlite": {"least": "min", "greatest": "max"}, "postgres": {"least": "
 
 _KEY_COLUMNS = ("src", "dst", "port", "protocol")
 STAT_COLUMNS = tuple(f.name for f in STAT_FIELDS)
+OWN_IDS = 100_000  # own batch ids remembered (Store.own_ids)
 EDGE_COLUMNS = (*_KEY_COLUMNS, *STAT_COLUMNS, "baseline")
 
 
+def _kind(f: Field) -> str:
+    """An EdgeStats field's type name (the annotations are strings: `from __future__ import annotations`)."""
+    return f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+
+
 def _column_type(f: Field) -> str:
-    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    kind = _kind(f)
     if kind.startswith("tuple"):
         return "TEXT NOT NULL DEFAULT ''"  # comma-joined (DNS names never hold a comma)
     return {"int": "{int} NOT NULL DEFAULT 0", "bool": "{int} NOT NULL DEFAULT 0", "float": "{real} NOT NULL DEFAULT 0",
@@ -198,12 +205,40 @@ class BatchWrite:
     batch_id: int = 0  # set at commit: its row in `batches` (replicas tell their own commits from others')
 
 
+_STATS = operator.attrgetter(*STAT_COLUMNS)  # an EdgeStats' values in column order
+_JOINED = tuple(i for i, f in enumerate(STAT_FIELDS) if _kind(f).startswith("tuple"))  # comma-joined columns
+_FLAGS = tuple(i for i, f in enumerate(STAT_FIELDS) if _kind(f) == "bool")  # 0/1 columns
+
+
 def _edge_params(row: EdgeRow) -> tuple:
-    k, stats = row.edge.key, row.edge.stats
-    values = [getattr(stats, c) for c in STAT_COLUMNS]
-    return (k.src.key, k.dst.key, k.port, k.protocol,
-            *(",".join(v) if isinstance(v, tuple) else int(v) if isinstance(v, bool) else v for v in values),
-            int(row.baseline))
+    """The upsert's parameters: the key's columns, the stats' columns (EDGE_COLUMNS' order), baseline."""
+    k = row.edge.key
+    values = list(_STATS(row.edge.stats))
+    for i in _JOINED:
+        values[i] = ",".join(values[i])
+    for i in _FLAGS:
+        values[i] = int(values[i])
+    return (k.src.key, k.dst.key, k.port, k.protocol, *values, int(row.baseline))
+
+
+def coalesce(rows: list[EdgeRow]) -> list[EdgeRow]:
+    """Rows of one edge (a group commit holds several agents' batches) merged into one, with the one
+    EdgeStats.merge, so the store upserts each edge once per commit. The rows' own stats are not changed."""
+    out: dict[EdgeKey, EdgeRow] = {}
+    shared: set[EdgeKey] = set()  # keys whose row in `out` still holds a caller's stats object
+    for row in rows:
+        key = row.edge.key
+        mine = out.get(key)
+        if mine is None:
+            out[key] = row
+            shared.add(key)
+            continue
+        if key in shared:
+            mine = out[key] = EdgeRow(Edge(key, mine.edge.stats.copy()), mine.baseline)
+            shared.discard(key)
+        mine.edge.stats.merge(row.edge.stats)
+        mine.baseline = mine.baseline or row.baseline
+    return list(out.values())
 
 
 def _edge_from_row(row: tuple) -> Edge:
@@ -244,6 +279,9 @@ class Store:
         self._pruned_at = time.monotonic()
         self.may_prune: Any = lambda: True  # replicas sharing a database: only the leader prunes
         self.seq = 0  # commits so far (by the writer thread): what a reader's snapshot includes
+        # ids of the batches this store inserted (the latest OWN_IDS), recorded before their commit: a
+        # replica tells its own commits from the others' even before it heard of its own
+        self.own_ids: dict[int, None] = {}
 
     # -- connections (per dialect) --
     def _connect(self) -> Any:
@@ -430,7 +468,13 @@ class Store:
         now = time.time()
         for w in writes:
             ids.append(self._insert_batch(cur, w, now))
-        edges = [_edge_params(r) for r in self._merge_stored_names(cur, [r for w in writes for r in w.edges])]
+        self.own_ids.update(dict.fromkeys(ids))
+        while len(self.own_ids) > OWN_IDS:
+            del self.own_ids[next(iter(self.own_ids))]
+        rows = [r for w in writes for r in w.edges]
+        if len(writes) > 1:
+            rows = coalesce(rows)
+        edges = [_edge_params(r) for r in self._merge_stored_names(cur, rows)]
         if edges:
             cur.executemany(self._q(self._sql(_UPSERT_EDGE)), edges)
         learned = {info.workload.key: json.dumps(dict(info.labels)) for w in writes for info in w.learned}
@@ -625,6 +669,32 @@ class Store:
     def batch_ids_after(self, last: int) -> list[int]:
         """Ids of the batches committed after `last` (by any replica)."""
         return [int(i) for (i,) in self._all("SELECT id FROM batches WHERE id > ?", (last,))]
+
+    def batch_bodies_by_id(self, ids: list[int]) -> list[tuple[int, bytes]]:
+        """(id, body) of these batches (those still retained), in id order."""
+        out: list[tuple[int, bytes]] = []
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            rows = self._all(f"SELECT id, body FROM batches WHERE id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                             tuple(chunk))
+            out.extend((int(i), zlib.decompress(bytes(body))) for i, body in rows)
+        return out
+
+    def edges_snapshot(self, window: int) -> tuple[list[tuple[Edge, bool]], list[int]]:
+        """Every edge with its baseline flag, and the ids of the batches among the last `window` ids that
+        they include, read in one snapshot (other replicas commit meanwhile: on PostgreSQL, REPEATABLE READ)."""
+        sql = f"SELECT {', '.join((*_KEY_COLUMNS, *STAT_COLUMNS))}, baseline FROM edges"
+        with self._read_lock:
+            cur = self._reader.cursor()
+            if self.dialect == "postgres":
+                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute(sql)
+            rows = cur.fetchall()
+            cur.execute(self._q("SELECT id FROM batches WHERE id > (SELECT COALESCE(MAX(id), 0) FROM batches) - ?"),
+                        (window,))
+            ids = [int(i) for (i,) in cur.fetchall()]
+            self._reader.commit()
+        return [(_edge_from_row(tuple(r[:-1])), bool(r[-1])) for r in rows], ids
 
     def baseline_among(self, keys: list[EdgeKey]) -> set[EdgeKey]:
         """Which of `keys` another replica recorded into the baseline."""

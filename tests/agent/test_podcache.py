@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from netguard.model import Edge
 from tests.agent.controller import free_port
 
 CLUSTER = Path(__file__).parent.parent / "policygen" / "data" / "bookinfo-cluster.yaml"
@@ -80,7 +81,8 @@ def test_agent_resolves_edges_with_a_pod_cache_listed_from_the_api(tmp_path):
         assert "/api/v1/pods" in api.paths and "/apis/apps/v1/deployments" in api.paths
         result = json.loads(edges.read_text())
         assert [(e["src"], e["dst"], e["port"], e.get("via_service")) for e in result] == [
-            ("default/productpage-v1", "default/details-v1", 9080, "default/details")]
+            ("w:default/Deployment/productpage-v1", "w:default/Deployment/details-v1", 9080, "default/details")]
+        assert [Edge.from_record(r).to_record() for r in result] == result  # the one edge record
         # a wrong token: one clear line, exit 2
         kubeconfig.write_text(kubeconfig.read_text().replace("t0ken", "wrong"))
         proc = subprocess.run([sys.executable, "-m", "netguard", "agent", "--source", "pcap", "--pcap", str(pcap), "--kube",

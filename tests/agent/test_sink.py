@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 
 from netguard.agent.metrics import Metrics
 from netguard.agent.sink import EdgeCache, Sink, _line
+from netguard.enrich import aggregate
 from netguard.flows import flow_to_record, parse_native
 from netguard.inventory import load_inventory
-from netguard.model import Flow
+from netguard.model import Edge, Flow
 from tests.agent.test_podcache import CLUSTER
 
 ips = st.ip_addresses(v=4).map(str) | st.ip_addresses(v=6).map(str)
@@ -40,3 +41,20 @@ def test_edge_cache_is_bounded_and_counts_evictions():
     assert len(edges.enricher.agg.stats) == 2
     assert metrics.edges_evicted._value.get() >= 1
     assert len(out.getvalue().splitlines()) == 3  # every flow is written, whatever the cache keeps
+
+
+def test_edges_file_records_are_the_one_edge_record():
+    """The agent's --edges file (EdgeCache.records) is Edge.to_record of what the core's enrichment gives:
+    one schema with /api/v1/edges and the store; it reads back through Edge.from_record unchanged."""
+    inventory = load_inventory([CLUSTER])
+    flows = [Flow(1.0 + i, "10.244.1.10", 40000 + i, dst, 9080, bytes=100 * i, packets=i)
+             for i, dst in enumerate(("10.96.10.11", "10.96.10.12", "10.96.10.11", "203.0.113.9"))]
+    edges = EdgeCache(inventory, Metrics())
+    for flow in flows:
+        edges.add(flow)
+    records = edges.records()
+    assert records == [e.to_record() for e in aggregate(flows, inventory).edges()]
+    assert [Edge.from_record(json.loads(json.dumps(r))).to_record() for r in records] == records
+    assert {r["src"] for r in records} == {"w:default/Deployment/productpage-v1"}
+    assert ("w:default/Deployment/details-v1", 9080, 2, "default/details") in {
+        (r["dst"], r["port"], r["connections"], r["via_service"]) for r in records}

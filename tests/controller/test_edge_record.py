@@ -7,11 +7,12 @@ import json
 import sqlite3
 from pathlib import Path
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netguard.cli import main as netguard_main
-from netguard.model import MAX_DST_NAMES, STAT_FIELDS, Edge, EdgeStats, Endpoint, EndpointKind, Merge, Workload
+from netguard.model import MAX_DST_NAMES, STAT_FIELDS, Edge, EdgeKey, EdgeStats, Endpoint, EndpointKind, Merge, Workload
 from policygen.cli import main as policy_main
 from policygen.controller.store import EdgeRow, open_store
 from tests.controller.conftest import AUTH, CLUSTER, batch, bookinfo_records
@@ -137,3 +138,65 @@ def test_an_edge_survives_its_json_record(stats: EdgeStats):
                         443, "TCP").key, stats)
     back = Edge.from_record(json.loads(json.dumps(edge.to_record())))
     assert back == edge
+
+
+_ends = st.sampled_from([Endpoint.of(Workload("ns", "Deployment", n)) for n in "abc"]
+                        + [Endpoint(EndpointKind.WORLD, address="192.0.2.1")])
+_rows = st.lists(st.tuples(_ends, _ends, st.sampled_from([80, 443]), _stats, st.booleans()), min_size=1, max_size=12)
+
+
+@settings(deadline=None, max_examples=30)  # every commit is fsync'd
+@given(_rows)
+def test_a_group_commit_coalesces_rows_as_separate_commits_merge_them(rows):
+    """The writer merges the rows of one group commit per edge (coalesce) before its upsert: the stored edges
+    are those of one commit per row, and the rows handed in keep their own stats (the live review reads them)."""
+    import tempfile
+
+    from policygen.controller.store import BatchWrite, coalesce
+
+    made = [EdgeRow(Edge(EdgeKey(s, d, port, "TCP"), stats), base) for s, d, port, stats, base in rows]
+    before = [(r.edge.to_record(), r.baseline) for r in made]
+    merged = coalesce(made)
+    assert [(r.edge.to_record(), r.baseline) for r in made] == before
+    assert len({r.edge.key for r in merged}) == len(merged)
+    with tempfile.TemporaryDirectory() as tmp:
+        one, each = open_store(str(Path(tmp) / "one.db")), open_store(str(Path(tmp) / "each.db"))
+        try:
+            one.write(BatchWrite("n", b"{}", 0, 0, edges=merged))
+            for row in made:
+                each.write(BatchWrite("n", b"{}", 0, 0, edges=[row]))
+            assert [e.to_record() for e in one.edges()] == [e.to_record() for e in each.edges()]
+            assert one.baseline_keys() == each.baseline_keys()
+        finally:
+            one.close()
+            each.close()
+
+
+_ODD = [True, 1.5, "80", None, [1], {"a": 1}, -1, 70000, "", "w:ns/Deployment", "w://", "bogus:1.2.3.4", "tcp", ["x", 1]]
+
+
+@pytest.mark.parametrize("field", ["port", "protocol", "src", "dst", "connections", "bytes", "packets", "first_seen",
+                                   "last_seen", "port_name", "via_service", "dst_names", "names_overflow"])
+def test_the_edge_fast_path_judges_as_edge_from_record(field: str):
+    """POST /api/v1/edges builds a record of exactly Edge.to_record's types without conversions (and remembers
+    its key); any other record goes through Edge.from_record and its checks. Both give the same edges, or both
+    refuse the batch with the same message."""
+    from unittest import mock
+
+    from policygen.controller import ingest
+
+    edge = Edge(EdgeKey(Endpoint.of(Workload("ns", "Deployment", "a")), Endpoint(EndpointKind.WORLD, address="192.0.2.1"),
+                        443, "TCP"), EdgeStats(3, 300, 9, 10.0, 20.0, "https", "ns/svc", ("api.example.com",)))
+
+    def parse(body: bytes) -> list[dict] | str:
+        try:
+            return [e.to_record() for e in ingest.parse_edge_batch(body).edges]
+        except ingest.BatchError as exc:
+            return exc.message
+
+    for value in [*_ODD, 10.0, 20, 0]:
+        record = {**edge.to_record(), field: value}
+        body = json.dumps({"agent": "n", "edges": [edge.to_record(), record]}).encode()
+        fast = parse(body)
+        with mock.patch.object(ingest, "_plain_edge", lambda record: None):
+            assert parse(body) == fast, (field, value)

@@ -12,7 +12,7 @@ from netguard.direction import ConnectionTracker
 from netguard.enrich import Enricher
 from netguard.flows import parse_record
 from netguard.inventory import load_inventory
-from policygen.controller.ingest import parse_batch
+from policygen.controller.ingest import BatchError, parse_batch
 from policygen.controller.service import enrich_batch
 from tests.controller.conftest import CLUSTER, DATA, bookinfo_records
 
@@ -72,3 +72,33 @@ def test_the_fast_path_gives_the_same_edges_as_one_flow_at_a_time(seed):
     assert fast.unresolved == slow.agg.unresolved
     assert fast.learned == slow.agg.learned
     assert batch.groups, "some records took the fast path"
+
+
+ODD_VALUES = [True, False, 80.0, "80", None, [9080], {"p": 1}, -1, 70000, "10.244.1.11", "", "not-an-ip", 2**40]
+
+
+@pytest.mark.parametrize("field", ["dst_port", "dst_pod_port", "src_port", "src_ip", "dst_ip", "dst_pod_ip", "protocol",
+                                   "bytes", "packets", "time", "node"])
+def test_odd_values_are_judged_as_parse_record_judges_them(field):
+    """The fast path checks each distinct (addresses, ports, protocol) once and caches the verdict: a value equal
+    to a valid one but of another type (True == 1, 80.0 == 80), or unhashable, must still get parse_record's
+    verdict: the same refusal, or the same edges."""
+    inventory = load_inventory([str(CLUSTER)])
+    base = bookinfo_records()[0]
+    for value in ODD_VALUES:
+        records = [dict(base), {**base, field: value}]  # the valid record first: its group is cached
+        try:
+            expected = [parse_record(r, None, ConnectionTracker()) for r in records]
+        except Exception:
+            expected = None
+        try:
+            batch = parse_batch(json.dumps({"agent": "n", "flows": records}).encode())
+        except BatchError:
+            assert expected is None, (field, value)
+            continue
+        assert expected is not None, (field, value)
+        slow = Enricher(inventory)
+        for flow in expected:
+            if flow is not None:
+                slow.add(flow)
+        assert enrich_batch(Enricher(inventory), batch).stats == slow.agg.stats, (field, value)

@@ -225,7 +225,7 @@ def test_three_replicas_survive_a_kill_9_of_the_leader_mid_ingest(postgres, cont
         for i, r in enumerate(replicas):
             part = records[i::3]
             assert httpx.post(r.url + "/api/v1/flows", json=batch(part, agent=f"learn-{i}"), headers=AUTH).json()["accepted"] == len(part)
-        time.sleep(3.5)  # replica 1 picks up the others' batches (duty interval) and its review ages out (2 s)
+        time.sleep(3.5)  # replica 1 picks up the others' batches (duty interval)
         policies = httpx.get(replicas[1].url + "/api/v1/policies", timeout=30).json()["policies"]
         for p in policies:
             decision = {"workload": p["workload"], "decision": "approved"}
@@ -272,7 +272,7 @@ def test_three_replicas_survive_a_kill_9_of_the_leader_mid_ingest(postgres, cont
         by_survivors = {f"{port}/TCP" for (port,) in _rows(url, f"SELECT port FROM dispatched WHERE claimed_by <> '{leader_identity}'")}
         wait_for(lambda: by_survivors <= set(sent()), "the alerts the survivors claimed are sent", timeout=30)
         assert len(sent()) == len(set(sent())), sorted(sent())
-        # every replica serves what the others ingested (its live review is rebuilt from the database)
+        # every replica serves what the others ingested (picked up into its live review)
         lateral = {f"{9100 + seq}/TCP" for seq in range(BATCHES)}
 
         def served(r) -> set[str]:
@@ -286,3 +286,47 @@ def test_three_replicas_survive_a_kill_9_of_the_leader_mid_ingest(postgres, cont
     finally:
         standin.close()
         receiver.close()
+
+
+def test_a_replica_picks_up_another_replicas_batches_into_its_live_review_without_a_rebuild(postgres, make_controller,
+                                                                                           monkeypatch):
+    """Replica B follows A's batches incrementally: its live review stays the same object, only the workloads
+    at the ends of A's new edge are synthesized again, B's own batches are not counted twice, and B then
+    serves exactly what one controller given every batch serves."""
+    from policygen.synth import Synthesizer
+
+    url = _database(postgres, "pickup")
+    records = bookinfo_records()
+    half = len(records) // 2
+    a, b = _controller(url, duty_interval=3600.0), _controller(url, duty_interval=3600.0)
+    try:
+        a.ingest(json.dumps(batch(records[:half])).encode())
+        b.ingest(json.dumps(batch(records[half:], agent="node-2")).encode())
+        b.policies_json()  # B's live review: built from the database, every policy synthesized
+        live = b.live()
+        calls: list[str] = []
+        real = Synthesizer.policy_for
+
+        def counting(self, workload, ins, outs):
+            calls.append(workload.key)
+            return real(self, workload, ins, outs)
+
+        monkeypatch.setattr(Synthesizer, "policy_for", counting)
+        a.ingest(json.dumps(batch([LATERAL])).encode())  # a new edge, from another replica
+        b.ingest(json.dumps(batch([LATERAL], agent="node-2")).encode())  # and the same from B itself
+        b.sync()
+        assert b.pick_up() == 0  # each batch is picked up once
+        served = b.policies_json()
+        assert b.live() is live  # incremental: no rebuild
+        assert sorted(set(calls)) == ["default/Deployment/details-v1", "default/Deployment/ratings-v1"]
+        graph = b.graph_json()
+    finally:
+        a.close()
+        b.close()
+    one = make_controller()
+    for body in (records[:half], records[half:], [LATERAL], [LATERAL]):
+        one.ingest(json.dumps(batch(body)).encode())
+    assert _timeless(served) == _timeless(one.policies_json())
+    whole = one.graph_json()
+    assert [(e["source"], e["target"], e["key"], e["connections"], e["baseline"]) for e in graph["edges"]] == \
+        [(e["source"], e["target"], e["key"], e["connections"], e["baseline"]) for e in whole["edges"]]

@@ -142,7 +142,7 @@ def test_events_reach_every_subscriber_and_a_slow_one_is_told_to_resync():
     assert b"event: resync" in slow[0] or b"event: graph" in slow[0]
 
 
-def test_an_agents_ingest_token_sends_flows_and_nothing_else(tmp_path: Path):
+def test_an_agents_ingest_token_sends_flows_and_edges_and_nothing_else(tmp_path: Path):
     tokens = tmp_path / "tokens"
     tokens.write_text("i-agent name=agents role=ingest\nr-ui name=ui role=read\n")
     settings = Settings(tokens=read_tokens(str(tokens)), token_file=str(tokens), db=str(tmp_path / "c.db"),
@@ -153,6 +153,11 @@ def test_an_agents_ingest_token_sends_flows_and_nothing_else(tmp_path: Path):
         with TestClient(create_app(controller)) as c:
             assert c.post("/api/v1/flows", json=batch(bookinfo_records()), headers=agent).status_code == 200
             assert c.post("/api/v1/flows", json=batch(bookinfo_records()), headers=UI).status_code == 403
+            edges = {"agent": "node-1", "edges": [{"src": "w:default/Deployment/productpage-v1", "port": 9080,
+                                                   "dst": "w:default/Deployment/details-v1", "protocol": "TCP",
+                                                   "connections": 3}]}  # what the DaemonSet's agents ship
+            assert c.post("/api/v1/edges", json=edges, headers=agent).status_code == 200
+            assert c.post("/api/v1/edges", json=edges, headers=UI).status_code == 403
             assert c.get("/api/v1/graph", headers=agent).status_code == 403  # the map is not the agent's to read
             assert c.get("/api/v1/graph", headers=UI).status_code == 200
             refused = c.post("/api/v1/policies/approve", json={"workload": REVIEWS, "decision": "approved"}, headers=agent)

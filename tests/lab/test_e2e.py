@@ -121,8 +121,8 @@ def test_conntrack_flow_through_a_cluster_ip_names_the_backend_pod(bookinfo_lab,
 def test_agent_edges_file_holds_the_aggregated_edges(capture):
     edges = json.loads((capture["dir"] / "edges.json").read_text())
     pairs = {(e["src"], e["dst"], e["port"]) for e in edges}
-    assert ("default/reviews-v2", "default/ratings-v1", 9080) in pairs
-    assert ("default/productpage-v1", "default/reviews-v1", 9080) in pairs
+    assert ("w:default/Deployment/reviews-v2", "w:default/Deployment/ratings-v1", 9080) in pairs
+    assert ("w:default/Deployment/productpage-v1", "w:default/Deployment/reviews-v1", 9080) in pairs
 
 
 def test_sigterm_flushes_every_flow_to_the_controller(capture):

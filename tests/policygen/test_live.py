@@ -72,3 +72,78 @@ def test_an_inventory_event_marks_the_workload_and_its_peers(monkeypatch):
     assert set(calls) == {"ratings-v1"} | peers and len(calls) < len(items)
     assert any("v: \"2\"" in line or "v: '2'" in line for name in peers
                for line in policy_json(items[name], "pending")["yaml"].splitlines())
+
+
+def test_commits_and_other_reads_do_not_wait_behind_a_synthesis_and_a_superseded_one_is_not_kept(monkeypatch):
+    """A synthesis runs outside the lock: while one workload's is stuck, a commit and another workload's
+    read go through; the stuck one, marked again meanwhile, is synthesized again on the next read."""
+    import threading
+
+    inventory, edges = _bookinfo()
+    live = LiveReview(inventory)
+    ratings = next(e for e in edges if e.dst.workload and e.dst.workload.name == "ratings-v1")
+    rest = [e for e in edges if e is not ratings]
+    live.add((e, True) for e in rest)
+    target = ratings.dst.workload
+    other = next(e.src.workload for e in rest if e.src.workload and e.src.workload != target
+                 and target not in (e.dst.workload,))
+    entered, release = threading.Event(), threading.Event()
+    real = Synthesizer.policy_for
+
+    def slow(self, workload, ins, outs):
+        if workload == target and not release.is_set():
+            entered.set()
+            assert release.wait(30)
+        return real(self, workload, ins, outs)
+
+    monkeypatch.setattr(Synthesizer, "policy_for", slow)
+    stuck: list = []
+    reader = threading.Thread(target=lambda: stuck.append(live.policy(target)))
+    reader.start()
+    assert entered.wait(30)
+    done: list = []
+    other_work = threading.Thread(target=lambda: (live.add([(ratings, True)]), done.append(live.policy(other))))
+    other_work.start()
+    other_work.join(30)
+    assert not other_work.is_alive() and done[0] is not None  # did not wait for the stuck synthesis
+    release.set()
+    reader.join(30)
+    assert stuck and all(ratings.src.workload.name not in line for j in stuck[0].ingress_why for line in j.lines)
+    again = live.policy(target)  # the commit marked it while it was being synthesized: synthesized again
+    assert again is not stuck[0]
+    assert any(ratings.src.workload.name in line for j in again.ingress_why for line in j.lines)
+    assert live.policy(target) is again
+
+
+def test_a_new_inventory_is_prepared_outside_the_lock(monkeypatch):
+    """What a new inventory gives (its synthesizer: about a second at 10,000 workloads) is made without the
+    review's lock: a commit and a read go through meanwhile; then the change is marked as before."""
+    import threading
+
+    inventory, edges = _bookinfo()
+    live = LiveReview(inventory)
+    live.add((e, True) for e in edges[1:])
+    reviews = next(w for w in inventory.workloads if w.name == "reviews-v1")
+    before = live.policy(reviews)
+    entered, release = threading.Event(), threading.Event()
+    real = Synthesizer.__init__
+
+    def slow(self, *args, **kw):
+        entered.set()
+        assert release.wait(30)
+        real(self, *args, **kw)
+
+    monkeypatch.setattr(Synthesizer, "__init__", slow)
+    info = inventory.workloads[reviews]
+    relabelled = replace(inventory, workloads={**inventory.workloads, reviews: replace(info, labels=(*info.labels, ("x", "y")))})
+    handing = threading.Thread(target=live.set_inventory, args=(relabelled,))
+    handing.start()
+    assert entered.wait(30)
+    done: list = []
+    other = threading.Thread(target=lambda: (live.add([(edges[0], True)]), done.append(live.policy(reviews))))
+    other.start()
+    other.join(30)
+    assert not other.is_alive() and done  # did not wait for the new inventory's synthesizer
+    release.set()
+    handing.join(30)
+    assert live.inventory is relabelled and live.policy(reviews) is not before

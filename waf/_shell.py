@@ -1,0 +1,521 @@
+"""A shell-grammar detector for command injection (POSIX sh, cmd.exe, enough of PowerShell).
+
+A regex over command names flags prose ("in nature will be removed.;history;"), lists of tags
+("后端;前端;java;"), text tables ("| field | type | null |") and random telemetry blobs. An injection has
+a grammar instead: it breaks out of the data the application put it in (a separator at the start of the
+value, or right after one data token: `127.0.0.1; cat /etc/passwd`, `x|id`), or opens a substitution
+(`$(...)`, backticks, `<(...)`), and then a known command stands in command position, with arguments
+shaped like a shell's (flags, system paths, URLs, addresses, redirections, variables). Evasions are
+folded first: quotes and `\\` inside words, `^` (cmd.exe), `$IFS`/`${IFS}`, empty expansions (`$@`,
+`$1`, `${x}`), brace lists `{cat,/etc/passwd}`, globs in absolute paths (`/bi?/c[a]t`).
+
+Each public function is a confirmer for a rule whose Hyperscan `pattern` prefilters (see DETECTORS in
+`_rules.py`): the regex says "maybe", the grammar says yes or no. Written for netguard.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+# --- vocabulary -----------------------------------------------------------------------------------------
+
+UNIX_COMMANDS = frozenset(
+    """cat tac nl head tail more less od xxd hexdump strings base64 base32 basenc id whoami uname hostname
+    ifconfig ip netstat ss ps pstree top htop w who last lastlog lastlogin env printenv set export ls dir
+    find locate grep egrep fgrep awk gawk sed sort uniq cut wc diff echo printf curl wget fetch lynx nc ncat
+    netcat socat telnet ssh scp rsync ftp tftp sftp lftp bash sh zsh ksh csh tcsh dash fish ash busybox
+    python python2 python3 perl ruby php node nodejs lua tclsh wish expect java gcc cc c89 c99 make chmod
+    chown chgrp rm mv cp dd mkdir rmdir touch ln kill killall pkill nohup crontab at systemctl service
+    mount umount useradd usermod su sudo doas sleep ping nslookup dig host traceroute tcpdump
+    tshark nmap masscan xterm screen tmux tar bsdtar zip unzip gzip gunzip zcat zstdcat bzip2 bzcat xz
+    unxz xzcat openssl gpg column bridge docker kubectl crictl podman eval exec source time timeout
+    xargs tee yes rev shuf bc expr seq tr iconv uuencode uudecode file stat readlink realpath getent
+    groups lsof mkfifo mknod vi vim nano ed emacs man apt apt-get aptitude yum dnf zypper pacman snap
+    dpkg rpm pip npm gem pwd cd history alias unset unalias trap true false jq sqlite3 mysql psql mongo
+    redis-cli irb ansible visudo cscli chef fold comm flock cpulimit perf strace ltrace gdb rmt strace
+    iptables nft journalctl sysctl modprobe insmod nsenter unshare losetup fdisk mkfs chattr lsattr
+    setfacl getfacl capsh getcap setcap pkexec runuser ssh-keygen ssh-agent 7z unrar cpio split paste
+    join expand fmt look cmp patch install shred truncate watch script dmesg lsmod lspci lsusb lsblk
+    blkid df du free uptime nproc arch locale whois xh http aria2c wget2 chroot nice setsid stdbuf
+    unbuffer taskset ionice command builtin""".split()
+)
+WINDOWS_COMMANDS = frozenset(
+    """cmd command powershell pwsh regedit reg certutil mshta wscript cscript rundll32 regsvr32 bitsadmin
+    wmic net net1 netsh sc schtasks tasklist taskkill systeminfo whoami ipconfig nslookup ping type dir
+    copy xcopy robocopy del erase attrib icacls cacls takeown bcdboot bcdedit diskpart format vssadmin
+    wevtutil msiexec installutil msbuild forfiles findstr qwinsta quser query runas shutdown ftp tftp
+    expand makecab esentutl mklink set echo start call timeout wsl bash curl wget iex iwr irm""".split()
+)
+COMMANDS = UNIX_COMMANDS | WINDOWS_COMMANDS
+# Commands that are also ordinary words or names (English, products, languages): after prose they
+# are read as words, unless their arguments are a shell's.
+WORDLIKE = frozenset(
+    """cat head tail more less strings set export find locate sort cut diff echo fetch time at make file
+    stat man yes true false free watch screen script type dir copy format query start call expand join
+    split paste look patch install last who w top host dig kill touch mount service source alias history
+    column fold comm arch locale tee rev seq ln cp mv rm dd ed vi nano node java python perl ruby php lua
+    go npm pip gem docker mysql psql mongo jq http chef net reg sc cd env id ps ls du df nl od ar pr fmt
+    su sg bridge command builtin eval exec test wish expect sleep ping file net1 erase del attrib
+    shutdown runas timeout fish ash ip ss bc tr zip tar gzip lynx telnet ssh ftp less nice done install
+    perf flock crontab""".split()
+)
+# Wrappers that run the command after them (`time sh -c ...`, `sudo id`); skipped in command position.
+WRAPPERS = frozenset(
+    "sudo doas time nohup nice env timeout strace ltrace command builtin exec busybox xargs stdbuf "
+    "unbuffer chroot setsid taskset ionice flock cpulimit watch".split()
+)
+SENSITIVE_NAMES = frozenset(
+    "passwd shadow group hosts sudoers master.passwd id_rsa id_dsa id_ecdsa id_ed25519 authorized_keys "
+    ".bash_history .bashrc .profile .htpasswd .htaccess win.ini boot.ini system.ini sam environ "
+    "wp-config.php .env".split()
+)
+# Where the binaries and the secrets are, for globs (`/???/c?t`, `/etc/pa??wd`).
+_BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin")
+_GLOB_TARGETS = tuple(
+    [f"{d}/{c}" for d in _BIN_DIRS for c in sorted(UNIX_COMMANDS) if c.isalnum()]
+    + ["/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts", "/etc/sudoers", "/etc/issue",
+       "/etc/master.passwd", "/proc/self/environ", "/proc/self/cmdline", "/proc/version", "/dev/tcp",
+       "/dev/udp", "/root/.ssh", "/root/.bash_history"]
+)  # fmt: skip
+_SYSTEM_DIRS = frozenset("etc bin sbin usr tmp var dev proc home root sys opt boot lib lib64 srv mnt".split())
+
+# --- folding evasions -----------------------------------------------------------------------------------
+
+_IFS = re.compile(r"\$\{ifs[^}]{0,8}\}|\$ifs\b(?:\$\d)?", re.I)
+# Expansions that are empty in an attacker's shell and only split a command word: $@ $* $1 ${x} $x.
+_EMPTY_EXPANSION = re.compile(r"\$(?:[@*\d]|\{[\w@*]{0,12}\}|\(\))|``")
+_BRACE_LIST = re.compile(r"\{([^{},\s]*(?:,[^{},\s]*)+)\}")
+_WORD_SPLIT = re.compile(r"[\s,]+")
+
+
+def fold(text: str) -> str:
+    """What a shell would run, as far as words go: quotes, `\\` and `^` gone, $IFS a space, empty
+    expansions dropped, `{a,b}` spread into words; lowercased."""
+    t = text.lower()
+    if "$" in t:
+        t = _IFS.sub(" ", t)
+    t = t.replace("\\\n", "").translate(_DROP)
+    if "$" in t or "``" in t:
+        t = _EMPTY_EXPANSION.sub("", t)
+    if "{" in t:
+        t = _BRACE_LIST.sub(lambda m: " ".join(m.group(1).split(",")), t)
+    return t
+
+
+_DROP = str.maketrans("", "", "\\\"'^")
+
+# --- words and their shapes ----------------------------------------------------------------------------
+
+_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?")
+_URL = re.compile(r"(?:https?|ftps?|tftp|file|gopher|dict)://")
+_FLAG = re.compile(r"--?[a-z0-9][\w-]*$")
+_WIN_FLAG = re.compile(r"/[a-z?][\w:-]*$")
+_DRIVE = re.compile(r"[a-z]:(?:[/\\]|\w|$)")  # `c:\x`, and `c:x` once the cmdline view dropped the `\`
+_SHELL_VARS = re.compile(
+    r"\$(?:\{|\(|\d|(?:home|path|shell|user|ifs|pwd|oldpwd|tmp|tmpdir|random|hostname|bash|env|ps1|histfile)\b)"
+)
+_NETWORK = frozenset(
+    "curl wget fetch lynx ftp tftp sftp telnet ssh scp nc ncat netcat socat ping host dig http xh "
+    "mshta certutil bitsadmin iwr irm iex nslookup traceroute whois aria2c wget2 git".split()
+)
+# Subcommands that make an ordinary-looking command a system one (`net user`, `reg query`).
+_SUBCOMMANDS = {
+    "net": frozenset("user users localgroup group share use view accounts session start stop config".split()),
+    "net1": frozenset("user localgroup group share use view accounts session".split()),
+    "reg": frozenset("query add delete export save import load".split()),
+    "sc": frozenset("query qc create config start stop delete".split()),
+    "ip": frozenset("a addr address r route link neigh".split()),
+    "ps": frozenset("aux auxf auxww ax axu ef -ef -aux".split()),
+}
+
+
+_CLEAN_WORD = re.compile(r"[a-z][\w.+-]*|(?:/[\w.+-]+)+")
+
+
+def command_name(word: str) -> str:
+    """The command a word names: path and `.exe` dropped (`/usr/bin/id`, `c:\\windows\\cmd.exe`), and a
+    glob in an absolute path resolved against the usual binaries (`/bi?/c[a]t` → cat)."""
+    if any(c in word for c in "?*[") and word.startswith("/"):
+        hit = glob_target(word)
+        return hit.rsplit("/", 1)[-1] if hit else ""
+    if "$" in word:
+        for cand in _unsplit(word):
+            if _CLEAN_WORD.fullmatch(cand) and _known(command_name(cand)):
+                return command_name(cand)
+        return ""
+    name = word.replace("\\", "/").rsplit("/", 1)[-1]
+    for ext in (".exe", ".com"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    return name
+
+
+_VERSIONED = re.compile(r"python[\d.]+|php\d|gcc[\d.]+")
+
+
+def _known(name: str) -> bool:
+    return name in COMMANDS or name.startswith(("ansible", "chef-", "rmt-", "aa-")) or _VERSIONED.fullmatch(name) is not None
+
+
+def _glob_tree() -> dict[str, dict]:  # type: ignore[type-arg]
+    tree: dict[str, dict] = {}  # type: ignore[type-arg]
+    for target in _GLOB_TARGETS:
+        node = tree
+        for seg in target.strip("/").split("/"):
+            node = node.setdefault(seg, {})
+    return tree
+
+
+_GLOB_TREE = _glob_tree()
+
+
+def glob_target(word: str) -> str | None:
+    """The binary or secret an absolute-path glob reaches (`/???/??t` → /bin/apt or /bin/cat), matched
+    segment by segment as the shell does (a `*` never crosses a `/`), down a tree of the targets."""
+    segs = [s for s in word.split("/") if s]
+    if not segs or len(segs) > 4 or not any(c in word for c in "?*["):
+        return None
+    return _glob_walk(_GLOB_TREE, segs, "")
+
+
+def _glob_walk(node: dict, segs: list[str], prefix: str) -> str | None:  # type: ignore[type-arg]
+    if not segs:
+        return prefix if not node else None
+    glob = any(c in segs[0] for c in "?*[")
+    for name, child in node.items() if glob else ((segs[0], node.get(segs[0])),):
+        if child is not None and (not glob or fnmatchcase(name, segs[0])):
+            hit = _glob_walk(child, segs[1:], f"{prefix}/{name}")
+            if hit:
+                return hit
+    return None
+
+
+def _strong_arg(word: str) -> bool:
+    """An argument only a shell command line has: a system or home path, a secret's name, a URL, an
+    address, a variable, a redirection to a file, a find/xargs placeholder."""
+    if not word:
+        return False
+    if word.startswith("/"):
+        top = word[1:].split("/", 1)[0]
+        return top in _SYSTEM_DIRS or word == "/" or glob_target(word) is not None or word.rsplit("/", 1)[-1] in SENSITIVE_NAMES
+    if word.startswith(("~/", "./", "../", "%")) or word in ("~", "{}", "{};") or _SHELL_VARS.match(word):
+        return True
+    if _DRIVE.match(word):
+        return True
+    return word in SENSITIVE_NAMES or word.rsplit("/", 1)[-1] in SENSITIVE_NAMES
+
+
+# --- segments -----------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Segment:
+    """One simple command: the separator that opened it (empty at the value's start) and its words."""
+
+    opener: str
+    text: str = ""
+
+    @property
+    def words(self) -> list[str]:
+        """The first words: a command and the arguments that tell its shape (the rest of a long
+        text's segment is never read)."""
+        return [w for w in _WORD_SPLIT.split(self.text[:_HEAD], maxsplit=16) if w][:16]
+
+
+# A newline is no separator here: multi-line text (GraphQL, stack traces, code) is not a script; the
+# cmdline view of query and form values has already turned their newlines into `;`.
+_SEP_CHARS = re.compile(r"[;|&`()]")
+
+
+def segments(folded: str) -> list[Segment]:
+    """Split at `;`, `|`, `||`, `&&`, `&`, a backtick, `(`, `)`, `$(`, `<(`, `>(` (one character-class scan, then a look at the
+    neighbours: long texts have few of these)."""
+    out = [Segment("")]
+    pos = 0
+    skip_to = -1
+    for m in _SEP_CHARS.finditer(folded):
+        start = m.start()
+        if start < skip_to:
+            continue
+        c = folded[start]
+        end = start + 1
+        if c in "|&" and folded[end : end + 1] == c:
+            end += 1
+        elif c == "(" and start and folded[start - 1] in "$<>":
+            start -= 1
+        out[-1].text = folded[pos:start]
+        out.append(Segment(folded[start:end]))
+        pos = skip_to = end
+    out[-1].text = folded[pos:]
+    return out
+
+
+_HEAD = 400
+_FIRST_WORD = re.compile(r"[\s,]*([^\s,]{1,80})")
+_MAY_PREFIX = re.compile(r"[=$!@/\\?*\[<>]|^(?:python|php|gcc|ansible|chef-|rmt-|aa-)")
+_LEADERS = COMMANDS | WRAPPERS
+
+
+def _may_command(text: str) -> bool:
+    """Cheap first look: could this segment's first word lead to a command? (Most segments of long
+    text cannot; only those are split into words.)"""
+    m = _FIRST_WORD.match(text)
+    if m is None:
+        return False
+    word = m.group(1)
+    if word.endswith((".exe", ".com")):
+        word = word[:-4]
+    return word in _LEADERS or _MAY_PREFIX.search(word) is not None or word.split("/", 1)[0] in WINDOWS_COMMANDS
+
+
+@dataclass(frozen=True, slots=True)
+class _Cmd:
+    name: str
+    args: tuple[str, ...]
+    redirect: bool  # a redirection (`<`, `>`, `>>`, `2>&1`, `<<<`) to a file or a descriptor
+
+
+_REDIR_WORD = re.compile(r"([^<>]{0,80}?)(\d?[<>]{1,3}&?)(.*)")
+
+
+def _command(words: list[str]) -> _Cmd | None:
+    """The command in command position: assignments, pure variables and wrappers skipped; a
+    redirection stuck to the command word (`cat</etc/passwd`, `cat<<<x`) split off."""
+    i = 0
+    while i < len(words):
+        w = words[i].lstrip("@")
+        if re.fullmatch(r"[a-z_]\w*=\S*|\$\w+|!", w):
+            i += 1
+            continue
+        rest = words[i + 1 :]
+        m = _REDIR_WORD.fullmatch(w)
+        if m and m.group(1):
+            w = m.group(1)
+            rest = [m.group(2) + m.group(3), *rest]
+        name = command_name(w)
+        if not _known(name) and "/" in w[1:] and w.split("/", 1)[0] in WINDOWS_COMMANDS:
+            # a cmd.exe switch stuck to its command: `dir/s`, `bcdboot/r`
+            name, switch = w.split("/", 1)
+            rest = ["/" + switch, *rest]
+        if name in WRAPPERS and rest and not _REDIR_WORD.fullmatch(rest[0]):
+            j = 0
+            while j < len(rest) and (rest[j].startswith("-") or rest[j].isdigit()):
+                j += 1
+            if j < len(rest) and _known(command_name(rest[j])):
+                i += 1 + j
+                continue
+        if not name or not _known(name):
+            return None
+        args, redirect = _parse_args(rest)
+        return _Cmd(name, args, redirect)
+    return None
+
+
+def _parse_args(words: list[str]) -> tuple[tuple[str, ...], bool]:
+    """Arguments, and whether a redirection to a file or descriptor (or a here-string) is among them."""
+    args: list[str] = []
+    redirect = False
+    pending = False
+    for w in words:
+        m = _REDIR_WORD.fullmatch(w)
+        if m and not m.group(1):
+            if "<<<" in m.group(2):
+                redirect = True
+            pending = True
+            w = m.group(3)
+            if not w:
+                continue
+        if pending:
+            pending = False
+            redirect = redirect or _redirect_target(w)
+            continue
+        args.append(w)
+    return tuple(args), redirect
+
+
+def _redirect_target(word: str) -> bool:
+    return bool(re.fullmatch(r"&?\d|&|/\S*|~\S*|\.\.?/\S*|\$\S+|[\w.-]+\.[a-z0-9]{1,4}", word))
+
+
+def _shell_args(cmd: _Cmd) -> tuple[bool, bool]:
+    """(strong, flags): arguments only a command line has, and option flags."""
+    strong = cmd.redirect or any(_strong_arg(a) for a in cmd.args)
+    # a URL or an address is an argument of a network tool (or of a command no sentence has), not of
+    # `at` in a stack trace's "at https://cdn.example.com/app.js:1:2"
+    if not strong and (cmd.name in _NETWORK or cmd.name not in WORDLIKE):
+        strong = any(_URL.match(a) or _IPV4.fullmatch(a) for a in cmd.args)
+    strong = strong or (bool(cmd.args) and cmd.args[0] in _SUBCOMMANDS.get(cmd.name, ()))
+    windows = cmd.name in WINDOWS_COMMANDS
+    flags = any(_FLAG.match(a) or (windows and _WIN_FLAG.match(a)) for a in cmd.args)
+    return strong, flags
+
+
+# What scanners run right after breaking out (commix's `;echo MARKER`, blind `;sleep 5`, `|ping -n 3`).
+_PROBES = frozenset({"echo", "printf", "sleep", "ping"})
+
+
+def _single_token(text: str) -> bool:
+    t = text.strip(" \t=:")
+    return len(t) <= 64 and not re.search(r"\s", t)
+
+
+def _shell_like(cmd: _Cmd, broke_out: bool) -> bool:
+    strong, flags = _shell_args(cmd)
+    wordlike = cmd.name in WORDLIKE
+    if strong:
+        return True
+    if broke_out:
+        # right after the data it broke out of: bare, flagged, or any command that is no English word
+        return not cmd.args or flags or not wordlike or all(a.isdigit() for a in cmd.args) or cmd.name in _PROBES
+    # after prose: only a command line's arguments, or a bare command no sentence (nor a random blob's
+    # two letters) has: `whoami`, `ifconfig`, `systeminfo`
+    return (flags and not wordlike) or (not cmd.args and not wordlike and len(cmd.name) >= 5)
+
+
+_DATA_URL_END = re.compile(r"\bdata:[\w/+.-]*$")
+
+
+def injected_commands(text: str) -> list[str]:
+    """The commands that stand in command position after a separator or inside a substitution, read as
+    an injection would be (see the module's docstring); empty for prose, lists, tables and blobs."""
+    folded = fold(text)
+    segs = segments(folded)
+    found: list[str] = []
+    prev_cmd = False
+    for i, seg in enumerate(segs):
+        cmd = _command(seg.words) if _may_command(seg.text) else None
+        if i == 0:
+            # a value that starts as a command line (`cd /;...`), not as a sentence (`Ping me at 5; ...`)
+            prev_cmd = cmd is not None and _shell_like(cmd, broke_out=False)
+            continue
+        if seg.opener in (")", "("):
+            continue
+        if seg.opener == ";" and _DATA_URL_END.search(segs[i - 1].text):
+            continue  # `data:image/png;base64,...`: a MIME parameter, no separator
+        first_sep = i == 1 and _single_token(segs[0].text) and not (seg.opener == "&" and "?" in segs[0].text)
+        broke_out = first_sep or prev_cmd or seg.opener in ("$(", "<(", ">(")
+        if cmd is not None and _shell_like(cmd, broke_out):
+            found.append(cmd.name)
+            prev_cmd = True
+        else:
+            prev_cmd = cmd is not None and broke_out and seg.opener not in ("`",)
+    return found
+
+
+def is_command_injection(text: str) -> bool:
+    """A known command in command position after a separator or a substitution (rules 232101, 232106,
+    232117, 232121)."""
+    return bool(injected_commands(text))
+
+
+# --- substitutions ----------------------------------------------------------------------------------------
+
+_SUBST = re.compile(r"\$\(\(|\$\(|[<>]\(|`|\$\{|\$\[")
+_PARAM = re.compile(
+    r"\$\{[!#]?(?:\w+|[@*#?$!-]|(?=:))(?:(?::?[-+=?]|[#%]{1,2}|//?|\^{1,2}|,{1,2}|:)[\w\s./:#%*?@~$!,+=^{}-]{0,60})?\}"
+)
+_ARITH = re.compile(r"\$\[[\s\d+*/%()$\w-]*\]")
+
+
+def is_substitution(text: str) -> bool:
+    """Command, process or arithmetic substitution that a shell would run (rule 232100): `$(cmd)`,
+    `` `cmd` ``, `<(cmd)`, `$((...))`, `$[...]`, a parameter expansion with an operator. A `$(` or `>(`
+    inside a random telemetry blob is followed by no command and passes."""
+    return substitution(text) is not None
+
+
+def substitution(text: str) -> str | None:
+    """The substitution found (for tests and the audit's curious), or None."""
+    low = fold_quotes(text.lower())
+    if re.fullmatch(r"\s*\$\{\s*\w+\s*\}\s*", low):
+        return low.strip()
+    for m in _SUBST.finditer(low):
+        op = m.group()
+        rest = low[m.end() :]
+        found = low[m.start() : m.end() + 40]
+        if op == "$((":
+            if re.match(r"[\s\d$\w+*/%()-]*\)\)", rest):
+                return found
+        elif op == "${":
+            if _PARAM.match(low, m.start()) or re.match(r"\s*ifs\b", rest) or rest.startswith("`"):
+                return found
+        elif op == "$[":
+            if _ARITH.match(low, m.start()):
+                return found
+        else:
+            if op == "`" and "`" not in rest:
+                continue
+            inner = re.split(r"[;|&)`\n]", fold(rest[:200]), maxsplit=1)[0]
+            cmd = _command([w for w in _WORD_SPLIT.split(inner.strip()) if w][:8])
+            if cmd is None:
+                continue
+            # `$(...)` and `<(...)` are shell syntax anywhere; a backtick pair is also markdown's code
+            # span, read as a shell's only at the value's start or with a command line's arguments
+            if op != "`" or _shell_like(cmd, broke_out=_single_token(low[: m.start()])):
+                return found
+    return None
+
+
+def fold_quotes(text: str) -> str:
+    return text.translate(_DROP)
+
+
+# --- obfuscated command words -------------------------------------------------------------------------
+
+_OBF_WORD = re.compile(r"[\w$@{}'\"\\/.-]+")
+_BEFORE_WORD = frozenset(" \t\n;|&`(=")
+_AFTER_WORD = frozenset(["", " ", "\t", "\n", ";", "|", "&", "`", ")", "<", ">"])
+
+
+def is_obfuscated_command(text: str) -> bool:
+    """A command word split by quotes, backslashes or empty expansions that folds into a known command
+    (`w'h'o'am'i`, `c\\a\\t`, `c${x}url`, `sh$XX -c`), or $IFS standing for a space (rule 232109).
+    Opaque tokens with a `$` inside (`...KdVJO2$peQt...`) fold into no command and pass."""
+    low = text.lower()
+    if _IFS.search(low):
+        return True
+    if _PARAM.search(low) and re.search(r"\$\{\w+(?::\d|:[-+=?]|//?|[#%^,]|@)", low):
+        return True
+    for m in _OBF_WORD.finditer(low):
+        if m.start() and low[m.start() - 1] not in _BEFORE_WORD or low[m.end() : m.end() + 1] not in _AFTER_WORD:
+            continue  # a command word stands alone (start, space, separator), not inside a blob's run
+        word = m.group().strip("'\"\\")
+        if not re.search(r"['\"\\$]", word) or len(word) > 60:
+            continue  # quotes around a word (`"type"`) are no obfuscation; inside it (`t'y'pe`) they are
+        for cand in _unsplit(word):
+            name = command_name(cand) if _CLEAN_WORD.fullmatch(cand) else ""
+            if len(name) > 1 and _known(name):
+                return True
+    return False
+
+
+def _unsplit(word: str) -> list[str]:
+    """The command word a shell would see: quotes and backslashes dropped, empty expansions ($@, $1,
+    ${x}) dropped, and a `$name` taken as unset — the longest name, as the shell reads it (`sh$XX` → sh)."""
+    base = word.translate(_DROP)
+    base = _EMPTY_EXPANSION.sub("", base)
+    base = re.sub(r"\$\w+", "", base)
+    return [base] if base and "$" not in base else []
+
+
+# --- globs in absolute paths ------------------------------------------------------------------------
+
+_GLOB_WORD = re.compile(r"(?:^|(?<=[\s;|&=(`]))/[^\s;|&`()<>'\"]*")
+
+
+def is_glob_command(text: str) -> bool:
+    """An absolute path with shell globs that reaches a binary or a secret (`/bi?/c[a]t`, `/etc/pa[s]swd`,
+    `/???/??t /???/p??s??`), or a bracket expression that hides a `/` or negates (`/a[b//]c`,
+    `/etc/[!q]asswd`) (rule 232118). URL templates with `?` or `*` segments (`/res/?/x.png`) reach
+    nothing and pass."""
+    for m in _GLOB_WORD.finditer(text.lower()):
+        word = m.group()
+        if not any(c in word for c in "?*["):
+            continue
+        if glob_target(word) is not None:
+            return True
+        if re.search(r"\[[^\]]*/[^\]]*\]|\[[!^][^\]/]{1,3}\]|\[\?\]", word):
+            return True
+    return False
