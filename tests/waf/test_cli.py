@@ -142,7 +142,9 @@ def test_precompile_fills_the_cache_a_later_engine_loads(tmp_path, monkeypatch, 
     assert files and f"{len(files)} databases for paranoia 1 in {tmp_path}" in capsys.readouterr().out
     engine = _engine.Engine(_engine.EngineConfig(paranoia=1))
     for vdb in engine._dbs:
-        assert _engine._load_cached(_engine._db_key(vdb.rules)) is not None
+        for group in vdb.groups:  # every database the engine scans with: exact, batch twin, solo
+            for key, _db in group.compiled():
+                assert _engine._load_cached(key) is not None
 
 
 def test_precompile_refuses_a_disabled_cache_at_once():
