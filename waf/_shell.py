@@ -356,6 +356,18 @@ def _shell_args(cmd: _Cmd) -> tuple[bool, bool]:
 _PROBES = frozenset({"echo", "printf", "sleep", "ping"})
 
 
+# WORDLIKE commands that are English words or names people list (`pets=dog|cat`, `langs=python|java`).
+_ENGLISH = WORDLIKE - frozenset(
+    "id ps ls env pwd cd du df nl od ar pr fmt su sg ln cp mv rm dd ed vi tr bc ss ip jq sc reg net1 npm pip gem psql".split()
+)
+_PLAIN_WORD = re.compile(r"\s*[a-z][a-z0-9_-]*\s*")
+
+
+def _listed_word(cmd: _Cmd, before: str) -> bool:
+    """A bare English-word command after one plain word: an item of a list."""
+    return not cmd.args and not cmd.redirect and cmd.name in _ENGLISH and _PLAIN_WORD.fullmatch(before) is not None
+
+
 def _single_token(text: str) -> bool:
     t = text.strip(" \t=:")
     return len(t) <= 64 and not re.search(r"\s", t)
@@ -374,6 +386,7 @@ def _shell_like(cmd: _Cmd, broke_out: bool) -> bool:
     return (flags and not wordlike) or (not cmd.args and not wordlike and len(cmd.name) >= 5)
 
 
+_TABLE_ROW = re.compile(r"\s*\|(?:[^|;\n]*\|){2,}\s*(?:[;\n]|$)")
 _DATA_URL_END = re.compile(r"\bdata:[\w/+.-]*$")
 
 
@@ -382,6 +395,7 @@ def injected_commands(text: str) -> list[str]:
     an injection would be (see the module's docstring); empty for prose, lists, tables and blobs."""
     folded = fold(text)
     segs = segments(folded)
+    table = _TABLE_ROW.match(folded) is not None
     found: list[str] = []
     prev_cmd = False
     for i, seg in enumerate(segs):
@@ -396,6 +410,10 @@ def injected_commands(text: str) -> list[str]:
             continue  # `data:image/png;base64,...`: a MIME parameter, no separator
         first_sep = i == 1 and _single_token(segs[0].text) and not (seg.opener == "&" and "?" in segs[0].text)
         broke_out = first_sep or prev_cmd or seg.opener in ("$(", "<(", ">(")
+        if first_sep and not prev_cmd and cmd is not None and _listed_word(cmd, segs[0].text):
+            broke_out = False  # `dog|cat`, `python|java`, `id;type;name`: a list of words, not a breakout
+        if first_sep and seg.opener == "|" and table:
+            broke_out = False  # `| ID | Name |`: a markdown table's first row
         if cmd is not None and _shell_like(cmd, broke_out):
             found.append(cmd.name)
             prev_cmd = True

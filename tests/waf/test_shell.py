@@ -62,6 +62,11 @@ SEPARATOR_ATTACKS = [
     ";/???/??t /???/p??s??",
     ";/bi?/ca? /et?/pa??wd",
     ";/usr/bin/id",
+    ";cat",
+    "x;ls",
+    "x|id",
+    "127.0.0.1|who",
+    "dog|cat /etc/passwd",
     "%0a",  # only with a command after it: the next line
 ]
 SEPARATOR_ATTACKS.remove("%0a")
@@ -88,6 +93,12 @@ PROSE = [
     "Error\n    at $g (https://cdn.example.com/app.js:1:2)",
     "run `npm install` first, then `cat notes.txt`",
     "data:;base64,=",
+    "dog|cat",
+    "python|java|go",
+    "id;type;name",
+    "title|date|type",
+    "| ID | Name | Type |\n|---|---|---|\n| 1 | a | b |",
+    "| Command | What it does |;|---|---|;| ls | lists |",
     "data:image/png;base64,iVBORw0KGgo=",
     "e3WlSA4$s6S9Yxc9Wvc4p2$KdVJO2esTtb2ptb5nW$peQtYFpd$BGIhICq9X -",
 ]
