@@ -99,6 +99,9 @@ PROSE = [
     "title|date|type",
     "| ID | Name | Type |\n|---|---|---|\n| 1 | a | b |",
     "| Command | What it does |;|---|---|;| ls | lists |",
+    "+----------+----------+ | python | json |",
+    "`format` is the archive format: one of zip or tar",
+    "conv = iconv_open(a, b); iconv(conv, &pin, &isz); iconv_close(conv);",
     "data:image/png;base64,iVBORw0KGgo=",
     "e3WlSA4$s6S9Yxc9Wvc4p2$KdVJO2esTtb2ptb5nW$peQtYFpd$BGIhICq9X -",
 ]
@@ -135,7 +138,7 @@ def test_substitutions(text):
 @pytest.mark.parametrize(
     "text",
     ["$(document).ready(function(){})", "$(\"#id\").hide()", "$(this)", "costs $5", "use ${{ secrets.X }}",
-     "Hello ${user.name}!", "run `npm install` then", "l)Dp(fkC%U#{q<s&FC.T]F(6}|y~kgM1$ A2&f", "j$VAn%QZQ${r%xx"],
+     "Hello ${user.name}!", "run `npm install` then", "cd $(BUILD) && $(MAKE) all", "tar: $(TAR) -xf", "l)Dp(fkC%U#{q<s&FC.T]F(6}|y~kgM1$ A2&f", "j$VAn%QZQ${r%xx"],
 )  # fmt: skip
 def test_not_substitutions(text):
     assert not is_substitution(text), text
