@@ -19,6 +19,11 @@ RUN apt-get update \
  && useradd --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin netguard
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links /wheels netguard && rm -rf /wheels
+# The WAF's compiled rule databases, made once here: the injected sidecar runs on a read-only root file
+# system with no home, and would otherwise compile them (seconds of CPU) at every pod start. A node whose
+# CPU lacks the build machine's instruction set cannot load them and compiles, as before.
+ENV NETGUARD_WAF_CACHE=/var/cache/netguard-waf
+RUN netguard waf --precompile && chmod -R a+rX /var/cache/netguard-waf
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 # Non-root by default; the agent and the init container ask for root in their securityContext.
 USER 65532:65532

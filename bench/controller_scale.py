@@ -12,6 +12,10 @@ cluster, posts its flows (100 per workload) from 4 agents in batches of 1,000, t
   posted; from its acknowledgement, seconds until the edge shows in the source's policy and in the graph;
 - memory: the controller's peak RSS (VmHWM).
 
+Beside each latency, the controller's CPU time per request (`cpu`, summed over its threads from
+/proc/PID/task/*/schedstat): on a shared machine the wall time mostly says how long the request waited
+for a core; the CPU time is what the request cost.
+
     .venv/bin/python bench/controller_scale.py                    # 1,000 and 10,000 workloads
     .venv/bin/python bench/controller_scale.py --sizes 1000 --rate 20000
 
@@ -91,10 +95,34 @@ async def post_all(url: str, bodies: list[bytes], agents: int = AGENTS, rate: fl
     return sent / (time.perf_counter() - started)
 
 
+CPU: list[float] = []  # the controller's CPU seconds of each timed_get, in order (when PID is set)
+PID = 0
+
+
+def task_cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of `pid` so far (schedstat: nanoseconds on a CPU)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that just ended
+            pass
+    return total / 1e9
+
+
 def timed_get(client: httpx.Client, url: str, **params: str) -> tuple[float, httpx.Response]:
+    cpu = task_cpu_seconds(PID) if PID else 0.0
     started = time.perf_counter()
     response = client.get(url, params=params)
-    return time.perf_counter() - started, response
+    took = time.perf_counter() - started
+    if PID:
+        CPU.append(task_cpu_seconds(PID) - cpu)
+    return took, response
+
+
+def cpu_percentiles(n: int) -> tuple[float, float]:
+    """p50/p99 of the controller's CPU time over the last `n` timed_get calls."""
+    return percentiles(CPU[-n:])
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -181,6 +209,8 @@ def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
         proc, url = start_controller(workdir, "--db", str(workdir / "store.db"), "--inventory", str(inventory),
                                      tries=1200, cwd=root)
         out: dict = {"workloads": n, "flows": sum(b.count(b'"src_ip"') for b in bodies)}
+        global PID
+        PID = proc.pid
         try:
             cpu = cpu_seconds(proc.pid)
             out["ingest"] = asyncio.run(post_all(url, bodies))
@@ -197,6 +227,7 @@ def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
                 out["ns_graph_p50"], out["ns_graph_p99"] = percentiles(times)
             times = [workload_policy(client, url, workload_of(i, n), paged)[0] for i in range(samples if paged else 3)]
             out["policy_p50"], out["policy_p99"] = percentiles(times)
+            out["policy_cpu"] = cpu_percentiles(len(times))
             if paged:
                 for walk in ("page", "again"):  # the first walk renders each policy; the second finds it kept
                     times, token = [], ""
@@ -206,10 +237,12 @@ def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
                         times.append(took)
                         token = response.json()["metadata"].get("continue", "")
                     out[f"{walk}_p50"], out[f"{walk}_p99"] = percentiles(times)
+                    out[f"{walk}_cpu"] = cpu_percentiles(len(times))
             else:
                 out["page_p50"], out["page_p99"] = out["policy_p50"], out["policy_p99"]
                 out["again_p50"], out["again_p99"] = out["policy_p50"], out["policy_p99"]
             client.close()
+            PID = 0  # the new edge's polls run in threads: not timed per request
             out.update(asyncio.run(new_edge_latency(url, n, bodies, rate, paged)))
             out["load"] = os.getloadavg()[0]
             out["rss_mb"] = peak_rss_mb(proc.pid)
@@ -246,6 +279,11 @@ def main() -> int:
               f"{r['edge_policy_s']:>11.2f}/{r['edge_graph_s']:<12.2f} "
               f"{r['steady_rate']:>10,.0f} | {r['rss_mb']:>6.0f} | {r['ingest_per_cpu_s']:>18,.0f} | {r['load']:>4.1f}",
               flush=True)
+        if "policy_cpu" in r and "page_cpu" in r:
+            print(f"{'':>9} controller CPU per request p50/p99 ms: one workload's policy "
+                  + "/".join(f"{x * 1000:.1f}" for x in r["policy_cpu"]) + ", page of 100 "
+                  + "/".join(f"{x * 1000:.1f}" for x in r["page_cpu"]) + " (again "
+                  + "/".join(f"{x * 1000:.1f}" for x in r["again_cpu"]) + ")", flush=True)
     return 0
 
 

@@ -34,6 +34,28 @@ from policygen.graph import edge_attrs, node_attrs, node_id
 from policygen.synth import GeneratedPolicy, SynthesisOptions, Synthesizer
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What the review takes from one inventory (made outside the lock, installed under it)."""
+
+    inventory: Inventory
+    synth: Synthesizer
+    targets: Targets
+    current: PolicySet  # the cluster's policies with the admin tiers (ANP, BANP)
+    namespaced: PolicySet  # the NetworkPolicies alone, to find those selecting a pod
+    sorted: list[Workload]
+    pods: dict[Workload, list[dict]]
+
+    @classmethod
+    def of(cls, inventory: Inventory, options: SynthesisOptions) -> _Facts:
+        pods: dict[Workload, list[dict]] = defaultdict(list)
+        for pod in inventory.pods:
+            pods[pod.workload].append({"name": pod.name, "ip": pod.ip, "node": pod.node})
+        return cls(inventory, Synthesizer(inventory, options), Targets(inventory),
+                   cluster_policy_set(inventory, inventory.policies), PolicySet(inventory.policies),
+                   sorted(inventory.workloads), pods)
+
+
 @dataclass
 class Page:
     """One page of a list: the items, and where the next page starts (None: this was the last)."""
@@ -70,28 +92,33 @@ class LiveReview:
     # --- inputs ------------------------------------------------------------------------------------
 
     def _set_inventory(self, inventory: Inventory) -> None:
-        self.inventory = inventory
-        self._synth = Synthesizer(inventory, self.options)
-        self._targets = Targets(inventory)
-        self._current = cluster_policy_set(inventory, inventory.policies)  # with the admin tiers (ANP, BANP)
-        self._namespaced = PolicySet(inventory.policies)  # the NetworkPolicies alone, to find those selecting a pod
-        self._sorted = sorted(inventory.workloads)
+        self._install(_Facts.of(inventory, self.options))
+
+    def _install(self, facts: _Facts) -> None:
+        self.inventory = facts.inventory
+        self._synth = facts.synth
+        self._targets = facts.targets
+        self._current = facts.current
+        self._namespaced = facts.namespaced
+        self._sorted = facts.sorted
+        self._pods = facts.pods
         self._listed = None
-        self._pods: dict[Workload, list[dict]] = defaultdict(list)
-        for pod in inventory.pods:
-            self._pods[pod.workload].append({"name": pod.name, "ip": pod.ip, "node": pod.node})
 
     def set_inventory(self, inventory: Inventory) -> None:
         """A new inventory: workloads whose facts or selectors changed are dirty, and so are their peers
-        (their rules name those selectors); a change of the cluster's policies makes every verdict stale."""
+        (their rules name those selectors); a change of the cluster's policies makes every verdict stale.
+        What the new inventory gives (its synthesizer, targets, policy sets: about a second at 10,000
+        workloads) is made outside the lock; only the swap and the marking hold it, so commits and reads
+        go on meanwhile. Call from one thread at a time."""
+        old, old_selectors = self.inventory, self._synth.selectors
+        facts = _Facts.of(inventory, self.options)
+        changed = {w for w in set(old.workloads) | set(inventory.workloads)
+                   if old.workloads.get(w) != inventory.workloads.get(w)
+                   or old_selectors.get(w) != facts.synth.selectors.get(w)}
+        if old.policies != inventory.policies:
+            changed = set(inventory.workloads) | set(old.workloads)
         with self._lock:
-            old, old_selectors = self.inventory, self._synth.selectors
-            self._set_inventory(inventory)
-            changed = {w for w in set(old.workloads) | set(inventory.workloads)
-                       if old.workloads.get(w) != inventory.workloads.get(w)
-                       or old_selectors.get(w) != self._synth.selectors.get(w)}
-            if old.policies != inventory.policies:
-                changed = set(inventory.workloads) | set(old.workloads)
+            self._install(facts)
             dirty = set(changed)
             for workload in changed:
                 for key in self._by_workload.get(workload, ()):

@@ -93,18 +93,20 @@ def render_policy(generated: GeneratedPolicy) -> str:
     return explanation(generated) + dump_yaml(generated.policy.to_dict())
 
 
-def explanation(generated: GeneratedPolicy) -> str:
-    """The comment lines above a generated policy: where it comes from and why each rule exists."""
+def explanation(generated: GeneratedPolicy, worded: tuple[list[list[str]], list[list[str]]] | None = None) -> str:
+    """The comment lines above a generated policy: where it comes from and why each rule exists.
+    `worded`: every justification's lines (ingress, egress) when the caller has them already."""
     w = generated.workload
     policy = generated.policy
     lines = [
         f"{HEADER} for {w.kind} {w} from {generated.connections} observed connection{'s' if generated.connections != 1 else ''}.",
         f"# Default deny: pods matching {policy.pod_selector} get only the ingress and egress listed below.",
     ]
-    for direction, whys in ((Direction.INGRESS, generated.ingress_why), (Direction.EGRESS, generated.egress_why)):
+    for d, direction, whys in ((0, Direction.INGRESS, generated.ingress_why), (1, Direction.EGRESS, generated.egress_why)):
         for i, why in enumerate(whys):
             lines.append(f"# {direction}[{i}]:")
-            lines.extend(f"#   {line}" for line in why.head(20))
+            head = why.head(20) if worded is None else worded[d][i][: 20 + bool(why.title)]
+            lines.extend(f"#   {line}" for line in head)
             if len(why.edges) > 20:
                 lines.append(f"#   ... and {len(why.edges) - 20} more edges")
     lines.extend(f"# note: {note}" for note in generated.notes)

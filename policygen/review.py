@@ -103,6 +103,7 @@ def policy_parts(g: GeneratedPolicy) -> tuple[dict, str]:
     the policy object is converted and emitted once for both, the YAML below the comments being that text."""
     policy = g.policy.to_dict()
     canonical = dump_yaml(policy)
+    worded = ([list(j.lines) for j in g.ingress_why], [list(j.lines) for j in g.egress_why])  # worded once
     item = {
         "workload": g.workload.key,
         "namespace": g.workload.namespace,
@@ -110,10 +111,10 @@ def policy_parts(g: GeneratedPolicy) -> tuple[dict, str]:
         "kind": g.workload.kind,
         "path": g.path,
         "connections": g.connections,
-        "yaml": explanation(g) + canonical,
+        "yaml": explanation(g, worded) + canonical,
         "policy": policy,
-        "ingress_why": [list(j.lines) for j in g.ingress_why],
-        "egress_why": [list(j.lines) for j in g.egress_why],
+        "ingress_why": worded[0],
+        "egress_why": worded[1],
         "notes": list(g.notes),
     }
     return item, canonical

@@ -3,7 +3,10 @@
 Both answer the same paths with the same JSON shapes (the controller's review API):
 
     GET  /api/v1/graph             Review.graph_json()
-    GET  /api/v1/policies          Review.policies_json(approvals)
+    GET  /api/v1/policies          Review.policies_json(approvals); ?limit=N&continue=TOKEN for pages
+    GET  /api/v1/namespaces        every namespace with its counts, and the traffic between namespaces
+    GET  /api/v1/namespaces/{ns}/graph|policies|diff|impact   one namespace's part (policies paginated)
+    GET  /api/v1/workloads/{ns}/{kind}/{name}/policy           one workload's policy
     GET  /api/v1/policies/diff     Review.diff_json()
     GET  /api/v1/policies/impact   Review.impact_json(approvals)
     POST /api/v1/policies/approve  {"workload": "ns/Kind/name", "decision": "approved"|"rejected"|"pending", "digest"}
@@ -18,11 +21,13 @@ the controller instead of the UI's token, which the shipped manifests make read-
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,8 +36,11 @@ from policygen.controller.events import EventHub, EventKind
 from policygen.review import DECISIONS, Review
 
 API_GETS = ("graph", "policies", "policies/diff", "policies/impact", "alerts", "namespaces", "audit")
-# The controller's per-namespace reads (the UI opens a large cluster's namespaces one at a time); files: 404.
-API_GET_PATTERN = re.compile(r"namespaces/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/graph")
+# The per-namespace and per-workload reads: the UI opens a large cluster's namespaces one at a time and
+# pages through their policies (both backends answer them; a workload's graph, diff and impact: the controller).
+_NS = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+API_GET_PATTERN = re.compile(rf"namespaces/{_NS}/(graph|policies|diff|impact)"
+                             rf"|workloads/{_NS}/[A-Za-z]+/[^/]+/(policy|graph|diff|impact)")
 
 
 class BackendError(Exception):
@@ -49,7 +57,7 @@ class Backend(Protocol):
 
     mode: str
 
-    async def get(self, path: str) -> Any: ...
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any: ...
 
     async def post(self, path: str, body: Any, auth: str | None = None) -> Any: ...
 
@@ -134,13 +142,16 @@ class LocalBackend:
         items = [dict(p, status=approvals.get(p["workload"], "pending")) for p in base["policies"]]
         return json.dumps({"policies": items, "warnings": base["warnings"]}, separators=(",", ":")).encode("utf-8")
 
-    async def get(self, path: str) -> Any:
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         from starlette.concurrency import run_in_threadpool
 
+        params = params or {}
         approvals = self._snapshot()
         if path == "graph":
             return self._graph_bytes
         if path == "policies":
+            if params.get("limit") or params.get("continue"):
+                return await run_in_threadpool(self._policies_page, None, approvals, params)
             return await run_in_threadpool(self._policies_bytes, approvals)
         if path == "policies/diff":
             return await run_in_threadpool(self._diff_bytes)
@@ -153,8 +164,41 @@ class LocalBackend:
         if path == "namespaces":
             return namespaces_overview(self.graph, Counter(g.workload.namespace for g in self.review.generated))
         if API_GET_PATTERN.fullmatch(path):
-            return namespace_graph(self.graph, path.split("/")[1])
+            parts = path.split("/")
+            if parts[0] == "namespaces":
+                return await run_in_threadpool(self._namespace_part, parts[1], parts[2], approvals, params)
+            if parts[-1] == "policy":
+                key = "/".join(parts[1:4])
+                item = next((p for p in self._policies_base()["policies"] if p["workload"] == key), None)
+                if item is None:
+                    raise BackendError(404, f"no generated policy for workload {key!r}")
+                return dict(item, status=approvals.get(key, "pending"))
+            raise BackendError(404, f"/api/v1/{path}: served by the controller only (netguard ui --controller URL)")
         raise BackendError(404, f"no such path: /api/v1/{path}")
+
+    def _policies_page(self, namespace: str | None, approvals: dict[str, str], params: Mapping[str, str]) -> dict:
+        base = self._policies_base()
+        items = [p for p in base["policies"] if namespace is None or p["namespace"] == namespace]
+        page, metadata = paginate(items, params)
+        return {"policies": [dict(p, status=approvals.get(p["workload"], "pending")) for p in page],
+                "warnings": base["warnings"], **({"metadata": metadata} if metadata is not None else {})}
+
+    def _namespace_part(self, namespace: str, part: str, approvals: dict[str, str], params: Mapping[str, str]) -> dict:
+        """What the controller answers under /api/v1/namespaces/{ns}/: its graph, policies, diff, impact."""
+        if part == "graph":
+            return namespace_graph(self.graph, namespace)
+        if part == "policies":
+            return self._policies_page(namespace, approvals, params)
+        if part == "diff":
+            changes = json.loads(self._diff_bytes())["changes"]
+            return {"changes": [c for c in changes if c["ref"].split("/", 1)[0] == namespace]}
+        impact = json.loads(self._impact_bytes(approvals))
+        inside = namespace_graph(self.graph, namespace)["stats"]["edges"]
+
+        def touches(d: dict) -> bool:
+            return any(end.split("/", 1)[0] == namespace and "/" in end for end in (d["source"], d["target"]))
+
+        return {label: {"denied": [d for d in v["denied"] if touches(d)], "edges": inside} for label, v in impact.items()}
 
     def events(self) -> AsyncIterator[bytes]:
         return self.hub.stream()
@@ -233,6 +277,29 @@ def namespace_graph(graph: dict, namespace: str) -> dict:
                       "edges": len(edges), "connections": sum(e.get("connections", 0) for e in edges)}}
 
 
+def paginate(items: list[dict], params: Mapping[str, str]) -> tuple[list[dict], dict | None]:
+    """A page of policies in workload order, as the controller's API gives them: `limit` items after the
+    workload a `continue` token names (the token is the workload's key, base64url, as the controller's).
+    Without limit and continue: everything, and no metadata."""
+    limit_text, token = params.get("limit", ""), params.get("continue", "")
+    if not limit_text and not token:
+        return items, None
+    try:
+        limit = int(limit_text or 0)
+        after = base64.urlsafe_b64decode(token.encode()).decode() if token else ""
+        if token and after.count("/") != 2:  # a workload key, namespace/Kind/name
+            raise ValueError(after)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BackendError(400, f"limit or continue: not a page this API gave out ({limit_text!r}, {token[:80]!r})") from None
+    if limit < 0:
+        raise BackendError(400, "limit: expected 0 (everything) or more")
+    rest = [p for p in items if p["workload"] > after] if after else items
+    page = rest[:limit] if limit else rest
+    more = len(rest) > len(page)
+    nxt = base64.urlsafe_b64encode(page[-1]["workload"].encode()).decode() if more and page else ""
+    return page, {"continue": nxt, "remainingItemCount": len(rest) - len(page)}
+
+
 def _write_atomic(path: Path, text: str) -> None:
     from netguard.files import write_atomic
 
@@ -254,12 +321,14 @@ class ControllerBackend:
             headers["Authorization"] = f"Bearer {token}"
         self._client = httpx.AsyncClient(base_url=self.url, headers=headers, timeout=timeout)
 
-    async def _send(self, method: str, path: str, body: Any = None, auth: str | None = None) -> Any:
+    async def _send(self, method: str, path: str, body: Any = None, auth: str | None = None,
+                    params: Mapping[str, str] | None = None) -> Any:
         import httpx
 
         headers = {"Authorization": auth} if auth else None
         try:
-            response = await self._client.request(method, f"/api/v1/{path}", json=body, headers=headers)
+            response = await self._client.request(method, f"/api/v1/{path}", json=body, headers=headers,
+                                                  params=dict(params) if params else None)
         except httpx.HTTPError as exc:
             raise BackendError(502, f"controller {self.url} unreachable: {exc.__class__.__name__}: {exc}") from exc
         if response.status_code >= 400:
@@ -275,8 +344,8 @@ class ControllerBackend:
         except ValueError as exc:
             raise BackendError(502, f"controller {self.url} answered with something that is not JSON") from exc
 
-    async def get(self, path: str) -> Any:
-        return await self._send("GET", path)
+    async def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return await self._send("GET", path, params=params)
 
     async def post(self, path: str, body: Any, auth: str | None = None) -> Any:
         return await self._send("POST", path, body, auth)

@@ -99,10 +99,11 @@ def create_app(
         }
 
     @app.get("/api/v1/{path:path}")
-    async def api_get(path: str) -> Any:
+    async def api_get(path: str, request: Request) -> Any:
+        """The review API, passed to the backend with its query (`limit` and `continue` of a page, ...)."""
         if path not in API_GETS and not API_GET_PATTERN.fullmatch(path):
             return _error(404, f"no such path: /api/v1/{path}")
-        data = await backend.get(path)
+        data = await backend.get(path, dict(request.query_params))
         if isinstance(data, bytes | bytearray):
             return Response(bytes(data), media_type="application/json")
         return data

@@ -206,14 +206,21 @@ _COMPILED: dict[tuple[tuple[bytes, int], ...], hyperscan.Database] = {}
 _COMPILE_LOCK = threading.Lock()
 
 
+def _db_key(rules: list[Rule]) -> tuple[tuple[bytes, int], ...]:
+    """What a compiled database depends on: each pattern and its flags, in order."""
+    base = hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
+    flags = [base | (0 if r.case_sensitive else hyperscan.HS_FLAG_CASELESS) for r in rules]
+    exprs = [r.pattern.encode("utf-8") for r in rules]  # type: ignore[union-attr]
+    return tuple(zip(exprs, flags, strict=True))
+
+
 def _compile(rules: list[Rule]) -> hyperscan.Database:
     """A Hyperscan block-mode database of `rules` (pattern i has id i). Databases are immutable and
     shared: engines built for the same rules (a config reload, another paranoia level with the same
     rules) reuse the compiled one; each engine keeps its own scratch space."""
-    base = hyperscan.HS_FLAG_DOTALL | hyperscan.HS_FLAG_SINGLEMATCH | hyperscan.HS_FLAG_ALLOWEMPTY
-    flags = [base | (0 if r.case_sensitive else hyperscan.HS_FLAG_CASELESS) for r in rules]
-    exprs = [r.pattern.encode("utf-8") for r in rules]  # type: ignore[union-attr]
-    key = tuple(zip(exprs, flags, strict=True))
+    key = _db_key(rules)
+    exprs = [e for e, _ in key]
+    flags = [f for _, f in key]
     with _COMPILE_LOCK:
         db = _COMPILED.get(key)
         if db is not None:
@@ -443,6 +450,25 @@ class Engine:
 
 
 _default: Engine | None = None
+
+
+def precompile(configs: Iterable[EngineConfig]) -> list[Path]:
+    """Compile the databases of `configs` and write them to the on-disk cache (`_cache_file`), even
+    when this process already holds them. Why: a sidecar starts on a read-only root file system with
+    no home, so it cannot keep a cache of its own; the image runs this at build time (`netguard waf
+    --precompile`) and every pod start then loads its databases instead of compiling them (seconds of
+    CPU per start). Returns the files written (empty when the cache is off or not writable)."""
+    written: list[Path] = []
+    for config in configs:
+        engine = Engine(config)
+        dbs = [*engine._dbs, *([engine._merged] if engine._merged else [])]
+        for vdb in dbs:
+            key = _db_key(vdb.rules)
+            _store_cached(key, vdb.db)
+            path = _cache_file(key)
+            if path is not None and path.exists() and path not in written:
+                written.append(path)
+    return written
 
 
 def inspect(request: Request, engine: Engine | None = None) -> Verdict:

@@ -16,7 +16,7 @@ Each public function is a confirmer for a rule whose Hyperscan `pattern` prefilt
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 # --- vocabulary -----------------------------------------------------------------------------------------
@@ -87,9 +87,6 @@ _IFS = re.compile(r"\$\{ifs[^}]{0,8}\}|\$ifs\b(?:\$\d)?", re.I)
 # Expansions that are empty in an attacker's shell and only split a command word: $@ $* $1 ${x} $x.
 _EMPTY_EXPANSION = re.compile(r"\$(?:[@*\d]|\{[\w@*]{0,12}\}|\(\))|``")
 _BRACE_LIST = re.compile(r"\{([^{},\s]*(?:,[^{},\s]*)+)\}")
-# A newline is no separator here: multi-line text (GraphQL, stack traces, code) is not a script; the
-# cmdline view of query and form values has already turned their newlines into `;`.
-_SEPARATORS = re.compile(r"\|\||&&|[;|&`]|\$\(|[<>]\(|\(|\)")
 _WORD_SPLIT = re.compile(r"[\s,]+")
 
 
@@ -97,11 +94,14 @@ def fold(text: str) -> str:
     """What a shell would run, as far as words go: quotes, `\\` and `^` gone, $IFS a space, empty
     expansions dropped, `{a,b}` spread into words; lowercased."""
     t = text.lower()
-    t = _IFS.sub(" ", t)
-    t = t.replace("\\\n", "")
-    t = t.translate(_DROP)
-    t = _EMPTY_EXPANSION.sub("", t)
-    return _BRACE_LIST.sub(lambda m: " ".join(m.group(1).split(",")), t)
+    if "$" in t:
+        t = _IFS.sub(" ", t)
+    t = t.replace("\\\n", "").translate(_DROP)
+    if "$" in t or "``" in t:
+        t = _EMPTY_EXPANSION.sub("", t)
+    if "{" in t:
+        t = _BRACE_LIST.sub(lambda m: " ".join(m.group(1).split(",")), t)
+    return t
 
 
 _DROP = str.maketrans("", "", "\\\"'^")
@@ -159,16 +159,36 @@ def _known(name: str) -> bool:
     return name in COMMANDS or name.startswith(("ansible", "chef-", "rmt-", "aa-")) or _VERSIONED.fullmatch(name) is not None
 
 
-def glob_target(word: str) -> str | None:
-    """The binary or secret an absolute-path glob reaches (`/???/??t` → /bin/cat), matched segment by
-    segment as the shell does (a `*` never crosses a `/`)."""
-    segs = [s for s in word.split("/") if s]
-    if not segs or not any(any(c in s for c in "?*[") for s in segs):
-        return None
+def _glob_tree() -> dict[str, dict]:  # type: ignore[type-arg]
+    tree: dict[str, dict] = {}  # type: ignore[type-arg]
     for target in _GLOB_TARGETS:
-        tsegs = target.strip("/").split("/")
-        if len(tsegs) == len(segs) and all(fnmatchcase(t, s) for t, s in zip(tsegs, segs, strict=True)):
-            return target
+        node = tree
+        for seg in target.strip("/").split("/"):
+            node = node.setdefault(seg, {})
+    return tree
+
+
+_GLOB_TREE = _glob_tree()
+
+
+def glob_target(word: str) -> str | None:
+    """The binary or secret an absolute-path glob reaches (`/???/??t` → /bin/apt or /bin/cat), matched
+    segment by segment as the shell does (a `*` never crosses a `/`), down a tree of the targets."""
+    segs = [s for s in word.split("/") if s]
+    if not segs or len(segs) > 4 or not any(c in word for c in "?*["):
+        return None
+    return _glob_walk(_GLOB_TREE, segs, "")
+
+
+def _glob_walk(node: dict, segs: list[str], prefix: str) -> str | None:  # type: ignore[type-arg]
+    if not segs:
+        return prefix if not node else None
+    glob = any(c in segs[0] for c in "?*[")
+    for name, child in node.items() if glob else ((segs[0], node.get(segs[0])),):
+        if child is not None and (not glob or fnmatchcase(name, segs[0])):
+            hit = _glob_walk(child, segs[1:], f"{prefix}/{name}")
+            if hit:
+                return hit
     return None
 
 
@@ -195,21 +215,59 @@ class Segment:
     """One simple command: the separator that opened it (empty at the value's start) and its words."""
 
     opener: str
-    words: list[str] = field(default_factory=list)
     text: str = ""
+
+    @property
+    def words(self) -> list[str]:
+        """The first words: a command and the arguments that tell its shape (the rest of a long
+        text's segment is never read)."""
+        return [w for w in _WORD_SPLIT.split(self.text[:_HEAD], maxsplit=16) if w][:16]
+
+
+# A newline is no separator here: multi-line text (GraphQL, stack traces, code) is not a script; the
+# cmdline view of query and form values has already turned their newlines into `;`.
+_SEP_CHARS = re.compile(r"[;|&`()]")
 
 
 def segments(folded: str) -> list[Segment]:
+    """Split at `;`, `|`, `||`, `&&`, `&`, a backtick, `(`, `)`, `$(`, `<(`, `>(` (one character-class scan, then a look at the
+    neighbours: long texts have few of these)."""
     out = [Segment("")]
     pos = 0
-    for m in _SEPARATORS.finditer(folded):
-        out[-1].text = folded[pos : m.start()]
-        out.append(Segment(m.group()))
-        pos = m.end()
+    skip_to = -1
+    for m in _SEP_CHARS.finditer(folded):
+        start = m.start()
+        if start < skip_to:
+            continue
+        c = folded[start]
+        end = start + 1
+        if c in "|&" and folded[end : end + 1] == c:
+            end += 1
+        elif c == "(" and start and folded[start - 1] in "$<>":
+            start -= 1
+        out[-1].text = folded[pos:start]
+        out.append(Segment(folded[start:end]))
+        pos = skip_to = end
     out[-1].text = folded[pos:]
-    for seg in out:
-        seg.words = [w for w in _WORD_SPLIT.split(seg.text) if w]
     return out
+
+
+_HEAD = 400
+_FIRST_WORD = re.compile(r"[\s,]*([^\s,]{1,80})")
+_MAY_PREFIX = re.compile(r"[=$!@/\\?*\[<>]|^(?:python|php|gcc|ansible|chef-|rmt-|aa-)")
+_LEADERS = COMMANDS | WRAPPERS
+
+
+def _may_command(text: str) -> bool:
+    """Cheap first look: could this segment's first word lead to a command? (Most segments of long
+    text cannot; only those are split into words.)"""
+    m = _FIRST_WORD.match(text)
+    if m is None:
+        return False
+    word = m.group(1)
+    if word.endswith((".exe", ".com")):
+        word = word[:-4]
+    return word in _LEADERS or _MAY_PREFIX.search(word) is not None or word.split("/", 1)[0] in WINDOWS_COMMANDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +277,7 @@ class _Cmd:
     redirect: bool  # a redirection (`<`, `>`, `>>`, `2>&1`, `<<<`) to a file or a descriptor
 
 
-_REDIR_WORD = re.compile(r"([^<>]*?)(\d?[<>]{1,3}&?)(.*)")
+_REDIR_WORD = re.compile(r"([^<>]{0,80}?)(\d?[<>]{1,3}&?)(.*)")
 
 
 def _command(words: list[str]) -> _Cmd | None:
@@ -294,6 +352,10 @@ def _shell_args(cmd: _Cmd) -> tuple[bool, bool]:
     return strong, flags
 
 
+# What scanners run right after breaking out (commix's `;echo MARKER`, blind `;sleep 5`, `|ping -n 3`).
+_PROBES = frozenset({"echo", "printf", "sleep", "ping"})
+
+
 def _single_token(text: str) -> bool:
     t = text.strip(" \t=:")
     return len(t) <= 64 and not re.search(r"\s", t)
@@ -306,7 +368,7 @@ def _shell_like(cmd: _Cmd, broke_out: bool) -> bool:
         return True
     if broke_out:
         # right after the data it broke out of: bare, flagged, or any command that is no English word
-        return not cmd.args or flags or not wordlike or all(a.isdigit() for a in cmd.args)
+        return not cmd.args or flags or not wordlike or all(a.isdigit() for a in cmd.args) or cmd.name in _PROBES
     # after prose: only a command line's arguments, or a bare command no sentence (nor a random blob's
     # two letters) has: `whoami`, `ifconfig`, `systeminfo`
     return (flags and not wordlike) or (not cmd.args and not wordlike and len(cmd.name) >= 5)
@@ -323,9 +385,10 @@ def injected_commands(text: str) -> list[str]:
     found: list[str] = []
     prev_cmd = False
     for i, seg in enumerate(segs):
-        cmd = _command(seg.words)
+        cmd = _command(seg.words) if _may_command(seg.text) else None
         if i == 0:
-            prev_cmd = cmd is not None and _shell_like(cmd, broke_out=True) and (cmd.args != () or cmd.name not in WORDLIKE)
+            # a value that starts as a command line (`cd /;...`), not as a sentence (`Ping me at 5; ...`)
+            prev_cmd = cmd is not None and _shell_like(cmd, broke_out=False)
             continue
         if seg.opener in (")", "("):
             continue

@@ -13,6 +13,7 @@ EXAMPLES = """examples:
   netguard waf --listen 127.0.0.1:8080 --upstream http://127.0.0.1:8000 --mode detect --config waf.yaml
   netguard waf --check-config waf.yaml
   netguard waf --inspect "GET /search?q=1' OR 1=1--"
+  NETGUARD_WAF_CACHE=/var/cache/netguard-waf netguard waf --precompile   # at image build time
 
 Reload the config without dropping connections: kill -HUP <pid>.
 Metrics (Prometheus) and /healthz on --metrics-listen (default 127.0.0.1:9901); /healthz also on --listen.
@@ -47,13 +48,56 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="REQUEST",
         help="inspect one request line ('METHOD TARGET') and print the verdict",
     )
+    p.add_argument(
+        "--precompile",
+        action="store_true",
+        help="compile the rule databases (every paranoia level, or --paranoia's; with --config, its rules) "
+        "into $NETGUARD_WAF_CACHE and exit: a sidecar started later with the same rules loads them instead "
+        "of compiling them (the image does this at build time)",
+    )
     return p
+
+
+def _precompile(args: argparse.Namespace) -> int:
+    """Fill the compiled-database cache and say where it went and how long it took."""
+    import dataclasses
+    import time
+
+    from waf._engine import precompile
+    from waf.config import ConfigError, load_settings
+
+    try:
+        base = load_settings(args.config).engine_config()
+    except ConfigError as exc:
+        print(f"netguard waf: {exc}", file=sys.stderr)
+        return 2
+    if os.environ.get("NETGUARD_WAF_CACHE") == "off":
+        print("netguard waf: --precompile: NETGUARD_WAF_CACHE is off: set it to the folder to fill", file=sys.stderr)
+        return 2
+    levels = [args.paranoia] if args.paranoia else [1, 2, 3, 4]
+    started = time.monotonic()
+    try:
+        files = precompile(dataclasses.replace(base, paranoia=level) for level in levels)
+    except ValueError as exc:
+        print(f"netguard waf: {exc}", file=sys.stderr)
+        return 2
+    if not files:
+        where = os.environ.get("NETGUARD_WAF_CACHE", "~/.cache/netguard-waf")
+        print(f"netguard waf: --precompile: nothing written: the cache ({where}) is off or not writable",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    folder = files[0].parent
+    print(f"{len(files)} databases for paranoia {','.join(map(str, levels))} in {folder} "
+          f"({time.monotonic() - started:.1f} s)")  # fmt: skip
+    return 0
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from waf.config import ConfigError, load_settings
 
+    if args.precompile:
+        return _precompile(args)
     if args.check_config:
         try:
             s = load_settings(args.check_config)

@@ -162,6 +162,7 @@ class Controller:
         self._live: LiveReview | None = None  # built from the store on first read, then updated per commit
         self._live_key: tuple[int, int] = (-1, -1)  # (inventory generation, learned workloads) it was made with
         self._live_lock = threading.Lock()
+        self._inventory_lock = threading.Lock()  # one inventory hand-over at a time (live())
         self._frozen_at = 0  # live.synthesized when the heap was last frozen
         self._live_pending: list[BatchWrite] | None = None  # commits seen while it is being built
         self._learned = {i.workload for i in store.learned()}
@@ -586,11 +587,14 @@ class Controller:
             if self._live is None:
                 self._live = self._build_live()
                 self._settle_heap(force=True)
-            key = (self._inv_gen, self._learned_count)
-            if key != self._live_key:
-                self._live.set_inventory(self.review_inventory())
+            live, key = self._live, (self._inv_gen, self._learned_count)
+            if key == self._live_key:
+                return live
+        with self._inventory_lock:  # one hand-over at a time, outside _live_lock and the review's own lock
+            if key != self._live_key and self._live is live:
+                live.set_inventory(self.review_inventory())
                 self._live_key = key
-            return self._live
+        return live
 
     def _settle_heap(self, force: bool = False) -> None:
         """Move the live review's objects (millions at 10,000 workloads) out of the garbage collector's

@@ -40,3 +40,22 @@ def test_a_page_body_is_json_of_the_items_and_metadata():
     assert json.loads(page_body(items, ["w"], {"continue": "", "remainingItemCount": 0})) == {
         "policies": [{"a": 1}, {"b": "x"}], "warnings": ["w"], "metadata": {"continue": "", "remainingItemCount": 0}}
     assert json.loads(page_body([], [])) == {"policies": [], "warnings": []}
+
+
+def test_the_yaml_of_an_item_is_the_policy_rendered_with_its_explanation(client):
+    """The item's YAML (its rules worded once for both the comments and ingress_why/egress_why) is exactly
+    render_policy's, also for a titled rule with more than 20 edges (the comments stop at 20)."""
+    from dataclasses import replace
+
+    from policygen.render import render_policy
+    from policygen.review import policy_parts
+    from policygen.synth import Justification
+
+    assert client.post("/api/v1/flows", json=batch(bookinfo_records()), headers=AUTH).status_code == 200
+    generated = client.controller.live().page().items
+    edges = next(j.edges for g in generated for j in g.ingress_why if j.edges)
+    many = Justification(generated[0].ingress_why[0].direction, edges * 25, "a titled rule")
+    for g in [*generated, replace(generated[0], ingress_why=(many, *generated[0].ingress_why))]:
+        item, canonical = policy_parts(g)
+        assert item["yaml"] == render_policy(g) and item["yaml"].endswith(canonical)
+    assert "... and " in policy_parts(replace(generated[0], ingress_why=(many,)))[0]["yaml"]

@@ -99,9 +99,9 @@ def test_the_ui_forwards_the_namespace_reads_to_the_controller_and_files_answer_
         def __init__(self) -> None:
             self.paths: list[str] = []
 
-        async def get(self, path):
+        async def get(self, path, params=None):
             self.paths.append(path)
-            return {"path": path}
+            return {"path": path, **({"params": params} if params else {})}
 
         async def post(self, path, body):
             raise AssertionError(path)
@@ -114,4 +114,6 @@ def test_the_ui_forwards_the_namespace_reads_to_the_controller_and_files_answer_
         assert ui.get("/api/v1/namespaces").json() == {"path": "namespaces"}
         assert ui.get("/api/v1/namespaces/team-001/graph").json() == {"path": "namespaces/team-001/graph"}
         assert ui.get("/api/v1/namespaces/Not_A_Namespace/graph").status_code == 404
-    assert backend.paths == ["namespaces", "namespaces/team-001/graph"]
+        page = ui.get("/api/v1/namespaces/team-001/policies", params={"limit": 5, "continue": "dG9rZW4="}).json()
+        assert page == {"path": "namespaces/team-001/policies", "params": {"limit": "5", "continue": "dG9rZW4="}}
+    assert backend.paths == ["namespaces", "namespaces/team-001/graph", "namespaces/team-001/policies"]

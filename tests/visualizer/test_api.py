@@ -222,3 +222,54 @@ def test_netguard_ui_help_has_examples(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "--controller" in out and "examples:" in out and "--waf-log" in out
+
+
+def _walk(client, path: str, limit: int) -> tuple[list[str], list[dict]]:
+    """Every page of `path` with `limit`, following metadata.continue: (the tokens, the items)."""
+    tokens, items, token = [], [], ""
+    while True:
+        r = client.get(path, params={"limit": limit, **({"continue": token} if token else {})})
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert len(page["policies"]) <= limit
+        items += page["policies"]
+        token = page["metadata"]["continue"]
+        if not token:
+            return tokens, items
+        tokens.append(token)
+
+
+def test_pages_of_policies_pass_through_netguard_ui_with_their_continue_tokens(review, tmp_path):
+    """`netguard ui` in front of a real controller passes limit and continue through (and the local backend
+    pages the same way): walking a namespace's policies page by page gives its whole list, in order."""
+    from policygen.controller.app import create_app as controller_app
+    from policygen.controller.metrics import Metrics
+    from policygen.controller.service import Controller, FileInventory
+    from policygen.controller.settings import Settings
+    from policygen.controller.store import open_store
+
+    settings = Settings(db=str(tmp_path / "c.db"), no_auth=True, review_max_age=0.0).validate()
+    controller = Controller(settings, open_store(settings.db), FileInventory([str(INVENTORY)]), Metrics())
+    records = [json.loads(line) for line in FLOWS.read_text().splitlines() if line.strip()]
+    controller.ingest(json.dumps({"agent": "node-1", "flows": records}).encode())
+    try:
+        with serve_in_thread(controller_app(controller)) as url, \
+                TestClient(create_app(ControllerBackend(url))) as ui, TestClient(create_app(LocalBackend(review))) as local:
+            whole = ui.get("/api/v1/namespaces/default/policies").json()["policies"]
+            assert len(whole) == len(BOOKINFO_WORKLOADS) and "metadata" not in ui.get("/api/v1/policies").json()
+            tokens, items = _walk(ui, "/api/v1/namespaces/default/policies", 2)
+            assert items == whole and len(tokens) == 2
+            first = ui.get("/api/v1/policies", params={"limit": 1}).json()
+            assert len(first["policies"]) == 1 and first["metadata"]["remainingItemCount"] == len(whole) - 1
+            assert ui.get("/api/v1/policies", params={"limit": 1, "continue": "not-a-token"}).status_code == 400
+            key = whole[0]["workload"]
+            assert ui.get(f"/api/v1/workloads/{key}/policy").json() == whole[0]
+            assert ui.get("/api/v1/namespaces/default/diff").json()["changes"]
+            # the local backend (files) pages alike: the same workloads, the same tokens
+            local_tokens, local_items = _walk(local, "/api/v1/namespaces/default/policies", 2)
+            assert local_tokens == tokens and [p["workload"] for p in local_items] == [p["workload"] for p in whole]
+            assert local.get(f"/api/v1/workloads/{key}/policy").json()["workload"] == key
+            assert local.get("/api/v1/namespaces/default/impact").json().keys() == {"current", "candidate"}
+            assert local.get("/api/v1/policies", params={"limit": 1, "continue": "!!"}).status_code == 400
+    finally:
+        controller.close()

@@ -210,14 +210,26 @@ def test_a_big_graph_starts_one_box_per_namespace_and_a_click_opens_one(page, tm
     from bench.ui_scale import synthesize_cluster
     from tests.visualizer.conftest import running_ui
 
-    inventory, flows = synthesize_cluster(300, tmp_path)
+    inventory, flows = synthesize_cluster(400, tmp_path)
     with running_ui("--inventory", str(inventory), "--flows", str(flows)) as base:
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(r.url.removeprefix(base)))
         open_map(page, base)
-        assert page.locator(".node[data-kind=namespace]").count() == 12
+        assert page.locator(".node[data-kind=namespace]").count() == 16
         assert page.locator(".node[data-kind=workload]").count() == 0
+        # the review pages through the namespaces' policies: the first 300 (12 namespaces), then on demand
+        assert not [u for u in asked if u.split("?")[0] in ("/api/v1/policies", "/api/v1/policies/diff", "/api/v1/policies/impact")]
+        assert "/api/v1/namespaces/team-000/policies?limit=100" in asked
+        page.click("#tab-review")
+        assert page.locator(".policy").count() == 300
+        assert not [u for u in asked if u.startswith("/api/v1/namespaces/team-015/")]
+        page.click("#review-more")
+        page.wait_for_function("document.querySelectorAll('.policy').length === 400")
+        assert [u for u in asked if u.startswith("/api/v1/namespaces/team-015/policies?limit=")]
+        page.click("#tab-map")
         page.click('.node[data-id="ns:team-003"]')
         page.wait_for_function("document.querySelectorAll('.node[data-kind=workload]').length === 25")
-        assert page.locator(".node[data-kind=namespace]").count() == 11
+        assert page.locator(".node[data-kind=namespace]").count() == 15
         assert page.locator('.ns[data-ns="team-003"]').count() == 1
         page.click('.node[data-id="team-003/svc-00003"]')
         assert page.locator(".edge-g.hl").count() > 0  # its lines stand out

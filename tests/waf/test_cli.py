@@ -128,3 +128,24 @@ def test_body_limit_comes_from_the_env_the_injected_sidecar_gets(upstream, tmp_p
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_precompile_fills_the_cache_a_later_engine_loads(tmp_path, monkeypatch, capsys):
+    """The image's build step: the databases land in $NETGUARD_WAF_CACHE, and an engine started
+    later (a sidecar on a read-only file system) loads them rather than compiling."""
+    from waf import _engine
+    from waf.cli import main
+
+    monkeypatch.setenv("NETGUARD_WAF_CACHE", str(tmp_path))
+    assert main(["--precompile", "--paranoia", "1"]) == 0
+    files = sorted(tmp_path.glob("hs-*.db"))
+    assert files and f"{len(files)} databases for paranoia 1 in {tmp_path}" in capsys.readouterr().out
+    engine = _engine.Engine(_engine.EngineConfig(paranoia=1))
+    for vdb in engine._dbs:
+        assert _engine._load_cached(_engine._db_key(vdb.rules)) is not None
+
+
+def test_precompile_refuses_a_disabled_cache_at_once():
+    out = subprocess.run([sys.executable, "-m", "netguard", "waf", "--precompile"], capture_output=True, text=True,
+                         timeout=60, env={**os.environ, "NETGUARD_WAF_CACHE": "off"})  # fmt: skip
+    assert out.returncode == 2 and "NETGUARD_WAF_CACHE is off" in out.stderr

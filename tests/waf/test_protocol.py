@@ -210,3 +210,17 @@ def test_methods_that_are_not_words_are_blocked(method):
 @pytest.mark.parametrize("method", ["GET", "POST", "PROPFIND", "VERSION-CONTROL", "PURGE"])
 def test_registered_and_extension_methods_pass(method):
     assert 242103 not in rules_of(Request.make(method, "/", BROWSER))
+
+
+@pytest.mark.parametrize("probe", ["{% debug %}", "{{dump(app)}}", '{{#with "s" as |string|}}', "{{'a'.toUpperCase()}}", "${{<%[%'\"}}%\\."])
+def test_template_engine_probes_are_blocked(probe):
+    from urllib.parse import quote
+
+    assert blocked_by(get(BROWSER, "/preview?tpl=" + quote(probe)), 240101)
+
+
+def test_templates_a_cms_saves_pass():
+    from urllib.parse import quote_plus
+
+    tpl = "{% if user %}Hello {{ user.name }}{% endif %}\n{{#each items}}<li>{{ this.title }}</li>{{/each}}\n{{ 'TITLE' | translate }}"
+    assert 240101 not in rules_of(Request.make("POST", "/admin/templates/7", FORM, "body=" + quote_plus(tpl)))

@@ -40,6 +40,7 @@ SEPARATOR_ATTACKS = [
     "image.jpg&type C:\\windows\\win.ini",
     "127.0.0.1 & net user",
     "& powershell -nop -c iex(whoami)",
+    "| powershell.exe -nop -w hidden -c iex",
     "|| ping -n 3 127.0.0.1",
     "&ipconfig /all",
     "x & dir c:\\",

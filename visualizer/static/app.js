@@ -9,6 +9,11 @@
  * Large graphs start with each namespace drawn as one box (edges summed between namespaces); a click
  * opens a namespace (drill-down). From the controller, a large cluster loads as its namespaces
  * (/api/v1/namespaces) and each namespace's graph is fetched when it is opened.
+ *
+ * The review: policies are fetched a page at a time per namespace (/api/v1/namespaces/{ns}/policies
+ * with limit and continue, in namespace order, skipping the namespaces filtered out), each with its
+ * namespace's diff and impact; "show more" fetches the next pages. A workload selected on the map
+ * whose policy is not loaded yet is fetched on its own (/api/v1/workloads/{ns}/{kind}/{name}/policy).
  */
 "use strict";
 
@@ -26,8 +31,9 @@
     graph: null, policies: null, diff: null, impact: null, alerts: [], waf: { targets: {} },
     byId: new Map(), mode: "current", hiddenNs: new Set(), verdicts: new Set(VERDICTS),
     label: "", port: "", search: "", expanded: new Set(), selected: null, view: null,
-    viewBox: null, info: {}, reviewLimit: 300, reviewStatus: "all",
+    viewBox: null, info: {}, reviewLimit: 300, reviewStatus: "all", review: null, single: new Map(),
   };
+  const REVIEW_PAGE = 100; // policies per request
   window.netguard = { state, ready: false, layoutMs: 0 };
 
   // ---- small helpers ------------------------------------------------------------------------
@@ -125,13 +131,80 @@
     }
     window.netguard.reviewReady = true;
   }
+  // The review, paged: per namespace (in order), `limit` policies at a time with the `continue` token.
   async function loadReview() {
-    const [policies, diff, impact] = await Promise.all([api("/api/v1/policies"), api("/api/v1/policies/diff"), api("/api/v1/policies/impact")]);
-    state.policies = policies; state.diff = diff; state.impact = impact;
+    const overview = await api("/api/v1/namespaces");
+    const before = state.review;
+    const r = state.review = { order: overview.namespaces.filter((n) => n.policies > 0).map((n) => n.name),
+      total: overview.namespaces.reduce((sum, n) => sum + (n.policies || 0), 0), links: overview.links || [],
+      edges: new Map(overview.namespaces.map((n) => [n.name, n.edges || 0])), loaded: new Map(), parts: new Map(), warnings: [] };
+    if (before) { // a refresh: what was loaded, again (each namespace in one request)
+      await Promise.all([...before.loaded.entries()].filter(([ns]) => r.order.includes(ns))
+        .map(([ns, page]) => fetchPolicies(ns, Math.max(page.items.length, 1), true)));
+    }
+    await loadMore(Math.max(0, state.reviewLimit - loadedCount()));
     state.audit = ((await api("/api/v1/audit").catch(() => ({ audit: [] }))).audit) || [];
+    state.single = new Map();
     const open = [...document.querySelectorAll(".policy .body:not(.hidden)")].map((b) => b.parentElement.dataset.workload);
     renderReview();
     for (const w of open) { const b = document.querySelector(`.policy[data-workload="${CSS.escape(w)}"] .body`); if (b) openCard(b, true); }
+  }
+  const loadedCount = () => [...state.review.loaded.values()].reduce((sum, p) => sum + p.items.length, 0);
+  // One page of a namespace's policies (from the start when `again`), with its diff and impact once.
+  async function fetchPolicies(ns, limit, again) {
+    const r = state.review;
+    const page = (!again && r.loaded.get(ns)) || { items: [], next: "", done: false };
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (page.next) query.set("continue", page.next);
+    const path = `/api/v1/namespaces/${encodeURIComponent(ns)}`;
+    const [doc] = await Promise.all([api(`${path}/policies?${query}`), r.parts.has(ns) ? null
+      : Promise.all([api(`${path}/diff`), api(`${path}/impact`)]).then(([diff, impact]) => r.parts.set(ns, { diff, impact }))]);
+    page.items.push(...doc.policies);
+    page.next = (doc.metadata || {}).continue || "";
+    page.done = !page.next;
+    r.loaded.set(ns, page);
+    r.warnings = doc.warnings || [];
+    assembleReview();
+    return doc.policies.length;
+  }
+  // At least `n` more policies of the namespaces shown (fewer when there are no more).
+  async function loadMore(n) {
+    const r = state.review;
+    while (n > 0) {
+      const ns = r.order.find((x) => !state.hiddenNs.has(x) && !(r.loaded.get(x) || {}).done);
+      if (!ns) break;
+      n -= await fetchPolicies(ns, Math.min(REVIEW_PAGE, Math.max(n, 1)));
+    }
+    assembleReview();
+  }
+  async function loadNamespace(ns) {
+    const r = state.review;
+    while (r && r.order.includes(ns) && !(r.loaded.get(ns) || {}).done) await fetchPolicies(ns, REVIEW_PAGE);
+  }
+  // What renderReview shows, from the namespaces loaded: their policies, diffs and impacts joined.
+  function assembleReview() {
+    const r = state.review;
+    const policies = [], changes = [], impact = { current: { denied: [], edges: 0 }, candidate: { denied: [], edges: 0 } };
+    const seen = { current: new Set(), candidate: new Set() };
+    for (const ns of r.order) if (r.loaded.has(ns)) policies.push(...r.loaded.get(ns).items);
+    const parts = [...r.parts.keys()];
+    for (const part of r.parts.values()) {
+      changes.push(...(part.diff.changes || []));
+      for (const label of ["current", "candidate"]) {
+        const p = part.impact[label] || { denied: [], edges: 0 };
+        impact[label].edges += p.edges;
+        for (const d of p.denied) { // an edge between two loaded namespaces is in both
+          const k = `${d.source}|${d.target}|${d.port}|${d.protocol}`;
+          if (!seen[label].has(k)) { seen[label].add(k); impact[label].denied.push(d); }
+        }
+      }
+    }
+    const inside = new Set(parts);
+    const twice = r.links.filter((l) => l.source !== l.target && inside.has(l.source) && inside.has(l.target)).reduce((a, l) => a + l.edges, 0);
+    for (const label of ["current", "candidate"]) impact[label].edges -= twice;
+    state.policies = { policies, warnings: r.warnings, total: r.total, more: r.order.some((x) => !state.hiddenNs.has(x) && !(r.loaded.get(x) || {}).done) };
+    state.diff = { changes };
+    state.impact = impact;
   }
 
   // ---- writes: the browser's own write token (the UI's token may only read) -------------------
@@ -819,8 +892,16 @@
     renderDetails();
   }
   function policyFor(node) {
-    if (!state.policies || !node || node.kind !== "workload") return null;
-    return state.policies.policies.find((p) => p.workload === workloadKey(node)) || null;
+    if (!state.policies || !node || node.kind !== "workload" || node.placeholder) return null;
+    const key = workloadKey(node);
+    const found = state.policies.policies.find((p) => p.workload === key) || state.single.get(key);
+    if (found === undefined && !(state.review.loaded.get(node.namespace) || {}).done) { // not loaded yet: on its own
+      state.single.set(key, null);
+      api(`/api/v1/workloads/${key.split("/").map(encodeURIComponent).join("/")}/policy`)
+        .then((p) => { state.single.set(key, p); if (state.selected && state.selected.id === node.id) renderDetails(); })
+        .catch(() => {});
+    }
+    return found || null;
   }
   function kv(rows) {
     return el("table", { class: "kv" }, rows.filter((r) => r[1] !== undefined && r[1] !== null && r[1] !== "").map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v))));
@@ -1000,7 +1081,7 @@
     head.append(el("div", { class: "card review-filter", style: "flex-basis:100%" }, el("span", { class: "sub" }, "show "),
       el("div", { class: "segmented", id: "status-filter" }, ["all", "pending", "approved", "rejected"].map((st) =>
         el("button", { "data-status": st, class: state.reviewStatus === st ? "active" : "",
-          onclick: () => { state.reviewStatus = st; renderReview(); } }, st === "all" ? `all (${policies.length})` : `${st} (${counts[st] || 0})`)))));
+          onclick: () => { state.reviewStatus = st; renderReview(); } }, st === "all" ? `all (${policies.length}${state.policies.total > policies.length ? " loaded of " + fmtInt(state.policies.total) : ""})` : `${st} (${counts[st] || 0})`)))));
     const matching = policies.filter((p) => !state.hiddenNs.has(p.namespace) && (state.reviewStatus === "all" || p.status === state.reviewStatus));
     const shown = matching.slice(0, state.reviewLimit);
     list.replaceChildren(...shown.map((p) => {
@@ -1045,9 +1126,15 @@
             el("button", { class: "reset", onclick: decide("pending"), title: "back to pending" }, "↺"))),
         body);
     }));
-    if (matching.length > shown.length) {
-      list.append(el("button", { class: "button ghost", id: "review-more", onclick: () => { state.reviewLimit += 500; renderReview(); } },
-        `show ${Math.min(500, matching.length - shown.length)} more of ${fmtInt(matching.length - shown.length)} (or pick namespaces on the left)`));
+    if (matching.length > shown.length || state.policies.more) {
+      const more = async () => {
+        state.reviewLimit += 500;
+        await loadMore(Math.max(0, state.reviewLimit - loadedCount())).catch((err) => toast(String(err.message || err), true));
+        renderReview();
+      };
+      const left = Math.max(matching.length - shown.length, state.policies.total - policies.length);
+      list.append(el("button", { class: "button ghost", id: "review-more", onclick: more },
+        `show ${Math.min(500, left)} more of ${fmtInt(left)} (or pick namespaces on the left)`));
     }
     if (!shown.length) list.append(el("div", { class: "card" }, "No generated policies" + (state.hiddenNs.size ? " in the namespaces shown." : ".")));
     if (focus) {
@@ -1071,8 +1158,12 @@
     const p = ((state.policies || {}).policies || []).find((x) => x.namespace === ns && x.workload.split("/")[2] === name);
     return p ? p.workload : null;
   }
-  function route() {
+  async function route() {
     const want = parseHash();
+    if (want.view === "review" && want.ns && state.policies && !policyKey(want.ns, want.name)) {
+      await loadNamespace(want.ns).catch(() => {});
+      assembleReview();
+    }
     if (want.view === "review" && want.ns && state.policies && !policyKey(want.ns, want.name)) toast(`no generated policy for ${want.ns}/${want.name}`, true);
     showView(want.view, want.ns ? policyKey(want.ns, want.name) : null, true);
   }
@@ -1091,6 +1182,13 @@
     const link = $("#export-link");
     link.href = `/ui/export.${fmt}?verdict=${state.mode}`;
     link.setAttribute("download", `netguard-graph.${fmt}`);
+  }
+  // The namespaces shown changed: the review loads the policies of those newly shown, up to its limit.
+  function reviewShown() {
+    renderReview();
+    if (!state.review) return;
+    const shownCount = state.policies.policies.filter((p) => !state.hiddenNs.has(p.namespace)).length;
+    if (shownCount < state.reviewLimit && state.policies.more) loadMore(state.reviewLimit - shownCount).then(renderReview).catch(() => {});
   }
   function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }
 
@@ -1117,9 +1215,9 @@
     });
     $("#label-filter").addEventListener("input", debounce((e) => { state.label = e.target.value; render(); }, 200));
     $("#port-filter").addEventListener("input", debounce((e) => { state.port = e.target.value; render(); }, 200));
-    $("#ns-all").onclick = () => { state.hiddenNs.clear(); buildFilterLists(); render(); renderReview(); };
+    $("#ns-all").onclick = () => { state.hiddenNs.clear(); buildFilterLists(); render(); reviewShown(); };
     $("#ns-none").onclick = () => { for (const n of state.graph.nodes) state.hiddenNs.add(groupOf(n)); buildFilterLists(); render(); renderReview(); };
-    $("#ns-list").addEventListener("change", () => renderReview());
+    $("#ns-list").addEventListener("change", () => reviewShown());
     $("#expand-all").onclick = () => { state.expanded = new Set(state.graph.nodes.map(groupOf)); state.viewBox = null; render(); };
     $("#collapse-all").onclick = () => { state.expanded = new Set([OUTSIDE]); state.viewBox = null; render(); };
     $("#export-format").onchange = updateExportLink;
