@@ -257,7 +257,7 @@ def _runs(tokens: list[Token], what: frozenset[str] | None, after: int = -1) -> 
                 return True
             continue
         nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        if t.kind is Tok.NAME and t.text == "new":
+        if t.kind is Tok.NAME and (t.text == "new" or _called_keyword(tokens, i)):
             return True
         if t.kind is Tok.PUNCT and t.text in ("=", "+=", "-=", "++", "--", "||=", "&&=", "??="):
             return True
@@ -361,8 +361,9 @@ def is_js_alias(text: str) -> bool:
 
 def is_bare_js(text: str) -> bool:
     """True when the value, run as a script as it is, reaches a sink at a live position (`alert(1)`,
-    `document.write(x)`). Code a page's own script sends as data (source snippets in error reports,
-    programs an editor saves) has that shape too: rules using this apply to navigations only."""
+    `document.cookie`: reading it is what an injection probes first). Code a page's own script sends as
+    data (source snippets in error reports, programs an editor saves) has that shape too: rules using
+    this apply to navigations only."""
     return _runs(tokenize(text), SINKS)
 
 
@@ -383,35 +384,55 @@ _HANDLER = re.compile(r"(?:^|[\s\"'`/;])on[a-z]{3,40}\s*=\s*", re.I)
 
 
 def is_event_handler(text: str) -> bool:
-    """True unless every `on*=` attribute in the value is a JSX expression container that runs nothing
-    when evaluated as a handler (`onClick={handleClick}`, `onClick={() => setOpen(true)}`): in HTML its
-    braces are a block holding an uncalled function or a bare name. A handler that calls, assigns or
-    constructs (`onerror={alert(1)}`, `onload={location=name}`) or any other handler value is decisive."""
+    """True when an `on*=` attribute in the value runs something: its value, read as an HTML parser reads
+    an attribute value (quoted, unquoted up to a blank or `>`, or a JSX `{...}` container), calls,
+    assigns, constructs or names a dialog function (`onerror=alert(1)`, `onfocus=location=name`,
+    `onerror={alert(1)}`, `onload=alert`). Words that look like handlers in text and settings
+    (`online=yes`, `onboarding=done`, `"onsale=1"`) and JSX that calls nothing when its braces run as a
+    block (`onClick={() => setOpen(true)}`, `onClick={handleClick}`) pass. Decisive too: a handler with
+    nothing after `=`, or one inside an open tag whose value the value's end cuts (`<img src=x
+    onerror=aler`: the page's text goes on as its code). Fails closed when no handler is found."""
     seen = 0
     for m in _HANDLER.finditer(text):
         seen += 1
         if seen > MAX_HANDLERS:
             return True
         start = m.end()
-        if start >= len(text) or text[start] != "{" or _handler_runs(text[start : start + 4000]):
-            return True
+        if not text[start:].strip():
+            return True  # `onzoom=` ending the value: a scanner's probe
+        in_tag = text.rfind("<", 0, m.start()) > text.rfind(">", 0, m.start())
+        for tokens, cut in _handler_values(text, start):
+            if _handler_runs(tokens) or (cut and in_tag):
+                return True
     return not seen
 
 
-def _handler_runs(block: str) -> bool:
-    """The JSX container `{...}` (and what follows it, cut at its closing brace) as a handler body."""
-    tokens = tokenize(block)
-    depth = 0
-    for k, t in enumerate(tokens):
-        if t.text == "{":
-            depth += 1
-        elif t.text == "}":
-            depth -= 1
+def _handler_values(text: str, start: int) -> list[tuple[list[Token], bool]]:
+    """The tokens of the handler value at `start` — a JSX `{...}` block's inside, a quoted value, an
+    unquoted one (a backtick quotes only in old IE: both readings) — and whether the text ends inside it."""
+    head = text[start : start + 4000]
+    out = []
+    if head.startswith("{"):
+        tokens = tokenize(head)
+        depth = 0
+        for k, t in enumerate(tokens):
+            depth += (t.text == "{") - (t.text == "}")
             if depth == 0:
-                tokens = tokens[1:k]
-                break
-    else:
-        tokens = tokens[1:]
+                return [(tokens[1:k], False)]
+        return [(tokens[1:], True)]
+    if head[:1] in ("'", '"', "`"):
+        end = head.find(head[0], 1)
+        out.append((tokenize(head[1 : end if end >= 0 else len(head)]), end < 0))
+        if head[0] != "`":
+            return out
+    end = 0
+    while end < len(head) and not head[end].isspace() and head[end] != ">":
+        end += 1
+    out.append((tokenize(head[:end]), end == len(text) - start))
+    return out
+
+
+def _handler_runs(tokens: list[Token]) -> bool:
     return _runs(tokens, None) or any(t.kind is Tok.NAME and t.text.lower() in _HANDLER_SINKS for t in tokens[:1])
 
 

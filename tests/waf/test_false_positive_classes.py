@@ -381,3 +381,26 @@ def test_stack_frames_named_like_php_functions_and_java_type_arguments_pass():
     assert passes(Request.make("POST", "/collect", XHR, json.dumps({"error": err})))
     assert inspect(Request.make("POST", "/event", XHR, json.dumps([{"stack": stack + "\n" + "system('id')"}]))).blocked
     assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"type": "java.lang.Integer"}))).blocked
+
+
+def test_markdown_pipe_tables_command_lines_and_code_in_values_pass():
+    note = ("| rule | what | blocked |\n|---|---|---:|\n| 210102 | sqli: UNION SELECT | 58 |\n\n"
+            "Run it with `--format cilium`; the commands `show w' and `show c' print the terms.\n"
+            "```\n$ tool --dry-run -- -----BEGIN CERTIFICATE-----\n```")  # fmt: skip
+    code = "if (x) {\n  supportsView && hasTag(new View(8));\n}\nconsole.log(\"### ready\", argv.indexOf(\"--\"));"
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    from urllib.parse import quote_plus
+
+    assert passes(Request.make("POST", "/notes", form, "body=" + quote_plus(note)))
+    assert passes(Request.make("POST", "/snippets", XHR, json.dumps({"code": code, "lang": "js"})))
+    # the same fields carrying injections
+    assert inspect(Request.make("POST", "/notes", form, "body=" + quote_plus("x' union select password from users--"))).blocked
+    assert inspect(Request.make("POST", "/snippets", XHR, json.dumps({"code": "1 and sleep(5)"}))).blocked
+
+
+def test_settings_text_shaped_like_event_handlers_passes():
+    prefs = {"filters": "onsale=1&instock=1", "status": "online=yes", "flags": "mode=dark; onboarding=done"}
+    assert passes(Request.make("POST", "/api/prefs", XHR, json.dumps(prefs)))
+    assert passes(Request.make("GET", "/shop?f=onsale%3D1", {"User-Agent": UA, "Sec-Fetch-Mode": "navigate"}))
+    for attack in ('" onmouseover="alert(document.domain)', "x' onfocus=location=name autofocus '"):
+        assert inspect(Request.make("POST", "/api/prefs", XHR, json.dumps({"status": attack}))).blocked

