@@ -7,10 +7,14 @@ SELECT). So the value is read as the application's SQL would read it, in each co
 (bare, inside '...', inside "..."): a small tokenizer turns its first tokens into a fingerprint —
 one letter per token — and the fingerprint is matched against the shapes of injections.
 
-Token letters: s string, 1 number, n bareword, v @variable, V @@system_variable, f function call, k keyword, E statement
-(insert, drop...), S select, U union, & logic (and, or, xor, &&, ||), o operator, c comment (to the end),
-x procedure (exec, xp_..., sp_...), ( ) , ; themselves. Written for netguard (no libinjection code
-or data): the shapes below are this project's.
+Token letters: s string, 1 number or literal (true, null), n bareword, v @variable, V @@system_variable,
+f function call (F: one injected conditions use, sleep, ascii, extractvalue...), k keyword, L comparison
+word (like, in, is, between), E statement (insert, drop...), S select, U union, & logic (and, or, xor,
+&&, ||), = comparison (=, <, <>, <=>...), * star, o other operator (div, mod too), c comment (to the
+end), x procedure (exec, xp_..., sp_...), u a string of the context's quote left open at the end (the
+application's quote closes it), ? a sign that is no SQL (typographic quotes, a string of another quote
+left open), ( ) , ; themselves. Written for netguard (no libinjection code or data): the shapes below
+are this project's.
 """
 
 from __future__ import annotations
@@ -19,51 +23,81 @@ import re
 
 MAX_TOKENS = 10
 
-_LOGIC = frozenset({"and", "or", "xor", "div", "&&", "||"})
+_LOGIC = frozenset({"and", "or", "xor", "&&", "||"})
 _STATEMENTS = frozenset({"insert", "update", "delete", "drop", "truncate", "alter", "create",
                          "replace", "rename", "shutdown", "declare", "waitfor", "merge", "grant", "revoke"})  # fmt: skip
 _KEYWORDS = frozenset(
     {"from", "where", "having", "group", "order", "by", "limit", "offset", "into", "values", "set",
-     "like", "rlike", "regexp", "in", "is", "not", "null", "between", "exists", "case", "when", "then",
+     "not", "exists", "case", "when", "then",
      "else", "end", "as", "on", "join", "table", "database", "procedure", "all", "distinct", "top",
-     "asc", "desc", "delay", "sounds", "escape", "collate", "outfile", "dumpfile", "load_file", "true",
-     "false", "binary", "char", "nchar"}
+     "asc", "desc", "delay", "escape", "collate", "outfile", "dumpfile", "load_file",
+     "binary", "char", "nchar"}
 )  # fmt: skip
-_PROCEDURES = frozenset({"exec", "execute", "xp_cmdshell", "sp_executesql", "sp_configure", "print", "openrowset"})
-_WORD = re.compile(r"[a-z_$][\w$.]*")
+_COMPARE_WORDS = frozenset({"like", "rlike", "regexp", "in", "is", "between", "sounds", "glob", "similar"})
+# Functions injected conditions call (`or sleep(5)`, `1 and extractvalue(...)`); a condition calling any
+# other function after a logic word at the start of a value is code ("or isinstance(x)", "&& f(x)").
+_SQL_FUNCTIONS = frozenset(
+    {"sleep", "benchmark", "pg_sleep", "waitfor", "if", "iif", "ifnull", "isnull", "nullif", "coalesce", "ascii",
+     "ord", "char", "chr", "substring", "substr", "mid", "left", "right", "length", "len", "concat", "concat_ws",
+     "version", "database", "user", "current_user", "system_user", "session_user", "schema", "db_name",
+     "extractvalue", "updatexml", "load_file", "elt", "make_set", "export_set", "exists", "count", "hex", "unhex",
+     "md5", "sha1", "rand", "floor", "cast", "convert", "randomblob", "dbms_pipe.receive_message", "utl_inaddr.get_host_address",
+     "gtid_subset", "json_keys", "name_const", "row", "case", "instr", "locate", "position", "bin", "conv",
+     "sqlite_version", "group_concat", "string_agg", "xmltype", "to_char", "sys_context", "unicode", "nchar"}
+)  # fmt: skip
+_LITERALS = frozenset({"true", "false", "null", "unknown"})
+_PROCEDURES = frozenset({"exec", "execute", "xp_cmdshell", "sp_executesql", "sp_configure", "openrowset"})
+_WORD = re.compile(r"[a-z_$][\w$.]*(?:-[a-z][\w$.]*)*")  # hyphenated words are words: perl-doc, last-modified
 _NUM = re.compile(r"0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?")
-_GLUED_LOGIC = re.compile(r"(?:or|and|xor|div)(?=\d+(?![\w.])|[(\s'\"]|$)")  # not inside a token: 0and0f8t5
-_OPS2 = frozenset({"<=", ">=", "<>", "!=", "==", ":=", "<<", ">>", "->", "::", "!<", "!>"})
+_GLUED_LOGIC = re.compile(r"(?:or|and|xor)(?=\d+(?![\w.])|[(\s'\"]|$)")  # not inside a token: 0and0f8t5
+_OPS2 = frozenset({":=", "<<", ">>", "->", "::"})
+_COMPARISONS2 = frozenset({"<=", ">=", "<>", "!=", "==", "!<", "!>"})
 
 # Injection shapes over fingerprints (searched, so `^` anchors at the value's start in its context).
+# `=` is a comparison (=, <, >, <>, !=, <=>...), `o` any other operator: "or 1=1" is a condition, "and
+# Last-Modified" or "and src/main" is prose; after a closed string a comparison word counts too
+# (`' or x like '%'`), other keywords do not ("`X-Id` and `Y` set").
 _SHAPES = re.compile(
-    r"^s\)*&\(*[s1nvV](?:[ock)]|$)|^s\)*&\(*f\("  # ' or 1=1, ' or 'a'='a, ' or 1--, ' or x like, ' or sleep(
+    # ' or 1=1, ' or 'a'='a, ' or 1--, ' or x like '%', ' or '' ', ' or sleep(
+    r"^s\)*&\(*[s1nvVu](?:[o=*c)]|Lk?\(*[1su])|^s\)*&\(*[1nvVu]$|^s\)*&\(*s[su]|^s\)*&\(*[fF]\("
+    r"|^s\)*&\(*k\("  # ' or exists(select ...), ' and not(...)
+    r"|^s\)*[o=]\(*[1sn]\)*c"  # '=0--, admin'='x'#
     r"|^s\)*;\s*[ESUxkc]"  # '; drop ... / '; -- : stacked statement or cut after the string
-    r"|^s\)*c|^s\)*&$|^\)*;c"  # admin'-- : the rest of the query cut off; ' or; ; --
+    r"|^\)*;c"  # ; --
     r"|^s\)*U"  # ' union ...
-    r"|^[1n]\)*&\(*[1sv]\)*o"  # 1 or 1=1, hi or 1=..., 1 and (1)=1
+    r"|^[1n]\)*&\(*[1sv]\)*="  # 1 or 1=1, hi or 1=..., 1 and (1)=1
     r"|^1\)*&\(*[1sv](?:c|$)|^n\)*&\(*1c"  # 1 or 1--, hi or 1 --
-    r"|^&\(*[1snv]\)*o\(*[1snv]"  # or 1=1 / or a=a at the start: a condition glued onto a WHERE
+    # or 1=1, or x=1 at the start: a condition glued onto a WHERE (or a=a: _SELF_EQUAL)
+    r"|^&\(*[1sv]\)*=\(*[1snv]|^&\(*n\)*=\(*[1sv]"
     r"|^&\(*[1sv](?:c|$)"  # or 1 --
-    r"|^&\(*f\(|^[1n]\)*&\(*f\(|^f\([^)]*\)+c"  # or sleep(5), 1 or sleep(5), sleep(5)#
-    r"|U\(*S\(*(?:[1svVfo(k]|n[,)k])"  # union select 1... (a select list; "union select" alone is search text)
+    r"|^&\(*F\(|^[1n]\)*&\(*F\(|^F\([^)]*\)+c"  # or sleep(5), 1 or sleep(5), sleep(5)#
+    r"|U\(*S\(*(?:[1suvVfF*(k]|n[,)k])"  # union select 1... (a select list; "union select" alone is search text)
     r"|^[s1n]?\)*;\s*[ES]"  # 1; select
     # A value that starts with SELECT is a statement typed as text (a search for "select 1 from a", a
     # query pasted into a search box) unless it cuts the rest of the query or stacks another statement.
     r"|^S[^;c]*(?:c|;.)|^S\(*[vV]"  # select * from users--, select 1; drop..., select @@version
-    r"|^\(+S\(*[n1ok]|^s\)*\(+S"  # (select top 1, ' (select
-    r"|^x[xvVs(]|;x"  # exec xp_cmdshell / ; exec
-    r"|^&\(*1k1&1"  # or 2 between 1 and 3
-    r"|^[s1n]?\)*;&"  # '; or 1=1
-    r"|^[1n]?\)*k1o1"  # having 1=1, group by x having 1=1 handled below
-    r"|kn?k1o1"  # group by userid having 1=1
+    r"|^\(+S\(*(?:[1*vV]|k1|n[,k]|kn[,k])|^s\)*\(+S"  # (select top 1, (select name from, ' (select
+    r"|^x\(*[xvVs]|;x|^nV"  # exec xp_cmdshell, exec(@s), exec('sel'+'ect') / ; exec / print @@version
+    r"|^&\(*1L1&1"  # or 2 between 1 and 3
+    r"|^s?\)*;&"  # '; or 1=1 (a value opening with `;` then a condition; "warranty; and" is prose)
+    r"|^[1n]?\)*k1[o=]1"  # having 1=1, group by x having 1=1 handled below
+    r"|kn?k1[o=]1"  # group by userid having 1=1
     r"|^v\s*S|^V$|^[vV]k|^xV"  # @var select.. / @@version / print @@version
-    r"|^s\)*k{1,2}1(?:[co,;]|$)"  # ' order by 1--, ' having 1=1
+    r"|^s\)*k{1,2}1(?:[co=,;]|$)"  # ' order by 1--, ' having 1=1
 )
 
 
-def _tokens(text: str) -> str:
-    """The fingerprint of the first MAX_TOKENS tokens of `text` (lowercased by the caller)."""
+# Only where a quote of the application's opened the string: admin'-- cuts the rest of the query (bare,
+# `'K'  # comment` is a literal and a comment: code, not a cut).
+_QUOTED_SHAPES = re.compile(r"^s\)*(?:c|&$)")  # admin'--, admin' or
+# Backticks quote identifiers (MySQL): there only a stacked statement or UNION counts, as Markdown code
+# spans and JavaScript template literals fill values with backticks ("`x`)&&(y=`...").
+_BACKTICK_SHAPES = re.compile(r"^s\)*(?:;[ESUx]|U)")
+
+
+def _tokens(text: str, context: str = "") -> str:
+    """The fingerprint of the first MAX_TOKENS tokens of `text` (lowercased by the caller), read inside
+    the application's `context` quote (empty: a number or bare context)."""
     out: list[str] = []
     i, n = 0, len(text)
     while i < n and len(out) < MAX_TOKENS:
@@ -82,18 +116,35 @@ def _tokens(text: str) -> str:
                     end += 2
                     continue
                 break
-            out.append("s")
+            # A string left open at the end is closed by the application's own quote (`admin' or '`)
+            # only when it is that quote; another kind stays open: prose ("`show w' and `show c'"). A
+            # string closed at the very end leaves the application's quote open: "x" and "y" is prose.
+            if end == n and context:  # `u`: left open for the application's quote to close
+                out.append("u" if c == context else "?")
+            else:
+                out.append("s")
             i = end + 1
             continue
-        if c == "#" and i + 1 < n and (text[i + 1].isalnum() or text[i + 1] == "_"):
-            # `'#box_3f'`, `'#fff'`: a CSS selector or a color in quoted code, not a comment cutting
-            # the query (`admin'#` ends the value or a line there)
+        if c == "#" and i + 1 < n and (text[i + 1].isalnum() or text[i + 1] in "_/#'\"`"):
+            # `'#box_3f'`, `'#fff'`, `'#/route'`, `"#"`, `"### Title"`: a CSS selector, a color, a hash
+            # route, a literal or a heading in quoted code, not a comment cutting the query (`admin'#`
+            # ends the value or a line there)
             i += 1
-            while i < n and (text[i].isalnum() or text[i] in "_-"):
+            while i < n and (text[i].isalnum() or text[i] in "_-/#"):
                 i += 1
             out.append("n")
             continue
-        if c == "-" and text.startswith("--", i) or c == "#":
+        if c == "-" and text.startswith("--", i):
+            j = i + 2
+            while j < n and text[j] == "-":
+                j += 1
+            if j >= n or not (text[j].isalnum() or text[j] in "_'\"`${") or (text[j] in "'\"`" and j + 1 == n):
+                out.append("c")  # `--`, `-- -`, `--+`, `---`
+                break
+            out.append("o")  # `--format`, `-----BEGIN`, `"--"`: an option, a rule line, a literal (MySQL's `--x` is no comment)
+            i = j
+            continue
+        if c == "#":
             out.append("c")
             break
         if c == "/" and text.startswith("/*", i):
@@ -102,6 +153,9 @@ def _tokens(text: str) -> str:
                 out.append("c")
                 break
             i = end + 2
+            continue
+        if c == "-" and i + 1 < n and text[i + 1].isdigit() and (not out or out[-1] in "&=o*(,;kLSUEx"):
+            i += 1  # a negative number (`union select -1`, `id=-1 or`): the sign is no operator
             continue
         if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
             m = _NUM.match(text, i)
@@ -129,6 +183,8 @@ def _tokens(text: str) -> str:
             i = m.end() if m else i + 1
             if word in _LOGIC:
                 out.append("&")
+            elif word in ("div", "mod"):
+                out.append("o")  # arithmetic (and `div` is HTML's commonest word in code)
             elif word == "union":
                 out.append("U")
             elif word == "select":
@@ -137,24 +193,36 @@ def _tokens(text: str) -> str:
                 out.append("E")
             elif word in _PROCEDURES or word.startswith(("xp_", "sp_")):
                 out.append("x")
+            elif word in _COMPARE_WORDS:
+                out.append("L")
+            elif word in _LITERALS:
+                out.append("1")
             elif word in _KEYWORDS:
                 out.append("k")
             else:
                 j = i
                 while j < n and text[j] in " \t":
                     j += 1
-                out.append("f" if j < n and text[j] == "(" else "n")
+                out.append(("F" if word in _SQL_FUNCTIONS else "f") if j < n and text[j] == "(" else "n")
             continue
         two = text[i : i + 2]
         if two in ("&&", "||"):
             out.append("&")
             i += 2
             continue
-        if two in _OPS2:
-            out.append("o")
+        if text.startswith("<=>", i):
+            out.append("=")
+            i += 3
+            continue
+        if two in _COMPARISONS2 or two in _OPS2:
+            out.append("=" if two in _COMPARISONS2 else "o")
             i += 2
             continue
-        if c in "=<>!+-*/%^|&~":
+        if c in "=<>":
+            out.append("=")
+        elif c == "*":
+            out.append("*")
+        elif c in "!+-/%^|&~":
             out.append("o")
         elif c in "(),;":
             out.append(c)
@@ -170,12 +238,25 @@ def _tokens(text: str) -> str:
 def fingerprints(value: str) -> list[str]:
     """The fingerprint of `value` in each context it may sit in: bare, and inside each kind of quote
     it contains (the quote that closes the application's string opens the injection)."""
-    text = value.lower()
-    fps = [_tokens(text)]
+    return [fp for _, fp in _contexts(value.lower())]
+
+
+def _contexts(text: str) -> list[tuple[str, str]]:
+    out = [("", _tokens(text))]
     for q in "'\"`":
         if q in text:
-            fps.append(_tokens(q + text))
-    return fps
+            out.append((q, _tokens(q + text, q)))
+    return out
+
+
+def _injection(text: str) -> bool:
+    for quote, fp in _contexts(text):
+        if quote == "`":
+            if _BACKTICK_SHAPES.search(fp):
+                return True
+        elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
+            return True
+    return False
 
 
 # A condition comparing an operand with itself after a logic word (`or a=a`, `hi or x like x`): a
@@ -187,6 +268,10 @@ _HEX = re.compile(r"0x((?:[0-9a-f]{2}){8,})")
 _HIDDEN_SQL = re.compile(r"\b(?:select|union|insert|update|delete|drop|exec|execute|waitfor|declare|shutdown)\b|@@\w")
 _COMMENT = re.compile(r"/\*.*?\*/", re.S)
 MAX_COMMENTED = 4096
+
+
+# Quote arithmetic on the whole value (`'-'`, `'*'`, `' '`): `'' - ''` is 0, equal to every name.
+_QUOTE_ARITHMETIC = re.compile(r"\s*(['\"`])\s*[-+*/%&|^ ]\s*\1\s*")
 
 
 def _hex_sql(text: str) -> bool:
@@ -201,13 +286,13 @@ def _hex_sql(text: str) -> bool:
 
 
 def is_sqli(value: str) -> bool:
-    if any(_SHAPES.search(fp) for fp in fingerprints(value)):
-        return True
     text = value.lower()
-    if _SELF_EQUAL.search(text) or ("0x" in text and _hex_sql(text)):
+    if _injection(text):
+        return True
+    if _QUOTE_ARITHMETIC.fullmatch(text) or _SELF_EQUAL.search(text) or ("0x" in text and _hex_sql(text)):
         return True
     # Keywords split by comments (`1 uni/**/on select`) for back ends or filters that drop comments.
     if "/*" in text and len(text) <= MAX_COMMENTED:
         joined = _COMMENT.sub("", text)
-        return joined != text and any(_SHAPES.search(fp) for fp in fingerprints(joined))
+        return joined != text and _injection(joined)
     return False
