@@ -356,6 +356,18 @@ def _shell_args(cmd: _Cmd) -> tuple[bool, bool]:
 _PROBES = frozenset({"echo", "printf", "sleep", "ping"})
 
 
+# WORDLIKE commands that are English words or names people list (`pets=dog|cat`, `langs=python|java`).
+_ENGLISH = WORDLIKE - frozenset(
+    "id ps ls env pwd cd du df nl od ar pr fmt su sg ln cp mv rm dd ed vi tr bc ss ip jq sc reg net1 npm pip gem psql".split()
+)
+_PLAIN_WORD = re.compile(r"\s*[a-z][a-z0-9_-]*\s*")
+
+
+def _listed_word(cmd: _Cmd, before: str) -> bool:
+    """A bare English-word command after one plain word: an item of a list."""
+    return not cmd.args and not cmd.redirect and cmd.name in _ENGLISH and _PLAIN_WORD.fullmatch(before) is not None
+
+
 def _single_token(text: str) -> bool:
     t = text.strip(" \t=:")
     return len(t) <= 64 and not re.search(r"\s", t)
@@ -374,6 +386,8 @@ def _shell_like(cmd: _Cmd, broke_out: bool) -> bool:
     return (flags and not wordlike) or (not cmd.args and not wordlike and len(cmd.name) >= 5)
 
 
+# A text table: a first row `| a | b |`, an ASCII border `+----+----+`, a markdown delimiter `|---|`.
+_TABLE_ROW = re.compile(r"\s*\|(?:[^|;\n]*\|){2,}\s*(?:[;\n]|$)|.*?(?:\+-{3,}\+|\|\s*:?-{3,}:?\s*\|)", re.S)
 _DATA_URL_END = re.compile(r"\bdata:[\w/+.-]*$")
 
 
@@ -382,6 +396,7 @@ def injected_commands(text: str) -> list[str]:
     an injection would be (see the module's docstring); empty for prose, lists, tables and blobs."""
     folded = fold(text)
     segs = segments(folded)
+    table = _TABLE_ROW.match(folded) is not None
     found: list[str] = []
     prev_cmd = False
     for i, seg in enumerate(segs):
@@ -394,8 +409,19 @@ def injected_commands(text: str) -> list[str]:
             continue
         if seg.opener == ";" and _DATA_URL_END.search(segs[i - 1].text):
             continue  # `data:image/png;base64,...`: a MIME parameter, no separator
-        first_sep = i == 1 and _single_token(segs[0].text) and not (seg.opener == "&" and "?" in segs[0].text)
-        broke_out = first_sep or prev_cmd or seg.opener in ("$(", "<(", ">(")
+        if i + 1 < len(segs) and segs[i + 1].opener == "(" and re.fullmatch(r"\s*[\w.-]+", seg.text):
+            prev_cmd = False
+            continue  # `iconv(conv, ...)`: a function call in code
+        # (a backtick pair at the start is the substitution rule's, which reads markdown's code spans)
+        first_sep = (
+            i == 1 and seg.opener != "`" and _single_token(segs[0].text) and not (seg.opener == "&" and "?" in segs[0].text)
+        )
+        # (`$(cmd)` and `<(cmd)` are the substitution rule's: shell syntax wherever they stand)
+        broke_out = first_sep or prev_cmd
+        if first_sep and not prev_cmd and cmd is not None and _listed_word(cmd, segs[0].text):
+            broke_out = False  # `dog|cat`, `python|java`, `id;type;name`: a list of words, not a breakout
+        if first_sep and seg.opener == "|" and table:
+            broke_out = False  # `| ID | Name |`: a markdown table's first row
         if cmd is not None and _shell_like(cmd, broke_out):
             found.append(cmd.name)
             prev_cmd = True
@@ -416,6 +442,7 @@ _SUBST = re.compile(r"\$\(\(|\$\(|[<>]\(|`|\$\{|\$\[")
 _PARAM = re.compile(
     r"\$\{[!#]?(?:\w+|[@*#?$!-]|(?=:))(?:(?::?[-+=?]|[#%]{1,2}|//?|\^{1,2}|,{1,2}|:)[\w\s./:#%*?@~$!,+=^{}-]{0,60})?\}"
 )
+_MAKE_VAR = re.compile(r"[A-Z][A-Z0-9_]*\)")
 _ARITH = re.compile(r"\$\[[\s\d+*/%()$\w-]*\]")
 
 
@@ -429,6 +456,9 @@ def is_substitution(text: str) -> bool:
 def substitution(text: str) -> str | None:
     """The substitution found (for tests and the audit's curious), or None."""
     low = fold_quotes(text.lower())
+    orig = fold_quotes(text)
+    if len(orig) != len(low):
+        orig = low
     if re.fullmatch(r"\s*\$\{\s*\w+\s*\}\s*", low):
         return low.strip()
     for m in _SUBST.finditer(low):
@@ -451,6 +481,8 @@ def substitution(text: str) -> str | None:
             cmd = _command([w for w in _WORD_SPLIT.split(inner.strip()) if w][:8])
             if cmd is None:
                 continue
+            if op == "$(" and _MAKE_VAR.match(orig, m.end()) and cmd.name not in WINDOWS_COMMANDS:
+                continue  # `$(MAKE)`, `$(TAR) -x`: a Makefile's variable (shell commands are lowercase)
             # `$(...)` and `<(...)` are shell syntax anywhere; a backtick pair is also markdown's code
             # span, read as a shell's only at the value's start or with a command line's arguments
             if op != "`" or _shell_like(cmd, broke_out=_single_token(low[: m.start()])):

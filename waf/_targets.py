@@ -356,6 +356,14 @@ def _parse_xml(body: str, out: _Collector) -> None:
             path.append(tag)
 
 
+def _declared_text(ctype: str) -> bool:
+    """A form, JSON or XML body: the application parses it as declared, whatever bytes it holds, so
+    it is inspected as declared too. Browsers never put raw control bytes in these (forms are
+    percent-encoded, JSON escapes controls); a few control bytes added to one must not make it
+    "binary" and skip every text rule (sniffing decides only for other and undeclared types)."""
+    return ctype == "application/x-www-form-urlencoded" or ctype.endswith(("/json", "+json", "/xml", "+xml"))
+
+
 def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
     """Decode, sniff, then parse by type. Binary content (after decompression) reaches no text rule;
     a multipart body is sniffed part by part instead (file parts are binary, fields are text)."""
@@ -365,7 +373,7 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
     out.body = body
     ctype, params = _content_type(req)
     multipart = ctype.startswith("multipart/") and _boundary(params)
-    if body.refusal or (body.kind is not BodyKind.TEXT and not multipart):
+    if body.refusal or (body.kind is not BodyKind.TEXT and not multipart and not _declared_text(ctype)):
         return
     text = body.data.decode("utf-8", "surrogateescape").replace("\udc00", "")
     if multipart:

@@ -48,7 +48,7 @@ class Token:
 # One linear pattern per token (no nested repetition); strings may be unterminated (the value ends).
 _TOKEN = re.compile(
     r"(?P<ws>[\s\u00a0\u2028\u2029\ufeff]+)"
-    r"|(?P<comment>//[^\n\r\u2028\u2029]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|<!--[^\n]*|-->[^\n]*)"
+    r"|(?P<comment>//[^\n\r\u2028\u2029]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|<!--[^\n]*)"
     r"|(?P<str>'(?:[^'\\\n]|\\.)*'?|\"(?:[^\"\\\n]|\\.)*\"?)"
     r"|(?P<template>`(?:[^`\\]|\\.)*`?)"
     r"|(?P<num>\d[\w.]*|\.\d[\w.]*)"
@@ -262,7 +262,7 @@ def _runs(tokens: list[Token], what: frozenset[str] | None, after: int = -1) -> 
         if t.kind is Tok.PUNCT and t.text in ("=", "+=", "-=", "++", "--", "||=", "&&=", "??="):
             return True
         if nxt is not None and (nxt.text == "(" or nxt.kind is Tok.TEMPLATE):
-            if t.kind is Tok.NAME and t.text not in _PREFIX_WORDS or t.text in (")", "]"):
+            if t.kind is Tok.NAME and t.text not in _PREFIX_WORDS or t.text in (")", "]", "?."):
                 return True
     return False
 

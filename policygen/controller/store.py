@@ -133,10 +133,12 @@ _MERGE_SQL = {
 }
 
 
-def _upsert_edge() -> str:
+def _upsert_edge(rows: int = 1) -> str:
+    """The edges' upsert of `rows` rows (one VALUES tuple each; their keys must differ: coalesce first)."""
     updates = [_MERGE_SQL[f.metadata["merge"]].format(c=f.name) for f in STAT_FIELDS if f.metadata["merge"] in _MERGE_SQL]
     updates.append("baseline = {greatest}(edges.baseline, excluded.baseline)")
-    return (f"INSERT INTO edges ({', '.join(EDGE_COLUMNS)}) VALUES ({', '.join('?' * len(EDGE_COLUMNS))}) "
+    values = ", ".join([f"({', '.join('?' * len(EDGE_COLUMNS))})"] * rows)
+    return (f"INSERT INTO edges ({', '.join(EDGE_COLUMNS)}) VALUES {values} "
             f"ON CONFLICT (src, dst, port, protocol) DO UPDATE SET {', '.join(updates)}")
 
 
@@ -442,7 +444,7 @@ class Store:
         cur = conn.cursor()
         cur.execute("DELETE FROM edges")
         if edges:
-            cur.executemany(self._q(self._sql(_UPSERT_EDGE)), [_edge_params(r) for r in edges])
+            self._upsert_edges(cur, [_edge_params(r) for r in edges])
         rows = sorted({i.workload.key: json.dumps(dict(i.labels)) for i in learned}.items())
         if rows:
             cur.executemany(self._q("INSERT INTO learned (workload, labels) VALUES (?, ?) ON CONFLICT (workload) DO NOTHING"),
@@ -473,10 +475,10 @@ class Store:
             del self.own_ids[next(iter(self.own_ids))]
         rows = [r for w in writes for r in w.edges]
         if len(writes) > 1:
-            rows = coalesce(rows)
+            rows = coalesce(rows)  # one row per edge (PostgreSQL's multi-row upsert needs it too)
         edges = [_edge_params(r) for r in self._merge_stored_names(cur, rows)]
         if edges:
-            cur.executemany(self._q(self._sql(_UPSERT_EDGE)), edges)
+            self._upsert_edges(cur, edges)
         learned = {info.workload.key: json.dumps(dict(info.labels)) for w in writes for info in w.learned}
         if learned:
             cur.executemany(self._q("INSERT INTO learned (workload, labels) VALUES (?, ?) ON CONFLICT (workload) DO NOTHING"),
@@ -486,6 +488,10 @@ class Store:
             cur.executemany(self._q(self._sql(_UPSERT_ALERT)), alerts)
         conn.commit()
         return ids
+
+    def _upsert_edges(self, cur: Any, params: list[tuple]) -> None:
+        """Upsert edge rows of distinct keys. SQLite: executemany (in-process, no round trips)."""
+        cur.executemany(self._q(self._sql(_UPSERT_EDGE)), params)
 
     def _merge_stored_names(self, cur: Any, rows: list[EdgeRow]) -> list[EdgeRow]:
         """Rows carrying DNS names get the names stored (and those of earlier rows of this group) merged
@@ -768,6 +774,10 @@ class SQLiteStore(Store):
         return os.path.getsize(self.path)
 
 
+UPSERT_ROWS = 512  # edges a PostgreSQL upsert statement (14 parameters each: well under the protocol's 65,535)
+_UPSERT_SQL: dict[int, str] = {}  # rows -> the statement, made once per size
+
+
 class PostgresStore(Store):
     """PostgreSQL through pg8000 (pure Python, BSD). URL: postgresql://user:password@host:port/database."""
 
@@ -793,6 +803,20 @@ class PostgresStore(Store):
     def _columns(self, cur: Any, table: str) -> set[str]:
         cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,))
         return {row[0] for row in cur.fetchall()}
+
+    def _upsert_edges(self, cur: Any, params: list[tuple]) -> None:
+        """pg8000's executemany is one round trip a row: upsert UPSERT_ROWS rows a statement instead (the keys of
+        one statement must differ: the writer coalesces a group's rows first)."""
+        start = 0
+        while start < len(params):  # chunks of UPSERT_ROWS, the rest in powers of two: a dozen statements in all
+            left = len(params) - start
+            size = UPSERT_ROWS if left >= UPSERT_ROWS else 1 << (left.bit_length() - 1)
+            chunk = params[start:start + size]
+            start += size
+            sql = _UPSERT_SQL.get(len(chunk))
+            if sql is None:
+                sql = _UPSERT_SQL[len(chunk)] = self._q(self._sql(_upsert_edge(len(chunk))))
+            cur.execute(sql, tuple(value for row in chunk for value in row))
 
     def _insert_batch(self, cur: Any, w: BatchWrite, now: float) -> int:
         cur.execute("INSERT INTO batches (agent, received, records, connections, body) VALUES (%s, %s, %s, %s, %s) RETURNING id",

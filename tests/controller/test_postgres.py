@@ -330,3 +330,35 @@ def test_a_replica_picks_up_another_replicas_batches_into_its_live_review_withou
     whole = one.graph_json()
     assert [(e["source"], e["target"], e["key"], e["connections"], e["baseline"]) for e in graph["edges"]] == \
         [(e["source"], e["target"], e["key"], e["connections"], e["baseline"]) for e in whole["edges"]]
+
+
+def test_a_group_commit_of_many_edges_upserts_on_postgres_as_on_sqlite(postgres, tmp_path):
+    """PostgreSQL takes a group's edges in multi-row upserts (pg8000's executemany is a round trip a row): 700
+    edges in chunks of 512 and powers of two, the same edges again in a second group (a stats merge), names
+    merged with the stored ones; the stored edges are exactly SQLite's."""
+    from netguard.model import Edge, EdgeKey, EdgeStats, Endpoint, EndpointKind, Workload
+    from policygen.controller.store import BatchWrite, EdgeRow
+
+    def writes(t: float) -> list[BatchWrite]:
+        rows = [EdgeRow(Edge(EdgeKey(Endpoint.of(Workload("ns", "Deployment", f"w{i % 70}")),
+                                     Endpoint.of(Workload("ns", "Deployment", f"w{i // 70}")), 8080, "TCP"),
+                             EdgeStats(1 + i % 3, 100, 2, t + i, t + i + 1, "http")), i % 2 == 0) for i in range(700)]
+        rows.append(EdgeRow(Edge(EdgeKey(Endpoint.of(Workload("ns", "Deployment", "w0")),
+                                         Endpoint(EndpointKind.WORLD, address="203.0.113.9"), 443, "TCP"),
+                                 EdgeStats(1, 1, 1, t, t, dst_names=(f"n{int(t)}.example.com",))), True))
+        return [BatchWrite("a", b"{}", 1, 1, edges=rows[:400]), BatchWrite("b", b"{}", 1, 1, edges=rows[350:])]
+
+    stores = [open_store(_database(postgres, "manyedges")), open_store(str(tmp_path / "many.db"))]
+    try:
+        for store in stores:
+            for t in (1000.0, 5000.0):
+                group = writes(t)
+                futures = [store.submit(w) for w in group]  # queued together: one group commit, coalesced
+                for future in futures:
+                    future.result()
+        pg, lite = ([e.to_record() for e in s.edges()] for s in stores)
+        assert len(pg) == 701 and pg == lite
+        assert stores[0].baseline_keys() == stores[1].baseline_keys()
+    finally:
+        for store in stores:
+            store.close()

@@ -153,3 +153,17 @@ def test_protocol_policy_lets_browsers_through():
     hdrs = {"Content-Type": "text/plain;charset=UTF-8", "Connection": "keep-alive", "Accept": "*/*"}
     assert not inspect(Request.make("POST", "/beacon", hdrs, b'{"t":1}')).blocked
     assert not inspect(Request.make("POST", "/blob", {}, bytes(range(256)))).blocked  # a typeless Blob
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"a=\x0b&q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"),
+        ("application/json", b'{"a":"\x0b\x0b\x0b","q":"<script>alert(1)</script>"}'),
+        ("application/xml", b"<a>\x01\x02\x03<q>&lt;script&gt;alert(1)&lt;/script&gt;</q></a>"),
+    ],
+)
+def test_control_bytes_do_not_make_a_declared_form_json_or_xml_body_binary(ctype, body):
+    """Bypass class: a few raw control bytes in a short body used to tip the sniffer to "binary", so
+    the whole body skipped every text rule; the application still parses it as declared."""
+    assert inspect(Request.make("POST", "/", {"Content-Type": ctype}, body)).blocked

