@@ -40,7 +40,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(base: str, proc: subprocess.Popen | None = None, timeout: float = 30.0) -> None:
+def wait_healthy(base: str, proc: subprocess.Popen | None = None, timeout: float = 120.0) -> None:
+    """Bounded; long enough for a WAF sidecar that compiles its rule databases on a cold cache (~21 s of CPU)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:

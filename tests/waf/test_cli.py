@@ -15,8 +15,9 @@ from tests.waf.conftest import free_port
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """A bound, not a timing: a cold cache compiles the rule databases (~21 s of CPU) in the child."""
     return subprocess.run([sys.executable, "-m", "netguard", "waf", *args], capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+                          timeout=300)  # fmt: skip
 
 
 def test_help_shows_an_example():
@@ -59,7 +60,7 @@ def test_inspect_prints_a_verdict():
     assert out.returncode == 1 and '"blocked": true' in out.stdout
 
 
-def _wait_ok(url: str, deadline: float = 30) -> None:
+def _wait_ok(url: str, deadline: float = 120) -> None:  # a cold cache compiles ~21 s of CPU first
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         try:
@@ -117,7 +118,7 @@ def test_body_limit_comes_from_the_env_the_injected_sidecar_gets(upstream, tmp_p
                              "--metrics-listen", "127.0.0.1:0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(200):  # bounded: up to 20 s for start-up
+        for _ in range(1200):  # bounded: up to 120 s for start-up (a cold cache compiles first)
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                     break
@@ -139,7 +140,8 @@ def test_precompile_fills_the_cache_a_later_engine_loads(tmp_path, monkeypatch, 
     monkeypatch.setenv("NETGUARD_WAF_CACHE", str(tmp_path))
     assert main(["--precompile", "--paranoia", "1"]) == 0
     files = sorted(tmp_path.glob("hs-*.db"))
-    assert files and f"{len(files)} databases for paranoia 1 in {tmp_path}" in capsys.readouterr().out
+    out = capsys.readouterr().out  # the count is of the databases it scans with; probes built on the way are cached too
+    assert files and f"databases for paranoia 1 in {tmp_path}" in out and int(out.split()[0]) <= len(files)
     engine = _engine.Engine(_engine.EngineConfig(paranoia=1))
     for vdb in engine._dbs:
         for group in vdb.groups:  # every database the engine scans with: exact, batch twin, solo
