@@ -122,3 +122,19 @@ def controller_process(tmp_path: Path):
     yield start
     for p in started:
         p.stop()
+
+
+def count_synthesis(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """From now on, the key of every workload whose policy is synthesized, in order: how tests check
+    that a batch re-synthesizes only the workloads it touched."""
+    from policygen.synth import Synthesizer
+
+    calls: list[str] = []
+    real = Synthesizer.policy_for
+
+    def counting(self, workload, ins, outs):  # type: ignore[no-untyped-def]
+        calls.append(workload.key)
+        return real(self, workload, ins, outs)
+
+    monkeypatch.setattr(Synthesizer, "policy_for", counting)
+    return calls

@@ -18,7 +18,7 @@ from policygen.controller.metrics import Metrics
 from policygen.controller.service import Controller, FileInventory
 from policygen.controller.settings import Settings
 from policygen.controller.store import SCHEMA_VERSION, open_store
-from tests.controller.conftest import AUTH, CLUSTER, batch, bookinfo_records, free_port
+from tests.controller.conftest import AUTH, CLUSTER, batch, bookinfo_records, count_synthesis, free_port
 from tests.controller.test_kube import wait_for
 from tests.controller.test_modes import LATERAL
 from tests.tools import must_not_skip, require_tool
@@ -293,7 +293,6 @@ def test_a_replica_picks_up_another_replicas_batches_into_its_live_review_withou
     """Replica B follows A's batches incrementally: its live review stays the same object, only the workloads
     at the ends of A's new edge are synthesized again, B's own batches are not counted twice, and B then
     serves exactly what one controller given every batch serves."""
-    from policygen.synth import Synthesizer
 
     url = _database(postgres, "pickup")
     records = bookinfo_records()
@@ -304,14 +303,7 @@ def test_a_replica_picks_up_another_replicas_batches_into_its_live_review_withou
         b.ingest(json.dumps(batch(records[half:], agent="node-2")).encode())
         b.policies_json()  # B's live review: built from the database, every policy synthesized
         live = b.live()
-        calls: list[str] = []
-        real = Synthesizer.policy_for
-
-        def counting(self, workload, ins, outs):
-            calls.append(workload.key)
-            return real(self, workload, ins, outs)
-
-        monkeypatch.setattr(Synthesizer, "policy_for", counting)
+        calls = count_synthesis(monkeypatch)
         a.ingest(json.dumps(batch([LATERAL])).encode())  # a new edge, from another replica
         b.ingest(json.dumps(batch([LATERAL], agent="node-2")).encode())  # and the same from B itself
         b.sync()

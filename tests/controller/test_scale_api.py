@@ -3,8 +3,7 @@ gzip; and the incremental review behind them (a batch re-synthesizes only the wo
 
 from __future__ import annotations
 
-from policygen.synth import Synthesizer
-from tests.controller.conftest import AUTH, batch, bookinfo_records
+from tests.controller.conftest import AUTH, batch, bookinfo_records, count_synthesis
 
 RATINGS = "default/Deployment/ratings-v1"
 
@@ -70,14 +69,7 @@ def test_a_batch_synthesizes_again_only_the_workloads_it_touched(client, monkeyp
     records = bookinfo_records()
     _ingest(client, records)
     client.get("/api/v1/policies")  # everything synthesized once
-    calls: list[str] = []
-    real = Synthesizer.policy_for
-
-    def counting(self, workload, ins, outs):
-        calls.append(workload.key)
-        return real(self, workload, ins, outs)
-
-    monkeypatch.setattr(Synthesizer, "policy_for", counting)
+    calls = count_synthesis(monkeypatch)
     assert client.get("/api/v1/policies").json()["policies"]
     assert calls == []  # nothing changed: nothing synthesized
     to_ratings = next(r for r in records if r.get("dst_pod_ip") == "10.244.1.12")
