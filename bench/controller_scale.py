@@ -208,6 +208,15 @@ async def new_edge_latency(url: str, n: int, bodies: list[bytes], rate: float, p
     return {"edge_policy_s": policy_at, "edge_graph_s": graph_at, "steady_rate": achieved}
 
 
+def stop_controller(proc: subprocess.Popen) -> None:
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="netguard-bench-") as tmp:
         workdir = Path(tmp)
@@ -254,12 +263,7 @@ def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
             out["load"] = os.getloadavg()[0]
             out["rss_mb"] = peak_rss_mb(proc.pid)
         finally:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_controller(proc)
         return out
 
 
@@ -310,15 +314,6 @@ def approve_first(url: str, count: int) -> int:
                                    json={"workload": p["workload"], "decision": "approved", "digest": p["digest"]})
             response.raise_for_status()
     return len(policies)
-
-
-def stop_controller(proc: subprocess.Popen) -> None:
-    os.kill(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def run_monitor(root: Path, n: int, approve: int) -> dict:

@@ -2,7 +2,8 @@
 
 The HTTP layer (app.py) is a thin caller of this, and so are the tests. Ingest runs in one thread
 (the event loop): parse, enrich against the current inventory snapshot, classify each edge by the
-mode of its namespaces, then hand one BatchWrite to the store and answer after the commit.
+mode of its namespaces (a monitored edge against the approved policies, which a worker thread builds:
+approved.py), then hand one BatchWrite to the store and answer after the commit.
 
 Several replicas may share one PostgreSQL. Each ingests and serves reads; a duty thread per replica
 picks up what the others committed (approvals, modes, new batches for the review) once a
