@@ -73,7 +73,7 @@ def test_a_pod_that_appears_or_goes_is_known_by_the_watch_without_a_relist(make_
     standin.delete("Pod", "default", "ratings-v1-new")
     wait_for(lambda: not known_ip(cache, "10.244.9.9"), "the deleted pod gone")
     assert cache.source.lists["Pod"] == 1  # by the watch, not by listing again
-    assert {r["kind"] for r in standin.requests if r.get("watch")} >= set(KINDS)
+    wait_for(lambda: {r["kind"] for r in standin.requests if r.get("watch")} >= set(KINDS), "every kind watched")
 
 
 def test_a_bookmark_keeps_the_watch_resumable_after_compaction_and_without_it_410_relists(make_cache, standin):
