@@ -440,3 +440,15 @@ def test_dollar_words_prices_templates_analytics_and_schemas_pass_the_nosql_rule
     assert not passes(Request.make("POST", "/login", XHR, json.dumps({"user": "a", "password": {"$ne": None}})))
     assert not passes(Request.make("GET", "/login?user=admin&password[$regex]=.*", XHR))
     assert not passes(Request.make("GET", "/api/articles?filters[slug][$where]=sleep(100)", XHR))
+
+
+def test_intranet_applications_reached_by_a_private_address_pass():
+    """A browser on an application reached by its private address (a NodePort, an intranet server, a
+    router's admin page) sends that address as the Referer of every request: the page it came from,
+    not a URL the server fetches. The same address as a parameter or another header is still SSRF."""
+    page = {"User-Agent": UA, "Referer": "http://10.1.2.3:30080/app/orders?page=2", "Sec-Fetch-Site": "same-origin"}
+    assert passes(Request.make("GET", "/app/orders/17", page))
+    assert passes(Request.make("GET", "/admin/status.htm", {"User-Agent": UA, "Referer": "http://192.168.1.1/admin/"}))
+    assert inspect(Request.make("GET", "/fetch?url=http://10.1.2.3:6379/", page)).blocked
+    assert inspect(Request.make("GET", "/preview", {"User-Agent": UA, "X-Forwarded-Url": "http://169.254.169.254/latest/meta-data/"})).blocked
+    assert inspect(Request.make("GET", "/preview", {"User-Agent": UA, "X-Fetch-Url": "http://192.168.1.1/admin/"})).blocked
