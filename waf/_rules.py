@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 
 from waf._generic import is_active_url
+from waf._ldap import is_ldap_injection
+from waf._mail import is_mail_injection, is_mail_injection_in_text
 from waf._nosql import is_js_injection as is_nosql_js
 from waf._nosql import is_operator_injection
 from waf._php import is_php_call
@@ -51,7 +53,7 @@ CATEGORIES = frozenset(
     {
         "sqli", "xss", "lfi", "rfi", "rce", "php", "java", "ssrf", "xxe", "ldap", "nosql", "xpath", "ssti",
         "jndi", "crlf", "smuggling", "scanner", "protocol", "protocol-attack", "nodejs", "session-fixation",
-        "multipart", "generic",
+        "multipart", "generic", "mail",
     }
 )  # fmt: skip
 
@@ -79,6 +81,9 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "active_url": is_active_url,
     "nosql_operator": is_operator_injection,
     "nosql_js": is_nosql_js,
+    "ldap": is_ldap_injection,
+    "mail": is_mail_injection,
+    "mail_text": is_mail_injection_in_text,
 }
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
