@@ -12,8 +12,9 @@ and JSON or XML string values are often text: stack traces, logged headers (`fro
 multi-line comments and addresses, pasted e-mails that mention `Subject:` (a false-positive class of
 issue 11). There (`is_mail_injection_in_text`) a header or bare command counts only in a value that is a
 one-line field otherwise — it starts with the line break, or its first line is an address (or one
-word, and the header adds an address: `hi\nBcc: x@y`, not a memo's `Memo\nTo: all staff`) — while envelope commands with an address (`RCPT TO: <x@y>`), upper-case tagged IMAP commands
-and an SMTP message body (`DATA`, lines, a lone `.`), which no text holds, count anywhere.
+word, and the header adds an address: `hi\\nBcc: x@y`, not a memo's `Memo\\nTo: all staff`) — while
+envelope commands with an address (`RCPT TO: <x@y>`), upper-case tagged IMAP commands and an SMTP
+message body (`DATA`, lines, a lone `.`), which no text holds, count anywhere.
 Written for netguard.
 """
 
