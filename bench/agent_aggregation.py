@@ -35,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ingest import TOKEN, RawAgent, cpu_seconds, start_controller  # noqa: E402
+from netguard.agent.ship import Kept  # noqa: E402
 from netguard.agent.sink import EdgeBatcher  # noqa: E402
 from netguard.flows import flow_to_record  # noqa: E402
 from netguard.inventory import Inventory  # noqa: E402
@@ -137,17 +138,6 @@ def _distinct(rng: random.Random, n: int, w: int) -> list[int]:
     return list(out)
 
 
-class Collect:
-    def __init__(self) -> None:
-        self.records: list[dict] = []
-
-    def put(self, record: dict) -> None:
-        self.records.append(record)
-
-    def wake(self) -> None:
-        pass
-
-
 def agent_side(cluster: Cluster, sample: int, interval: float, rate: float) -> dict:
     """The real agent code on `sample` nodes: flows -> EdgeBatcher -> records; checked against `edges()`."""
     nodes = list(range(0, cluster.nodes, max(1, cluster.nodes // sample)))[:sample]
@@ -158,8 +148,8 @@ def agent_side(cluster: Cluster, sample: int, interval: float, rate: float) -> d
                  for q in range(peer * PODS_PER_WORKLOAD, (peer + 1) * PODS_PER_WORKLOAD)}
         inventory = Inventory.build(cluster.objects(pods))
         flows = cluster.flows(node, interval, rate, T0, seed=node)
-        shipper = Collect()
-        batcher = EdgeBatcher(inventory, shipper, interval=interval)  # type: ignore[arg-type]
+        shipper = Kept()
+        batcher = EdgeBatcher(inventory, shipper, interval=interval)
         started = time.process_time()
         for flow in flows:
             batcher.add(flow)

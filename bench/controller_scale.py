@@ -12,12 +12,19 @@ cluster, posts its flows (100 per workload) from 4 agents in batches of 1,000, t
   posted; from its acknowledgement, seconds until the edge shows in the source's policy and in the graph;
 - memory: the controller's peak RSS (VmHWM).
 
+With `--monitor`, instead: after the ingest (learn mode), `--approve` policies are approved, and the controller
+is started again on the same database with `--default-mode monitor`. From its start, /healthz is polled every
+20 ms while one batch with a new edge is posted: its answer waits for the approved policies (the live review
+built from the store). Printed: when that batch was answered, when /readyz said ready, and the longest
+/healthz answer meanwhile (the event loop's longest stall).
+
 Beside each latency, the controller's CPU time per request (`cpu`, summed over its threads from
 /proc/PID/task/*/schedstat): on a shared machine the wall time mostly says how long the request waited
 for a core; the CPU time is what the request cost.
 
     .venv/bin/python bench/controller_scale.py                    # 1,000 and 10,000 workloads
     .venv/bin/python bench/controller_scale.py --sizes 1000 --rate 20000
+    .venv/bin/python bench/controller_scale.py --sizes 10000 --monitor   # the loop's longest stall in monitor mode
 
 Run it from a checkout of any commit (it only speaks HTTP to the controller of the checkout it runs in).
 Timings are noisy on a shared machine; traffic goes only to 127.0.0.1; the controller is stopped by pid.
@@ -201,6 +208,15 @@ async def new_edge_latency(url: str, n: int, bodies: list[bytes], rate: float, p
     return {"edge_policy_s": policy_at, "edge_graph_s": graph_at, "steady_rate": achieved}
 
 
+def stop_controller(proc: subprocess.Popen) -> None:
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="netguard-bench-") as tmp:
         workdir = Path(tmp)
@@ -247,12 +263,78 @@ def run_size(root: Path, n: int, rate: float, samples: int) -> dict:
             out["load"] = os.getloadavg()[0]
             out["rss_mb"] = peak_rss_mb(proc.pid)
         finally:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_controller(proc)
+        return out
+
+
+async def healthz_times(url: str, stop: asyncio.Event, every: float = 0.02) -> list[float]:
+    """GET /healthz until `stop`: the seconds of each answer (a stalled event loop shows as one long answer)."""
+    times = []
+    async with httpx.AsyncClient(timeout=600) as client:
+        while not stop.is_set():
+            started = time.perf_counter()
+            await client.get(url + "/healthz")
+            times.append(time.perf_counter() - started)
+            await asyncio.sleep(every)
+    return times
+
+
+async def first_monitored_batch(url: str, n: int) -> dict:
+    """From a start in monitor mode: one batch with a new edge posted while /healthz is polled; seconds until
+    it is answered and until /readyz says ready, and the longest /healthz answer meanwhile."""
+    stop = asyncio.Event()
+    prober = asyncio.create_task(healthz_times(url, stop))
+    started = time.perf_counter()
+    body, _, _ = new_edge_body(n, time.time())
+    answered = ready = float("inf")
+    async with httpx.AsyncClient(timeout=600) as client:
+        response = await client.post(url + "/api/v1/flows", content=body,
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        if response.status_code != 200:
+            raise SystemExit(f"batch refused: {response.status_code} {response.text[:200]}")
+        answered = time.perf_counter() - started
+        while time.perf_counter() - started < 600:
+            if (await client.get(url + "/readyz")).status_code == 200:
+                ready = time.perf_counter() - started
+                break
+            await asyncio.sleep(0.1)
+        alerts = (await client.get(url + "/api/v1/alerts")).json()["alerts"]
+    stop.set()
+    times = await prober
+    return {"answered_s": answered, "ready_s": ready, "stall_s": max(times), "probes": len(times),
+            "probe_p50_s": statistics.median(times), "alerts": len(alerts)}
+
+
+def approve_first(url: str, count: int) -> int:
+    """Approve the first `count` generated policies on the text shown (their digests). Returns how many."""
+    with httpx.Client(timeout=600, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        policies = client.get(url + "/api/v1/policies", params={"limit": str(count)}).json()["policies"]
+        for p in policies:
+            response = client.post(url + "/api/v1/policies/approve",
+                                   json={"workload": p["workload"], "decision": "approved", "digest": p["digest"]})
+            response.raise_for_status()
+    return len(policies)
+
+
+def run_monitor(root: Path, n: int, approve: int) -> dict:
+    """Learn, approve, start again in monitor mode: the first monitored batch and the loop's longest stall."""
+    with tempfile.TemporaryDirectory(prefix="netguard-bench-") as tmp:
+        workdir = Path(tmp)
+        inventory, flows = make_cluster(n, workdir)
+        db = str(workdir / "store.db")
+        proc, url = start_controller(workdir, "--db", db, "--inventory", str(inventory), tries=1200, cwd=root)
+        try:
+            asyncio.run(post_all(url, batches_of(flows)))
+            approved = approve_first(url, approve)
+        finally:
+            stop_controller(proc)
+        proc, url = start_controller(workdir, "--db", db, "--inventory", str(inventory), "--default-mode", "monitor",
+                                     tries=1200, cwd=root, probe="/healthz")
+        try:
+            out = asyncio.run(first_monitored_batch(url, n))
+            out.update(workloads=n, approved=approved, load=os.getloadavg()[0], rss_mb=peak_rss_mb(proc.pid))
+        finally:
+            stop_controller(proc)
         return out
 
 
@@ -261,9 +343,22 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--rate", type=float, default=50_000, help="steady background ingest, flows/s (default 50,000)")
     parser.add_argument("--samples", type=int, default=100, help="requests per latency figure (default 100)")
+    parser.add_argument("--monitor", action="store_true",
+                        help="only the first batch after a start in monitor mode, and the event loop's longest stall")
+    parser.add_argument("--approve", type=int, default=100, help="with --monitor: policies approved first (100)")
     args = parser.parse_args()
     root = Path(__file__).resolve().parent.parent
     git = subprocess.run(["git", "log", "-1", "--format=%h %s"], cwd=root, capture_output=True, text=True).stdout.strip()
+    if args.monitor:
+        print(f"netguard controller, first batch after a start in monitor mode ({git[:60]}), {os.cpu_count()} cores")
+        print(f"{'workloads':>9} {'approved':>8} | {'batch answered s':>16} {'ready s':>7} | "
+              f"{'/healthz longest s':>18} {'p50 ms':>6} {'probes':>6} | {'alerts':>6} {'RSS MB':>6} {'load':>4}")
+        for n in args.sizes:
+            r = run_monitor(root, n, args.approve)
+            print(f"{r['workloads']:>9,} {r['approved']:>8} | {r['answered_s']:>16.2f} {r['ready_s']:>7.2f} | "
+                  f"{r['stall_s']:>18.2f} {r['probe_p50_s'] * 1000:>6.1f} {r['probes']:>6} | {r['alerts']:>6} "
+                  f"{r['rss_mb']:>6.0f} {r['load']:>4.1f}", flush=True)
+        return 0
     print(f"netguard controller at scale ({git[:60]}), {os.cpu_count()} cores, SQLite, {AGENTS} agents x {BATCH} flows")
     print(f"{'workloads':>9} {'edges':>7} {'flows':>9} | {'ingest/s':>8} | {'graph s':>7} {'MB':>6} {'ns p50/99':>9} | "
           f"{'policy p50/p99 ms':>17} | {'page p50/p99 ms':>15} {'again':>9} | {'new edge: policy/graph s':>24} "

@@ -72,8 +72,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_controller(workdir: Path, *args: str, tries: int = 300, cwd: Path | None = None) -> tuple[subprocess.Popen, str]:
-    """`netguard controller *args` on a free port of 127.0.0.1 with the bench's token, once GET /readyz answers 200
+def start_controller(workdir: Path, *args: str, tries: int = 300, cwd: Path | None = None,
+                     probe: str = "/readyz") -> tuple[subprocess.Popen, str]:
+    """`netguard controller *args` on a free port of 127.0.0.1 with the bench's token, once GET `probe` answers 200
     (polled every 0.1 s, `tries` times); its log in workdir/controller.log. The benches' one way to start it."""
     tokens = workdir / "tokens"
     tokens.write_text(TOKEN + "\n")
@@ -86,7 +87,7 @@ def start_controller(workdir: Path, *args: str, tries: int = 300, cwd: Path | No
         if proc.poll() is not None:
             raise SystemExit(f"controller exited: {(workdir / 'controller.log').read_text()[-2000:]}")
         try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+            if httpx.get(url + probe, timeout=2).status_code == 200:
                 return proc, url
         except httpx.HTTPError:
             pass

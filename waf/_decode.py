@@ -22,7 +22,7 @@ _BACKSLASH = re.compile(
 _HTML_ENTITY_LOOSE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
 _WS = re.compile(r"\s+")
 _WS_ENTITY = re.compile(r"&(?:tab|newline);", re.I)
-_B64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+_B64 = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
 
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
 
@@ -243,29 +243,66 @@ def normalize_path(path: str) -> str:
     return "/" + "/".join(segs)
 
 
+# Values under 12 characters (at most 8 bytes decoded) must look deliberately encoded: short tokens (ids,
+# words, hex, locales, cache busters) are base64-shaped by chance, and their decoded bytes are noise.
+_B64_SHORT = 12
+# What a short decoded value must hold to be worth scanning: letters and digits alone trip no detector;
+# the punctuation an injection needs, and spaces (`' or 1`).
+_B64_MARKS = frozenset("'\"`;|&<>(){}[]$=\\#*%!-/ ")
+
+
 def try_base64(value: str) -> str | None:
-    """The decoded text when `value` is base64 (std or urlsafe, padded or not) of mostly printable text."""
+    """The decoded text when `value` is base64 (std or urlsafe, padded or not) of mostly printable text.
+
+    From 8 characters, padding included: short payloads such as `'; --` (`OyAtLQ==`) are 8. A value
+    under 12 characters counts only when it is what an encoder writes (unused bits zero, padding to a
+    multiple of 4), is not letters alone (a word), and decodes to printable ASCII holding marks
+    (punctuation an injection needs, or spaces); longer values when they decode to mostly printable text
+    (letters alone from 20 characters)."""
     v = value.strip()
-    if len(v) < 8 or len(v) > 65536 or not _B64.fullmatch(v):
-        return None
-    if v.isalpha() or v.isdigit():
+    n = len(v)
+    if n < 8 or n > 65536 or not _B64.fullmatch(v) or v.isdigit():
         return None
     s = v.rstrip("=").replace("-", "+").replace("_", "/")
-    s += "=" * (-len(s) % 4)
-    try:
-        raw = base64.b64decode(s, validate=True)
-    except (binascii.Error, ValueError):
+    if len(s) % 4 == 1:
         return None
     try:
+        raw = base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
         return None
     if not text:
         return None
-    printable = sum(1 for c in text if c.isprintable() or c in "\r\n\t")
-    if printable < 0.95 * len(text):
-        return None
-    return text
+    if n < _B64_SHORT:
+        return text if _short_is_text(v, s, raw, text) else None
+    if n < 20 and v.isalpha():
+        return None  # a word or a letters-only id: such tokens decode to text-like noise
+    return text if _mostly_printable(text) else None
+
+
+def _short_is_text(v: str, s: str, raw: bytes, text: str) -> bool:
+    if v.isalpha() or len(v) % 4 and "=" in v:
+        return False  # a word; or padded, yet not to a multiple of 4
+    if base64.b64encode(raw).decode("ascii").rstrip("=") != s:
+        return False  # leftover bits set: not what an encoder writes
+    # up to 5 characters, two marks (`'; --`, `'||'6`): one alone is what random short tokens often
+    # decode to (`;3Vk`, `|Wf`), and a 4-5 byte injection with a single mark (`1;id`) is given up;
+    # from 6 characters one is enough (`1or1=1`)
+    marks = sum(1 for c in text if c in _B64_MARKS)
+    return all(" " <= c <= "~" for c in text) and marks >= (2 if len(text) <= 5 else 1)
+
+
+def _mostly_printable(text: str) -> bool:
+    """95% printable; or, from 10 characters, printable ASCII behind up to two stray bytes in its first
+    three (a control byte, or a curly quote read as Latin-1, in front of an injection). Never a NUL:
+    binary data is full of them; and random bytes are almost never ASCII but for their start."""
+    n = len(text)
+    bad = sum(1 for c in text if not (c.isprintable() or c in "\r\n\t"))
+    if bad <= n // 20:
+        return True
+    if n < 10 or bad > 2 or "\0" in text:
+        return False
+    return all(" " <= c <= "~" or c in "\r\n\t" for c in text[3:])
 
 
 _STEPS = ((Layer.PERCENT, url_decode), (Layer.ENTITY, html_decode), (Layer.ESCAPE, backslash_decode))

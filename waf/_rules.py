@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 
 from waf._generic import is_active_url
+from waf._nosql import is_js_injection as is_nosql_js
+from waf._nosql import is_operator_injection
 from waf._php import is_php_call
 from waf._shell import is_command_injection, is_glob_command, is_obfuscated_command, is_substitution
 from waf._sqli import is_sqli
@@ -75,6 +77,8 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "html_element": is_dangerous_element,
     "style_block": is_css_code,
     "active_url": is_active_url,
+    "nosql_operator": is_operator_injection,
+    "nosql_js": is_nosql_js,
 }
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).

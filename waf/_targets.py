@@ -18,7 +18,18 @@ from itertools import compress
 
 import orjson
 
-from waf._body import _OPAQUE_MIN, Body, BodyBudget, BodyKind, Refusal, decode_content, opaque, sniff
+from waf._body import (
+    _OPAQUE_MIN,
+    Body,
+    BodyBudget,
+    BodyKind,
+    Refusal,
+    decode_content,
+    file_signature,
+    opaque,
+    sniff,
+    text_runs,
+)
 from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
 from waf._graphql import graphql_values
 from waf._request import Request
@@ -190,11 +201,20 @@ class _Collector:
         loc = f"{source}:{name}"
         if named:
             self.add("arg_name", loc, name)
-        if opaque(value):
+        if not self.add_leaf(loc, value):
             return
-        self.add("arg", loc, value)
         if depth < 2 and value:
             self._nested(loc, value, depth)
+
+    def add_leaf(self, location: str, value: str) -> bool:
+        """A scalar value; one that is binary in disguise (`opaque`) adds only its runs of text, each
+        alone at `location|text`. False for an opaque value (nothing more is to be parsed out of it)."""
+        if opaque(value):
+            for run in text_runs(value):
+                self.add("arg", location + "|text", run)
+            return False
+        self.add("arg", location, value)
+        return True
 
     def _nested(self, loc: str, value: str, depth: int) -> None:
         """Layers a value plausibly has: JSON text, base64 of text."""
@@ -238,10 +258,7 @@ def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = 
     elif type(doc) is list:
         items = enumerate(doc)  # type: ignore[assignment]
     else:
-        leaf = _scalar(doc)
-        if leaf and not opaque(leaf):
-            keys.append(("arg", leaf))
-            locs.append(prefix)
+        out.add_leaf(prefix, _scalar(doc))
         return
     named = type(doc) is dict
     for k, v in items:
@@ -255,13 +272,13 @@ def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = 
                 continue
             if named and k == "query" and (literals := graphql_values(v)) is not None:
                 for literal in literals:  # a GraphQL document: its string literals are the data
-                    if literal and not opaque(literal):
-                        keys.append(("arg", literal))
-                        locs.append(name)
+                    out.add_leaf(name, literal)
                 continue
-            if len(v) < _OPAQUE_MIN or not opaque(v):
+            if len(v) < _OPAQUE_MIN:  # too short to be opaque: the common case, inlined
                 keys.append(("arg", v))
                 locs.append(name)
+            else:
+                out.add_leaf(name, v)
         elif t is dict or t is list:
             _add_json(out, v, name, depth + 1)
         elif v is not None:
@@ -430,12 +447,18 @@ def _parse_xml(body: str, out: _Collector) -> None:
             path.append(tag)
 
 
-def _declared_text(ctype: str) -> bool:
+def _declared_text(ctype: str, body: Body) -> bool:
     """A form, JSON or XML body: the application parses it as declared, whatever bytes it holds, so
     it is inspected as declared too. Browsers never put raw control bytes in these (forms are
     percent-encoded, JSON escapes controls); a few control bytes added to one must not make it
-    "binary" and skip every text rule (sniffing decides only for other and undeclared types)."""
-    return ctype == "application/x-www-form-urlencoded" or ctype.endswith(("/json", "+json", "/xml", "+xml"))
+    "binary" and skip every text rule (sniffing decides only for other and undeclared types).
+
+    Except a JSON or XML body that starts as a binary file format does: no JSON or XML parser reads
+    past such a start, so it is a file uploaded under the wrong type (a PDF PUT as JSON by a drive
+    client), not a document. A form parser would read on (`%PDF-1.7&q=...`), so a form is always text."""
+    if ctype == "application/x-www-form-urlencoded":
+        return True
+    return ctype.endswith(("/json", "+json", "/xml", "+xml")) and not file_signature(body.data)
 
 
 def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
@@ -447,7 +470,7 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
     out.body = body
     ctype, params = _content_type(req)
     multipart = ctype.startswith("multipart/") and _boundary(params)
-    if body.refusal or (body.kind is not BodyKind.TEXT and not multipart and not _declared_text(ctype)):
+    if body.refusal or (body.kind is not BodyKind.TEXT and not multipart and not _declared_text(ctype, body)):
         return
     text = body.data.decode("utf-8", "surrogateescape").replace("\udc00", "")
     if multipart:

@@ -11,11 +11,14 @@ import sys
 EXAMPLES = """examples:
   netguard waf --listen 0.0.0.0:8080 --upstream http://127.0.0.1:8000
   netguard waf --listen 127.0.0.1:8080 --upstream http://127.0.0.1:8000 --mode detect --config waf.yaml
+  netguard waf --listen 0.0.0.0:8080 --upstream http://127.0.0.1:8000 --workers 2
   netguard waf --check-config waf.yaml
   netguard waf --inspect "GET /search?q=1' OR 1=1--"
   NETGUARD_WAF_CACHE=/var/cache/netguard-waf netguard waf --precompile   # at image build time
 
-Reload the config without dropping connections: kill -HUP <pid>.
+Reload the config without dropping connections: kill -HUP <pid> (with workers: the parent's pid).
+Workers (default auto: the CPUs the container may use, i.e. its affinity capped by the cgroup CPU quota)
+share the port with SO_REUSEPORT; the parent restarts a worker that dies and sums their metrics.
 Metrics (Prometheus) and /healthz on --metrics-listen (default 127.0.0.1:9901); /healthz also on --listen.
 """
 
@@ -39,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="bytes of a body inspected, the inspection window (default 1048576, or $NETGUARD_WAF_BODY_LIMIT, "
         "which the injected sidecar gets from its pod's annotation)",
+    )
+    p.add_argument(
+        "--workers",
+        metavar="N|auto",
+        help="worker processes sharing the port (default auto: the CPUs this container may use, "
+        "cgroup quota and affinity; 1 runs a single process)",
     )
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="Prometheus metrics and /healthz address")
     p.add_argument("--audit-log", metavar="PATH", help="JSON-lines audit log: a path or '-' for stdout")
@@ -130,6 +139,7 @@ def main(argv: list[str]) -> int:
         "paranoia": args.paranoia,
         "metrics_listen": args.metrics_listen,
         "audit_log": args.audit_log,
+        "workers": args.workers,
     }
     try:
         settings = load_settings(args.config, **overrides)

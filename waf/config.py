@@ -14,7 +14,9 @@ Example file (every key optional):
       upstream: 30              # upstream read / write / pool wait
       client_header: 10         # a client must send its request head within this
       client_body: 15           # ... and each body chunk within this
-    upstream_connections: 100   # pooled connections to the upstream
+    upstream_connections: 100   # pooled connections to the upstream (per worker)
+    workers: auto               # worker processes sharing the port: auto (the CPUs the container may
+                                # use: affinity capped by the cgroup CPU quota) or a number
     audit_log: "-"              # JSON lines: a file path, "-" for stdout, or null
     metrics_listen: 127.0.0.1:9901
     exclusions:
@@ -58,6 +60,7 @@ class Settings:
     client_header_timeout: float = 10.0
     client_body_timeout: float = 15.0
     upstream_connections: int = 100
+    workers: int | None = None  # None: auto (waf/_workers.py)
     audit_log: str | None = "-"
     metrics_listen: str | None = "127.0.0.1:9901"
     exclusions: tuple[Exclusion, ...] = ()
@@ -85,6 +88,7 @@ class Settings:
         ]
         d["disabled_rules"] = sorted(self.disabled_rules)
         d["extra_rules"] = len(self.extra_rules)
+        d["workers"] = "auto" if self.workers is None else self.workers
         return json.dumps(d, default=str)
 
 
@@ -103,6 +107,17 @@ def _num(src: str, key: str, value: object, *, integer: bool = False, minimum: f
     return value  # type: ignore[return-value]
 
 
+def parse_workers(src: str, value: object) -> int | None:
+    """`auto` (None) or a positive number of worker processes."""
+    if value is None or value == "auto":
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{src}: workers: must be auto or a positive integer, got {value!r}")
+    return value
+
+
 def _check_upstream(src: str, url: str) -> None:
     if (
         not isinstance(url, str)
@@ -114,7 +129,7 @@ def _check_upstream(src: str, url: str) -> None:
 
 _TOP = {
     "mode", "paranoia", "threshold", "inspection", "timeouts", "upstream_connections", "audit_log",
-    "metrics_listen", "exclusions", "disabled_rules", "rules_files", "listen", "upstream",
+    "metrics_listen", "exclusions", "disabled_rules", "rules_files", "listen", "upstream", "workers",
 }  # fmt: skip
 
 
@@ -152,6 +167,8 @@ def load_settings(path: str | None, **overrides: object) -> Settings:
         parse_hostport(str(values["listen"]), f"{src}: listen")
     if values.get("metrics_listen"):
         parse_hostport(str(values["metrics_listen"]), f"{src}: metrics_listen")
+    if "workers" in values:
+        values["workers"] = parse_workers(src, values["workers"])
     paranoia = values.get("paranoia", 1)
     if paranoia not in (1, 2, 3, 4):
         raise ConfigError(f"{src}: paranoia: must be 1, 2, 3 or 4, got {paranoia!r}")
@@ -167,6 +184,8 @@ def _from_doc(src: str, doc: dict) -> dict[str, object]:
         out["paranoia"] = doc["paranoia"]
     if "threshold" in doc:
         out["threshold"] = int(_num(src, "threshold", doc["threshold"], integer=True))
+    if "workers" in doc:
+        out["workers"] = parse_workers(src, doc["workers"])
     if "upstream_connections" in doc:
         out["upstream_connections"] = int(
             _num(src, "upstream_connections", doc["upstream_connections"], integer=True)

@@ -502,10 +502,12 @@ def header_timeout_protocol(timeout: float) -> type[HttpToolsProtocol]:
 
 
 class MetricsApp:
-    """The metrics port: /metrics (Prometheus text) and /healthz."""
+    """The metrics port: /metrics (Prometheus text) and /healthz (503 when `healthy()` says no: a
+    parent whose workers are all down)."""
 
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
+    def __init__(self, registry: CollectorRegistry, healthy: Callable[[], bool] = lambda: True) -> None:
+        self.registry = registry
+        self.healthy = healthy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -517,10 +519,12 @@ class MetricsApp:
         if scope["type"] != "http":
             return
         if scope["path"] == "/metrics":
-            data = generate_latest(self.metrics.registry)
+            data = generate_latest(self.registry)
             headers = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
             await _send_simple(send, 200, headers, data)
         elif scope["path"] == HEALTH_PATH:
-            await _send_simple(send, 200, [(b"content-type", b"application/json")], b'{"status":"ok"}')
+            ok = self.healthy()
+            body = b'{"status":"ok"}' if ok else b'{"status":"no worker running"}'
+            await _send_simple(send, 200 if ok else 503, [(b"content-type", b"application/json")], body)
         else:
             await _send_simple(send, 404, [(b"content-type", b"text/plain")], b"not found\n")

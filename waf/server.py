@@ -1,4 +1,7 @@
-"""Run the sidecar: the proxy port and the metrics port on one uvloop event loop, SIGHUP reload."""
+"""Run the sidecar: the proxy port and the metrics port on one uvloop event loop, SIGHUP reload.
+
+With more than one worker (`--workers`), waf/_workers.py's parent runs the metrics port and each worker
+process runs a `Sidecar` without one on the shared port (`run_worker`)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import contextlib
 import json
 import logging
 import signal
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 
@@ -48,17 +52,18 @@ def _uvicorn_config(app: object, listen: str, settings: Settings, *, proxy: bool
 class Sidecar:
     """The proxy server plus the metrics server; `reload()` re-reads the config file."""
 
-    def __init__(self, settings: Settings, overrides: dict[str, object] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, overrides: dict[str, object] | None = None, sock: socket.socket | None = None
+    ) -> None:
         self.settings = settings
         self.overrides = overrides or {}
+        self.sock = sock  # a worker's SO_REUSEPORT socket; None: bind settings.listen
+        self.count_reloads = sock is None  # a worker's parent counts the reloads, once for all workers
         self.proxy = WafProxy(settings)
         self.server = uvicorn.Server(_uvicorn_config(self.proxy, settings.listen, settings, proxy=True))
         self.metrics_server: uvicorn.Server | None = None
         if settings.metrics_listen:
-            app = MetricsApp(self.proxy.metrics)
-            self.metrics_server = _QuietServer(
-                _uvicorn_config(app, settings.metrics_listen, settings, proxy=False)
-            )
+            self.metrics_server = metrics_server(self.proxy.metrics.registry, lambda: True, settings)
         self.started = threading.Event()
 
     def reload(self) -> bool:
@@ -69,10 +74,12 @@ class Sidecar:
             self.proxy.apply(new)
         except (ConfigError, ValueError) as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
-            self.proxy.metrics.reloads.labels("error").inc()
+            if self.count_reloads:
+                self.proxy.metrics.reloads.labels("error").inc()
             return False
         self.settings = new
-        self.proxy.metrics.reloads.labels("ok").inc()
+        if self.count_reloads:
+            self.proxy.metrics.reloads.labels("ok").inc()
         log.info("config reloaded", extra={"settings": json.loads(new.describe())})
         return True
 
@@ -83,7 +90,7 @@ class Sidecar:
         tasks = []
         if self.metrics_server is not None:
             tasks.append(asyncio.create_task(self.metrics_server.serve()))
-        main = asyncio.create_task(self.server.serve())
+        main = asyncio.create_task(self.server.serve(sockets=[self.sock] if self.sock is not None else None))
         while not self.server.started and not main.done():
             await asyncio.sleep(0.01)
         if self.metrics_server is not None:
@@ -102,14 +109,34 @@ class Sidecar:
         self.server.should_exit = True
 
 
-def run(settings: Settings, overrides: dict[str, object] | None = None) -> int:
-    """Blocking entry point used by the CLI (uvloop when available)."""
+def metrics_server(registry: object, healthy: Callable[[], bool], settings: Settings) -> uvicorn.Server:
+    """The metrics port (/metrics of `registry`, /healthz) as a server that leaves signals alone."""
+    assert settings.metrics_listen
+    app = MetricsApp(registry, healthy)  # type: ignore[arg-type]
+    return _QuietServer(_uvicorn_config(app, settings.metrics_listen, settings, proxy=False))
+
+
+def _loop_runner() -> Callable[..., object]:
     try:
         import uvloop
 
-        runner = uvloop.run
+        return uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency through uvicorn[standard]
-        runner = asyncio.run  # type: ignore[assignment]
-    sidecar = Sidecar(settings, overrides)
-    runner(sidecar.serve())
+        return asyncio.run
+
+
+def run(settings: Settings, overrides: dict[str, object] | None = None) -> int:
+    """Blocking entry point used by the CLI: one process, or a parent and its workers."""
+    from waf._workers import Supervisor, resolve_workers
+
+    count = resolve_workers(settings.workers)
+    if count > 1:
+        return Supervisor(settings, overrides or {}, count).run()
+    _loop_runner()(Sidecar(settings, overrides).serve())
+    return 0
+
+
+def run_worker(settings: Settings, overrides: dict[str, object], sock: socket.socket) -> int:
+    """One worker process of several (waf/_workers.py): the proxy on its shared socket, no metrics port."""
+    _loop_runner()(Sidecar(settings, overrides, sock).serve())
     return 0

@@ -48,9 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--inventory", nargs="+", action="extend", metavar="PATH",
                    help="pod cache from Kubernetes YAML (kubectl get -o yaml, `netguard lab inventory`): edges")
     p.add_argument("--kube", action="store_true",
-                   help="pod cache from the Kubernetes API (in-cluster, or --kubeconfig / ~/.kube/config), relisted")
+                   help="pod cache from the Kubernetes API (in-cluster, or --kubeconfig / ~/.kube/config), watched")
     p.add_argument("--kubeconfig", metavar="FILE", help="with --kube: the kubeconfig to use")
-    p.add_argument("--refresh", type=float, default=30.0, metavar="S", help="with --kube: relist every S seconds")
+    p.add_argument("--refresh", type=float, default=600.0, metavar="S",
+                   help="with --kube: list everything again every S seconds (default 600; changes arrive by watch)")
     p.add_argument("--edges", metavar="FILE", help="with --inventory or --kube: write the aggregated edges (JSON) at exit")
     p.add_argument("--max-edges", type=int, default=100_000, metavar="N", help="bound of the edge cache (LRU)")
     p.add_argument("--controller", metavar="URL", help="ship flows to the controller at URL")
@@ -237,7 +238,7 @@ def main(argv: list[str]) -> int:
     if args.kube:
         from netguard.agent.podcache import ApiPodCache
 
-        pod_cache = ApiPodCache(args.kubeconfig, args.refresh, log)
+        pod_cache = ApiPodCache(args.kubeconfig, args.refresh, log, metrics=metrics)
         inventory = pod_cache.inventory
     shipping_edges = bool(args.controller) and ship == "edges"
     edges = None  # the bounded edge cache: for --edges, or the node's edges when they are not shipped per interval

@@ -24,6 +24,8 @@ class Metrics:
         self.buffered = Gauge("netguard_agent_buffered_flows", "Flows waiting for the controller", registry=r)
         self.edges = Gauge("netguard_agent_edges", "Edges held in the bounded edge cache", registry=r)
         self.edges_evicted = Counter("netguard_agent_edges_evicted", "Edges evicted from the edge cache", registry=r)
+        self.watch_restarts = Counter("netguard_agent_watch_restarts", "--kube: watch restarts by kind and reason "
+                                      "(closed, dropped, gone, relist, http-N)", ["kind", "reason"], registry=r)
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         start_http_server(port, addr=addr, registry=self.registry)

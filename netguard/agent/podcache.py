@@ -1,5 +1,8 @@
-"""The pod cache the agent enriches flows with: Kubernetes YAML files (loaded once), or the
-Kubernetes API (listed at start, relisted every `refresh` seconds in a background thread).
+"""The pod cache the agent enriches flows with: Kubernetes YAML files (loaded once), or the Kubernetes
+API, listed at start and then watched (netguard/kube.py: list+watch per kind from the resourceVersion,
+bookmarks, 410 Gone relists), so a pod that appears is known to the agent within about a second (the
+inventory is rebuilt at most once a second when something changed). Every `refresh` seconds each kind is
+listed again in full: a safety net under the watch, not the way changes arrive.
 
 Objects from the API are read as raw JSON (no client models) and resolved by the core's
 `Inventory.build`, exactly like `kubectl get -o yaml` output, so both paths agree.
@@ -7,93 +10,70 @@ Objects from the API are read as raw JSON (no client models) and resolved by the
 
 from __future__ import annotations
 
-import json
-import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from netguard.errors import InputError
 from netguard.inventory import Inventory
+from netguard.kube import KubeInventory, load_cluster
 
-# (kind, API group/version path, resource)
-_RESOURCES = (
-    ("Namespace", "api/v1", "namespaces"),
-    ("Pod", "api/v1", "pods"),
-    ("Service", "api/v1", "services"),
-    ("ReplicaSet", "apis/apps/v1", "replicasets"),
-    ("Deployment", "apis/apps/v1", "deployments"),
-    ("StatefulSet", "apis/apps/v1", "statefulsets"),
-    ("DaemonSet", "apis/apps/v1", "daemonsets"),
-    ("Job", "apis/batch/v1", "jobs"),
-)
-
-
-def _api_client(kubeconfig: str | None) -> httpx.Client:
-    """An HTTP client for the API server, configured by the `kubernetes` package (kubeconfig or in-cluster)."""
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-    else:
-        try:
-            config.load_incluster_config(client_configuration=cfg)
-        except config.ConfigException:
-            config.load_kube_config(client_configuration=cfg)
-    headers = {"Accept": "application/json"}
-    token = cfg.get_api_key_with_prefix("BearerToken") if hasattr(cfg, "get_api_key_with_prefix") else None
-    if token:
-        headers["Authorization"] = token
-    verify: Any = cfg.ssl_ca_cert or bool(cfg.verify_ssl)
-    cert = (cfg.cert_file, cfg.key_file) if cfg.cert_file and cfg.key_file else None
-    return httpx.Client(base_url=cfg.host, headers=headers, verify=verify, cert=cert, timeout=30.0)
-
-
-def list_inventory(api: httpx.Client) -> Inventory:
-    """One list of every resource the inventory needs (all namespaces)."""
-    objects: list[tuple[str, dict[str, Any]]] = []
-    for kind, group, resource in _RESOURCES:
-        response = api.get(f"/{group}/{resource}")
-        if response.status_code == 404 and kind == "Job":
-            continue
-        response.raise_for_status()
-        data = json.loads(response.content)
-        for item in data.get("items") or []:
-            item.setdefault("kind", kind)
-            objects.append((f"kubernetes:{resource}", item))
-    return Inventory.build(objects)
+# kind -> list/watch path (all namespaces): what resolves a pod IP to its workload and a Service IP to its
+# Service. The DaemonSet's RBAC (deploy/) grants list and watch on exactly these.
+KINDS = {
+    "Namespace": "/api/v1/namespaces",
+    "Pod": "/api/v1/pods",
+    "Service": "/api/v1/services",
+    "ReplicaSet": "/apis/apps/v1/replicasets",
+    "Deployment": "/apis/apps/v1/deployments",
+    "StatefulSet": "/apis/apps/v1/statefulsets",
+    "DaemonSet": "/apis/apps/v1/daemonsets",
+    "Job": "/apis/batch/v1/jobs",
+}
 
 
 class ApiPodCache:
-    """The inventory from the Kubernetes API, relisted in the background; `take()` hands out a new one."""
+    """The inventory from the Kubernetes API, kept current by watches; `take()` hands out a new one."""
 
-    def __init__(self, kubeconfig: str | None, refresh: float, log: Callable[..., None]) -> None:
-        self.refresh = refresh
+    def __init__(self, kubeconfig: str | None, refresh: float, log: Callable[..., None], metrics: Any = None,
+                 sync_timeout: float = 60.0, rebuild_interval: float = 1.0) -> None:
         self.log = log
         try:
-            self.api = _api_client(kubeconfig)
-            self.inventory = list_inventory(self.api)
-        except Exception as exc:  # config errors, connection errors, API errors
+            cluster = load_cluster("kubeconfig" if kubeconfig else "auto", kubeconfig or "")
+        except Exception as exc:  # config errors
             raise InputError(f"cannot list from the Kubernetes API: {str(exc).splitlines()[0]}") from None
-        self._fresh: Inventory | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="netguard-podcache", daemon=True)
-        if refresh > 0:
-            self._thread.start()
+        if cluster is None:
+            raise InputError("cannot list from the Kubernetes API: no in-cluster configuration and no kubeconfig")
+        self.source = KubeInventory(cluster, KINDS, metrics=metrics, rebuild_interval=rebuild_interval,
+                                    relist=max(refresh, 0.0)).start()
+        try:
+            self._wait_synced(sync_timeout)
+        except InputError:
+            self.source.close()
+            raise
+        self._taken, self.inventory = self.source.snapshot()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.refresh):
-            try:
-                self._fresh = list_inventory(self.api)
-            except Exception as exc:  # keep the last good inventory
-                self.log("podcache_refresh_failed", error=str(exc).splitlines()[0])
+    def _wait_synced(self, timeout: float) -> None:
+        """Until every kind was listed once and the inventory built from them; the first list error ends
+        the start (one line, exit 2), as a wrong token or missing RBAC should."""
+        deadline = time.monotonic() + timeout
+        while not self.source.ready:
+            errors = self.source.list_errors
+            if errors:
+                kind = sorted(errors)[0]
+                raise InputError(f"cannot list from the Kubernetes API: {kind}: {errors[kind]}")
+            if time.monotonic() > deadline:
+                raise InputError(f"cannot list from the Kubernetes API: not synced after {timeout:.0f} s")
+            time.sleep(0.02)
 
     def take(self) -> Inventory | None:
-        fresh, self._fresh = self._fresh, None
-        return fresh
+        """The inventory when it changed since the last one taken, else None (cheap: every sink tick)."""
+        generation, inventory = self.source.snapshot()
+        if generation == self._taken:
+            return None
+        self._taken = generation
+        self.log("podcache_updated", pods=len(inventory.pods))
+        return inventory
 
     def close(self) -> None:
-        self._stop.set()
-        self.api.close()
+        self.source.close()

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -30,6 +30,28 @@ RETRY_STATUS = {408, 429}
 def log(event: str, **fields: Any) -> None:
     """Structured logs: one JSON object a line on stderr."""
     print(json.dumps({"time": round(time.time(), 3), "event": event, **fields}), file=sys.stderr, flush=True)
+
+
+class Records(Protocol):
+    """Where an agent's records go (EdgeBatcher's intervals): the Shipper, or Kept."""
+
+    def put(self, record: dict[str, Any]) -> None: ...
+
+    def wake(self) -> None: ...
+
+
+class Kept:
+    """Records kept in memory, in order: what an agent would ship, for benches and tests of the aggregation
+    (the Shipper itself is tested against a controller)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict[str, Any]] = []
+
+    def put(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+
+    def wake(self) -> None:
+        pass
 
 
 class Shipper:

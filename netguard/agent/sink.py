@@ -12,7 +12,7 @@ from typing import IO, Any
 from cachetools import LRUCache
 
 from netguard.agent.metrics import Metrics
-from netguard.agent.ship import Shipper
+from netguard.agent.ship import Records, Shipper
 from netguard.enrich import Aggregation, Enricher
 from netguard.flows import flow_to_record
 from netguard.inventory import Inventory
@@ -67,7 +67,7 @@ class EdgeBatcher:
     first and last seen, DNS names). A node's thousands of connections to a few peers become a few
     records; the controller stores and classifies them as it does enriched flows."""
 
-    def __init__(self, inventory: Inventory, shipper: Shipper, interval: float = 10.0, max_addresses: int = 100_000,
+    def __init__(self, inventory: Inventory, shipper: Records, interval: float = 10.0, max_addresses: int = 100_000,
                  clock: Any = time.monotonic) -> None:
         self.shipper = shipper
         self.interval = interval

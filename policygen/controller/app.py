@@ -178,7 +178,7 @@ def create_app(controller: Controller) -> FastAPI:
                    503: {"description": "the store failed; nothing acknowledged, retry"}},
     )
     async def post_flows(request: Request) -> Any:
-        return await _ingest(request, controller.parse, controller.prepare)
+        return await _ingest(request, controller.parse, controller.stage)
 
     @app.post(
         "/api/v1/edges",
@@ -191,10 +191,12 @@ def create_app(controller: Controller) -> FastAPI:
                    503: {"description": "the store failed; nothing acknowledged, retry"}},
     )
     async def post_edges(request: Request) -> Any:
-        return await _ingest(request, controller.parse_edges, controller.prepare_edges)
+        return await _ingest(request, controller.parse_edges, controller.stage_edges)
 
-    async def _ingest(request: Request, parse: Any, prepare: Any) -> Any:
-        """One batch, flows or edges: bounded read, strict parse, enrich and classify, answer after the commit."""
+    async def _ingest(request: Request, parse: Any, stage: Any) -> Any:
+        """One batch, flows or edges: bounded read, strict parse, enrich and classify, answer after the commit.
+        A batch of a monitored namespace that needs an approved set still being built (the first after a
+        start, or one with new approvals) awaits it: the loop serves other requests meanwhile."""
         started = time.perf_counter()
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > settings.max_body:
@@ -213,7 +215,15 @@ def create_app(controller: Controller) -> FastAPI:
         except BatchError as exc:
             metrics.rejected.labels(status=str(exc.status)).inc()
             return JSONResponse({"detail": exc.message}, status_code=exc.status)
-        prepared = prepare(batch, body)
+        staged = stage(batch, body)
+        while (waiting := controller.awaiting(staged)) is not None:
+            try:
+                await asyncio.wrap_future(waiting)
+            except Exception as exc:
+                metrics.batches.labels(result="error").inc()
+                log.error("batch from %s not judged: the approved policies could not be built: %s", batch.agent, exc)
+                return JSONResponse({"detail": f"approved policies not built, nothing stored: {exc}"}, status_code=503)
+        prepared = controller.classify(staged)
         try:
             await asyncio.wrap_future(controller.store.submit(prepared.write))
         except Exception as exc:
@@ -395,7 +405,8 @@ def create_app(controller: Controller) -> FastAPI:
     async def healthz() -> Any:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="Readiness: the store answers and the inventory has synced")
+    @app.get("/readyz", summary="Readiness: the store answers, the inventory has synced, and (when a namespace is "
+                                "monitored) the approved policies batches are judged by are built")
     async def readyz() -> Any:
         try:
             await run_in_threadpool(controller.store.ping)
@@ -403,6 +414,8 @@ def create_app(controller: Controller) -> FastAPI:
             return JSONResponse({"status": "store unavailable", "detail": str(exc)}, status_code=503)
         if not controller.source.ready:
             return JSONResponse({"status": "inventory not synced"}, status_code=503)
+        if not controller.review_ready():  # the live review is built in a worker thread; /healthz answers meanwhile
+            return JSONResponse({"status": "building the approved policies (the live review)"}, status_code=503)
         return {"status": "ready"}
 
     return app

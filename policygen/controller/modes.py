@@ -55,6 +55,12 @@ class ModeResolver:
     def of_namespace(self, namespace: str) -> str:
         return self.source_of(namespace)[0]
 
+    def monitors_any(self) -> bool:
+        """Whether some namespace may be in monitor or protect mode (by default, config, API or label)."""
+        labelled = ((labels or {}).get(MODE_LABEL) for labels in self.labels.values())
+        return any(m in _RANK and m != "learn" for m in (self.default, *self.configured.values(), *self.api.values(),
+                                                          *labelled))
+
     def of_edge(self, key: EdgeKey) -> tuple[str, str]:
         """(mode, the namespace that decided it). Remembered per pair of namespaces: every edge of a batch asks,
         and a resolver is made again whenever a mode can change (inventory, API)."""

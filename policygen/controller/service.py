@@ -2,7 +2,8 @@
 
 The HTTP layer (app.py) is a thin caller of this, and so are the tests. Ingest runs in one thread
 (the event loop): parse, enrich against the current inventory snapshot, classify each edge by the
-mode of its namespaces, then hand one BatchWrite to the store and answer after the commit.
+mode of its namespaces (a monitored edge against the approved policies, which a worker thread builds:
+approved.py), then hand one BatchWrite to the store and answer after the commit.
 
 Several replicas may share one PostgreSQL. Each ingests and serves reads; a duty thread per replica
 picks up what the others committed (approvals, modes, new batches for the review) once a
@@ -20,15 +21,17 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from netguard.enrich import Aggregation, Enricher
-from netguard.evaluate import Decision, PolicySet, Targets, cluster_policy_set
+from netguard.evaluate import Targets, cluster_policy_set
 from netguard.inventory import Inventory, WorkloadInfo, load_inventory
 from netguard.model import Edge, EdgeKey, EdgeStats
 from policygen.approval import Approval, AuditAction, AuditEntry, ReviewState, canonical_text, review_state
 from policygen.approval import Decision as ReviewDecision
+from policygen.controller.approved import ApprovedSet, ApprovedSets
 from policygen.controller.events import EventHub, EventKind
 from policygen.controller.ingest import Batch, EdgeBatch, is_edge_body, parse_batch, parse_edge_batch
 from policygen.controller.lease import Always, LeaderElector
@@ -133,6 +136,14 @@ class FileInventory:
 
 
 @dataclass
+class Staged:
+    """A batch enriched into edges, not yet classified (it may have to wait for the approved set)."""
+
+    agg: Aggregation
+    write: BatchWrite
+
+
+@dataclass
 class Prepared:
     write: BatchWrite
     new_alerts: list[AlertRow]
@@ -158,7 +169,10 @@ class Controller:
         self.approvals = store.approvals()
         self.version = 0  # bumped on every commit and approval: the review cache key
         self._review: tuple[tuple, Review, dict, float] | None = None
-        self._approved_set: tuple[tuple, PolicySet, Targets] | None = None
+        # the approved policies batches of monitored namespaces are judged by, built in a worker thread
+        self._approved = ApprovedSets(self._build_approved)
+        self._approved_of: tuple[dict, tuple] = ({}, ())  # (approvals, their approved (workload, digest)s sorted)
+        self._epoch = 0  # bumped when the edges are replaced (rebuild_baseline): every approved set is stale
         self._live: LiveReview | None = None  # built from the store on first read, then updated per commit
         self._live_key: tuple[int, int] = (-1, -1)  # (inventory generation, learned workloads) it was made with
         self._live_lock = threading.Lock()
@@ -169,7 +183,6 @@ class Controller:
         # workload -> its latest policy rendered (YAML, canonical text, JSON item), in the background on synthesis
         self._renderings = Renderings(current=lambda w: self._live.kept(w) if self._live is not None else None)
         self._learned_count = 0  # bumped when a batch brings workloads known only from flow identities
-        self._verdicts: dict[EdgeKey, bool] = {}
         self.webhook = WebhookSender(settings.webhook_url, on_failure=self.metrics.webhook_failures.inc) \
             if settings.webhook_url else None
         self.metrics.edges.set(len(self.baseline))
@@ -191,6 +204,7 @@ class Controller:
     def close(self) -> None:
         self._stop.set()
         self._duties.join(timeout=30)
+        self._approved.close()
         self.leadership.stop()  # hands the Lease over
         if self.webhook is not None:
             self.webhook.close()
@@ -210,6 +224,7 @@ class Controller:
     def duties(self) -> None:
         """Once a duty interval, on every replica: sync; on the leader: dispatch alerts, apply."""
         self.sync()
+        self.review_ready()  # after a start, builds what monitored batches are judged by before they ask
         self._settle_heap()
         leading = self.leadership.is_leader
         self.metrics.leader.set(1 if leading else 0)
@@ -346,7 +361,6 @@ class Controller:
                 self._enricher = Enricher(inventory)
                 self._modes = ModeResolver(self.settings.default_mode, self.settings.namespaces, inventory.namespaces,
                                            self._api_modes)
-                self._verdicts = {}
         return self._inventory, self._enricher, self._modes
 
     # --- modes set at runtime ------------------------------------------------------------------------
@@ -365,7 +379,6 @@ class Controller:
             self._api_modes = self.store.modes()
             self._modes = ModeResolver(self.settings.default_mode, self.settings.namespaces, self._inventory.namespaces,
                                        self._api_modes)
-            self._verdicts = {}
             self.version += 1
             self._review = None  # the graph's `modes` at once, even under steady ingest
             self.events.publish(EventKind.REVIEW, modes=True)
@@ -409,27 +422,56 @@ class Controller:
     def parse(self, body: bytes) -> Batch:
         return parse_batch(body, self.settings.max_batch)
 
-    def prepare(self, batch: Batch, body: bytes) -> Prepared:
-        """Enrich and classify one valid batch (call from one thread at a time: the event loop)."""
+    def stage(self, batch: Batch, body: bytes) -> Staged:
+        """Enrich one valid batch (call from one thread at a time: the event loop)."""
         _, enricher, _ = self._current()
         agg = enrich_batch(enricher, batch)
-        return self._classify(agg, BatchWrite(batch.agent, body, batch.records, batch.connections,
-                                              learned=list(agg.learned.values())))
+        return Staged(agg, BatchWrite(batch.agent, body, batch.records, batch.connections,
+                                      learned=list(agg.learned.values())))
 
     def parse_edges(self, body: bytes) -> EdgeBatch:
         return parse_edge_batch(body, self.settings.max_batch)
 
-    def prepare_edges(self, batch: EdgeBatch, body: bytes) -> Prepared:
+    def stage_edges(self, batch: EdgeBatch, body: bytes) -> Staged:
         """An agent's edges, already aggregated and named: classified and stored as a flow batch's are."""
-        return self._classify(edges_aggregation(batch.edges), BatchWrite(batch.agent, body, batch.records,
-                                                                         batch.connections))
+        return Staged(edges_aggregation(batch.edges), BatchWrite(batch.agent, body, batch.records, batch.connections))
 
-    def _classify(self, agg: Aggregation, write: BatchWrite) -> Prepared:
-        """Each edge by the mode of its namespaces: into the baseline (learn), or alerted (monitor, protect)."""
+    def prepare(self, batch: Batch, body: bytes) -> Prepared:
+        """stage, wait for the approved set (in this thread: not for the event loop), classify."""
+        return self._classify_when_ready(self.stage(batch, body))
+
+    def prepare_edges(self, batch: EdgeBatch, body: bytes) -> Prepared:
+        return self._classify_when_ready(self.stage_edges(batch, body))
+
+    def _classify_when_ready(self, staged: Staged) -> Prepared:
+        while (waiting := self.awaiting(staged)) is not None:
+            waiting.result()
+        return self.classify(staged)
+
+    def awaiting(self, staged: Staged) -> Future[ApprovedSet] | None:
+        """What a batch must wait for before it is classified: None when it has no edge of a monitored
+        namespace, or when the current approved set was made with today's approvals (a newer inventory or
+        baseline is then built in the background while the batch is judged by the current set); else the
+        build that makes it. The event loop awaits it and so answers meanwhile."""
+        _, _, modes = self._current()
+        of_edge = modes.of_edge
+        if all(of_edge(k)[0] == "learn" for k in staged.agg.stats):
+            return None
+        key = self._approved_key()
+        waiting = self._approved.want(key)
+        current = self._approved.current
+        if waiting is None or (current is not None and _approvals_of(current.key) == _approvals_of(key)):
+            return None
+        return waiting
+
+    def classify(self, staged: Staged) -> Prepared:
+        """Each edge by the mode of its namespaces: into the baseline (learn), or alerted (monitor, protect)
+        (after `awaiting`: the approved set it is judged by is there)."""
+        agg, write = staged.agg, staged.write
         _, _, modes = self._current()
         new_alerts: list[AlertRow] = []
         learned_keys: list[EdgeKey] = []
-        approved: tuple[PolicySet, Targets] | None = None
+        approved: ApprovedSet | None = None
         baseline, alerted, of_edge = self.baseline, self.alerted, modes.of_edge
         unknown = [k for k in agg.stats if k not in baseline and k not in alerted and of_edge(k)[0] != "learn"]
         if unknown:  # perhaps learned by another replica on the same database
@@ -446,8 +488,8 @@ class Controller:
             in_baseline = key in baseline
             reasons = [] if in_baseline else ["new-edge"]
             if approved is None:
-                approved = self._approved_policies()  # once per batch: picks up new approvals
-            if self._denied(key, *approved):
+                approved = self._approved_set()  # once per batch
+            if approved.denied(key):
                 reasons.append("denied")
             if reasons:
                 self.metrics.alert_flows.labels(namespace=namespace or "-").inc(s.connections)
@@ -508,35 +550,55 @@ class Controller:
         self.committed(prepared)
         return {"accepted": records, "connections": connections}
 
-    # --- monitor: denied by the approved policies -------------------------------------------------
+    # --- monitor: denied by the approved policies (built in a worker thread: approved.py) -----------------
 
-    def _denied(self, key: EdgeKey, policy_set: PolicySet, targets: Targets) -> bool:
-        cached = self._verdicts.get(key)
-        if cached is not None:
-            return cached
-        verdict = policy_set.evaluate(targets.of(key.src), targets.of(key.dst), key.port, key.protocol)
-        denied = verdict.decision is Decision.DENIED
-        self._verdicts[key] = denied
-        return denied
+    def _approved_key(self) -> tuple:
+        """What the approved set depends on: the inventory, the approved (workload, digest)s, the baseline
+        (when something is approved: a policy's text moves with it) and the edges' epoch."""
+        self._current()
+        approvals, approved = self._approved_of
+        if approvals is not self.approvals:  # replaced on every change: sorted again only then
+            approvals = self.approvals
+            approved = tuple(sorted((w, a.digest) for w, a in approvals.items() if a.decision == ReviewDecision.APPROVED))
+            self._approved_of = (approvals, approved)
+        return (self._inv_gen, approved, len(self.baseline) if approved else 0, self._epoch)
 
-    def _approved_policies(self) -> tuple[PolicySet, Targets]:
-        """The cluster's policies plus the approved generated ones (synthesized from the baseline)."""
-        approved = tuple(sorted((w, a.digest) for w, a in self.approvals.items() if a.decision == ReviewDecision.APPROVED))
-        cache_key = (self._inv_gen, approved, len(self.baseline) if approved else 0)
-        if self._approved_set is None or self._approved_set[0] != cache_key:
-            if approved:  # from the live review: only the approved workloads' policies, no whole rebuild
-                live = self.live()
-                chosen = [g.policy for w, _ in approved for g in (live.policy(parse_workload_key(w)),)
-                          if g is not None and str(self.review_state(g).status) == "approved"]
-                names = {p.ref for p in chosen}
-                inventory = live.inventory
-                policies = [p for p in inventory.policies if p.ref not in names] + chosen
-            else:
-                inventory = self.review_inventory()
-                policies = list(inventory.policies)
-            self._approved_set = (cache_key, cluster_policy_set(inventory, policies), Targets(inventory))
-            self._verdicts = {}
-        return self._approved_set[1], self._approved_set[2]
+    def _approved_set(self) -> ApprovedSet:
+        """The current approved set; the newest is asked for (built in the background). Without one yet,
+        this waits: only sync callers get here that way (the app awaits `awaiting` first)."""
+        waiting = self._approved.want(self._approved_key())
+        current = self._approved.current
+        if current is None:
+            assert waiting is not None
+            current = waiting.result()
+        return current
+
+    def _build_approved(self, key: Any) -> ApprovedSet:
+        """In the worker thread: the cluster's policies plus the approved generated ones (synthesized from
+        the baseline, from the live review: only the approved workloads' policies, no whole rebuild; the
+        first one builds the live review itself)."""
+        _, approved, _, _ = key
+        if approved:
+            live = self.live()
+            chosen = [g.policy for w, _ in approved for g in (live.policy(parse_workload_key(w)),)
+                      if g is not None and str(self.review_state(g).status) == "approved"]
+            names = {p.ref for p in chosen}
+            inventory = live.inventory
+            policies = [p for p in inventory.policies if p.ref not in names] + chosen
+        else:
+            inventory = self.review_inventory()
+            policies = list(inventory.policies)
+        return ApprovedSet(key, cluster_policy_set(inventory, policies), Targets(inventory))
+
+    def review_ready(self) -> bool:
+        """False while the first approved set of a controller that monitors some namespace is built (the
+        live review, up to a minute at 10,000 workloads): its monitored batches wait for it meanwhile, so
+        /readyz says so. Asking starts the build."""
+        _, _, modes = self._current()
+        if self._approved.current is not None or not modes.monitors_any():
+            return True
+        self._approved.want(self._approved_key())
+        return False
 
     # --- review ------------------------------------------------------------------------------------
 
@@ -766,7 +828,7 @@ class Controller:
         with self._lock:
             self.baseline = self.store.baseline_keys()
             self.version += 1
-            self._approved_set = None
+            self._epoch += 1  # the approved set is made again (batches wait for it: approvals may judge otherwise)
             self._review = None
         with self._live_lock:
             self._live = None  # every edge was replaced: built again from the store on the next read
@@ -815,3 +877,7 @@ class Controller:
             chosen.append(g)
         return chosen, skipped
 
+
+def _approvals_of(key: Any) -> tuple:
+    """The part of an approved set's key a batch must not be judged without: the approvals, the epoch."""
+    return key[1], key[3]

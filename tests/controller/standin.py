@@ -8,7 +8,8 @@ stand-in does only what the controller needs, the way the API server does it:
 - list `/api/v1/<plural>`, `/apis/<group>/<version>/<plural>` (all namespaces or one), with
   `metadata.resourceVersion` and `fieldSelector=metadata.name=`, `labelSelector=k=v`;
 - watch (`?watch=1&resourceVersion=N`): the events after N from its history, then live ones, one JSON
-  line each; an ERROR event with code 410 when N is older than the compacted history; BOOKMARKs not sent;
+  line each; an ERROR event with code 410 when N is older than the compacted history; a BOOKMARK when
+  `bookmark(kind)` is called (the history compacted with `compact()`);
 - `drop_watches()` cuts every open watch connection (a dropped connection); `set_frozen(True)` makes
   new watches silent with their connection left open (a half-open connection);
 - server-side apply (`PATCH` with `application/apply-patch+yaml`, `fieldManager`, `force`, `dryRun=All`),
@@ -126,6 +127,22 @@ class StandIn:
         else:
             self.history.append((self.rv, kind, {"type": etype, "object": copy.deepcopy(obj)}))
         self.cond.notify_all()
+
+    def bookmark(self, kind: str) -> int:
+        """The resourceVersion moves on (other kinds changed, say) and the watchers of `kind` are told so by a
+        BOOKMARK event (an object of the kind with only metadata.resourceVersion), as the API server does
+        for watches with allowWatchBookmarks. Returns that resourceVersion."""
+        with self.cond:
+            self.rv += 1
+            obj = {"kind": kind, "apiVersion": API_VERSION[PLURALS[kind][0]], "metadata": {"resourceVersion": str(self.rv)}}
+            self.history.append((self.rv, kind, {"type": "BOOKMARK", "object": obj}))
+            self.cond.notify_all()
+            return self.rv
+
+    def compact(self) -> None:
+        """Forget the history up to now: a watch from an older resourceVersion gets 410 Gone."""
+        with self.cond:
+            self.compacted = self.rv
 
     def set_frozen(self, frozen: bool) -> None:
         with self.cond:
@@ -246,7 +263,7 @@ class StandIn:
                     if self.drops != drops:
                         return
                     events = [(rv, e) for rv, k, e in self.history if rv > pos and k == kind
-                              and self._matches(e["object"], namespace, query)]
+                              and (e["type"] == "BOOKMARK" or self._matches(e["object"], namespace, query))]
                     if not events:
                         self.cond.wait(0.1)
                         if self.drops != drops:

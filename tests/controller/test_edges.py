@@ -8,6 +8,7 @@ import json
 from fastapi.testclient import TestClient
 
 from netguard.agent.metrics import Metrics
+from netguard.agent.ship import Kept
 from netguard.agent.sink import EdgeBatcher, Sink
 from netguard.flows import parse_native
 from netguard.inventory import load_inventory
@@ -15,19 +16,6 @@ from policygen.controller.app import create_app
 from tests.agent.controller import FakeController
 from tests.controller.conftest import AUTH, CLUSTER, batch, bookinfo_records
 from tests.controller.test_modes import LATERAL
-
-
-class Collect:
-    """A shipper that keeps what it is given (the real one is tested in tests/agent/test_ship.py)."""
-
-    def __init__(self) -> None:
-        self.records: list[dict] = []
-
-    def put(self, record: dict) -> None:
-        self.records.append(record)
-
-    def wake(self) -> None:
-        pass
 
 
 class Clock:
@@ -38,8 +26,8 @@ class Clock:
 
 
 def _edges(records: list[dict], interval: float = 10.0) -> tuple[list[dict], EdgeBatcher]:
-    shipper, clock = Collect(), Clock()
-    batcher = EdgeBatcher(load_inventory([CLUSTER]), shipper, interval=interval, clock=clock)  # type: ignore[arg-type]
+    shipper, clock = Kept(), Clock()  # the real shipper is tested in tests/agent/test_ship.py
+    batcher = EdgeBatcher(load_inventory([CLUSTER]), shipper, interval=interval, clock=clock)
     sink = Sink(Metrics(), batcher=batcher)
     for record in records:
         sink.emit(parse_native(record), "test")

@@ -315,16 +315,17 @@ def test_prod_runs_three_controller_replicas_on_postgresql_with_a_leader_lease()
 
 def test_the_agent_ships_edges_with_a_pod_cache_it_may_list():
     """The DaemonSet's agents ship edges (POST /api/v1/edges) named by their pod cache (--kube), and their
-    ClusterRole lets them list exactly what the pod cache lists (the owners a pod's workload is found through)."""
+    ClusterRole lets them list and watch exactly what the pod cache watches (the owners a pod's workload is
+    found through)."""
     from netguard.agent.cli import _parser
-    from netguard.agent.podcache import _RESOURCES
+    from netguard.agent.podcache import KINDS
 
     objs = build("base")
     command = pod_specs(objs)["netguard-agent"]["containers"][0]["command"]
     args = _parser().parse_args(command[2:])
     assert args.controller and args.kube and (args.ship or "edges") == "edges" and not args.inventory
     rules = find(objs, "ClusterRole", "netguard-agent")["rules"]
-    granted = {(group, resource) for rule in rules if "list" in rule["verbs"]
+    granted = {(group, resource) for rule in rules if {"list", "watch"} <= set(rule["verbs"])
                for group in rule["apiGroups"] for resource in rule["resources"]}
-    needed = {(path.split("/")[1] if path.startswith("apis/") else "", resource) for _, path, resource in _RESOURCES}
+    needed = {(path.split("/")[2] if path.startswith("/apis/") else "", path.rsplit("/", 1)[1]) for path in KINDS.values()}
     assert granted == needed

@@ -347,7 +347,17 @@ def test_unset_paranoia_and_body_limit_are_left_to_the_waf_and_its_config(pod):
     sidecar = containers(inject_pod(pod).pod)[SIDECAR]
     assert "--paranoia" not in sidecar["command"]
     assert "NETGUARD_WAF_BODY_LIMIT" not in {e["name"] for e in sidecar["env"]}
-    assert sidecar["command"][-4:] == ["--metrics-listen", "0.0.0.0:9102", "--audit-log", "-"]
+    assert sidecar["command"][-6:] == ["--metrics-listen", "0.0.0.0:9102", "--audit-log", "-", "--workers", "1"]
+
+
+@pytest.mark.parametrize("limit,workers", [(None, 1), ("500m", 1), ("1", 1), ("1500m", 2), ("2", 2), ("3.5", 4)])
+def test_the_sidecar_runs_one_worker_per_cpu_of_its_limit(pod, limit, workers):
+    """Without a CPU limit one worker (not every CPU of the node, each worker costing memory under the one
+    memory limit); with one, a worker per CPU, rounded up."""
+    if limit is not None:
+        pod["metadata"]["annotations"] = {"netguard.io/waf-cpu-limit": limit}
+    command = containers(inject_pod(pod).pod)[SIDECAR]["command"]
+    assert command[command.index("--workers") + 1] == str(workers)
 
 
 def test_the_image_comes_from_the_defaults(pod):

@@ -416,3 +416,27 @@ def test_settings_text_shaped_like_event_handlers_passes():
     assert passes(Request.make("GET", "/shop?f=onsale%3D1", {"User-Agent": UA, "Sec-Fetch-Mode": "navigate"}))
     for attack in ('" onmouseover="alert(document.domain)', "x' onfocus=location=name autofocus '"):
         assert inspect(Request.make("POST", "/api/prefs", XHR, json.dumps({"status": attack}))).blocked
+
+
+def test_dollar_words_prices_templates_analytics_and_schemas_pass_the_nosql_rules():
+    """`$` words that are not MongoDB operators in a key's place (issue 11, NoSQL detector): prices,
+    i18n templates, shell variables in docs, jQuery, GraphQL variables, analytics properties, JSON
+    Schema and .NET type hints, a Strapi-style filter API."""
+    i18n = json.dumps({"greeting": "Hello ${name}", "price": "US$ 12", "promo": "Save $5 today", "$schema": "x"})
+    assert passes(Request.make("POST", "/i18n", XHR, i18n))
+    beacon = json.dumps({"event": "view", "properties": {"$distinct_id": "u-1", "$insert_id": "a9", "$os": "Linux",
+                         "$browser": "Chrome", "$current_url": "https://shop.example/p/2"}})  # fmt: skip
+    assert passes(Request.make("POST", "/track", XHR, beacon))
+    schema = json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "p", "$defs": {"a": {}},
+                         "properties": {"b": {"$ref": "#/$defs/a"}}, "$type": "App.Models.Item, App"})  # fmt: skip
+    assert passes(Request.make("PUT", "/schemas/p", XHR, schema))
+    doc = "Your files are in $HOME/bin. Then call $('#menu').on('click', open); it costs $in total."
+    assert passes(Request.make("POST", "/wiki", XHR, json.dumps({"body": doc})))
+    gql = json.dumps({"query": "query Items($in: [ID!], $first: Int) { items(ids: $in, first: $first) { id } }",
+                      "variables": {"in": ["1"], "first": 2}})  # fmt: skip
+    assert passes(Request.make("POST", "/graphql", XHR, gql))
+    assert passes(Request.make("GET", "/api/articles?filters[slug][$eq]=about&populate=*", XHR))
+    # the same places holding an operator where a scalar was expected
+    assert not passes(Request.make("POST", "/login", XHR, json.dumps({"user": "a", "password": {"$ne": None}})))
+    assert not passes(Request.make("GET", "/login?user=admin&password[$regex]=.*", XHR))
+    assert not passes(Request.make("GET", "/api/articles?filters[slug][$where]=sleep(100)", XHR))

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -582,6 +583,15 @@ def _allow_unprivileged_port(spec: dict[str, Any], port: int) -> None:
     sysctls.append({"name": UNPRIVILEGED_PORT_SYSCTL, "value": str(port)})
 
 
+def sidecar_workers(cpu_limit: str | None) -> int:
+    """One worker process per CPU of the sidecar's CPU limit (rounded up); 1 without a limit, where `auto`
+    would mean every CPU of the node and a worker's memory each under the one memory limit."""
+    if not cpu_limit:
+        return 1
+    cpus = float(cpu_limit[:-1]) / 1000 if cpu_limit.endswith("m") else float(cpu_limit)
+    return max(1, math.ceil(cpus - 1e-9))
+
+
 def _sidecar(
     settings: Settings, listen: int, upstream: int, ports: list[dict[str, Any]], workload: str = ""
 ) -> dict[str, Any]:
@@ -598,6 +608,8 @@ def _sidecar(
         f"0.0.0.0:{settings.metrics_port}",
         "--audit-log",
         "-",
+        "--workers",
+        str(sidecar_workers(settings.cpu_limit)),
     ]
     if settings.paranoia is not None:
         command += ["--paranoia", str(settings.paranoia)]
