@@ -11,7 +11,10 @@ Three parts (pick with --parts; each prints markdown tables ready for the README
               tests) per category. A body without a Content-Type is sent as a form
               (`application/x-www-form-urlencoded`), as CRS's runner go-ftw does (--bare-bodies: as is).
   placements  ../shared/waf/payloads-open.jsonl placed by bench/waf_placements.py (payload × 9 placements ×
-              6 encodings): per class, per placement, per encoding, and placement × encoding.
+              6 encodings): per class, per placement, per encoding, and placement × encoding; each figure
+              over every line of the list and over the lines that are attacks by themselves (the list's
+              headings, example documents, bare keywords, numbers, probe words and fragments, reviewed one
+              by one in bench/payloads-not-attacks.jsonl, left out).
 
 netguard runs as its real HTTP sidecar (`netguard waf`, block mode, started here) for `clean` and `crs`
 (--netguard-via inprocess: the engine library instead), and in process for `placements` (350k requests;
@@ -52,12 +55,15 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from waf_peer import CRS3, CRS4, PEER_LABELS, Peer, Reply, free_port, send_raw, wait_port  # noqa: E402
 from waf_placements import (  # noqa: E402
+    NOT_ATTACKS,
     Encoding,
     Placed,
     Placement,
     default_shared,
     generate,
+    load_not_attacks,
     load_payloads,
+    not_attack_reasons,
     sample,
     shared_file,
 )
@@ -303,11 +309,34 @@ def table(title: str, groups: dict[str, list[int]], cols: list[Column], first: s
     return "\n".join(lines)
 
 
-def matrix(title: str, placed: Sequence[Placed], col: Column) -> str:
+def dual_table(title: str, groups: dict[str, list[int]], cols: list[Column], first: str, attack: set[int]) -> str:
+    """Share blocked over every placed request of a group, and over those whose payload line is an
+    attack by itself (the lines listed in bench/payloads-not-attacks.jsonl left out)."""
+    head = " | ".join(f"{label(c.name)}: all lines | {label(c.name)}: attacks" for c in cols)
+    lines = [f"\n{title}\n" if title else "", f"| {first} | requests | of them not attacks | {head} |",
+             "|---|---:|---:|" + "---:|---:|" * len(cols)]  # fmt: skip
+
+    def row(name: str, idx: list[int], bold: bool = False) -> str:
+        att = [i for i in idx if i in attack]
+        b = "**" if bold else ""
+        cells = " | ".join(f"{b}{pct(*c.blocked(idx))}{b} | {b}{pct(*c.blocked(att))}{b}" for c in cols)
+        return f"| {name} | {b}{len(idx):,}{b} | {len(idx) - len(att):,} | {cells} |"
+
+    everything: list[int] = []
+    for g, idx in groups.items():
+        everything += idx
+        lines.append(row(g, idx))
+    if len(groups) > 1:
+        lines.append(row("**all**", everything, bold=True))
+    return "\n".join(lines)
+
+
+def matrix(title: str, placed: Sequence[Placed], col: Column, keep: set[int] | None = None) -> str:
     encs = list(Encoding)
     cells: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, p in enumerate(placed):
-        cells[(p.placement, p.encoding)].append(i)
+        if keep is None or i in keep:
+            cells[(p.placement, p.encoding)].append(i)
     lines = [
         f"\n{title}\n" if title else "",
         "| placement | " + " | ".join(str(e) for e in encs) + " |",
@@ -452,31 +481,42 @@ def part_crs(r: Runner, shared: Path, misses: list[dict]) -> None:
 
 def part_placements(r: Runner, shared: Path, misses: list[dict]) -> None:
     payloads = load_payloads(shared_file(shared, "payloads-open.jsonl"))
+    reasons = not_attack_reasons(payloads, load_not_attacks())
     placed = list(generate(payloads))
     n_all = len(placed)
     placed = sample(placed, r.args.placement_sample)
+    attack = {i for i, p in enumerate(placed) if p.index not in reasons}
     probes = [placed_probe(p) for p in placed]
     ng = r.netguard(probes, r.args.placements_via, "placements")
     cls_order = ["xss", "sqli", "xxe", "ssti"]
     note = "" if len(placed) == n_all else f" (a fixed random sample of {len(placed):,} of {n_all:,})"
     via = "the engine in process" if r.args.placements_via == "inprocess" else "its HTTP sidecar"
+    by_cls = Counter(payloads[i].cls for i in reasons)
     print(f"\n### Placed payloads: payloads-open.jsonl × {len(Placement)} placements × {len(Encoding)} encodings{note}\n")
-    print(f"netguard through {via}, on all {len(placed):,} placed requests; every one is an attack.")
-    print(table("Per class:", group_by(placed, lambda p: p.cls, cls_order), [ng], "class"))  # type: ignore[attr-defined]
-    print(table("Per placement:", group_by(placed, lambda p: str(p.placement), [str(x) for x in Placement]), [ng], "placement"))  # type: ignore[attr-defined]
-    print(table("Per encoding:", group_by(placed, lambda p: str(p.encoding), [str(x) for x in Encoding]), [ng], "encoding"))  # type: ignore[attr-defined]
-    print(matrix("netguard, placement × encoding (share blocked):", placed, ng))
+    print(
+        f"netguard through {via}, on all {len(placed):,} placed requests. Two figures: over every line of the list, and over the "
+        f"lines that are attacks by themselves — {len(reasons)} lines ({', '.join(f'{c} {n}' for c, n in sorted(by_cls.items()))}) "
+        f"are list headings, example documents, bare SQL keywords, numbers, probe words or payload fragments, reviewed one by one "
+        f"in bench/{NOT_ATTACKS.name}."
+    )
+    by_class = group_by(placed, lambda p: p.cls, cls_order)  # type: ignore[attr-defined]
+    print(dual_table("Per class:", by_class, [ng], "class", attack))
+    print(dual_table("Per placement:", group_by(placed, lambda p: str(p.placement), [str(x) for x in Placement]), [ng], "placement", attack))  # type: ignore[attr-defined]
+    print(dual_table("Per encoding:", group_by(placed, lambda p: str(p.encoding), [str(x) for x in Encoding]), [ng], "encoding", attack))  # type: ignore[attr-defined]
+    print(matrix("netguard, placement × encoding, every line (share blocked):", placed, ng))
+    print(matrix("netguard, placement × encoding, attack lines (share blocked):", placed, ng, attack))
     if r.peer is not None:
         idx = sample(list(range(len(placed))), r.args.peer_sample, seed=2)
         sub = [placed[i] for i in idx]
+        sub_attack = {j for j, i in enumerate(idx) if i in attack}
         ng_sub = Column(NETGUARD, [ng.outcomes[i] for i in idx])
         cols = [ng_sub, *r.peers([probes[i] for i in idx], "placements sample")]
         print(
             f"\nSide by side on a fixed random sample of {len(sub):,} placed requests (the peers over HTTP; the full set would take hours), netguard on the same sample:"
         )
-        print(table("Per class, on the sample:", group_by(sub, lambda p: p.cls, cls_order), cols, "class"))  # type: ignore[attr-defined]
-        print(table("Per placement, on the sample:", group_by(sub, lambda p: str(p.placement), [str(x) for x in Placement]), cols, "placement"))  # type: ignore[attr-defined]
-        print(table("Per encoding, on the sample:", group_by(sub, lambda p: str(p.encoding), [str(x) for x in Encoding]), cols, "encoding"))  # type: ignore[attr-defined]
+        print(dual_table("Per class, on the sample:", group_by(sub, lambda p: p.cls, cls_order), cols, "class", sub_attack))  # type: ignore[attr-defined]
+        print(dual_table("Per placement, on the sample:", group_by(sub, lambda p: str(p.placement), [str(x) for x in Placement]), cols, "placement", sub_attack))  # type: ignore[attr-defined]
+        print(dual_table("Per encoding, on the sample:", group_by(sub, lambda p: str(p.encoding), [str(x) for x in Encoding]), cols, "encoding", sub_attack))  # type: ignore[attr-defined]
         for c in cols[1:2]:
             print(
                 matrix(
@@ -487,7 +527,8 @@ def part_placements(r: Runner, shared: Path, misses: list[dict]) -> None:
             )
     for i, p in enumerate(placed):
         if not ng.outcomes[i].blocked:
-            misses.append({"part": "placements", "engine": NETGUARD, **p.to_json()})
+            extra = {"not_attack": str(reasons[p.index])} if p.index in reasons else {}
+            misses.append({"part": "placements", "engine": NETGUARD, **p.to_json(), **extra})
 
 
 # --- main -------------------------------------------------------------------------------------------------------

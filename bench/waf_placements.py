@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import random
 import sys
@@ -59,6 +60,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
 ROOT = Path(__file__).resolve().parent.parent
+NOT_ATTACKS = ROOT / "bench" / "payloads-not-attacks.jsonl"
 
 
 class Placement(StrEnum):
@@ -247,6 +249,63 @@ def load_payloads(path: Path) -> list[Payload]:
     return out
 
 
+class Reason(StrEnum):
+    """Why a line of the payload list is not an attack by itself (bench/payloads-not-attacks.md)."""
+
+    HEADING = "heading"  # a title of the list (`* XXE: Basic XML Example`)
+    COMMENT = "comment"  # an XML comment
+    EXAMPLE_DOCUMENT = "example-document"  # an XML declaration, or one element of an example document
+    BARE_KEYWORD = "bare-keyword"  # one SQL keyword or function name, no syntax around it
+    NUMBER = "number"  # a number or a percentage
+    PROBE_WORD = "probe-word"  # a marker word a scanner looks for in answers, alone or behind one quote
+    FRAGMENT = "fragment"  # a piece of a payload that does nothing alone (the other half is elsewhere)
+
+
+@dataclass(frozen=True, slots=True)
+class NotAttack:
+    """A line judged not an attack by itself, identified by its class and the hash of its text (the
+    line number is for the reader)."""
+
+    cls: str
+    line: int
+    sha256: str
+    reason: Reason
+    payload: str
+    note: str = ""
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def load_not_attacks(path: Path = NOT_ATTACKS) -> dict[tuple[str, str], NotAttack]:
+    """The reviewed lines that are not attacks by themselves, by (class, text hash)."""
+    out: dict[tuple[str, str], NotAttack] = {}
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            try:
+                d = json.loads(line)
+                na = NotAttack(d["class"], int(d["line"]), d["sha256"], Reason(d["reason"]), d["payload"], d.get("note", ""))
+            except (ValueError, KeyError) as exc:
+                raise SystemExit(f"{path}: line {n}: field 'class'/'line'/'sha256'/'reason'/'payload': {exc}") from None
+            if text_hash(na.payload) != na.sha256:
+                raise SystemExit(f"{path}: line {n}: field 'sha256': not the hash of its payload")
+            out[(na.cls, na.sha256)] = na
+    return out
+
+
+def not_attack_reasons(payloads: list[Payload], not_attacks: dict[tuple[str, str], NotAttack]) -> dict[int, Reason]:
+    """Payload index -> why it is not an attack by itself; the reviewed lines the payload file no
+    longer holds are named on stderr (the figures over attacks would otherwise be silently off)."""
+    found: dict[int, Reason] = {}
+    for i, p in enumerate(payloads):
+        if (na := not_attacks.get((p.cls, text_hash(p.text)))) is not None:
+            found[i] = na.reason
+    if len(found) < len(not_attacks):
+        print(f"{NOT_ATTACKS.name}: {len(not_attacks) - len(found)} reviewed lines are not in the payload file", file=sys.stderr)
+    return found
+
+
 def generate(payloads: Iterable[Payload], placements: Iterable[Placement] = tuple(Placement),
              encodings: Iterable[Encoding] = tuple(Encoding)) -> Iterator[Placed]:  # fmt: skip
     """Every payload × placement × encoding, payload by payload."""
@@ -292,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     by = Counter(p.cls for p in placed)
     print(f"{len(payloads)} payloads -> {len(placed)} placed requests ({len(Placement)} placements x {len(Encoding)} encodings)")
     print("per class: " + ", ".join(f"{c} {n}" for c, n in by.most_common()))
+    reasons = not_attack_reasons(payloads, load_not_attacks())
+    by_reason = Counter((payloads[i].cls, str(r)) for i, r in reasons.items())
+    listed = ", ".join(f"{c} {r} {n}" for (c, r), n in sorted(by_reason.items()))
+    print(f"lines not attacks by themselves ({NOT_ATTACKS.name}): {listed}")
     if args.out:
         tmp = args.out.with_suffix(args.out.suffix + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:

@@ -3,7 +3,8 @@
 
 Starts (all on 127.0.0.1, free ports): the upstream and the ModSecurity + CRS 4.28 peer in one nginx
 (bench/waf_peer.py; CRS from ../shared/waf/crs-4.28.0), and the netguard sidecar (`netguard waf`, one
-process) in front of the same upstream. First a sanity check on each WAF: a small GET and the 16 KB JSON
+process per worker: `--workers 1,auto` by default, two sidecars, the single core and the default) in front of
+the same upstream; each sidecar's worker count is printed beside its figures. First a sanity check on each WAF: a small GET and the 16 KB JSON
 POST must pass (200) and an SQL injection must be refused (403); if not, the bench stops with exit status 1
 (figures of a WAF that passes attacks or refuses the workload mean nothing). Then wrk (Debian package
 `wrk`) against the upstream directly, through the peer and through the sidecar, alternating rounds, for a
@@ -12,7 +13,7 @@ in process: µs per request on ../shared/waf/clean-browsing.jsonl.gz as recorded
 compressed: whatever decompression the engine does is in the time) and on the CRS regression stages.
 
     .venv/bin/python bench/waf_proxy.py [--duration 10] [--rounds 3] [--connections 32] [--threads 1]
-        [--shared DIR] [--skip-engine] [--engine-only] [--engine-runs 5] [--profile N]
+        [--workers 1,auto] [--shared DIR] [--skip-engine] [--engine-only] [--engine-runs 5] [--profile N]
 
 The machine has 2 cores shared by wrk, nginx (2 workers), the upstream and the sidecar: absolute figures
 are for this box; the ratios are the point.
@@ -36,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from waf_peer import CRS4, Peer, free_port, raw_status, wait_port  # noqa: E402
+
+PEER_WORKERS = 2  # nginx's worker_processes in bench/waf_peer.py
 from waf_placements import default_shared, shared_file  # noqa: E402
 
 
@@ -90,22 +93,45 @@ def wrk(url: str, duration: int, connections: int, threads: int, script: Path | 
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "errors": errors.group(1).strip() if errors else ""}  # fmt: skip
 
 
-def start_sidecar(tmp: Path, port: int, upstream_port: int, config: Path | None = None) -> subprocess.Popen:
+def start_sidecar(tmp: Path, port: int, upstream_port: int, config: Path | None = None, workers: str = "auto") -> tuple[subprocess.Popen, int]:
+    """`netguard waf --workers W` on `port`; returns the process and how many workers serve (read from its
+    metrics: `auto` is whatever this machine's CPUs and quota give)."""
     cfg = config or tmp / "waf.yaml"
     if config is None:
         cfg.write_text("audit_log: null\nmode: block\n")
+    mport = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "netguard", "waf", "--listen", f"127.0.0.1:{port}",
-         "--upstream", f"http://127.0.0.1:{upstream_port}", "--metrics-listen", f"127.0.0.1:{free_port()}",
-         "--config", str(cfg)],
+         "--upstream", f"http://127.0.0.1:{upstream_port}", "--metrics-listen", f"127.0.0.1:{mport}",
+         "--config", str(cfg), "--workers", workers],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
     )  # fmt: skip
     try:
         wait_port(port, timeout=90)
+        wait_port(mport, timeout=30)
+        count = worker_count(mport)
+        end = time.monotonic() + 90
+        while count > 1 and listeners(port) < count and time.monotonic() < end:  # every worker listening
+            time.sleep(0.1)
     except RuntimeError:
         stop(proc)
         raise
-    return proc
+    return proc, count
+
+
+def worker_count(metrics_port: int) -> int:
+    """`netguard_waf_workers` of a multi-worker sidecar's parent; a single process has no such gauge: 1."""
+    import urllib.request  # noqa: PLC0415
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    m = re.search(r"^netguard_waf_workers ([\d.]+)$", text, re.M)
+    return int(float(m.group(1))) if m else 1
+
+
+def listeners(port: int) -> int:
+    """Listening sockets on 127.0.0.1:port (each SO_REUSEPORT worker has its own)."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for r in rows if r.split()[3] == "0A" and r.split()[1] == f"0100007F:{port:04X}")
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -214,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine-only", action="store_true", help="only the in-process engine timings")
     ap.add_argument("--engine-runs", type=int, default=5, help="runs per request for the engine timings (the best counts)")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile the slowest 1%% of clean requests, top N functions")
+    ap.add_argument("--workers", default="1,auto", help="the sidecar's --workers, one sidecar each, comma-separated (default %(default)s: "
+                    "the single-core figure and the default, like for like with nginx's workers)")
     ap.add_argument("--sidecar-config", type=Path, help="the sidecar's config file (default: block mode, no audit log)")
     ap.add_argument("--shared", type=Path, default=default_shared(), help="the shared folder holding waf/ (default: %(default)s)")
     args = ap.parse_args(argv)
@@ -231,11 +259,21 @@ def main(argv: list[str] | None = None) -> int:
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
     )
     results: dict[tuple[str, str], list[dict]] = {}
+    sidecars: list[subprocess.Popen] = []
     with Peer((CRS4,), crs4_dir=args.shared / "waf" / "crs-4.28.0") as peer:
-        sidecar_port = free_port()
-        targets = {"direct": peer.upstream_port, "modsec+crs": peer.peer_port, "netguard": sidecar_port}
-        sidecar = start_sidecar(tmp, sidecar_port, peer.upstream_port, args.sidecar_config)
+        targets = {"direct": peer.upstream_port, "modsec+crs": peer.peer_port}
         try:
+            for w in dict.fromkeys(args.workers.split(",")):
+                port = free_port()
+                proc, count = start_sidecar(tmp, port, peer.upstream_port, args.sidecar_config, w)
+                sidecars.append(proc)
+                name = f"netguard w{count}"
+                if name in targets:  # `auto` came out as a count already measured
+                    stop(proc)
+                    continue
+                targets[name] = port
+            print(f"targets: nginx + ModSecurity + CRS 4.28 with {PEER_WORKERS} nginx workers; "
+                  + ", ".join(f"{t} = the sidecar with {t.split('w')[-1]} worker(s)" for t in targets if t.startswith("netguard")))
             if failed := sanity(targets, body):
                 print("sanity check failed: " + "; ".join(failed), file=sys.stderr)
                 return 1
@@ -254,24 +292,26 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  round {rnd + 1} {wname:<15} {tname:<11} {r['rps']:>9.0f} req/s  p50 {r['p50']:.2f} ms"
                               f"  p99 {r['p99']:.2f} ms  non-2xx {r['non2xx']} {r['errors']}", flush=True)  # fmt: skip
         finally:
-            stop(sidecar)
+            for proc in sidecars:
+                stop(proc)
             shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"\nmedian over rounds (a p99 of {TIMEOUT_MS:.0f} ms means 1% or more of the requests timed out):")
-    print(f"{'workload':<16}{'target':<12}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'workload':<16}{'target':<13}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     med = {}
     for (wname, tname), rs in results.items():
         m = {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99")}
         med[(wname, tname)] = m
-        print(f"{wname:<16}{tname:<12}{m['rps']:>10.0f}{m['p50']:>9.2f}{m['p99']:>9.2f}")
-    print("\nratios (netguard vs modsec + CRS 4.28):")
+        print(f"{wname:<16}{tname:<13}{m['rps']:>10.0f}{m['p50']:>9.2f}{m['p99']:>9.2f}")
+    print(f"\nratios (netguard with N workers vs modsec + CRS 4.28 with {PEER_WORKERS} nginx workers):")
     for wname in ("GET small", "POST 16KB JSON"):
-        n, p, d = med[(wname, "netguard")], med[(wname, "modsec+crs")], med[(wname, "direct")]
-        if min(n["rps"], p["rps"], d["rps"]) < 1:
-            print(f"  {wname:<15} a target served under 1 request/s (the machine is loaded?): no ratio")
-            continue
-        print(f"  {wname:<15} req/s x{n['rps'] / p['rps']:.2f}   p99 {n['p99']:.2f} vs {p['p99']:.2f} ms"
-              f"   (netguard serves {100 * n['rps'] / d['rps']:.1f}% of direct, modsec+crs {100 * p['rps'] / d['rps']:.1f}%)")  # fmt: skip
+        for tname in (t for t in targets if t.startswith("netguard")):
+            n, p, d = med[(wname, tname)], med[(wname, "modsec+crs")], med[(wname, "direct")]
+            if min(n["rps"], p["rps"], d["rps"]) < 1:
+                print(f"  {wname:<15} {tname:<12} a target served under 1 request/s (the machine is loaded?): no ratio")
+                continue
+            print(f"  {wname:<15} {tname:<12} req/s x{n['rps'] / p['rps']:.2f}   p99 {n['p99']:.2f} vs {p['p99']:.2f} ms"
+                  f"   (netguard serves {100 * n['rps'] / d['rps']:.1f}% of direct, modsec+crs {100 * p['rps'] / d['rps']:.1f}%)")  # fmt: skip
 
     if not args.skip_engine:
         engine_times(args.shared, args.engine_runs, args.profile)

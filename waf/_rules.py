@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 
 from waf._generic import is_active_url
+from waf._ldap import is_ldap_injection
+from waf._mail import is_mail_injection, is_mail_injection_in_text
 from waf._nosql import is_js_injection as is_nosql_js
 from waf._nosql import is_operator_injection
 from waf._php import is_php_call
@@ -51,7 +53,7 @@ CATEGORIES = frozenset(
     {
         "sqli", "xss", "lfi", "rfi", "rce", "php", "java", "ssrf", "xxe", "ldap", "nosql", "xpath", "ssti",
         "jndi", "crlf", "smuggling", "scanner", "protocol", "protocol-attack", "nodejs", "session-fixation",
-        "multipart", "generic",
+        "multipart", "generic", "mail",
     }
 )  # fmt: skip
 
@@ -79,6 +81,9 @@ DETECTORS: dict[str, Callable[[str], bool]] = {
     "active_url": is_active_url,
     "nosql_operator": is_operator_injection,
     "nosql_js": is_nosql_js,
+    "ldap": is_ldap_injection,
+    "mail": is_mail_injection,
+    "mail_text": is_mail_injection_in_text,
 }
 
 # Where a value came from: the part of its location before `:` (`query:q`, `json:a.b`, `path`).
@@ -107,8 +112,11 @@ class Rule:
     source: str = ""
     sources: frozenset[str] = frozenset()  # where the rule applies (empty: everywhere its targets are)
     navigation_only: bool = False  # only on a navigation an attacker could have lured a user into (`lured_navigation`)
+    except_headers: frozenset[str] = frozenset()  # header names (lowercase) the rule skips
 
     def applies_at(self, location: str) -> bool:
+        if self.except_headers and location.startswith("header:") and location[7:].lower() in self.except_headers:
+            return False
         if not self.sources:
             return True
         return location.split(":", 1)[0].split("|", 1)[0] in self.sources
@@ -160,6 +168,9 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
         sources = item.get("sources", [])
         if not isinstance(sources, list) or not set(sources) <= SOURCES:
             raise _fail(source, rid, "sources", f"a list of {sorted(SOURCES)}")
+        except_headers = item.get("except_headers", [])
+        if not isinstance(except_headers, list):
+            raise _fail(source, rid, "except_headers", "a list of header names")
         tests = item.get("tests") or {}
         out.append(
             Rule(
@@ -179,6 +190,7 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
                 sources=frozenset(sources),
                 detector=detector,
                 navigation_only=bool(item.get("navigation_only", False)),
+                except_headers=frozenset(str(h).lower() for h in except_headers),
             )
         )
     return out

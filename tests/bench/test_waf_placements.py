@@ -19,7 +19,19 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from waf_placements import Encoding, Payload, Placed, Placement, encode, generate, place  # noqa: E402
+from waf_placements import (  # noqa: E402
+    Encoding,
+    Payload,
+    Placed,
+    Placement,
+    Reason,
+    encode,
+    generate,
+    load_not_attacks,
+    not_attack_reasons,
+    place,
+    text_hash,
+)
 
 # XML 1.0 cannot hold most control characters in any form: leave them out of the generated text.
 TEXT = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40) | st.sampled_from(
@@ -87,3 +99,24 @@ def test_encodings_hide_the_payload_as_named() -> None:
     assert encode("<a>", Encoding.BASE64) == "PGE+"
     assert encode("<a>", Encoding.UXXXX) == "\\u003c\\u0061\\u003e"
     assert encode("<a>", Encoding.HTML_ENTITY) == "&#x3C;a&#x3E;"
+
+
+def test_the_lines_judged_not_attacks_are_few_and_hold_no_attack_syntax() -> None:
+    """The reviewed list stays small, each entry's hash is its text's, and nothing that declares an
+    entity or changes a query's logic is in it (a guard against listing misses to lift a figure)."""
+    listed = load_not_attacks()
+    assert 0 < len(listed) <= 100
+    for (cls, digest), na in listed.items():
+        assert digest == text_hash(na.payload) and na.cls == cls and isinstance(na.reason, Reason)
+        low = na.payload.lower()
+        if cls == "xxe":
+            assert not any(w in low for w in ("<!doctype", "<!entity", "system", "public", "xinclude"))
+        if cls == "sqli":
+            assert not any(w in low for w in ("1=1", " union", "sleep", "waitfor", "benchmark", "' or", "\" or"))
+
+
+def test_listed_lines_are_matched_by_class_and_text() -> None:
+    listed = load_not_attacks()
+    na = next(iter(listed.values()))
+    payloads = [Payload("xss", na.payload), Payload(na.cls, na.payload), Payload(na.cls, na.payload + " ")]
+    assert not_attack_reasons(payloads, listed) == {1: na.reason}

@@ -440,3 +440,42 @@ def test_dollar_words_prices_templates_analytics_and_schemas_pass_the_nosql_rule
     assert not passes(Request.make("POST", "/login", XHR, json.dumps({"user": "a", "password": {"$ne": None}})))
     assert not passes(Request.make("GET", "/login?user=admin&password[$regex]=.*", XHR))
     assert not passes(Request.make("GET", "/api/articles?filters[slug][$where]=sleep(100)", XHR))
+
+
+def test_parentheses_in_prose_maths_emoticons_and_code_pass_the_ldap_rule():
+    """Parentheses that hold no LDAP filter (issue 11, LDAP detector): prose asides, phone numbers,
+    emoticons, maths, JavaScript calls and search words with `*`."""
+    assert passes(Request.make("GET", "/search?q=" + quote("Paris (France) (2019) :-)( cheap* flights"), XHR))
+    notes = {"note": "see (a=b)(c=d) above (555) 123-4567", "code": "(function(){ track(e=n) })(window);"}
+    assert passes(Request.make("POST", "/notes", XHR, json.dumps(notes)))
+    assert passes(Request.make("GET", "/directory?who=" + quote("jane.doe@example.org (Sales)"), XHR))
+    # the same search box closing the application's filter and opening its own
+    assert not passes(Request.make("GET", "/directory?who=" + quote("jane)(|(objectClass=*))"), XHR))
+    assert not passes(Request.make("POST", "/notes", XHR, json.dumps({"who": "*)(uid=*))(|(uid=*"})))
+
+
+def test_multi_line_text_mentioning_mail_headers_and_commands_passes_the_mail_rules():
+    """CR/LF in text values (issue 11, mail detector): logged headers with `from:`, multi-line postal
+    addresses, stack traces of functions named `list`/`select`, a text area that quotes an e-mail."""
+    doc = {"headers": "host: shop.example\r\nfrom: crawler@example.org\r\naccept: */*",
+           "address": "Jane Doe\r\n1 Main Street\r\nSpringfield",
+           "stack": "Error: boom\n    at select (app.js:1:2)\n    at list (app.js:3:4)",
+           "comment": "Please see the mail below.\nSubject: order 1234\nFrom: Jane <jane@example.org>\nData attached."}  # fmt: skip
+    assert passes(Request.make("POST", "/feedback", XHR, json.dumps(doc)))
+    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
+    assert passes(Request.make("POST", "/contact", form, "message=" + quote(doc["comment"]) + "&name=Jane"))
+    # a one-line field (an address, a mailbox) holding the line of a mail protocol
+    assert not passes(Request.make("POST", "/contact", form, "email=" + quote("jane@example.org\r\nBcc: all@example.net")))
+    assert not passes(Request.make("POST", "/mail", XHR, json.dumps({"mailbox": "\r\nV100 CAPABILITY\r\nV101 FETCH 1"})))
+
+
+def test_intranet_applications_reached_by_a_private_address_pass():
+    """A browser on an application reached by its private address (a NodePort, an intranet server, a
+    router's admin page) sends that address as the Referer of every request: the page it came from,
+    not a URL the server fetches. The same address as a parameter or another header is still SSRF."""
+    page = {"User-Agent": UA, "Referer": "http://10.1.2.3:30080/app/orders?page=2", "Sec-Fetch-Site": "same-origin"}
+    assert passes(Request.make("GET", "/app/orders/17", page))
+    assert passes(Request.make("GET", "/admin/status.htm", {"User-Agent": UA, "Referer": "http://192.168.1.1/admin/"}))
+    assert inspect(Request.make("GET", "/fetch?url=http://10.1.2.3:6379/", page)).blocked
+    assert inspect(Request.make("GET", "/preview", {"User-Agent": UA, "X-Forwarded-Url": "http://169.254.169.254/latest/meta-data/"})).blocked
+    assert inspect(Request.make("GET", "/preview", {"User-Agent": UA, "X-Fetch-Url": "http://192.168.1.1/admin/"})).blocked

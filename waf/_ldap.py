@@ -1,0 +1,158 @@
+"""LDAP filter injection read with an LDAP filter tokenizer (RFC 4515), not a regex over parentheses.
+
+An application builds a search filter around a value: `(&(uid=` + value + `)(objectClass=person))`.
+An injection closes the application's item and opens filters of its own (`*)(uid=*))(|(uid=*`,
+`admin)(&)`, `x)(|(mail=*))`, `)(cn=*`: the application's own `)` closes the last one), sends a
+whole filter (`(|(sn=a*)(cn=b*))`, `*(|(objectclass=*))`), or an extensible match
+(`userPassword:2.5.13.18:=x`, `cn:dn:=admin`). Each is checked by parsing: after a `)` of the value, a
+filter must follow that the grammar accepts — `(`, then `&`, `|` or `!` and their filters (`(&)` and
+`(|)` are the absolute true and false of RFC 4526), or an item `attr`, `=`/`~=`/`>=`/`<=`/`:=`, value.
+
+Parentheses in prose (`(see above)`), emoticons (`:-)(`), calls in code (`})(window)`, `f(a)(b)`),
+e-mail addresses, CSS and search words with `*` hold no such filter. A simple item after a `)` with an
+ordinary value (`(a=b)(c=d)` in maths) needs a wildcard or an LDAP attribute name to count.
+Written for netguard.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_DEPTH = 32
+_ATTR = re.compile(r"\s*([A-Za-z0-9][\w.-]*(?:;[\w-]+)*)\s*")
+_EXT = re.compile(r"(?::dn)?(?::([A-Za-z0-9][\w.-]*))?:=", re.I)
+_OP = re.compile(r"[~<>]?=")
+_EXTENSIBLE = re.compile(
+    r"(?:^|[\s(*&|!])[A-Za-z][\w-]*(?:;[\w-]+)*(?::dn(?::[\w.-]+)?|:(?:\d+(?:\.\d+)+|[a-z][\w-]*match)):=", re.I
+)
+# Attribute names of directory entries (LDAP core, inetOrgPerson, posix, Active Directory) and the
+# names applications give their login fields.
+LDAP_ATTRS = frozenset(
+    """objectclass objectcategory uid cn sn givenname mail userpassword samaccountname userprincipalname
+    memberof member uniquemember ou o dc description displayname telephonenumber homedirectory loginshell
+    uidnumber gidnumber gecos distinguishedname name department title manager admincount useraccountcontrol
+    pwdlastset accountexpires mobile employeeid userid username user login password pass pwd""".split()
+)
+
+
+class _Filter:
+    """What a parse saw: a composite (`&`, `|`, `!`), a wildcard value, an LDAP attribute name."""
+
+    __slots__ = ("composite", "wildcard", "ldap_attr", "items")
+
+    def __init__(self) -> None:
+        self.items = 0
+        self.composite = False
+        self.wildcard = False
+        self.ldap_attr = False
+
+    @property
+    def telling(self) -> bool:
+        return self.composite or self.wildcard or self.ldap_attr
+
+
+def _value_end(text: str, i: int) -> int:
+    """The end of an assertion value: up to an unescaped `(` or `)` (`\\29` is an escape)."""
+    n = len(text)
+    while i < n and text[i] not in "()\0":
+        i += 1
+    return i
+
+
+def parse(text: str, i: int, seen: _Filter, open_end: bool, depth: int = 0) -> int | None:
+    """The index after the filter opening at `text[i] == '('`, or None when none parses there.
+    `open_end`: the value may stop inside the filter, which the application's suffix then closes."""
+    n = len(text)
+    if depth > MAX_DEPTH or i >= n or text[i] != "(":
+        return None
+    j = i + 1
+    while j < n and text[j] in " \t":
+        j += 1
+    if j >= n:
+        return None
+    c = text[j]
+    if c in "&|!":
+        seen.composite = True
+        j += 1
+        count = 0
+        while True:
+            while j < n and text[j] in " \t":
+                j += 1
+            if j >= n:
+                return n if open_end else None
+            if text[j] == ")":
+                return j + 1 if (c != "!" or count == 1) else None
+            end = parse(text, j, seen, open_end, depth + 1)
+            if end is None:
+                return None
+            count += 1
+            j = end
+            if c == "!" and count > 1:
+                return None
+    m = _ATTR.match(text, j)
+    if m is None:
+        return None
+    attr = m.group(1)
+    j = m.end()
+    op = _OP.match(text, j) or _EXT.match(text, j)
+    if op is None:
+        return None
+    seen.items += 1
+    if attr.lower().split(";", 1)[0] in LDAP_ATTRS:
+        seen.ldap_attr = True
+    end = _value_end(text, op.end())
+    if "*" in text[op.end() : end]:
+        seen.wildcard = True
+    if end >= n:
+        return n if open_end else None
+    return end + 1 if text[end] == ")" else None
+
+
+# The malformed shape of public lists (`admin*)((|userPassword=*)`): an operator right before an item.
+_LOOSE_COMPOSITE = re.compile(r"\)\s*\(+\s*[&|!]\s*[A-Za-z][\w.;-]*\s*[~<>]?=")
+
+
+def _breaks_out(text: str) -> bool:
+    """After a `)` of the value, a filter the grammar accepts (the application closes the last one)."""
+    if _LOOSE_COMPOSITE.search(text):
+        return True
+    start = 0
+    while (p := text.find(")", start)) >= 0:
+        start = p + 1
+        j = p + 1
+        while j < len(text) and text[j] in " \t)":
+            j += 1
+        if j < len(text) and text[j] in "&|!":  # `val)&(cn=admin`, `*)!(sn=*`: an operator between items
+            j += 1
+            while j < len(text) and text[j] in " \t":
+                j += 1
+        if j < len(text) and text[j] == "(":
+            seen = _Filter()
+            end = parse(text, j, seen, open_end=True)
+            if end is not None and (seen.telling or text[j : end].replace(" ", "") in ("(&)", "(|)")):
+                return True
+    return False
+
+
+def _whole_filter(text: str) -> bool:
+    """A composite filter (`(|(sn=a*)(cn=b*))`) or a presence test of a directory attribute
+    (`(objectClass=*)`) anywhere in the value, closed."""
+    start = 0
+    while (p := text.find("(", start)) >= 0:
+        start = p + 1
+        seen = _Filter()
+        end = parse(text, p, seen, open_end=False)
+        if end is None:
+            continue
+        if (seen.composite and seen.items) or (seen.ldap_attr and seen.wildcard):
+            return True
+    return False
+
+
+def is_ldap_injection(text: str) -> bool:
+    """See the module docstring (rule 237100)."""
+    if _EXTENSIBLE.search(text):
+        return True
+    if "(" not in text:
+        return False
+    return _breaks_out(text) or _whole_filter(text)
