@@ -112,8 +112,11 @@ class Rule:
     source: str = ""
     sources: frozenset[str] = frozenset()  # where the rule applies (empty: everywhere its targets are)
     navigation_only: bool = False  # only on a navigation an attacker could have lured a user into (`lured_navigation`)
+    except_headers: frozenset[str] = frozenset()  # header names (lowercase) the rule skips
 
     def applies_at(self, location: str) -> bool:
+        if self.except_headers and location.startswith("header:") and location[7:].lower() in self.except_headers:
+            return False
         if not self.sources:
             return True
         return location.split(":", 1)[0].split("|", 1)[0] in self.sources
@@ -165,6 +168,9 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
         sources = item.get("sources", [])
         if not isinstance(sources, list) or not set(sources) <= SOURCES:
             raise _fail(source, rid, "sources", f"a list of {sorted(SOURCES)}")
+        except_headers = item.get("except_headers", [])
+        if not isinstance(except_headers, list):
+            raise _fail(source, rid, "except_headers", "a list of header names")
         tests = item.get("tests") or {}
         out.append(
             Rule(
@@ -184,6 +190,7 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
                 sources=frozenset(sources),
                 detector=detector,
                 navigation_only=bool(item.get("navigation_only", False)),
+                except_headers=frozenset(str(h).lower() for h in except_headers),
             )
         )
     return out

@@ -1,8 +1,10 @@
 """The pod cache the agent enriches flows with: Kubernetes YAML files (loaded once), or the Kubernetes
 API, listed at start and then watched (netguard/kube.py: list+watch per kind from the resourceVersion,
-bookmarks, 410 Gone relists), so a pod that appears is known to the agent within about a second (the
-inventory is rebuilt at most once a second when something changed). Every `refresh` seconds each kind is
-listed again in full: a safety net under the watch, not the way changes arrive.
+bookmarks, 410 Gone relists), so a pod that appears is known to the agent within about a second: the
+inventory is rebuilt when something changed, at most once a second, and spaced further when rebuilds
+would take more than a tenth of a core (a whole inventory is 2 s of CPU at 20,000 pods: then a new pod
+is known within about 20 s, where a relist every 30 s cost as much). Every `refresh` seconds each kind
+is listed again in full: a safety net under the watch, not the way changes arrive.
 
 Objects from the API are read as raw JSON (no client models) and resolved by the core's
 `Inventory.build`, exactly like `kubectl get -o yaml` output, so both paths agree.
@@ -31,12 +33,14 @@ KINDS = {
     "Job": "/apis/batch/v1/jobs",
 }
 
+MAX_SHARE = 0.1  # of a core for rebuilding the inventory on changes: no more than the 30 s relists cost at scale
+
 
 class ApiPodCache:
     """The inventory from the Kubernetes API, kept current by watches; `take()` hands out a new one."""
 
     def __init__(self, kubeconfig: str | None, refresh: float, log: Callable[..., None], metrics: Any = None,
-                 sync_timeout: float = 60.0, rebuild_interval: float = 1.0) -> None:
+                 sync_timeout: float = 60.0, rebuild_interval: float = 1.0, max_share: float = MAX_SHARE) -> None:
         self.log = log
         try:
             cluster = load_cluster("kubeconfig" if kubeconfig else "auto", kubeconfig or "")
@@ -45,7 +49,7 @@ class ApiPodCache:
         if cluster is None:
             raise InputError("cannot list from the Kubernetes API: no in-cluster configuration and no kubeconfig")
         self.source = KubeInventory(cluster, KINDS, metrics=metrics, rebuild_interval=rebuild_interval,
-                                    relist=max(refresh, 0.0)).start()
+                                    relist=max(refresh, 0.0), max_share=max_share).start()
         try:
             self._wait_synced(sync_timeout)
         except InputError:

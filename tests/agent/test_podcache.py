@@ -3,6 +3,7 @@ the API server on 127.0.0.1 (tests/controller/standin.py) that the controller's 
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pytest
 import yaml
 
 from netguard.agent.metrics import Metrics
-from netguard.agent.podcache import KINDS, ApiPodCache
+from netguard.agent.podcache import KINDS, MAX_SHARE, ApiPodCache
+from netguard.kube import Cluster, KubeInventory
 from netguard.model import Edge
 from tests.controller.standin import StandIn
 from tests.controller.test_kube import _pod, wait_for
@@ -121,3 +123,17 @@ def test_agent_resolves_edges_with_a_pod_cache_from_the_api(tmp_path, standin):
     kubeconfig(tmp_path, standin.url, token="wrong")
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "cannot list from the Kubernetes API" in proc.stderr
+
+
+def test_rebuilds_are_spaced_to_keep_them_under_a_share_of_a_core(standin):
+    """A rebuild is the whole inventory (2 s of CPU at 20,000 pods): on a node, pod churn must not take a
+    core. Each rebuild here "costs" 0.5 s of CPU (a stand-in clock), so at a tenth of a core the next one
+    waits 5 s."""
+    ticks = itertools.count(0.0, 0.5)
+    source = KubeInventory(Cluster(host=standin.url, token=f"Bearer {TOKEN}"), KINDS, rebuild_interval=1.0,
+                           max_share=MAX_SHARE, cpu_clock=lambda: next(ticks)).start()
+    try:
+        assert source.wait_synced(30)
+        assert source.rebuild_spacing == 0.5 / MAX_SHARE == 5.0
+    finally:
+        source.close()

@@ -467,3 +467,15 @@ def test_multi_line_text_mentioning_mail_headers_and_commands_passes_the_mail_ru
     # a one-line field (an address, a mailbox) holding the line of a mail protocol
     assert not passes(Request.make("POST", "/contact", form, "email=" + quote("jane@example.org\r\nBcc: all@example.net")))
     assert not passes(Request.make("POST", "/mail", XHR, json.dumps({"mailbox": "\r\nV100 CAPABILITY\r\nV101 FETCH 1"})))
+
+
+def test_intranet_applications_reached_by_a_private_address_pass():
+    """A browser on an application reached by its private address (a NodePort, an intranet server, a
+    router's admin page) sends that address as the Referer of every request: the page it came from,
+    not a URL the server fetches. The same address as a parameter or another header is still SSRF."""
+    page = {"User-Agent": UA, "Referer": "http://10.1.2.3:30080/app/orders?page=2", "Sec-Fetch-Site": "same-origin"}
+    assert passes(Request.make("GET", "/app/orders/17", page))
+    assert passes(Request.make("GET", "/admin/status.htm", {"User-Agent": UA, "Referer": "http://192.168.1.1/admin/"}))
+    assert inspect(Request.make("GET", "/fetch?url=http://10.1.2.3:6379/", page)).blocked
+    assert inspect(Request.make("GET", "/preview", {"User-Agent": UA, "X-Forwarded-Url": "http://169.254.169.254/latest/meta-data/"})).blocked
+    assert inspect(Request.make("GET", "/preview", {"User-Agent": UA, "X-Fetch-Url": "http://192.168.1.1/admin/"})).blocked
