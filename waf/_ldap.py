@@ -26,12 +26,13 @@ _EXTENSIBLE = re.compile(
     r"(?:^|[\s(*&|!])[A-Za-z][\w-]*(?:;[\w-]+)*(?::dn(?::[\w.-]+)?|:(?:\d+(?:\.\d+)+|[a-z][\w-]*match)):=", re.I
 )
 # Attribute names of directory entries (LDAP core, inetOrgPerson, posix, Active Directory) and the
-# names applications give their login fields.
+# names applications give their login fields. Words that name arguments in code as often (`o`, `name`,
+# `title`, `description`, `member`: minified `(0,r.f)(o=e)`) are left out.
 LDAP_ATTRS = frozenset(
     """objectclass objectcategory uid cn sn givenname mail userpassword samaccountname userprincipalname
-    memberof member uniquemember ou o dc description displayname telephonenumber homedirectory loginshell
-    uidnumber gidnumber gecos distinguishedname name department title manager admincount useraccountcontrol
-    pwdlastset accountexpires mobile employeeid userid username user login password pass pwd""".split()
+    memberof uniquemember ou dc displayname telephonenumber homedirectory loginshell uidnumber gidnumber
+    gecos distinguishedname admincount useraccountcontrol pwdlastset accountexpires employeeid userid
+    username user login password pass pwd""".split()
 )
 
 

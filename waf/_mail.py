@@ -29,7 +29,7 @@ MAIL_HEADERS = frozenset(
 _HEADER = re.compile(r"[ \t]*([A-Za-z][\w-]{0,40})[ \t]*:")
 # SMTP and POP3 commands alone on their line, and with an argument.
 _BARE = frozenset("data rset quit noop starttls stat list uidl capa turn".split())
-_WITH_ARG = re.compile(r"[ \t]*(helo|ehlo|vrfy|expn|auth|user|pass|retr|dele|top|apop|bdat|etrn)[ \t]+\S", re.I)
+_WITH_ARG = re.compile(r"[ \t]*(helo|ehlo|vrfy|expn|help|auth|user|pass|retr|dele|top|apop|bdat|etrn|list|uidl)[ \t]+\S", re.I)
 _ENVELOPE = re.compile(r"[ \t]*(?:mail[ \t]+from|rcpt[ \t]+to)[ \t]*:[ \t]*<?[^\s<>@]*@?[^\s<>]*>?", re.I)
 _ENVELOPE_ADDRESS = re.compile(r"[ \t]*(?:mail[ \t]+from|rcpt[ \t]+to)[ \t]*:[ \t]*(?:<[^<>\s]*>|[^\s@<>]+@[^\s@<>]+)", re.I)
 IMAP_COMMANDS = frozenset(
@@ -101,7 +101,7 @@ def is_mail_injection_in_text(text: str) -> bool:
     for line in lines[1:]:
         if _ENVELOPE_ADDRESS.match(line) or _is_tagged_imap(line, in_text=True):
             return True
-        if one_line_field and (_is_header(line) or _is_command(line, upper_only=True)):
+        if one_line_field and (_is_header(line) or _is_command(line, upper_only=True) or _is_tagged_imap(line, False)):
             return True
     return False
 

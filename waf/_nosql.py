@@ -59,6 +59,8 @@ _DB_CALL = re.compile(
     r"createuser|runcommand|adminommand)\s*\(",
     re.I,
 )
+# A value that closes the application's query object and opens another: `}, { password : /.*/ }`.
+_OBJECT_BREAKOUT = re.compile(r"""\s*['"]?\s*\}\s*,\s*\{\s*['"]?[\w$]+['"]?\s*:""")
 _JS_BODY = re.compile(r"\bthis\.\w+|\bsleep\s*\(|\breturn\b|\bwhile\s*\(|==|\bfunction\s*\(|\bemit\s*\(", re.I)
 
 
@@ -113,8 +115,9 @@ def _leaves_string(text: str, m: re.Match[str]) -> bool:
 
 def is_js_injection(text: str) -> bool:
     """(Rule 238101.) Server-side JavaScript for `$where`/`mapReduce`: a string left for JavaScript, a `$where`
-    holding JavaScript, or a shell call on a collection."""
-    if _DB_CALL.search(text) or any(_leaves_string(text, m) for m in _JS_BREAKOUT.finditer(text)):
+    holding JavaScript, a shell call on a collection, or a value that closes the query object and
+    opens its own (`}, { password : /.*/ }`)."""
+    if _OBJECT_BREAKOUT.match(text) or _DB_CALL.search(text) or any(_leaves_string(text, m) for m in _JS_BREAKOUT.finditer(text)):
         return True
     low = text.lower()
     i = low.find("$where")

@@ -173,6 +173,7 @@ class Controller:
         self._approved = ApprovedSets(self._build_approved)
         self._approved_of: tuple[dict, tuple] = ({}, ())  # (approvals, their approved (workload, digest)s sorted)
         self._epoch = 0  # bumped when the edges are replaced (rebuild_baseline): every approved set is stale
+        self._ready_once = False  # review_ready answered True once: it does not go back
         self._live: LiveReview | None = None  # built from the store on first read, then updated per commit
         self._live_key: tuple[int, int] = (-1, -1)  # (inventory generation, learned workloads) it was made with
         self._live_lock = threading.Lock()
@@ -591,11 +592,15 @@ class Controller:
         return ApprovedSet(key, cluster_policy_set(inventory, policies), Targets(inventory))
 
     def review_ready(self) -> bool:
-        """False while the first approved set of a controller that monitors some namespace is built (the
-        live review, up to a minute at 10,000 workloads): its monitored batches wait for it meanwhile, so
-        /readyz says so. Asking starts the build."""
+        """False while the first approved set of a controller that monitors some namespace is built after
+        a start (the live review, up to a minute at 10,000 workloads): its monitored batches wait for it
+        meanwhile, so /readyz says so. Asking starts the build. Once ready, a replica stays ready: a
+        namespace switched to monitor at runtime makes its batches wait, not the replica leave the Service."""
+        if self._ready_once:
+            return True
         _, _, modes = self._current()
         if self._approved.current is not None or not modes.monitors_any():
+            self._ready_once = True
             return True
         self._approved.want(self._approved_key())
         return False

@@ -127,3 +127,19 @@ def test_builds_are_coalesced_to_the_latest_key_and_the_current_set_stays_readab
     finally:
         hold.set()
         sets.close()
+
+
+def test_a_namespace_monitored_at_runtime_does_not_make_a_ready_replica_unready(make_controller):
+    learner = make_controller()
+    learner.ingest(json.dumps(batch(bookinfo_records())).encode())
+    assert learner.review_ready()  # learn only: ready at once, nothing built
+    gate = Gate(learner._approved.build)
+    learner._approved.build = gate
+    learner.set_mode("default", "monitor")
+    staged = learner.stage(learner.parse(body := json.dumps(batch([LATERAL])).encode()), body)
+    waiting = learner.awaiting(staged)
+    assert waiting is not None and gate.started.wait(30)  # the batch waits for the set...
+    assert learner.review_ready()  # ...but the replica stays ready meanwhile
+    gate.release.set()
+    waiting.result(30)
+    assert learner.classify(staged).write.alerts[0].reasons == ["new-edge"]

@@ -53,7 +53,7 @@ def test_every_placement_and_encoding_blocks(value):
 
 CLEAN = [
     "(see above)", "Paris (France) (2019)", "so happy :-)(", "f(x) (y)", "(555) 123-4567", "})(window);",
-    "(function(){ return 1 })()", "(0,o.default)(e=n)", "(a=b)(c=d)", "if (a == b) (c = d)", "(a=*)",
+    "(function(){ return 1 })()", "(0,o.default)(e=n)", "(0,r.f)(o=e.x)", "fetch(url)(name=x)", "(a=b)(c=d)", "if (a == b) (c = d)", "(a=*)",
     "x := 1", "a:b:=c", "jane.doe@example.org", "a:not(.x) { color: red }", "foo* bar*", "name=*", "(x)(y)(z)",
     "Tom (&) Jerry", "(!)", "price (USD) = 5", "see (a) and (b=2)",
 ]  # fmt: skip

@@ -20,7 +20,8 @@ FIRST = ("", "me@example.org", "Jane Doe <jane@example.org>", "INBOX", "42")
 HEADERS = ("Bcc: all@example.net", "Cc: victim@example.net", "To: x@example.net", "Subject: you won",
            "Reply-To: evil@example.net", "Content-Type: text/html")  # fmt: skip
 COMMANDS = ("RCPT TO: <x@example.net>", "MAIL FROM:<a@example.net>", "QUIT", "RSET", "DATA", "NOOP", "HELO evil.example",
-            "VRFY root", "a1 LOGOUT", "V101 FETCH 4791", "A0 SELECT INBOX", "t2 UID SEARCH ALL", "RETR 1", "USER admin")  # fmt: skip
+            "VRFY root", "a1 LOGOUT", "V101 FETCH 4791", "A0 SELECT INBOX", "t2 UID SEARCH ALL", "RETR 1", "USER admin",
+            "a001 uid store 231:233", "a2 copy 2:4 MEETING", "HELP postmaster", "LIST 3")  # fmt: skip
 
 
 def _injections() -> list[str]:

@@ -43,6 +43,7 @@ def _js_attacks() -> list[str]:
     out = []
     for quote, sep, stmt in itertools.product(("'", '"'), (";", " && ", " || "), statements):
         out.append(f"admin{quote}{sep}{stmt}{'; var z=' + quote if sep == ';' else '//'}")
+    out += [f"{q}}}, {{ {f} : {v} }}" for q, f, v in itertools.product(("", "'"), ("password", "'role'"), ("/.*/", "1"))]
     out += ["1; return this.role == 'admin'", "db.accounts.find({})", "db.getCollection('users').remove({})"]
     return out
 
