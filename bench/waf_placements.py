@@ -259,6 +259,7 @@ class Reason(StrEnum):
     NUMBER = "number"  # a number or a percentage
     PROBE_WORD = "probe-word"  # a marker word a scanner looks for in answers, alone or behind one quote
     FRAGMENT = "fragment"  # a piece of a payload that does nothing alone (the other half is elsewhere)
+    HARMLESS_MARKUP = "harmless-markup"  # HTML that runs, loads and hides nothing (`<br>` tags)
 
 
 @dataclass(frozen=True, slots=True)

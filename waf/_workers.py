@@ -357,6 +357,10 @@ class Supervisor:
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self._reload()))
         server = metrics_server(self.metrics_registry(), self.healthy, self.settings) if self.settings.metrics_listen else None
         metrics_task = asyncio.create_task(server.serve()) if server is not None else None
+        while server is not None and metrics_task is not None and not server.started:
+            if metrics_task.done():  # it could not bind: no workers, the error goes up
+                raise ValueError(f"metrics_listen: cannot serve on {self.settings.metrics_listen}")
+            await asyncio.sleep(0.01)
         for slot in self.slots:
             self._spawn(slot)
         log.info("started %d workers", self.count, extra={"settings": {"workers": self.count, "pids": self.pids()}})

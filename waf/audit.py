@@ -276,27 +276,31 @@ def _time(value: Any) -> float:
 
 class AuditWriter:
     """Appends records as JSON lines to a file, or stdout for `-`; None writes nothing.
-    Every record gets the pod's identity (from the environment unless given)."""
+    Every record gets the pod's identity (from the environment unless given). A file gets each record in
+    one `write` on an O_APPEND descriptor, so the workers of one sidecar (waf/_workers.py) appending to
+    the same file never interleave their lines."""
 
     def __init__(self, target: str | None, identity: PodIdentity | None = None) -> None:
         self.target = target
         self.identity = identity if identity is not None else PodIdentity.from_env()
-        self._fh: TextIO | None
-        if target is None:
-            self._fh = None
-        elif target == "-":
+        self._fh: TextIO | None = None
+        self._fd: int | None = None
+        if target == "-":
             self._fh = sys.stdout
-        else:
-            self._fh = open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        elif target is not None:
+            self._fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
 
     def write(self, record: AuditRecord) -> None:
-        if self._fh is not None:
+        if self._fd is not None:
+            os.write(self._fd, (record.with_identity(self.identity).to_json() + "\n").encode("utf-8"))
+        elif self._fh is not None:
             self._fh.write(record.with_identity(self.identity).to_json() + "\n")
             self._fh.flush()
 
     def close(self) -> None:
-        if self._fh is not None and self._fh is not sys.stdout:
-            self._fh.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class AuditLogError(ValueError):

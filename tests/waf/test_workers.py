@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -160,7 +161,7 @@ def workers(upstream, tmp_path):
     """`netguard waf --workers 2` (its metrics folder under tmp_path); torn down by pid even on failure."""
     port, mport = free_port(), free_port()
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    (tmp_path / "waf.yaml").write_text("mode: block\naudit_log: null\nworkers: 2\n")
+    (tmp_path / "waf.yaml").write_text(f"mode: block\naudit_log: {tmp_path / 'audit.jsonl'}\nworkers: 2\n")
     proc = subprocess.Popen(
         [sys.executable, "-m", "netguard", "waf", "--listen", f"127.0.0.1:{port}", "--upstream", upstream,
          "--metrics-listen", f"127.0.0.1:{mport}", "--config", str(tmp_path / "waf.yaml")],
@@ -190,7 +191,10 @@ def test_workers_share_the_port_and_the_metrics_count_them_all(workers):
         with httpx.Client(timeout=10) as c:
             assert c.get(f"http://127.0.0.1:{port}/page?i={i}").status_code == 200
     with httpx.Client(timeout=10) as c:
-        assert c.get(f"http://127.0.0.1:{port}/?q=%3Cscript%3Ealert(1)%3C/script%3E").status_code == 403
+        blocked = c.get(f"http://127.0.0.1:{port}/?q=%3Cscript%3Ealert(1)%3C/script%3E")
+    assert blocked.status_code == 403
+    records = [json.loads(line) for line in (tmp / "audit.jsonl").read_text().splitlines()]
+    assert [r["request_id"] for r in records] == [blocked.json()["request_id"]]  # one file, all workers append
     metrics = httpx.get(f"http://127.0.0.1:{mport}/metrics", timeout=10).text
     assert _metric(metrics, 'netguard_waf_requests_total{action="pass"}') == 40
     assert _metric(metrics, 'netguard_waf_requests_total{action="blocked"}') == 1
