@@ -16,7 +16,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +29,7 @@ from waf._decode import Layer, cmdline, compress_ws, decode_chain, normalize_pat
 from waf._protocol import CHECKS
 from waf._request import Request
 from waf._rules import DETECTORS, Rule, builtin_rules
-from waf._targets import Target, extract
+from waf._targets import extract
 
 MATCH_TEXT = 80
 _GROUP = 48  # rules per Hyperscan database (see _ViewDB)
@@ -509,12 +509,12 @@ class Engine:
         started = time.perf_counter()
         parsed = extract(request, cfg.body_budget)
         refusal = parsed.refusal
-        targets = () if refusal else parsed.targets  # refused before any scan: decided early and cheaply
-        for i in range(0, len(targets), _CHUNK):
+        keys = () if refusal else parsed.keys  # refused before any scan: decided early and cheaply
+        for i in range(0, len(keys), _CHUNK):
             if i and time.perf_counter() - started > cfg.time_budget:
                 refusal = Refusal.TOO_SLOW
                 break
-            self._scan_targets(targets[i : i + _CHUNK], record)
+            self._scan_targets(keys[i : i + _CHUNK], parsed.places, record, i)
 
         total = sum(m.score for m in found.values())
         matches = tuple(sorted(found.values(), key=lambda m: m.rule_id))
@@ -542,25 +542,29 @@ class Engine:
             if rule.id not in hits:
                 hits.append(rule.id)
 
-        self._scan_targets([Target(kind, kind, value)], record)
+        self._scan_targets([(kind, value)], lambda _i: (kind,), record)
         return hits
 
-    def _scan_targets(self, targets: Sequence[Target], record) -> None:  # type: ignore[no-untyped-def]
-        """Plan every scan of `targets` (each layer of each value, each view), batch the scans per
-        database to learn which values may match, then scan those alone and report their matches in
-        the order a value-by-value scan would (the first place a rule matches is the one recorded).
+    def _scan_targets(  # type: ignore[no-untyped-def]
+        self, keys: Sequence[tuple[str, str]], places: Callable[[int], tuple[str, ...]], record, offset: int = 0
+    ) -> None:
+        """Plan every scan of the values `keys` ((kind, value) pairs: each layer of each value, each
+        view), batch the scans per database to learn which values may match, then scan those alone and
+        report their matches (at `places(offset + i)`, the places value i was seen) in the order a value-by-value
+        scan would (the first place a rule matches is the one recorded).
 
         What a value's scans found depends on its kind and text only: it is remembered for the next
         requests (browsers send the same header names, user agents and parameter names again and again)."""
         known = self._known
         plans: list[list[_Scan] | _Events] = []
         batches: dict[int, tuple[_ViewDB, dict[bytes, int], list[bool]]] = {}
-        for t in targets:
-            seen = known.get((t.kind, t.value))
+        for key in keys:
+            seen = known.get(key)
             if seen is not None:
                 plans.append(seen)
                 continue
-            items = self._plan_target(t)
+            kind = key[0]
+            items = self._plan_target(kind, key[1])
             for item in items:
                 batch = batches.get(id(item.vdb))
                 if batch is None:
@@ -570,56 +574,58 @@ class Engine:
                 if slot is None:  # identical values are scanned once
                     slot = index[item.data] = len(index)
                     solo.append(False)
-                if t.kind in vdb.solo_kinds:
+                if kind in vdb.solo_kinds:
                     solo[slot] = True
                 item.slot = slot
             plans.append(items)
         hot: dict[int, list[set[int]]] = {}
         warm: dict[int, set[int]] = {}  # per view: the values any of its groups flagged
-        for key, (vdb, index, solo) in batches.items():
-            hot[key] = [g.flag(list(index), solo) for g in vdb.groups]
-            warm[key] = set().union(*hot[key])
-        for t, todo in zip(targets, plans, strict=True):
+        for vid, (vdb, index, solo) in batches.items():
+            hot[vid] = [g.flag(list(index), solo) for g in vdb.groups]
+            warm[vid] = set().union(*hot[vid])
+        for i, (key, todo) in enumerate(zip(keys, plans, strict=True)):
             if isinstance(todo, tuple):
                 events = todo
             else:
                 found: list[tuple[Rule, str, tuple[str, ...]]] = []
                 for item in todo:
-                    key = id(item.vdb)
-                    if item.slot in warm[key]:
-                        for group, flagged in zip(item.vdb.groups, hot[key], strict=True):
+                    vid = id(item.vdb)
+                    if item.slot in warm[vid]:
+                        for group, flagged in zip(item.vdb.groups, hot[vid], strict=True):
                             if item.slot in flagged:
-                                self._exact(t.kind, item, group, found)
+                                self._exact(key[0], item, group, found)
                 events = tuple(found) if found else _NOTHING
-                self._remember(t, events)
-            for rule, matched, chain in events:
-                record(rule, t.locations, matched, chain)
+                self._remember(key, events)
+            if events:
+                where = places(offset + i)
+                for rule, matched, chain in events:
+                    record(rule, where, matched, chain)
 
-    def _remember(self, t: Target, events: _Events) -> None:
+    def _remember(self, key: tuple[str, str], events: _Events) -> None:
         """Keep what a value's scans found; the oldest entries go first when the memory is full (in
         entries, or in characters: 64 per entry on average, so hostile long values cannot grow it)."""
         known = self._known
-        size = len(t.value)
+        size = len(key[1])
         if not self._known_max or size > _KNOWN_LEN:
             return
         while known and (len(known) >= self._known_max or self._known_chars + size > 64 * self._known_max):
             old, _ = known.popitem(last=False)
             self._known_chars -= len(old[1])
-        known[(t.kind, t.value)] = events
+        known[key] = events
         self._known_chars += size
 
-    def _plan_target(self, t: Target) -> list[_Scan]:
+    def _plan_target(self, kind: str, value: str) -> list[_Scan]:
         """Every decoding layer of the value: as sent, decoded (percent, entities, escapes), and the
         text inside when the value (or its decoded form) is base64 of mostly printable text."""
         plan: list[_Scan] = []
         cache: dict[str, str] = {}
-        self._plan_layer(t.kind, t.value, (), cache, plan)
-        if t.kind in _BASE64_KINDS and len(t.value) >= 8:
-            inner = try_base64(t.value)
+        self._plan_layer(kind, value, (), cache, plan)
+        if kind in _BASE64_KINDS and len(value) >= 8:
+            inner = try_base64(value)
             if inner is None and cache.get("chain"):
                 inner = try_base64(cache["decoded"])
             if inner is not None:
-                self._plan_layer(t.kind, inner, (Layer.BASE64,), {}, plan)
+                self._plan_layer(kind, inner, (Layer.BASE64,), {}, plan)
         return plan
 
     def _plan_layer(

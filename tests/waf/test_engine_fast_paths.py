@@ -8,6 +8,7 @@ anchored rules still match a value in the middle of a batch, CR/LF rules still s
 """
 
 import html
+import re
 from unittest.mock import patch
 from urllib.parse import quote
 
@@ -100,7 +101,7 @@ def test_memory_never_changes_a_verdict(requests: list[list[str]]) -> None:
         assert engine.inspect(req) == _FORGETFUL.inspect(req)
 
 
-@given(st.text(alphabet="ab./\\;", max_size=12))
+@given(st.text(alphabet="ab./\\;", max_size=16))
 def test_one_segment_path_fast_path_equals_the_full_normalizer(path: str) -> None:
     def slow(p: str) -> str:
         segs: list[str] = []
@@ -138,3 +139,15 @@ def test_entity_layer_is_still_decoded_in_a_url_with_query_strings() -> None:
     assert html_decode("/a?x=1&y=2&not=3") == "/a?x=1&y=2¬=3"
     assert html_decode("/a?x=1&utm_source=y") == "/a?x=1&utm_source=y"
     assert html_decode("q=&lt;script&gt;") == "q=<script>"
+
+
+@given(st.text(alphabet="%uU0aF9g\u00e9\u4e2d+ /", max_size=24))
+def test_percent_decoding_without_callbacks_equals_the_regex(value: str) -> None:
+    assert _decode._pct_sub_all(value) == _decode._PCT.sub(_decode._pct_sub, value)
+
+
+@given(st.text(alphabet="aB\\\"'^ ,\r\n\t\u0130x", max_size=16))
+def test_cmdline_deletions_equal_a_translate_table(value: str) -> None:
+    slow = value.translate(str.maketrans("", "", "\\\"'^")).lower()
+    slow = re.sub(r"[\s,]+", " ", re.sub(r"[\r\n]+", ";", slow))
+    assert _decode.cmdline(value) == slow
