@@ -96,7 +96,7 @@ def _run(engine: Engine, peer: Peer | None, placed: Placed) -> tuple[bool, bool]
     ours = engine.inspect(Request.make(placed.method, placed.target, list(placed.headers), placed.body)).blocked
     theirs = False
     if peer is not None:
-        status = send_raw(peer.peer_port(), placed.method, placed.target, list(placed.headers), placed.body).status
+        status = send_raw(peer.peer_port, placed.method, placed.target, list(placed.headers), placed.body).status
         theirs = 400 <= status < 500
     return ours, theirs
 
