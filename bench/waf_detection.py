@@ -496,7 +496,7 @@ def part_placements(r: Runner, shared: Path, misses: list[dict]) -> None:
     print(
         f"netguard through {via}, on all {len(placed):,} placed requests. Two figures: over every line of the list, and over the "
         f"lines that are attacks by themselves — {len(reasons)} lines ({', '.join(f'{c} {n}' for c, n in sorted(by_cls.items()))}) "
-        f"are list headings, example documents, bare SQL keywords, numbers, probe words or payload fragments, reviewed one by one "
+        f"are list headings, example documents, bare SQL keywords, numbers, probe words, payload fragments or harmless markup, reviewed one by one "
         f"in bench/{NOT_ATTACKS.name}."
     )
     by_class = group_by(placed, lambda p: p.cls, cls_order)  # type: ignore[attr-defined]

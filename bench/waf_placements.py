@@ -257,8 +257,9 @@ class Reason(StrEnum):
     EXAMPLE_DOCUMENT = "example-document"  # an XML declaration, or one element of an example document
     BARE_KEYWORD = "bare-keyword"  # one SQL keyword or function name, no syntax around it
     NUMBER = "number"  # a number or a percentage
-    PROBE_WORD = "probe-word"  # a marker word a scanner looks for in answers, alone or behind one quote
+    PROBE = "probe"  # a marker a scanner looks for in answers (alone or behind a quote), or characters to provoke an error
     FRAGMENT = "fragment"  # a piece of a payload that does nothing alone (the other half is elsewhere)
+    HARMLESS_MARKUP = "harmless-markup"  # HTML that runs, loads and hides nothing (`<br>` tags)
 
 
 @dataclass(frozen=True, slots=True)

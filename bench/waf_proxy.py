@@ -3,7 +3,8 @@
 
 Starts (all on 127.0.0.1, free ports): the upstream and the ModSecurity + CRS 4.28 peer in one nginx
 (bench/waf_peer.py; CRS from ../shared/waf/crs-4.28.0), and the netguard sidecar (`netguard waf`, one
-process per worker: `--workers 1,auto` by default, two sidecars, the single core and the default) in front of
+process per worker: `--workers 1,2,auto` by default — the single core, like for like with nginx's 2 workers, and
+the default, a count met twice measured once) in front of
 the same upstream; each sidecar's worker count is printed beside its figures. First a sanity check on each WAF: a small GET and the 16 KB JSON
 POST must pass (200) and an SQL injection must be refused (403); if not, the bench stops with exit status 1
 (figures of a WAF that passes attacks or refuses the workload mean nothing). Then wrk (Debian package
@@ -13,7 +14,7 @@ in process: µs per request on ../shared/waf/clean-browsing.jsonl.gz as recorded
 compressed: whatever decompression the engine does is in the time) and on the CRS regression stages.
 
     .venv/bin/python bench/waf_proxy.py [--duration 10] [--rounds 3] [--connections 32] [--threads 1]
-        [--workers 1,auto] [--shared DIR] [--skip-engine] [--engine-only] [--engine-runs 5] [--profile N]
+        [--workers 1,2,auto] [--shared DIR] [--skip-engine] [--engine-only] [--engine-runs 5] [--profile N]
 
 The machine has 2 cores shared by wrk, nginx (2 workers), the upstream and the sidecar: absolute figures
 are for this box; the ratios are the point.
@@ -240,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine-only", action="store_true", help="only the in-process engine timings")
     ap.add_argument("--engine-runs", type=int, default=5, help="runs per request for the engine timings (the best counts)")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="cProfile the slowest 1%% of clean requests, top N functions")
-    ap.add_argument("--workers", default="1,auto", help="the sidecar's --workers, one sidecar each, comma-separated (default %(default)s: "
-                    "the single-core figure and the default, like for like with nginx's workers)")
+    ap.add_argument("--workers", default=f"1,{PEER_WORKERS},auto", help="the sidecar's --workers, one sidecar each, comma-separated (default %(default)s: "
+                    "the single core, like for like with nginx's workers, and the default; a count met twice runs once)")
     ap.add_argument("--sidecar-config", type=Path, help="the sidecar's config file (default: block mode, no audit log)")
     ap.add_argument("--shared", type=Path, default=default_shared(), help="the shared folder holding waf/ (default: %(default)s)")
     args = ap.parse_args(argv)

@@ -30,7 +30,7 @@ from waf._xss import (
     is_js_injection,
     is_script_url,
 )
-from waf._xxe import has_custom_entity
+from waf._xxe import has_custom_entity, is_external_public_dtd
 
 SEVERITY_SCORE = {"critical": 5, "error": 4, "warning": 3, "notice": 2}
 KINDS = frozenset(
@@ -63,6 +63,7 @@ CATEGORIES = frozenset(
 DETECTORS: dict[str, Callable[[str], bool]] = {
     "sql": is_sqli,
     "xml_entity": has_custom_entity,
+    "xml_public_dtd": is_external_public_dtd,
     "php_call": is_php_call,
     "shell": is_command_injection,
     "shell-substitution": is_substitution,

