@@ -11,9 +11,10 @@ so there any header or command line after a line break is injection (`is_mail_in
 and JSON or XML string values are often text: stack traces, logged headers (`from:`, `content-type:`),
 multi-line comments and addresses, pasted e-mails that mention `Subject:` (a false-positive class of
 issue 11). There (`is_mail_injection_in_text`) a header or bare command counts only in a value that is a
-one-line field otherwise — it starts with the line break, or its first line is an address or one
-word — while envelope commands with an address (`RCPT TO: <x@y>`), upper-case tagged IMAP commands
-and an SMTP message body (`DATA`, lines, a lone `.`), which no text holds, count anywhere.
+one-line field otherwise — it starts with the line break, or its first line is an address (or one
+word, and the header adds an address: `hi\\nBcc: x@y`, not a memo's `Memo\\nTo: all staff`) — while
+envelope commands with an address (`RCPT TO: <x@y>`), upper-case tagged IMAP commands and an SMTP
+message body (`DATA`, lines, a lone `.`), which no text holds, count anywhere.
 Written for netguard.
 """
 
@@ -40,6 +41,7 @@ IMAP_COMMANDS = frozenset(
 _TAGGED = re.compile(r"[ \t]*([A-Za-z0-9.]{1,12})[ \t]+([A-Za-z]+)\b")
 # A one-word first line (a name, a subject word, an id), not a greeting (`Hello,`) or a sentence.
 _TOKEN = re.compile(r"[^\s,;:.!?]{1,40}")
+_ADDRESSED = re.compile(r"[ \t]*(?:to|cc|bcc|reply-to|from|sender)[ \t]*:.*@", re.I)
 _ADDRESS = re.compile(r"[^\s@<>]+@[^\s@<>]+|[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>")
 
 
@@ -95,13 +97,17 @@ def is_mail_injection_in_text(text: str) -> bool:
     """In a place that may hold text (form, multipart, JSON, XML): see the module docstring (rule 248101)."""
     lines = _lines(text)
     first = lines[0].strip()
-    one_line_field = not first or _ADDRESS.fullmatch(first) is not None or _TOKEN.fullmatch(first) is not None
+    one_line_field = not first or _ADDRESS.fullmatch(first) is not None
+    # a one-word first line (`hi`, a subject, a mailbox) is a field too, but a memo's title starts text
+    # (`Memo\nTo: all staff\nSubject: holidays`): there only a header that adds an address counts
+    one_word = not one_line_field and _TOKEN.fullmatch(first) is not None
     if _data_block(lines):
         return True
     for line in lines[1:]:
         if _ENVELOPE_ADDRESS.match(line) or _is_tagged_imap(line, in_text=True):
             return True
-        if one_line_field and (_is_header(line) or _is_command(line, upper_only=True) or _is_tagged_imap(line, False)):
+        if (one_line_field or one_word) and (_is_command(line, upper_only=True) or _is_tagged_imap(line, False)):
+            return True
+        if _is_header(line) and (one_line_field or (one_word and _ADDRESSED.match(line) is not None)):
             return True
     return False
-

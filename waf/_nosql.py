@@ -34,6 +34,7 @@ JS_OPERATORS = frozenset({"where", "function", "accumulator"})
 # there a comparison operator is the API, only a JavaScript one is an injection.
 FILTER_ROOTS = frozenset({"filters", "filter", "where", "criteria", "conditions"})
 
+_ROOT = re.compile(r"([\w-]*)\s*$")  # the parameter's name before its first bracket
 _BRACKET = re.compile(r"\[\s*\$(\w+)\s*\]")
 # `$op` as an object key in text: after `{`, `,`, `[` or the start (quotes around it allowed), then `:`
 # and a value (a literal, an object or array, a quote, a regex, a function).
@@ -44,12 +45,12 @@ _KEY = re.compile(
 _GRAPHQL_TYPE = re.compile(r"\s*:\s*\[?\s*[A-Z]\w*\s*[!\]]?")
 _JS_BREAKOUT = re.compile(
     r"""(['"])?\s*\)?\s*(?:;|&&|\|\|)\s*(?:"""
-    r"""return\s*(?:true|false|\d|this\.|['"!(]|\w+\s*\()"""
+    r"""return\s*(?:true\b|false\b|\d+\s*(?:[=!<>]=?|;|//|$)|this\.|['"!(]|\w+\s*\()"""
     r"""|this\.\w+"""
     r"""|(?:sleep|emit|tojson|printjson|load)\s*\("""
     r"""|while\s*\(|do\s*\{|for\s*\(\s*;\s*;"""
     r"""|(?:var|let|const)\s+\w+\s*=\s*new\s+date\b|\w+\s*=\s*new\s+date\s*\("""
-    r"""|db\.\w+"""
+    r"""|db\.\w+\s*(?:\.\s*\w+\s*)?\("""
     r"""|['"]?\w+['"]?\s*==\s*['"]?\w*['"]?)""",
     re.I,
 )
@@ -75,7 +76,8 @@ def _bracket_injection(text: str) -> bool:
         op = _operator(m.group(1))
         if op is None:
             continue
-        root = text[: text.find("[")].strip().lower()
+        found = _ROOT.search(text, 0, text.find("["))
+        root = found.group(1).lower() if found else ""
         if op in JS_OPERATORS or root not in FILTER_ROOTS:
             return True
     return False

