@@ -45,12 +45,12 @@ _KEY = re.compile(
 _GRAPHQL_TYPE = re.compile(r"\s*:\s*\[?\s*[A-Z]\w*\s*[!\]]?")
 _JS_BREAKOUT = re.compile(
     r"""(['"])?\s*\)?\s*(?:;|&&|\|\|)\s*(?:"""
-    r"""return\s*(?:true|false|\d|this\.|['"!(]|\w+\s*\()"""
+    r"""return\s*(?:true\b|false\b|\d+\s*(?:[=!<>]=?|;|//|$)|this\.|['"!(]|\w+\s*\()"""
     r"""|this\.\w+"""
     r"""|(?:sleep|emit|tojson|printjson|load)\s*\("""
     r"""|while\s*\(|do\s*\{|for\s*\(\s*;\s*;"""
     r"""|(?:var|let|const)\s+\w+\s*=\s*new\s+date\b|\w+\s*=\s*new\s+date\s*\("""
-    r"""|db\.\w+"""
+    r"""|db\.\w+\s*(?:\.\s*\w+\s*)?\("""
     r"""|['"]?\w+['"]?\s*==\s*['"]?\w*['"]?)""",
     re.I,
 )

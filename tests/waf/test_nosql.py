@@ -80,7 +80,7 @@ CLEAN_TEXT = [
     "$distinct_id", "$insert_id", "$os", "$browser", "$current_url", "$schema", "$ref", "$id", "$defs", "$type",
     "$values", "$comment", "$filter", "$top", "$search", "$text", "query($id: ID!, $in: [String!]) { a }",
     "it costs $in total", "a ? $gt : $lt", "if (this.password.match(re)) { return true; }",
-    "x = \"a\"; this.y = 1", "Fine; return the form by Friday", "salt; pepper", "filters[slug][$eq]",
+    "x = \"a\"; this.y = 1", "Fine; return the form by Friday", "Tickets; return 2 adults", "Contact; db.example.com", "salt; pepper", "filters[slug][$eq]",
     "where[price][$lt]", "/api/items/filters[slug][$eq]/details", "ID: $ne-42", "regex: /$ne/", "cost $and tax",
 ]  # fmt: skip
 
