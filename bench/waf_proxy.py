@@ -9,7 +9,9 @@ the same upstream; each sidecar's worker count is printed beside its figures. Fi
 POST must pass (200) and an SQL injection must be refused (403); if not, the bench stops with exit status 1
 (figures of a WAF that passes attacks or refuses the workload mean nothing). Then wrk (Debian package
 `wrk`) against the upstream directly, through the peer and through the sidecar, alternating rounds, for a
-small GET and for a 16 KB JSON POST: requests/s, p50/p99 latency and the ratios. Finally the engine alone,
+small GET and for a 16 KB JSON POST: requests/s, p50/p99 latency and the ratios. Each round starts the targets
+in a rotated order, and each run waits until every server under test is idle: a WAF whose clients timed out
+(the peer on the POST) goes on working through its queue, and must not take the next target's CPU. Finally the engine alone,
 in process: µs per request on ../shared/waf/clean-browsing.jsonl.gz as recorded (compressed bodies passed
 compressed: whatever decompression the engine does is in the time) and on the CRS regression stages.
 
@@ -118,6 +120,37 @@ def start_sidecar(tmp: Path, port: int, upstream_port: int, config: Path | None 
         stop(proc)
         raise
     return proc, count
+
+
+def _cpu_ticks(root: int) -> int:
+    """utime + stime of a process and its children (nginx's workers, the sidecar's workers)."""
+    total = 0
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            f = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d.name) == root or int(f[1]) == root:
+            total += int(f[11]) + int(f[12])
+    return total
+
+
+def settle(roots: list[int], timeout: float = 20.0) -> None:
+    """Wait until the servers under test are idle (under 5% of a core over 0.5 s): a WAF that wrk left with
+    a queue of requests (the peer, when its clients time out) must not steal the next target's CPU."""
+    import os  # noqa: PLC0415
+
+    tick = os.sysconf("SC_CLK_TCK")
+    end = time.monotonic() + timeout
+    before = sum(_cpu_ticks(r) for r in roots if r)
+    while time.monotonic() < end:
+        time.sleep(0.5)
+        now = sum(_cpu_ticks(r) for r in roots if r)
+        if (now - before) / tick < 0.025:
+            return
+        before = now
 
 
 def worker_count(metrics_port: int) -> int:
@@ -264,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     with Peer((CRS4,), crs4_dir=args.shared / "waf" / "crs-4.28.0") as peer:
         targets = {"direct": peer.upstream_port, "modsec+crs": peer.peer_port}
         try:
+            live: list[subprocess.Popen] = []
             for w in dict.fromkeys(args.workers.split(",")):
                 port = free_port()
                 proc, count = start_sidecar(tmp, port, peer.upstream_port, args.sidecar_config, w)
@@ -273,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                     stop(proc)
                     continue
                 targets[name] = port
+                live.append(proc)
             print(f"targets: nginx + ModSecurity + CRS 4.28 with {PEER_WORKERS} nginx workers; "
                   + ", ".join(f"{t} = the sidecar with {t.split('w')[-1]} worker(s)" for t in targets if t.startswith("netguard")))
             if failed := sanity(targets, body):
@@ -280,9 +315,15 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             workloads = {"GET small": None, "POST 16KB JSON": lua}
             print(f"\nwrk -t{args.threads} -c{args.connections} -d{args.duration}s, {args.rounds} alternating rounds")
+            owners = {t: (peer.proc.pid if peer.proc is not None else 0) for t in ("direct", "modsec+crs")}
+            owners |= {t: p.pid for t, p in zip((t for t in targets if t.startswith("netguard")), live, strict=True)}
             for rnd in range(args.rounds):
                 for wname, script in workloads.items():
-                    for tname, port in targets.items():
+                    names = list(targets)
+                    names = names[rnd % len(names):] + names[: rnd % len(names)]  # no target always follows the same one
+                    for tname in names:
+                        port = targets[tname]
+                        settle([owners[t] for t in targets])  # what the last run left queued is done first
                         url = (
                             f"http://127.0.0.1:{port}/products?page=2"
                             if script is None

@@ -184,6 +184,7 @@ _MAGIC = (
     b"%PDF-",
 )
 _TEXT_CONTROLS = frozenset(b"\t\n\r\f")
+_NOT_JUNK = bytes(b for b in range(256) if b >= 32 or b in _TEXT_CONTROLS)
 SNIFF = 4096
 
 
@@ -214,7 +215,7 @@ def _signed(head: bytes, junk: int) -> bool:
 
 def _junk(head: bytes) -> int:
     """Control bytes plus bytes that are not part of valid UTF-8 (a cut last character is allowed)."""
-    n = sum(1 for b in head if b < 32 and b not in _TEXT_CONTROLS) + head.count(0x7F)
+    n = len(head.translate(None, _NOT_JUNK)) + head.count(0x7F)  # in C: control bytes but \t \n \r \f
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:

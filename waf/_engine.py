@@ -34,7 +34,8 @@ from waf._targets import extract
 MATCH_TEXT = 80
 _GROUP = 48  # rules per Hyperscan database (see _ViewDB)
 _KNOWN_LEN = 2048  # longer values are not remembered (see Engine._remember)
-_CHUNK = 64  # targets planned and scanned together; the time budget is checked between chunks
+_CHUNK = 256  # values planned and scanned together; the time budget is checked between chunks
+_ALONE = 2048  # values longer than this are scanned alone, never in a batch (see _Group.flag)
 _MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
 _LURING_SITES = frozenset({"cross-site", "none"})  # a link on another site, or one opened from outside the browser
 # Kinds of values worth looking inside when they are base64 of text (a whole cookie, parameter, header).
@@ -351,10 +352,18 @@ class _Group:
         value's start or end holds beside the newline), and only the values it flags are scanned again
         alone. `solo[i]`: value i is of a kind the solo rules target; it is also scanned alone with them.
         Too many match events (a rule matching almost everywhere) stop the batch and flag every value:
-        the plain per-value scan."""
+        the plain per-value scan. A value longer than `_ALONE` is flagged without a batch: a prefilter
+        that matches every quote reports thousands of events in a long text (a Python call each), where
+        the value's own single-match scan reports one per rule."""
         if len(values) == 1:
             return {0}
-        hot: set[int] = set()
+        hot: set[int] = {i for i, v in enumerate(values) if len(v) > _ALONE}
+        if hot:  # a long value is scanned alone anyway: in a batch, its many match events cost more
+            if len(hot) == len(values):
+                return hot
+            keep = [i for i in range(len(values)) if i not in hot]
+            inner = self.flag([values[i] for i in keep], [solo[i] for i in keep])
+            return hot | {keep[i] for i in inner}
         if self.solo_db is not None:
             solo_hits: list[int] = []
             for i, v in enumerate(values):

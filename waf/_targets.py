@@ -14,7 +14,6 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import compress
 
 import orjson
 
@@ -134,9 +133,15 @@ class Parsed:
         first = self.firsts[i]
         if len(self.seen_keys) == len(self.keys):  # no value seen twice
             return (first,)
-        key = self.keys[i]
+        key, seen, locs = self.keys[i], self.seen_keys, self.seen_locs
         others: dict[str, None] = {}
-        for loc in compress(self.seen_locs, map(key.__eq__, self.seen_keys)):
+        j = -1
+        while True:
+            try:
+                j = seen.index(key, j + 1)  # the next place of the value (a scan in C)
+            except ValueError:
+                break
+            loc = locs[j]
             if loc == first:
                 continue
             if len(others) >= MAX_LOCATIONS:
@@ -220,21 +225,20 @@ class _Collector:
         """Layers a value plausibly has: JSON text, base64 of text."""
         head = value.lstrip()[:1]
         if head in ("{", "[") and len(value) <= MAX_NESTED:
-            doc = load_json(value)
-            if isinstance(doc, (dict, list)):
-                _add_json(self, doc, loc + "|json", 0)
-                return
+            if value.rstrip()[-1:] in ("}", "]"):  # a JSON object or array ends so
+                _add_json_text(self, value, loc + "|json")
 
 
-_LONG_NUMBER = re.compile(r"\d{19}")
+_BIG = float(2**63)
 
 
-def load_json(text: str) -> object:
+def load_json(text: str, exact: bool = False) -> object:
     """The document `json.loads` reads from `text`, or None when it reads none. Parsed by orjson (in C,
     several times faster on the large beacons) where both agree: orjson refuses what json accepts
     beyond the RFC (NaN, lone surrogates, a BOM...) and that falls back to json; it reads integers past
-    64 bits as floats, so a text holding a run of 19 digits goes to json directly."""
-    if _LONG_NUMBER.search(text) is None:
+    64 bits as floats, so a document holding such a float is read again by json (`exact`, see
+    `_add_json_text`)."""
+    if not exact:
         try:
             return orjson.loads(text)
         except ValueError:  # orjson.JSONDecodeError
@@ -245,11 +249,30 @@ def load_json(text: str) -> object:
         return None
 
 
-def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = ".") -> None:
+class _BigNumber(Exception):
+    """A float at or past 2**63 in a document orjson read: maybe an integer json reads exactly."""
+
+
+def _add_json_text(out: _Collector, text: str, prefix: str, sep: str = ".") -> bool:
+    """The values of the JSON document in `text`, if it is one (see `load_json`)."""
+    doc = load_json(text)
+    if doc is None:
+        return False
+    mark = len(out.keys)
+    try:
+        _add_json(out, doc, prefix, 0, sep)
+    except _BigNumber:
+        del out.keys[mark:], out.locs[mark:]
+        _add_json(out, load_json(text, exact=True), prefix, 0, sep, big=float("inf"))
+    return True
+
+
+def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = ".", big: float = _BIG) -> None:
     """Every object key (as `arg_name`) and scalar (as `arg`) of a JSON document, in document order;
     a value's location is its path (`prefix.key.0.key`; `sep` joins the prefix to the first step).
 
-    The hot loop of large beacons: appends straight to the collector's lists, one type test per value."""
+    The hot loop of large beacons: appends straight to the collector's lists, one type test per value.
+    A float at or past `big` raises _BigNumber (orjson's reading of a long integer: see load_json)."""
     if depth > MAX_JSON_DEPTH:
         return
     keys, locs = out.keys, out.locs
@@ -258,6 +281,8 @@ def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = 
     elif type(doc) is list:
         items = enumerate(doc)  # type: ignore[assignment]
     else:
+        if type(doc) is float and (doc >= big or doc <= -big):  # type: ignore[operator]
+            raise _BigNumber
         out.add_leaf(prefix, _scalar(doc))
         return
     named = type(doc) is dict
@@ -280,8 +305,10 @@ def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = 
             else:
                 out.add_leaf(name, v)
         elif t is dict or t is list:
-            _add_json(out, v, name, depth + 1)
+            _add_json(out, v, name, depth + 1, big=big)
         elif v is not None:
+            if t is float and (v >= big or v <= -big):
+                raise _BigNumber
             keys.append(("arg", ("true" if v else "false") if t is bool else str(v)))
             locs.append(name)
 
@@ -478,9 +505,7 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
         return
     stripped = text.lstrip()
     if "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain")):
-        doc = load_json(text)
-        if doc is not None:  # its values are the targets; the JSON text as a whole is not one
-            _add_json(out, doc, "json:", 0, sep="")
+        if _add_json_text(out, text, "json:", sep=""):  # its values are the targets; the JSON text as a whole is not one
             return
     out.add("body", "body", text)  # the body as one text (DTDs, markup across values), beside its values
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):

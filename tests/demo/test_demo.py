@@ -67,11 +67,18 @@ def test_quick_demo_on_the_lab_allows_bookinfo_drops_and_alerts_lateral_moves_an
     assert (tmp_path / "policies" / "default" / "ratings-v1.yaml").is_file()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(REASON is not None, reason=f"the demo's lab path: {REASON}")
 def test_ctrl_c_stops_everything_and_takes_the_lab_down(tmp_path):
     name = f"i{os.getpid() % 100000}"[:7]
+    # Ctrl-C as a terminal delivers it: a shell starts background jobs with SIGINT ignored, and a
+    # suite run as one (`make test &`) would hand that on, so the demo gets the default disposition.
     proc = subprocess.Popen([*NETGUARD, "demo", "--quick", "--duration", "30", "-o", str(tmp_path), "--lab-name", name],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+                            preexec_fn=_default_sigint)
     seen = []
     try:
         assert proc.stdout is not None

@@ -151,3 +151,26 @@ def test_cmdline_deletions_equal_a_translate_table(value: str) -> None:
     slow = value.translate(str.maketrans("", "", "\\\"'^")).lower()
     slow = re.sub(r"[\s,]+", " ", re.sub(r"[\r\n]+", ";", slow))
     assert _decode.cmdline(value) == slow
+
+
+@given(st.text(alphabet=" \t\n\x1c\u3000a,b", max_size=16))
+def test_whitespace_runs_squeezed_by_split_equal_the_regex(value: str) -> None:
+    assert _decode.compress_ws(value) == re.sub(r"\s+", " ", value)
+
+
+@given(st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=4), kids, max_size=4),
+    max_leaves=12,
+))  # fmt: skip
+def test_json_values_read_by_orjson_equal_json(doc: object) -> None:
+    import json
+
+    from waf._targets import extract
+
+    body = json.dumps(doc)
+    req = Request.make("POST", "/api", {"Content-Type": "application/json"}, body)
+    got = extract(req).targets
+    with patch("waf._targets.orjson.loads", side_effect=ValueError):
+        want = extract(req).targets
+    assert got == want
