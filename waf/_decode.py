@@ -36,6 +36,7 @@ def _chr(code: int) -> str:
 
 _HEX2 = {a + b: chr(int(a + b, 16)) for a in "0123456789abcdefABCDEF" for b in "0123456789abcdefABCDEF"}
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+_NOT_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")  # a `%` that starts no %XX escape
 
 
 def _pct_sub(m: re.Match[str]) -> str:
@@ -57,10 +58,15 @@ def _overlong(raw: bytes) -> bytes:
 
 
 def _pct_sub_all(value: str) -> str:
-    """What `_PCT.sub(_pct_sub, value)` returns, without a Python call per escape: the value split at
-    each `%`, every piece starting with two hex digits (or `u` and four) is one escape. Exact: an
-    escape starts at a `%` and its digits hold no `%`, so the regex's left-to-right matches are the
-    pieces' heads."""
+    """What `_PCT.sub(_pct_sub, value)` returns, without a Python call per escape. When every `%`
+    starts a %XX escape, one codec call in C; otherwise the value split at each `%`, every piece
+    starting with two hex digits (or `u` and four) is one escape. Exact: an escape starts at a `%` and
+    its digits hold no `%`, so the regex's left-to-right matches are the pieces' heads."""
+    if _NOT_ESCAPE.search(value) is None:
+        # Every `%` starts a %XX escape (the common case): written as `\xXX` (backslashes doubled, other
+        # characters as Python escapes), the unicode_escape codec decodes them all in C.
+        escaped = value.replace("\\", "\\\\").replace("%", "\\x").encode("latin-1", "backslashreplace")
+        return escaped.decode("unicode_escape")
     parts = value.split("%")
     out = [parts[0]]
     hex2 = _HEX2

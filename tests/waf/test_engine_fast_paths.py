@@ -141,7 +141,7 @@ def test_entity_layer_is_still_decoded_in_a_url_with_query_strings() -> None:
     assert html_decode("q=&lt;script&gt;") == "q=<script>"
 
 
-@given(st.text(alphabet="%uU0aF9g\u00e9\u4e2d+ /", max_size=24))
+@given(st.text(alphabet="%uU0aF9g\u00e9\u4e2d+ /\\x\udcff\U0001f600", max_size=24))
 def test_percent_decoding_without_callbacks_equals_the_regex(value: str) -> None:
     assert _decode._pct_sub_all(value) == _decode._PCT.sub(_decode._pct_sub, value)
 
