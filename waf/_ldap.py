@@ -22,6 +22,7 @@ MAX_DEPTH = 32
 _ATTR = re.compile(r"\s*([A-Za-z0-9][\w.-]*(?:;[\w-]+)*)\s*")
 _EXT = re.compile(r"(?::dn)?(?::([A-Za-z0-9][\w.-]*))?:=", re.I)
 _OP = re.compile(r"[~<>]?=")
+_PAREN = re.compile(r"[()]")
 _EXTENSIBLE = re.compile(
     r"(?:^|[\s(*&|!])[A-Za-z][\w-]*(?:;[\w-]+)*(?::dn(?::[\w.-]+)?|:(?:\d+(?:\.\d+)+|[a-z][\w-]*match)):=", re.I
 )
@@ -119,10 +120,10 @@ def _breaks_out(text: str) -> bool:
         return True
     start = 0
     while (p := text.find(")", start)) >= 0:
-        start = p + 1
         j = p + 1
         while j < len(text) and text[j] in " \t)":
             j += 1
+        start = j  # the `)` skipped lead to this same place: never read again (linear in the value)
         if j < len(text) and text[j] in "&|!":  # `val)&(cn=admin`, `*)!(sn=*`: an operator between items
             j += 1
             while j < len(text) and text[j] in " \t":
@@ -135,18 +136,65 @@ def _breaks_out(text: str) -> bool:
     return False
 
 
+class _Group:
+    """An open parenthesis of `_whole_filter`: where its next child may start, its operator, whether
+    all it held so far is a filter, its children and the items inside them."""
+
+    __slots__ = ("cursor", "op", "ok", "children", "items")
+
+    def __init__(self, cursor: int) -> None:
+        self.cursor = cursor
+        self.op = ""
+        self.ok = True
+        self.children = 0
+        self.items = 0
+
+
+def _item(content: str) -> tuple[bool, bool]:
+    """(whether `attr op value` is an item, whether it tests a directory attribute with a wildcard)."""
+    m = _ATTR.match(content)
+    op = (_OP.match(content, m.end()) or _EXT.match(content, m.end())) if m else None
+    if m is None or op is None or "\0" in content:
+        return False, False
+    return True, m.group(1).lower().split(";", 1)[0] in LDAP_ATTRS and "*" in content[op.end() :]
+
+
 def _whole_filter(text: str) -> bool:
     """A composite filter (`(|(sn=a*)(cn=b*))`) or a presence test of a directory attribute
-    (`(objectClass=*)`) anywhere in the value, closed."""
-    start = 0
-    while (p := text.find("(", start)) >= 0:
-        start = p + 1
-        seen = _Filter()
-        end = parse(text, p, seen, open_end=False)
-        if end is None:
+    (`(objectClass=*)`) anywhere in the value, closed. One pass over the parentheses with a stack (a
+    parse from every `(` would read nested groups again and again)."""
+    stack: list[_Group] = []
+    for m in _PAREN.finditer(text):
+        i = m.start()
+        if text[i] == "(":
+            if stack:
+                parent = stack[-1]
+                gap = text[parent.cursor : i].strip(" \t")
+                if parent.children == 0 and not parent.op and gap in ("&", "|", "!"):
+                    parent.op = gap
+                elif gap:
+                    parent.ok = False
+            stack.append(_Group(i + 1))
             continue
-        if (seen.composite and seen.items) or (seen.ldap_attr and seen.wildcard):
+        if not stack:
+            continue
+        group = stack.pop()
+        rest = text[group.cursor : i]
+        if group.children == 0:
+            absolute = rest.strip(" \t") in ("&", "|")
+            valid, telling = (True, False) if absolute else _item(rest)
+            items = 0 if absolute else 1
+        else:
+            valid = group.ok and bool(group.op) and not rest.strip(" \t") and (group.op != "!" or group.children == 1)
+            telling, items = valid and group.items > 0, group.items
+        if telling:
             return True
+        if stack:
+            parent = stack[-1]
+            parent.children += 1
+            parent.ok = parent.ok and valid
+            parent.items += items if valid else 0
+            parent.cursor = i + 1
     return False
 
 

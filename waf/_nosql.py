@@ -43,8 +43,11 @@ _KEY = re.compile(
     re.I,
 )
 _GRAPHQL_TYPE = re.compile(r"\s*:\s*\[?\s*[A-Z]\w*\s*[!\]]?")
-_JS_BREAKOUT = re.compile(
-    r"""(['"])?\s*\)?\s*(?:;|&&|\|\|)\s*(?:"""
+# JavaScript after a separator. Matched at each separator (never searched across the value: a search
+# that starts at every character of a long run of spaces costs quadratic time).
+_SEPARATOR = re.compile(r";|&&|\|\|")
+_JS_AFTER = re.compile(
+    r"""[ \t\r\n]*(?:"""
     r"""return\s*(?:true\b|false\b|\d+\s*(?:[=!<>]=?|;|//|$)|this\.|['"!(]|\w+\s*\()"""
     r"""|this\.\w+"""
     r"""|(?:sleep|emit|tojson|printjson|load)\s*\("""
@@ -54,6 +57,7 @@ _JS_BREAKOUT = re.compile(
     r"""|['"]?\w+['"]?\s*==\s*['"]?\w*['"]?)""",
     re.I,
 )
+_LOOKBACK = 16  # spaces and a `)` between the string's quote and the separator
 _DB_CALL = re.compile(
     r"\bdb\s*\.\s*(?:\w+\s*\.\s*)?(?:find|findone|insert|insertone|insertmany|drop|remove|update|updateone|"
     r"updatemany|deleteone|deletemany|mapreduce|aggregate|getcollection|getcollectionnames|dropdatabase|eval|"
@@ -61,7 +65,7 @@ _DB_CALL = re.compile(
     re.I,
 )
 # A value that closes the application's query object and opens another: `}, { password : /.*/ }`.
-_OBJECT_BREAKOUT = re.compile(r"""\s*['"]?\s*\}\s*,\s*\{\s*['"]?[\w$]+['"]?\s*:""")
+_OBJECT_BREAKOUT = re.compile(r"""\s*(?:['"]\s*)?\}\s*,\s*\{\s*['"]?[\w$]+['"]?\s*:""")
 _JS_BODY = re.compile(r"\bthis\.\w+|\bsleep\s*\(|\breturn\b|\bwhile\s*\(|==|\bfunction\s*\(|\bemit\s*\(", re.I)
 
 
@@ -105,21 +109,35 @@ def is_operator_key(text: str) -> bool:
 _PLAIN_PREFIX = re.compile(r"[\w.\s-]{0,40}")
 
 
-def _leaves_string(text: str, m: re.Match[str]) -> bool:
-    """The breakout leaves the application's string: its quote is the value's first of that kind
-    (`admin' && this.a`), or a bare number or word comes before it (`1; return true`). A quote that
-    closes one of the value's own strings (`x = "a"; this.y = 1`, code posted as data) does not."""
-    quote, start = m.group(1), m.start()
-    if quote:
-        return quote not in text[:start]
-    return _PLAIN_PREFIX.fullmatch(text, 0, start) is not None
+def _leaves_string(text: str, at: int) -> bool:
+    """The breakout at the separator `text[at]` leaves the application's string: the quote before it
+    (spaces and a `)` between) is the value's first of that kind (`admin' && this.a`), or a bare number
+    or word comes before it (`1; return true`). A quote that closes one of the value's own strings
+    (`x = "a"; this.y = 1`, code posted as data) does not."""
+    q = at
+    low = max(0, at - _LOOKBACK)
+    while q > low and text[q - 1] in " \t\r\n":
+        q -= 1
+    if q > low and text[q - 1] == ")":
+        q -= 1
+        while q > low and text[q - 1] in " \t\r\n":
+            q -= 1
+    if q > 0 and text[q - 1] in "'\"":
+        return text.find(text[q - 1]) == q - 1
+    return at <= 48 and _PLAIN_PREFIX.fullmatch(text, 0, at) is not None
+
+
+def _js_breakout(text: str) -> bool:
+    return any(
+        _JS_AFTER.match(text, m.end()) is not None and _leaves_string(text, m.start()) for m in _SEPARATOR.finditer(text)
+    )
 
 
 def is_js_injection(text: str) -> bool:
     """(Rule 238101.) Server-side JavaScript for `$where`/`mapReduce`: a string left for JavaScript, a `$where`
     holding JavaScript, a shell call on a collection, or a value that closes the query object and
     opens its own (`}, { password : /.*/ }`)."""
-    if _OBJECT_BREAKOUT.match(text) or _DB_CALL.search(text) or any(_leaves_string(text, m) for m in _JS_BREAKOUT.finditer(text)):
+    if _OBJECT_BREAKOUT.match(text) or _DB_CALL.search(text) or _js_breakout(text):
         return True
     low = text.lower()
     i = low.find("$where")

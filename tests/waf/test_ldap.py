@@ -86,3 +86,12 @@ def test_a_value_without_parentheses_or_an_extensible_match_never_fires(text):
 def test_a_search_box_with_parentheses_passes_and_its_breakout_is_blocked():
     assert not inspect(Request.make("GET", "/people?q=Smith%20(Sales)%20(Berlin)")).blocked
     assert inspect(Request.make("GET", "/people?q=Smith)(%7C(uid%3D*))")).blocked
+
+
+def test_long_hostile_values_are_read_in_one_pass():
+    """Nested and unclosed groups, runs of `)` and `) (`: one pass each (a parse from every `(` or a
+    skip from every `)` would be quadratic). No timing: a regression hangs the test."""
+    n = 20000
+    for value in (")(" * n, "(|" * n + "(a=b)" * n, "(&" * n + ")" * n, ") (" * n, "(a=" * n, ")" + " " * n + "("):
+        is_ldap_injection(value)
+    assert is_ldap_injection("(|" * n + "(uid=*)" + ")" * n)

@@ -104,3 +104,12 @@ def test_a_value_without_a_dollar_or_javascript_shape_never_is_an_operator(text)
 @given(st.sampled_from(("user", "password", "q")), OPERATOR, st.text(max_size=20))
 def test_every_operator_in_a_bracket_name_is_an_injection(field, op, value):
     assert is_operator_injection(f"{field}[${op}]={value}")
+
+
+def test_long_hostile_values_are_read_in_one_pass():
+    """Runs of spaces, separators, quotes and keys (each detector reads them once; a regex searched
+    from every character of a run would take minutes here). No timing: a regression hangs the test."""
+    n = 20000
+    for value in ("x" + " " * n + "y", "'; return true" + " " * n, ";" * n, "; " * n, "'" * n, " " * n + "}", "{$a: " * n):
+        is_nosql_injection(value)
+    assert is_nosql_injection(" " * n + "'; return true")
