@@ -8,7 +8,10 @@ mail headers and SMTP/IMAP/POP3 commands). Prints, per class, the share of attac
 per placement, per encoding) and the share of look-alike requests passed (mail look-alikes, multi-line text, only where text belongs:
 forms, multipart, JSON values, XML).
 
-    .venv/bin/python bench/waf_grammar_classes.py [--paranoia N]
+    .venv/bin/python bench/waf_grammar_classes.py [--paranoia N] [--peer] [--shared DIR]
+
+--peer also sends every request to nginx + ModSecurity + CRS 4.28 at paranoia 1 (bench/waf_peer.py; blocked
+means a 4xx answer) and prints its share beside netguard's.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from waf_placements import Encoding, Payload, Placement, generate  # noqa: E402
+from waf_peer import CRS4, Peer, send_raw  # noqa: E402
+from waf_placements import Encoding, Payload, Placed, Placement, default_shared, generate  # noqa: E402
 
 from waf import Request  # noqa: E402
 from waf._engine import Engine, EngineConfig  # noqa: E402
@@ -67,35 +71,63 @@ LOOKALIKES = {
 _TEXT_PLACES = (Placement.FORM, Placement.MULTIPART, Placement.JSON_VALUE, Placement.XML)
 
 
+def _rate(hits: int, total: int) -> str:
+    return f"{100 * hits / total:.1f}%" if total else "-"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--paranoia", type=int, default=1)
+    ap.add_argument("--peer", action="store_true", help="also measure nginx + ModSecurity + CRS 4.28")
+    ap.add_argument("--shared", type=Path, default=default_shared())
     args = ap.parse_args(argv)
     engine = Engine(EngineConfig(paranoia=args.paranoia))
+    peer = Peer((CRS4,), crs4_dir=args.shared / "waf" / "crs-4.28.0") if args.peer else None
+    if peer is not None:
+        peer.__enter__()
+    try:
+        return _report(engine, peer, args.paranoia)
+    finally:
+        if peer is not None:
+            peer.close()
+
+
+def _run(engine: Engine, peer: Peer | None, placed: Placed) -> tuple[bool, bool]:
+    ours = engine.inspect(Request.make(placed.method, placed.target, list(placed.headers), placed.body)).blocked
+    theirs = False
+    if peer is not None:
+        status = send_raw(peer.peer_port, placed.method, placed.target, list(placed.headers), placed.body).status
+        theirs = 400 <= status < 500
+    return ours, theirs
+
+
+def _report(engine: Engine, peer: Peer | None, paranoia: int) -> int:
     attacks = {"nosql": nosql_attacks(), "ldap": ldap_attacks(), "mail": mail_attacks()}
-    print(f"### NoSQL, LDAP and mail injection, paranoia {args.paranoia} (payloads × {len(Placement)} placements × {len(Encoding)} encodings)\n")
-    print("| class | payloads | attack requests | blocked | look-alike requests | passed |\n|---|---:|---:|---:|---:|---:|")
+    print(f"### NoSQL, LDAP and mail injection, paranoia {paranoia} (payloads × {len(Placement)} placements × {len(Encoding)} encodings)\n")
+    cols = " | CRS 4.28 blocked | CRS 4.28 passed" if peer else ""
+    print(f"| class | payloads | attack requests | blocked | look-alike requests | passed{cols} |")
+    print("|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if peer else ""))
     per_place: dict[str, Counter[str]] = {}
     for cls, texts in attacks.items():
-        total = blocked = 0
+        got = Counter[str]()
         miss = per_place.setdefault(cls, Counter())
         for placed in generate([Payload(cls, t) for t in texts]):
-            verdict = engine.inspect(Request.make(placed.method, placed.target, list(placed.headers), placed.body))
-            total += 1
-            blocked += verdict.blocked
-            if not verdict.blocked:
+            ours, theirs = _run(engine, peer, placed)
+            got.update(attack=1, ours=ours, theirs=theirs)
+            if not ours:
                 miss[f"{placed.placement}/{placed.encoding}"] += 1
-        clean_total = clean_passed = 0
         # multi-line text is at home in forms, JSON and XML; in a URL, a cookie or a header it is itself suspect
         places = _TEXT_PLACES if cls == "mail" else tuple(Placement)
         for placed in generate([Payload(cls, t) for t in LOOKALIKES[cls]], places):
-            verdict = engine.inspect(Request.make(placed.method, placed.target, list(placed.headers), placed.body))
-            clean_total += 1
-            clean_passed += not verdict.blocked
-        print(f"| {cls} | {len(texts)} | {total:,} | {100 * blocked / total:.1f}% | {clean_total:,} | {100 * clean_passed / clean_total:.1f}% |")
+            ours, theirs = _run(engine, peer, placed)
+            got.update(clean=1, ours_pass=not ours, theirs_pass=not theirs)
+        row = f"| {cls} | {len(texts)} | {got['attack']:,} | {_rate(got['ours'], got['attack'])} | {got['clean']:,} | {_rate(got['ours_pass'], got['clean'])} |"
+        if peer:
+            row += f" {_rate(got['theirs'], got['attack'])} | {_rate(got['theirs_pass'], got['clean'])} |"
+        print(row)
     for cls, miss in per_place.items():
         if miss:
-            print(f"\n{cls}: missed by placement/encoding: " + ", ".join(f"{k} {n}" for k, n in miss.most_common(12)))
+            print(f"\n{cls}: netguard missed by placement/encoding: " + ", ".join(f"{k} {n}" for k, n in miss.most_common(12)))
     return 0
 
 
