@@ -114,9 +114,14 @@ class Rule:
     sources: frozenset[str] = frozenset()  # where the rule applies (empty: everywhere its targets are)
     navigation_only: bool = False  # only on a navigation an attacker could have lured a user into (`lured_navigation`)
     except_headers: frozenset[str] = frozenset()  # header names (lowercase) the rule skips
+    only_headers: frozenset[str] = frozenset()  # header names (lowercase): the only headers the rule reads
 
     def applies_at(self, location: str) -> bool:
         if self.except_headers and location.startswith("header:") and location[7:].lower() in self.except_headers:
+            return False
+        if self.only_headers and "header:" in location and not (
+            location.startswith("header:") and location[7:].lower() in self.only_headers
+        ):
             return False
         if not self.sources:
             return True
@@ -172,6 +177,9 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
         except_headers = item.get("except_headers", [])
         if not isinstance(except_headers, list):
             raise _fail(source, rid, "except_headers", "a list of header names")
+        only_headers = item.get("only_headers", [])
+        if not isinstance(only_headers, list):
+            raise _fail(source, rid, "only_headers", "a list of header names")
         tests = item.get("tests") or {}
         out.append(
             Rule(
@@ -192,6 +200,7 @@ def parse_rules(doc: object, source: str) -> list[Rule]:
                 detector=detector,
                 navigation_only=bool(item.get("navigation_only", False)),
                 except_headers=frozenset(str(h).lower() for h in except_headers),
+                only_headers=frozenset(str(h).lower() for h in only_headers),
             )
         )
     return out

@@ -165,17 +165,27 @@ class _Collector:
     object per value), deduplicated once at the end in C (`finish`): a beacon of a thousand JSON
     values costs two list appends per value while parsing."""
 
-    __slots__ = ("keys", "locs", "body")
+    __slots__ = ("keys", "locs", "body", "_distinct", "_counted")
 
     def __init__(self) -> None:
         self.keys: list[tuple[str, str]] = []
         self.locs: list[str] = []
         self.body = Body(BodyKind.EMPTY)
+        self._distinct: set[tuple[str, str]] = set()
+        self._counted = 0
 
     @property
     def full(self) -> bool:
-        """More values than the inspection budget: parsing may stop (what counts is decided in `finish`)."""
-        return len(self.keys) > MAX_ADDS
+        """More values than the inspection budget: parsing may stop (what counts is decided in `finish`).
+        Past MAX_TARGETS values, the distinct ones are counted every 1,024 (in C, each value once), so
+        a body of 100k distinct parameters stops being parsed soon after the budget, as before."""
+        n = len(self.keys)
+        if n > MAX_ADDS:
+            return True
+        if n > MAX_TARGETS and n - self._counted >= 1024:
+            self._distinct.update(self.keys[self._counted : n])
+            self._counted = n
+        return len(self._distinct) > MAX_TARGETS
 
     def add(self, kind: str, location: str, value: str) -> None:
         """Detectors see a value once per kind; its other locations are kept for exclusions."""

@@ -4,6 +4,7 @@ recording. Each class also keeps an attack of the same shape blocked, so a fix c
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 from urllib.parse import quote
@@ -497,3 +498,12 @@ def test_xhtml_templates_and_svg_files_naming_w3c_dtds_pass_the_external_dtd_rul
         assert not passes(Request.make("POST", "/api/templates", XHR, json.dumps({"html": dtd})))
         assert not passes(Request.make("GET", "/", {"User-Agent": UA, "X-Custom-Data": dtd}))
         assert not passes(Request.make("GET", "/", {"User-Agent": UA, "Cookie": "pref=" + quote(dtd)}))
+
+
+def test_short_random_tokens_in_headers_that_decode_to_a_separator_pass():
+    """Class: request ids and nonces of 8-11 base64 characters in custom headers; about one in a few
+    thousand decodes to text starting with `;` or `|` and a word (`OzNWa1F6` is `;3VkQz`). A command
+    after a separator is a probe in User-Agent or Referer, where it stays blocked."""
+    token = base64.b64encode(b";3VkQz").decode()  # OzNWa1F6
+    assert passes(Request.make("GET", "/api/cart", {**XHR, "X-Request-Nonce": token}))
+    assert inspect(Request.make("GET", "/", {"User-Agent": "; id"})).blocked
