@@ -225,7 +225,7 @@ def _junk(head: bytes) -> int:
     return n
 
 
-_OPAQUE_MIN = 64
+OPAQUE_MIN = 64  # characters: a shorter value is never opaque (parsers test this before calling `opaque`)
 TEXT_RUN_MIN = 10  # characters of text in a row inside an opaque value that are inspected
 _JUNK_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 
@@ -234,7 +234,7 @@ def opaque(value: str) -> bool:
     """A string value that is binary in disguise: bytes read as Latin-1 or escaped into JSON (session
     replays, compressed blobs). More than 10% control characters (C0 other than tab/newline, C1) or
     replacement characters, over at least 64 characters. Such values never reach text rules."""
-    if len(value) < _OPAQUE_MIN or _JUNK_CHARS.search(value) is None:
+    if len(value) < OPAQUE_MIN or _JUNK_CHARS.search(value) is None:
         return False
     return len(_JUNK_CHARS.findall(value)) * 10 > len(value)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from waf._body import (
-    _OPAQUE_MIN,
+    OPAQUE_MIN,
     Body,
     BodyBudget,
     BodyKind,
@@ -309,7 +309,7 @@ def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = 
                 for literal in literals:  # a GraphQL document: its string literals are the data
                     out.add_leaf(name, literal)
                 continue
-            if len(v) < _OPAQUE_MIN:  # too short to be opaque: the common case, inlined
+            if len(v) < OPAQUE_MIN:  # too short to be opaque: the common case, inlined
                 keys.append(("arg", v))
                 locs.append(name)
             else:
