@@ -15,12 +15,10 @@ from collections.abc import Callable
 from enum import StrEnum
 
 # All patterns below are linear: character classes with simple quantifiers, no nested repetition.
-_PCT = re.compile(r"%(?:u([0-9a-fA-F]{4})|([0-9a-fA-F]{2}))")
 _BACKSLASH = re.compile(
     r"\\(?:u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([0-7]{1,3})|([nrtbfv'\"\\/]))"
 )
 _HTML_ENTITY_LOOSE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
-_WS = re.compile(r"\s+")
 _WS_ENTITY = re.compile(r"&(?:tab|newline);", re.I)
 _B64 = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
 
@@ -39,12 +37,6 @@ _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 _NOT_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")  # a `%` that starts no %XX escape
 
 
-def _pct_sub(m: re.Match[str]) -> str:
-    if m.group(1) is not None:
-        return _chr(int(m.group(1), 16))
-    return chr(int(m.group(2), 16))
-
-
 # Overlong UTF-8 (C0 AF for `/`, E0 80 AE for `.`): invalid, yet some decoders map them to ASCII.
 _OVERLONG2 = re.compile(rb"[\xc0\xc1][\x80-\xbf]")
 _OVERLONG3 = re.compile(rb"\xe0[\x80-\x9f][\x80-\xbf]")
@@ -58,7 +50,7 @@ def _overlong(raw: bytes) -> bytes:
 
 
 def _pct_sub_all(value: str) -> str:
-    """What `_PCT.sub(_pct_sub, value)` returns, without a Python call per escape. When every `%`
+    """Every `%uXXXX` and `%XX` escape decoded, left to right, without a Python call per escape. When every `%`
     starts a %XX escape, one codec call in C; otherwise the value split at each `%`, every piece
     starting with two hex digits (or `u` and four) is one escape. Exact: an escape starts at a `%` and
     its digits hold no `%`, so the regex's left-to-right matches are the pieces' heads."""

@@ -141,9 +141,17 @@ def test_entity_layer_is_still_decoded_in_a_url_with_query_strings() -> None:
     assert html_decode("q=&lt;script&gt;") == "q=<script>"
 
 
+_PCT = re.compile(r"%(?:u([0-9a-fA-F]{4})|([0-9a-fA-F]{2}))")
+
+
+def _pct_sub(m: re.Match[str]) -> str:
+    """The reference: one regex match and one Python call per escape (what the engine did before)."""
+    return _decode._chr(int(m.group(1), 16)) if m.group(1) is not None else chr(int(m.group(2), 16))
+
+
 @given(st.text(alphabet="%uU0aF9g\u00e9\u4e2d+ /\\x\udcff\U0001f600", max_size=24))
 def test_percent_decoding_without_callbacks_equals_the_regex(value: str) -> None:
-    assert _decode._pct_sub_all(value) == _decode._PCT.sub(_decode._pct_sub, value)
+    assert _decode._pct_sub_all(value) == _PCT.sub(_pct_sub, value)
 
 
 @given(st.text(alphabet="aB\\\"'^ ,\r\n\t\u0130x", max_size=16))
