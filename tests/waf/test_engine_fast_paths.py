@@ -52,7 +52,7 @@ def _query(values: list[str]) -> Request:
 
 def _one_by_one(engine: Engine, req: Request) -> Verdict:
     """The verdict of the plain value-by-value scan: every value flagged, so every value is scanned alone."""
-    with patch.object(_Group, "flag", lambda _self, values, _solo: set(range(len(values)))):
+    with patch.object(_Group, "flag", lambda _self, batch: set(range(len(batch.texts)))):
         return engine.inspect(req)
 
 
