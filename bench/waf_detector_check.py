@@ -124,7 +124,9 @@ def compare(pairs: dict[str, tuple[Callable[[str], bool], Callable[[str], bool]]
                 diffs.append(text)
         bad += len(diffs)
         n = max(1, len(texts))
-        print(f"{name:<20} {len(texts)} texts: {len(diffs)} differ   reference {t_ref / n / 1000:7.1f} µs  new {t_new / n / 1000:7.1f} µs per text")
+        print(
+            f"{name:<20} {len(texts)} texts: {len(diffs)} differ   reference {t_ref / n / 1000:7.1f} µs  new {t_new / n / 1000:7.1f} µs per text"
+        )
         for text in diffs[:5]:
             print(f"    DIFFER {text[:200]!r}")
     return bad

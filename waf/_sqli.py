@@ -300,6 +300,8 @@ def _self_equal(text: str) -> bool:
     if "=" not in text and "like" not in text:
         return False
     return _SELF_EQUAL_AT_START.match(text) is not None or _SELF_EQUAL.search(text) is not None
+
+
 # A long hex literal holding SQL (`0x77616974666f722064656c6179...` = "waitfor delay", as ASCII or
 # UTF-16): the way stacked `declare @q ...; exec(@q)` payloads hide their statement.
 _HEX = re.compile(r"0x((?:[0-9a-f]{2}){8,})")

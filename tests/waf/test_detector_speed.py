@@ -73,7 +73,9 @@ def test_fingerprints_without_a_needed_letter_match_no_shape(fp: str) -> None:
         assert not (_sqli._SHAPES.search(fp) or _sqli._QUOTED_SHAPES.search(fp) or _sqli._BACKTICK_SHAPES.search(fp))
 
 
-_SELF_EQUAL_ONE_REGEX = re.compile(r"(?:^|[\s'\")])(?:or|and|xor|\|\||&&)\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])")
+_SELF_EQUAL_ONE_REGEX = re.compile(
+    r"(?:^|[\s'\")])(?:or|and|xor|\|\||&&)\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])"
+)
 
 
 @settings(max_examples=400)
