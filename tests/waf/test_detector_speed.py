@@ -13,7 +13,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from waf import _sqli
+from waf import _shell, _sqli
 
 SQL_BITS = ["'", '"', "`", " ", "(", ")", "=", "<=>", " like ", "like", " or ", "or", "and", "xor", "||", "&&",
             "a", "a.b", "1", "x", "_", "é", "\t", "\n", "orx", "=a", "a=a"]  # fmt: skip
@@ -82,3 +82,9 @@ _SELF_EQUAL_ONE_REGEX = re.compile(
 @given(sql_texts)
 def test_self_equal_in_two_regexes_is_the_one_regex(text: str) -> None:
     assert _sqli._self_equal(text) == (_SELF_EQUAL_ONE_REGEX.search(text) is not None)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="ab\\\"'^$ \né", max_size=20))
+def test_shell_quote_dropping_by_replace_is_the_translation(text: str) -> None:
+    assert _shell._drop_quotes(text) == text.translate(str.maketrans("", "", "\\\"'^"))
