@@ -141,7 +141,7 @@ _CLEAN_WORD = re.compile(r"[a-z][\w.+-]*|(?:/[\w.+-]+)+")
 def command_name(word: str) -> str:
     """The command a word names: path and `.exe` dropped (`/usr/bin/id`, `c:\\windows\\cmd.exe`), and a
     glob in an absolute path resolved against the usual binaries (`/bi?/c[a]t` → cat)."""
-    if any(c in word for c in "?*[") and word.startswith("/"):
+    if ("?" in word or "*" in word or "[" in word) and word.startswith("/"):
         hit = glob_target(word)
         return hit.rsplit("/", 1)[-1] if hit else ""
     if "$" in word:
@@ -179,7 +179,7 @@ def glob_target(word: str) -> str | None:
     """The binary or secret an absolute-path glob reaches (`/???/??t` → /bin/apt or /bin/cat), matched
     segment by segment as the shell does (a `*` never crosses a `/`), down a tree of the targets."""
     segs = [s for s in word.split("/") if s]
-    if not segs or len(segs) > 4 or not any(c in word for c in "?*["):
+    if not segs or len(segs) > 4 or not ("?" in word or "*" in word or "[" in word):
         return None
     return _glob_walk(_GLOB_TREE, segs, "")
 
@@ -286,6 +286,12 @@ _SKIPPED_WORD = re.compile(r"[a-z_]\w*=\S*|\$\w+|!")  # an assignment, a pure va
 _REDIRECT_TARGET = re.compile(r"&?\d|&|/\S*|~\S*|\.\.?/\S*|\$\S+|[\w.-]+\.[a-z0-9]{1,4}")
 
 
+def _redirection(word: str) -> re.Match[str] | None:
+    """_REDIR_WORD read on `word`. Its middle group needs a `<` or `>`: a word with neither (nearly all)
+    skips the regex, whose lazy head tries up to 80 lengths before it fails."""
+    return _REDIR_WORD.fullmatch(word) if "<" in word or ">" in word else None
+
+
 def _command(words: list[str]) -> _Cmd | None:
     """The command in command position: assignments, pure variables and wrappers skipped; a
     redirection stuck to the command word (`cat</etc/passwd`, `cat<<<x`) split off."""
@@ -296,7 +302,7 @@ def _command(words: list[str]) -> _Cmd | None:
             i += 1
             continue
         rest = words[i + 1 :]
-        m = _REDIR_WORD.fullmatch(w)
+        m = _redirection(w)
         if m and m.group(1):
             w = m.group(1)
             rest = [m.group(2) + m.group(3), *rest]
@@ -305,7 +311,7 @@ def _command(words: list[str]) -> _Cmd | None:
             # a cmd.exe switch stuck to its command: `dir/s`, `bcdboot/r`
             name, switch = w.split("/", 1)
             rest = ["/" + switch, *rest]
-        if name in WRAPPERS and rest and not _REDIR_WORD.fullmatch(rest[0]):
+        if name in WRAPPERS and rest and not _redirection(rest[0]):
             j = 0
             while j < len(rest) and (rest[j].startswith("-") or rest[j].isdigit()):
                 j += 1
@@ -325,7 +331,7 @@ def _parse_args(words: list[str]) -> tuple[tuple[str, ...], bool]:
     redirect = False
     pending = False
     for w in words:
-        m = _REDIR_WORD.fullmatch(w)
+        m = _redirection(w)
         if m and not m.group(1):
             if "<<<" in m.group(2):
                 redirect = True
@@ -345,17 +351,20 @@ def _redirect_target(word: str) -> bool:
     return bool(_REDIRECT_TARGET.fullmatch(word))
 
 
-def _shell_args(cmd: _Cmd) -> tuple[bool, bool]:
-    """(strong, flags): arguments only a command line has, and option flags."""
+def _strong_args(cmd: _Cmd) -> bool:
+    """Arguments only a command line has."""
     strong = cmd.redirect or any(_strong_arg(a) for a in cmd.args)
     # a URL or an address is an argument of a network tool (or of a command no sentence has), not of
     # `at` in a stack trace's "at https://cdn.example.com/app.js:1:2"
     if not strong and (cmd.name in _NETWORK or cmd.name not in WORDLIKE):
         strong = any(_URL.match(a) or _IPV4.fullmatch(a) for a in cmd.args)
-    strong = strong or (bool(cmd.args) and cmd.args[0] in _SUBCOMMANDS.get(cmd.name, ()))
+    return strong or (bool(cmd.args) and cmd.args[0] in _SUBCOMMANDS.get(cmd.name, ()))
+
+
+def _flags(cmd: _Cmd) -> bool:
+    """Option flags among the arguments."""
     windows = cmd.name in WINDOWS_COMMANDS
-    flags = any(_FLAG.match(a) or (windows and _WIN_FLAG.match(a)) for a in cmd.args)
-    return strong, flags
+    return any(_FLAG.match(a) or (windows and _WIN_FLAG.match(a)) for a in cmd.args)
 
 
 # What scanners run right after breaking out (commix's `;echo MARKER`, blind `;sleep 5`, `|ping -n 3`).
@@ -383,16 +392,17 @@ def _single_token(text: str) -> bool:
 
 
 def _shell_like(cmd: _Cmd, broke_out: bool) -> bool:
-    strong, flags = _shell_args(cmd)
-    wordlike = cmd.name in WORDLIKE
-    if strong:
+    """(The flags are read last, and only where they decide: most commands in text have no strong
+    argument and are words after prose.)"""
+    if _strong_args(cmd):
         return True
+    wordlike = cmd.name in WORDLIKE
     if broke_out:
         # right after the data it broke out of: bare, flagged, or any command that is no English word
-        return not cmd.args or flags or not wordlike or all(a.isdigit() for a in cmd.args) or cmd.name in _PROBES
+        return not cmd.args or _flags(cmd) or not wordlike or all(a.isdigit() for a in cmd.args) or cmd.name in _PROBES
     # after prose: only a command line's arguments, or a bare command no sentence (nor a random blob's
     # two letters) has: `whoami`, `ifconfig`, `systeminfo`
-    return (flags and not wordlike) or (not cmd.args and not wordlike and len(cmd.name) >= 5)
+    return (not wordlike and _flags(cmd)) or (not cmd.args and not wordlike and len(cmd.name) >= 5)
 
 
 # A text table: a first row `| a | b |`, an ASCII border `+----+----+`, a markdown delimiter `|---|`.
@@ -561,7 +571,7 @@ def is_glob_command(text: str) -> bool:
     nothing and pass."""
     for m in _GLOB_WORD.finditer(text.lower()):
         word = m.group()
-        if not any(c in word for c in "?*["):
+        if not ("?" in word or "*" in word or "[" in word):
             continue
         if glob_target(word) is not None:
             return True
