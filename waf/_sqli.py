@@ -119,6 +119,7 @@ _HASH_NAME_REST = re.compile(r"[\w/#-]*")  # `#box_3f`, `#/route`
 _VARIABLE_REST = re.compile(r"[@\w$.]*")  # `@user.name`, `@@version`
 # Characters that make no token and start none (the branches of _tokens all pass over them).
 _NO_TOKEN = frozenset("{}[]?\\")
+_PUNCTUATION = frozenset("(),;")  # tokens of their own
 
 
 def _word_letter(word: str, text: str, end: int) -> str:
@@ -148,6 +149,10 @@ def _tokens(text: str, context: str = "") -> str:
             out.append(_word_letter(m.group(), text, i))
             continue
         if c.isspace() or c in _NO_TOKEN:
+            i += 1
+            continue
+        if c in _PUNCTUATION:  # (no other branch takes these, nor a two-character operator starting so)
+            out.append(c)
             i += 1
             continue
         if c in "'\"`":

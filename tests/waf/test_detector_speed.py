@@ -13,7 +13,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from waf import _shell, _sqli
+from waf import _ldap, _shell, _sqli
 
 SQL_BITS = ["'", '"', "`", " ", "(", ")", "=", "<=>", " like ", "like", " or ", "or", "and", "xor", "||", "&&",
             "a", "a.b", "1", "x", "_", "é", "\t", "\n", "orx", "=a", "a=a"]  # fmt: skip
@@ -88,3 +88,14 @@ def test_self_equal_in_two_regexes_is_the_one_regex(text: str) -> None:
 @given(st.text(alphabet="ab\\\"'^$ \né", max_size=20))
 def test_shell_quote_dropping_by_replace_is_the_translation(text: str) -> None:
     assert _shell._drop_quotes(text) == text.translate(str.maketrans("", "", "\\\"'^"))
+
+
+LDAP_BITS = ["(", ")", "(&", "(|", "(!", "&", "|", "!", "=", "~=", ">=", ":=", "*", " ", "\t", "cn", "uid", "objectclass",
+             "x", "1", ":dn", ";binary", "\\29", "\0"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(LDAP_BITS) | st.text(max_size=2), max_size=20).map("".join))
+def test_ldap_filter_pass_is_skipped_only_where_it_finds_nothing(text: str) -> None:
+    assert _ldap._whole_filter(text) == _ldap._whole_filter_pass(text)
+    assert bool(":=" in text and _ldap._EXTENSIBLE.search(text)) == bool(_ldap._EXTENSIBLE.search(text))
