@@ -13,7 +13,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from waf import _ldap, _shell, _sqli
+from waf import _ldap, _shell, _sqli, _xss
 
 SQL_BITS = ["'", '"', "`", " ", "(", ")", "=", "<=>", " like ", "like", " or ", "or", "and", "xor", "||", "&&",
             "a", "a.b", "1", "x", "_", "é", "\t", "\n", "orx", "=a", "a=a"]  # fmt: skip
@@ -99,3 +99,24 @@ LDAP_BITS = ["(", ")", "(&", "(|", "(!", "&", "|", "!", "=", "~=", ">=", ":=", "
 def test_ldap_filter_pass_is_skipped_only_where_it_finds_nothing(text: str) -> None:
     assert _ldap._whole_filter(text) == _ldap._whole_filter_pass(text)
     assert bool(":=" in text and _ldap._EXTENSIBLE.search(text)) == bool(_ldap._EXTENSIBLE.search(text))
+
+
+_JS_TOKEN_NESTED = re.compile(
+    r"(?P<ws>[\s\u00a0\u2028\u2029\ufeff]+)"
+    r"|(?P<comment>//[^\n\r\u2028\u2029]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|<!--[^\n]*)"
+    r"|(?P<str>'(?:[^'\\\n]|\\.)*'?|\"(?:[^\"\\\n]|\\.)*\"?)"
+    r"|(?P<template>`(?:[^`\\]|\\.)*`?)"
+    r"|(?P<num>\d[\w.]*|\.\d[\w.]*)"
+    r"|(?P<name>[A-Za-z_$\u0080-\uffff][\w$\u0080-\uffff]*)"
+    r"|(?P<punct>=>|\.\.\.|\?\.|\?\?=?|[=!]==?|&&=?|\|\|=?|\*\*=?|<<=?|>>>?=?|\+\+|--|[-+*/%&|^<>]=?|[{}()\[\];,.:?~!=])"
+    r"|(?P<other>.)",
+    re.S,
+)
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet="'\"`\\\n/*ab 1.<!-", max_size=24))
+def test_js_token_regex_with_unrolled_loops_reads_the_same_tokens(text: str) -> None:
+    for i in range(len(text)):
+        a, b = _JS_TOKEN_NESTED.match(text, i), _xss._TOKEN.match(text, i)
+        assert a is not None and b is not None and (a.lastgroup, a.end()) == (b.lastgroup, b.end())
