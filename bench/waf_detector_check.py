@@ -159,6 +159,25 @@ def generated(pairs: dict[str, tuple[Callable[[str], bool], Callable[[str], bool
     return bad
 
 
+# Characters where str methods and regex classes part ways (`².isdigit()` but not `\d`), and signs.
+ODD_CHARACTERS = ["\u00b2", "\u0663", "\u00bd", "\u0130", "\u2019", "\u00a0", "\u2028", "\u3000", "\uff08", "\x7f", "\x00"]
+
+
+def write_golden(ref_tree: Path, out: Path, count: int = 3000) -> None:
+    """tests/waf/data/sqli_fingerprints.json: generated texts with the reference tree's fingerprints and
+    is_sqli answers (the tests compare this tree's with them; they cannot read the reference tree)."""
+    import random  # noqa: PLC0415
+
+    ref = _load_module(ref_tree, "waf._sqli")
+    rng = random.Random(11)
+    pool = FRAGMENTS + ODD_CHARACTERS
+    rows = []
+    for _ in range(count):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(1, 12)))
+        rows.append([text, ref.fingerprints(text), ref.is_sqli(text)])
+    out.write_text("[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     from waf_placements import default_shared  # noqa: PLC0415
 
@@ -168,10 +187,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--placed", type=int, default=4000, help="placed attack requests sampled (0: all)")
     ap.add_argument("--only", default="", help="comma-separated detector names (default: all)")
     ap.add_argument("--examples", type=int, default=3000, help="hypothesis examples per detector")
+    ap.add_argument("--write-golden", type=Path, help="write the reference's SQL fingerprints of generated texts here, and stop")
     args = ap.parse_args(argv)
     if not (args.against / "waf").is_dir():
         print(f"{args.against}: --against: not a tree holding waf/", file=sys.stderr)
         return 2
+    if args.write_golden:
+        write_golden(args.against.resolve(), args.write_golden)
+        return 0
     pairs = detector_pairs(args.against.resolve(), {s for s in args.only.split(",") if s})
     texts = sorted(corpus_texts(args.shared, args.placed))
     print(f"{len(texts)} distinct texts")

@@ -131,7 +131,7 @@ def _breaks_out(text: str) -> bool:
         if j < len(text) and text[j] == "(":
             seen = _Filter()
             end = parse(text, j, seen, open_end=True)
-            if end is not None and (seen.telling or text[j : end].replace(" ", "") in ("(&)", "(|)")):
+            if end is not None and (seen.telling or text[j:end].replace(" ", "") in ("(&)", "(|)")):
                 return True
     return False
 

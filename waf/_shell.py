@@ -110,6 +110,7 @@ def _drop_quotes(text: str) -> str:
     Deleting each of them in turn leaves the same subsequence.)"""
     return text.replace("\\", "").replace('"', "").replace("'", "").replace("^", "")
 
+
 # --- words and their shapes ----------------------------------------------------------------------------
 
 _IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?")

@@ -120,6 +120,7 @@ _VARIABLE_REST = re.compile(r"[@\w$.]*")  # `@user.name`, `@@version`
 # Characters that make no token and start none (the branches of _tokens all pass over them).
 _NO_TOKEN = frozenset("{}[]?\\")
 _PUNCTUATION = frozenset("(),;")  # tokens of their own
+_AFTER_COLON = frozenset(":=")  # `:=` and `::` are operators; a `:` before anything else is no token
 
 
 def _word_letter(word: str, text: str, end: int) -> str:
@@ -154,6 +155,9 @@ def _tokens(text: str, context: str = "") -> str:
         if c in _PUNCTUATION:  # (no other branch takes these, nor a two-character operator starting so)
             out.append(c)
             i += 1
+            continue
+        if (c == ":" and text[i + 1 : i + 2] not in _AFTER_COLON) or (c == "." and not text[i + 1 : i + 2].isdigit()):
+            i += 1  # (JSON's `:`, a `.` before no digit: every branch below passes over them)
             continue
         if c in "'\"`":
             end = i + 1

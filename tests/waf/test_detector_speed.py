@@ -8,7 +8,9 @@ on the real corpora).
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -120,3 +122,13 @@ def test_js_token_regex_with_unrolled_loops_reads_the_same_tokens(text: str) -> 
     for i in range(len(text)):
         a, b = _JS_TOKEN_NESTED.match(text, i), _xss._TOKEN.match(text, i)
         assert a is not None and b is not None and (a.lastgroup, a.end()) == (b.lastgroup, b.end())
+
+
+def test_sql_fingerprints_are_the_reference_tokenizers() -> None:
+    """Generated texts (SQL, shell and script fragments, and characters where `str.isdigit` and `\\d` part
+    ways) with the fingerprints and answers of the tokenizer before its fast paths (written by
+    `bench/waf_detector_check.py --against REF --write-golden tests/waf/data/sqli_fingerprints.json`)."""
+    rows = json.loads((Path(__file__).parent / "data" / "sqli_fingerprints.json").read_text(encoding="utf-8"))
+    assert len(rows) == 3000
+    for text, fps, sqli in rows:
+        assert (_sqli.fingerprints(text), _sqli.is_sqli(text)) == (fps, sqli), text
