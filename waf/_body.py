@@ -234,7 +234,9 @@ def opaque(value: str) -> bool:
     """A string value that is binary in disguise: bytes read as Latin-1 or escaped into JSON (session
     replays, compressed blobs). More than 10% control characters (C0 other than tab/newline, C1) or
     replacement characters, over at least 64 characters. Such values never reach text rules."""
-    if len(value) < OPAQUE_MIN or _JUNK_CHARS.search(value) is None:
+    if len(value) < OPAQUE_MIN or (value.isprintable() and "\ufffd" not in value):
+        return False  # every junk character is unprintable but U+FFFD: str.isprintable scans faster than a regex
+    if _JUNK_CHARS.search(value) is None:
         return False
     return len(_JUNK_CHARS.findall(value)) * 10 > len(value)
 

@@ -7,13 +7,42 @@ Each check takes the request and returns (location, matched text) pairs. Rules n
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+from itertools import compress, count, islice, repeat
+from operator import contains, itemgetter
+from typing import TypeVar
 
-from waf._request import Request
+from waf._request import Request, lower_names
 
 Hit = tuple[str, str]
+T = TypeVar("T")
 
-_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+def _holding(strings: Iterable[str], word: str) -> Iterator[int]:
+    """The indexes of the strings that hold `word`, found in C (no Python step per string)."""
+    return compress(count(), map(contains, strings, repeat(word)))
+
+
+_REMEMBERED_LEN = 256  # header values up to this long have their verdicts remembered (see `_remembered`)
+
+
+def _remembered(test: Callable[..., T]) -> Callable[..., T]:
+    """`test(value, *rest)`, remembered for short values: browsers send the same few Content-Type,
+    Accept, Accept-Encoding and Host values on every request, and these checks run on every request.
+    The cache is bounded (entries and value length); a longer value is tested each time, never kept.
+    A remembered result is shared: callers never change it."""
+    cached = lru_cache(maxsize=1024)(test)
+
+    def remembered(value: str, *rest: object) -> T:
+        return cached(value, *rest) if len(value) <= _REMEMBERED_LEN else test(value, *rest)
+
+    remembered.__doc__ = test.__doc__
+    return remembered
+
+
+_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_TOKEN_RUN = re.compile(f"[{re.escape(_TOKEN_CHARS)}]*")  # a run of token characters, tested in C
 
 
 def _cl_te_conflict(req: Request) -> list[Hit]:
@@ -28,9 +57,10 @@ def _te_obfuscated(req: Request) -> list[Hit]:
     """A Transfer-Encoding that is not exactly `chunked` (or a clean list ending in it), repeated, or
     with a header name padded by whitespace."""
     hits: list[Hit] = []
-    for name, value in req.headers:
-        low = name.lower()
-        if low.strip() == "transfer-encoding" and low != "transfer-encoding":
+    lows = req.derived(lower_names)
+    for i in _holding(lows, "transfer-encoding"):  # the few names to test, found in C
+        if lows[i] != "transfer-encoding" and lows[i].strip() == "transfer-encoding":
+            name, value = req.headers[i]
             hits.append((f"header:{name}", f"{name}: {value}"))
     values = req.header_values("transfer-encoding")
     if len(values) > 1:
@@ -73,11 +103,14 @@ def _method_invalid(req: Request) -> list[Hit]:
 
 def _header_injection(req: Request) -> list[Hit]:
     """CR or LF inside a header name or value (header injection, response splitting through headers)."""
+    values = "".join(map(itemgetter(1), req.headers))
+    if _TOKEN_RUN.fullmatch("".join(map(itemgetter(0), req.headers))) and "\r" not in values and "\n" not in values:
+        return []  # the common case, decided in C for all headers at once (CR and LF are no token characters)
     hits: list[Hit] = []
     for name, value in req.headers:
         if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
             hits.append((f"header:{name.strip()}", (name + ": " + value)[:200]))
-        elif any(c not in _TOKEN_CHARS for c in name):
+        elif not _TOKEN_RUN.fullmatch(name):
             hits.append((f"header:{name}", name[:200]))
     return hits
 
@@ -114,10 +147,9 @@ def _multipart_charset(req: Request) -> list[Hit]:
     if not req.header("content-type").lower().startswith("multipart/") or not req.body:
         return []
     hits: list[Hit] = []
-    text = req.body.decode("latin-1")
-    lines = text.splitlines()
-    for i, line in enumerate(lines[:20000]):
-        low = line.strip().lower()
+    lines, lows = req.derived(_body_lines)
+    for i in _lines_holding(lows, "content-"):  # every line tested below starts so
+        line, low = lines[i], lows[i].strip()
         if low.startswith("content-type:") and "charset" in low:
             cs = low.split("charset", 1)[1].lstrip(" =").strip("\"'; ").split(";")[0].strip()
             if cs not in _SAFE_CHARSETS:
@@ -129,6 +161,23 @@ def _multipart_charset(req: Request) -> list[Hit]:
             if value.lower() not in _SAFE_CHARSETS:
                 hits.append(("multipart:_charset_", value[:200]))
     return hits
+
+
+_MAX_LINES = 20000  # body lines the multipart checks read
+
+
+def _body_lines(req: Request) -> tuple[list[str], list[str]]:
+    """The body's lines read as Latin-1, and the same lines lowercased (Latin-1 lowercases character
+    for character and never into a line break, so line i of both is the same line). Both multipart
+    checks read them: split once per request (`req.derived`)."""
+    text = req.body.decode("latin-1")
+    return text.splitlines(), text.lower().splitlines()
+
+
+def _lines_holding(lows: list[str], word: str) -> Iterator[int]:
+    """The indexes of the lines among the first _MAX_LINES that hold `word`: a multipart body has a
+    few header lines among many lines of content, and only header lines are tested."""
+    return _holding(islice(lows, _MAX_LINES), word)
 
 
 # --- protocol policy (what browsers and ordinary clients never send) ---------------------------------
@@ -158,6 +207,8 @@ def _restricted_header(req: Request) -> list[Hit]:
     """Headers with no business in a request to an application: method overrides, WebDAV locks,
     `Proxy` (httpoxy), `Request-Range` (obsolete range header of range-based attacks), Next.js's
     internal `x-middleware-subrequest` (CVE-2025-29927)."""
+    if _RESTRICTED_HEADERS.isdisjoint(req.derived(lower_names)):
+        return []
     return [(f"header:{n}", f"{n}: {v}"[:200]) for n, v in req.headers if n.lower() in _RESTRICTED_HEADERS]
 
 
@@ -176,31 +227,33 @@ def _content_type_invalid(req: Request) -> list[Hit]:
     header, parameters without a value, spaces around `=` that parsers read differently), a multipart
     type without a valid boundary (its body cannot be split into parts, so a parser guesses), a charset
     a back end may decode differently (UTF-7, EBCDIC, garbage), or two charsets."""
-    hits: list[Hit] = []
-    for v in req.header_values("content-type"):
-        if not v.strip():
-            continue  # an empty value is no type at all
-        if not all(_MEDIA_TYPE.fullmatch(part.strip()) for part in v.split(",")):
-            hits.append(("header:Content-Type", v[:200]))
-            continue
-        main = v.split(";", 1)[0].strip().lower()
-        no_boundary = bool(req.body) and not _BOUNDARY.search(v)  # a body nobody can split into parts
-        if main.startswith("multipart/") and (main[10:] not in _MULTIPART_SUBTYPES or no_boundary):
-            hits.append(("header:Content-Type", v[:200]))
-            continue
-        charsets = _CHARSET.findall(v)
-        if len(charsets) > 1 or any(c.lower() not in _GOOD_CHARSETS for c in charsets):
-            hits.append(("header:Content-Type", v[:200]))
-    return hits
+    has_body = bool(req.body)
+    return [("header:Content-Type", v[:200]) for v in req.header_values("content-type") if _bad_content_type(v, has_body)]
+
+
+@_remembered
+def _bad_content_type(v: str, has_body: bool) -> bool:
+    """One Content-Type value fails `_content_type_invalid` (for a request with or without a body)."""
+    if not v.strip():
+        return False  # an empty value is no type at all
+    if not all(_MEDIA_TYPE.fullmatch(part.strip()) for part in v.split(",")):
+        return True
+    main = v.split(";", 1)[0].strip().lower()
+    no_boundary = has_body and not _BOUNDARY.search(v)  # a body nobody can split into parts
+    if main.startswith("multipart/") and (main[10:] not in _MULTIPART_SUBTYPES or no_boundary):
+        return True
+    charsets = _CHARSET.findall(v)
+    return len(charsets) > 1 or any(c.lower() not in _GOOD_CHARSETS for c in charsets)
 
 
 def _accept_charset_invalid(req: Request) -> list[Hit]:
     """An Accept header asking for a response charset a WAF cannot read (UTF-16, EBCDIC...)."""
-    return [
-        ("header:Accept", v[:200])
-        for v in req.header_values("accept")
-        if any(c.lower() not in _GOOD_CHARSETS for c in _CHARSET.findall(v))
-    ]
+    return [("header:Accept", v[:200]) for v in req.header_values("accept") if _bad_accept(v)]
+
+
+@_remembered
+def _bad_accept(v: str) -> bool:
+    return any(c.lower() not in _GOOD_CHARSETS for c in _CHARSET.findall(v))
 
 
 _WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\")  # C:\... or \\server\...: old browsers sent the full path
@@ -214,17 +267,29 @@ def _multipart_name_invalid(req: Request) -> list[Hit]:
     backslash; a Windows path (`C:\...`) as a file name is what old browsers sent and stays allowed."""
     if not req.header("content-type").lower().startswith("multipart/") or not req.body:
         return []
-    text = req.body.decode("latin-1")
     hits: list[Hit] = []
-    for line in text.splitlines()[:20000]:
-        if line[:20].lower().startswith("content-disposition"):
-            for m in _FORM_NAME.finditer(line):
-                name, is_file = m.group(1), m.group(0).lower().startswith("file")
-                if ";" in name.replace("&amp;", "") or "=" in name:
-                    hits.append(("multipart-header:content-disposition", line[:200]))
-                elif "\\" in name and not (is_file and _WINDOWS_PATH.match(name)):
-                    hits.append(("multipart-header:content-disposition", line[:200]))
+    lines, lows = req.derived(_body_lines)
+    for i in _lines_holding(lows, "content-disposition"):
+        if lows[i].startswith("content-disposition"):
+            hits.extend(_disposition_hits(lines[i]))
     return hits
+
+
+@_remembered
+def _disposition_hits(line: str) -> tuple[Hit, ...]:
+    """The hits of one Content-Disposition line: one per bad name it holds (a form repeats the same
+    few lines, `name="items[]"` a hundred times: they are remembered)."""
+    hits: list[Hit] = []
+    for m in _FORM_NAME.finditer(line):
+        name, is_file = m.group(1), m.group(0).lower().startswith("file")
+        if ";" in name.replace("&amp;", "") or "=" in name:
+            hits.append(("multipart-header:content-disposition", line[:200]))
+        elif "\\" in name and not (is_file and _WINDOWS_PATH.match(name)):
+            hits.append(("multipart-header:content-disposition", line[:200]))
+    return tuple(hits)
+
+
+_CONTROL_BYTE = re.compile(rb"[\x00-\x08\x0e-\x1f]")  # C0 controls but tab, LF, VT, FF, CR
 
 
 def _text_body_without_type(req: Request) -> list[Hit]:
@@ -233,7 +298,7 @@ def _text_body_without_type(req: Request) -> list[Hit]:
     if not req.body or req.header_values("content-type") or req.header_values("content-encoding"):
         return []
     head = req.body[:4096]
-    if any(b < 9 or 13 < b < 32 for b in head):
+    if _CONTROL_BYTE.search(head):
         return []
     try:
         head.decode("utf-8")
@@ -262,9 +327,14 @@ def _host_invalid(req: Request) -> list[Hit]:
     values = req.header_values("host")
     if len(values) > 1:
         return [("header:Host", " | ".join(values)[:200])]
-    if values and not _HOST.fullmatch(values[0].strip(" \t")):
+    if values and _bad_host(values[0]):
         return [("header:Host", values[0][:200])]
     return []
+
+
+@_remembered
+def _bad_host(v: str) -> bool:
+    return not _HOST.fullmatch(v.strip(" \t"))
 
 
 def _range_invalid(req: Request) -> list[Hit]:
@@ -293,13 +363,12 @@ def _accept_encoding_invalid(req: Request) -> list[Hit]:
     """An Accept-Encoding that is not a short list of `coding[;q=weight]` (RFC 9110 §12.5.3). Clients
     send a few codings (`gzip, deflate, br, zstd`); long or malformed values are aimed at the server's
     parser (HTTP.sys CVE-2022-21907)."""
-    hits: list[Hit] = []
-    for v in req.header_values("accept-encoding"):
-        if len(v) > _MAX_ACCEPT_ENCODING or not all(
-            _CODING.fullmatch(c) for c in v.split(",") if c.strip()
-        ):
-            hits.append(("header:Accept-Encoding", v[:200]))
-    return hits
+    return [("header:Accept-Encoding", v[:200]) for v in req.header_values("accept-encoding") if _bad_codings(v)]
+
+
+@_remembered
+def _bad_codings(v: str) -> bool:
+    return len(v) > _MAX_ACCEPT_ENCODING or not all(_CODING.fullmatch(c) for c in v.split(",") if c.strip())
 
 
 CHECKS: dict[str, Callable[[Request], list[Hit]]] = {

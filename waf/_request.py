@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +26,7 @@ class Request:
     client: str = ""
     body_truncated: bool = False
     _lower: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    _memo: dict[Callable[[Request], object], object] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def make(
@@ -60,3 +64,17 @@ class Request:
     def header(self, name: str, default: str = "") -> str:
         values = self.header_values(name)
         return values[0] if values else default
+
+    def derived(self, fn: Callable[[Request], T]) -> T:
+        """`fn(self)`, computed once per request: several checks read the same derivation of a request
+        (its lowercased header names, its body's lines) and each of them runs on every request."""
+        try:
+            return self._memo[fn]  # type: ignore[return-value]
+        except KeyError:
+            value = self._memo[fn] = fn(self)
+            return value
+
+
+def lower_names(req: Request) -> list[str]:
+    """The header names lowercased, in order (use as `req.derived(lower_names)`)."""
+    return [name.lower() for name, _ in req.headers]

@@ -1,0 +1,150 @@
+"""Request parsing and the protocol checks run on every request, so their hot spots were rewritten for
+speed (C-level scans, work done once per request, remembered verdicts). Each rewrite must return exactly
+what the plain version returned: here the plain versions are the oracles, on generated inputs."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from waf import Request
+from waf._body import opaque
+from waf._protocol import CHECKS
+from waf._targets import _Collector
+
+# --- oracles: the plain versions, as they were -----------------------------------------------------
+
+_JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_SAFE = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "windows-1252"})
+_FORM_NAME = re.compile(r'\b(?:file)?name\*?\s*=\s*"([^"\r\n]*)"', re.I)
+_WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\")
+
+
+def opaque_plain(value: str) -> bool:
+    if len(value) < 64 or _JUNK.search(value) is None:
+        return False
+    return len(_JUNK.findall(value)) * 10 > len(value)
+
+
+def header_injection_plain(req: Request) -> list[tuple[str, str]]:
+    hits = []
+    for name, value in req.headers:
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            hits.append((f"header:{name.strip()}", (name + ": " + value)[:200]))
+        elif any(c not in _TOKEN_CHARS for c in name):
+            hits.append((f"header:{name}", name[:200]))
+    return hits
+
+
+def padded_te_plain(req: Request) -> list[tuple[str, str]]:
+    """The first part of te_obfuscated: a Transfer-Encoding name padded with whitespace."""
+    return [
+        (f"header:{n}", f"{n}: {v}")
+        for n, v in req.headers
+        if n.lower().strip() == "transfer-encoding" and n.lower() != "transfer-encoding"
+    ]
+
+
+def multipart_charset_plain(req: Request) -> list[tuple[str, str]]:
+    hits = []
+    lines = req.body.decode("latin-1").splitlines()
+    for i, line in enumerate(lines[:20000]):
+        low = line.strip().lower()
+        if low.startswith("content-type:") and "charset" in low:
+            cs = low.split("charset", 1)[1].lstrip(" =").strip("\"'; ").split(";")[0].strip()
+            if cs not in _SAFE:
+                hits.append(("multipart-header:content-type", line.strip()[:200]))
+        elif low.startswith("content-transfer-encoding:"):
+            hits.append(("multipart-header:content-transfer-encoding", line.strip()[:200]))
+        elif low.startswith("content-disposition:") and 'name="_charset_"' in low:
+            value = next((v.strip() for v in lines[i + 1 : i + 4] if v.strip()), "")
+            if value.lower() not in _SAFE:
+                hits.append(("multipart:_charset_", value[:200]))
+    return hits
+
+
+def multipart_name_plain(req: Request) -> list[tuple[str, str]]:
+    hits = []
+    for line in req.body.decode("latin-1").splitlines()[:20000]:
+        if line[:20].lower().startswith("content-disposition"):
+            for m in _FORM_NAME.finditer(line):
+                name, is_file = m.group(1), m.group(0).lower().startswith("file")
+                if ";" in name.replace("&amp;", "") or "=" in name:
+                    hits.append(("multipart-header:content-disposition", line[:200]))
+                elif "\\" in name and not (is_file and _WINDOWS_PATH.match(name)):
+                    hits.append(("multipart-header:content-disposition", line[:200]))
+    return hits
+
+
+# --- generated inputs -----------------------------------------------------------------------------
+
+# Characters where the rewrites could slip: junk and replacement characters, every Latin-1 line break
+# and space, letters whose case folds, token and non-token punctuation.
+_TRICKY = "\x00\x01\x08\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x7f\x80\x85\x9f\xa0\xc0\xe0\xdf\ufffd\u212a\u0130;=\\\"'"
+_text = st.text(alphabet=st.sampled_from(_TRICKY) | st.characters(max_codepoint=0x2FF), max_size=120)
+_name = st.sampled_from(
+    ["Host", "Transfer-Encoding", " transfer-encoding", "Transfer-Encoding\t", "X-Http-Method", "Content-Type",
+     "Accept", "Accept-Encoding", "Connection", "Range", "x:y", "\u212aey", "Content-Length", ""]
+) | _text  # fmt: skip
+_value = st.sampled_from(
+    ["chunked", "gzip, chunked", "text/html; charset=utf-7", "multipart/form-data; boundary=x",
+     "application/json; charset=utf-8", "a.example:80", "bytes=0-1", "gzip;q=1.0, br", "close, keep-alive"]
+) | _text  # fmt: skip
+_line = st.sampled_from(
+    ["Content-Disposition: form-data; name=\"_charset_\"", "content-disposition: form-data; name=\"a;b\"",
+     "CONTENT-DISPOSITION: form-data; filename=\"C:\\\\x\\\\y.txt\"", "Content-Disposition: x; name=\"a\\\\b\"",
+     "Content-Type: text/plain; charset=utf-16", "  content-type: text/plain; charset=\"utf-8\"",
+     "Content-Transfer-Encoding: base64", "utf-7", "iso-8859-1", "--x", ""]
+) | _text  # fmt: skip
+_sep = st.sampled_from(["\r\n", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x85"])
+
+
+@st.composite
+def _requests(draw: st.DrawFn) -> Request:
+    headers = draw(st.lists(st.tuples(_name, _value), max_size=8))
+    if draw(st.booleans()):
+        headers.append(("Content-Type", "multipart/form-data; boundary=x"))
+    lines = draw(st.lists(st.tuples(_line, _sep), max_size=12))
+    body = "".join(a + b for a, b in lines).encode("latin-1", "replace")
+    return Request.make("POST", "/", headers, body)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_text | st.text(max_size=200).map(lambda t: t * 3))
+def test_opaque_is_the_plain_test(value: str) -> None:
+    assert opaque(value) == opaque_plain(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_requests())
+def test_header_checks_are_the_plain_checks(req: Request) -> None:
+    assert CHECKS["header_injection"](req) == header_injection_plain(req)
+    padded = padded_te_plain(req)
+    assert CHECKS["te_obfuscated"](req)[: len(padded)] == padded
+
+
+@settings(max_examples=300, deadline=None)
+@given(_requests())
+def test_multipart_checks_are_the_plain_checks(req: Request) -> None:
+    if not req.header("content-type").lower().startswith("multipart/") or not req.body:
+        assert CHECKS["multipart_charset"](req) == CHECKS["multipart_name_invalid"](req) == []
+        return
+    assert CHECKS["multipart_charset"](req) == multipart_charset_plain(req)
+    assert CHECKS["multipart_name_invalid"](req) == multipart_name_plain(req)
+    assert CHECKS["multipart_name_invalid"](req) == multipart_name_plain(req)  # again: remembered lines
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["arg", "arg_name", "path"]), st.sampled_from("abcd"), st.sampled_from("xyz"))))
+def test_distinct_values_keep_their_first_place(seen: list[tuple[str, str, str]]) -> None:
+    out = _Collector()
+    for kind, value, loc in seen:
+        out.add(kind, loc, value)
+    parsed = out.finish(out.body.refusal)
+    order = list(dict.fromkeys(out.keys))
+    first = dict(zip(reversed(out.keys), reversed(out.locs), strict=True))
+    assert parsed.keys == order
+    assert parsed.firsts == [first[k] for k in order]
