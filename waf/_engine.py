@@ -19,6 +19,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import accumulate
+from operator import add
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -40,10 +42,23 @@ _MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
 _LURING_SITES = frozenset({"cross-site", "none"})  # a link on another site, or one opened from outside the browser
 # Kinds of values worth looking inside when they are base64 of text (a whole cookie, parameter, header).
 _BASE64_KINDS = frozenset({"arg", "arg_name", "cookie", "header", "path", "filename"})
-# A value without any of these is unchanged by every decoder and by the compact/cmdline views.
-_NOT_PLAIN = re.compile(
-    r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|/\*| {2}|^ | $"
+# A value without any of these characters (nor `/*`, two spaces, a space at either end: see `_plain`) is
+# unchanged by every decoder and by the compact/cmdline views.
+_SPECIAL = re.compile(
+    r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 )
+
+
+def _plain(value: str) -> bool:
+    """Whether every decoder and the compact/cmdline views leave `value` as it is. One character class
+    and substring tests: a single regex with the two-character alternatives took three times longer."""
+    return (
+        _SPECIAL.search(value) is None
+        and "/*" not in value
+        and "  " not in value
+        and value[:1] != " "
+        and value[-1:] != " "
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,50 +358,61 @@ class _Group:
         self.db.scan(data, match_event_handler=on_match, scratch=self.scratch)
         return hits
 
-    def flag(self, values: list[bytes], solo: list[bool]) -> set[int]:
-        """Indexes of the `values` that may match a rule: a superset of those whose own scan has a hit.
+    def flag(self, batch: _Batch) -> set[int]:
+        """Slots of `batch` that may match a rule of the group: a superset of those whose own scan has a hit.
 
         A Hyperscan call has a fixed cost (a few µs for these databases) that dwarfs the scan of a short
         value, and a request holds tens to hundreds of values: one scan of them all joined by newlines
         (with the multi-line twin database) finds every value's matches at their place (an anchor at a
         value's start or end holds beside the newline), and only the values it flags are scanned again
-        alone. `solo[i]`: value i is of a kind the solo rules target; it is also scanned alone with them.
-        Too many match events (a rule matching almost everywhere) stop the batch and flag every value:
-        the plain per-value scan. A value longer than `_ALONE` is flagged without a batch: a prefilter
-        that matches every quote reports thousands of events in a long text (a Python call each), where
-        the value's own single-match scan reports one per rule."""
-        if len(values) == 1:
-            return {0}
-        hot: set[int] = {i for i, v in enumerate(values) if len(v) > _ALONE}
-        if hot:  # a long value is scanned alone anyway: in a batch, its many match events cost more
-            if len(hot) == len(values):
-                return hot
-            keep = [i for i in range(len(values)) if i not in hot]
-            inner = self.flag([values[i] for i in keep], [solo[i] for i in keep])
-            return hot | {keep[i] for i in inner}
+        alone. Values of a kind the solo rules target are also scanned alone with them.
+
+        A match flags its value and stops the scan; the values before it and those after it are scanned
+        again, each run apart (Hyperscan does not promise to report matches in order). A rule that
+        matches almost everywhere (a prefilter matching every quote) would otherwise report thousands
+        of events in a batch of JSON texts, a Python call each; now a batch costs at most two scans per
+        flagged value. A run starts at a value's start and ends after a newline, as the value sits in
+        the whole batch (`^`, `$` and `\\b` hold the same at a buffer's ends as beside the newline).
+        A value longer than `_ALONE` is flagged without a batch (`_Batch.seal`): a prefilter that
+        matches every quote would flag it anyway, and its own single-match scan reports one match
+        per rule."""
+        hot = set(batch.alone)
         if self.solo_db is not None:
             solo_hits: list[int] = []
-            for i, v in enumerate(values):
-                if solo[i]:
-                    self.solo_db.scan(
-                        v, match_event_handler=lambda *_a, i=i: solo_hits.append(i), scratch=self.solo_scratch
-                    )
+            for i in batch.solo_slots():
+                self.solo_db.scan(
+                    batch.data(i), match_event_handler=lambda *_a, i=i: solo_hits.append(i), scratch=self.solo_scratch
+                )
             hot.update(solo_hits)
-        if self.batch_db is None:
+        if self.batch_db is None or not batch.members:
             return hot
-        starts = _starts(values)
-        ends: set[int] = set()
-        cap = 64 + 4 * len(values)
+        starts, members, joined = batch.starts, batch.members, batch.joined
+        end = len(starts)
+        first: list[int] = []
 
         def on_match(_idx: int, _from: int, to: int, _flags: int, _ctx: object) -> bool:
-            ends.add(to)
-            return len(ends) > cap
+            first.append(to)
+            return True  # the value is flagged: its other matches would only cost Python calls
 
-        try:
-            self.batch_db.scan(b"\n".join(values), match_event_handler=on_match, scratch=self.batch_scratch)
-        except hyperscan.ScanTerminated:
-            return set(range(len(values)))
-        hot.update(bisect_right(starts, to) - 1 for to in ends)
+        todo = [(0, end)]  # ranges of members still to scan
+        while todo:
+            lo, hi = todo.pop()
+            base = starts[lo]
+            try:
+                self.batch_db.scan(
+                    joined[base : starts[hi] if hi < end else len(joined)],
+                    match_event_handler=on_match,
+                    scratch=self.batch_scratch,
+                )
+            except hyperscan.ScanTerminated:
+                pass
+            if first:
+                k = min(max(bisect_right(starts, base + first.pop()) - 1, lo), hi - 1)
+                hot.add(members[k])
+                if lo < k:
+                    todo.append((lo, k))
+                if k + 1 < hi:
+                    todo.append((k + 1, hi))
         return hot
 
 
@@ -417,19 +443,92 @@ def _starts(values: Iterable[bytes]) -> list[int]:
     return out
 
 
-class _Scan:
-    """One layer of one value to scan with one view's databases, planned before any scan so that the
-    scans of many values can be batched. `slot`: the value's place in that view's batch."""
+class _Batch:
+    """The distinct texts one view's databases scan for a chunk of values, each once, in the order first
+    seen (`add` gives a text its slot); `seal` joins them once for all the view's groups, and keeps which
+    slots each group flagged (`hot`) and the exact scans made (`hits`).
 
-    __slots__ = ("vdb", "data", "text", "prefix", "cache", "slot")
+    Texts are joined and encoded in one call each (ASCII, the common case, needs no per-text encoding);
+    a text's own bytes are made only when it is scanned alone."""
 
-    def __init__(self, vdb: _ViewDB, data: bytes, text: str, prefix: tuple[str, ...], cache: dict[str, str]) -> None:
+    __slots__ = ("vdb", "slots", "texts", "solo", "alone", "members", "starts", "joined", "hot", "warm", "_data", "_hits")
+
+    def __init__(self, vdb: _ViewDB) -> None:
         self.vdb = vdb
-        self.data = data
-        self.text = text
-        self.prefix = prefix
-        self.cache = cache
-        self.slot = 0
+        self.slots: dict[str, int] = {}
+        self.texts: list[str] = []
+        self.solo: list[bool] = []  # per slot: a value of a kind the solo rules target holds the text
+        self.alone: list[int] = []  # slots flagged without a batch scan (long texts; a batch of one)
+        self.members: list[int] = []  # slots in the joined text, in order
+        self.starts: list[int] = []  # where each member starts in `joined`
+        self.joined = b""
+        self.hot: list[set[int]] = []  # per group: the slots it flagged
+        self.warm: set[int] = set()  # the slots any group flagged
+        self._data: dict[int, bytes] = {}
+        self._hits: dict[tuple[int, int], list[tuple[int, int]]] = {}
+
+    def add(self, text: str, solo: bool) -> int:
+        slot = self.slots.get(text)
+        if slot is None:  # identical texts are scanned once
+            slot = self.slots[text] = len(self.texts)
+            self.texts.append(text)
+            self.solo.append(solo)
+        elif solo:
+            self.solo[slot] = True
+        return slot
+
+    def seal(self) -> None:
+        """Join the texts for the batch scans, then let each group flag its slots."""
+        texts = self.texts
+        if len(texts) == 1:
+            self.alone = [0]
+        else:
+            members: Sequence[int] = range(len(texts))
+            if max(map(len, texts)) > _ALONE:
+                self.alone = [i for i, t in enumerate(texts) if len(t) > _ALONE]
+                long = set(self.alone)
+                members = [i for i in members if i not in long]
+                texts = [texts[i] for i in members]
+            self.members = list(members)
+            if len(texts) > 1 or not self.alone:
+                joined = "\n".join(texts)
+                if joined.isascii():
+                    self.joined = joined.encode("ascii")
+                    lengths: Iterable[int] = map(len, texts)
+                else:
+                    data = list(map(_encode, texts))
+                    self.joined = b"\n".join(data)
+                    lengths = map(len, data)
+                ends = list(accumulate(lengths, initial=0))
+                self.starts = list(map(add, ends, range(len(texts))))  # each separator moves the next one on
+            else:  # one short text beside long ones: alone too
+                self.alone.extend(self.members)
+                self.members = []
+        self.hot = [g.flag(self) for g in self.vdb.groups]
+        self.warm = set().union(*self.hot)
+
+    def solo_slots(self) -> list[int]:
+        """The members a group's solo rules scan alone."""
+        solo = self.solo
+        return [i for i in self.members if solo[i]]
+
+    def data(self, slot: int) -> bytes:
+        """The bytes of one text, as scanned alone."""
+        out = self._data.get(slot)
+        if out is None:
+            out = self._data[slot] = _encode(self.texts[slot])
+        return out
+
+    def hits(self, slot: int, gi: int) -> list[tuple[int, int]]:
+        """(rule index, match end) of one text in group `gi`'s own database: scanned once per batch."""
+        out = self._hits.get((slot, gi))
+        if out is None:
+            out = self._hits[slot, gi] = self.vdb.groups[gi].scan(self.data(slot))
+        return out
+
+
+# One layer of one value in one view: its batch, its slot there, the text scanned and the decode chain.
+_Item = tuple[_Batch, int, str, tuple[str, ...]]
 
 
 # What scanning one value found, in the order found: (rule, matched text, decode chain) per match.
@@ -477,7 +576,7 @@ class Engine:
         ]  # fmt: skip
         self._merged = _ViewDB("merged", merged) if merged else None
         self._unmerged = [d for d in self._dbs if d.view not in _MERGEABLE]
-        self._plain_dbs = [self._merged, *self._unmerged] if self._merged else self._dbs
+        self._all_dbs = [*self._dbs, *([self._merged] if self._merged else [])]
         # (kind, value) -> what scanning it found (see _scan_targets); at most `value_memory` entries
         self._known: OrderedDict[tuple[str, str], _Events] = OrderedDict()
         self._known_max = self.config.value_memory
@@ -564,45 +663,23 @@ class Engine:
 
         What a value's scans found depends on its kind and text only: it is remembered for the next
         requests (browsers send the same header names, user agents and parameter names again and again)."""
-        known = self._known
-        plans: list[list[_Scan] | _Events] = []
-        batches: dict[int, tuple[_ViewDB, dict[bytes, int], list[bool]]] = {}
-        for key in keys:
-            seen = known.get(key)
-            if seen is not None:
-                plans.append(seen)
-                continue
-            kind = key[0]
-            items = self._plan_target(kind, key[1])
-            for item in items:
-                batch = batches.get(id(item.vdb))
-                if batch is None:
-                    batch = batches[id(item.vdb)] = (item.vdb, {}, [])
-                vdb, index, solo = batch
-                slot = index.get(item.data)
-                if slot is None:  # identical values are scanned once
-                    slot = index[item.data] = len(index)
-                    solo.append(False)
-                if kind in vdb.solo_kinds:
-                    solo[slot] = True
-                item.slot = slot
-            plans.append(items)
-        hot: dict[int, list[set[int]]] = {}
-        warm: dict[int, set[int]] = {}  # per view: the values any of its groups flagged
-        for vid, (vdb, index, solo) in batches.items():
-            hot[vid] = [g.flag(list(index), solo) for g in vdb.groups]
-            warm[vid] = set().union(*hot[vid])
+        batches = {vdb: _Batch(vdb) for vdb in self._all_dbs}
+        plans = self._plan_targets(keys, batches)
+        for batch in batches.values():
+            if batch.texts:
+                batch.seal()
+        exact = self._exact
         for i, (key, todo) in enumerate(zip(keys, plans, strict=True)):
             if isinstance(todo, tuple):
                 events = todo
             else:
                 found: list[tuple[Rule, str, tuple[str, ...]]] = []
                 for item in todo:
-                    vid = id(item.vdb)
-                    if item.slot in warm[vid]:
-                        for group, flagged in zip(item.vdb.groups, hot[vid], strict=True):
-                            if item.slot in flagged:
-                                self._exact(key[0], item, group, found)
+                    batch, slot = item[0], item[1]
+                    if slot in batch.warm:
+                        for gi, flagged in enumerate(batch.hot):
+                            if slot in flagged:
+                                exact(key[0], item, gi, found)
                 events = tuple(found) if found else _NOTHING
                 self._remember(key, events)
             if events:
@@ -623,32 +700,82 @@ class Engine:
         known[key] = events
         self._known_chars += size
 
-    def _plan_target(self, kind: str, value: str) -> list[_Scan]:
+    def _plan_targets(
+        self, keys: Sequence[tuple[str, str]], batches: dict[_ViewDB, _Batch]
+    ) -> list[list[_Item] | _Events]:
+        """For each value: what the memory knows of it, or the scans it needs (`_plan_target`).
+
+        Most values are plain text of one layer (no character any decoder reads, not base64 of text):
+        they are planned inline, the merged view and the views that cannot be merged (a path) only."""
+        known = self._known.get
+        plan = self._plan_target
+        special = _SPECIAL.search
+        merged = self._merged
+        if merged is None:
+            return [known(key) or plan(key[0], key[1], batches) for key in keys]
+        mb, kinds, solo_kinds = batches[merged], merged.kinds, merged.solo_kinds
+        others = [(vdb, batches[vdb]) for vdb in self._unmerged]
+        plans: list[list[_Item] | _Events] = []
+        for key in keys:
+            seen = known(key)
+            if seen is not None:
+                plans.append(seen)
+                continue
+            kind, value = key
+            if (  # not plain (see _plain), inlined: this loop sees every value of a request
+                special(value) is not None
+                or "/*" in value
+                or "  " in value
+                or value[:1] == " "
+                or value[-1:] == " "
+            ):
+                plans.append(plan(kind, value, batches))
+                continue
+            items: list[_Item] = []
+            if kind in kinds:
+                items.append((mb, mb.add(value, kind in solo_kinds), value, ()))
+            for vdb, batch in others:
+                if kind in vdb.kinds:
+                    text = _view(vdb.view, value, {"merged": value, "decoded": value, "chain": ""})
+                    if text:
+                        items.append((batch, batch.add(text, kind in vdb.solo_kinds), text, ()))
+            if kind in _BASE64_KINDS and len(value) >= 8 and (inner := try_base64(value)) is not None:
+                self._plan_layer(kind, inner, (Layer.BASE64,), {}, batches, items)
+            plans.append(items)
+        return plans
+
+    def _plan_target(self, kind: str, value: str, batches: dict[_ViewDB, _Batch]) -> list[_Item]:
         """Every decoding layer of the value: as sent, decoded (percent, entities, escapes), and the
         text inside when the value (or its decoded form) is base64 of mostly printable text."""
-        plan: list[_Scan] = []
+        plan: list[_Item] = []
         cache: dict[str, str] = {}
-        self._plan_layer(kind, value, (), cache, plan)
+        self._plan_layer(kind, value, (), cache, batches, plan)
         if kind in _BASE64_KINDS and len(value) >= 8:
             inner = try_base64(value)
             if inner is None and cache.get("chain"):
                 inner = try_base64(cache["decoded"])
             if inner is not None:
-                self._plan_layer(kind, inner, (Layer.BASE64,), {}, plan)
+                self._plan_layer(kind, inner, (Layer.BASE64,), {}, batches, plan)
         return plan
 
     def _plan_layer(
-        self, kind: str, value: str, prefix: tuple[str, ...], cache: dict[str, str], plan: list[_Scan]
+        self,
+        kind: str,
+        value: str,
+        prefix: tuple[str, ...],
+        cache: dict[str, str],
+        batches: dict[_ViewDB, _Batch],
+        plan: list[_Item],
     ) -> None:
         merged = self._merged
-        if merged is not None and _NOT_PLAIN.search(value) is None:
+        if merged is not None and _plain(value):
             # no %, &, \\, quotes, ^, commas, comments or unusual whitespace: every mergeable view equals
             # the value itself (cmdline up to case), and no decoder changes it
             cache["merged"] = cache["decoded"] = value
             cache["chain"] = ""
-            data = _encode(value)
             if kind in merged.kinds:
-                plan.append(_Scan(merged, data, value, prefix, cache))
+                batch = batches.get(merged) or batches.setdefault(merged, _Batch(merged))
+                plan.append((batch, batch.add(value, kind in merged.solo_kinds), value, prefix))
             dbs = self._unmerged
         else:
             dbs = self._dbs
@@ -657,24 +784,26 @@ class Engine:
                 continue
             text = _view(vdb.view, value, cache)
             if text:
-                plan.append(_Scan(vdb, _encode(text), text, prefix, cache))
+                chain = prefix
+                if vdb.view != "raw" and cache.get("chain"):
+                    chain = (*prefix, *cache["chain"].split(","))
+                batch = batches.get(vdb) or batches.setdefault(vdb, _Batch(vdb))
+                plan.append((batch, batch.add(text, kind in vdb.solo_kinds), text, chain))
 
     @staticmethod
-    def _exact(kind: str, item: _Scan, group: _Group, found: list[tuple[Rule, str, tuple[str, ...]]]) -> None:
+    def _exact(kind: str, item: _Item, gi: int, found: list[tuple[Rule, str, tuple[str, ...]]]) -> None:
         """The matches of one value in one group's database (one match per rule, the first)."""
-        hits = group.scan(item.data)
+        batch, slot, text, chain = item
+        hits = batch.hits(slot, gi)
         if not hits:
             return
-        chain = item.prefix
-        cache = item.cache
-        if item.vdb.view not in ("raw", "merged") and cache.get("chain"):
-            chain = (*item.prefix, *cache["chain"].split(","))
+        rules = batch.vdb.groups[gi].rules
         for idx, to in hits:
-            rule = group.rules[idx]
+            rule = rules[idx]
             if kind in rule.targets:
-                if rule.detector is not None and not DETECTORS[rule.detector](item.text):
+                if rule.detector is not None and not DETECTORS[rule.detector](text):
                     continue
-                matched = item.data[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace")
+                matched = batch.data(slot)[max(0, to - MATCH_TEXT) : to].decode("utf-8", "replace")
                 found.append((rule, matched, chain))
 
 

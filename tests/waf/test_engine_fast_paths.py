@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from waf import Engine, EngineConfig, Request, Verdict, _decode
 from waf._decode import html_decode, normalize_path
-from waf._engine import _Group
+from waf._engine import _Group, _plain
 
 _ENGINE = Engine()
 _FORGETFUL = Engine(EngineConfig(value_memory=0))
@@ -52,7 +52,7 @@ def _query(values: list[str]) -> Request:
 
 def _one_by_one(engine: Engine, req: Request) -> Verdict:
     """The verdict of the plain value-by-value scan: every value flagged, so every value is scanned alone."""
-    with patch.object(_Group, "flag", lambda _self, values, _solo: set(range(len(values)))):
+    with patch.object(_Group, "flag", lambda _self, batch: set(range(len(batch.texts)))):
         return engine.inspect(req)
 
 
@@ -99,6 +99,17 @@ def test_memory_never_changes_a_verdict(requests: list[list[str]]) -> None:
     for values in requests * 2:
         req = _query(values)
         assert engine.inspect(req) == _FORGETFUL.inspect(req)
+
+
+# The one-regex form of the plainness test `_plain` replaced (two-character alternatives made it slow).
+_NOT_PLAIN = re.compile(
+    r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]|/\*| {2}|^ | $"
+)
+
+
+@given(st.text(alphabet=" a/*%'\n\u3000\ufeffé", max_size=12))
+def test_plain_values_are_those_the_one_regex_finds_nothing_in(value: str) -> None:
+    assert _plain(value) == (_NOT_PLAIN.search(value) is None)
 
 
 @given(st.text(alphabet="ab./\\;", max_size=16))
