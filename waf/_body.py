@@ -138,6 +138,8 @@ _DECODERS = {
 
 def decode_content(data: bytes, content_encoding: str, budget: BodyBudget) -> Body:
     """Undo every coding of `Content-Encoding` (applied in order, so undone last to first)."""
+    if not content_encoding:
+        return Body(sniff(data), data)  # the common case: nothing to undo
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
     codings = [c for c in codings if c != "identity"]
     undone: list[str] = []
@@ -216,6 +218,8 @@ def _signed(head: bytes, junk: int) -> bool:
 def _junk(head: bytes) -> int:
     """Control bytes plus bytes that are not part of valid UTF-8 (a cut last character is allowed)."""
     n = len(head.translate(None, _NOT_JUNK)) + head.count(0x7F)  # in C: control bytes but \t \n \r \f
+    if head.isascii():
+        return n  # ASCII is valid UTF-8: no text to decode
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:

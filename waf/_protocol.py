@@ -13,7 +13,7 @@ from itertools import compress, count, islice, repeat
 from operator import contains, itemgetter
 from typing import TypeVar
 
-from waf._request import Request, lower_names
+from waf._request import Request
 
 Hit = tuple[str, str]
 T = TypeVar("T")
@@ -57,7 +57,7 @@ def _te_obfuscated(req: Request) -> list[Hit]:
     """A Transfer-Encoding that is not exactly `chunked` (or a clean list ending in it), repeated, or
     with a header name padded by whitespace."""
     hits: list[Hit] = []
-    lows = req.derived(lower_names)
+    lows = req.lower_names()
     for i in _holding(lows, "transfer-encoding"):  # the few names to test, found in C
         if lows[i] != "transfer-encoding" and lows[i].strip() == "transfer-encoding":
             name, value = req.headers[i]
@@ -207,7 +207,7 @@ def _restricted_header(req: Request) -> list[Hit]:
     """Headers with no business in a request to an application: method overrides, WebDAV locks,
     `Proxy` (httpoxy), `Request-Range` (obsolete range header of range-based attacks), Next.js's
     internal `x-middleware-subrequest` (CVE-2025-29927)."""
-    if _RESTRICTED_HEADERS.isdisjoint(req.derived(lower_names)):
+    if _RESTRICTED_HEADERS.isdisjoint(req.lower_names()):
         return []
     return [(f"header:{n}", f"{n}: {v}"[:200]) for n, v in req.headers if n.lower() in _RESTRICTED_HEADERS]
 

@@ -26,6 +26,7 @@ class Request:
     client: str = ""
     body_truncated: bool = False
     _lower: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
+    _names: list[str] = field(default_factory=list, compare=False, repr=False)
     _memo: dict[Callable[[Request], object], object] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -55,11 +56,29 @@ class Request:
     def header_values(self, name: str) -> list[str]:
         """All values of one header, by case-insensitive name."""
         if not self._lower:
-            for k, v in self.headers:
-                self._lower.setdefault(k.lower(), []).append(v)
-            if not self._lower:
-                self._lower[""] = []
+            self._index()
         return self._lower.get(name.lower(), [])
+
+    def lower_names(self) -> list[str]:
+        """The header names lowercased, in order: the protocol checks and the parser compare names
+        case-insensitively, on every request."""
+        if not self._lower:
+            self._index()
+        return self._names
+
+    def _index(self) -> None:
+        """Each name lowercased once, and the values by lowercased name (built on first use, in C
+        unless a name repeats)."""
+        names = self._names
+        names.extend([k.lower() for k, _ in self.headers])
+        index = self._lower
+        index.update(zip(names, [[v] for _, v in self.headers], strict=True))
+        if len(index) < len(names):  # a repeated name: all its values, in order
+            index.clear()
+            for low, (_, v) in zip(names, self.headers, strict=True):
+                index.setdefault(low, []).append(v)
+        if not index:
+            index[""] = []  # built, no headers
 
     def header(self, name: str, default: str = "") -> str:
         values = self.header_values(name)
@@ -67,14 +86,10 @@ class Request:
 
     def derived(self, fn: Callable[[Request], T]) -> T:
         """`fn(self)`, computed once per request: several checks read the same derivation of a request
-        (its lowercased header names, its body's lines) and each of them runs on every request."""
+        (the body's lines) and each of them runs on every request."""
         try:
             return self._memo[fn]  # type: ignore[return-value]
         except KeyError:
             value = self._memo[fn] = fn(self)
             return value
 
-
-def lower_names(req: Request) -> list[str]:
-    """The header names lowercased, in order (use as `req.derived(lower_names)`)."""
-    return [name.lower() for name, _ in req.headers]

@@ -15,11 +15,13 @@ import re
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import orjson
 
 from waf._body import (
     OPAQUE_MIN,
+    SNIFF,
     Body,
     BodyBudget,
     BodyKind,
@@ -161,6 +163,9 @@ class Parsed:
         return out
 
 
+_NO_BODY = Body(BodyKind.EMPTY)
+
+
 class _Collector:
     """Values as parsing finds them, appended flat (a (kind, value) key and a location per value, no
     object per value), deduplicated once at the end in C (`finish`): a beacon of a thousand JSON
@@ -171,7 +176,7 @@ class _Collector:
     def __init__(self) -> None:
         self.keys: list[tuple[str, str]] = []
         self.locs: list[str] = []
-        self.body = Body(BodyKind.EMPTY)
+        self.body = _NO_BODY
         self._distinct: set[tuple[str, str]] = set()
         self._counted = 0
 
@@ -212,31 +217,38 @@ class _Collector:
         body = self.body
         return Parsed(list(first), list(first.values()), body.kind, body.encodings, refusal, keys, locs)
 
-    def add_arg(self, source: str, name: str, value: str, depth: int = 0, named: bool = True) -> None:
+    def add_arg(self, source: str, name: str, value: str, named: bool = True) -> None:
+        """A named parameter (query, form, multipart, XML): its name, its value, and the JSON document
+        the value holds, if it holds one. Appends straight to the lists (once per parameter of a form)."""
         loc = f"{source}:{name}"
-        if named:
-            self.add("arg_name", loc, name)
-        if not self.add_leaf(loc, value):
+        if named and name:
+            self.keys.append(("arg_name", name))
+            self.locs.append(loc)
+        if not value:
             return
-        if depth < 2 and value:
-            self._nested(loc, value, depth)
+        if len(value) >= OPAQUE_MIN and opaque(value):
+            self._add_runs(loc, value)
+            return
+        self.keys.append(("arg", value))
+        self.locs.append(loc)
+        head = value[0]
+        if head.isspace():
+            head = value.lstrip()[:1]
+        if head in ("{", "[") and len(value) <= MAX_NESTED and value.rstrip()[-1:] in ("}", "]"):
+            _add_json_text(self, value, loc + "|json")  # a JSON object or array starts and ends so
 
     def add_leaf(self, location: str, value: str) -> bool:
         """A scalar value; one that is binary in disguise (`opaque`) adds only its runs of text, each
         alone at `location|text`. False for an opaque value (nothing more is to be parsed out of it)."""
         if opaque(value):
-            for run in text_runs(value):
-                self.add("arg", location + "|text", run)
+            self._add_runs(location, value)
             return False
         self.add("arg", location, value)
         return True
 
-    def _nested(self, loc: str, value: str, depth: int) -> None:
-        """Layers a value plausibly has: JSON text, base64 of text."""
-        head = value.lstrip()[:1]
-        if head in ("{", "[") and len(value) <= MAX_NESTED:
-            if value.rstrip()[-1:] in ("}", "]"):  # a JSON object or array ends so
-                _add_json_text(self, value, loc + "|json")
+    def _add_runs(self, location: str, value: str) -> None:
+        for run in text_runs(value):
+            self.add("arg", location + "|text", run)
 
 
 _BIG = float(2**63)
@@ -388,31 +400,57 @@ def _parse_multipart(body: str, boundary: str, out: _Collector) -> None:
             content = content[:-2]
         elif content.endswith("\n"):
             content = content[:-1]
-        name, filename = f"part{i}", None
-        for line in head.splitlines():
-            hname, _, hval = line.partition(":")
-            hname = hname.strip().lower()
-            if hname == "content-disposition":
-                for item in hval.split(";"):
-                    k, eq, v = item.strip().partition("=")
-                    k = k.strip().lower()
-                    v = v.strip().strip('"')
-                    if not eq:
-                        continue
-                    if k == "name":
-                        name = v
-                    elif k in ("filename", "filename*"):
-                        filename = v
-            elif hname and hval.strip():
-                out.add("header", f"multipart-header:{hname}", hval.strip())
+        named, filename, headers = _part_head(head) if len(head) <= _HEAD_REMEMBERED else _read_part_head(head)
+        for hname, hval in headers:
+            out.add("header", f"multipart-header:{hname}", hval)
+        name = f"part{i}" if named is None else named
         if filename is not None:
             out.add("filename", f"multipart:{name}", filename)
             out.add("arg_name", f"multipart:{name}", name)
             continue
-        if sniff(content.encode("utf-8", "surrogateescape")[:4096]) is BodyKind.BINARY:
+        if _binary_part(content):
             out.add("arg_name", f"multipart:{name}", name)  # a binary part: its name only
             continue
         out.add_arg("multipart", name, content)
+
+
+PartHead = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
+
+
+def _read_part_head(head: str) -> PartHead:
+    """A part's field name and file name from its Content-Disposition (None when not given), and its
+    other headers (lowercased name, value) as inspected."""
+    name = filename = None
+    headers = []
+    for line in head.splitlines():
+        hname, _, hval = line.partition(":")
+        hname = hname.strip().lower()
+        if hname == "content-disposition":
+            for item in hval.split(";"):
+                k, eq, v = item.strip().partition("=")
+                k = k.strip().lower()
+                v = v.strip().strip('"')
+                if not eq:
+                    continue
+                if k == "name":
+                    name = v
+                elif k in ("filename", "filename*"):
+                    filename = v
+        elif hname and hval.strip():
+            headers.append((hname, hval.strip()))
+    return name, filename, tuple(headers)
+
+
+_HEAD_REMEMBERED = 1024  # part heads up to this long are remembered: a form repeats the same few
+_part_head = lru_cache(maxsize=512)(_read_part_head)  # (`name="items[]"` a hundred times in one body)
+
+
+def _binary_part(content: str) -> bool:
+    """The part's content sniffs as binary (`sniff` on its first 4 KB as bytes). Printable ASCII
+    never does, and is told in C; a prefix of characters encodes to a prefix of the bytes."""
+    if content.isascii() and content.isprintable():
+        return False
+    return sniff(content[:SNIFF].encode("utf-8", "surrogateescape")[:SNIFF]) is BodyKind.BINARY
 
 
 def _xml_attrs(content: str) -> Iterator[tuple[str, str]]:
@@ -532,13 +570,31 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
     if ctype in ("", "application/x-www-form-urlencoded"):
         if "=" in text:
             for name, value in split_query(text):
-                if out.full:
+                if len(out.keys) > MAX_TARGETS and out.full:  # (never full below MAX_TARGETS values)
                     break
                 out.add_arg("form", name, value)
         else:  # a bare value posted as a form: one unnamed parameter
             out.add_arg("form", "", url_decode_plus(text), named=False)
         return
     out.add_arg("body", "body", text)
+
+
+def _add_headers(req: Request, out: _Collector) -> None:
+    """Every header's name, and its value unless the protocol structures it; names lowercased once
+    per request (`lower_names`, shared with the protocol checks)."""
+    keys, locs = out.keys, out.locs
+    for (hname, hval), low in zip(req.headers, req.lower_names(), strict=True):
+        loc = "header:" + hname
+        if hname:
+            keys.append(("header_name", hname))
+            locs.append(loc)
+        if hval:
+            if low not in _STRUCTURAL_HEADERS:
+                keys.append(("header", hval))
+                locs.append(loc)
+            if low in _FILENAME_HEADERS:
+                keys.append(("filename", hval))
+                locs.append(loc)
 
 
 def _parse_cookies(req: Request, out: _Collector) -> None:
@@ -573,16 +629,10 @@ def extract(req: Request, budget: BodyBudget | None = None) -> Parsed:
         if seg and (not _PLAIN_SEGMENT.fullmatch(seg) or (len(seg) >= 8 and try_base64(seg) is not None)):
             out.add("path", "path", url_decode(seg))
     for name, value in split_query(query):
-        if out.full:
+        if len(out.keys) > MAX_TARGETS and out.full:  # (never full below MAX_TARGETS values)
             break
         out.add_arg("query", name, value)
-    for hname, hval in req.headers:
-        low = hname.lower()
-        out.add("header_name", f"header:{hname}", hname)
-        if low not in _STRUCTURAL_HEADERS:
-            out.add("header", f"header:{hname}", hval)
-        if low in _FILENAME_HEADERS:
-            out.add("filename", f"header:{hname}", hval)
+    _add_headers(req, out)
     _parse_cookies(req, out)
     _parse_body(req, out, budget or BodyBudget())
     return out.finish(out.body.refusal)
