@@ -131,7 +131,7 @@ def _breaks_out(text: str) -> bool:
         if j < len(text) and text[j] == "(":
             seen = _Filter()
             end = parse(text, j, seen, open_end=True)
-            if end is not None and (seen.telling or text[j : end].replace(" ", "") in ("(&)", "(|)")):
+            if end is not None and (seen.telling or text[j:end].replace(" ", "") in ("(&)", "(|)")):
                 return True
     return False
 
@@ -159,10 +159,23 @@ def _item(content: str) -> tuple[bool, bool]:
     return True, m.group(1).lower().split(";", 1)[0] in LDAP_ATTRS and "*" in content[op.end() :]
 
 
+_COMPOSITE_OPEN = re.compile(r"\([ \t]*[&|!][ \t]*\(")
+
+
 def _whole_filter(text: str) -> bool:
     """A composite filter (`(|(sn=a*)(cn=b*))`) or a presence test of a directory attribute
     (`(objectClass=*)`) anywhere in the value, closed. One pass over the parentheses with a stack (a
-    parse from every `(` would read nested groups again and again)."""
+    parse from every `(` would read nested groups again and again).
+
+    Either needs an item, so a `=` (of `[~<>]?=` or `:=`); a leaf tells only with a `*` in its value, a
+    composite only when its operator sits between its `(` and its first child's (`_COMPOSITE_OPEN`):
+    a value without them (JSON, user agents with parentheses) skips the pass."""
+    if "=" not in text or ("*" not in text and _COMPOSITE_OPEN.search(text) is None):
+        return False
+    return _whole_filter_pass(text)
+
+
+def _whole_filter_pass(text: str) -> bool:
     stack: list[_Group] = []
     for m in _PAREN.finditer(text):
         i = m.start()
@@ -200,7 +213,7 @@ def _whole_filter(text: str) -> bool:
 
 def is_ldap_injection(text: str) -> bool:
     """See the module docstring (rule 237100)."""
-    if _EXTENSIBLE.search(text):
+    if ":=" in text and _EXTENSIBLE.search(text):  # (every extensible match ends with `:=`)
         return True
     if "(" not in text:
         return False

@@ -95,6 +95,48 @@ _QUOTED_SHAPES = re.compile(r"^s\)*(?:c|&$)")  # admin'--, admin' or
 _BACKTICK_SHAPES = re.compile(r"^s\)*(?:;[ESUx]|U)")
 
 
+# The letter of each word of the vocabulary, in the precedence of the word sets: a logic word first, then
+# div/mod, union, select, statements, procedures, comparison words, literals, keywords (`char` is a
+# keyword, not a function; `waitfor` a statement). Words starting with xp_/sp_ are procedures: no word
+# of a set after the procedures' starts so.
+_WORD_LETTERS: dict[str, str] = {
+    **dict.fromkeys(_KEYWORDS, "k"),
+    **dict.fromkeys(_LITERALS, "1"),
+    **dict.fromkeys(_COMPARE_WORDS, "L"),
+    **dict.fromkeys(_PROCEDURES, "x"),
+    **dict.fromkeys(_STATEMENTS, "E"),
+    "select": "S",
+    "union": "U",
+    "div": "o",  # arithmetic (and `div` is HTML's commonest word in code)
+    "mod": "o",
+    **dict.fromkeys(_LOGIC, "&"),
+}
+_WORD_START = frozenset("abcdefghijklmnopqrstuvwxyz_$")
+# Runs the tokenizer skips over in C, not a character at a time: `\w` is exactly `str.isalnum()` or `_`
+# (checked over every code point in tests/waf/test_detector_speed.py).
+_ALNUM_RUN = re.compile(r"\w*")  # the rest of a number's token: `1abc`, `2px`
+_HASH_NAME_REST = re.compile(r"[\w/#-]*")  # `#box_3f`, `#/route`
+_VARIABLE_REST = re.compile(r"[@\w$.]*")  # `@user.name`, `@@version`
+# Characters that make no token and start none (the branches of _tokens all pass over them).
+_NO_TOKEN = frozenset("{}[]?\\")
+_PUNCTUATION = frozenset("(),;")  # tokens of their own
+_AFTER_COLON = frozenset(":=")  # `:=` and `::` are operators; a `:` before anything else is no token
+
+
+def _word_letter(word: str, text: str, end: int) -> str:
+    """The letter of the word token `word` ending at `text[end]`: its vocabulary's, `x` for a procedure
+    named xp_.../sp_..., else a call (F: of a function injected conditions use) or a bare name."""
+    letter = _WORD_LETTERS.get(word)
+    if letter is not None:
+        return letter
+    if word.startswith(("xp_", "sp_")):
+        return "x"
+    n = len(text)
+    while end < n and text[end] in " \t":
+        end += 1
+    return ("F" if word in _SQL_FUNCTIONS else "f") if end < n and text[end] == "(" else "n"
+
+
 def _tokens(text: str, context: str = "") -> str:
     """The fingerprint of the first MAX_TOKENS tokens of `text` (lowercased by the caller), read inside
     the application's `context` quote (empty: a number or bare context)."""
@@ -102,8 +144,20 @@ def _tokens(text: str, context: str = "") -> str:
     i, n = 0, len(text)
     while i < n and len(out) < MAX_TOKENS:
         c = text[i]
-        if c.isspace():
+        # (no branch below before the word's takes an ASCII letter, `_` or `$`: a fast path to it)
+        if c in _WORD_START and (m := _WORD.match(text, i)) is not None:
+            i = m.end()
+            out.append(_word_letter(m.group(), text, i))
+            continue
+        if c.isspace() or c in _NO_TOKEN:
             i += 1
+            continue
+        if c in _PUNCTUATION:  # (no other branch takes these, nor a two-character operator starting so)
+            out.append(c)
+            i += 1
+            continue
+        if (c == ":" and text[i + 1 : i + 2] not in _AFTER_COLON) or (c == "." and not text[i + 1 : i + 2].isdigit()):
+            i += 1  # (JSON's `:`, a `.` before no digit: every branch below passes over them)
             continue
         if c in "'\"`":
             end = i + 1
@@ -129,9 +183,7 @@ def _tokens(text: str, context: str = "") -> str:
             # `'#box_3f'`, `'#fff'`, `'#/route'`, `"#"`, `"### Title"`: a CSS selector, a color, a hash
             # route, a literal or a heading in quoted code, not a comment cutting the query (`admin'#`
             # ends the value or a line there)
-            i += 1
-            while i < n and (text[i].isalnum() or text[i] in "_-/#"):
-                i += 1
+            i = _HASH_NAME_REST.match(text, i + 1).end()  # type: ignore[union-attr]  # `*`: always matches
             out.append("n")
             continue
         if c == "-" and text.startswith("--", i):
@@ -165,45 +217,20 @@ def _tokens(text: str, context: str = "") -> str:
                 out.append("1&")
                 i = glued.end()
                 continue
-            while i < n and (text[i].isalnum() or text[i] == "_"):
-                i += 1
+            i = _ALNUM_RUN.match(text, i).end()  # type: ignore[union-attr]
             out.append("1")
             continue
         if c == "@":
-            j = i + 1
-            while j < n and (text[j] == "@" or text[j].isalnum() or text[j] in "_$."):
-                j += 1
+            j = _VARIABLE_REST.match(text, i + 1).end()  # type: ignore[union-attr]
             system = text.startswith("@@", i) and text[i + 2 : j].replace("_", "").isalpha()
             out.append("V" if system else "v")  # @@version / @user_variable
             i = j
             continue
-        if c.isalpha() or c == "_" or c == "$":
+        if c.isalpha() or c == "_" or c == "$":  # (a non-ASCII letter: _WORD starts with ASCII only)
             m = _WORD.match(text, i)
             word = m.group() if m else c
             i = m.end() if m else i + 1
-            if word in _LOGIC:
-                out.append("&")
-            elif word in ("div", "mod"):
-                out.append("o")  # arithmetic (and `div` is HTML's commonest word in code)
-            elif word == "union":
-                out.append("U")
-            elif word == "select":
-                out.append("S")
-            elif word in _STATEMENTS:
-                out.append("E")
-            elif word in _PROCEDURES or word.startswith(("xp_", "sp_")):
-                out.append("x")
-            elif word in _COMPARE_WORDS:
-                out.append("L")
-            elif word in _LITERALS:
-                out.append("1")
-            elif word in _KEYWORDS:
-                out.append("k")
-            else:
-                j = i
-                while j < n and text[j] in " \t":
-                    j += 1
-                out.append(("F" if word in _SQL_FUNCTIONS else "f") if j < n and text[j] == "(" else "n")
+            out.append(_word_letter(word, text, i))
             continue
         two = text[i : i + 2]
         if two in ("&&", "||"):
@@ -249,8 +276,16 @@ def _contexts(text: str) -> list[tuple[str, str]]:
     return out
 
 
+# Every alternative of _SHAPES, _QUOTED_SHAPES and _BACKTICK_SHAPES needs one of these letters (a logic
+# word, a comment, union, select, a statement, a procedure, @@, a keyword, a condition's function): the
+# bare-operand fingerprints of JSON, CSV and prose ("ss,ss,s", "snsnsn", "vo1on") skip the regexes.
+_NEEDED = frozenset("&cUSExVkF")
+
+
 def _injection(text: str) -> bool:
     for quote, fp in _contexts(text):
+        if _NEEDED.isdisjoint(fp):
+            continue
         if quote == "`":
             if _BACKTICK_SHAPES.search(fp):
                 return True
@@ -261,7 +296,21 @@ def _injection(text: str) -> bool:
 
 # A condition comparing an operand with itself after a logic word (`or a=a`, `hi or x like x`): a
 # tautology whatever the operand's type. Words are bounded, so the backreference stays linear.
-_SELF_EQUAL = re.compile(r"(?:^|[\s'\")])(?:or|and|xor|\|\||&&)\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])")
+# Searched as `(?:^|[\s'")])` + the rest, in two regexes: a pattern that starts with a character class
+# is scanned for it in C, one that starts with an alternation is tried at every position (3x slower).
+_SELF_EQUAL_REST = r"(?:or|and|xor|\|\||&&)\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])"
+_SELF_EQUAL_AT_START = re.compile(_SELF_EQUAL_REST)
+_SELF_EQUAL = re.compile(r"[\s'\")]" + _SELF_EQUAL_REST)
+
+
+def _self_equal(text: str) -> bool:
+    r"""`(?:^|[\s'")])` + _SELF_EQUAL_REST found in `text`. Every match holds `=` (of `=` or `<=>`) or
+    `like`: a text with neither skips both scans."""
+    if "=" not in text and "like" not in text:
+        return False
+    return _SELF_EQUAL_AT_START.match(text) is not None or _SELF_EQUAL.search(text) is not None
+
+
 # A long hex literal holding SQL (`0x77616974666f722064656c6179...` = "waitfor delay", as ASCII or
 # UTF-16): the way stacked `declare @q ...; exec(@q)` payloads hide their statement.
 _HEX = re.compile(r"0x((?:[0-9a-f]{2}){8,})")
@@ -289,7 +338,7 @@ def is_sqli(value: str) -> bool:
     text = value.lower()
     if _injection(text):
         return True
-    if _QUOTE_ARITHMETIC.fullmatch(text) or _SELF_EQUAL.search(text) or ("0x" in text and _hex_sql(text)):
+    if _QUOTE_ARITHMETIC.fullmatch(text) or _self_equal(text) or ("0x" in text and _hex_sql(text)):
         return True
     # Keywords split by comments (`1 uni/**/on select`) for back ends or filters that drop comments.
     if "/*" in text and len(text) <= MAX_COMMENTED:

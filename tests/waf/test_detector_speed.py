@@ -1,0 +1,134 @@
+"""The grammar detectors' fast paths answer as the plain readings they shortcut (speed, no detection change).
+
+Each early exit or rewrite in waf/_sqli.py, waf/_shell.py, ... carries its proof in a docstring; these
+tests check the facts the proofs rest on, and compare the fast code with a compact copy of the code it
+replaced on generated inputs (bench/waf_detector_check.py compares whole detectors with a reference tree
+on the real corpora).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from waf import _ldap, _shell, _sqli, _xss
+
+SQL_BITS = ["'", '"', "`", " ", "(", ")", "=", "<=>", " like ", "like", " or ", "or", "and", "xor", "||", "&&",
+            "a", "a.b", "1", "x", "_", "é", "\t", "\n", "orx", "=a", "a=a"]  # fmt: skip
+sql_texts = st.lists(st.sampled_from(SQL_BITS) | st.text(max_size=3), max_size=16).map("".join)
+
+
+def test_regex_word_class_is_exactly_isalnum_or_underscore() -> None:
+    """The tokenizer's runs (`\\w*`) replace loops over `c.isalnum() or c == "_"`: the same characters."""
+    word = re.compile(r"\w")
+    assert all((c.isalnum() or c == "_") == bool(word.match(c)) for c in map(chr, range(0x110000)))
+
+
+def _letter_by_precedence(word: str) -> str | None:
+    """The word classification _tokens had as a chain of set tests (None: a name or a call)."""
+    if word in _sqli._LOGIC:
+        return "&"
+    if word in ("div", "mod"):
+        return "o"
+    if word == "union":
+        return "U"
+    if word == "select":
+        return "S"
+    if word in _sqli._STATEMENTS:
+        return "E"
+    if word in _sqli._PROCEDURES or word.startswith(("xp_", "sp_")):
+        return "x"
+    if word in _sqli._COMPARE_WORDS:
+        return "L"
+    if word in _sqli._LITERALS:
+        return "1"
+    if word in _sqli._KEYWORDS:
+        return "k"
+    return None
+
+
+def test_word_letters_follow_the_word_sets_precedence() -> None:
+    vocabulary = (
+        _sqli._LOGIC | _sqli._STATEMENTS | _sqli._KEYWORDS | _sqli._COMPARE_WORDS | _sqli._SQL_FUNCTIONS
+        | _sqli._LITERALS | _sqli._PROCEDURES | {"div", "mod", "union", "select", "xp_x", "sp_who", "name", "sleepy"}
+    )  # fmt: skip
+    for word in vocabulary:
+        expected = _letter_by_precedence(word)
+        got = _sqli._word_letter(word, word + " (", len(word))
+        assert got == expected if expected is not None else got in ("F", "f"), word
+
+
+def test_characters_without_a_token_make_none() -> None:
+    for c in _sqli._NO_TOKEN:
+        assert _sqli._tokens(c) == "" and _sqli._tokens(f"1{c}1") == "11"
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet="sn1vVfFkLESU&=*oxcu?(),;", max_size=10))
+def test_fingerprints_without_a_needed_letter_match_no_shape(fp: str) -> None:
+    """The proof of _NEEDED: every shape alternative needs one of its letters."""
+    if _sqli._NEEDED.isdisjoint(fp):
+        assert not (_sqli._SHAPES.search(fp) or _sqli._QUOTED_SHAPES.search(fp) or _sqli._BACKTICK_SHAPES.search(fp))
+
+
+_SELF_EQUAL_ONE_REGEX = re.compile(
+    r"(?:^|[\s'\")])(?:or|and|xor|\|\||&&)\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])"
+)
+
+
+@settings(max_examples=400)
+@given(sql_texts)
+def test_self_equal_in_two_regexes_is_the_one_regex(text: str) -> None:
+    assert _sqli._self_equal(text) == (_SELF_EQUAL_ONE_REGEX.search(text) is not None)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="ab\\\"'^$ \né", max_size=20))
+def test_shell_quote_dropping_by_replace_is_the_translation(text: str) -> None:
+    assert _shell._drop_quotes(text) == text.translate(str.maketrans("", "", "\\\"'^"))
+
+
+LDAP_BITS = ["(", ")", "(&", "(|", "(!", "&", "|", "!", "=", "~=", ">=", ":=", "*", " ", "\t", "cn", "uid", "objectclass",
+             "x", "1", ":dn", ";binary", "\\29", "\0"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(LDAP_BITS) | st.text(max_size=2), max_size=20).map("".join))
+def test_ldap_filter_pass_is_skipped_only_where_it_finds_nothing(text: str) -> None:
+    assert _ldap._whole_filter(text) == _ldap._whole_filter_pass(text)
+    assert bool(":=" in text and _ldap._EXTENSIBLE.search(text)) == bool(_ldap._EXTENSIBLE.search(text))
+
+
+_JS_TOKEN_NESTED = re.compile(
+    r"(?P<ws>[\s\u00a0\u2028\u2029\ufeff]+)"
+    r"|(?P<comment>//[^\n\r\u2028\u2029]*|/\*(?:[^*]|\*(?!/))*(?:\*/)?|<!--[^\n]*)"
+    r"|(?P<str>'(?:[^'\\\n]|\\.)*'?|\"(?:[^\"\\\n]|\\.)*\"?)"
+    r"|(?P<template>`(?:[^`\\]|\\.)*`?)"
+    r"|(?P<num>\d[\w.]*|\.\d[\w.]*)"
+    r"|(?P<name>[A-Za-z_$\u0080-\uffff][\w$\u0080-\uffff]*)"
+    r"|(?P<punct>=>|\.\.\.|\?\.|\?\?=?|[=!]==?|&&=?|\|\|=?|\*\*=?|<<=?|>>>?=?|\+\+|--|[-+*/%&|^<>]=?|[{}()\[\];,.:?~!=])"
+    r"|(?P<other>.)",
+    re.S,
+)
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet="'\"`\\\n/*ab 1.<!-", max_size=24))
+def test_js_token_regex_with_unrolled_loops_reads_the_same_tokens(text: str) -> None:
+    for i in range(len(text)):
+        a, b = _JS_TOKEN_NESTED.match(text, i), _xss._TOKEN.match(text, i)
+        assert a is not None and b is not None and (a.lastgroup, a.end()) == (b.lastgroup, b.end())
+
+
+def test_sql_fingerprints_are_the_reference_tokenizers() -> None:
+    """Generated texts (SQL, shell and script fragments, and characters where `str.isdigit` and `\\d` part
+    ways) with the fingerprints and answers of the tokenizer before its fast paths (written by
+    `bench/waf_detector_check.py --against REF --write-golden tests/waf/data/sqli_fingerprints.json`)."""
+    rows = json.loads((Path(__file__).parent / "data" / "sqli_fingerprints.json").read_text(encoding="utf-8"))
+    assert len(rows) == 3000
+    for text, fps, sqli in rows:
+        assert (_sqli.fingerprints(text), _sqli.is_sqli(text)) == (fps, sqli), text
