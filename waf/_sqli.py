@@ -305,8 +305,10 @@ _SELF_EQUAL = re.compile(r"[\s'\")]" + _SELF_EQUAL_REST)
 
 def _self_equal(text: str) -> bool:
     r"""`(?:^|[\s'")])` + _SELF_EQUAL_REST found in `text`. Every match holds `=` (of `=` or `<=>`) or
-    `like`: a text with neither skips both scans."""
+    `like`, and a logic word (`or`, `and`, `||`, `&&`; `xor` holds `or`): a text without skips both scans."""
     if "=" not in text and "like" not in text:
+        return False
+    if "or" not in text and "and" not in text and "||" not in text and "&&" not in text:
         return False
     return _SELF_EQUAL_AT_START.match(text) is not None or _SELF_EQUAL.search(text) is not None
 
