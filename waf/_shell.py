@@ -527,6 +527,10 @@ def fold_quotes(text: str) -> str:
 # --- obfuscated command words -------------------------------------------------------------------------
 
 _OBF_WORD = re.compile(r"[\w$@{}'\"\\/.-]+")
+# The runs of _OBF_WORD that hold a quote, a backslash or a `$` (a run starts where the lookbehind finds
+# no run character; the lazy head stops at the first such sign, the greedy tail runs to the run's end):
+# the loop below passes over every other run (nothing of them is left after `strip` to split a word).
+_OBF_SPLIT_WORD = re.compile(r"(?<![\w$@{}'\"\\/.-])[\w$@{}'\"\\/.-]*?['\"\\$][\w$@{}'\"\\/.-]*")
 _PARAM_OPERATOR = re.compile(r"\$\{\w+(?::\d|:[-+=?]|//?|[#%^,]|@)")
 _SPLITTING = re.compile(r"['\"\\$]")
 _NAMED_EXPANSION = re.compile(r"\$\w+")
@@ -543,7 +547,7 @@ def is_obfuscated_command(text: str) -> bool:
         return True
     if _PARAM.search(low) and _PARAM_OPERATOR.search(low):
         return True
-    for m in _OBF_WORD.finditer(low):
+    for m in _OBF_SPLIT_WORD.finditer(low):
         if m.start() and low[m.start() - 1] not in _BEFORE_WORD or low[m.end() : m.end() + 1] not in _AFTER_WORD:
             continue  # a command word stands alone (start, space, separator), not inside a blob's run
         word = m.group().strip("'\"\\")
