@@ -146,8 +146,11 @@ def _multipart_charset(req: Request) -> list[Hit]:
     (deprecated for form-data; parsers disagree on it)."""
     if not req.header("content-type").lower().startswith("multipart/") or not req.body:
         return []
+    low_text = req.derived(_lower_text)
+    if "charset" not in low_text and "content-transfer-encoding:" not in low_text:
+        return []  # every hit below needs one of these (`_charset_` holds the first): the common case
     hits: list[Hit] = []
-    lines, lows = req.derived(_body_lines)
+    lines, lows = req.derived(_body_lines), req.derived(_lower_lines)
     for i in _lines_holding(lows, "content-"):  # every line tested below starts so
         line, low = lines[i], lows[i].strip()
         if low.startswith("content-type:") and "charset" in low:
@@ -166,12 +169,20 @@ def _multipart_charset(req: Request) -> list[Hit]:
 _MAX_LINES = 20000  # body lines the multipart checks read
 
 
-def _body_lines(req: Request) -> tuple[list[str], list[str]]:
-    """The body's lines read as Latin-1, and the same lines lowercased (Latin-1 lowercases character
-    for character and never into a line break, so line i of both is the same line). Both multipart
-    checks read them: split once per request (`req.derived`)."""
-    text = req.body.decode("latin-1")
-    return text.splitlines(), text.lower().splitlines()
+def _lower_text(req: Request) -> str:
+    """The body read as Latin-1, lowercased. Both multipart checks read it, and its lines: each is
+    made once per request (`req.derived`), and the lines as sent only when a line may be a hit."""
+    return req.body.decode("latin-1").lower()
+
+
+def _lower_lines(req: Request) -> list[str]:
+    """The lines of `_lower_text`: Latin-1 lowercases character for character and never into or out
+    of a line break, so line i of these is line i of `_body_lines`, lowercased."""
+    return req.derived(_lower_text).splitlines()
+
+
+def _body_lines(req: Request) -> list[str]:
+    return req.body.decode("latin-1").splitlines()
 
 
 def _lines_holding(lows: list[str], word: str) -> Iterator[int]:
@@ -267,12 +278,24 @@ def _multipart_name_invalid(req: Request) -> list[Hit]:
     backslash; a Windows path (`C:\...`) as a file name is what old browsers sent and stays allowed."""
     if not req.header("content-type").lower().startswith("multipart/") or not req.body:
         return []
+    lows = req.derived(_lower_lines)
+    if not any(map(_may_hit, set(map(lows.__getitem__, _lines_holding(lows, "content-disposition"))))):
+        return []  # the distinct lines (a form repeats a few) hold no name that may be a hit
     hits: list[Hit] = []
-    lines, lows = req.derived(_body_lines)
+    lines = req.derived(_body_lines)
     for i in _lines_holding(lows, "content-disposition"):
         if lows[i].startswith("content-disposition"):
             hits.extend(_disposition_hits(lines[i]))
     return hits
+
+
+def _may_hit(low: str) -> bool:
+    """A lowercased line whose names may hold a hit of `_disposition_hits`: a `;`, `=` or backslash.
+    Lowercasing Latin-1 moves no match of the (case-insensitive) name pattern and changes none of
+    these characters, so a line with a hit always passes."""
+    return low.startswith("content-disposition") and any(
+        ";" in name or "=" in name or "\\" in name for name in _FORM_NAME.findall(low)
+    )
 
 
 @_remembered

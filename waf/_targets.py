@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import orjson
 
@@ -292,32 +293,34 @@ def _add_json_text(out: _Collector, text: str, prefix: str, sep: str = ".") -> b
 def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = ".", big: float = _BIG) -> None:
     """Every object key (as `arg_name`) and scalar (as `arg`) of a JSON document, in document order;
     a value's location is its path (`prefix.key.0.key`; `sep` joins the prefix to the first step).
-
-    The hot loop of large beacons: appends straight to the collector's lists, one type test per value.
     A float at or past `big` raises _BigNumber (orjson's reading of a long integer: see load_json)."""
     if depth > MAX_JSON_DEPTH:
         return
-    keys, locs = out.keys, out.locs
     if type(doc) is dict:
-        items = doc.items()
+        _add_object(out, doc, prefix + sep, depth, big)
     elif type(doc) is list:
-        items = enumerate(doc)  # type: ignore[assignment]
+        _add_array(out, doc, prefix + sep, depth, big)
     else:
         if type(doc) is float and (doc >= big or doc <= -big):  # type: ignore[operator]
             raise _BigNumber
         out.add_leaf(prefix, _scalar(doc))
-        return
-    named = type(doc) is dict
-    for k, v in items:
-        name = f"{prefix}{sep}{k}"
-        if named and k:
+
+
+def _add_object(out: _Collector, doc: dict[str, Any], base: str, depth: int, big: float) -> None:
+    """The hot loop of large beacons: appends straight to the collector's lists (`list.append` on
+    the list itself, which CPython runs fastest), one type test per value; objects and arrays get a
+    loop each, so neither tests which it is per value."""
+    keys, locs = out.keys, out.locs
+    for k, v in doc.items():
+        name = base + k
+        if k:
             keys.append(("arg_name", k))
             locs.append(name)
         t = type(v)
         if t is str:
             if not v:
                 continue
-            if named and k == "query" and (literals := graphql_values(v)) is not None:
+            if k == "query" and (literals := graphql_values(v)) is not None:
                 for literal in literals:  # a GraphQL document: its string literals are the data
                     out.add_leaf(name, literal)
                 continue
@@ -326,13 +329,43 @@ def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = 
                 locs.append(name)
             else:
                 out.add_leaf(name, v)
-        elif t is dict or t is list:
-            _add_json(out, v, name, depth + 1, big=big)
+        elif t is dict:
+            if depth < MAX_JSON_DEPTH:
+                _add_object(out, v, name + ".", depth + 1, big)
+        elif t is list:
+            if depth < MAX_JSON_DEPTH:
+                _add_array(out, v, name + ".", depth + 1, big)
         elif v is not None:
             if t is float and (v >= big or v <= -big):
                 raise _BigNumber
             keys.append(("arg", ("true" if v else "false") if t is bool else str(v)))
             locs.append(name)
+
+
+def _add_array(out: _Collector, doc: list[Any], base: str, depth: int, big: float) -> None:
+    """The items of an array, at `base` + their index (see `_add_object`)."""
+    keys, locs = out.keys, out.locs
+    for i, v in enumerate(doc):
+        t = type(v)
+        if t is str:
+            if not v:
+                continue
+            if len(v) < OPAQUE_MIN:
+                keys.append(("arg", v))
+                locs.append(f"{base}{i}")
+            else:
+                out.add_leaf(f"{base}{i}", v)
+        elif t is dict:
+            if depth < MAX_JSON_DEPTH:
+                _add_object(out, v, f"{base}{i}.", depth + 1, big)
+        elif t is list:
+            if depth < MAX_JSON_DEPTH:
+                _add_array(out, v, f"{base}{i}.", depth + 1, big)
+        elif v is not None:
+            if t is float and (v >= big or v <= -big):
+                raise _BigNumber
+            keys.append(("arg", ("true" if v else "false") if t is bool else str(v)))
+            locs.append(f"{base}{i}")
 
 
 def _firsts(keys: list[tuple[str, str]], locs: list[str]) -> dict[tuple[str, str], str]:

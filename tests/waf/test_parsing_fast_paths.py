@@ -4,6 +4,7 @@ what the plain version returned: here the plain versions are the oracles, on gen
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypothesis import given, settings
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from waf import Request
 from waf._body import opaque
 from waf._protocol import CHECKS
-from waf._targets import _Collector
+from waf._targets import _Collector, extract
 
 # --- oracles: the plain versions, as they were -----------------------------------------------------
 
@@ -148,3 +149,40 @@ def test_distinct_values_keep_their_first_place(seen: list[tuple[str, str, str]]
     first = dict(zip(reversed(out.keys), reversed(out.locs), strict=True))
     assert parsed.keys == order
     assert parsed.firsts == [first[k] for k in order]
+
+
+def walk_plain(doc: object, name: str, depth: int) -> list[tuple[tuple[str, str], str]]:
+    """What the JSON walk yields, written plainly: keys and scalars in document order, at their paths,
+    containers past depth 32 skipped (short text values only: no opaque values, no GraphQL)."""
+    if isinstance(doc, dict | list):
+        if depth > 32:
+            return []
+        out: list[tuple[tuple[str, str], str]] = []
+        for k, v in doc.items() if isinstance(doc, dict) else enumerate(doc):
+            step = f"{name}.{k}" if depth else f"{name}{k}"
+            if isinstance(doc, dict) and k:
+                out.append((("arg_name", k), step))
+            out += walk_plain(v, step, depth + 1)
+        return out
+    if doc is None or doc == "":
+        return []
+    text = ("true" if doc else "false") if isinstance(doc, bool) else str(doc)
+    return [(("arg", text), name)]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(-1e9, 1e9) | st.text("ab.{[ ", max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text("abq.", max_size=3), inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json, st.integers(0, 45))
+def test_json_walk_is_the_plain_walk(doc: object, nesting: int) -> None:
+    for _ in range(nesting):  # deep documents too: the walk stops past depth 32
+        doc = {"d": doc}
+    req = Request.make("POST", "/", {"Content-Type": "application/json"}, json.dumps(doc))
+    parsed = extract(req)
+    body = [(k, loc) for k, loc in zip(parsed.seen_keys, parsed.seen_locs, strict=True) if loc.startswith("json:")]
+    assert body == walk_plain(doc, "json:", 0)
