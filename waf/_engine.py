@@ -367,12 +367,9 @@ class _Group:
         value's start or end holds beside the newline), and only the values it flags are scanned again
         alone. Values of a kind the solo rules target are also scanned alone with them.
 
-        A match flags its value and stops the scan; the values before it and those after it are scanned
-        again, each run apart (Hyperscan does not promise to report matches in order). A rule that
-        matches almost everywhere (a prefilter matching every quote) would otherwise report thousands
-        of events in a batch of JSON texts, a Python call each; now a batch costs at most two scans per
-        flagged value. A run starts at a value's start and ends after a newline, as the value sits in
-        the whole batch (`^`, `$` and `\\b` hold the same at a buffer's ends as beside the newline).
+        Too many match events (a rule matching almost everywhere) stop the batch and flag every value:
+        the plain per-value scan. (Stopping at each flagged value and scanning the rest again was
+        measured: 4% slower on the slowest 1% of real requests, as the rescans cost more than the events.)
         A value longer than `_ALONE` is flagged without a batch (`_Batch.seal`): a prefilter that
         matches every quote would flag it anyway, and its own single-match scan reports one match
         per rule."""
@@ -386,33 +383,19 @@ class _Group:
             hot.update(solo_hits)
         if self.batch_db is None or not batch.members:
             return hot
-        starts, members, joined = batch.starts, batch.members, batch.joined
-        end = len(starts)
-        first: list[int] = []
+        ends: set[int] = set()
+        cap = 64 + 4 * len(batch.members)
 
         def on_match(_idx: int, _from: int, to: int, _flags: int, _ctx: object) -> bool:
-            first.append(to)
-            return True  # the value is flagged: its other matches would only cost Python calls
+            ends.add(to)
+            return len(ends) > cap
 
-        todo = [(0, end)]  # ranges of members still to scan
-        while todo:
-            lo, hi = todo.pop()
-            base = starts[lo]
-            try:
-                self.batch_db.scan(
-                    joined[base : starts[hi] if hi < end else len(joined)],
-                    match_event_handler=on_match,
-                    scratch=self.batch_scratch,
-                )
-            except hyperscan.ScanTerminated:
-                pass
-            if first:
-                k = min(max(bisect_right(starts, base + first.pop()) - 1, lo), hi - 1)
-                hot.add(members[k])
-                if lo < k:
-                    todo.append((lo, k))
-                if k + 1 < hi:
-                    todo.append((k + 1, hi))
+        try:
+            self.batch_db.scan(batch.joined, match_event_handler=on_match, scratch=self.batch_scratch)
+        except hyperscan.ScanTerminated:
+            return hot.union(batch.members)
+        starts, members = batch.starts, batch.members
+        hot.update(members[bisect_right(starts, to) - 1] for to in ends)
         return hot
 
 
