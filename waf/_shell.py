@@ -412,6 +412,11 @@ _DATA_URL_END = re.compile(r"\bdata:[\w/+.-]*$")
 _CALLED_NAME = re.compile(r"\s*[\w.-]+")
 
 
+def _segment_command(seg: Segment) -> _Cmd | None:
+    """The command standing first in a segment, if its first word may lead to one."""
+    return _command(seg.words) if _may_command(seg.text) else None
+
+
 def injected_commands(text: str) -> list[str]:
     """The commands that stand in command position after a separator or inside a substitution, read as
     an injection would be (see the module's docstring); empty for prose, lists, tables and blobs."""
@@ -420,9 +425,9 @@ def injected_commands(text: str) -> list[str]:
     found: list[str] = []
     prev_cmd = False
     for i, seg in enumerate(segs):
-        cmd = _command(seg.words) if _may_command(seg.text) else None
         if i == 0:
             # a value that starts as a command line (`cd /;...`), not as a sentence (`Ping me at 5; ...`)
+            cmd = _segment_command(seg)
             prev_cmd = cmd is not None and _shell_like(cmd, broke_out=False)
             continue
         if seg.opener in (")", "("):
@@ -432,6 +437,7 @@ def injected_commands(text: str) -> list[str]:
         if i + 1 < len(segs) and segs[i + 1].opener == "(" and _CALLED_NAME.fullmatch(seg.text):
             prev_cmd = False
             continue  # `iconv(conv, ...)`: a function call in code
+        cmd = _segment_command(seg)  # (read only here: the segments skipped above never need it)
         # (a backtick pair at the start is the substitution rule's, which reads markdown's code spans)
         first_sep = (
             i == 1 and seg.opener != "`" and _single_token(segs[0].text) and not (seg.opener == "&" and "?" in segs[0].text)
@@ -521,6 +527,10 @@ def fold_quotes(text: str) -> str:
 # --- obfuscated command words -------------------------------------------------------------------------
 
 _OBF_WORD = re.compile(r"[\w$@{}'\"\\/.-]+")
+# The runs of _OBF_WORD that hold a quote, a backslash or a `$` (a run starts where the lookbehind finds
+# no run character; the lazy head stops at the first such sign, the greedy tail runs to the run's end):
+# the loop below passes over every other run (nothing of them is left after `strip` to split a word).
+_OBF_SPLIT_WORD = re.compile(r"(?<![\w$@{}'\"\\/.-])[\w$@{}'\"\\/.-]*?['\"\\$][\w$@{}'\"\\/.-]*")
 _PARAM_OPERATOR = re.compile(r"\$\{\w+(?::\d|:[-+=?]|//?|[#%^,]|@)")
 _SPLITTING = re.compile(r"['\"\\$]")
 _NAMED_EXPANSION = re.compile(r"\$\w+")
@@ -537,7 +547,7 @@ def is_obfuscated_command(text: str) -> bool:
         return True
     if _PARAM.search(low) and _PARAM_OPERATOR.search(low):
         return True
-    for m in _OBF_WORD.finditer(low):
+    for m in _OBF_SPLIT_WORD.finditer(low):
         if m.start() and low[m.start() - 1] not in _BEFORE_WORD or low[m.end() : m.end() + 1] not in _AFTER_WORD:
             continue  # a command word stands alone (start, space, separator), not inside a blob's run
         word = m.group().strip("'\"\\")

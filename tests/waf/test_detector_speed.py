@@ -132,3 +132,10 @@ def test_sql_fingerprints_are_the_reference_tokenizers() -> None:
     assert len(rows) == 3000
     for text, fps, sqli in rows:
         assert (_sqli.fingerprints(text), _sqli.is_sqli(text)) == (fps, sqli), text
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet="ab$'\"\\ /.-{}@;|\n", max_size=30))
+def test_obfuscation_candidates_are_the_word_runs_holding_a_splitting_sign(text: str) -> None:
+    runs = [m.span() for m in _shell._OBF_WORD.finditer(text) if _shell._SPLITTING.search(m.group())]
+    assert [m.span() for m in _shell._OBF_SPLIT_WORD.finditer(text)] == runs
