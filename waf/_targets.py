@@ -421,7 +421,7 @@ def _boundary(params: str) -> str:
 def _parse_multipart(body: str, boundary: str, out: _Collector) -> None:
     delim = "--" + boundary
     for i, part in enumerate(body.split(delim)):
-        if out.full:
+        if len(out.keys) > MAX_TARGETS and out.full:  # (never full below MAX_TARGETS values)
             return
         if i == 0 or part.startswith("--"):
             continue
@@ -441,7 +441,7 @@ def _parse_multipart(body: str, boundary: str, out: _Collector) -> None:
             out.add("filename", f"multipart:{name}", filename)
             out.add("arg_name", f"multipart:{name}", name)
             continue
-        if _binary_part(content):
+        if not (content.isascii() and content.isprintable()) and _binary_part(content):
             out.add("arg_name", f"multipart:{name}", name)  # a binary part: its name only
             continue
         out.add_arg("multipart", name, content)
@@ -479,10 +479,8 @@ _part_head = lru_cache(maxsize=512)(_read_part_head)  # (`name="items[]"` a hund
 
 
 def _binary_part(content: str) -> bool:
-    """The part's content sniffs as binary (`sniff` on its first 4 KB as bytes). Printable ASCII
-    never does, and is told in C; a prefix of characters encodes to a prefix of the bytes."""
-    if content.isascii() and content.isprintable():
-        return False
+    """The part's content sniffs as binary (`sniff` on its first 4 KB as bytes; a prefix of characters
+    encodes to a prefix of the bytes). Printable ASCII never does: the caller tells it first, in C."""
     return sniff(content[:SNIFF].encode("utf-8", "surrogateescape")[:SNIFF]) is BodyKind.BINARY
 
 
