@@ -248,6 +248,7 @@ class _Collector:
         return True
 
     def _add_runs(self, location: str, value: str) -> None:
+        """The runs of text of an opaque value, each alone at `location|text`."""
         for run in text_runs(value):
             self.add("arg", location + "|text", run)
 
@@ -474,8 +475,10 @@ def _read_part_head(head: str) -> PartHead:
     return name, filename, tuple(headers)
 
 
-_HEAD_REMEMBERED = 1024  # part heads up to this long are remembered: a form repeats the same few
-_part_head = lru_cache(maxsize=512)(_read_part_head)  # (`name="items[]"` a hundred times in one body)
+# A form repeats the same few part heads (`name="items[]"` a hundred times in one body): heads up to
+# this long are read once and remembered (a bounded cache of immutable results).
+_HEAD_REMEMBERED = 1024
+_part_head = lru_cache(maxsize=512)(_read_part_head)
 
 
 def _binary_part(content: str) -> bool:
