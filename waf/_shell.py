@@ -15,6 +15,7 @@ Each public function is a confirmer for a rule whose Hyperscan `pattern` prefilt
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -413,8 +414,20 @@ _CALLED_NAME = re.compile(r"\s*[\w.-]+")
 
 
 def _segment_command(seg: Segment) -> _Cmd | None:
-    """The command standing first in a segment, if its first word may lead to one."""
-    return _command(seg.words) if _may_command(seg.text) else None
+    """The command standing first in a segment, if its first word may lead to one. It depends on the
+    segment's text alone: short texts' are remembered (stack traces, lists and blobs repeat their
+    segments: ` at u `, `https://cdn.example/app.js:1:2`), in a bounded cache of immutable answers."""
+    if len(seg.text) > _REMEMBERED_SEGMENT:
+        return _command(seg.words) if _may_command(seg.text) else None
+    return _short_segment_command(seg.text)
+
+
+_REMEMBERED_SEGMENT = 200
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_segment_command(text: str) -> _Cmd | None:
+    return _command(Segment("", text).words) if _may_command(text) else None
 
 
 def injected_commands(text: str) -> list[str]:

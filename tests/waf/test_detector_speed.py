@@ -139,3 +139,13 @@ def test_sql_fingerprints_are_the_reference_tokenizers() -> None:
 def test_obfuscation_candidates_are_the_word_runs_holding_a_splitting_sign(text: str) -> None:
     runs = [m.span() for m in _shell._OBF_WORD.finditer(text) if _shell._SPLITTING.search(m.group())]
     assert [m.span() for m in _shell._OBF_SPLIT_WORD.finditer(text)] == runs
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.sampled_from(["cat", " /etc/passwd", " -la", "at", " x", "ls", "$IFS", "<", ">", " ", "a=b", "sudo"]), max_size=6)
+)
+def test_remembered_segment_commands_are_the_read_ones(parts: list[str]) -> None:
+    seg = _shell.Segment(";", "".join(parts))
+    read = _shell._command(seg.words) if _shell._may_command(seg.text) else None
+    assert _shell._segment_command(seg) == read and _shell._segment_command(seg) == read  # cold, then remembered
