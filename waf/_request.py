@@ -25,9 +25,12 @@ class Request:
     http_version: str = "1.1"
     client: str = ""
     body_truncated: bool = False
-    _lower: dict[str, list[str]] = field(default_factory=dict, compare=False, repr=False)
-    _names: list[str] = field(default_factory=list, compare=False, repr=False)
-    _memo: dict[Callable[[Request], object], object] = field(default_factory=dict, compare=False, repr=False)
+    # Caches built on first use (not init fields: a `dataclasses.replace` copy starts with fresh ones).
+    _lower: dict[str, list[str]] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _names: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
+    _memo: dict[Callable[[Request], object], object] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @classmethod
     def make(

@@ -4,6 +4,7 @@ what the plain version returned: here the plain versions are the oracles, on gen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -186,3 +187,13 @@ def test_json_walk_is_the_plain_walk(doc: object, nesting: int) -> None:
     parsed = extract(req)
     body = [(k, loc) for k, loc in zip(parsed.seen_keys, parsed.seen_locs, strict=True) if loc.startswith("json:")]
     assert body == walk_plain(doc, "json:", 0)
+
+
+def test_a_replaced_request_starts_with_fresh_caches() -> None:
+    """Header lookups and body lines are cached on the request; a copy with other headers or another
+    body (`dataclasses.replace`) must not read the original's caches."""
+    req = Request.make("POST", "/", {"Content-Type": "multipart/form-data; boundary=x"}, b"--x\r\nContent-Transfer-Encoding: 7bit\r\n")
+    assert CHECKS["multipart_charset"](req)
+    other = dataclasses.replace(req, headers=(("Content-Type", "multipart/form-data; boundary=y"),), body=b"--y\r\n\r\n")
+    assert other.header("content-type").endswith("y") and other.lower_names() == ["content-type"]
+    assert CHECKS["multipart_charset"](other) == []
