@@ -686,7 +686,8 @@ class Engine:
     def _plan_targets(
         self, keys: Sequence[tuple[str, str]], batches: dict[_ViewDB, _Batch]
     ) -> list[list[_Item] | _Events]:
-        """For each value: what the memory knows of it, or the scans it needs (`_plan_target`).
+        """For each value: what the memory knows of it, or the scans it needs (`_plan_target`), their
+        texts added to `batches` (one per view database).
 
         Most values are plain text of one layer (no character any decoder reads, not base64 of text):
         they are planned inline, the merged view and the views that cannot be merged (a path) only."""
@@ -695,7 +696,7 @@ class Engine:
         special = _SPECIAL.search
         merged = self._merged
         if merged is None:
-            return [known(key) or plan(key[0], key[1], batches) for key in keys]
+            return [plan(*key, batches) if (seen := known(key)) is None else seen for key in keys]
         mb, kinds, solo_kinds = batches[merged], merged.kinds, merged.solo_kinds
         others = [(vdb, batches[vdb]) for vdb in self._unmerged]
         plans: list[list[_Item] | _Events] = []
@@ -757,7 +758,7 @@ class Engine:
             cache["merged"] = cache["decoded"] = value
             cache["chain"] = ""
             if kind in merged.kinds:
-                batch = batches.get(merged) or batches.setdefault(merged, _Batch(merged))
+                batch = batches[merged]
                 plan.append((batch, batch.add(value, kind in merged.solo_kinds), value, prefix))
             dbs = self._unmerged
         else:
@@ -770,7 +771,7 @@ class Engine:
                 chain = prefix
                 if vdb.view != "raw" and cache.get("chain"):
                     chain = (*prefix, *cache["chain"].split(","))
-                batch = batches.get(vdb) or batches.setdefault(vdb, _Batch(vdb))
+                batch = batches[vdb]
                 plan.append((batch, batch.add(text, kind in vdb.solo_kinds), text, chain))
 
     @staticmethod
