@@ -232,13 +232,18 @@ def _junk(head: bytes) -> int:
 OPAQUE_MIN = 64  # characters: a shorter value is never opaque (parsers test this before calling `opaque`)
 TEXT_RUN_MIN = 10  # characters of text in a row inside an opaque value that are inspected
 _JUNK_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_ASCII_TEXT = bytes(b for b in range(128) if not _JUNK_CHARS.match(chr(b)))  # the ASCII that is not junk
 
 
 def opaque(value: str) -> bool:
     """A string value that is binary in disguise: bytes read as Latin-1 or escaped into JSON (session
     replays, compressed blobs). More than 10% control characters (C0 other than tab/newline, C1) or
     replacement characters, over at least 64 characters. Such values never reach text rules."""
-    if len(value) < OPAQUE_MIN or (value.isprintable() and "\ufffd" not in value):
+    if len(value) < OPAQUE_MIN:
+        return False
+    if value.isascii():  # (known without a scan) its junk counted in C: every other character deleted
+        return len(value.encode("ascii").translate(None, _ASCII_TEXT)) * 10 > len(value)
+    if value.isprintable() and "\ufffd" not in value:
         return False  # every junk character is unprintable but U+FFFD: str.isprintable scans faster than a regex
     if _JUNK_CHARS.search(value) is None:
         return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import re
 
 from hypothesis import given, settings
@@ -115,8 +116,18 @@ def _requests(draw: st.DrawFn) -> Request:
 
 
 @settings(max_examples=400, deadline=None)
-@given(_text | st.text(max_size=200).map(lambda t: t * 3))
+@given(_text | st.text(max_size=200).map(lambda t: t * 3) | st.text(st.characters(max_codepoint=127), min_size=60))
 def test_opaque_is_the_plain_test(value: str) -> None:
+    assert opaque(value) == opaque_plain(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 30), st.integers(0, 250), st.sampled_from(["\x01", "\x7f", "\x0c", "\x9f", "\ufffd"]),
+       st.sampled_from(["a", "\n", "\u00e9", "\u4e2d"]), st.randoms())  # fmt: skip
+def test_opaque_at_its_threshold(junk: int, text: int, bad: str, good: str, rnd: random.Random) -> None:
+    chars = [bad] * junk + [good] * text
+    rnd.shuffle(chars)
+    value = "".join(chars)
     assert opaque(value) == opaque_plain(value)
 
 
