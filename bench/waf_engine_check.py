@@ -29,9 +29,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def _requests(shared: Path, placed_n: int) -> list[tuple[str, object]]:
@@ -84,10 +87,41 @@ def dump(shared: Path, placed_n: int, out_path: Path) -> None:
                 fh.write(json.dumps(rec) + "\n")
 
 
-def run_dump(root: Path, shared: Path, placed_n: int, out_path: Path) -> None:
+def run_dump(script: Path, root: Path, shared: Path, placed_n: int, out_path: Path) -> None:
+    """`script --dump out_path` in a process of its own, with the tree `root` first on sys.path."""
     env = {**os.environ, "NETGUARD_CHECK_ROOT": str(root)}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--dump", str(out_path), "--shared", str(shared), "--placed", str(placed_n)]
+    cmd = [sys.executable, str(script), "--dump", str(out_path), "--shared", str(shared), "--placed", str(placed_n)]
     subprocess.run(cmd, env=env, check=True)
+
+
+def tree_options(ap: argparse.ArgumentParser, placed: int, what: str) -> None:
+    """The options of a check that compares two trees: the reference, the corpora, a saved dump."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from waf_placements import default_shared  # noqa: PLC0415
+
+    ap.add_argument("--against", type=Path, help="the reference tree (holds waf/), or a reference dump saved by --save-ref")
+    ap.add_argument("--save-ref", type=Path, help=f"keep the reference's {what} here (pass it as --against next time)")
+    ap.add_argument("--shared", type=Path, default=default_shared(), help="the shared folder holding waf/ (default: %(default)s)")
+    ap.add_argument("--placed", type=int, default=placed, help="placed attack requests sampled (0: all)")
+    ap.add_argument("--dump", type=Path, help=argparse.SUPPRESS)
+
+
+def reference_and_new(script: Path, args: argparse.Namespace, load: Callable[[Path], T]) -> tuple[T, T] | None:
+    """The reference's dump (made in its tree, or saved before) and this tree's, each loaded; None, after
+    one line on stderr, when --against is neither a tree nor a saved dump."""
+    if args.against is None or not ((args.against / "waf").is_dir() or args.against.is_file()):
+        print(f"{args.against}: --against: neither a tree holding waf/ nor a saved dump", file=sys.stderr)
+        return None
+    with tempfile.TemporaryDirectory(prefix=f"{script.stem}-") as tmp:
+        ref_path, new_path = Path(tmp) / "ref", Path(tmp) / "new"
+        if args.against.is_file():
+            ref_path = args.against
+        else:
+            run_dump(script, args.against.resolve(), args.shared, args.placed, ref_path)
+            if args.save_ref:
+                shutil.copyfile(ref_path, args.save_ref)
+        run_dump(script, ROOT, args.shared, args.placed, new_path)
+        return load(ref_path), load(new_path)
 
 
 def load(path: Path) -> dict[str, dict]:
@@ -96,33 +130,17 @@ def load(path: Path) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.path.insert(0, str(ROOT / "bench"))
-    from waf_placements import default_shared  # noqa: PLC0415
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--against", type=Path, help="the reference tree (holds waf/), or a reference dump saved by --save-ref")
-    ap.add_argument("--save-ref", type=Path, help="keep the reference's verdicts here (pass it as --against next time)")
-    ap.add_argument("--shared", type=Path, default=default_shared(), help="the shared folder holding waf/ (default: %(default)s)")
-    ap.add_argument("--placed", type=int, default=40000, help="placed attack requests sampled (0: all)")
+    tree_options(ap, 40000, "verdicts")
     ap.add_argument("--strict", action="store_true", help="fail on audit-detail differences too")
-    ap.add_argument("--dump", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.dump:
         dump(args.shared, args.placed, args.dump)
         return 0
-    if args.against is None or not ((args.against / "waf").is_dir() or args.against.is_file()):
-        print(f"{args.against}: --against: neither a tree holding waf/ nor a saved dump", file=sys.stderr)
+    both = reference_and_new(Path(__file__).resolve(), args, load)
+    if both is None:
         return 2
-    with tempfile.TemporaryDirectory(prefix="waf-check-") as tmp:
-        ref_path, new_path = Path(tmp) / "ref.jsonl", Path(tmp) / "new.jsonl"
-        if args.against.is_file():
-            ref_path = args.against
-        else:
-            run_dump(args.against.resolve(), args.shared, args.placed, ref_path)
-            if args.save_ref:
-                shutil.copyfile(ref_path, args.save_ref)
-        run_dump(ROOT, args.shared, args.placed, new_path)
-        ref, new = load(ref_path), load(new_path)
+    ref, new = both
     if ref.keys() != new.keys():
         print(f"different request sets: {len(ref)} vs {len(new)}", file=sys.stderr)
         return 1

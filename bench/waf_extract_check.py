@@ -20,10 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,34 +56,18 @@ def load(path: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT / "bench"))
-    from waf_placements import default_shared  # noqa: PLC0415
+    from waf_engine_check import reference_and_new, tree_options  # noqa: PLC0415
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--against", type=Path, help="the reference tree (holds waf/)")
-    ap.add_argument("--shared", type=Path, default=default_shared(), help="the shared folder holding waf/ (default: %(default)s)")
-    ap.add_argument("--placed", type=int, default=0, help="placed attack requests sampled (0: all)")
-    ap.add_argument("--save-ref", type=Path, help="keep the reference's digests here (pass it as --against next time)")
-    ap.add_argument("--dump", type=Path, help=argparse.SUPPRESS)
+    tree_options(ap, 0, "digests")
     args = ap.parse_args(argv)
     if args.dump:
         dump(args.shared, args.placed, args.dump)
         return 0
-    if args.against is None or not ((args.against / "waf").is_dir() or args.against.is_file()):
-        print(f"{args.against}: --against: neither a tree holding waf/ nor a saved dump", file=sys.stderr)
+    both = reference_and_new(Path(__file__).resolve(), args, load)
+    if both is None:
         return 2
-    with tempfile.TemporaryDirectory(prefix="waf-extract-check-") as tmp:
-        results = []
-        for name, root in (("ref", args.against.resolve()), ("new", ROOT)):
-            out = Path(tmp) / f"{name}.tsv"
-            if root.is_file():  # a reference dump saved before
-                results.append(load(root))
-                continue
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--dump", str(out), "--shared", str(args.shared), "--placed", str(args.placed)]
-            subprocess.run(cmd, env={**os.environ, "NETGUARD_CHECK_ROOT": str(root)}, check=True)
-            results.append(load(out))
-            if name == "ref" and args.save_ref:
-                shutil.copyfile(out, args.save_ref)
-    ref, new = results
+    ref, new = both
     if ref.keys() != new.keys():
         print(f"different request sets: {len(ref)} vs {len(new)}", file=sys.stderr)
         return 1
