@@ -22,7 +22,6 @@ import orjson
 
 from waf._body import (
     OPAQUE_MIN,
-    SNIFF,
     Body,
     BodyBudget,
     BodyKind,
@@ -119,30 +118,36 @@ class Parsed:
     Content-Encodings undone, and the budget that ran out, if one did (then the values are incomplete
     and the request must not pass as inspected).
 
-    Flat, no object per value: `keys` the distinct (kind, value) pairs in the order first seen, `firsts`
-    the first place of each; `seen_keys`/`seen_locs` every value looked at with its place, repeats
-    included. The other places of a value are only needed when a rule matched it (`places`)."""
+    Flat, no object per value: `keys` the distinct (kind, value) pairs in the order first seen;
+    `seen_keys`/`seen_locs` every value looked at with its place, repeats included. The places of a
+    value are only needed when a rule matched it (`places`), so they are looked up then, not when
+    parsing ends: `firsts` (the first place of each value) is built only when read."""
 
     keys: list[tuple[str, str]]
-    firsts: list[str]
     body: BodyKind = BodyKind.EMPTY
     encodings: tuple[str, ...] = ()
     refusal: Refusal = Refusal.NONE
     seen_keys: list[tuple[str, str]] = field(default_factory=list, repr=False)
     seen_locs: list[str] = field(default_factory=list, repr=False)
 
+    @property
+    def firsts(self) -> list[str]:
+        """The first place of each value, in the order of `keys` (for tools and tests)."""
+        return list(_firsts(self.seen_keys, self.seen_locs).values())
+
     def places(self, i: int) -> tuple[str, ...]:
         """Where value i was seen: its first place, then the others (at most MAX_LOCATIONS, then
         ANY_LOCATION: too many places to track, so no parameter exclusion may silence it)."""
-        first = self.firsts[i]
-        if len(self.seen_keys) == len(self.keys):  # no value seen twice
-            return (first,)
-        key, seen, locs = self.keys[i], self.seen_keys, self.seen_locs
+        seen, locs = self.seen_keys, self.seen_locs
+        if len(seen) == len(self.keys):  # no value seen twice: value i is the i-th seen
+            return (locs[i],)
+        key = self.keys[i]
+        j = seen.index(key)  # its first place (a scan in C)
+        first = locs[j]
         others: dict[str, None] = {}
-        j = -1
         while True:
             try:
-                j = seen.index(key, j + 1)  # the next place of the value (a scan in C)
+                j = seen.index(key, j + 1)  # the next place of the value
             except ValueError:
                 break
             loc = locs[j]
@@ -201,22 +206,22 @@ class _Collector:
             self.locs.append(location)
 
     def finish(self, refusal: Refusal) -> Parsed:
-        """The distinct values in the order first seen, each with its first place; the values past a
+        """The distinct values in the order first seen (`dict.fromkeys`, in C); the values past a
         budget (MAX_ADDS looked at, MAX_TARGETS distinct) are cut off and the request is refused."""
         keys, locs = self.keys, self.locs
         full = len(keys) > MAX_ADDS
         if full:
             keys, locs = keys[:MAX_ADDS], locs[:MAX_ADDS]
-        first = _firsts(keys, locs)
-        if len(first) > MAX_TARGETS:
+        distinct = dict.fromkeys(keys)
+        if len(distinct) > MAX_TARGETS:
             full = True
             cut = _cut(keys)
             keys, locs = keys[:cut], locs[:cut]
-            first = _firsts(keys, locs)
+            distinct = dict.fromkeys(keys)
         if full and not refusal:
             refusal = Refusal.TOO_MANY_VALUES
         body = self.body
-        return Parsed(list(first), list(first.values()), body.kind, body.encodings, refusal, keys, locs)
+        return Parsed(list(distinct), body.kind, body.encodings, refusal, keys, locs)
 
     def add_arg(self, source: str, name: str, value: str, named: bool = True) -> None:
         """A named parameter (query, form, multipart, XML): its name, its value, and the JSON document
@@ -419,21 +424,32 @@ def _boundary(params: str) -> str:
     return ""
 
 
-def _parse_multipart(body: str, boundary: str, out: _Collector) -> None:
+def _parse_multipart(data: bytes, boundary: str, out: _Collector) -> None:
+    """The parts of a multipart body, split as bytes: only the heads and the text fields are decoded,
+    never a file's content (a 100 KB image decoded with `surrogateescape` costs a millisecond, one
+    error per byte). The same parts as splitting the decoded text: an ASCII boundary lies on ASCII
+    bytes, which UTF-8 decodes alone, so text and bytes split at the same places (a non-ASCII boundary
+    splits the text, each part encoded back: `surrogateescape` round-trips)."""
     delim = "--" + boundary
-    for i, part in enumerate(body.split(delim)):
+    if delim.isascii():
+        parts = data.split(delim.encode("ascii"))
+    else:
+        text = data.decode("utf-8", "surrogateescape")
+        parts = [part.encode("utf-8", "surrogateescape") for part in text.split(delim)]
+    for i, part in enumerate(parts):
         if len(out.keys) > MAX_TARGETS and out.full:  # (never full below MAX_TARGETS values)
             return
-        if i == 0 or part.startswith("--"):
+        if i == 0 or part.startswith(b"--"):
             continue
-        part = part[2:] if part.startswith("\r\n") else part.lstrip("\n")
-        head, sep, content = part.partition("\r\n\r\n")
+        part = part[2:] if part.startswith(b"\r\n") else part.lstrip(b"\n")
+        raw_head, sep, content = part.partition(b"\r\n\r\n")
         if not sep:
-            head, sep, content = part.partition("\n\n")
-        if content.endswith("\r\n"):
+            raw_head, sep, content = part.partition(b"\n\n")
+        if content.endswith(b"\r\n"):
             content = content[:-2]
-        elif content.endswith("\n"):
+        elif content.endswith(b"\n"):
             content = content[:-1]
+        head = raw_head.decode("utf-8", "surrogateescape")
         named, filename, headers = _part_head(head) if len(head) <= _HEAD_REMEMBERED else _read_part_head(head)
         for hname, hval in headers:
             out.add("header", f"multipart-header:{hname}", hval)
@@ -442,10 +458,10 @@ def _parse_multipart(body: str, boundary: str, out: _Collector) -> None:
             out.add("filename", f"multipart:{name}", filename)
             out.add("arg_name", f"multipart:{name}", name)
             continue
-        if not (content.isascii() and content.isprintable()) and _binary_part(content):
+        if sniff(content) is BodyKind.BINARY:  # (its first 4 KB)
             out.add("arg_name", f"multipart:{name}", name)  # a binary part: its name only
             continue
-        out.add_arg("multipart", name, content)
+        out.add_arg("multipart", name, content.decode("utf-8", "surrogateescape"))
 
 
 PartHead = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
@@ -479,12 +495,6 @@ def _read_part_head(head: str) -> PartHead:
 # this long are read once and remembered (a bounded cache of immutable results).
 _HEAD_REMEMBERED = 1024
 _part_head = lru_cache(maxsize=512)(_read_part_head)
-
-
-def _binary_part(content: str) -> bool:
-    """The part's content sniffs as binary (`sniff` on its first 4 KB as bytes; a prefix of characters
-    encodes to a prefix of the bytes). Printable ASCII never does: the caller tells it first, in C."""
-    return sniff(content[:SNIFF].encode("utf-8", "surrogateescape")[:SNIFF]) is BodyKind.BINARY
 
 
 def _xml_attrs(content: str) -> Iterator[tuple[str, str]]:
@@ -589,10 +599,10 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
     multipart = ctype.startswith("multipart/") and _boundary(params)
     if body.refusal or (body.kind is not BodyKind.TEXT and not multipart and not _declared_text(ctype, body)):
         return
-    text = body.data.decode("utf-8", "surrogateescape").replace("\udc00", "")
     if multipart:
-        _parse_multipart(text, _boundary(params), out)
+        _parse_multipart(body.data, _boundary(params), out)
         return
+    text = body.data.decode("utf-8", "surrogateescape")
     stripped = text.lstrip()
     if "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain")):
         if _add_json_text(out, text, "json:", sep=""):  # its values are the targets; the JSON text as a whole is not one

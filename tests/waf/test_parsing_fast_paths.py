@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from waf import Request
-from waf._body import opaque
+from waf._body import BodyKind, opaque, sniff
 from waf._protocol import CHECKS
-from waf._targets import _Collector, extract
+from waf._targets import _Collector, _parse_multipart, _read_part_head, extract
 
 # --- oracles: the plain versions, as they were -----------------------------------------------------
 
@@ -208,3 +208,57 @@ def test_a_replaced_request_starts_with_fresh_caches() -> None:
     other = dataclasses.replace(req, headers=(("Content-Type", "multipart/form-data; boundary=y"),), body=b"--y\r\n\r\n")
     assert other.header("content-type").endswith("y") and other.lower_names() == ["content-type"]
     assert CHECKS["multipart_charset"](other) == []
+
+
+def multipart_plain(body: str, boundary: str, out: _Collector) -> None:
+    """The multipart parser as it was: the whole body decoded, then split as text."""
+    for i, part in enumerate(body.split("--" + boundary)):
+        if i == 0 or part.startswith("--"):
+            continue
+        part = part[2:] if part.startswith("\r\n") else part.lstrip("\n")
+        head, sep, content = part.partition("\r\n\r\n")
+        if not sep:
+            head, sep, content = part.partition("\n\n")
+        if content.endswith("\r\n"):
+            content = content[:-2]
+        elif content.endswith("\n"):
+            content = content[:-1]
+        named, filename, headers = _read_part_head(head)
+        for hname, hval in headers:
+            out.add("header", f"multipart-header:{hname}", hval)
+        name = f"part{i}" if named is None else named
+        if filename is not None:
+            out.add("filename", f"multipart:{name}", filename)
+            out.add("arg_name", f"multipart:{name}", name)
+            continue
+        if not (content.isascii() and content.isprintable()) and sniff(
+            content[:4096].encode("utf-8", "surrogateescape")[:4096]
+        ) is BodyKind.BINARY:
+            out.add("arg_name", f"multipart:{name}", name)
+            continue
+        out.add_arg("multipart", name, content)
+
+
+_raw = st.binary(max_size=40) | st.sampled_from(
+    [b"\x89PNG\r\n\x1a\n\x00\x00", b"\xe2\x82", b"\xc3\xa9t\xc3\xa9", b"\xed\xb0\x80", b"\x00\x01\x02" * 20, b"{\"a\": [1]}"]
+)
+_part = st.tuples(
+    st.sampled_from([b"Content-Disposition: form-data; name=\"a\"", b"content-disposition: form-data; name=\"f\"; filename=\"x.png\"",
+                     b"Content-Type: image/png", b"", b"Content-Disposition: form-data; name=\"\xc3\xa9\""]),
+    st.sampled_from([b"\r\n\r\n", b"\n\n", b"\r\n"]),
+    st.lists(_raw, max_size=4).map(b"".join),
+    st.sampled_from([b"\r\n", b"\n", b""]),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["x", "----WebKitFormBoundary7MA4", "b\u00e9", "\udce9"]), st.lists(_part, max_size=5),
+       st.sampled_from([b"", b"--", b"--\r\n", b"\xff"]), st.sampled_from(["\r\n", "\n", ""]))  # fmt: skip
+def test_multipart_split_as_bytes_is_the_text_split(boundary: str, parts: list, end: bytes, lead: str) -> None:
+    delim = ("--" + boundary).encode("utf-8", "surrogateescape")
+    lead_b = lead.encode()
+    body = b"preamble" + b"".join(delim + lead_b + h + s + c + t for h, s, c, t in parts) + delim + end
+    new, old = _Collector(), _Collector()
+    _parse_multipart(body, boundary, new)
+    multipart_plain(body.decode("utf-8", "surrogateescape"), boundary, old)
+    assert (new.keys, new.locs) == (old.keys, old.locs)
