@@ -128,23 +128,31 @@ def _entity_sub(m: re.Match[str]) -> str:
     return _chr(int(hexa, 16)) if hexa is not None else _chr(int(dec))
 
 
-# Where an entity may start: `&#`, `&name;`, or one of the legacy names browsers (and html.unescape) read
-# without a `;` (`&amp`, `&lt`, `&not`...). A value without any of them is left unchanged by html_decode:
-# the check spares unescape's prefix search at every `&` of the URLs and query strings inside values.
-_MAYBE_ENTITY = re.compile(
-    "&(?:#|[^\t\n\f <&#;]{1,32};|"
+# Where html.unescape changes the text: `&#` and a digit, `&name;` with an alphanumeric name (every
+# HTML5 name is one, of at most 31 characters), or one of the legacy names browsers (and unescape) read
+# without a `;` (`&amp`, `&lt`, `&not`...) starting the run after `&`. Elsewhere unescape gives the `&` and
+# its run back unchanged, one Python call per `&` of the URLs, query strings and forms inside values.
+# Each `&` is read on its own (the run after it never holds another `&`), so decoding only these places
+# gives what unescape gives on the whole text.
+_ENTITY_START = (
+    "&(?=#[0-9]|#[xX][0-9a-fA-F]|[A-Za-z0-9]{1,31};|"
     + "|".join(sorted((re.escape(k) for k in html.entities.html5 if not k.endswith(";")), key=len, reverse=True))
     + ")"
 )
+_ENTITY = re.compile(_ENTITY_START + r"(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")  # html's own
+
+
+def _unescape(m: re.Match[str]) -> str:
+    return html.unescape(m.group())
 
 
 def html_decode(value: str) -> str:
     """Named and numeric entities, also without the closing `;` (as browsers accept them)."""
-    if "&" not in value or _MAYBE_ENTITY.search(value) is None:
+    if "&" not in value or _ENTITY.search(value) is None:
         return value
     value = _HTML_ENTITY_LOOSE.sub(_entity_sub, value)
     value = _WS_ENTITY.sub(lambda m: "\t" if m.group(0)[1] in "tT" else "\n", value)
-    return html.unescape(value)
+    return _ENTITY.sub(_unescape, value)
 
 
 class Layer(StrEnum):
@@ -274,11 +282,11 @@ def try_base64(value: str) -> str | None:
     s = v.rstrip("=").replace("-", "+").replace("_", "/")
     if len(s) % 4 == 1:
         return None
-    try:
-        raw = base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
-        text = raw.decode("utf-8")
-    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+    try:  # (what base64.b64decode(validate=True) calls)
+        raw = binascii.a2b_base64(s + "=" * (-len(s) % 4), strict_mode=True)
+    except binascii.Error:
         return None
+    text = _utf8(raw)
     if not text:
         return None
     if n < _B64_SHORT:
@@ -286,6 +294,19 @@ def try_base64(value: str) -> str | None:
     if n < 20 and v.isalpha():
         return None  # a word or a letters-only id: such tokens decode to text-like noise
     return text if _mostly_printable(text) else None
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # surrogateescape's stand-ins for bytes that were not UTF-8
+
+
+def _utf8(raw: bytes) -> str | None:
+    """`raw` read as UTF-8, None when it is not UTF-8. Without an exception: ids and tokens that are
+    base64-shaped by chance (UUIDs, hashes) decode to random bytes, and a raised UnicodeDecodeError
+    cost each of them more than the rest of `try_base64` (a JSON body of hundreds of UUIDs)."""
+    if raw.isascii():
+        return raw.decode("ascii")
+    text = raw.decode("utf-8", "surrogateescape")
+    return None if _NOT_UTF8.search(text) else text
 
 
 def _short_is_text(v: str, s: str, raw: bytes, text: str) -> bool:

@@ -143,7 +143,7 @@ def test_precompile_fills_the_cache_a_later_engine_loads(tmp_path, monkeypatch, 
     out = capsys.readouterr().out  # the count is of the databases it scans with; probes built on the way are cached too
     assert files and f"databases for paranoia 1 in {tmp_path}" in out and int(out.split()[0]) <= len(files)
     engine = _engine.Engine(_engine.EngineConfig(paranoia=1))
-    for vdb in engine._dbs:
+    for vdb in engine._all_dbs:
         for group in vdb.groups:  # every database the engine scans with: exact, batch twin, solo
             for key, _db in group.compiled():
                 assert _engine._load_cached(key) is not None

@@ -7,6 +7,8 @@ anchored rules still match a value in the middle of a batch, CR/LF rules still s
 (percent, entities, base64) are still decoded on a value seen before.
 """
 
+import base64
+import binascii
 import html
 import re
 from unittest.mock import patch
@@ -193,3 +195,34 @@ def test_json_values_read_by_orjson_equal_json(doc: object) -> None:
     with patch("waf._targets.orjson.loads", side_effect=ValueError):
         want = extract(req).targets
     assert got == want
+
+
+def _decode_with_exceptions(value: str) -> str | None:
+    """`try_base64`'s decoding step as it was: the base64 module and a strict UTF-8 decode that raises."""
+    v = value.strip()
+    s = v.rstrip("=").replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(s + "=" * (-len(s) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+
+
+@given(st.one_of(st.binary(max_size=40), st.text(max_size=20).map(lambda t: t.encode("utf-8", "surrogatepass"))))
+def test_base64_decoding_without_exceptions_reads_what_the_raising_decoder_reads(raw: bytes) -> None:
+    for value in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")):
+        if len(value) >= 8 and len(value.rstrip("=")) % 4 != 1:
+            expected = _decode_with_exceptions(value)
+            got = _decode._utf8(base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_"))
+            assert got == expected
+
+
+# Pieces of text around `&`: entities with and without `;`, legacy names that prefix longer runs
+# (`&notify`), numeric ones, and the `&name=value;` of forms and query strings.
+_AMP_PIECES = ["&", "#", ";", "x", "X", "1", "amp", "not", "lt", "notin", "Tab", "b=2", " ", "\t", "é", "frac12", "a" * 33]
+
+
+@given(st.lists(st.sampled_from(_AMP_PIECES), max_size=10).map("".join))
+def test_entities_decoded_where_they_start_give_what_unescape_gives_on_the_whole(text: str) -> None:
+    assert _decode._ENTITY.sub(_decode._unescape, text) == html.unescape(text)
+    if _decode._ENTITY.search(text) is None:
+        assert html.unescape(_decode._HTML_ENTITY_LOOSE.sub(_decode._entity_sub, text)) == text
