@@ -670,36 +670,41 @@ class Engine:
             if batch.texts:
                 batch.seal()
         exact = self._exact
+        learned: list[tuple[tuple[str, str], _Events]] = []
         for i, (key, todo) in enumerate(zip(keys, plans, strict=True)):
-            if isinstance(todo, tuple):
+            if type(todo) is tuple:
                 events = todo
             else:
                 found: list[tuple[Rule, str, tuple[str, ...]]] = []
-                for item in todo:
+                for item in todo:  # type: ignore[union-attr]
                     batch, slot = item[0], item[1]
                     if slot in batch.warm:
                         for gi, flagged in enumerate(batch.hot):
                             if slot in flagged:
                                 exact(key[0], item, gi, found)
                 events = tuple(found) if found else _NOTHING
-                self._remember(key, events)
+                learned.append((key, events))
             if events:
                 where = places(offset + i)
                 for rule, matched, chain in events:
                     record(rule, where, matched, chain)
+        if learned:
+            self._remember(learned)
 
-    def _remember(self, key: tuple[str, str], events: _Events) -> None:
-        """Keep what a value's scans found; the oldest entries go first when the memory is full (in
-        entries, or in characters: 64 per entry on average, so hostile long values cannot grow it)."""
-        known = self._known
-        size = len(key[1])
-        if not self._known_max or size > _KNOWN_LEN:
+    def _remember(self, learned: list[tuple[tuple[str, str], _Events]]) -> None:
+        """Keep what the values' scans found (values up to `_KNOWN_LEN`); the oldest entries go first
+        when the memory is full (in entries, or in characters: 64 per entry on average, so hostile long
+        values cannot grow it). All of a chunk's values at once: one update, not a call per value."""
+        if not self._known_max:
             return
-        while known and (len(known) >= self._known_max or self._known_chars + size > 64 * self._known_max):
+        known = self._known
+        kept = [entry for entry in learned if len(entry[0][1]) <= _KNOWN_LEN]
+        known.update(kept)
+        self._known_chars += sum(len(key[1]) for key, _ in kept)
+        limit = 64 * self._known_max
+        while len(known) > self._known_max or (self._known_chars > limit and len(known) > 1):
             old, _ = known.popitem(last=False)
             self._known_chars -= len(old[1])
-        known[key] = events
-        self._known_chars += size
 
     def _plan_targets(
         self, keys: Sequence[tuple[str, str]], batches: dict[_ViewDB, _Batch]
