@@ -223,9 +223,10 @@ class _Collector:
         body = self.body
         return Parsed(list(distinct), body.kind, body.encodings, refusal, keys, locs)
 
-    def add_arg(self, source: str, name: str, value: str, named: bool = True) -> None:
+    def add_arg(self, source: str, name: str, value: str, named: bool = True, nested: bool = True) -> None:
         """A named parameter (query, form, multipart, XML): its name, its value, and the JSON document
-        the value holds, if it holds one. Appends straight to the lists (once per parameter of a form)."""
+        the value holds, if it holds one (not `nested`: known to hold none). Appends straight to the
+        lists (once per parameter of a form)."""
         loc = f"{source}:{name}"
         if named and name:
             self.keys.append(("arg_name", name))
@@ -240,7 +241,7 @@ class _Collector:
         head = value[0]
         if head.isspace():
             head = value.lstrip()[:1]
-        if head in ("{", "[") and len(value) <= MAX_NESTED and value.rstrip()[-1:] in ("}", "]"):
+        if nested and head in ("{", "[") and len(value) <= MAX_NESTED and value.rstrip()[-1:] in ("}", "]"):
             _add_json_text(self, value, loc + "|json")  # a JSON object or array starts and ends so
 
     def add_leaf(self, location: str, value: str) -> bool:
@@ -270,12 +271,20 @@ def load_json(text: str, exact: bool = False) -> object:
     if not exact:
         try:
             return orjson.loads(text)
-        except ValueError:  # orjson.JSONDecodeError
-            pass
+        except ValueError as exc:  # orjson.JSONDecodeError
+            if getattr(exc, "msg", "").startswith(_AFTER_DOCUMENT):
+                return None  # (see _AFTER_DOCUMENT)
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
         return None
+
+
+# orjson's message when a whole document was read and more than whitespace follows (newline-delimited
+# JSON: Sentry envelopes, log streams). json then fails too (it reads the same first document: orjson's
+# grammar is the RFC's, which json's extends, and both skip the RFC's whitespace), so it is not asked:
+# on a 27 KB envelope each failed reading cost 30 µs. Another message (another orjson version) asks json.
+_AFTER_DOCUMENT = ("unexpected content after document", "trailing characters")
 
 
 class _BigNumber(Exception):
@@ -604,9 +613,9 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
         return
     text = body.data.decode("utf-8", "surrogateescape")
     stripped = text.lstrip()
-    if "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain")):
-        if _add_json_text(out, text, "json:", sep=""):  # its values are the targets; the JSON text as a whole is not one
-            return
+    json_read = "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain"))
+    if json_read and _add_json_text(out, text, "json:", sep=""):
+        return  # its values are the targets; the JSON text as a whole is not one
     out.add("body", "body", text)  # the body as one text (DTDs, markup across values), beside its values
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):
         _parse_xml(text, out)
@@ -620,7 +629,7 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
         else:  # a bare value posted as a form: one unnamed parameter
             out.add_arg("form", "", url_decode_plus(text), named=False)
         return
-    out.add_arg("body", "body", text)
+    out.add_arg("body", "body", text, nested=not json_read)  # (read as JSON above: it is none)
 
 
 def _add_headers(req: Request, out: _Collector) -> None:

@@ -9,13 +9,14 @@ import json
 import random
 import re
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from waf import Request
 from waf._body import BodyKind, opaque, sniff
 from waf._protocol import CHECKS
-from waf._targets import _Collector, _parse_multipart, _read_part_head, extract
+from waf._targets import _Collector, _parse_multipart, _read_part_head, extract, load_json
 
 # --- oracles: the plain versions, as they were -----------------------------------------------------
 
@@ -262,3 +263,32 @@ def test_multipart_split_as_bytes_is_the_text_split(boundary: str, parts: list, 
     _parse_multipart(body, boundary, new)
     multipart_plain(body.decode("utf-8", "surrogateescape"), boundary, old)
     assert (new.keys, new.locs) == (old.keys, old.locs)
+
+
+def load_json_plain(text: str) -> object:
+    """`load_json` as it was: orjson, then json whenever orjson refused."""
+    try:
+        return orjson.loads(text)
+    except ValueError:
+        pass
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+_piece = st.sampled_from(["", " ", "\n", "\r\n", "\t", "\x0b", "\u00a0", "\ufeff", "x", "NaN", "1e999", "\\ud800", "]", "}", ","])
+_docs = st.lists(
+    st.tuples(_json.map(json.dumps) | st.sampled_from(['{"a": NaN}', '"\\ud800"', "123456789012345678901234", "[]"]), _piece),
+    min_size=1,
+    max_size=4,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(_docs, _piece)
+def test_json_after_a_document_is_read_as_before(docs: list[tuple[str, str]], lead: str) -> None:
+    """A text holding a document and more (newline-delimited JSON) is not read by json again when orjson
+    said so: the result is what orjson-then-json returned."""
+    text = lead + "".join(doc + sep for doc, sep in docs)
+    assert repr(load_json(text)) == repr(load_json_plain(text))
