@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from waf import _ldap, _shell, _sqli, _xss
 
+from . import detector_reference
+
 SQL_BITS = ["'", '"', "`", " ", "(", ")", "=", "<=>", " like ", "like", " or ", "or", "and", "xor", "||", "&&",
             "a", "a.b", "1", "x", "_", "é", "\t", "\n", "orx", "=a", "a=a"]  # fmt: skip
 sql_texts = st.lists(st.sampled_from(SQL_BITS) | st.text(max_size=3), max_size=16).map("".join)
@@ -149,3 +151,22 @@ def test_remembered_segment_commands_are_the_read_ones(parts: list[str]) -> None
     seg = _shell.Segment(";", "".join(parts))
     read = _shell._command(seg.words) if _shell._may_command(seg.text) else None
     assert _shell._segment_command(seg) == read and _shell._segment_command(seg) == read  # cold, then remembered
+
+
+SQL_TOKEN_BITS = [*SQL_BITS, "/", "/*", "*/", "//", "0", "12", "0x1f", ".5", ".", ":", "::", ":=", "#", "#a", "--", "-1", "-",
+                  "@", "@@v", "{", "[", "?", "\\", "٣", "²", ".²", "“", "union", "select", "1or1", "sleep(", "!=", "<>"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(SQL_TOKEN_BITS) | st.text(max_size=2), max_size=16).map("".join))
+def test_sql_tokens_with_the_commonest_characters_first_are_the_reference(text: str) -> None:
+    """Quotes, words, `/`, ASCII digits tested first in _tokens: the tokens of the original order."""
+    for quote in ("", "'", '"', "`"):
+        assert _sqli._tokens(quote + text, quote) == detector_reference.sql_tokens(quote + text, quote)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="/*ab \n", max_size=30))
+def test_sql_comments_dropped_by_find_are_the_regex_substitution(text: str) -> None:
+    joined = detector_reference.SQL_COMMENT.sub("", text)
+    assert _sqli._without_comments(text) == (joined if joined != text else None)

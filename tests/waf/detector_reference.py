@@ -1,0 +1,151 @@
+"""Reference copies of detector code as it was before a speed rewrite: the oracles of the equivalence tests
+in test_detector_speed.py (the code replaced, verbatim but for names; the module's constants are the
+detector's own)."""
+
+from __future__ import annotations
+
+import re
+
+from waf._sqli import (
+    _AFTER_COLON,
+    _ALNUM_RUN,
+    _COMPARISONS2,
+    _GLUED_LOGIC,
+    _HASH_NAME_REST,
+    _NO_TOKEN,
+    _NUM,
+    _OPS2,
+    _PUNCTUATION,
+    _VARIABLE_REST,
+    _WORD,
+    _WORD_START,
+    MAX_TOKENS,
+    _word_letter,
+)
+
+SQL_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+
+
+def sql_tokens(text: str, context: str = "") -> str:
+    """The fingerprint of the first MAX_TOKENS tokens of `text` (lowercased by the caller), read inside
+    the application's `context` quote (empty: a number or bare context)."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n and len(out) < MAX_TOKENS:
+        c = text[i]
+        # (no branch below before the word's takes an ASCII letter, `_` or `$`: a fast path to it)
+        if c in _WORD_START and (m := _WORD.match(text, i)) is not None:
+            i = m.end()
+            out.append(_word_letter(m.group(), text, i))
+            continue
+        if c.isspace() or c in _NO_TOKEN:
+            i += 1
+            continue
+        if c in _PUNCTUATION:  # (no other branch takes these, nor a two-character operator starting so)
+            out.append(c)
+            i += 1
+            continue
+        if (c == ":" and text[i + 1 : i + 2] not in _AFTER_COLON) or (c == "." and not text[i + 1 : i + 2].isdigit()):
+            i += 1  # (JSON's `:`, a `.` before no digit: every branch below passes over them)
+            continue
+        if c in "'\"`":
+            end = i + 1
+            while True:
+                end = text.find(c, end)
+                if end < 0:
+                    end = n
+                    break
+                if end + 1 < n and text[end + 1] == c:  # doubled quote inside the string
+                    end += 2
+                    continue
+                break
+            # A string left open at the end is closed by the application's own quote (`admin' or '`)
+            # only when it is that quote; another kind stays open: prose ("`show w' and `show c'"). A
+            # string closed at the very end leaves the application's quote open: "x" and "y" is prose.
+            if end == n and context:  # `u`: left open for the application's quote to close
+                out.append("u" if c == context else "?")
+            else:
+                out.append("s")
+            i = end + 1
+            continue
+        if c == "#" and i + 1 < n and (text[i + 1].isalnum() or text[i + 1] in "_/#'\"`"):
+            # `'#box_3f'`, `'#fff'`, `'#/route'`, `"#"`, `"### Title"`: a CSS selector, a color, a hash
+            # route, a literal or a heading in quoted code, not a comment cutting the query (`admin'#`
+            # ends the value or a line there)
+            i = _HASH_NAME_REST.match(text, i + 1).end()  # type: ignore[union-attr]  # `*`: always matches
+            out.append("n")
+            continue
+        if c == "-" and text.startswith("--", i):
+            j = i + 2
+            while j < n and text[j] == "-":
+                j += 1
+            if j >= n or not (text[j].isalnum() or text[j] in "_'\"`${") or (text[j] in "'\"`" and j + 1 == n):
+                out.append("c")  # `--`, `-- -`, `--+`, `---`
+                break
+            out.append("o")  # `--format`, `-----BEGIN`, `"--"`: an option, a rule line, a literal (MySQL's `--x` is no comment)
+            i = j
+            continue
+        if c == "#":
+            out.append("c")
+            break
+        if c == "/" and text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                out.append("c")
+                break
+            i = end + 2
+            continue
+        if c == "-" and i + 1 < n and text[i + 1].isdigit() and (not out or out[-1] in "&=o*(,;kLSUEx"):
+            i += 1  # a negative number (`union select -1`, `id=-1 or`): the sign is no operator
+            continue
+        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+            m = _NUM.match(text, i)
+            i = m.end() if m else i + 1
+            glued = _GLUED_LOGIC.match(text, i)  # 1or1=1: the number ends where a logic word starts
+            if glued is not None:
+                out.append("1&")
+                i = glued.end()
+                continue
+            i = _ALNUM_RUN.match(text, i).end()  # type: ignore[union-attr]
+            out.append("1")
+            continue
+        if c == "@":
+            j = _VARIABLE_REST.match(text, i + 1).end()  # type: ignore[union-attr]
+            system = text.startswith("@@", i) and text[i + 2 : j].replace("_", "").isalpha()
+            out.append("V" if system else "v")  # @@version / @user_variable
+            i = j
+            continue
+        if c.isalpha() or c == "_" or c == "$":  # (a non-ASCII letter: _WORD starts with ASCII only)
+            m = _WORD.match(text, i)
+            word = m.group() if m else c
+            i = m.end() if m else i + 1
+            out.append(_word_letter(word, text, i))
+            continue
+        two = text[i : i + 2]
+        if two in ("&&", "||"):
+            out.append("&")
+            i += 2
+            continue
+        if text.startswith("<=>", i):
+            out.append("=")
+            i += 3
+            continue
+        if two in _COMPARISONS2 or two in _OPS2:
+            out.append("=" if two in _COMPARISONS2 else "o")
+            i += 2
+            continue
+        if c in "=<>":
+            out.append("=")
+        elif c == "*":
+            out.append("*")
+        elif c in "!+-/%^|&~":
+            out.append("o")
+        elif c in "(),;":
+            out.append(c)
+        elif c > "\x7f" and out:
+            # Typographic quotes, full-width commas and other non-ASCII signs are no SQL syntax: text
+            # around them ("sql注入的“and 1=1，and 1=2”") is prose, not a condition (junk before the first
+            # token is skipped: "‘ or 1=1 --").
+            out.append("?")
+        i += 1
+    return "".join(out)
