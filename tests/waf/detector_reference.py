@@ -6,6 +6,17 @@ from __future__ import annotations
 
 import re
 
+from waf._shell import (
+    _CALLED_NAME,
+    _DATA_URL_END,
+    _TABLE_ROW,
+    Segment,
+    _listed_word,
+    _segment_command,
+    _shell_like,
+    _single_token,
+    fold,
+)
 from waf._sqli import (
     _AFTER_COLON,
     _ALNUM_RUN,
@@ -149,3 +160,68 @@ def sql_tokens(text: str, context: str = "") -> str:
             out.append("?")
         i += 1
     return "".join(out)
+
+
+_SEP_CHARS = re.compile(r"[;|&`()]")
+
+
+def shell_segments(folded: str) -> list[Segment]:
+    """Split at `;`, `|`, `||`, `&&`, `&`, a backtick, `(`, `)`, `$(`, `<(`, `>(` (one character-class scan, then a look at the
+    neighbours: long texts have few of these)."""
+    out = [Segment("")]
+    pos = 0
+    skip_to = -1
+    for m in _SEP_CHARS.finditer(folded):
+        start = m.start()
+        if start < skip_to:
+            continue
+        c = folded[start]
+        end = start + 1
+        if c in "|&" and folded[end : end + 1] == c:
+            end += 1
+        elif c == "(" and start and folded[start - 1] in "$<>":
+            start -= 1
+        out[-1].text = folded[pos:start]
+        out.append(Segment(folded[start:end]))
+        pos = skip_to = end
+    out[-1].text = folded[pos:]
+    return out
+
+
+def shell_injected_commands(text: str) -> list[str]:
+    """The commands that stand in command position after a separator or inside a substitution, read as
+    an injection would be (see the module's docstring); empty for prose, lists, tables and blobs."""
+    folded = fold(text)
+    segs = shell_segments(folded)
+    found: list[str] = []
+    prev_cmd = False
+    for i, seg in enumerate(segs):
+        if i == 0:
+            # a value that starts as a command line (`cd /;...`), not as a sentence (`Ping me at 5; ...`)
+            cmd = _segment_command(seg)
+            prev_cmd = cmd is not None and _shell_like(cmd, broke_out=False)
+            continue
+        if seg.opener in (")", "("):
+            continue
+        if seg.opener == ";" and _DATA_URL_END.search(segs[i - 1].text):
+            continue  # `data:image/png;base64,...`: a MIME parameter, no separator
+        if i + 1 < len(segs) and segs[i + 1].opener == "(" and _CALLED_NAME.fullmatch(seg.text):
+            prev_cmd = False
+            continue  # `iconv(conv, ...)`: a function call in code
+        cmd = _segment_command(seg)  # (read only here: the segments skipped above never need it)
+        # (a backtick pair at the start is the substitution rule's, which reads markdown's code spans)
+        first_sep = (
+            i == 1 and seg.opener != "`" and _single_token(segs[0].text) and not (seg.opener == "&" and "?" in segs[0].text)
+        )
+        # (`$(cmd)` and `<(cmd)` are the substitution rule's: shell syntax wherever they stand)
+        broke_out = first_sep or prev_cmd
+        if first_sep and not prev_cmd and cmd is not None and _listed_word(cmd, segs[0].text):
+            broke_out = False  # `dog|cat`, `python|java`, `id;type;name`: a list of words, not a breakout
+        if first_sep and seg.opener == "|" and _TABLE_ROW.match(folded) is not None:  # (i == 1: once)
+            broke_out = False  # `| ID | Name |`: a markdown table's first row
+        if cmd is not None and _shell_like(cmd, broke_out):
+            found.append(cmd.name)
+            prev_cmd = True
+        else:
+            prev_cmd = cmd is not None and broke_out and seg.opener not in ("`",)
+    return found

@@ -170,3 +170,21 @@ def test_sql_tokens_with_the_commonest_characters_first_are_the_reference(text: 
 def test_sql_comments_dropped_by_find_are_the_regex_substitution(text: str) -> None:
     joined = detector_reference.SQL_COMMENT.sub("", text)
     assert _sqli._without_comments(text) == (joined if joined != text else None)
+
+
+SHELL_BITS = [";", "|", "||", "&", "&&", "`", "(", ")", "$(", "<(", ">(", "$", "<", ">", " ", "cat", " /etc/passwd", " -la", "at",
+              " u", "id", "x", "a b", "data:image/png", "|a|b|", "+---+", "?", "iconv", "\n", "echo", "dog", "'"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(SHELL_BITS) | st.text(max_size=2), max_size=14).map("".join))
+def test_shell_segments_split_in_c_and_read_once_are_the_reference(text: str) -> None:
+    """Segments by one regex split, each read once (remembered with both of its shell-like answers), and
+    the first command enough for is_command_injection: the loop over the segments it replaced."""
+    folded = _shell.fold(text)
+    assert [(s.opener, s.text) for s in _shell.segments(folded)] == [
+        (s.opener, s.text) for s in detector_reference.shell_segments(folded)
+    ]
+    found = detector_reference.shell_injected_commands(text)
+    assert _shell.injected_commands(text) == found
+    assert _shell.injected_commands(text, first_only=True) == found[:1]
