@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -547,10 +548,9 @@ def fold_quotes(text: str) -> str:
 # --- obfuscated command words -------------------------------------------------------------------------
 
 _OBF_WORD = re.compile(r"[\w$@{}'\"\\/.-]+")
-# The runs of _OBF_WORD that hold a quote, a backslash or a `$` (a run starts where the lookbehind finds
-# no run character; the lazy head stops at the first such sign, the greedy tail runs to the run's end):
-# the loop below passes over every other run (nothing of them is left after `strip` to split a word).
-_OBF_SPLIT_WORD = re.compile(r"(?<![\w$@{}'\"\\/.-])[\w$@{}'\"\\/.-]*?['\"\\$][\w$@{}'\"\\/.-]*")
+# A run of _OBF_WORD's characters, from a position on.
+_RUN = re.compile(r"[\w$@{}'\"\\/.-]*")
+_SPLITTING_SIGNS = ("'", '"', "\\", "$")
 _PARAM_OPERATOR = re.compile(r"\$\{\w+(?::\d|:[-+=?]|//?|[#%^,]|@)")
 _SPLITTING = re.compile(r"['\"\\$]")
 _NAMED_EXPANSION = re.compile(r"\$\w+")
@@ -567,10 +567,10 @@ def is_obfuscated_command(text: str) -> bool:
         return True
     if _PARAM.search(low) and _PARAM_OPERATOR.search(low):
         return True
-    for m in _OBF_SPLIT_WORD.finditer(low):
-        if m.start() and low[m.start() - 1] not in _BEFORE_WORD or low[m.end() : m.end() + 1] not in _AFTER_WORD:
+    for start, end in _split_word_runs(low):  # (in no order: any one decides)
+        if start and low[start - 1] not in _BEFORE_WORD or low[end : end + 1] not in _AFTER_WORD:
             continue  # a command word stands alone (start, space, separator), not inside a blob's run
-        word = m.group().strip("'\"\\")
+        word = low[start:end].strip("'\"\\")
         if not _SPLITTING.search(word) or len(word) > 60:
             continue  # quotes around a word (`"type"`) are no obfuscation; inside it (`t'y'pe`) they are
         for cand in _unsplit(word):
@@ -578,6 +578,26 @@ def is_obfuscated_command(text: str) -> bool:
             if len(name) > 1 and _known(name):
                 return True
     return False
+
+
+def _split_word_runs(low: str) -> Iterator[tuple[int, int]]:
+    """The spans of the runs of _OBF_WORD (maximal: `[\\w$@{}'"\\\\/.-]+`) that hold a quote, a backslash
+    or a `$`, each once, in no particular order. Found from those signs (a C scan for each of the four)
+    and extended both ways, backwards as a run of the reversed text: a regex that looked for the runs
+    tried its class at every position, 45 ns a character (0.25 ms on a 5 KB Markdown text)."""
+    rev = ""
+    n = len(low)
+    seen: set[int] = set()
+    for sign in _SPLITTING_SIGNS:
+        pos = low.find(sign)
+        while pos >= 0:
+            rev = rev or low[::-1]
+            start = n - _RUN.match(rev, n - 1 - pos).end()  # type: ignore[union-attr]  # `*`: always matches
+            end = _RUN.match(low, pos).end()  # type: ignore[union-attr]
+            if start not in seen:
+                seen.add(start)
+                yield start, end
+            pos = low.find(sign, end)  # (the run's other signs are its own)
 
 
 def _unsplit(word: str) -> list[str]:

@@ -7,14 +7,24 @@ from __future__ import annotations
 import re
 
 from waf._shell import (
+    _AFTER_WORD,
+    _BEFORE_WORD,
     _CALLED_NAME,
+    _CLEAN_WORD,
     _DATA_URL_END,
+    _IFS,
+    _PARAM,
+    _PARAM_OPERATOR,
+    _SPLITTING,
     _TABLE_ROW,
     Segment,
+    _known,
     _listed_word,
     _segment_command,
     _shell_like,
     _single_token,
+    _unsplit,
+    command_name,
     fold,
 )
 from waf._sqli import (
@@ -225,3 +235,30 @@ def shell_injected_commands(text: str) -> list[str]:
         else:
             prev_cmd = cmd is not None and broke_out and seg.opener not in ("`",)
     return found
+
+
+# The runs of _OBF_WORD that hold a quote, a backslash or a `$` (a run starts where the lookbehind finds
+# no run character; the lazy head stops at the first such sign, the greedy tail runs to the run's end).
+_OBF_SPLIT_WORD = re.compile(r"(?<![\w$@{}'\"\\/.-])[\w$@{}'\"\\/.-]*?['\"\\$][\w$@{}'\"\\/.-]*")
+
+
+def shell_is_obfuscated_command(text: str) -> bool:
+    """A command word split by quotes, backslashes or empty expansions that folds into a known command
+    (`w'h'o'am'i`, `c\\a\\t`, `c${x}url`, `sh$XX -c`), or $IFS standing for a space (rule 232109).
+    Opaque tokens with a `$` inside (`...KdVJO2$peQt...`) fold into no command and pass."""
+    low = text.lower()
+    if _IFS.search(low):
+        return True
+    if _PARAM.search(low) and _PARAM_OPERATOR.search(low):
+        return True
+    for m in _OBF_SPLIT_WORD.finditer(low):
+        if m.start() and low[m.start() - 1] not in _BEFORE_WORD or low[m.end() : m.end() + 1] not in _AFTER_WORD:
+            continue  # a command word stands alone (start, space, separator), not inside a blob's run
+        word = m.group().strip("'\"\\")
+        if not _SPLITTING.search(word) or len(word) > 60:
+            continue  # quotes around a word (`"type"`) are no obfuscation; inside it (`t'y'pe`) they are
+        for cand in _unsplit(word):
+            name = command_name(cand) if _CLEAN_WORD.fullmatch(cand) else ""
+            if len(name) > 1 and _known(name):
+                return True
+    return False

@@ -140,7 +140,9 @@ def test_sql_fingerprints_are_the_reference_tokenizers() -> None:
 @given(st.text(alphabet="ab$'\"\\ /.-{}@;|\n", max_size=30))
 def test_obfuscation_candidates_are_the_word_runs_holding_a_splitting_sign(text: str) -> None:
     runs = [m.span() for m in _shell._OBF_WORD.finditer(text) if _shell._SPLITTING.search(m.group())]
-    assert [m.span() for m in _shell._OBF_SPLIT_WORD.finditer(text)] == runs
+    assert [m.span() for m in detector_reference._OBF_SPLIT_WORD.finditer(text)] == runs
+    assert sorted(_shell._split_word_runs(text)) == runs
+    assert _shell.is_obfuscated_command(text) == detector_reference.shell_is_obfuscated_command(text)
 
 
 @settings(max_examples=300)
@@ -188,3 +190,15 @@ def test_shell_segments_split_in_c_and_read_once_are_the_reference(text: str) ->
     found = detector_reference.shell_injected_commands(text)
     assert _shell.injected_commands(text) == found
     assert _shell.injected_commands(text, first_only=True) == found[:1]
+
+
+OBFUSCATION_BITS = ["c'a't", "w\\ho", "am'i", "$x", "${x}", "$@", "sh$xx", "cat", " ", ";", "'", '"', "\\", "$", "é", "/", "-c",
+                    "curl", "a.b", "{", "}", "|", "\n", "who"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(OBFUSCATION_BITS) | st.text(max_size=2), max_size=14).map("".join))
+def test_obfuscated_commands_found_from_the_signs_are_the_reference(text: str) -> None:
+    assert _shell.is_obfuscated_command(text) == detector_reference.shell_is_obfuscated_command(text)
+    low = text.lower()
+    assert sorted(_shell._split_word_runs(low)) == [m.span() for m in detector_reference._OBF_SPLIT_WORD.finditer(low)]
