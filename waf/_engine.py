@@ -27,7 +27,16 @@ from urllib.parse import urlsplit
 import hyperscan
 
 from waf._body import STATUS, BodyBudget, BodyKind, Refusal
-from waf._decode import Layer, cmdline, compress_ws, decode_chain, normalize_path, remove_comments, try_base64
+from waf._decode import (
+    BASE64_SHAPE,
+    Layer,
+    cmdline,
+    compress_ws,
+    decode_chain,
+    normalize_path,
+    remove_comments,
+    try_base64,
+)
 from waf._protocol import CHECKS
 from waf._request import Request
 from waf._rules import DETECTORS, Rule, builtin_rules
@@ -51,8 +60,9 @@ _SPECIAL = re.compile(
 
 def _plain(value: str) -> bool:
     """Whether every decoder and the compact/cmdline views leave `value` as it is. One character class
-    and substring tests: a single regex with the two-character alternatives took three times longer."""
-    return (
+    and substring tests: a single regex with the two-character alternatives took three times longer.
+    Letters and digits alone (ids, numbers, words: no sign, no blank) are plain without a scan."""
+    return value.isalnum() or (
         _SPECIAL.search(value) is None
         and "/*" not in value
         and "  " not in value
@@ -442,42 +452,43 @@ def _starts(values: Iterable[bytes]) -> list[int]:
 
 
 class _Batch:
-    """The distinct texts one view's databases scan for a chunk of values, each once, in the order first
-    seen (`add` gives a text its slot); `seal` joins them once for all the view's groups, and keeps which
-    slots each group flagged (`hot`) and the exact scans made (`hits`).
+    """The texts one view's databases scan for a chunk of values. Planning appends them (`pending`: one
+    list append per text, as planning sees every value of a request); `seal` keeps the distinct ones,
+    each once in the order first seen (a text's slot), joins them once for all the view's groups, and
+    keeps which slots each group flagged (`hot`, and the texts any flagged: `warm`) and the exact scans
+    made (`hits`).
 
     Texts are joined and encoded in one call each (ASCII, the common case, needs no per-text encoding);
     a text's own bytes are made only when it is scanned alone."""
 
-    __slots__ = ("vdb", "slots", "texts", "solo", "alone", "members", "starts", "joined", "hot", "warm", "_data", "_hits")
+    __slots__ = (
+        "vdb", "pending", "solo_texts", "texts", "alone", "members", "starts", "joined", "hot", "warm",
+        "_slots", "_data", "_hits",
+    )  # fmt: skip
 
     def __init__(self, vdb: _ViewDB) -> None:
         self.vdb = vdb
-        self.slots: dict[str, int] = {}
-        self.texts: list[str] = []
-        self.solo: list[bool] = []  # per slot: a value of a kind the solo rules target holds the text
+        self.pending: list[str] = []  # the texts as planned, repeats included
+        self.solo_texts: set[str] = set()  # texts a value of a kind the solo rules target holds
+        self.texts: list[str] = []  # the distinct texts (a text's index is its slot)
         self.alone: list[int] = []  # slots flagged without a batch scan (long texts; a batch of one)
         self.members: list[int] = []  # slots in the joined text, in order
         self.starts: list[int] = []  # where each member starts in `joined`
         self.joined = b""
         self.hot: list[set[int]] = []  # per group: the slots it flagged
-        self.warm: set[int] = set()  # the slots any group flagged
+        self.warm: set[str] = set()  # the texts any group flagged
+        self._slots: dict[str, int] | None = None
         self._data: dict[int, bytes] = {}
         self._hits: dict[tuple[int, int], list[tuple[int, int]]] = {}
 
-    def add(self, text: str, solo: bool) -> int:
-        slot = self.slots.get(text)
-        if slot is None:  # identical texts are scanned once
-            slot = self.slots[text] = len(self.texts)
-            self.texts.append(text)
-            self.solo.append(solo)
-        elif solo:
-            self.solo[slot] = True
-        return slot
+    def add(self, text: str, solo: bool) -> None:
+        self.pending.append(text)
+        if solo:
+            self.solo_texts.add(text)
 
     def seal(self) -> None:
-        """Join the texts for the batch scans, then let each group flag its slots."""
-        texts = self.texts
+        """Join the distinct texts for the batch scans, then let each group flag its slots."""
+        self.texts = texts = list(dict.fromkeys(self.pending))  # identical texts are scanned once
         if len(texts) == 1:
             self.alone = [0]
         else:
@@ -503,12 +514,20 @@ class _Batch:
                 self.alone.extend(self.members)
                 self.members = []
         self.hot = [g.flag(self) for g in self.vdb.groups]
-        self.warm = set().union(*self.hot)
+        texts = self.texts
+        self.warm = {texts[i] for i in set().union(*self.hot)}
+
+    def slot(self, text: str) -> int:
+        """A sealed text's slot (the index of its distinct text), mapped once per batch when first asked."""
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = dict(zip(self.texts, range(len(self.texts)), strict=True))
+        return slots[text]
 
     def solo_slots(self) -> list[int]:
         """The members a group's solo rules scan alone."""
-        solo = self.solo
-        return [i for i in self.members if solo[i]]
+        solo, texts = self.solo_texts, self.texts
+        return [i for i in self.members if texts[i] in solo] if solo else []
 
     def data(self, slot: int) -> bytes:
         """The bytes of one text, as scanned alone."""
@@ -525,8 +544,8 @@ class _Batch:
         return out
 
 
-# One layer of one value in one view: its batch, its slot there, the text scanned and the decode chain.
-_Item = tuple[_Batch, int, str, tuple[str, ...]]
+# One layer of one value in one view: its batch, the text scanned and the decode chain.
+_Item = tuple[_Batch, str, tuple[str, ...]]
 
 
 # What scanning one value found, in the order found: (rule, matched text, decode chain) per match.
@@ -667,39 +686,45 @@ class Engine:
         batches = {vdb: _Batch(vdb) for vdb in self._views}  # (a narrow one's is made when first used)
         plans = self._plan_targets(keys, batches)
         for batch in batches.values():
-            if batch.texts:
+            if batch.pending:
                 batch.seal()
         exact = self._exact
+        learned: list[tuple[tuple[str, str], _Events]] = []
         for i, (key, todo) in enumerate(zip(keys, plans, strict=True)):
             if isinstance(todo, tuple):
                 events = todo
             else:
                 found: list[tuple[Rule, str, tuple[str, ...]]] = []
                 for item in todo:
-                    batch, slot = item[0], item[1]
-                    if slot in batch.warm:
+                    batch = item[0]
+                    if item[1] in batch.warm:
+                        slot = batch.slot(item[1])
                         for gi, flagged in enumerate(batch.hot):
                             if slot in flagged:
-                                exact(key[0], item, gi, found)
+                                exact(key[0], item, slot, gi, found)
                 events = tuple(found) if found else _NOTHING
-                self._remember(key, events)
+                learned.append((key, events))
             if events:
                 where = places(offset + i)
                 for rule, matched, chain in events:
                     record(rule, where, matched, chain)
+        if learned:
+            self._remember(learned)
 
-    def _remember(self, key: tuple[str, str], events: _Events) -> None:
-        """Keep what a value's scans found; the oldest entries go first when the memory is full (in
-        entries, or in characters: 64 per entry on average, so hostile long values cannot grow it)."""
-        known = self._known
-        size = len(key[1])
-        if not self._known_max or size > _KNOWN_LEN:
+    def _remember(self, learned: list[tuple[tuple[str, str], _Events]]) -> None:
+        """Keep what the values' scans found (values up to `_KNOWN_LEN`); the oldest entries go first
+        when the memory is full (in entries, or in characters: 64 per entry on average, so hostile long
+        values cannot grow it). All of a chunk's values at once: one update, not a call per value."""
+        if not self._known_max:
             return
-        while known and (len(known) >= self._known_max or self._known_chars + size > 64 * self._known_max):
+        known = self._known
+        kept = [entry for entry in learned if len(entry[0][1]) <= _KNOWN_LEN]
+        known.update(kept)
+        self._known_chars += sum(len(key[1]) for key, _ in kept)
+        limit = 64 * self._known_max
+        while len(known) > self._known_max or (self._known_chars > limit and len(known) > 1):
             old, _ = known.popitem(last=False)
             self._known_chars -= len(old[1])
-        known[key] = events
-        self._known_chars += size
 
     def _plan_targets(
         self, keys: Sequence[tuple[str, str]], batches: dict[_ViewDB, _Batch]
@@ -712,10 +737,12 @@ class Engine:
         known = self._known.get
         plan = self._plan_target
         special = _SPECIAL.search
+        b64_shape = BASE64_SHAPE.fullmatch
         merged = self._merged
         if merged is None:
             return [plan(*key, batches) if (seen := known(key)) is None else seen for key in keys]
         mb, kinds, solo_kinds = batches[merged], merged.kinds, merged.solo_kinds
+        mb_pending = mb.pending.append
         others = [(vdb, batches[vdb]) for vdb in self._unmerged]
         plans: list[list[_Item] | _Events] = []
         for key in keys:
@@ -724,7 +751,7 @@ class Engine:
                 plans.append(seen)
                 continue
             kind, value = key
-            if (  # not plain (see _plain), inlined: this loop sees every value of a request
+            if not value.isalnum() and (  # not plain (see _plain), inlined: this loop sees every value
                 special(value) is not None
                 or "/*" in value
                 or "  " in value
@@ -738,7 +765,10 @@ class Engine:
                 self._plan_layer(kind, value, (), {}, batches, items)
             else:
                 if kind in kinds:
-                    items.append((mb, mb.add(value, kind in solo_kinds), value, ()))
+                    mb_pending(value)
+                    if kind in solo_kinds:
+                        mb.solo_texts.add(value)
+                    items.append((mb, value, ()))
                 for vdb, batch in others:
                     if kind in vdb.kinds:
                         text = (  # (the path view of a plain value, without the view cache)
@@ -747,8 +777,14 @@ class Engine:
                             else _view(vdb.view, value, {"merged": value, "decoded": value, "chain": ""})
                         )
                         if text:
-                            items.append((batch, batch.add(text, kind in vdb.solo_kinds), text, ()))
-            if kind in _BASE64_KINDS and len(value) >= 8 and (inner := try_base64(value)) is not None:
+                            batch.add(text, kind in vdb.solo_kinds)
+                            items.append((batch, text, ()))
+            if (  # (a plain value has no blank at either end for try_base64 to strip)
+                kind in _BASE64_KINDS
+                and len(value) >= 8
+                and b64_shape(value) is not None
+                and (inner := try_base64(value)) is not None
+            ):
                 self._plan_layer(kind, inner, (Layer.BASE64,), {}, batches, items)
             plans.append(items)
         return plans
@@ -807,12 +843,13 @@ class Engine:
             batch = batches.get(vdb) or batches.setdefault(vdb, _Batch(vdb))
         else:
             batch = batches[vdb]
-        return (batch, batch.add(text, kind in vdb.solo_kinds), text, chain)
+        batch.add(text, kind in vdb.solo_kinds)
+        return (batch, text, chain)
 
     @staticmethod
-    def _exact(kind: str, item: _Item, gi: int, found: list[tuple[Rule, str, tuple[str, ...]]]) -> None:
-        """The matches of one value in one group's database (one match per rule, the first)."""
-        batch, slot, text, chain = item
+    def _exact(kind: str, item: _Item, slot: int, gi: int, found: list[tuple[Rule, str, tuple[str, ...]]]) -> None:
+        """The matches of one value (its text at `slot`) in one group's database (one match per rule, the first)."""
+        batch, text, chain = item
         hits = batch.hits(slot, gi)
         if not hits:
             return

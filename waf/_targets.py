@@ -260,6 +260,9 @@ class _Collector:
 
 
 _BIG = float(2**63)
+# The decimal numerals below 1024, made once: array indexes in places, small integers as values. A
+# beacon's arrays and counters are mostly small: one string each, shared (its hash made once).
+_NUMERALS = tuple(map(str, range(1024)))
 
 
 def load_json(text: str, exact: bool = False) -> object:
@@ -350,6 +353,9 @@ def _add_object(out: _Collector, doc: dict[str, Any], base: str, depth: int, big
         elif t is list:
             if depth < MAX_JSON_DEPTH:
                 _add_array(out, v, name + ".", depth + 1, big)
+        elif t is int:
+            keys.append(("arg", _NUMERALS[v] if 0 <= v < 1024 else str(v)))
+            locs.append(name)
         elif v is not None:
             if t is float and (v >= big or v <= -big):
                 raise _BigNumber
@@ -360,27 +366,31 @@ def _add_object(out: _Collector, doc: dict[str, Any], base: str, depth: int, big
 def _add_array(out: _Collector, doc: list[Any], base: str, depth: int, big: float) -> None:
     """The items of an array, at `base` + their index (see `_add_object`)."""
     keys, locs = out.keys, out.locs
-    for i, v in enumerate(doc):
+    indexes = _NUMERALS if len(doc) <= len(_NUMERALS) else map(str, range(len(doc)))
+    for v, i in zip(doc, indexes, strict=False):  # (the numerals may outnumber the items)
         t = type(v)
         if t is str:
             if not v:
                 continue
             if len(v) < OPAQUE_MIN:
                 keys.append(("arg", v))
-                locs.append(f"{base}{i}")
+                locs.append(base + i)
             else:
-                out.add_leaf(f"{base}{i}", v)
+                out.add_leaf(base + i, v)
         elif t is dict:
             if depth < MAX_JSON_DEPTH:
-                _add_object(out, v, f"{base}{i}.", depth + 1, big)
+                _add_object(out, v, base + i + ".", depth + 1, big)
         elif t is list:
             if depth < MAX_JSON_DEPTH:
-                _add_array(out, v, f"{base}{i}.", depth + 1, big)
+                _add_array(out, v, base + i + ".", depth + 1, big)
+        elif t is int:
+            keys.append(("arg", _NUMERALS[v] if 0 <= v < 1024 else str(v)))
+            locs.append(base + i)
         elif v is not None:
             if t is float and (v >= big or v <= -big):
                 raise _BigNumber
             keys.append(("arg", ("true" if v else "false") if t is bool else str(v)))
-            locs.append(f"{base}{i}")
+            locs.append(base + i)
 
 
 def _firsts(keys: list[tuple[str, str]], locs: list[str]) -> dict[tuple[str, str], str]:

@@ -292,3 +292,13 @@ def test_json_after_a_document_is_read_as_before(docs: list[tuple[str, str]], le
     said so: the result is what orjson-then-json returned."""
     text = lead + "".join(doc + sep for doc, sep in docs)
     assert repr(load_json(text)) == repr(load_json_plain(text))
+
+
+def test_long_arrays_and_numbers_at_the_numerals_edge() -> None:
+    """Indexes and small integers come from a table of numerals below 1024; past it, made as before."""
+    doc = {"a": [1023, 1024, -1, 0, True, 2**63 - 1, 1.0] + list(range(1020, 1040)) * 52}
+    req = Request.make("POST", "/", {"Content-Type": "application/json"}, json.dumps(doc))
+    parsed = extract(req)
+    body = [(k, loc) for k, loc in zip(parsed.seen_keys, parsed.seen_locs, strict=True) if loc.startswith("json:")]
+    assert body == walk_plain(doc, "json:", 0)
+    assert len(body) == 1 + 7 + 20 * 52 and body[-1] == (("arg", "1039"), "json:a.1046")
