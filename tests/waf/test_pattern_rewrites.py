@@ -101,8 +101,32 @@ def _texts(draw: st.DrawFn, rid: int) -> str:
     return text
 
 
+# Shapes where a rewrite spells a class out (`\w` as its 37 characters) or moves a bound: every
+# character at the marked place, on both sides of each bound.
+_SHAPES = [
+    "x'{}'y /", "x\"{}2345678\"y", "x'{}23456789'y", "ab${}de -c", "abcdefghijkl${}bcdefghijklmno -x", "a${}bcdefghijklmnop -x",
+    "abcdefghijklm${} -x", "w'\"{}'y -x", "w''{}\"\"y /", "{}\t{}  {}\n{}",
+]  # fmt: skip
+_CHARS = [chr(c) for c in range(32, 127)] + ["\t", "\n", "\x0b", "é"]
+
+
+@pytest.mark.parametrize("rid", sorted(DATA))
+def test_rewrite_matches_as_before_at_each_character(rid: int) -> None:
+    for shape in _SHAPES:
+        for c in _CHARS:
+            _same(rid, shape.replace("{}", c))
+
+
+# Words of every length around the bounds of the patterns' repeats (`\w{1,12}`, `\w{0,7}`), among the
+# characters the patterns read.
+_WORDS = st.text(alphabet="az9_Z", min_size=1, max_size=16)
+_MARKS = st.sampled_from([*"'\"`$ \t\n-/\\{}@:=;|&()<>.,#%", "${", "$@", "$IFS", "''", "'\"", "  "])
+_TOKENS = st.lists(st.one_of(_WORDS, _MARKS), max_size=12).map("".join)
+
+
 @pytest.mark.parametrize("rid", sorted(DATA))
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_rewrite_matches_as_before(rid: int, data: st.DataObject) -> None:
     _same(rid, data.draw(_texts(rid)))
+    _same(rid, data.draw(_TOKENS))
