@@ -137,6 +137,22 @@ def _word_letter(word: str, text: str, end: int) -> str:
     return ("F" if word in _SQL_FUNCTIONS else "f") if end < n and text[end] == "(" else "n"
 
 
+_QUOTES = frozenset("'\"`")
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _number(text: str, i: int, out: list[str]) -> int:
+    """Append the number token starting at `text[i]` (a digit, or `.` before one) to `out`; its end."""
+    m = _NUM.match(text, i)
+    i = m.end() if m else i + 1
+    glued = _GLUED_LOGIC.match(text, i)  # 1or1=1: the number ends where a logic word starts
+    if glued is not None:
+        out.append("1&")
+        return glued.end()
+    out.append("1")
+    return _ALNUM_RUN.match(text, i).end()  # type: ignore[union-attr]
+
+
 def _tokens(text: str, context: str = "") -> str:
     """The fingerprint of the first MAX_TOKENS tokens of `text` (lowercased by the caller), read inside
     the application's `context` quote (empty: a number or bare context)."""
@@ -144,22 +160,10 @@ def _tokens(text: str, context: str = "") -> str:
     i, n = 0, len(text)
     while i < n and len(out) < MAX_TOKENS:
         c = text[i]
-        # (no branch below before the word's takes an ASCII letter, `_` or `$`: a fast path to it)
-        if c in _WORD_START and (m := _WORD.match(text, i)) is not None:
-            i = m.end()
-            out.append(_word_letter(m.group(), text, i))
-            continue
-        if c.isspace() or c in _NO_TOKEN:
-            i += 1
-            continue
-        if c in _PUNCTUATION:  # (no other branch takes these, nor a two-character operator starting so)
-            out.append(c)
-            i += 1
-            continue
-        if (c == ":" and text[i + 1 : i + 2] not in _AFTER_COLON) or (c == "." and not text[i + 1 : i + 2].isdigit()):
-            i += 1  # (JSON's `:`, a `.` before no digit: every branch below passes over them)
-            continue
-        if c in "'\"`":
+        # The commonest characters first (quotes, words, `/`, digits, JSON's `:` and `,`): each of
+        # these tests takes characters no test before it in the original order (the order of the
+        # branches from the word's on) takes, so testing them first reads the same tokens.
+        if c in _QUOTES:  # (only the string's branch takes a quote)
             end = i + 1
             while True:
                 end = text.find(c, end)
@@ -178,6 +182,28 @@ def _tokens(text: str, context: str = "") -> str:
             else:
                 out.append("s")
             i = end + 1
+            continue
+        # (no branch below before the word's takes an ASCII letter, `_` or `$`: a fast path to it)
+        if c in _WORD_START and (m := _WORD.match(text, i)) is not None:
+            i = m.end()
+            out.append(_word_letter(m.group(), text, i))
+            continue
+        if c == "/" and text[i + 1 : i + 2] != "*":  # (only the operators' branch takes it: `o`)
+            out.append("o")
+            i += 1
+            continue
+        if c in _ASCII_DIGITS:  # (only the number's branch takes a digit)
+            i = _number(text, i, out)
+            continue
+        if c.isspace() or c in _NO_TOKEN:
+            i += 1
+            continue
+        if c in _PUNCTUATION:  # (no other branch takes these, nor a two-character operator starting so)
+            out.append(c)
+            i += 1
+            continue
+        if (c == ":" and text[i + 1 : i + 2] not in _AFTER_COLON) or (c == "." and not text[i + 1 : i + 2].isdigit()):
+            i += 1  # (JSON's `:`, a `.` before no digit: every branch below passes over them)
             continue
         if c == "#" and i + 1 < n and (text[i + 1].isalnum() or text[i + 1] in "_/#'\"`"):
             # `'#box_3f'`, `'#fff'`, `'#/route'`, `"#"`, `"### Title"`: a CSS selector, a color, a hash
@@ -210,15 +236,7 @@ def _tokens(text: str, context: str = "") -> str:
             i += 1  # a negative number (`union select -1`, `id=-1 or`): the sign is no operator
             continue
         if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
-            m = _NUM.match(text, i)
-            i = m.end() if m else i + 1
-            glued = _GLUED_LOGIC.match(text, i)  # 1or1=1: the number ends where a logic word starts
-            if glued is not None:
-                out.append("1&")
-                i = glued.end()
-                continue
-            i = _ALNUM_RUN.match(text, i).end()  # type: ignore[union-attr]
-            out.append("1")
+            i = _number(text, i, out)
             continue
         if c == "@":
             j = _VARIABLE_REST.match(text, i + 1).end()  # type: ignore[union-attr]
@@ -301,22 +319,26 @@ def _injection(text: str) -> bool:
 # for it in C; one that starts with a character class or an alternation tries every blank (3x slower).
 _SELF_EQUAL_OPERANDS = r"\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])"
 _SELF_EQUAL_AT_START = re.compile(r"(?:or|and|xor|\|\||&&)" + _SELF_EQUAL_OPERANDS)
-_SELF_EQUAL_AFTER = tuple(  # (each word, tested with `in` first: a C scan faster still than the regex's)
-    (word, re.compile(re.escape(word) + r"(?<=[\s'\")]" + re.escape(word) + ")" + _SELF_EQUAL_OPERANDS))
-    for word in ("or", "and", "xor", "||", "&&")
+# `xor` holds `or`: one search finds both, at the `or`, looking behind for either word's start (a scan
+# of the text fewer); `and` has its own; `||` and `&&` are rare: a C scan for them first.
+_SELF_EQUAL_AFTER_OR = re.compile(r"or(?:(?<=[\s'\")]or)|(?<=[\s'\")]xor))" + _SELF_EQUAL_OPERANDS)
+_SELF_EQUAL_AFTER_AND = re.compile(r"and(?<=[\s'\")]and)" + _SELF_EQUAL_OPERANDS)
+_SELF_EQUAL_AFTER_RARE = tuple(
+    (word, re.compile(re.escape(word) + r"(?<=[\s'\")]" + re.escape(word) + ")" + _SELF_EQUAL_OPERANDS)) for word in ("||", "&&")
 )
 
 
 def _self_equal(text: str) -> bool:
     r"""`(?:^|[\s'")])(?:or|and|xor|\|\||&&)` + _SELF_EQUAL_OPERANDS found in `text`. Every match holds
-    `=` (of `=` or `<=>`) or `like`, and a logic word (`or`, `and`, `||`, `&&`; `xor` holds `or`): a text
-    without skips the scans."""
+    `=` (of `=` or `<=>`) or `like`: a text without skips the scans (a text without any logic word
+    fails every one of them)."""
     if "=" not in text and "like" not in text:
         return False
-    if "or" not in text and "and" not in text and "||" not in text and "&&" not in text:
-        return False
-    return _SELF_EQUAL_AT_START.match(text) is not None or any(
-        word in text and p.search(text) is not None for word, p in _SELF_EQUAL_AFTER
+    return (
+        _SELF_EQUAL_AT_START.match(text) is not None
+        or _SELF_EQUAL_AFTER_OR.search(text) is not None
+        or _SELF_EQUAL_AFTER_AND.search(text) is not None
+        or any(word in text and p.search(text) is not None for word, p in _SELF_EQUAL_AFTER_RARE)
     )
 
 
@@ -351,6 +373,21 @@ def is_sqli(value: str) -> bool:
         return True
     # Keywords split by comments (`1 uni/**/on select`) for back ends or filters that drop comments.
     if "/*" in text and len(text) <= MAX_COMMENTED:
-        joined = _COMMENT.sub("", text)
-        return joined != text and _injection(joined)
+        joined = _without_comments(text)
+        return joined is not None and _injection(joined)
     return False
+
+
+def _without_comments(text: str) -> str | None:
+    """`_COMMENT.sub("", text)`, or None where it would leave `text` as it is (no comment closed).
+
+    By `str.find`: the regex's lazy `.*?` runs to the end of the text from every `/*` that no `*/`
+    closes (`https://*.example.com` in a CSP report: 0.2 ms on 1 KB). The regex matches at the first
+    `/*` whose `*/` follows it (from two characters on: `/*/` opens no comment), up to the first such
+    `*/`, and goes on after it; where none follows one `/*`, none follows a later one: no match is left."""
+    parts: list[str] = []
+    pos = 0
+    while (start := text.find("/*", pos)) >= 0 and (end := text.find("*/", start + 2)) >= 0:
+        parts.append(text[pos:start])
+        pos = end + 2
+    return "".join(parts) + text[pos:] if parts else None

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 
 from waf import _ldap, _shell, _sqli, _xss
 
+from . import detector_reference
+
 SQL_BITS = ["'", '"', "`", " ", "(", ")", "=", "<=>", " like ", "like", " or ", "or", "and", "xor", "||", "&&",
             "a", "a.b", "1", "x", "_", "é", "\t", "\n", "orx", "=a", "a=a"]  # fmt: skip
 sql_texts = st.lists(st.sampled_from(SQL_BITS) | st.text(max_size=3), max_size=16).map("".join)
@@ -138,7 +140,9 @@ def test_sql_fingerprints_are_the_reference_tokenizers() -> None:
 @given(st.text(alphabet="ab$'\"\\ /.-{}@;|\n", max_size=30))
 def test_obfuscation_candidates_are_the_word_runs_holding_a_splitting_sign(text: str) -> None:
     runs = [m.span() for m in _shell._OBF_WORD.finditer(text) if _shell._SPLITTING.search(m.group())]
-    assert [m.span() for m in _shell._OBF_SPLIT_WORD.finditer(text)] == runs
+    assert [m.span() for m in detector_reference._OBF_SPLIT_WORD.finditer(text)] == runs
+    assert sorted(_shell._split_word_runs(text)) == runs
+    assert _shell.is_obfuscated_command(text) == detector_reference.shell_is_obfuscated_command(text)
 
 
 @settings(max_examples=300)
@@ -149,3 +153,52 @@ def test_remembered_segment_commands_are_the_read_ones(parts: list[str]) -> None
     seg = _shell.Segment(";", "".join(parts))
     read = _shell._command(seg.words) if _shell._may_command(seg.text) else None
     assert _shell._segment_command(seg) == read and _shell._segment_command(seg) == read  # cold, then remembered
+
+
+SQL_TOKEN_BITS = [*SQL_BITS, "/", "/*", "*/", "//", "0", "12", "0x1f", ".5", ".", ":", "::", ":=", "#", "#a", "--", "-1", "-",
+                  "@", "@@v", "{", "[", "?", "\\", "٣", "²", ".²", "“", "union", "select", "1or1", "sleep(", "!=", "<>"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(SQL_TOKEN_BITS) | st.text(max_size=2), max_size=16).map("".join))
+def test_sql_tokens_with_the_commonest_characters_first_are_the_reference(text: str) -> None:
+    """Quotes, words, `/`, ASCII digits tested first in _tokens: the tokens of the original order."""
+    for quote in ("", "'", '"', "`"):
+        assert _sqli._tokens(quote + text, quote) == detector_reference.sql_tokens(quote + text, quote)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="/*ab \n", max_size=30))
+def test_sql_comments_dropped_by_find_are_the_regex_substitution(text: str) -> None:
+    joined = detector_reference.SQL_COMMENT.sub("", text)
+    assert _sqli._without_comments(text) == (joined if joined != text else None)
+
+
+SHELL_BITS = [";", "|", "||", "&", "&&", "`", "(", ")", "$(", "<(", ">(", "$", "<", ">", " ", "cat", " /etc/passwd", " -la", "at",
+              " u", "id", "x", "a b", "data:image/png", "|a|b|", "+---+", "?", "iconv", "\n", "echo", "dog", "'"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(SHELL_BITS) | st.text(max_size=2), max_size=14).map("".join))
+def test_shell_segments_split_in_c_and_read_once_are_the_reference(text: str) -> None:
+    """Segments by one regex split, each read once (remembered with both of its shell-like answers), and
+    the first command enough for is_command_injection: the loop over the segments it replaced."""
+    folded = _shell.fold(text)
+    assert [(s.opener, s.text) for s in _shell.segments(folded)] == [
+        (s.opener, s.text) for s in detector_reference.shell_segments(folded)
+    ]
+    found = detector_reference.shell_injected_commands(text)
+    assert _shell.injected_commands(text) == found
+    assert _shell.injected_commands(text, first_only=True) == found[:1]
+
+
+OBFUSCATION_BITS = ["c'a't", "w\\ho", "am'i", "$x", "${x}", "$@", "sh$xx", "cat", " ", ";", "'", '"', "\\", "$", "é", "/", "-c",
+                    "curl", "a.b", "{", "}", "|", "\n", "who"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(OBFUSCATION_BITS) | st.text(max_size=2), max_size=14).map("".join))
+def test_obfuscated_commands_found_from_the_signs_are_the_reference(text: str) -> None:
+    assert _shell.is_obfuscated_command(text) == detector_reference.shell_is_obfuscated_command(text)
+    low = text.lower()
+    assert sorted(_shell._split_word_runs(low)) == [m.span() for m in detector_reference._OBF_SPLIT_WORD.finditer(low)]

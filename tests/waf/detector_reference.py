@@ -1,0 +1,264 @@
+"""Reference copies of detector code as it was before a speed rewrite: the oracles of the equivalence tests
+in test_detector_speed.py (the code replaced, verbatim but for names; the module's constants are the
+detector's own)."""
+
+from __future__ import annotations
+
+import re
+
+from waf._shell import (
+    _AFTER_WORD,
+    _BEFORE_WORD,
+    _CALLED_NAME,
+    _CLEAN_WORD,
+    _DATA_URL_END,
+    _IFS,
+    _PARAM,
+    _PARAM_OPERATOR,
+    _SPLITTING,
+    _TABLE_ROW,
+    Segment,
+    _known,
+    _listed_word,
+    _segment_command,
+    _shell_like,
+    _single_token,
+    _unsplit,
+    command_name,
+    fold,
+)
+from waf._sqli import (
+    _AFTER_COLON,
+    _ALNUM_RUN,
+    _COMPARISONS2,
+    _GLUED_LOGIC,
+    _HASH_NAME_REST,
+    _NO_TOKEN,
+    _NUM,
+    _OPS2,
+    _PUNCTUATION,
+    _VARIABLE_REST,
+    _WORD,
+    _WORD_START,
+    MAX_TOKENS,
+    _word_letter,
+)
+
+SQL_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+
+
+def sql_tokens(text: str, context: str = "") -> str:
+    """The fingerprint of the first MAX_TOKENS tokens of `text` (lowercased by the caller), read inside
+    the application's `context` quote (empty: a number or bare context)."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n and len(out) < MAX_TOKENS:
+        c = text[i]
+        # (no branch below before the word's takes an ASCII letter, `_` or `$`: a fast path to it)
+        if c in _WORD_START and (m := _WORD.match(text, i)) is not None:
+            i = m.end()
+            out.append(_word_letter(m.group(), text, i))
+            continue
+        if c.isspace() or c in _NO_TOKEN:
+            i += 1
+            continue
+        if c in _PUNCTUATION:  # (no other branch takes these, nor a two-character operator starting so)
+            out.append(c)
+            i += 1
+            continue
+        if (c == ":" and text[i + 1 : i + 2] not in _AFTER_COLON) or (c == "." and not text[i + 1 : i + 2].isdigit()):
+            i += 1  # (JSON's `:`, a `.` before no digit: every branch below passes over them)
+            continue
+        if c in "'\"`":
+            end = i + 1
+            while True:
+                end = text.find(c, end)
+                if end < 0:
+                    end = n
+                    break
+                if end + 1 < n and text[end + 1] == c:  # doubled quote inside the string
+                    end += 2
+                    continue
+                break
+            # A string left open at the end is closed by the application's own quote (`admin' or '`)
+            # only when it is that quote; another kind stays open: prose ("`show w' and `show c'"). A
+            # string closed at the very end leaves the application's quote open: "x" and "y" is prose.
+            if end == n and context:  # `u`: left open for the application's quote to close
+                out.append("u" if c == context else "?")
+            else:
+                out.append("s")
+            i = end + 1
+            continue
+        if c == "#" and i + 1 < n and (text[i + 1].isalnum() or text[i + 1] in "_/#'\"`"):
+            # `'#box_3f'`, `'#fff'`, `'#/route'`, `"#"`, `"### Title"`: a CSS selector, a color, a hash
+            # route, a literal or a heading in quoted code, not a comment cutting the query (`admin'#`
+            # ends the value or a line there)
+            i = _HASH_NAME_REST.match(text, i + 1).end()  # type: ignore[union-attr]  # `*`: always matches
+            out.append("n")
+            continue
+        if c == "-" and text.startswith("--", i):
+            j = i + 2
+            while j < n and text[j] == "-":
+                j += 1
+            if j >= n or not (text[j].isalnum() or text[j] in "_'\"`${") or (text[j] in "'\"`" and j + 1 == n):
+                out.append("c")  # `--`, `-- -`, `--+`, `---`
+                break
+            out.append("o")  # `--format`, `-----BEGIN`, `"--"`: an option, a rule line, a literal (MySQL's `--x` is no comment)
+            i = j
+            continue
+        if c == "#":
+            out.append("c")
+            break
+        if c == "/" and text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            if end < 0:
+                out.append("c")
+                break
+            i = end + 2
+            continue
+        if c == "-" and i + 1 < n and text[i + 1].isdigit() and (not out or out[-1] in "&=o*(,;kLSUEx"):
+            i += 1  # a negative number (`union select -1`, `id=-1 or`): the sign is no operator
+            continue
+        if c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
+            m = _NUM.match(text, i)
+            i = m.end() if m else i + 1
+            glued = _GLUED_LOGIC.match(text, i)  # 1or1=1: the number ends where a logic word starts
+            if glued is not None:
+                out.append("1&")
+                i = glued.end()
+                continue
+            i = _ALNUM_RUN.match(text, i).end()  # type: ignore[union-attr]
+            out.append("1")
+            continue
+        if c == "@":
+            j = _VARIABLE_REST.match(text, i + 1).end()  # type: ignore[union-attr]
+            system = text.startswith("@@", i) and text[i + 2 : j].replace("_", "").isalpha()
+            out.append("V" if system else "v")  # @@version / @user_variable
+            i = j
+            continue
+        if c.isalpha() or c == "_" or c == "$":  # (a non-ASCII letter: _WORD starts with ASCII only)
+            m = _WORD.match(text, i)
+            word = m.group() if m else c
+            i = m.end() if m else i + 1
+            out.append(_word_letter(word, text, i))
+            continue
+        two = text[i : i + 2]
+        if two in ("&&", "||"):
+            out.append("&")
+            i += 2
+            continue
+        if text.startswith("<=>", i):
+            out.append("=")
+            i += 3
+            continue
+        if two in _COMPARISONS2 or two in _OPS2:
+            out.append("=" if two in _COMPARISONS2 else "o")
+            i += 2
+            continue
+        if c in "=<>":
+            out.append("=")
+        elif c == "*":
+            out.append("*")
+        elif c in "!+-/%^|&~":
+            out.append("o")
+        elif c in "(),;":
+            out.append(c)
+        elif c > "\x7f" and out:
+            # Typographic quotes, full-width commas and other non-ASCII signs are no SQL syntax: text
+            # around them ("sql注入的“and 1=1，and 1=2”") is prose, not a condition (junk before the first
+            # token is skipped: "‘ or 1=1 --").
+            out.append("?")
+        i += 1
+    return "".join(out)
+
+
+_SEP_CHARS = re.compile(r"[;|&`()]")
+
+
+def shell_segments(folded: str) -> list[Segment]:
+    """Split at `;`, `|`, `||`, `&&`, `&`, a backtick, `(`, `)`, `$(`, `<(`, `>(` (one character-class scan, then a look at the
+    neighbours: long texts have few of these)."""
+    out = [Segment("")]
+    pos = 0
+    skip_to = -1
+    for m in _SEP_CHARS.finditer(folded):
+        start = m.start()
+        if start < skip_to:
+            continue
+        c = folded[start]
+        end = start + 1
+        if c in "|&" and folded[end : end + 1] == c:
+            end += 1
+        elif c == "(" and start and folded[start - 1] in "$<>":
+            start -= 1
+        out[-1].text = folded[pos:start]
+        out.append(Segment(folded[start:end]))
+        pos = skip_to = end
+    out[-1].text = folded[pos:]
+    return out
+
+
+def shell_injected_commands(text: str) -> list[str]:
+    """The commands that stand in command position after a separator or inside a substitution, read as
+    an injection would be (see the module's docstring); empty for prose, lists, tables and blobs."""
+    folded = fold(text)
+    segs = shell_segments(folded)
+    found: list[str] = []
+    prev_cmd = False
+    for i, seg in enumerate(segs):
+        if i == 0:
+            # a value that starts as a command line (`cd /;...`), not as a sentence (`Ping me at 5; ...`)
+            cmd = _segment_command(seg)
+            prev_cmd = cmd is not None and _shell_like(cmd, broke_out=False)
+            continue
+        if seg.opener in (")", "("):
+            continue
+        if seg.opener == ";" and _DATA_URL_END.search(segs[i - 1].text):
+            continue  # `data:image/png;base64,...`: a MIME parameter, no separator
+        if i + 1 < len(segs) and segs[i + 1].opener == "(" and _CALLED_NAME.fullmatch(seg.text):
+            prev_cmd = False
+            continue  # `iconv(conv, ...)`: a function call in code
+        cmd = _segment_command(seg)  # (read only here: the segments skipped above never need it)
+        # (a backtick pair at the start is the substitution rule's, which reads markdown's code spans)
+        first_sep = (
+            i == 1 and seg.opener != "`" and _single_token(segs[0].text) and not (seg.opener == "&" and "?" in segs[0].text)
+        )
+        # (`$(cmd)` and `<(cmd)` are the substitution rule's: shell syntax wherever they stand)
+        broke_out = first_sep or prev_cmd
+        if first_sep and not prev_cmd and cmd is not None and _listed_word(cmd, segs[0].text):
+            broke_out = False  # `dog|cat`, `python|java`, `id;type;name`: a list of words, not a breakout
+        if first_sep and seg.opener == "|" and _TABLE_ROW.match(folded) is not None:  # (i == 1: once)
+            broke_out = False  # `| ID | Name |`: a markdown table's first row
+        if cmd is not None and _shell_like(cmd, broke_out):
+            found.append(cmd.name)
+            prev_cmd = True
+        else:
+            prev_cmd = cmd is not None and broke_out and seg.opener not in ("`",)
+    return found
+
+
+# The runs of _OBF_WORD that hold a quote, a backslash or a `$` (a run starts where the lookbehind finds
+# no run character; the lazy head stops at the first such sign, the greedy tail runs to the run's end).
+_OBF_SPLIT_WORD = re.compile(r"(?<![\w$@{}'\"\\/.-])[\w$@{}'\"\\/.-]*?['\"\\$][\w$@{}'\"\\/.-]*")
+
+
+def shell_is_obfuscated_command(text: str) -> bool:
+    """A command word split by quotes, backslashes or empty expansions that folds into a known command
+    (`w'h'o'am'i`, `c\\a\\t`, `c${x}url`, `sh$XX -c`), or $IFS standing for a space (rule 232109).
+    Opaque tokens with a `$` inside (`...KdVJO2$peQt...`) fold into no command and pass."""
+    low = text.lower()
+    if _IFS.search(low):
+        return True
+    if _PARAM.search(low) and _PARAM_OPERATOR.search(low):
+        return True
+    for m in _OBF_SPLIT_WORD.finditer(low):
+        if m.start() and low[m.start() - 1] not in _BEFORE_WORD or low[m.end() : m.end() + 1] not in _AFTER_WORD:
+            continue  # a command word stands alone (start, space, separator), not inside a blob's run
+        word = m.group().strip("'\"\\")
+        if not _SPLITTING.search(word) or len(word) > 60:
+            continue  # quotes around a word (`"type"`) are no obfuscation; inside it (`t'y'pe`) they are
+        for cand in _unsplit(word):
+            name = command_name(cand) if _CLEAN_WORD.fullmatch(cand) else ""
+            if len(name) > 1 and _known(name):
+                return True
+    return False
