@@ -35,6 +35,7 @@ def _chr(code: int) -> str:
 _HEX2 = {a + b: chr(int(a + b, 16)) for a in "0123456789abcdefABCDEF" for b in "0123456789abcdefABCDEF"}
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 _NOT_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")  # a `%` that starts no %XX escape
+_ESCAPE = re.compile(r"%(?:[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})")  # one that starts one (%XX or %uXXXX)
 
 
 # Overlong UTF-8 (C0 AF for `/`, E0 80 AE for `.`): invalid, yet some decoders map them to ASCII.
@@ -59,6 +60,8 @@ def _pct_sub_all(value: str) -> str:
         # characters as Python escapes), the unicode_escape codec decodes them all in C.
         escaped = value.replace("\\", "\\\\").replace("%", "\\x").encode("latin-1", "backslashreplace")
         return escaped.decode("unicode_escape")
+    if _ESCAPE.search(value) is None:  # no escape at all (a decoded text's own `%` signs): nothing to split
+        return value
     parts = value.split("%")
     out = [parts[0]]
     hex2 = _HEX2
