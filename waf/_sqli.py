@@ -320,11 +320,11 @@ def _injection(text: str) -> bool:
 _SELF_EQUAL_OPERANDS = r"\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])"
 _SELF_EQUAL_AT_START = re.compile(r"(?:or|and|xor|\|\||&&)" + _SELF_EQUAL_OPERANDS)
 # `xor` holds `or`: one search finds both, at the `or`, looking behind for either word's start (a scan
-# of the text fewer); `and` has its own; `||` and `&&` are rare: a C scan for them first.
+# of the text fewer); `and` has its own; `||` and `&&` are rare: a memchr for `|` or `&` first.
 _SELF_EQUAL_AFTER_OR = re.compile(r"or(?:(?<=[\s'\")]or)|(?<=[\s'\")]xor))" + _SELF_EQUAL_OPERANDS)
 _SELF_EQUAL_AFTER_AND = re.compile(r"and(?<=[\s'\")]and)" + _SELF_EQUAL_OPERANDS)
 _SELF_EQUAL_AFTER_RARE = tuple(
-    (word, re.compile(re.escape(word) + r"(?<=[\s'\")]" + re.escape(word) + ")" + _SELF_EQUAL_OPERANDS)) for word in ("||", "&&")
+    (word[0], re.compile(re.escape(word) + r"(?<=[\s'\")]" + re.escape(word) + ")" + _SELF_EQUAL_OPERANDS)) for word in ("||", "&&")
 )
 
 
@@ -338,7 +338,7 @@ def _self_equal(text: str) -> bool:
         _SELF_EQUAL_AT_START.match(text) is not None
         or _SELF_EQUAL_AFTER_OR.search(text) is not None
         or _SELF_EQUAL_AFTER_AND.search(text) is not None
-        or any(word in text and p.search(text) is not None for word, p in _SELF_EQUAL_AFTER_RARE)
+        or any(sign in text and p.search(text) is not None for sign, p in _SELF_EQUAL_AFTER_RARE)
     )
 
 
@@ -369,11 +369,13 @@ def is_sqli(value: str) -> bool:
     text = value.lower()
     if _injection(text):
         return True
-    if _QUOTE_ARITHMETIC.fullmatch(text) or _self_equal(text) or ("0x" in text and _hex_sql(text)):
+    # (Each scan below is led by a one-character test, `in` by memchr: a two-character `in` costs as
+    # much as lowering the text, more than the regex's own search for its literal start.)
+    if _QUOTE_ARITHMETIC.fullmatch(text) or _self_equal(text) or ("x" in text and _hex_sql(text)):
         return True
     # Keywords split by comments (`1 uni/**/on select`) for back ends or filters that drop comments.
-    if "/*" in text and len(text) <= MAX_COMMENTED:
-        joined = _without_comments(text)
+    if len(text) <= MAX_COMMENTED and "*" in text:
+        joined = _without_comments(text)  # (None without a `/*`)
         return joined is not None and _injection(joined)
     return False
 
