@@ -300,8 +300,35 @@ def _contexts(text: str) -> list[tuple[str, str]]:
 _NEEDED = frozenset("&cUSExVkF")
 
 
+# The bare context of a value that opens with MAX_TOKENS tokens of JSON data: strings in double quotes,
+# commas, numbers and true/false/null, between blanks, braces, brackets and colons. The tokenizer reads
+# them so, one by one: blanks and `{}[]` make no token, nor a `:` before no `:` or `=`; a `"` string
+# ends at the first `"` no other `"` doubles (the regex's string, unrolled: a shorter one would end
+# before a `"` that is doubled, which `(?!")` refuses), an `s` in the bare context; `,` is its own
+# token; ASCII digits, a fraction, an exponent (lowercased), then a blank, `,`, `]` or `}` are what
+# _NUM reads (`0x` needs an `x`; a Unicode digit after the run fails the regex), with no logic word
+# glued on and nothing for `\w*`: a `1`; true/false/null before the same are whole words, a `1` each.
+# Nothing else can start a token between them (a skip gives back no character a token starts with).
+# So the fingerprint is of `s`, `,` and `1` alone, no _NEEDED letter: the context is skipped untokenized.
+_JSON_DATA_PREFIX = re.compile(
+    r"(?:(?:[\s{}\[\]]|:(?![:=]))*"
+    r'(?:"[^"]*(?:""[^"]*)*"(?!")|,|(?:[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|true|false|null)(?=[\s,\]}])))'
+    + "{" + str(MAX_TOKENS) + "}"
+)
+
+
 def _injection(text: str) -> bool:
-    for quote, fp in _contexts(text):
+    """Any context's fingerprint of an injection's shape (each tokenized only when the ones before
+    it are not: the same answer)."""
+    for quote in ("", "'", '"', "`"):
+        if quote:
+            if quote not in text:
+                continue
+            fp = _tokens(quote + text, quote)
+        elif _JSON_DATA_PREFIX.match(text):
+            continue  # (no _NEEDED letter: see _JSON_DATA_PREFIX)
+        else:
+            fp = _tokens(text)
         if _NEEDED.isdisjoint(fp):
             continue
         if quote == "`":
@@ -324,7 +351,8 @@ _SELF_EQUAL_AT_START = re.compile(r"(?:or|and|xor|\|\||&&)" + _SELF_EQUAL_OPERAN
 _SELF_EQUAL_AFTER_OR = re.compile(r"or(?:(?<=[\s'\")]or)|(?<=[\s'\")]xor))" + _SELF_EQUAL_OPERANDS)
 _SELF_EQUAL_AFTER_AND = re.compile(r"and(?<=[\s'\")]and)" + _SELF_EQUAL_OPERANDS)
 _SELF_EQUAL_AFTER_RARE = tuple(
-    (word[0], re.compile(re.escape(word) + r"(?<=[\s'\")]" + re.escape(word) + ")" + _SELF_EQUAL_OPERANDS)) for word in ("||", "&&")
+    (word[0], re.compile(re.escape(word) + r"(?<=[\s'\")]" + re.escape(word) + ")" + _SELF_EQUAL_OPERANDS))
+    for word in ("||", "&&")
 )
 
 

@@ -30,17 +30,22 @@ from waf._shell import (
 from waf._sqli import (
     _AFTER_COLON,
     _ALNUM_RUN,
+    _BACKTICK_SHAPES,
     _COMPARISONS2,
     _GLUED_LOGIC,
     _HASH_NAME_REST,
+    _NEEDED,
     _NO_TOKEN,
     _NUM,
     _OPS2,
     _PUNCTUATION,
+    _QUOTED_SHAPES,
+    _SHAPES,
     _VARIABLE_REST,
     _WORD,
     _WORD_START,
     MAX_TOKENS,
+    _contexts,
     _word_letter,
 )
 
@@ -261,4 +266,16 @@ def shell_is_obfuscated_command(text: str) -> bool:
             name = command_name(cand) if _CLEAN_WORD.fullmatch(cand) else ""
             if len(name) > 1 and _known(name):
                 return True
+    return False
+
+
+def sql_injection(text: str) -> bool:
+    for quote, fp in _contexts(text):
+        if _NEEDED.isdisjoint(fp):
+            continue
+        if quote == "`":
+            if _BACKTICK_SHAPES.search(fp):
+                return True
+        elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
+            return True
     return False

@@ -202,3 +202,17 @@ def test_obfuscated_commands_found_from_the_signs_are_the_reference(text: str) -
     assert _shell.is_obfuscated_command(text) == detector_reference.shell_is_obfuscated_command(text)
     low = text.lower()
     assert sorted(_shell._split_word_runs(low)) == [m.span() for m in detector_reference._OBF_SPLIT_WORD.finditer(low)]
+
+
+JSON_BITS = ["{", "}", "[", "]", ":", "::", ":=", ",", '"a"', '""', '"', "1", "1.5", "1.", "1e5", "1e", "0x1", "-1", "true", "false",
+             "null", "nulls", " ", "\n", "or", "and", "٣", "e", ".", "'", "`", "union select", '"x\' or 1=1--"']  # fmt: skip
+
+
+@settings(max_examples=600)
+@given(st.lists(st.sampled_from(JSON_BITS) | st.text(max_size=2), min_size=8, max_size=40).map("".join))
+def test_sql_bare_contexts_skipped_as_json_data_are_the_reference(text: str) -> None:
+    """A bare context opening with JSON data is skipped: its fingerprint holds `s`, `,` and `1` alone."""
+    if _sqli._JSON_DATA_PREFIX.match(text):
+        fp = _sqli._tokens(text)
+        assert len(fp) == _sqli.MAX_TOKENS and set(fp) <= set("s,1")
+    assert _sqli._injection(text) == detector_reference.sql_injection(text)
