@@ -279,3 +279,19 @@ def sql_injection(text: str) -> bool:
         elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
             return True
     return False
+
+
+# The glob rule's words, led by an alternation (every position tried).
+GLOB_WORD = re.compile(r"(?:^|(?<=[\s;|&=(`]))/[^\s;|&`()<>'\"]*")
+
+
+# The substitution rule's openers, with one alternative led by a class (every position tried).
+SUBST = re.compile(r"\$\(\(|\$\(|[<>]\(|`|\$\{|\$\[")
+
+
+def ldap_value_end(text: str, i: int) -> int:
+    """The end of an LDAP assertion value, read a character at a time."""
+    n = len(text)
+    while i < n and text[i] not in "()\0":
+        i += 1
+    return i

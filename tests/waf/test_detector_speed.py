@@ -216,3 +216,22 @@ def test_sql_bare_contexts_skipped_as_json_data_are_the_reference(text: str) -> 
         fp = _sqli._tokens(text)
         assert len(fp) == _sqli.MAX_TOKENS and set(fp) <= set("s,1")
     assert _sqli._injection(text) == detector_reference.sql_injection(text)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="/ ;|&=(`a?*[]\n\t'\"<>é)x\u00a0", max_size=20))
+def test_glob_words_led_by_their_slash_are_the_reference(text: str) -> None:
+    assert [m.span() for m in _shell._GLOB_WORD.finditer(text)] == [m.span() for m in detector_reference.GLOB_WORD.finditer(text)]
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="$(<>`{[ab)", max_size=20))
+def test_substitution_openers_led_by_literals_are_the_reference(text: str) -> None:
+    assert [m.span() for m in _shell._SUBST.finditer(text)] == [m.span() for m in detector_reference.SUBST.finditer(text)]
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="()\0ab=*\\é", max_size=16), st.integers(0, 16))
+def test_ldap_value_end_in_c_is_the_loop(text: str, i: int) -> None:
+    i = min(i, len(text))  # (an operator's end: never past the text)
+    assert _ldap._value_end(text, i) == detector_reference.ldap_value_end(text, i)
