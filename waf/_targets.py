@@ -477,10 +477,11 @@ def _parse_multipart(data: bytes, boundary: str, out: _Collector) -> None:
             out.add("filename", f"multipart:{name}", filename)
             out.add("arg_name", f"multipart:{name}", name)
             continue
-        if sniff(content) is BodyKind.BINARY:  # (its first 4 KB)
-            out.add("arg_name", f"multipart:{name}", name)  # a binary part: its name only
-            continue
-        out.add_arg("multipart", name, content.decode("utf-8", "surrogateescape"))
+        ascii_text = content.decode("ascii") if content.isascii() else None
+        if not (ascii_text is not None and ascii_text.isprintable()) and sniff(content) is BodyKind.BINARY:
+            out.add("arg_name", f"multipart:{name}", name)  # a binary part (its first 4 KB): its name only
+            continue  # (printable ASCII never is one: told first, in C, as most fields are)
+        out.add_arg("multipart", name, content.decode("utf-8", "surrogateescape") if ascii_text is None else ascii_text)
 
 
 PartHead = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
