@@ -295,3 +295,12 @@ def ldap_value_end(text: str, i: int) -> int:
     while i < n and text[i] not in "()\0":
         i += 1
     return i
+
+
+# The NoSQL rule's shell calls, led by a word boundary (every position tried).
+DB_CALL = re.compile(
+    r"\bdb\s*\.\s*(?:\w+\s*\.\s*)?(?:find|findone|insert|insertone|insertmany|drop|remove|update|updateone|"
+    r"updatemany|deleteone|deletemany|mapreduce|aggregate|getcollection|getcollectionnames|dropdatabase|eval|"
+    r"createuser|runcommand|adminommand)\s*\(",
+    re.I,
+)

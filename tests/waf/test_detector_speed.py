@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from waf import _ldap, _shell, _sqli, _xss
+from waf import _ldap, _nosql, _shell, _sqli, _xss
 
 from . import detector_reference
 
@@ -235,3 +235,10 @@ def test_substitution_openers_led_by_literals_are_the_reference(text: str) -> No
 def test_ldap_value_end_in_c_is_the_loop(text: str, i: int) -> None:
     i = min(i, len(text))  # (an operator's end: never past the text)
     assert _ldap._value_end(text, i) == detector_reference.ldap_value_end(text, i)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(["db", "DB", "Db", ".", " ", "x", "find", "(", "_", "é", "a.", "1", "K", "ſ", "users"]), max_size=10).map("".join))
+def test_nosql_db_calls_led_by_the_literal_are_the_reference(text: str) -> None:
+    a, b = _nosql._DB_CALL.search(text), detector_reference.DB_CALL.search(text)
+    assert (a and a.span()) == (b and b.span())
