@@ -257,6 +257,7 @@ def cmdline(value: str) -> str:
 
 
 _PATH_PARAMS = re.compile(r";[^/]*")  # a segment's `;params`, up to the next `/`
+_SLASHES = re.compile("//+")
 
 
 def normalize_path(path: str) -> str:
@@ -271,8 +272,8 @@ def normalize_path(path: str) -> str:
         slashed = _PATH_PARAMS.sub("", slashed)
     wrapped = f"/{slashed}/"  # (each segment between two slashes)
     if "/./" not in wrapped and "/../" not in wrapped:  # no segment to resolve: only runs of `/` to collapse
-        while "//" in slashed:
-            slashed = slashed.replace("//", "/")
+        if "//" in slashed:
+            slashed = _SLASHES.sub("/", slashed)  # (one pass: `replace` in a loop took one per doubling)
         return "/" + slashed.strip("/")
     segs: list[str] = []
     for seg in slashed.split("/"):
