@@ -55,32 +55,37 @@ def _shared(arg: str | None) -> Path:
     return beside if beside.exists() else Path("/work/shared")
 
 
-def long_values(shared: Path, min_len: int) -> list[str]:
+def long_values(shared: Path, min_len: int) -> list[tuple[str, str]]:
+    """(kind, value) of every value longer than `min_len` in the clean corpus."""
     out = []
     for p in load_clean(shared / "waf" / "clean-browsing.jsonl.gz"):
         headers = [(k, v) for k, v in p.headers if k.lower() != "content-length"]
         if p.body:
             headers.append(("Content-Length", str(len(p.body))))
-        for _kind, value in extract(Request.make(p.method, p.target, headers, p.body), BodyBudget()).keys:
+        for kind, value in extract(Request.make(p.method, p.target, headers, p.body), BodyBudget()).keys:
             if len(value) > min_len:
-                out.append(value)
+                out.append((kind, value))
     return out
 
 
-def view_texts(engine: Engine, values: list[str]) -> dict[str, list[bytes]]:
-    """Per view database: the bytes it scans for `values` (the merged one takes the plain values)."""
-    out: dict[str, list[bytes]] = {vdb.view: [] for vdb in engine._all_dbs}
-    for v in values:
+def db_texts(engine: Engine, values: list[tuple[str, str]]) -> dict[str, tuple[E._ViewDB, list[bytes]]]:
+    """Per database the engine scans long values with (a view's, or its narrow one for the value's kind,
+    see `_narrow_dbs`; the merged one takes the plain values): its name and the bytes it scans."""
+    narrow = getattr(engine, "_narrow", {})
+    out: dict[str, tuple[E._ViewDB, list[bytes]]] = {}
+    for kind, v in values:
         cache: dict[str, str] = {}
-        plain = E._plain(v)
-        for vdb in engine._dbs:
-            if plain and vdb.view in E._MERGEABLE:
+        plain = E._plain(v) and engine._merged is not None
+        views = [engine._merged, *engine._unmerged] if plain else engine._dbs
+        for vdb in views:
+            if vdb is None or kind not in vdb.kinds:
                 continue
-            text = E._view(vdb.view, v, cache)
-            if text:
-                out[vdb.view].append(E._encode(text))
-        if plain and engine._merged is not None:
-            out["merged"].append(E._encode(v))
+            text = v if vdb.view == "merged" else E._view(vdb.view, v, cache)
+            if not text:
+                continue
+            db = narrow.get((vdb, kind), vdb)
+            name = vdb.view if db is vdb else f"{vdb.view}/{kind}"
+            out.setdefault(name, (db, []))[1].append(E._encode(text))
     return out
 
 
@@ -121,32 +126,29 @@ def main(argv: list[str] | None = None) -> int:
         rules = [dataclasses.replace(r, pattern=patch[r.id]) if r.id in patch else r for r in rules]
     engine = Engine(EngineConfig(), rules=rules)
     values = long_values(_shared(args.shared), args.min_len)
-    texts = view_texts(engine, values)
+    dbs = db_texts(engine, values)
     timed = _timer(args.reps)
     print(
-        f"{len(values)} values longer than {args.min_len} characters, {sum(map(len, values)) / 1e6:.1f} MB; thread CPU, best of {args.reps}"
+        f"{len(values)} values longer than {args.min_len} characters, {sum(len(v) for _, v in values) / 1e6:.1f} MB; thread CPU, best of {args.reps}"
     )
 
     total = 0.0
     rows = []
-    for vdb in engine._all_dbs:
-        data = texts[vdb.view]
+    for name, (vdb, data) in sorted(dbs.items()):
         size = sum(map(len, data))
-        if not data:
-            continue
         base = timed(_one(dataclasses.replace(vdb.rules[0], pattern=BLANK)), data)
         for gi, group in enumerate(vdb.groups):
             us = timed(group.db, data)
             total += us
             print(
-                f"group {vdb.view:8s} {gi}: {len(group.rules):2d} rules {us / 1e3:8.2f} ms {size / us:7.0f} MB/s over {len(data)} texts, {size / 1e6:.1f} MB"
+                f"group {name:16s} {gi}: {len(group.rules):2d} rules {us / 1e3:8.2f} ms {size / us:7.0f} MB/s over {len(data)} texts, {size / 1e6:.1f} MB"
             )
             for r in group.rules:
                 own = max(timed(_one(r), data) - base, 0.0)
                 marginal = None
                 if args.marginal:
                     marginal = us - timed(E._compile([x for x in group.rules if x is not r]), data)
-                rows.append((own, marginal, vdb.view, r, size))
+                rows.append((own, marginal, name, r, size))
     print(f"all groups: {total / 1e3:.2f} ms")
     rows.sort(key=lambda row: -row[0])
     print(
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     for own, marginal, view, r, size in rows[: args.top]:
         speed = f"{size / own:8.0f} MB/s" if own > 0 else "       - MB/s"
         extra = f"  marginal {marginal / 1e3:7.2f} ms" if marginal is not None else ""
-        print(f"{own / 1e3:8.2f} ms {speed}  {view:8s} {r.id}{extra}  {r.pattern[:70]}")
+        print(f"{own / 1e3:8.2f} ms {speed}  {view:16s} {r.id}{extra}  {r.pattern[:70]}")
     return 0
 
 

@@ -35,6 +35,7 @@ def _chr(code: int) -> str:
 _HEX2 = {a + b: chr(int(a + b, 16)) for a in "0123456789abcdefABCDEF" for b in "0123456789abcdefABCDEF"}
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
 _NOT_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")  # a `%` that starts no %XX escape
+_ESCAPE = re.compile(r"%(?:[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})")  # one that starts one (%XX or %uXXXX)
 
 
 # Overlong UTF-8 (C0 AF for `/`, E0 80 AE for `.`): invalid, yet some decoders map them to ASCII.
@@ -59,6 +60,8 @@ def _pct_sub_all(value: str) -> str:
         # characters as Python escapes), the unicode_escape codec decodes them all in C.
         escaped = value.replace("\\", "\\\\").replace("%", "\\x").encode("latin-1", "backslashreplace")
         return escaped.decode("unicode_escape")
+    if _ESCAPE.search(value) is None:  # no escape at all (a decoded text's own `%` signs): nothing to split
+        return value
     parts = value.split("%")
     out = [parts[0]]
     hex2 = _HEX2
@@ -257,6 +260,7 @@ def cmdline(value: str) -> str:
 
 
 _PATH_PARAMS = re.compile(r";[^/]*")  # a segment's `;params`, up to the next `/`
+_SLASHES = re.compile("//+")
 
 
 def normalize_path(path: str) -> str:
@@ -271,8 +275,8 @@ def normalize_path(path: str) -> str:
         slashed = _PATH_PARAMS.sub("", slashed)
     wrapped = f"/{slashed}/"  # (each segment between two slashes)
     if "/./" not in wrapped and "/../" not in wrapped:  # no segment to resolve: only runs of `/` to collapse
-        while "//" in slashed:
-            slashed = slashed.replace("//", "/")
+        if "//" in slashed:
+            slashed = _SLASHES.sub("/", slashed)  # (one pass: `replace` in a loop took one per doubling)
         return "/" + slashed.strip("/")
     segs: list[str] = []
     for seg in slashed.split("/"):
@@ -348,12 +352,18 @@ def _short_is_text(v: str, s: str, raw: bytes, text: str) -> bool:
     return all(" " <= c <= "~" for c in text) and marks >= (2 if len(text) <= 5 else 1)
 
 
+_ASCII_TEXT = bytes(range(0x20, 0x7F)) + b"\r\n\t"  # the ASCII characters `str.isprintable` passes, and line breaks and tabs
+
+
 def _mostly_printable(text: str) -> bool:
     """95% printable; or, from 10 characters, printable ASCII behind up to two stray bytes in its first
     three (a control byte, or a curly quote read as Latin-1, in front of an injection). Never a NUL:
     binary data is full of them; and random bytes are almost never ASCII but for their start."""
     n = len(text)
-    bad = sum(1 for c in text if not (c.isprintable() or c in "\r\n\t"))
+    if text.isascii():  # (the common case, counted in C: what deleting the printable bytes leaves)
+        bad = len(text.encode("ascii").translate(None, _ASCII_TEXT))
+    else:
+        bad = sum(1 for c in text if not (c.isprintable() or c in "\r\n\t"))
     if bad <= n // 20:
         return True
     if n < 10 or bad > 2 or "\0" in text:

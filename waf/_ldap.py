@@ -55,10 +55,11 @@ class _Filter:
 
 def _value_end(text: str, i: int) -> int:
     """The end of an assertion value: up to an unescaped `(` or `)` (`\\29` is an escape)."""
-    n = len(text)
-    while i < n and text[i] not in "()\0":
-        i += 1
-    return i
+    return _VALUE.match(text, i).end()  # type: ignore[union-attr]  # `*`: always matches
+
+
+# The characters of an assertion value, run over in C (a loop in Python read 50 ns a character).
+_VALUE = re.compile(r"[^()\x00]*")
 
 
 def parse(text: str, i: int, seen: _Filter, open_end: bool, depth: int = 0) -> int | None:

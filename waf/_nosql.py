@@ -58,8 +58,9 @@ _JS_AFTER = re.compile(
     re.I,
 )
 _LOOKBACK = 16  # spaces and a `)` between the string's quote and the separator
+# (Led by the literal `db`, its word boundary a lookbehind over it: `\bdb` before it tried every position.)
 _DB_CALL = re.compile(
-    r"\bdb\s*\.\s*(?:\w+\s*\.\s*)?(?:find|findone|insert|insertone|insertmany|drop|remove|update|updateone|"
+    r"db(?<!\wdb)\s*\.\s*(?:\w+\s*\.\s*)?(?:find|findone|insert|insertone|insertmany|drop|remove|update|updateone|"
     r"updatemany|deleteone|deletemany|mapreduce|aggregate|getcollection|getcollectionnames|dropdatabase|eval|"
     r"createuser|runcommand|adminommand)\s*\(",
     re.I,

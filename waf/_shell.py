@@ -98,8 +98,9 @@ def fold(text: str) -> str:
     t = text.lower()
     if "$" in t:
         t = _IFS.sub(" ", t)
-    t = _drop_quotes(t.replace("\\\n", ""))
-    if "$" in t or "``" in t:
+    # (one-character memchr tests first: a two-character `in` or `replace` scans slower)
+    t = _drop_quotes(t.replace("\\\n", "") if "\\" in t else t)
+    if "$" in t or ("`" in t and "``" in t):
         t = _EMPTY_EXPANSION.sub("", t)
     if "{" in t:
         t = _BRACE_LIST.sub(lambda m: " ".join(m.group(1).split(",")), t)
@@ -485,7 +486,9 @@ def is_command_injection(text: str) -> bool:
 
 # --- substitutions ----------------------------------------------------------------------------------------
 
-_SUBST = re.compile(r"\$\(\(|\$\(|[<>]\(|`|\$\{|\$\[")
+# (every alternative led by a literal: the regex looks for their first characters as a set; one led by
+# a class made it try every position)
+_SUBST = re.compile(r"\$\(\(|\$\(|<\(|>\(|`|\$\{|\$\[")
 _PARAM = re.compile(
     r"\$\{[!#]?(?:\w+|[@*#?$!-]|(?=:))(?:(?::?[-+=?]|[#%]{1,2}|//?|\^{1,2}|,{1,2}|:)[\w\s./:#%*?@~$!,+=^{}-]{0,60})?\}"
 )
@@ -611,7 +614,10 @@ def _unsplit(word: str) -> list[str]:
 
 # --- globs in absolute paths ------------------------------------------------------------------------
 
-_GLOB_WORD = re.compile(r"(?:^|(?<=[\s;|&=(`]))/[^\s;|&`()<>'\"]*")
+# A word that starts with `/` at the start or after a blank or `;|&=(` and a backtick. Led by the `/`
+# (a negative lookbehind over it and the character before: none at the start), so the regex looks for
+# `/` alone; led by `(?:^|(?<=...))` it tried every position, 10 ns a character on long values.
+_GLOB_WORD = re.compile(r"/(?<![^\s;|&=(`]/)[^\s;|&`()<>'\"]*")
 _ODD_BRACKET = re.compile(r"\[[^\]]*/[^\]]*\]|\[[!^][^\]/]{1,3}\]|\[\?\]")
 
 

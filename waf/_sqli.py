@@ -300,8 +300,35 @@ def _contexts(text: str) -> list[tuple[str, str]]:
 _NEEDED = frozenset("&cUSExVkF")
 
 
+# The bare context of a value that opens with MAX_TOKENS tokens of JSON data: strings in double quotes,
+# commas, numbers and true/false/null, between blanks, braces, brackets and colons. The tokenizer reads
+# them so, one by one: blanks and `{}[]` make no token, nor a `:` before no `:` or `=`; a `"` string
+# ends at the first `"` no other `"` doubles (the regex's string, unrolled: a shorter one would end
+# before a `"` that is doubled, which `(?!")` refuses), an `s` in the bare context; `,` is its own
+# token; ASCII digits, a fraction, an exponent (lowercased), then a blank, `,`, `]` or `}` are what
+# _NUM reads (`0x` needs an `x`; a Unicode digit after the run fails the regex), with no logic word
+# glued on and nothing for `\w*`: a `1`; true/false/null before the same are whole words, a `1` each.
+# Nothing else can start a token between them (a skip gives back no character a token starts with).
+# So the fingerprint is of `s`, `,` and `1` alone, no _NEEDED letter: the context is skipped untokenized.
+_JSON_DATA_PREFIX = re.compile(
+    r"(?:(?:[\s{}\[\]]|:(?![:=]))*"
+    r'(?:"[^"]*(?:""[^"]*)*"(?!")|,|(?:[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|true|false|null)(?=[\s,\]}])))'
+    + "{" + str(MAX_TOKENS) + "}"
+)
+
+
 def _injection(text: str) -> bool:
-    for quote, fp in _contexts(text):
+    """Any context's fingerprint of an injection's shape (each tokenized only when the ones before
+    it are not: the same answer)."""
+    for quote in ("", "'", '"', "`"):
+        if quote:
+            if quote not in text:
+                continue
+            fp = _tokens(quote + text, quote)
+        elif _JSON_DATA_PREFIX.match(text):
+            continue  # (no _NEEDED letter: see _JSON_DATA_PREFIX)
+        else:
+            fp = _tokens(text)
         if _NEEDED.isdisjoint(fp):
             continue
         if quote == "`":
@@ -320,11 +347,12 @@ def _injection(text: str) -> bool:
 _SELF_EQUAL_OPERANDS = r"\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])"
 _SELF_EQUAL_AT_START = re.compile(r"(?:or|and|xor|\|\||&&)" + _SELF_EQUAL_OPERANDS)
 # `xor` holds `or`: one search finds both, at the `or`, looking behind for either word's start (a scan
-# of the text fewer); `and` has its own; `||` and `&&` are rare: a C scan for them first.
+# of the text fewer); `and` has its own; `||` and `&&` are rare: a memchr for `|` or `&` first.
 _SELF_EQUAL_AFTER_OR = re.compile(r"or(?:(?<=[\s'\")]or)|(?<=[\s'\")]xor))" + _SELF_EQUAL_OPERANDS)
 _SELF_EQUAL_AFTER_AND = re.compile(r"and(?<=[\s'\")]and)" + _SELF_EQUAL_OPERANDS)
 _SELF_EQUAL_AFTER_RARE = tuple(
-    (word, re.compile(re.escape(word) + r"(?<=[\s'\")]" + re.escape(word) + ")" + _SELF_EQUAL_OPERANDS)) for word in ("||", "&&")
+    (word[0], re.compile(re.escape(word) + r"(?<=[\s'\")]" + re.escape(word) + ")" + _SELF_EQUAL_OPERANDS))
+    for word in ("||", "&&")
 )
 
 
@@ -338,7 +366,7 @@ def _self_equal(text: str) -> bool:
         _SELF_EQUAL_AT_START.match(text) is not None
         or _SELF_EQUAL_AFTER_OR.search(text) is not None
         or _SELF_EQUAL_AFTER_AND.search(text) is not None
-        or any(word in text and p.search(text) is not None for word, p in _SELF_EQUAL_AFTER_RARE)
+        or any(sign in text and p.search(text) is not None for sign, p in _SELF_EQUAL_AFTER_RARE)
     )
 
 
@@ -369,11 +397,13 @@ def is_sqli(value: str) -> bool:
     text = value.lower()
     if _injection(text):
         return True
-    if _QUOTE_ARITHMETIC.fullmatch(text) or _self_equal(text) or ("0x" in text and _hex_sql(text)):
+    # (Each scan below is led by a one-character test, `in` by memchr: a two-character `in` costs as
+    # much as lowering the text, more than the regex's own search for its literal start.)
+    if _QUOTE_ARITHMETIC.fullmatch(text) or _self_equal(text) or ("x" in text and _hex_sql(text)):
         return True
     # Keywords split by comments (`1 uni/**/on select`) for back ends or filters that drop comments.
-    if "/*" in text and len(text) <= MAX_COMMENTED:
-        joined = _without_comments(text)
+    if len(text) <= MAX_COMMENTED and "*" in text:
+        joined = _without_comments(text)  # (None without a `/*`)
         return joined is not None and _injection(joined)
     return False
 

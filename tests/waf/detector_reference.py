@@ -30,17 +30,22 @@ from waf._shell import (
 from waf._sqli import (
     _AFTER_COLON,
     _ALNUM_RUN,
+    _BACKTICK_SHAPES,
     _COMPARISONS2,
     _GLUED_LOGIC,
     _HASH_NAME_REST,
+    _NEEDED,
     _NO_TOKEN,
     _NUM,
     _OPS2,
     _PUNCTUATION,
+    _QUOTED_SHAPES,
+    _SHAPES,
     _VARIABLE_REST,
     _WORD,
     _WORD_START,
     MAX_TOKENS,
+    _contexts,
     _word_letter,
 )
 
@@ -262,3 +267,40 @@ def shell_is_obfuscated_command(text: str) -> bool:
             if len(name) > 1 and _known(name):
                 return True
     return False
+
+
+def sql_injection(text: str) -> bool:
+    for quote, fp in _contexts(text):
+        if _NEEDED.isdisjoint(fp):
+            continue
+        if quote == "`":
+            if _BACKTICK_SHAPES.search(fp):
+                return True
+        elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
+            return True
+    return False
+
+
+# The glob rule's words, led by an alternation (every position tried).
+GLOB_WORD = re.compile(r"(?:^|(?<=[\s;|&=(`]))/[^\s;|&`()<>'\"]*")
+
+
+# The substitution rule's openers, with one alternative led by a class (every position tried).
+SUBST = re.compile(r"\$\(\(|\$\(|[<>]\(|`|\$\{|\$\[")
+
+
+def ldap_value_end(text: str, i: int) -> int:
+    """The end of an LDAP assertion value, read a character at a time."""
+    n = len(text)
+    while i < n and text[i] not in "()\0":
+        i += 1
+    return i
+
+
+# The NoSQL rule's shell calls, led by a word boundary (every position tried).
+DB_CALL = re.compile(
+    r"\bdb\s*\.\s*(?:\w+\s*\.\s*)?(?:find|findone|insert|insertone|insertmany|drop|remove|update|updateone|"
+    r"updatemany|deleteone|deletemany|mapreduce|aggregate|getcollection|getcollectionnames|dropdatabase|eval|"
+    r"createuser|runcommand|adminommand)\s*\(",
+    re.I,
+)

@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from waf import _ldap, _shell, _sqli, _xss
+from waf import _ldap, _nosql, _shell, _sqli, _xss
 
 from . import detector_reference
 
@@ -202,3 +202,43 @@ def test_obfuscated_commands_found_from_the_signs_are_the_reference(text: str) -
     assert _shell.is_obfuscated_command(text) == detector_reference.shell_is_obfuscated_command(text)
     low = text.lower()
     assert sorted(_shell._split_word_runs(low)) == [m.span() for m in detector_reference._OBF_SPLIT_WORD.finditer(low)]
+
+
+JSON_BITS = ["{", "}", "[", "]", ":", "::", ":=", ",", '"a"', '""', '"', "1", "1.5", "1.", "1e5", "1e", "0x1", "-1", "true", "false",
+             "null", "nulls", " ", "\n", "or", "and", "٣", "e", ".", "'", "`", "union select", '"x\' or 1=1--"']  # fmt: skip
+
+
+@settings(max_examples=600)
+@given(st.lists(st.sampled_from(JSON_BITS) | st.text(max_size=2), min_size=8, max_size=40).map("".join))
+def test_sql_bare_contexts_skipped_as_json_data_are_the_reference(text: str) -> None:
+    """A bare context opening with JSON data is skipped: its fingerprint holds `s`, `,` and `1` alone."""
+    if _sqli._JSON_DATA_PREFIX.match(text):
+        fp = _sqli._tokens(text)
+        assert len(fp) == _sqli.MAX_TOKENS and set(fp) <= set("s,1")
+    assert _sqli._injection(text) == detector_reference.sql_injection(text)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet="/ ;|&=(`a?*[]\n\t'\"<>é)x\u00a0", max_size=20))
+def test_glob_words_led_by_their_slash_are_the_reference(text: str) -> None:
+    assert [m.span() for m in _shell._GLOB_WORD.finditer(text)] == [m.span() for m in detector_reference.GLOB_WORD.finditer(text)]
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="$(<>`{[ab)", max_size=20))
+def test_substitution_openers_led_by_literals_are_the_reference(text: str) -> None:
+    assert [m.span() for m in _shell._SUBST.finditer(text)] == [m.span() for m in detector_reference.SUBST.finditer(text)]
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="()\0ab=*\\é", max_size=16), st.integers(0, 16))
+def test_ldap_value_end_in_c_is_the_loop(text: str, i: int) -> None:
+    i = min(i, len(text))  # (an operator's end: never past the text)
+    assert _ldap._value_end(text, i) == detector_reference.ldap_value_end(text, i)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.sampled_from(["db", "DB", "Db", ".", " ", "x", "find", "(", "_", "é", "a.", "1", "K", "ſ", "users"]), max_size=10).map("".join))
+def test_nosql_db_calls_led_by_the_literal_are_the_reference(text: str) -> None:
+    a, b = _nosql._DB_CALL.search(text), detector_reference.DB_CALL.search(text)
+    assert (a and a.span()) == (b and b.span())

@@ -226,3 +226,17 @@ def test_entities_decoded_where_they_start_give_what_unescape_gives_on_the_whole
     assert _decode._ENTITY.sub(_decode._unescape, text) == html.unescape(text)
     if _decode._ENTITY.search(text) is None:
         assert html.unescape(_decode._HTML_ENTITY_LOOSE.sub(_decode._entity_sub, text)) == text
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=40) | st.text(max_size=20))
+def test_printable_share_counted_in_c_equals_the_per_character_count(text: str) -> None:
+    def slow(t: str) -> bool:
+        n = len(t)
+        bad = sum(1 for c in t if not (c.isprintable() or c in "\r\n\t"))
+        if bad <= n // 20:
+            return True
+        if n < 10 or bad > 2 or "\0" in t:
+            return False
+        return all(" " <= c <= "~" or c in "\r\n\t" for c in t[3:])
+
+    assert _decode._mostly_printable(text) == slow(text)
