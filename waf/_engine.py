@@ -761,7 +761,7 @@ class Engine:
                 plans.append(plan(kind, value, batches))
                 continue
             items: list[_Item] = []
-            if len(value) > _ALONE:  # (no view of a plain value is longer than the value)
+            if len(value) > _ALONE:  # (a long text: `_item` gives each view its kind's narrow database)
                 self._plan_layer(kind, value, (), {}, batches, items)
             else:
                 if kind in kinds:
