@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
-T = TypeVar("T")
+V = TypeVar("V")
 
 
 def _requests(shared: Path, placed_n: int) -> list[tuple[str, object]]:
@@ -106,12 +106,15 @@ def tree_options(ap: argparse.ArgumentParser, placed: int, what: str) -> None:
     ap.add_argument("--dump", type=Path, help=argparse.SUPPRESS)
 
 
-def reference_and_new(script: Path, args: argparse.Namespace, load: Callable[[Path], T]) -> tuple[T, T] | None:
-    """The reference's dump (made in its tree, or saved before) and this tree's, each loaded; None, after
-    one line on stderr, when --against is neither a tree nor a saved dump."""
+def reference_and_new(
+    script: Path, args: argparse.Namespace, load: Callable[[Path], dict[str, V]]
+) -> tuple[dict[str, V], dict[str, V]] | int:
+    """The reference's dump (made in its tree, or saved before) and this tree's, each loaded by request
+    key; else the exit status, after one line on stderr: 2 when --against is neither a tree nor a saved
+    dump, 1 when the two dumps hold different requests."""
     if args.against is None or not ((args.against / "waf").is_dir() or args.against.is_file()):
         print(f"{args.against}: --against: neither a tree holding waf/ nor a saved dump", file=sys.stderr)
-        return None
+        return 2
     with tempfile.TemporaryDirectory(prefix=f"{script.stem}-") as tmp:
         ref_path, new_path = Path(tmp) / "ref", Path(tmp) / "new"
         if args.against.is_file():
@@ -121,7 +124,11 @@ def reference_and_new(script: Path, args: argparse.Namespace, load: Callable[[Pa
             if args.save_ref:
                 shutil.copyfile(ref_path, args.save_ref)
         run_dump(script, ROOT, args.shared, args.placed, new_path)
-        return load(ref_path), load(new_path)
+        ref, new = load(ref_path), load(new_path)
+    if ref.keys() != new.keys():
+        print(f"different request sets: {len(ref)} vs {len(new)}", file=sys.stderr)
+        return 1
+    return ref, new
 
 
 def load(path: Path) -> dict[str, dict]:
@@ -138,12 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         dump(args.shared, args.placed, args.dump)
         return 0
     both = reference_and_new(Path(__file__).resolve(), args, load)
-    if both is None:
-        return 2
+    if isinstance(both, int):
+        return both
     ref, new = both
-    if ref.keys() != new.keys():
-        print(f"different request sets: {len(ref)} vs {len(new)}", file=sys.stderr)
-        return 1
     decisions = [k for k in ref if ref[k]["decision"] != new[k]["decision"]]
     details = [k for k in ref if k not in decisions and ref[k]["detail"] != new[k]["detail"]]
     for k in decisions[:20]:
