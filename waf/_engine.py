@@ -16,7 +16,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import accumulate
@@ -553,6 +553,23 @@ class _Batches(dict["_ViewDB", _Batch]):
         return batch
 
 
+class _Places:
+    """The places of value `i`, looked up when first read: a match that does not count (its rule already
+    matched, or a navigation-only rule on a page's own request: the session-id parameters of beacons)
+    needs none, and looking up the places of a value seen many times scans all the values seen."""
+
+    __slots__ = ("_lookup", "_i", "_places")
+
+    def __init__(self, lookup: Callable[[int], tuple[str, ...]], i: int) -> None:
+        self._lookup, self._i = lookup, i
+        self._places: tuple[str, ...] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._places is None:
+            self._places = self._lookup(self._i)
+        return iter(self._places)
+
+
 # One layer of one value in one view: its batch, the text scanned and the decode chain.
 _Item = tuple[_Batch, str, tuple[str, ...]]
 
@@ -617,7 +634,7 @@ class Engine:
         found: dict[int, Match] = {}
         scripted = not lured_navigation(request)  # for navigation_only rules (session fixation)
 
-        def record(rule: Rule, locations: tuple[str, ...], text: str, chain: tuple[str, ...] = ()) -> None:
+        def record(rule: Rule, locations: Iterable[str], text: str, chain: tuple[str, ...] = ()) -> None:
             """A match counts at the first of its locations that no exclusion covers."""
             if rule.id in found or (rule.navigation_only and scripted):
                 return
@@ -675,7 +692,7 @@ class Engine:
         """Ids of the pattern rules that match one value seen as a target of `kind` (for rule tests)."""
         hits: list[int] = []
 
-        def record(rule: Rule, _locations: tuple[str, ...], _text: str, _chain: tuple[str, ...] = ()) -> None:
+        def record(rule: Rule, _locations: Iterable[str], _text: str, _chain: tuple[str, ...] = ()) -> None:
             if rule.id not in hits:
                 hits.append(rule.id)
 
@@ -714,7 +731,7 @@ class Engine:
                 events = tuple(found) if found else _NOTHING
                 learned.append((key, events))
             if events:
-                where = places(offset + i)
+                where = _Places(places, offset + i)
                 for rule, matched, chain in events:
                     record(rule, where, matched, chain)
         if learned:
