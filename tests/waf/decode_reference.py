@@ -169,3 +169,22 @@ def normalize_path(path: str) -> str:
             continue
         segs.append(seg)
     return "/" + "/".join(segs)
+
+
+def remove_comments(value: str) -> str:
+    if "/*" not in value:
+        return value
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = value.find("/*", pos)
+        if start < 0:
+            out.append(value[pos:])
+            break
+        end = value.find("*/", start + 2)
+        out.append(value[pos:start])
+        out.append(" ")
+        if end < 0:
+            break
+        pos = end + 2
+    return "".join(out)

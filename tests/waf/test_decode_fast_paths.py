@@ -89,3 +89,8 @@ def test_cmdline_on_any_text_equals_the_old_view(value: str) -> None:
 @given(_texts(_PATH_PIECES))
 def test_path_view_with_its_dot_segment_test_equals_the_old_one(value: str) -> None:
     assert _decode.normalize_path(value) == ref.normalize_path(value)
+
+
+@given(_texts(_PATH_PIECES + ["*", "/*", "*/", "**", "/**/"]))
+def test_comments_removed_after_a_one_character_test_as_before(value: str) -> None:
+    assert _decode.remove_comments(value) == ref.remove_comments(value)
