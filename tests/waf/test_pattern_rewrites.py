@@ -108,7 +108,6 @@ _SHAPES = [
     "abcdefghijklm${} -x", "w'\"{}'y -x", "w''{}\"\"y /", "{}\t{}  {}\n{}", "(cn:{}.5.13:=x)", "a:1.{}:b=",
     "<{}/{}svg onload=1>", "x<{}{}set on=1", "x;{}{}return 1", "a&&{}this.b||{}x==1",
     "a']{}|{}//{}*['b", "x]{}{}|{}{}//{}{}*y", "//{}user{}[1]", "//{}{}user{}{}[", "x'{}]{}|{}/a",
-    "<{}/{}iframe src=x>", "x<{}{}form action=1", "a<{}{}v:rect{}href=x", "x</{}{}meta charset=y",
 ]  # fmt: skip
 _CHARS = [chr(c) for c in range(32, 127)] + ["\t", "\n", "\x0b", "é"]
 
