@@ -16,6 +16,14 @@ engine does (a plain value goes to the merged database, any other to each view's
 - with `--marginal`, each rule's marginal cost in its group (the group with and without it: slow,
   one compile per rule, and noisy on a loaded machine).
 
+A rule's cost alone can mislead: a rule anchored at the start by a space run (233102, 235101) or
+with a rare literal costs there mostly for the kind of database it makes, not per byte, and little in
+its group (239100 alone 7.8 -> 3.3 ms moved its group by a few %). And the same match ends are not
+the same audit: under single-match Hyperscan reports the first match it finds, not always the
+earliest end (a branch ended by a word boundary reports after its next byte): a rewrite of 220103
+with the same ends changed the matched text of 10 attacks. Check each rewrite with
+`bench/waf_engine_check.py` too.
+
 `--patch FILE` (JSON: rule id -> pattern) times candidate patterns in place of the built-in ones.
 
     .venv/bin/python bench/waf_rule_cost.py [--shared DIR] [--top 25] [--reps 3] [--marginal] [--patch FILE]
@@ -146,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             for r in group.rules:
                 own = max(timed(_one(r), data) - base, 0.0)
                 marginal = None
-                if args.marginal:
-                    marginal = us - timed(E._compile([x for x in group.rules if x is not r]), data)
+                if args.marginal:  # a group of one rule without it: the never-matching baseline
+                    rest = [x for x in group.rules if x is not r]
+                    marginal = us - (timed(E._compile(rest), data) if rest else base)
                 rows.append((own, marginal, name, r, size))
     print(f"all groups: {total / 1e3:.2f} ms")
     rows.sort(key=lambda row: -row[0])
