@@ -237,8 +237,13 @@ _STEPS: tuple[tuple[Layer, Callable[[str], str]], ...] = ()
 
 def decode_chain(value: str, rounds: int = 4) -> tuple[str, tuple[Layer, ...]]:
     """URL (incl. double, %u and overlong UTF-8), HTML/XML entities and backslash escapes until
-    stable, NULs removed; with the chain of decodings that changed the value, in order."""
+    stable, NULs removed; with the chain of decodings that changed the value, in order.
+
+    Stops as soon as every step in a row has left the value as it was, mid-round too: the value is then
+    what each of them gives back, and the rest of the rounds would change nothing (the last round of
+    a percent-encoded text no longer runs the entity and escape steps it ran on the same text)."""
     chain: list[Layer] = []
+    unchanged = 0  # steps in a row that gave the value back
     for _ in range(rounds):
         before = value
         for layer, step in _STEPS:
@@ -246,6 +251,11 @@ def decode_chain(value: str, rounds: int = 4) -> tuple[str, tuple[Layer, ...]]:
             if new != value:
                 chain.append(layer)
                 value = new
+                unchanged = 0
+            else:
+                unchanged += 1
+                if unchanged == len(_STEPS):
+                    break
         if value == before:
             break
     if "\0" in value:

@@ -69,9 +69,16 @@ def test_prefix_tree_matches_where_one_of_its_words_starts(words: set[str], text
 
 
 @settings(max_examples=300)
-@given(_texts(_PCT_PIECES + _AMP_PIECES + _BS_PIECES))
-def test_decode_chain_equals_the_old_chain(value: str) -> None:
-    assert _decode.decode_chain(value) == ref.decode_chain(value)
+@given(_texts(_PCT_PIECES + _AMP_PIECES + _BS_PIECES), st.integers(1, 4))
+def test_decode_chain_stopping_mid_round_equals_the_old_chain(value: str, rounds: int) -> None:
+    assert _decode.decode_chain(value, rounds) == ref.decode_chain(value, rounds)
+
+
+def test_decode_chain_of_layers_nested_deeper_than_its_rounds() -> None:
+    value = "%2526lt%253B"  # percent, percent, entity
+    for rounds in (1, 2, 3):
+        assert _decode.decode_chain(value, rounds) == ref.decode_chain(value, rounds)
+    assert _decode.decode_chain(value) == ("<", ("percent", "percent", "entity"))
 
 
 @settings(max_examples=400)
