@@ -188,3 +188,13 @@ def remove_comments(value: str) -> str:
             break
         pos = end + 2
     return "".join(out)
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def utf8(raw: bytes) -> str | None:
+    if raw.isascii():
+        return raw.decode("ascii")
+    text = raw.decode("utf-8", "surrogateescape")
+    return None if _NOT_UTF8.search(text) else text

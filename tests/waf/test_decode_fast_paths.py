@@ -101,3 +101,22 @@ def test_path_view_with_its_dot_segment_test_equals_the_old_one(value: str) -> N
 @given(_texts(_PATH_PIECES + ["*", "/*", "*/", "**", "/**/"]))
 def test_comments_removed_after_a_one_character_test_as_before(value: str) -> None:
     assert _decode.remove_comments(value) == ref.remove_comments(value)
+
+
+_UTF8_EDGES = [b"\x00", b"a", b"\x7f", b"\x80", b"\xbf", b"\xc0", b"\xc1", b"\xc2", b"\xdf", b"\xe0", b"\xe1", b"\xec", b"\xed",
+               b"\xee", b"\xef", b"\xf0", b"\xf1", b"\xf3", b"\xf4", b"\xf5", b"\xff", b"\x8f", b"\x90", b"\x9f", b"\xa0"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=24) | st.lists(st.sampled_from(_UTF8_EDGES), max_size=8).map(b"".join)
+       | st.text(max_size=8).map(lambda t: t.encode("utf-8", "surrogatepass")))  # fmt: skip
+def test_utf8_read_after_a_regex_check_equals_the_error_handler_reading(raw: bytes) -> None:
+    assert _decode._utf8(raw) == ref.utf8(raw)
+
+
+def test_utf8_check_on_every_lead_and_second_byte() -> None:
+    for lead in range(0x80, 0x100):
+        for second in range(0x100):
+            for tail in (b"", b"\x80", b"\x80\x80", b"\xbf\xbf", b"a"):
+                raw = bytes([lead, second]) + tail
+                assert _decode._utf8(raw) == ref.utf8(raw), raw
