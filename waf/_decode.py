@@ -400,6 +400,12 @@ _B64_SHORT = 12
 _B64_MARKS = frozenset("'\"`;|&<>(){}[]$=\\#*%!-/ ")
 
 
+# Base64 digits whose six bits start a byte that starts no UTF-8 text: 0x80-0xBF (a continuation byte,
+# digits 32-47) or 0xF8-0xFF (digits 62 and 63, either alphabet). A third of the words and snake_case names
+# that reach the decoding start with one of them (`network_changed`, `request_age_ms`).
+_NO_UTF8_START = frozenset("ghijklmnopqrstuv+/-_")
+
+
 def try_base64(value: str) -> str | None:
     """The decoded text when `value` is base64 (std or urlsafe, padded or not) of mostly printable text.
 
@@ -410,7 +416,7 @@ def try_base64(value: str) -> str | None:
     (letters alone from 20 characters)."""
     v = value.strip()
     n = len(v)
-    if n < 8 or n > 65536 or not BASE64_SHAPE.fullmatch(v) or v.isdigit():
+    if n < 8 or n > 65536 or v.isdigit() or not BASE64_SHAPE.fullmatch(v) or v[0] in _NO_UTF8_START:
         return None
     s = v.rstrip("=").replace("-", "+").replace("_", "/")
     if len(s) % 4 == 1:

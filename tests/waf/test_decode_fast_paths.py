@@ -6,6 +6,7 @@ hex digits, `\\` runs of every parity, `&` before names and numbers, NUL, CR/LF 
 characters past ASCII and past Latin-1, capitals whose lower case is not one character, lone surrogates,
 and the empty string."""
 
+import base64
 import html.entities
 
 from hypothesis import given, settings
@@ -120,3 +121,20 @@ def test_utf8_check_on_every_lead_and_second_byte() -> None:
             for tail in (b"", b"\x80", b"\x80\x80", b"\xbf\xbf", b"a"):
                 raw = bytes([lead, second]) + tail
                 assert _decode._utf8(raw) == ref.utf8(raw), raw
+
+
+_B64_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
+
+
+@settings(max_examples=500)
+@given(st.binary(min_size=4, max_size=24).map(lambda b: base64.b64encode(b).decode()) | st.lists(st.sampled_from(_B64_DIGITS + "= "),
+       min_size=6, max_size=24).map("".join) | st.text(max_size=12).map(lambda t: base64.urlsafe_b64encode(t.encode("utf-8",
+       "surrogatepass")).decode().rstrip("=")))  # fmt: skip
+def test_base64_rejecting_digits_that_start_no_utf8_equals_decoding_them(value: str) -> None:
+    assert _decode.try_base64(value) == ref.try_base64(value)
+
+
+def test_base64_digits_that_start_no_utf8_are_exactly_those_of_bytes_0x80_to_0xbf_and_past_0xf7() -> None:
+    for digit in _B64_DIGITS:
+        first = base64.b64decode((digit + "AAA").replace("-", "+").replace("_", "/"))[0]
+        assert (digit in _decode._NO_UTF8_START) == (0x80 <= first <= 0xBF or first >= 0xF8), digit
