@@ -34,6 +34,7 @@ from waf._sqli import (
     _COMPARISONS2,
     _GLUED_LOGIC,
     _HASH_NAME_REST,
+    _JSON_DATA_PREFIX,
     _NEEDED,
     _NO_TOKEN,
     _NUM,
@@ -46,6 +47,7 @@ from waf._sqli import (
     _WORD_START,
     MAX_TOKENS,
     _contexts,
+    _tokens,
     _word_letter,
 )
 
@@ -304,3 +306,24 @@ DB_CALL = re.compile(
     r"createuser|runcommand|adminommand)\s*\(",
     re.I,
 )
+
+
+def sql_injection_unstaged(text: str) -> bool:
+    """_injection before its fingerprints were read in stages: every context read to MAX_TOKENS tokens."""
+    for quote in ("", "'", '"', "`"):
+        if quote:
+            if quote not in text:
+                continue
+            fp = _tokens(quote + text, quote)
+        elif _JSON_DATA_PREFIX.match(text):
+            continue  # (no _NEEDED letter: see _JSON_DATA_PREFIX)
+        else:
+            fp = _tokens(text)
+        if _NEEDED.isdisjoint(fp):
+            continue
+        if quote == "`":
+            if _BACKTICK_SHAPES.search(fp):
+                return True
+        elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
+            return True
+    return False

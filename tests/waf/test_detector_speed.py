@@ -242,3 +242,78 @@ def test_ldap_value_end_in_c_is_the_loop(text: str, i: int) -> None:
 def test_nosql_db_calls_led_by_the_literal_are_the_reference(text: str) -> None:
     a, b = _nosql._DB_CALL.search(text), detector_reference.DB_CALL.search(text)
     assert (a and a.span()) == (b and b.span())
+
+
+def _top_level_alternatives(pattern: str) -> list[str]:
+    """The alternatives of a regex's top level (no escaped `|` or class holds one in the shapes)."""
+    alts, depth, cur, i = [], 0, "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            cur, i = cur + pattern[i : i + 2], i + 2
+            continue
+        if c == "[":
+            end = pattern.index("]", i + 1)
+            cur, i = cur + pattern[i : end + 1], end + 1
+            continue
+        depth += (c == "(") - (c == ")")
+        if c == "|" and depth == 0:
+            alts.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    return [*alts, cur]
+
+
+_ALTERNATIVES = _top_level_alternatives(_sqli._SHAPES.pattern)
+_ANCHORED = re.compile("|".join(a for a in _ALTERNATIVES if a.startswith("^")))
+_FP_LETTERS = "s1nvVfFkLESU&=*ocxu?(),;"
+
+
+def test_shapes_are_anchored_but_three() -> None:
+    """The proof of _fingerprint reads the anchored alternatives by their first letters: the others are
+    these three (a new one needs its own stage there)."""
+    assert [a for a in _ALTERNATIVES if not a.startswith("^")] == [r"U\(*S\(*(?:[1suvVfF*(k]|n[,)k])", ";x", "kn?k1[o=]1"]
+    assert "|".join(_ALTERNATIVES) == _sqli._SHAPES.pattern
+    assert all(p.pattern.startswith("^") and "|" not in p.pattern.replace("(?:c|&$)", "").replace("(?:;[ESUx]|U)", "")
+               for p in (_sqli._QUOTED_SHAPES, _sqli._BACKTICK_SHAPES))  # fmt: skip
+    assert set(_sqli._ANY) == set(_FP_LETTERS)
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet=_FP_LETTERS, min_size=2, max_size=10), st.text(alphabet="(1svF&)", max_size=3))
+def test_fingerprints_led_by_dead_letters_match_no_anchored_shape(fp: str, lead: str) -> None:
+    """_anchored_dead: no anchored alternative (_SHAPES', _QUOTED_SHAPES, _BACKTICK_SHAPES) matches a
+    fingerprint whose first letters it calls dead (led by the letters the alternatives branch on)."""
+    for text in (fp, lead + fp, fp[:1] + lead + fp[1:], fp[:2] + lead + fp[2:]):
+        if len(text) >= 2 and _sqli._anchored_dead(text[:3]):
+            assert not (_ANCHORED.search(text) or _sqli._QUOTED_SHAPES.search(text) or _sqli._BACKTICK_SHAPES.search(text)), text
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from([*_FP_LETTERS, "1&"]), max_size=_sqli.MAX_TOKENS))
+def test_keyword_shape_starts_by_the_sixth_token(tokens: list[str]) -> None:
+    """`kn?k1[o=]1` matches no fingerprint of at most MAX_TOKENS tokens without a `k` in the first _K_BY."""
+    if "k" not in tokens[: _sqli._K_BY]:
+        assert not re.search("kn?k1[o=]1", "".join(tokens))
+
+
+STAGED_BITS = [*SQL_TOKEN_BITS, "union", " union select ", "select", ";", "; exec", "xp_x", "sp_x", "openrowset", "exec",
+               " having ", " order by ", " limit ", " from ", " on ", "1=1", " and ", " or ", "a b", "x", "(", ")", "'", '"',
+               "@v", "@@v", "true", "1&", "-- ", "#", "k", " div ", "1or", "group", " by ", "top", "all"]  # fmt: skip
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.sampled_from(STAGED_BITS) | st.text(max_size=2), max_size=16).map("".join))
+def test_sql_fingerprints_read_in_stages_are_the_reference(text: str) -> None:
+    """_fingerprint gives _tokens' fingerprint or None where no shape matches it; _injection the answer
+    of the unstaged reading."""
+    text = text.lower()
+    for quote in ("", "'", '"', "`"):
+        fp = _sqli._tokens(quote + text, quote)
+        staged = _sqli._fingerprint(quote + text, quote, [])
+        assert staged == fp or (
+            staged is None and not (_sqli._SHAPES.search(fp) or _sqli._QUOTED_SHAPES.search(fp) or _sqli._BACKTICK_SHAPES.search(fp))
+        )
+    assert _sqli._injection(text) == detector_reference.sql_injection_unstaged(text) == detector_reference.sql_injection(text)
