@@ -9,20 +9,36 @@ import re
 from waf._shell import (
     _AFTER_WORD,
     _BEFORE_WORD,
+    _BRACE_LIST,
     _CALLED_NAME,
     _CLEAN_WORD,
     _DATA_URL_END,
+    _EMPTY_EXPANSION,
+    _FLAG,
     _IFS,
+    _IPV4,
+    _NETWORK,
     _PARAM,
     _PARAM_OPERATOR,
+    _PROBES,
     _SPLITTING,
+    _SUBCOMMANDS,
     _TABLE_ROW,
+    _URL,
+    _WIN_FLAG,
+    WINDOWS_COMMANDS,
+    WORDLIKE,
     Segment,
+    _Cmd,
+    _command,
+    _drop_quotes,
     _known,
     _listed_word,
+    _may_command,
     _segment_command,
     _shell_like,
     _single_token,
+    _strong_arg,
     _unsplit,
     command_name,
     fold,
@@ -327,3 +343,46 @@ def sql_injection_unstaged(text: str) -> bool:
         elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
             return True
     return False
+
+
+def shell_fold(text: str) -> str:
+    """fold before the empty expansions' substitution was led by a search for their literal start."""
+    t = text.lower()
+    if "$" in t:
+        t = _IFS.sub(" ", t)
+    t = _drop_quotes(t.replace("\\\n", "") if "\\" in t else t)
+    if "$" in t or ("`" in t and "``" in t):
+        t = _EMPTY_EXPANSION.sub("", t)
+    if "{" in t:
+        t = _BRACE_LIST.sub(lambda m: " ".join(m.group(1).split(",")), t)
+    return t
+
+
+def shell_strong_args(cmd: _Cmd) -> bool:
+    """Arguments only a command line has."""
+    strong = cmd.redirect or any(_strong_arg(a) for a in cmd.args)
+    if not strong and (cmd.name in _NETWORK or cmd.name not in WORDLIKE):
+        strong = any(_URL.match(a) or _IPV4.fullmatch(a) for a in cmd.args)
+    return strong or (bool(cmd.args) and cmd.args[0] in _SUBCOMMANDS.get(cmd.name, ()))
+
+
+def shell_flags(cmd: _Cmd) -> bool:
+    windows = cmd.name in WINDOWS_COMMANDS
+    return any(_FLAG.match(a) or (windows and _WIN_FLAG.match(a)) for a in cmd.args)
+
+
+def shell_like(cmd: _Cmd, broke_out: bool) -> bool:
+    if shell_strong_args(cmd):
+        return True
+    wordlike = cmd.name in WORDLIKE
+    if broke_out:
+        return not cmd.args or shell_flags(cmd) or not wordlike or all(a.isdigit() for a in cmd.args) or cmd.name in _PROBES
+    return (not wordlike and shell_flags(cmd)) or (not cmd.args and not wordlike and len(cmd.name) >= 5)
+
+
+def shell_read(text: str) -> tuple[_Cmd | None, bool, bool]:
+    """A segment's reading before its strong arguments were read once for both answers."""
+    cmd = _command(Segment("", text).words) if _may_command(text) else None
+    if cmd is None:
+        return None, False, False
+    return cmd, shell_like(cmd, broke_out=False), shell_like(cmd, broke_out=True)

@@ -317,3 +317,29 @@ def test_sql_fingerprints_read_in_stages_are_the_reference(text: str) -> None:
             staged is None and not (_sqli._SHAPES.search(fp) or _sqli._QUOTED_SHAPES.search(fp) or _sqli._BACKTICK_SHAPES.search(fp))
         )
     assert _sqli._injection(text) == detector_reference.sql_injection_unstaged(text) == detector_reference.sql_injection(text)
+
+
+READ_BITS = ["at", " ", "x", "-l", "--all", "/etc/passwd", "/s", "/?", "https://a.b/c", "10.0.0.1", "1", "22", "cat", "net", "user",
+             "whoami", "ifconfig", "echo", "sleep", "curl", "dir", "sudo", "a=b", "$x", ">", "2>&1", "/tmp/x", "~/x", "id", "ls",
+             "reg", "query", "nc", "w", "systeminfo", "e.req", ",", "\t", "é", "passwd"]  # fmt: skip
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.sampled_from(READ_BITS) | st.text(max_size=2), max_size=8).map(" ".join))
+def test_segment_readings_with_strong_arguments_read_once_are_the_reference(text: str) -> None:
+    """_read: both shell-like answers from one reading of the strong arguments and the flags where they
+    decide, _flags and _strong_args without a generator: as _shell_like computed them."""
+    assert _shell._read(text) == detector_reference.shell_read(text)
+    cmd = _shell._command(_shell._words(text))
+    if cmd is not None:
+        assert _shell._flags(cmd) == detector_reference.shell_flags(cmd)
+        assert _shell._strong_args(cmd) == detector_reference.shell_strong_args(cmd)
+        for broke_out in (False, True):
+            assert _shell._shell_like(cmd, broke_out) == detector_reference.shell_like(cmd, broke_out)
+
+
+@settings(max_examples=800)
+@given(st.lists(st.sampled_from(["$", "$1", "$@", "$*", "${x}", "$(", ")", "$()", "``", "`", "{a,b}", "{", "}", ",", "\\", "\\\n",
+                                 "'", '"', "^", "$ifs", "${ifs}", "a", " ", "é", "$$", "$a"]) | st.text(max_size=2), max_size=12).map("".join))
+def test_fold_with_expansions_found_from_their_start_is_the_reference(text: str) -> None:
+    assert _shell.fold(text) == detector_reference.shell_fold(text)
