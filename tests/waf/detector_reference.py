@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from waf import _xss
 from waf._shell import (
     _AFTER_WORD,
     _BEFORE_WORD,
@@ -66,6 +67,7 @@ from waf._sqli import (
     _tokens,
     _word_letter,
 )
+from waf._xss import Tok, Token
 
 SQL_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 
@@ -386,3 +388,42 @@ def shell_read(text: str) -> tuple[_Cmd | None, bool, bool]:
     if cmd is None:
         return None, False, False
     return cmd, shell_like(cmd, broke_out=False), shell_like(cmd, broke_out=True)
+
+
+def js_parses(tokens: list[Token]) -> bool:
+    """parses before _operand was inlined."""
+    for a, b in zip(tokens, tokens[1:], strict=False):
+        if a.line != b.line:
+            continue
+        if _xss._operand(a) and b.kind in (Tok.NAME, Tok.NUM, Tok.STR, Tok.REGEX) and b.text not in _xss._INFIX_WORDS:
+            return False
+    return True
+
+
+def js_quoted_contexts(text: str) -> list[list[Token]]:
+    """_quoted_contexts before the first token alone decided whether a context is read."""
+    out = []
+    for q in "'\"`":
+        k = text.find(q)
+        if q == "`":
+            d = text.find("${")
+            if d >= 0 and (k < 0 or d < k):
+                out.append(_xss.tokenize(text[d + 2 :]))
+                continue
+        if k < 0:
+            continue
+        rest = _xss.tokenize(text[k + 1 :])
+        if not rest or rest[0].text in _xss._BREAKOUT:
+            out.append(rest)
+    k = text.lower().find("</script")
+    if k >= 0:
+        out.append(_xss.tokenize(text[k + 8 :]))
+    return out
+
+
+def js_function_injection(text: str) -> bool:
+    """is_js_function_injection before the reading was shared with _runs."""
+    for tokens in [_xss.tokenize(text), *js_quoted_contexts(text)]:
+        if tokens and js_parses(tokens) and (_xss.read(tokens).function_runs or _xss._runs(tokens, _xss.SINKS)):
+            return True
+    return False

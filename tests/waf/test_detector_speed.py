@@ -343,3 +343,21 @@ def test_segment_readings_with_strong_arguments_read_once_are_the_reference(text
                                  "'", '"', "^", "$ifs", "${ifs}", "a", " ", "é", "$$", "$a"]) | st.text(max_size=2), max_size=12).map("".join))
 def test_fold_with_expansions_found_from_their_start_is_the_reference(text: str) -> None:
     assert _shell.fold(text) == detector_reference.shell_fold(text)
+
+
+JS_BITS = ["'", '"', "`", "${", "}", "(", ")", ";", ",", "+", "-", ".", "[", "]", "{", "function", "()", "=>", "alert(1)", "x", "1",
+           "return", "in", "document.cookie", "</script>", "\n", " ", "/", "/a/", "//c", "/*", "*/", "e", "this", "new", "f(x)",
+           ".call(", "try", "catch(e)", "==", "?.", "é"]  # fmt: skip
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.sampled_from(JS_BITS) | st.text(max_size=2), max_size=14).map("".join))
+def test_js_contexts_read_from_their_first_token_are_the_reference(text: str) -> None:
+    """_quoted_contexts reads a context whole only where its first token keeps it; parses with _operand
+    inlined; is_js_function_injection reading each context once: as before."""
+    assert _xss._quoted_contexts(text) == detector_reference.js_quoted_contexts(text)
+    tokens = _xss.tokenize(text)
+    assert _xss.parses(tokens) == detector_reference.js_parses(tokens)
+    for limit in (0, 1, 3):
+        assert _xss.tokenize(text, limit) == tokens[:limit]
+    assert _xss.is_js_function_injection(text) == detector_reference.js_function_injection(text)
