@@ -326,6 +326,51 @@ _JSON_DATA_PREFIX = re.compile(
 )
 
 
+def _trie(words: list[str]) -> str:
+    """An alternation of `words`, grouped by first letter (a regex tries a group's words only after its letter)."""
+    groups: dict[str, list[str]] = {}
+    for w in sorted(words, key=lambda w: (-len(w), w)):
+        groups.setdefault(w[0], []).append(re.escape(w[1:]))
+    return "(?:" + "|".join(re.escape(c) + "(?:" + "|".join(rest) + ")" for c, rest in sorted(groups.items())) + ")"
+
+
+# The words whose letter is a _NEEDED one (their set's, in _WORD_LETTERS' precedence), and the functions
+# whose call is an `F`. A word token is exactly such a word when neither `[\w$.]` nor `-[a-z]` follows.
+_NEEDED_WORDS = _trie([w for w, letter in _WORD_LETTERS.items() if letter in _NEEDED])
+_CALLED_FUNCTIONS = _trie([w for w in _SQL_FUNCTIONS if w not in _WORD_LETTERS])
+# The tokens of ASCII text whose letters are no _NEEDED ones, each read as _read_tokens reads it, its
+# extent included (a token counts once: the count decides which tokens are the first MAX_TOKENS):
+# - a string (`s`, or `u` / `?` left open at the end): its quote, then up to the first quote of its
+#   kind that no second one doubles, or to the end (`\Z`);
+# - a word (_WORD's greedy match) that is no _NEEDED_WORDS word, not led by xp_ or sp_ (`x`), and no
+#   function of _CALLED_FUNCTIONS before `[ \t]*(` (`F`): `n`, `f`, `1` (true...), `L` (like...), `o`;
+# - a number led by an ASCII digit or by `.` and one (_NUM's match, atomic), with no logic word glued
+#   on (_GLUED_LOGIC: `1&`), then `\w*`: `1`;
+# - `(`, `)`, `,`, `;`; the operators as the branches read them, one token each: `==`, `=`, `<=>`,
+#   `<=`, `<>`, `<<`, `<`, `>=`, `>>`, `>`, `!=`, `!<`, `!>`, `!`, `::`, `:=`, `->`, `-` before no `-`,
+#   digit or non-ASCII character (the comment and the sign depend on more), `*`, `%`, `^`, `~`, `+`,
+#   `&` and `|` not doubled (`&`), `/` before no `*` (a comment);
+# - `#` before an ASCII word character, `/`, `#` or a quote: a name (`n`), `[\w/#-]*`;
+# between the characters no token starts with: blanks, `{}[]?\`, `:` before no `:` or `=`, `.` before
+# an ASCII character that is no digit (or at the end). Anything else (`@`, `--`, comments, non-ASCII
+# signs between tokens, capitals) is not read here: the tokenizer reads the context.
+_NO_TOKEN_RUN = r"(?:[\s{}\[\]?\\]|:(?![:=])|\.(?![0-9]|[^\x00-\x7f]))*+"
+_HARMLESS_TOKEN = (
+    _NO_TOKEN_RUN
+    + r"(?>'[^']*+(?:''[^']*+)*+(?:'|\Z)|\"[^\"]*+(?:\"\"[^\"]*+)*+(?:\"|\Z)|`[^`]*+(?:``[^`]*+)*+(?:`|\Z)"
+    r"|(?!" + _NEEDED_WORDS + r"(?![\w$.]|-[a-z])|xp_|sp_|" + _CALLED_FUNCTIONS + r"(?![\w$.]|-[a-z])[ \t]*\()"
+    r"[a-z_$][\w$.]*+(?:-[a-z][\w$.]*+)*+"
+    r"|(?>0x[0-9a-f]+|[0-9]\d*(?:\.\d*)?(?:e[+-]?\d+)?|\.[0-9]\d*(?:e[+-]?\d+)?)"
+    r"(?!(?:or|and|xor)(?=\d+(?![\w.])|[(\s'\"]|$))\w*+"
+    r"|[(),;*%^~+]|==?|<(?:=>?|[><])?|>[=>]?|![=<>]?|:[:=]|-(?=[^-0-9\x80-\U0010ffff]|\Z)>?"
+    r"|&(?!&)|\|(?!\|)|/(?!\*)|#(?=[a-z0-9_/#'\"`])[\w/#-]*+)"
+)
+# A context whose first MAX_TOKENS tokens (or all, when fewer) are such: no shape can match it.
+_HARMLESS_PREFIX = re.compile(
+    "(?:" + _HARMLESS_TOKEN + "){" + str(MAX_TOKENS) + "}|(?:" + _HARMLESS_TOKEN + ")*+" + _NO_TOKEN_RUN + r"\Z"
+)
+
+
 # A context's fingerprint read in stages (see _fingerprint). Every alternative of _SHAPES but three
 # (`U\(*S...`, `;x`, `kn?k1[o=]1`) is anchored (`^...`), as are _QUOTED_SHAPES and _BACKTICK_SHAPES; by
 # their first letter, the second letters that can follow in one of them (a letter absent: none can):
@@ -406,11 +451,14 @@ def _injection(text: str) -> bool:
         if quote:
             if quote not in text:
                 continue
-            fp = _fingerprint(quote + text, quote, unanchored)
+            context = quote + text
         elif _JSON_DATA_PREFIX.match(text):
             continue  # (no _NEEDED letter: see _JSON_DATA_PREFIX)
         else:
-            fp = _fingerprint(text, "", unanchored)
+            context = text
+        if _HARMLESS_PREFIX.match(context):
+            continue  # (no _NEEDED letter: see _HARMLESS_TOKEN)
+        fp = _fingerprint(context, quote, unanchored)
         if fp is None or _NEEDED.isdisjoint(fp):
             continue
         if quote == "`":

@@ -361,3 +361,21 @@ def test_js_contexts_read_from_their_first_token_are_the_reference(text: str) ->
     for limit in (0, 1, 3):
         assert _xss.tokenize(text, limit) == tokens[:limit]
     assert _xss.is_js_function_injection(text) == detector_reference.js_function_injection(text)
+
+
+HARMLESS_BITS = [*STAGED_BITS, "==", "===", "<=", "<", ">", ">>", "<<", "<>", "!=", "!<", "!", "|", "&", "::", ":=", "#'", "#/", "->", "-x",
+                 "-é", "count(", "sleep (", "sleep\t(", "user", "char", "exists", "if(", "left (", "X", "\x00", "\u00a0", "2px", "a1",
+                 "and1", "or(", "xor'", "1xor", "0xfaor 1", "set", "desc", "null", "like", "div", "%", "^", "~", "+", "*", ".a", "''", '""']  # fmt: skip
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.sampled_from(HARMLESS_BITS) | st.text(max_size=2), max_size=18).map("".join))
+def test_contexts_of_harmless_tokens_have_no_needed_letter(text: str) -> None:
+    """_HARMLESS_PREFIX reads the tokens _read_tokens reads: where it matches, the fingerprint holds no
+    _NEEDED letter, and _injection skips the context with the same answer."""
+    text = text.lower()
+    for quote in ("", "'", '"', "`"):
+        context = quote + text
+        if _sqli._HARMLESS_PREFIX.match(context):
+            assert _sqli._NEEDED.isdisjoint(_sqli._tokens(context, quote)), context
+    assert _sqli._injection(text) == detector_reference.sql_injection_unstaged(text)
