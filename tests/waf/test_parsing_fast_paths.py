@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from waf import Request
 from waf._body import BodyKind, opaque, sniff
 from waf._protocol import CHECKS
-from waf._targets import _Collector, _parse_multipart, _read_part_head, extract, load_json
+from waf._targets import _cdata_end, _Collector, _parse_multipart, _read_part_head, extract, load_json
 
 # --- oracles: the plain versions, as they were -----------------------------------------------------
 
@@ -241,7 +241,8 @@ def multipart_plain(body: str, boundary: str, out: _Collector) -> None:
 
 
 _raw = st.binary(max_size=40) | st.sampled_from(
-    [b"\x89PNG\r\n\x1a\n\x00\x00", b"\xe2\x82", b"\xc3\xa9t\xc3\xa9", b"\xed\xb0\x80", b"\x00\x01\x02" * 20, b"{\"a\": [1]}"]
+    [b"\x89PNG\r\n\x1a\n\x00\x00", b"\xe2\x82", b"\xc3\xa9t\xc3\xa9", b"\xed\xb0\x80", b"\x00\x01\x02" * 20, b"{\"a\": [1]}",
+     b"GIF89a" + b"x" * 1100, b"{\"k\": \"v\"}" * 120, b"\x01" + b"y" * 1100]  # long fields: sniffed without the printable test
 )
 _part = st.tuples(
     st.sampled_from([b"Content-Disposition: form-data; name=\"a\"", b"content-disposition: form-data; name=\"f\"; filename=\"x.png\"",
@@ -302,3 +303,36 @@ def test_long_arrays_and_numbers_at_the_numerals_edge() -> None:
     body = [(k, loc) for k, loc in zip(parsed.seen_keys, parsed.seen_locs, strict=True) if loc.startswith("json:")]
     assert body == walk_plain(doc, "json:", 0)
     assert len(body) == 1 + 7 + 20 * 52 and body[-1] == (("arg", "1039"), "json:a.1046")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=5000))
+def test_printable_ascii_never_sniffs_as_binary(text: str) -> None:
+    """Why a multipart field told printable ASCII is not sniffed (and a long one sniffed directly)."""
+    assert sniff(text.encode("ascii")) is not BodyKind.BINARY
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text("]>a", max_size=40), st.integers(0, 45))
+def test_cdata_end_is_the_plain_search(body: str, start: int) -> None:
+    assert _cdata_end(body, start) == body.find("]]>", start)
+
+
+_utf8_piece = st.sampled_from(["", " ", "\u00e9", "\u4e2d", "\ufeff", "\U0001f600", "\u0085", "\u00a0"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(_docs, _utf8_piece, st.sampled_from([b"", b"\xff", b"\xc3", b"\xed\xa0\x80"]))
+def test_json_read_from_the_bodys_bytes_is_read_as_from_its_text(docs: list[tuple[str, str]], lead: str, bad: bytes) -> None:
+    """A JSON body that is valid UTF-8 is read from its bytes (no UTF-8 copy of the text made for
+    orjson): the same document, or the same refusal, as from the text."""
+    data = (lead + "".join(doc + sep for doc, sep in docs)).encode("utf-8", "surrogatepass") + bad
+    try:
+        text, utf8 = data.decode("utf-8"), data
+    except UnicodeDecodeError:
+        text, utf8 = data.decode("utf-8", "surrogateescape"), None
+    assert repr(load_json(text, utf8=utf8)) == repr(load_json_plain(text))
+    parsed = extract(Request.make("POST", "/", {"Content-Type": "application/json"}, data))
+    body = [(k, loc) for k, loc in zip(parsed.seen_keys, parsed.seen_locs, strict=True) if loc.startswith("json:")]
+    read = load_json_plain(text) is not None  # (then json reads the same document, integers past 64 bits exactly)
+    assert body == (walk_plain(json.loads(text), "json:", 0) if read else [])

@@ -107,6 +107,7 @@ _SHAPES = [
     "x'{}'y /", "x\"{}2345678\"y", "x'{}23456789'y", "ab${}de -c", "abcdefghijkl${}bcdefghijklmno -x", "a${}bcdefghijklmnop -x",
     "abcdefghijklm${} -x", "w'\"{}'y -x", "w''{}\"\"y /", "{}\t{}  {}\n{}", "(cn:{}.5.13:=x)", "a:1.{}:b=",
     "<{}/{}svg onload=1>", "x<{}{}set on=1", "x;{}{}return 1", "a&&{}this.b||{}x==1",
+    "a']{}|{}//{}*['b", "x]{}{}|{}{}//{}{}*y", "//{}user{}[1]", "//{}{}user{}{}[", "x'{}]{}|{}/a",
 ]  # fmt: skip
 _CHARS = [chr(c) for c in range(32, 127)] + ["\t", "\n", "\x0b", "é"]
 
