@@ -544,6 +544,15 @@ class _Batch:
         return out
 
 
+class _Batches(dict["_ViewDB", _Batch]):
+    """A chunk's batches, one per view database, each made when a text is first added to it: a request
+    whose values the memory knows needs none (most requests: the batches cost more than their lookups)."""
+
+    def __missing__(self, vdb: _ViewDB) -> _Batch:
+        batch = self[vdb] = _Batch(vdb)
+        return batch
+
+
 # One layer of one value in one view: its batch, the text scanned and the decode chain.
 _Item = tuple[_Batch, str, tuple[str, ...]]
 
@@ -683,10 +692,10 @@ class Engine:
 
         What a value's scans found depends on its kind and text only: it is remembered for the next
         requests (browsers send the same header names, user agents and parameter names again and again)."""
-        batches = {vdb: _Batch(vdb) for vdb in self._views}  # (a narrow one's is made when first used)
+        batches = _Batches()
         plans = self._plan_targets(keys, batches)
         for batch in batches.values():
-            if batch.pending:
+            if batch.pending:  # (a merged or path batch made for a value that needed neither)
                 batch.seal()
         exact = self._exact
         learned: list[tuple[tuple[str, str], _Events]] = []
@@ -727,7 +736,7 @@ class Engine:
             self._known_chars -= len(old[1])
 
     def _plan_targets(
-        self, keys: Sequence[tuple[str, str]], batches: dict[_ViewDB, _Batch]
+        self, keys: Sequence[tuple[str, str]], batches: _Batches
     ) -> list[list[_Item] | _Events]:
         """For each value: what the memory knows of it, or the scans it needs (`_plan_target`), their
         texts added to `batches` (one per view database).
@@ -741,9 +750,9 @@ class Engine:
         merged = self._merged
         if merged is None:
             return [plan(*key, batches) if (seen := known(key)) is None else seen for key in keys]
-        mb, kinds, solo_kinds = batches[merged], merged.kinds, merged.solo_kinds
-        mb_pending = mb.pending.append
-        others = [(vdb, batches[vdb]) for vdb in self._unmerged]
+        kinds, solo_kinds = merged.kinds, merged.solo_kinds
+        unmerged = self._unmerged
+        mb: _Batch | None = None
         plans: list[list[_Item] | _Events] = []
         for key in keys:
             seen = known(key)
@@ -751,6 +760,10 @@ class Engine:
                 plans.append(seen)
                 continue
             kind, value = key
+            if mb is None:  # the first value to scan: its batches (see _Batches)
+                mb = batches[merged]
+                mb_pending = mb.pending.append
+                others = [(vdb, batches[vdb]) for vdb in unmerged]
             if not value.isalnum() and (  # not plain (see _plain), inlined: this loop sees every value
                 special(value) is not None
                 or "/*" in value
@@ -789,7 +802,7 @@ class Engine:
             plans.append(items)
         return plans
 
-    def _plan_target(self, kind: str, value: str, batches: dict[_ViewDB, _Batch]) -> list[_Item]:
+    def _plan_target(self, kind: str, value: str, batches: _Batches) -> list[_Item]:
         """Every decoding layer of the value: as sent, decoded (percent, entities, escapes), and the
         text inside when the value (or its decoded form) is base64 of mostly printable text."""
         plan: list[_Item] = []
@@ -809,7 +822,7 @@ class Engine:
         value: str,
         prefix: tuple[str, ...],
         cache: dict[str, str],
-        batches: dict[_ViewDB, _Batch],
+        batches: _Batches,
         plan: list[_Item],
     ) -> None:
         merged = self._merged
@@ -834,15 +847,13 @@ class Engine:
                 plan.append(self._item(vdb, kind, text, chain, batches))
 
     def _item(
-        self, vdb: _ViewDB, kind: str, text: str, chain: tuple[str, ...], batches: dict[_ViewDB, _Batch]
+        self, vdb: _ViewDB, kind: str, text: str, chain: tuple[str, ...], batches: _Batches
     ) -> _Item:
         """One scan of `text` in view database `vdb` (its kind's narrow database for a long text, see
         `_narrow_dbs`), its text added to that database's batch."""
         if len(text) > _ALONE and (narrow := self._narrow.get((vdb, kind))) is not None:
             vdb = narrow
-            batch = batches.get(vdb) or batches.setdefault(vdb, _Batch(vdb))
-        else:
-            batch = batches[vdb]
+        batch = batches[vdb]
         batch.add(text, kind in vdb.solo_kinds)
         return (batch, text, chain)
 

@@ -27,7 +27,9 @@ from waf._body import (
     BodyKind,
     Refusal,
     decode_content,
+    escapes_junk,
     file_signature,
+    junk,
     opaque,
     sniff,
     text_runs,
@@ -177,12 +179,13 @@ class _Collector:
     object per value), deduplicated once at the end in C (`finish`): a beacon of a thousand JSON
     values costs two list appends per value while parsing."""
 
-    __slots__ = ("keys", "locs", "body", "_distinct", "_counted")
+    __slots__ = ("keys", "locs", "body", "clean", "_distinct", "_counted")
 
     def __init__(self) -> None:
         self.keys: list[tuple[str, str]] = []
         self.locs: list[str] = []
         self.body = _NO_BODY
+        self.clean = False  # the values being added are known to hold no junk (see `add_arg`)
         self._distinct: set[tuple[str, str]] = set()
         self._counted = 0
 
@@ -233,21 +236,27 @@ class _Collector:
             self.locs.append(loc)
         if not value:
             return
-        if len(value) >= OPAQUE_MIN and opaque(value):
-            self._add_runs(loc, value)
-            return
+        clean = False
+        if len(value) >= OPAQUE_MIN:
+            n = junk(value)
+            if n * 10 > len(value):  # opaque
+                self._add_runs(loc, value)
+                return
+            clean = not n
         self.keys.append(("arg", value))
         self.locs.append(loc)
         head = value[0]
         if head.isspace():
             head = value.lstrip()[:1]
         if nested and head in ("{", "[") and len(value) <= MAX_NESTED and value.rstrip()[-1:] in ("}", "]"):
-            _add_json_text(self, value, loc + "|json")  # a JSON object or array starts and ends so
+            # a JSON object or array starts and ends so. A text without junk holds strings without
+            # junk, unless an escape makes some: then they are not scanned again one by one.
+            _add_json_text(self, value, loc + "|json", clean=clean and not escapes_junk(value))
 
     def add_leaf(self, location: str, value: str) -> bool:
         """A scalar value; one that is binary in disguise (`opaque`) adds only its runs of text, each
         alone at `location|text`. False for an opaque value (nothing more is to be parsed out of it)."""
-        if opaque(value):
+        if not self.clean and opaque(value):
             self._add_runs(location, value)
             return False
         self.add("arg", location, value)
@@ -296,17 +305,23 @@ class _BigNumber(Exception):
     """A float at or past 2**63 in a document orjson read: maybe an integer json reads exactly."""
 
 
-def _add_json_text(out: _Collector, text: str, prefix: str, sep: str = ".", utf8: bytes | None = None) -> bool:
-    """The values of the JSON document in `text`, if it is one (see `load_json`)."""
+def _add_json_text(
+    out: _Collector, text: str, prefix: str, sep: str = ".", utf8: bytes | None = None, clean: bool = False
+) -> bool:
+    """The values of the JSON document in `text`, if it is one (see `load_json`); `clean`: its strings
+    are known to hold no junk, so none is opaque (see `_Collector.add_arg`)."""
     doc = load_json(text, utf8=utf8)
     if doc is None:
         return False
     mark = len(out.keys)
+    out.clean = clean
     try:
         _add_json(out, doc, prefix, 0, sep)
     except _BigNumber:
         del out.keys[mark:], out.locs[mark:]
         _add_json(out, load_json(text, exact=True), prefix, 0, sep, big=float("inf"))
+    finally:
+        out.clean = False
     return True
 
 
