@@ -16,9 +16,17 @@ engine does (a plain value goes to the merged database, any other to each view's
 - with `--marginal`, each rule's marginal cost in its group (the group with and without it: slow,
   one compile per rule, and noisy on a loaded machine).
 
+A rule's cost alone can mislead: a rule anchored at the start by a space run (233102, 235101) or
+with a rare literal costs there mostly for the kind of database it makes, not per byte, and little in
+its group (239100 alone 7.8 -> 3.3 ms moved its group by a few %). And the same match ends are not
+the same audit: under single-match Hyperscan reports the first match it finds, not always the
+earliest end (a branch ended by a word boundary reports after its next byte): a rewrite of 220103
+with the same ends changed the matched text of 10 attacks. Check each rewrite with
+`bench/waf_engine_check.py` too.
+
 `--patch FILE` (JSON: rule id -> pattern) times candidate patterns in place of the built-in ones.
 
-    .venv/bin/python bench/waf_rule_cost.py [--shared DIR] [--top 25] [--reps 3] [--marginal] [--patch FILE]
+    .venv/bin/python bench/waf_rule_cost.py [--shared DIR] [--top 25] [--reps 5] [--groups decoded,raw] [--marginal] [--patch FILE]
 """
 
 from __future__ import annotations
@@ -90,17 +98,29 @@ def db_texts(engine: Engine, values: list[tuple[str, str]]) -> dict[str, tuple[E
 
 
 def _timer(reps: int) -> Callable[[hyperscan.Database, list[bytes]], float]:
+    """Per text the best of `reps` scans, summed: one scan of a text takes tens of µs, so most of them
+    run without being preempted even on a loaded machine, where the best of whole passes over all
+    texts still varies by 10-30% (rules alone now agree within about 1% from run to run, groups
+    within a few %)."""
+
     def run(db: hyperscan.Database, texts: list[bytes]) -> float:
         scratch = hyperscan.Scratch(db)
-        best = float("inf")
-        for _ in range(reps):
-            t0 = time.thread_time_ns()
-            for x in texts:
-                db.scan(x, match_event_handler=lambda *_a: None, scratch=scratch)
-            best = min(best, time.thread_time_ns() - t0)
-        return best / 1e3  # µs
+        total = 0
+        for x in texts:
+            best = None
+            for _ in range(reps):
+                t0 = time.thread_time_ns()
+                db.scan(x, match_event_handler=_ignore, scratch=scratch)
+                spent = time.thread_time_ns() - t0
+                best = spent if best is None else min(best, spent)
+            total += best or 0
+        return total / 1e3  # µs
 
     return run
+
+
+def _ignore(*_args: object) -> None:
+    return None
 
 
 def _one(rule: E.Rule) -> hyperscan.Database:
@@ -115,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         "--min-len", type=int, default=E._ALONE, help="values longer than this (default: the engine's scan-alone length)"
     )
     ap.add_argument("--top", type=int, default=25, help="rules listed, costliest first")
-    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--reps", type=int, default=5, help="scans of each text, the best one counted")
+    ap.add_argument("--groups", help="only these databases, comma-separated (`decoded`, `raw/body`)")
     ap.add_argument("--marginal", action="store_true", help="also each rule's marginal cost in its group")
     ap.add_argument("--patch", help="JSON file: rule id -> pattern, timed instead of the built-in one")
     args = ap.parse_args(argv)
@@ -129,12 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     dbs = db_texts(engine, values)
     timed = _timer(args.reps)
     print(
-        f"{len(values)} values longer than {args.min_len} characters, {sum(len(v) for _, v in values) / 1e6:.1f} MB; thread CPU, best of {args.reps}"
+        f"{len(values)} values longer than {args.min_len} characters, {sum(len(v) for _, v in values) / 1e6:.1f} MB; thread CPU, each text's best of {args.reps} scans"
     )
 
     total = 0.0
     rows = []
+    only = set(args.groups.split(",")) if args.groups else None
     for name, (vdb, data) in sorted(dbs.items()):
+        if only is not None and name not in only:
+            continue
         size = sum(map(len, data))
         base = timed(_one(dataclasses.replace(vdb.rules[0], pattern=BLANK)), data)
         for gi, group in enumerate(vdb.groups):
@@ -146,8 +170,9 @@ def main(argv: list[str] | None = None) -> int:
             for r in group.rules:
                 own = max(timed(_one(r), data) - base, 0.0)
                 marginal = None
-                if args.marginal:
-                    marginal = us - timed(E._compile([x for x in group.rules if x is not r]), data)
+                if args.marginal:  # a group of one rule without it: the never-matching baseline
+                    rest = [x for x in group.rules if x is not r]
+                    marginal = us - (timed(E._compile(rest), data) if rest else base)
                 rows.append((own, marginal, name, r, size))
     print(f"all groups: {total / 1e3:.2f} ms")
     rows.sort(key=lambda row: -row[0])

@@ -241,13 +241,28 @@ def opaque(value: str) -> bool:
     replacement characters, over at least 64 characters. Such values never reach text rules."""
     if len(value) < OPAQUE_MIN:
         return False
-    if value.isascii():  # (known without a scan) its junk counted in C: every other character deleted
+    if value.isascii():  # (the common case, as in `junk`, without a call)
         return len(value.encode("ascii").translate(None, _ASCII_TEXT)) * 10 > len(value)
+    return junk(value) * 10 > len(value)
+
+
+def junk(value: str) -> int:
+    """How many of `value`'s characters are junk (`opaque`: C0 controls but tab and line breaks, DEL,
+    C1 controls, U+FFFD)."""
+    if value.isascii():  # (known without a scan) its junk counted in C: every other character deleted
+        return len(value.encode("ascii").translate(None, _ASCII_TEXT))
     if value.isprintable() and "\ufffd" not in value:
-        return False  # every junk character is unprintable but U+FFFD: str.isprintable scans faster than a regex
+        return 0  # every junk character is unprintable but U+FFFD: str.isprintable scans faster than a regex
     if _JUNK_CHARS.search(value) is None:
-        return False
-    return len(_JUNK_CHARS.findall(value)) * 10 > len(value)
+        return 0
+    return len(_JUNK_CHARS.findall(value))
+
+
+def escapes_junk(json_text: str) -> bool:
+    """Whether a string of the JSON document in `json_text` may hold junk that the text itself does
+    not: only a `\\uXXXX`, `\\b` or `\\f` escape makes one (told by substrings: an escaped backslash
+    before a `u` counts too, which only costs the shortcut)."""
+    return "\\" in json_text and ("\\u" in json_text or "\\b" in json_text or "\\f" in json_text)
 
 
 # Text inside binary: ASCII printable and tab, or a character past Latin-1 that is not a surrogate

@@ -157,8 +157,17 @@ def _tokens(text: str, context: str = "") -> str:
     """The fingerprint of the first MAX_TOKENS tokens of `text` (lowercased by the caller), read inside
     the application's `context` quote (empty: a number or bare context)."""
     out: list[str] = []
-    i, n = 0, len(text)
-    while i < n and len(out) < MAX_TOKENS:
+    _read_tokens(text, context, out, 0, MAX_TOKENS)
+    return "".join(out)
+
+
+def _read_tokens(text: str, context: str, out: list[str], i: int, limit: int) -> int:
+    """Read tokens of `text` from `text[i]` on, appending their letters to `out` (one entry a token: `1&`
+    for a number with a logic word glued on) until `out` holds `limit`; where the reading stopped (the
+    text's length once no token is left: at the end, or after a comment). The reading depends on `i`
+    and `out` alone, so a reading stopped at a limit goes on from where it stopped as if it never had."""
+    n = len(text)
+    while i < n and len(out) < limit:
         c = text[i]
         # The commonest characters first (quotes, words, `/`, digits, JSON's `:` and `,`): each of
         # these tests takes characters no test before it in the original order (the order of the
@@ -218,18 +227,18 @@ def _tokens(text: str, context: str = "") -> str:
                 j += 1
             if j >= n or not (text[j].isalnum() or text[j] in "_'\"`${") or (text[j] in "'\"`" and j + 1 == n):
                 out.append("c")  # `--`, `-- -`, `--+`, `---`
-                break
+                return n
             out.append("o")  # `--format`, `-----BEGIN`, `"--"`: an option, a rule line, a literal (MySQL's `--x` is no comment)
             i = j
             continue
         if c == "#":
             out.append("c")
-            break
+            return n
         if c == "/" and text.startswith("/*", i):
             end = text.find("*/", i + 2)
             if end < 0:
                 out.append("c")
-                break
+                return n
             i = end + 2
             continue
         if c == "-" and i + 1 < n and text[i + 1].isdigit() and (not out or out[-1] in "&=o*(,;kLSUEx"):
@@ -277,7 +286,7 @@ def _tokens(text: str, context: str = "") -> str:
             # token is skipped: "‘ or 1=1 --").
             out.append("?")
         i += 1
-    return "".join(out)
+    return i
 
 
 def fingerprints(value: str) -> list[str]:
@@ -317,19 +326,140 @@ _JSON_DATA_PREFIX = re.compile(
 )
 
 
+def _trie(words: list[str]) -> str:
+    """An alternation of `words`, grouped by first letter (a regex tries a group's words only after its letter)."""
+    groups: dict[str, list[str]] = {}
+    for w in sorted(words, key=lambda w: (-len(w), w)):
+        groups.setdefault(w[0], []).append(re.escape(w[1:]))
+    return "(?:" + "|".join(re.escape(c) + "(?:" + "|".join(rest) + ")" for c, rest in sorted(groups.items())) + ")"
+
+
+# The words whose letter is a _NEEDED one (their set's, in _WORD_LETTERS' precedence), and the functions
+# whose call is an `F`. A word token is exactly such a word when neither `[\w$.]` nor `-[a-z]` follows.
+_NEEDED_WORDS = _trie([w for w, letter in _WORD_LETTERS.items() if letter in _NEEDED])
+_CALLED_FUNCTIONS = _trie([w for w in _SQL_FUNCTIONS if w not in _WORD_LETTERS])
+# The tokens of ASCII text whose letters are no _NEEDED ones, each read as _read_tokens reads it, its
+# extent included (a token counts once: the count decides which tokens are the first MAX_TOKENS):
+# - a string (`s`, or `u` / `?` left open at the end): its quote, then up to the first quote of its
+#   kind that no second one doubles, or to the end (`\Z`);
+# - a word (_WORD's greedy match) that is no _NEEDED_WORDS word, not led by xp_ or sp_ (`x`), and no
+#   function of _CALLED_FUNCTIONS before `[ \t]*(` (`F`): `n`, `f`, `1` (true...), `L` (like...), `o`;
+# - a number led by an ASCII digit or by `.` and one (_NUM's match, atomic), with no logic word glued
+#   on (_GLUED_LOGIC: `1&`), then `\w*`: `1`;
+# - `(`, `)`, `,`, `;`; the operators as the branches read them, one token each: `==`, `=`, `<=>`,
+#   `<=`, `<>`, `<<`, `<`, `>=`, `>>`, `>`, `!=`, `!<`, `!>`, `!`, `::`, `:=`, `->`, `-` before no `-`,
+#   digit or non-ASCII character (the comment and the sign depend on more), `*`, `%`, `^`, `~`, `+`,
+#   `&` and `|` not doubled (`&`), `/` before no `*` (a comment);
+# - `#` before an ASCII word character, `/`, `#` or a quote: a name (`n`), `[\w/#-]*`;
+# between the characters no token starts with: blanks, `{}[]?\`, `:` before no `:` or `=`, `.` before
+# an ASCII character that is no digit (or at the end). Anything else (`@`, `--`, comments, non-ASCII
+# signs between tokens, capitals) is not read here: the tokenizer reads the context.
+_NO_TOKEN_RUN = r"(?:[\s{}\[\]?\\]|:(?![:=])|\.(?![0-9]|[^\x00-\x7f]))*+"
+_HARMLESS_TOKEN = (
+    _NO_TOKEN_RUN
+    + r"(?>'[^']*+(?:''[^']*+)*+(?:'|\Z)|\"[^\"]*+(?:\"\"[^\"]*+)*+(?:\"|\Z)|`[^`]*+(?:``[^`]*+)*+(?:`|\Z)"
+    r"|(?!" + _NEEDED_WORDS + r"(?![\w$.]|-[a-z])|xp_|sp_|" + _CALLED_FUNCTIONS + r"(?![\w$.]|-[a-z])[ \t]*\()"
+    r"[a-z_$][\w$.]*+(?:-[a-z][\w$.]*+)*+"
+    r"|(?>0x[0-9a-f]+|[0-9]\d*(?:\.\d*)?(?:e[+-]?\d+)?|\.[0-9]\d*(?:e[+-]?\d+)?)"
+    r"(?!(?:or|and|xor)(?=\d+(?![\w.])|[(\s'\"]|$))\w*+"
+    r"|[(),;*%^~+]|==?|<(?:=>?|[><])?|>[=>]?|![=<>]?|:[:=]|-(?=[^-0-9\x80-\U0010ffff]|\Z)>?"
+    r"|&(?!&)|\|(?!\|)|/(?!\*)|#(?=[a-z0-9_/#'\"`])[\w/#-]*+)"
+)
+# A context whose first MAX_TOKENS tokens (or all, when fewer) are such: no shape can match it.
+_HARMLESS_PREFIX = re.compile(
+    "(?:" + _HARMLESS_TOKEN + "){" + str(MAX_TOKENS) + "}|(?:" + _HARMLESS_TOKEN + ")*+" + _NO_TOKEN_RUN + r"\Z"
+)
+
+
+# A context's fingerprint read in stages (see _fingerprint). Every alternative of _SHAPES but three
+# (`U\(*S...`, `;x`, `kn?k1[o=]1`) is anchored (`^...`), as are _QUOTED_SHAPES and _BACKTICK_SHAPES; by
+# their first letter, the second letters that can follow in one of them (a letter absent: none can):
+# - `s`: the closing parens `\)*`, then `&` (`s\)*&`), `o =` (`s\)*[o=]`), `;`, `U`, `(` (`s\)*\(+S`),
+#   `k` (`s\)*k{1,2}1`), `c` (`s\)*c`, quoted);
+# - `n`: `)`, `&` (`[1n]\)*&`, `n\)*&`), `;` (`[s1n]?\)*;`), `k` (`[1n]?\)*k1`), `V` (`nV`); `1` the same but `V`;
+# - `)`: `)`, `;` (`\)*;c`, `[s1n]?\)*;`, `s?\)*;&`), `k` (`[1n]?\)*k1`);
+# - `;`: `c` (`\)*;c`), `E S` (`[s1n]?\)*;\s*[ES]`), `&` (`s?\)*;&`);
+# - `&`: `(` and `1 s v n F` (`&\(*[1sv]`, `&\(*n`, `&\(*F`, `&\(*1L1&1`); `F`: `(` (`F\(`);
+# - `(`: `( S` (`\(+S`); `x`: `( x v V s` (`x\(*[xvVs]`, `xV`); `v`: `S k` (`v\s*S`, `[vV]k`); `V`: `k`
+#   (`V$` has no second letter); `k`: `1` (`[1n]?\)*k1`); `S`: any (`S[^;c]*...`).
+# After `1&` or `n&`, the third: `(` and `1 s v F` (`[1n]\)*&\(*[1sv]`, `1\)*&...`, `n\)*&\(*1c`,
+# `[1n]\)*&\(*F\(`): no other alternative starts so.
+_ANY = frozenset("s1nvVfFkLESU&=*ocxu?(),;")
+_SECOND = {
+    "s": frozenset(")&o=;U(kc"), "n": frozenset(")&;kV"), "1": frozenset(")&;k"), ")": frozenset(");k"),
+    ";": frozenset("cES&"), "&": frozenset("(1svnF"), "F": frozenset("("), "(": frozenset("(S"),
+    "x": frozenset("(xvVs"), "v": frozenset("Sk"), "V": frozenset("k"), "k": frozenset("1"), "S": _ANY,
+}  # fmt: skip
+_THIRD_AFTER_LOGIC = frozenset("(1svF")
+# `kn?k1[o=]1`: five tokens or six, each of one letter (but the last, a `1` of `1&` too), led by a
+# keyword's `k`: within MAX_TOKENS tokens it starts at the sixth at the latest.
+_K_BY = 6
+
+
+def _anchored_dead(letters: str) -> bool:
+    """No anchored alternative starts with `letters` (two letters at least; see _SECOND)."""
+    second = _SECOND.get(letters[0])
+    if second is None or letters[1] not in second:
+        return True
+    return letters[0] in "1n" and letters[1] == "&" and len(letters) > 2 and letters[2] not in _THIRD_AFTER_LOGIC
+
+
+def _unanchored_words(text: str) -> bool:
+    r"""Could `text` make the letters of `U\(*S` or `;x`? Not without the words and signs they read:
+    union and select (the only words of `U` and `S`), a `;` and exec, execute, openrowset or a word led
+    by xp_ or sp_ (the procedures' letter)."""
+    return ("union" in text and "select" in text) or (
+        ";" in text and ("exec" in text or "xp_" in text or "sp_" in text or "openrowset" in text)
+    )
+
+
+def _fingerprint(text: str, context: str, unanchored: list[bool]) -> str | None:
+    """`_tokens(text, context)`, or None where no shape can match it. The first tokens first: where
+    their letters start no anchored alternative (_anchored_dead), only the unanchored ones are left;
+    without their words (`unanchored`: _unanchored_words of the value, computed once, or True) and
+    without a `k` in the first _K_BY tokens, none. So prose, URLs, CSS selectors, cookies and JSON in a
+    quote's context are read to their sixth token, not their tenth."""
+    out: list[str] = []
+    n = len(text)
+    i = _read_tokens(text, context, out, 0, 2)
+    if i < n and len(out) == 2:
+        letters = out[0] + out[1]
+        if letters in ("n&", "1&"):  # (`1&` alone is one token)
+            i = _read_tokens(text, context, out, i, 3)
+            letters = "".join(out)
+        if _anchored_dead(letters):
+            if not unanchored:
+                unanchored.append(_unanchored_words(text))
+            if not unanchored[0]:
+                i = _read_tokens(text, context, out, i, _K_BY)
+                if "k" not in out:
+                    return None
+    _read_tokens(text, context, out, i, MAX_TOKENS)
+    return "".join(out)
+
+
+# Past this length a value's fingerprints are read whole: _unanchored_words's scans of it would cost
+# more than the tokens they may spare.
+_STAGED_MAX = 2048
+
+
 def _injection(text: str) -> bool:
     """Any context's fingerprint of an injection's shape (each tokenized only when the ones before
     it are not: the same answer)."""
+    unanchored: list[bool] = [] if len(text) <= _STAGED_MAX else [True]  # (see _fingerprint)
     for quote in ("", "'", '"', "`"):
         if quote:
             if quote not in text:
                 continue
-            fp = _tokens(quote + text, quote)
+            context = quote + text
         elif _JSON_DATA_PREFIX.match(text):
             continue  # (no _NEEDED letter: see _JSON_DATA_PREFIX)
         else:
-            fp = _tokens(text)
-        if _NEEDED.isdisjoint(fp):
+            context = text
+        if _HARMLESS_PREFIX.match(context):
+            continue  # (no _NEEDED letter: see _HARMLESS_TOKEN)
+        fp = _fingerprint(context, quote, unanchored)
+        if fp is None or _NEEDED.isdisjoint(fp):
             continue
         if quote == "`":
             if _BACKTICK_SHAPES.search(fp):

@@ -93,11 +93,13 @@ SINKS = frozenset(
 )  # fmt: skip
 
 
-def tokenize(text: str) -> list[Token]:
-    """JavaScript tokens of `text`; comments and whitespace dropped, regex literals read as one token."""
+def tokenize(text: str, limit: int = -1) -> list[Token]:
+    """JavaScript tokens of `text`; comments and whitespace dropped, regex literals read as one token.
+    With a `limit`, the first `limit` tokens only (each token depends on those before it alone: the
+    same first tokens)."""
     out: list[Token] = []
     i, n, line = 0, len(text), 0
-    while i < n:
+    while i < n and len(out) != limit:
         m = _TOKEN.match(text, i)
         if m is None:  # pragma: no cover - `other` matches any character
             break
@@ -125,14 +127,21 @@ def _operand(t: Token) -> bool:
     return t.kind in (Tok.NUM, Tok.STR, Tok.REGEX)
 
 
+_OPERAND_KINDS = frozenset({Tok.NUM, Tok.STR, Tok.REGEX})
+_SECOND_OPERAND_KINDS = frozenset({Tok.NAME, Tok.NUM, Tok.STR, Tok.REGEX})
+
+
 def parses(tokens: list[Token]) -> bool:
     """A cheap reading of "this token sequence can be part of a script that parses": two operands side by
-    side on one line (`at eval (x.js:1:2)`, prose) make a syntax error, which stops the whole script."""
+    side on one line (`at eval (x.js:1:2)`, prose) make a syntax error, which stops the whole script.
+    (_operand inlined, tested after the second token's kind: most tokens of code are punctuation.)"""
     for a, b in zip(tokens, tokens[1:], strict=False):
-        if a.line != b.line:
-            continue
-        if _operand(a) and b.kind in (Tok.NAME, Tok.NUM, Tok.STR, Tok.REGEX) and b.text not in _INFIX_WORDS:
-            return False
+        if b.kind in _SECOND_OPERAND_KINDS and a.line == b.line and b.text not in _INFIX_WORDS:
+            if a.kind is Tok.NAME:
+                if a.text not in _PREFIX_WORDS:
+                    return False
+            elif a.kind in _OPERAND_KINDS:
+                return False
     return True
 
 
@@ -252,7 +261,12 @@ def _runs(tokens: list[Token], what: frozenset[str] | None, after: int = -1) -> 
     anything: a call, `new`, an assignment, a tagged template, `++`/`--`?"""
     if not tokens or not parses(tokens):
         return False
-    for i in read(tokens).live:
+    return _live_runs(tokens, read(tokens).live, what, after)
+
+
+def _live_runs(tokens: list[Token], live: list[int], what: frozenset[str] | None, after: int = -1) -> bool:
+    """_runs of tokens that parse, whose live indexes (`read(tokens).live`) are known."""
+    for i in live:
         if i <= after:
             continue
         t = tokens[i]
@@ -301,9 +315,11 @@ def _quoted_contexts(text: str) -> list[list[Token]]:
                 continue
         if k < 0:
             continue
-        rest = tokenize(text[k + 1 :])
-        if not rest or rest[0].text in _BREAKOUT:
-            out.append(rest)
+        # (the first token decides whether the context is kept: the rest is read only then)
+        rest = text[k + 1 :]
+        head = tokenize(rest, 1)
+        if not head or head[0].text in _BREAKOUT:
+            out.append(tokenize(rest) if head else head)
     k = text.lower().find("</script")
     if k >= 0:
         out.append(tokenize(text[k + 8 :]))
@@ -379,8 +395,10 @@ def is_js_function_injection(text: str) -> bool:
     `eval` or deserializer would run. An uninvoked literal is a value, inert — also when a form's `&`
     cut it short (clients posting sources unencoded: `return a.filter(x => x) && ...`)."""
     for tokens in _contexts(text):
-        if tokens and parses(tokens) and (read(tokens).function_runs or _runs(tokens, SINKS)):
-            return True
+        if tokens and parses(tokens):
+            reading = read(tokens)  # (read once: _runs would parse and read again)
+            if reading.function_runs or _live_runs(tokens, reading.live, SINKS):
+                return True
     return False
 
 

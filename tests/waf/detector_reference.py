@@ -6,23 +6,40 @@ from __future__ import annotations
 
 import re
 
+from waf import _xss
 from waf._shell import (
     _AFTER_WORD,
     _BEFORE_WORD,
+    _BRACE_LIST,
     _CALLED_NAME,
     _CLEAN_WORD,
     _DATA_URL_END,
+    _EMPTY_EXPANSION,
+    _FLAG,
     _IFS,
+    _IPV4,
+    _NETWORK,
     _PARAM,
     _PARAM_OPERATOR,
+    _PROBES,
     _SPLITTING,
+    _SUBCOMMANDS,
     _TABLE_ROW,
+    _URL,
+    _WIN_FLAG,
+    WINDOWS_COMMANDS,
+    WORDLIKE,
     Segment,
+    _Cmd,
+    _command,
+    _drop_quotes,
     _known,
     _listed_word,
+    _may_command,
     _segment_command,
     _shell_like,
     _single_token,
+    _strong_arg,
     _unsplit,
     command_name,
     fold,
@@ -34,6 +51,7 @@ from waf._sqli import (
     _COMPARISONS2,
     _GLUED_LOGIC,
     _HASH_NAME_REST,
+    _JSON_DATA_PREFIX,
     _NEEDED,
     _NO_TOKEN,
     _NUM,
@@ -46,8 +64,10 @@ from waf._sqli import (
     _WORD_START,
     MAX_TOKENS,
     _contexts,
+    _tokens,
     _word_letter,
 )
+from waf._xss import Tok, Token
 
 SQL_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 
@@ -304,3 +324,106 @@ DB_CALL = re.compile(
     r"createuser|runcommand|adminommand)\s*\(",
     re.I,
 )
+
+
+def sql_injection_unstaged(text: str) -> bool:
+    """_injection before its fingerprints were read in stages: every context read to MAX_TOKENS tokens."""
+    for quote in ("", "'", '"', "`"):
+        if quote:
+            if quote not in text:
+                continue
+            fp = _tokens(quote + text, quote)
+        elif _JSON_DATA_PREFIX.match(text):
+            continue  # (no _NEEDED letter: see _JSON_DATA_PREFIX)
+        else:
+            fp = _tokens(text)
+        if _NEEDED.isdisjoint(fp):
+            continue
+        if quote == "`":
+            if _BACKTICK_SHAPES.search(fp):
+                return True
+        elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
+            return True
+    return False
+
+
+def shell_fold(text: str) -> str:
+    """fold before the empty expansions' substitution was led by a search for their literal start."""
+    t = text.lower()
+    if "$" in t:
+        t = _IFS.sub(" ", t)
+    t = _drop_quotes(t.replace("\\\n", "") if "\\" in t else t)
+    if "$" in t or ("`" in t and "``" in t):
+        t = _EMPTY_EXPANSION.sub("", t)
+    if "{" in t:
+        t = _BRACE_LIST.sub(lambda m: " ".join(m.group(1).split(",")), t)
+    return t
+
+
+def shell_strong_args(cmd: _Cmd) -> bool:
+    """Arguments only a command line has."""
+    strong = cmd.redirect or any(_strong_arg(a) for a in cmd.args)
+    if not strong and (cmd.name in _NETWORK or cmd.name not in WORDLIKE):
+        strong = any(_URL.match(a) or _IPV4.fullmatch(a) for a in cmd.args)
+    return strong or (bool(cmd.args) and cmd.args[0] in _SUBCOMMANDS.get(cmd.name, ()))
+
+
+def shell_flags(cmd: _Cmd) -> bool:
+    windows = cmd.name in WINDOWS_COMMANDS
+    return any(_FLAG.match(a) or (windows and _WIN_FLAG.match(a)) for a in cmd.args)
+
+
+def shell_like(cmd: _Cmd, broke_out: bool) -> bool:
+    if shell_strong_args(cmd):
+        return True
+    wordlike = cmd.name in WORDLIKE
+    if broke_out:
+        return not cmd.args or shell_flags(cmd) or not wordlike or all(a.isdigit() for a in cmd.args) or cmd.name in _PROBES
+    return (not wordlike and shell_flags(cmd)) or (not cmd.args and not wordlike and len(cmd.name) >= 5)
+
+
+def shell_read(text: str) -> tuple[_Cmd | None, bool, bool]:
+    """A segment's reading before its strong arguments were read once for both answers."""
+    cmd = _command(Segment("", text).words) if _may_command(text) else None
+    if cmd is None:
+        return None, False, False
+    return cmd, shell_like(cmd, broke_out=False), shell_like(cmd, broke_out=True)
+
+
+def js_parses(tokens: list[Token]) -> bool:
+    """parses before _operand was inlined."""
+    for a, b in zip(tokens, tokens[1:], strict=False):
+        if a.line != b.line:
+            continue
+        if _xss._operand(a) and b.kind in (Tok.NAME, Tok.NUM, Tok.STR, Tok.REGEX) and b.text not in _xss._INFIX_WORDS:
+            return False
+    return True
+
+
+def js_quoted_contexts(text: str) -> list[list[Token]]:
+    """_quoted_contexts before the first token alone decided whether a context is read."""
+    out = []
+    for q in "'\"`":
+        k = text.find(q)
+        if q == "`":
+            d = text.find("${")
+            if d >= 0 and (k < 0 or d < k):
+                out.append(_xss.tokenize(text[d + 2 :]))
+                continue
+        if k < 0:
+            continue
+        rest = _xss.tokenize(text[k + 1 :])
+        if not rest or rest[0].text in _xss._BREAKOUT:
+            out.append(rest)
+    k = text.lower().find("</script")
+    if k >= 0:
+        out.append(_xss.tokenize(text[k + 8 :]))
+    return out
+
+
+def js_function_injection(text: str) -> bool:
+    """is_js_function_injection before the reading was shared with _runs."""
+    for tokens in [_xss.tokenize(text), *js_quoted_contexts(text)]:
+        if tokens and js_parses(tokens) and (_xss.read(tokens).function_runs or _xss._runs(tokens, _xss.SINKS)):
+            return True
+    return False

@@ -242,3 +242,140 @@ def test_ldap_value_end_in_c_is_the_loop(text: str, i: int) -> None:
 def test_nosql_db_calls_led_by_the_literal_are_the_reference(text: str) -> None:
     a, b = _nosql._DB_CALL.search(text), detector_reference.DB_CALL.search(text)
     assert (a and a.span()) == (b and b.span())
+
+
+def _top_level_alternatives(pattern: str) -> list[str]:
+    """The alternatives of a regex's top level (no escaped `|` or class holds one in the shapes)."""
+    alts, depth, cur, i = [], 0, "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            cur, i = cur + pattern[i : i + 2], i + 2
+            continue
+        if c == "[":
+            end = pattern.index("]", i + 1)
+            cur, i = cur + pattern[i : end + 1], end + 1
+            continue
+        depth += (c == "(") - (c == ")")
+        if c == "|" and depth == 0:
+            alts.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    return [*alts, cur]
+
+
+_ALTERNATIVES = _top_level_alternatives(_sqli._SHAPES.pattern)
+_ANCHORED = re.compile("|".join(a for a in _ALTERNATIVES if a.startswith("^")))
+_FP_LETTERS = "s1nvVfFkLESU&=*ocxu?(),;"
+
+
+def test_shapes_are_anchored_but_three() -> None:
+    """The proof of _fingerprint reads the anchored alternatives by their first letters: the others are
+    these three (a new one needs its own stage there)."""
+    assert [a for a in _ALTERNATIVES if not a.startswith("^")] == [r"U\(*S\(*(?:[1suvVfF*(k]|n[,)k])", ";x", "kn?k1[o=]1"]
+    assert "|".join(_ALTERNATIVES) == _sqli._SHAPES.pattern
+    assert all(p.pattern.startswith("^") and "|" not in p.pattern.replace("(?:c|&$)", "").replace("(?:;[ESUx]|U)", "")
+               for p in (_sqli._QUOTED_SHAPES, _sqli._BACKTICK_SHAPES))  # fmt: skip
+    assert set(_sqli._ANY) == set(_FP_LETTERS)
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet=_FP_LETTERS, min_size=2, max_size=10), st.text(alphabet="(1svF&)", max_size=3))
+def test_fingerprints_led_by_dead_letters_match_no_anchored_shape(fp: str, lead: str) -> None:
+    """_anchored_dead: no anchored alternative (_SHAPES', _QUOTED_SHAPES, _BACKTICK_SHAPES) matches a
+    fingerprint whose first letters it calls dead (led by the letters the alternatives branch on)."""
+    for text in (fp, lead + fp, fp[:1] + lead + fp[1:], fp[:2] + lead + fp[2:]):
+        if len(text) >= 2 and _sqli._anchored_dead(text[:3]):
+            assert not (_ANCHORED.search(text) or _sqli._QUOTED_SHAPES.search(text) or _sqli._BACKTICK_SHAPES.search(text)), text
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.sampled_from([*_FP_LETTERS, "1&"]), max_size=_sqli.MAX_TOKENS))
+def test_keyword_shape_starts_by_the_sixth_token(tokens: list[str]) -> None:
+    """`kn?k1[o=]1` matches no fingerprint of at most MAX_TOKENS tokens without a `k` in the first _K_BY."""
+    if "k" not in tokens[: _sqli._K_BY]:
+        assert not re.search("kn?k1[o=]1", "".join(tokens))
+
+
+STAGED_BITS = [*SQL_TOKEN_BITS, "union", " union select ", "select", ";", "; exec", "xp_x", "sp_x", "openrowset", "exec",
+               " having ", " order by ", " limit ", " from ", " on ", "1=1", " and ", " or ", "a b", "x", "(", ")", "'", '"',
+               "@v", "@@v", "true", "1&", "-- ", "#", "k", " div ", "1or", "group", " by ", "top", "all"]  # fmt: skip
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.sampled_from(STAGED_BITS) | st.text(max_size=2), max_size=16).map("".join))
+def test_sql_fingerprints_read_in_stages_are_the_reference(text: str) -> None:
+    """_fingerprint gives _tokens' fingerprint or None where no shape matches it; _injection the answer
+    of the unstaged reading."""
+    text = text.lower()
+    for quote in ("", "'", '"', "`"):
+        fp = _sqli._tokens(quote + text, quote)
+        staged = _sqli._fingerprint(quote + text, quote, [])
+        assert staged == fp or (
+            staged is None and not (_sqli._SHAPES.search(fp) or _sqli._QUOTED_SHAPES.search(fp) or _sqli._BACKTICK_SHAPES.search(fp))
+        )
+    assert _sqli._injection(text) == detector_reference.sql_injection_unstaged(text) == detector_reference.sql_injection(text)
+
+
+READ_BITS = ["at", " ", "x", "-l", "--all", "/etc/passwd", "/s", "/?", "https://a.b/c", "10.0.0.1", "1", "22", "cat", "net", "user",
+             "whoami", "ifconfig", "echo", "sleep", "curl", "dir", "sudo", "a=b", "$x", ">", "2>&1", "/tmp/x", "~/x", "id", "ls",
+             "reg", "query", "nc", "w", "systeminfo", "e.req", ",", "\t", "é", "passwd"]  # fmt: skip
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.sampled_from(READ_BITS) | st.text(max_size=2), max_size=8).map(" ".join))
+def test_segment_readings_with_strong_arguments_read_once_are_the_reference(text: str) -> None:
+    """_read: both shell-like answers from one reading of the strong arguments and the flags where they
+    decide, _flags and _strong_args without a generator: as _shell_like computed them."""
+    assert _shell._read(text) == detector_reference.shell_read(text)
+    cmd = _shell._command(_shell._words(text))
+    if cmd is not None:
+        assert _shell._flags(cmd) == detector_reference.shell_flags(cmd)
+        assert _shell._strong_args(cmd) == detector_reference.shell_strong_args(cmd)
+        for broke_out in (False, True):
+            assert _shell._shell_like(cmd, broke_out) == detector_reference.shell_like(cmd, broke_out)
+
+
+@settings(max_examples=800)
+@given(st.lists(st.sampled_from(["$", "$1", "$@", "$*", "${x}", "$(", ")", "$()", "``", "`", "{a,b}", "{", "}", ",", "\\", "\\\n",
+                                 "'", '"', "^", "$ifs", "${ifs}", "a", " ", "é", "$$", "$a"]) | st.text(max_size=2), max_size=12).map("".join))
+def test_fold_with_expansions_found_from_their_start_is_the_reference(text: str) -> None:
+    assert _shell.fold(text) == detector_reference.shell_fold(text)
+
+
+JS_BITS = ["'", '"', "`", "${", "}", "(", ")", ";", ",", "+", "-", ".", "[", "]", "{", "function", "()", "=>", "alert(1)", "x", "1",
+           "return", "in", "document.cookie", "</script>", "\n", " ", "/", "/a/", "//c", "/*", "*/", "e", "this", "new", "f(x)",
+           ".call(", "try", "catch(e)", "==", "?.", "é"]  # fmt: skip
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.sampled_from(JS_BITS) | st.text(max_size=2), max_size=14).map("".join))
+def test_js_contexts_read_from_their_first_token_are_the_reference(text: str) -> None:
+    """_quoted_contexts reads a context whole only where its first token keeps it; parses with _operand
+    inlined; is_js_function_injection reading each context once: as before."""
+    assert _xss._quoted_contexts(text) == detector_reference.js_quoted_contexts(text)
+    tokens = _xss.tokenize(text)
+    assert _xss.parses(tokens) == detector_reference.js_parses(tokens)
+    for limit in (0, 1, 3):
+        assert _xss.tokenize(text, limit) == tokens[:limit]
+    assert _xss.is_js_function_injection(text) == detector_reference.js_function_injection(text)
+
+
+HARMLESS_BITS = [*STAGED_BITS, "==", "===", "<=", "<", ">", ">>", "<<", "<>", "!=", "!<", "!", "|", "&", "::", ":=", "#'", "#/", "->", "-x",
+                 "-é", "count(", "sleep (", "sleep\t(", "user", "char", "exists", "if(", "left (", "X", "\x00", "\u00a0", "2px", "a1",
+                 "and1", "or(", "xor'", "1xor", "0xfaor 1", "set", "desc", "null", "like", "div", "%", "^", "~", "+", "*", ".a", "''", '""']  # fmt: skip
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.sampled_from(HARMLESS_BITS) | st.text(max_size=2), max_size=18).map("".join))
+def test_contexts_of_harmless_tokens_have_no_needed_letter(text: str) -> None:
+    """_HARMLESS_PREFIX reads the tokens _read_tokens reads: where it matches, the fingerprint holds no
+    _NEEDED letter, and _injection skips the context with the same answer."""
+    text = text.lower()
+    for quote in ("", "'", '"', "`"):
+        context = quote + text
+        if _sqli._HARMLESS_PREFIX.match(context):
+            assert _sqli._NEEDED.isdisjoint(_sqli._tokens(context, quote)), context
+    assert _sqli._injection(text) == detector_reference.sql_injection_unstaged(text)

@@ -4,7 +4,11 @@ The engine reports a rule's first match end and the text before it (and a batch 
 match ends), so a rewrite must keep the set of match ends on every text the rule's databases scan:
 `tests/waf/data/pattern_rewrites.yaml` keeps each old pattern and that domain of texts. Hyperscan
 itself compares the two (every match end, as reported without single-match, in both the plain and the
-multi-line mode the batches use) on texts made of the pattern's own words and punctuation."""
+multi-line mode the batches use) on texts made of the pattern's own words and punctuation.
+
+Necessary, not sufficient: under single-match Hyperscan reports the first match it finds, which a
+rewrite can move to a later end of the same set (see bench/waf_rule_cost.py): the engine check
+(`bench/waf_engine_check.py`) has the last word on the matched texts."""
 
 from __future__ import annotations
 
