@@ -61,10 +61,12 @@ _SPECIAL = re.compile(
 def _plain(value: str) -> bool:
     """Whether every decoder and the compact/cmdline views leave `value` as it is. One character class
     and substring tests: a single regex with the two-character alternatives took three times longer.
+    `/*` is looked for only where a `*` is (a memchr): the two-character search stops at every `/`, 8 µs
+    on a long text of URLs.
     Letters and digits alone (ids, numbers, words: no sign, no blank) are plain without a scan."""
     return value.isalnum() or (
         _SPECIAL.search(value) is None
-        and "/*" not in value
+        and ("*" not in value or "/*" not in value)
         and "  " not in value
         and value[:1] != " "
         and value[-1:] != " "
@@ -499,7 +501,10 @@ class _Batch:
                     self.joined = joined.encode("ascii")
                     lengths: Iterable[int] = map(len, texts)
                 else:
-                    data = list(map(_encode, texts))
+                    try:  # (a comprehension: no function call per text)
+                        data = [t.encode("utf-8", "surrogateescape") for t in texts]
+                    except UnicodeEncodeError:  # a lone surrogate that is no byte's stand-in (see _encode)
+                        data = list(map(_encode, texts))
                     self.joined = b"\n".join(data)
                     lengths = map(len, data)
                 ends = list(accumulate(lengths, initial=0))
@@ -777,7 +782,7 @@ class Engine:
                 others = [(vdb, batches[vdb]) for vdb in unmerged]
             if not value.isalnum() and (  # not plain (see _plain), inlined: this loop sees every value
                 special(value) is not None
-                or "/*" in value
+                or ("*" in value and "/*" in value)
                 or "  " in value
                 or value[:1] == " "
                 or value[-1:] == " "
