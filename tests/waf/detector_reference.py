@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from waf import _xss
+from waf import _ldap, _xss
 from waf._shell import (
     _AFTER_WORD,
     _BEFORE_WORD,
@@ -443,3 +443,15 @@ def js_function_injection(text: str) -> bool:
         if tokens and js_parses(tokens) and (_xss.read(tokens).function_runs or _xss._runs(tokens, _xss.SINKS)):
             return True
     return False
+
+
+def ldap_extensible(text: str) -> bool:
+    """The extensible-match test before it was matched only before each `:=`."""
+    return ":=" in text and _ldap._EXTENSIBLE.search(text) is not None
+
+
+def ldap_whole_filter(text: str) -> bool:
+    """_whole_filter before the directory-attribute gate."""
+    if "=" not in text or ("*" not in text and _ldap._COMPOSITE_OPEN.search(text) is None):
+        return False
+    return _ldap._whole_filter_pass(text)
