@@ -82,13 +82,13 @@ def db_texts(engine: Engine, values: list[tuple[str, str]]) -> dict[str, tuple[E
     narrow = getattr(engine, "_narrow", {})
     out: dict[str, tuple[E._ViewDB, list[bytes]]] = {}
     for kind, v in values:
-        cache: dict[str, str] = {}
         plain = E._plain(v) and engine._merged is not None
+        decoded = v if plain else E.decode_chain(v)[0]
         views = [engine._merged, *engine._unmerged] if plain else engine._dbs
         for vdb in views:
             if vdb is None or kind not in vdb.kinds:
                 continue
-            text = v if vdb.view == "merged" else E._view(vdb.view, v, cache)
+            text = v if vdb.view == "merged" else E._view_text(vdb.view, v, decoded)
             if not text:
                 continue
             db = narrow.get((vdb, kind), vdb)

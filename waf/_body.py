@@ -239,7 +239,11 @@ def opaque(value: str) -> bool:
     """A string value that is binary in disguise: bytes read as Latin-1 or escaped into JSON (session
     replays, compressed blobs). More than 10% control characters (C0 other than tab/newline, C1) or
     replacement characters, over at least 64 characters. Such values never reach text rules."""
-    return len(value) >= OPAQUE_MIN and junk(value) * 10 > len(value)
+    if len(value) < OPAQUE_MIN:
+        return False
+    if value.isascii():  # (the common case, as in `junk`, without a call)
+        return len(value.encode("ascii").translate(None, _ASCII_TEXT)) * 10 > len(value)
+    return junk(value) * 10 > len(value)
 
 
 def junk(value: str) -> int:

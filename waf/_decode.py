@@ -237,8 +237,13 @@ _STEPS: tuple[tuple[Layer, Callable[[str], str]], ...] = ()
 
 def decode_chain(value: str, rounds: int = 4) -> tuple[str, tuple[Layer, ...]]:
     """URL (incl. double, %u and overlong UTF-8), HTML/XML entities and backslash escapes until
-    stable, NULs removed; with the chain of decodings that changed the value, in order."""
+    stable, NULs removed; with the chain of decodings that changed the value, in order.
+
+    Stops as soon as every step in a row has left the value as it was, mid-round too: the value is then
+    what each of them gives back, and the rest of the rounds would change nothing (the last round of
+    a percent-encoded text no longer runs the entity and escape steps it ran on the same text)."""
     chain: list[Layer] = []
+    unchanged = 0  # steps in a row that gave the value back
     for _ in range(rounds):
         before = value
         for layer, step in _STEPS:
@@ -246,6 +251,11 @@ def decode_chain(value: str, rounds: int = 4) -> tuple[str, tuple[Layer, ...]]:
             if new != value:
                 chain.append(layer)
                 value = new
+                unchanged = 0
+            else:
+                unchanged += 1
+                if unchanged == len(_STEPS):
+                    break
         if value == before:
             break
     if "\0" in value:
@@ -390,6 +400,12 @@ _B64_SHORT = 12
 _B64_MARKS = frozenset("'\"`;|&<>(){}[]$=\\#*%!-/ ")
 
 
+# Base64 digits whose six bits start a byte that starts no UTF-8 text: 0x80-0xBF (a continuation byte,
+# digits 32-47) or 0xF8-0xFF (digits 62 and 63, either alphabet). A third of the words and snake_case names
+# that reach the decoding start with one of them (`network_changed`, `request_age_ms`).
+_NO_UTF8_START = frozenset("ghijklmnopqrstuv+/-_")
+
+
 def try_base64(value: str) -> str | None:
     """The decoded text when `value` is base64 (std or urlsafe, padded or not) of mostly printable text.
 
@@ -400,7 +416,7 @@ def try_base64(value: str) -> str | None:
     (letters alone from 20 characters)."""
     v = value.strip()
     n = len(v)
-    if n < 8 or n > 65536 or not BASE64_SHAPE.fullmatch(v) or v.isdigit():
+    if n < 8 or n > 65536 or v.isdigit() or not BASE64_SHAPE.fullmatch(v) or v[0] in _NO_UTF8_START:
         return None
     s = v.rstrip("=").replace("-", "+").replace("_", "/")
     if len(s) % 4 == 1:
@@ -419,17 +435,23 @@ def try_base64(value: str) -> str | None:
     return text if _mostly_printable(text) else None
 
 
-_NOT_UTF8 = re.compile("[\udc80-\udcff]")  # surrogateescape's stand-ins for bytes that were not UTF-8
+# Well-formed UTF-8 (the Unicode standard's table 3-7: no overlong form, no surrogate, nothing past
+# U+10FFFF), what the strict decoder accepts; its alternatives start with distinct bytes (no backtracking).
+_UTF8 = re.compile(
+    rb"(?:[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})*+"
+)
 
 
 def _utf8(raw: bytes) -> str | None:
     """`raw` read as UTF-8, None when it is not UTF-8. Without an exception: ids and tokens that are
-    base64-shaped by chance (UUIDs, hashes) decode to random bytes, and a raised UnicodeDecodeError
-    cost each of them more than the rest of `try_base64` (a JSON body of hundreds of UUIDs)."""
+    base64-shaped by chance (UUIDs, hashes, snake_case names) decode to random bytes, and a raised
+    UnicodeDecodeError cost each of them more than the rest of `try_base64` (a JSON body of hundreds of
+    UUIDs); a regex stops at their first bad byte, where decoding them with an error handler took
+    twice as long as the regex (a stand-in for each bad byte, then a search for the stand-ins)."""
     if raw.isascii():
         return raw.decode("ascii")
-    text = raw.decode("utf-8", "surrogateescape")
-    return None if _NOT_UTF8.search(text) else text
+    return raw.decode("utf-8") if _UTF8.fullmatch(raw) else None
 
 
 def _short_is_text(v: str, s: str, raw: bytes, text: str) -> bool:

@@ -16,7 +16,7 @@ import threading
 import time
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import accumulate
@@ -212,26 +212,20 @@ class EngineConfig:
     value_memory: int = 65536  # values whose scan results are remembered across requests (0: none)
 
 
-def _view(view: str, value: str, cache: dict[str, str]) -> str:
-    if view in cache:
-        return cache[view]
-    if view == "merged":  # pragma: no cover - set by the caller
-        return value
+def _view_text(view: str, value: str, decoded: str) -> str:
+    """The text a view scans of `value`, given its decoded text (`decode_chain`): every view but the raw
+    one reads the decoded text."""
     if view == "raw":
-        out = value
-    elif view == "decoded":
-        out, chain = decode_chain(value)
-        cache["chain"] = ",".join(chain)
-    elif view == "compact":
-        out = compress_ws(remove_comments(_view("decoded", value, cache)))
-    elif view == "cmdline":
-        out = cmdline(_view("decoded", value, cache))
-    elif view == "path":
-        out = normalize_path(_view("decoded", value, cache))
-    else:  # pragma: no cover - views are validated when rules load
-        raise ValueError(view)
-    cache[view] = out
-    return out
+        return value
+    if view == "decoded":
+        return decoded
+    if view == "compact":
+        return compress_ws(remove_comments(decoded))
+    if view == "cmdline":
+        return cmdline(decoded)
+    if view == "path":
+        return normalize_path(decoded)
+    raise ValueError(view)  # pragma: no cover - views are validated when rules load
 
 
 _COMPILED: dict[tuple[tuple[bytes, int], ...], hyperscan.Database] = {}
@@ -553,6 +547,23 @@ class _Batches(dict["_ViewDB", _Batch]):
         return batch
 
 
+class _Places:
+    """The places of value `i`, looked up when first read: a match that does not count (its rule already
+    matched, or a navigation-only rule on a page's own request: the session-id parameters of beacons)
+    needs none, and looking up the places of a value seen many times scans all the values seen."""
+
+    __slots__ = ("_lookup", "_i", "_places")
+
+    def __init__(self, lookup: Callable[[int], tuple[str, ...]], i: int) -> None:
+        self._lookup, self._i = lookup, i
+        self._places: tuple[str, ...] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._places is None:
+            self._places = self._lookup(self._i)
+        return iter(self._places)
+
+
 # One layer of one value in one view: its batch, the text scanned and the decode chain.
 _Item = tuple[_Batch, str, tuple[str, ...]]
 
@@ -617,7 +628,7 @@ class Engine:
         found: dict[int, Match] = {}
         scripted = not lured_navigation(request)  # for navigation_only rules (session fixation)
 
-        def record(rule: Rule, locations: tuple[str, ...], text: str, chain: tuple[str, ...] = ()) -> None:
+        def record(rule: Rule, locations: Iterable[str], text: str, chain: tuple[str, ...] = ()) -> None:
             """A match counts at the first of its locations that no exclusion covers."""
             if rule.id in found or (rule.navigation_only and scripted):
                 return
@@ -675,7 +686,7 @@ class Engine:
         """Ids of the pattern rules that match one value seen as a target of `kind` (for rule tests)."""
         hits: list[int] = []
 
-        def record(rule: Rule, _locations: tuple[str, ...], _text: str, _chain: tuple[str, ...] = ()) -> None:
+        def record(rule: Rule, _locations: Iterable[str], _text: str, _chain: tuple[str, ...] = ()) -> None:
             if rule.id not in hits:
                 hits.append(rule.id)
 
@@ -714,7 +725,7 @@ class Engine:
                 events = tuple(found) if found else _NOTHING
                 learned.append((key, events))
             if events:
-                where = places(offset + i)
+                where = _Places(places, offset + i)
                 for rule, matched, chain in events:
                     record(rule, where, matched, chain)
         if learned:
@@ -775,7 +786,7 @@ class Engine:
                 continue
             items: list[_Item] = []
             if len(value) > _ALONE:  # (a long text: `_item` gives each view its kind's narrow database)
-                self._plan_layer(kind, value, (), {}, batches, items)
+                self._plan_layer(kind, value, (), batches, items)
             else:
                 if kind in kinds:
                     mb_pending(value)
@@ -784,11 +795,7 @@ class Engine:
                     items.append((mb, value, ()))
                 for vdb, batch in others:
                     if kind in vdb.kinds:
-                        text = (  # (the path view of a plain value, without the view cache)
-                            normalize_path(value)
-                            if vdb.view == "path"
-                            else _view(vdb.view, value, {"merged": value, "decoded": value, "chain": ""})
-                        )
+                        text = normalize_path(value) if vdb.view == "path" else _view_text(vdb.view, value, value)
                         if text:
                             batch.add(text, kind in vdb.solo_kinds)
                             items.append((batch, text, ()))
@@ -798,7 +805,7 @@ class Engine:
                 and b64_shape(value) is not None
                 and (inner := try_base64(value)) is not None
             ):
-                self._plan_layer(kind, inner, (Layer.BASE64,), {}, batches, items)
+                self._plan_layer(kind, inner, (Layer.BASE64,), batches, items)
             plans.append(items)
         return plans
 
@@ -806,45 +813,38 @@ class Engine:
         """Every decoding layer of the value: as sent, decoded (percent, entities, escapes), and the
         text inside when the value (or its decoded form) is base64 of mostly printable text."""
         plan: list[_Item] = []
-        cache: dict[str, str] = {}
-        self._plan_layer(kind, value, (), cache, batches, plan)
+        decoded, layers = self._plan_layer(kind, value, (), batches, plan)
         if kind in _BASE64_KINDS and len(value) >= 8:
             inner = try_base64(value)
-            if inner is None and cache.get("chain"):
-                inner = try_base64(cache["decoded"])
+            if inner is None and layers:
+                inner = try_base64(decoded)
             if inner is not None:
-                self._plan_layer(kind, inner, (Layer.BASE64,), {}, batches, plan)
+                self._plan_layer(kind, inner, (Layer.BASE64,), batches, plan)
         return plan
 
     def _plan_layer(
-        self,
-        kind: str,
-        value: str,
-        prefix: tuple[str, ...],
-        cache: dict[str, str],
-        batches: _Batches,
-        plan: list[_Item],
-    ) -> None:
+        self, kind: str, value: str, prefix: tuple[str, ...], batches: _Batches, plan: list[_Item]
+    ) -> tuple[str, tuple[str, ...]]:
+        """The scans of one layer of a value (`prefix`: the decodings that led to it), one per view
+        database of its kind; returns its decoded text and the decodings that made it."""
         merged = self._merged
+        layers: tuple[str, ...]
         if merged is not None and _plain(value):
             # no %, &, \\, quotes, ^, commas, comments or unusual whitespace: every mergeable view equals
             # the value itself (cmdline up to case), and no decoder changes it
-            cache["merged"] = cache["decoded"] = value
-            cache["chain"] = ""
             if kind in merged.kinds:
                 plan.append(self._item(merged, kind, value, prefix, batches))
-            dbs = self._unmerged
+            decoded, layers, dbs = value, (), self._unmerged
         else:
+            decoded, layers = decode_chain(value)  # (every view but the raw one reads it)
             dbs = self._dbs
+        chain = (*prefix, *layers) if layers else prefix
         for vdb in dbs:
-            if kind not in vdb.kinds:
-                continue
-            text = _view(vdb.view, value, cache)
-            if text:
-                chain = prefix
-                if vdb.view != "raw" and cache.get("chain"):
-                    chain = (*prefix, *cache["chain"].split(","))
-                plan.append(self._item(vdb, kind, text, chain, batches))
+            if kind in vdb.kinds:
+                text = _view_text(vdb.view, value, decoded)
+                if text:
+                    plan.append(self._item(vdb, kind, text, prefix if vdb.view == "raw" else chain, batches))
+        return decoded, layers
 
     def _item(
         self, vdb: _ViewDB, kind: str, text: str, chain: tuple[str, ...], batches: _Batches

@@ -274,17 +274,15 @@ _BIG = float(2**63)
 _NUMERALS = tuple(map(str, range(1024)))
 
 
-def load_json(text: str, exact: bool = False, utf8: bytes | None = None) -> object:
+def load_json(text: str, exact: bool = False) -> object:
     """The document `json.loads` reads from `text`, or None when it reads none. Parsed by orjson (in C,
     several times faster on the large beacons) where both agree: orjson refuses what json accepts
     beyond the RFC (NaN, lone surrogates, a BOM...) and that falls back to json; it reads integers past
     64 bits as floats, so a document holding such a float is read again by json (`exact`, see
-    `_add_json_text`). `utf8`, when given, is `text` as UTF-8 (the body it was decoded from): orjson
-    reads the same bytes without making them again (a text beyond ASCII is copied to UTF-8 first, as
-    long as the parse itself on a 4 KB beacon)."""
+    `_add_json_text`)."""
     if not exact:
         try:
-            return orjson.loads(text if utf8 is None else utf8)
+            return orjson.loads(text)
         except ValueError as exc:  # orjson.JSONDecodeError
             if getattr(exc, "msg", "").startswith(_AFTER_DOCUMENT):
                 return None  # (see _AFTER_DOCUMENT)
@@ -292,6 +290,27 @@ def load_json(text: str, exact: bool = False, utf8: bytes | None = None) -> obje
         return json.loads(text)
     except (ValueError, RecursionError):
         return None
+
+
+class _AskText:
+    """orjson refused a body's bytes for a reason json may not share: the body is read as before,
+    from its text (see `_load_json_bytes`)."""
+
+
+_ASK_TEXT = _AskText()
+
+
+def _load_json_bytes(data: bytes) -> object:
+    """`load_json` of the body `data` decodes to, read by orjson from the bytes themselves: decoding a
+    body beyond ASCII to text costs more than orjson's parse of it (orjson then copies the text back
+    to UTF-8), and a JSON body is only read. Whatever orjson reads from the bytes it reads from the
+    text (it refuses invalid UTF-8, so the bytes were valid and are the text's UTF-8). None when
+    orjson read a whole document followed by more (json finds none either, see _AFTER_DOCUMENT);
+    _ASK_TEXT when it refused the body otherwise: json may read it (NaN, a BOM...), asked on the text."""
+    try:
+        return orjson.loads(data)
+    except ValueError as exc:
+        return None if getattr(exc, "msg", "").startswith(_AFTER_DOCUMENT) else _ASK_TEXT
 
 
 # orjson's message when a whole document was read and more than whitespace follows (newline-delimited
@@ -305,24 +324,31 @@ class _BigNumber(Exception):
     """A float at or past 2**63 in a document orjson read: maybe an integer json reads exactly."""
 
 
-def _add_json_text(
-    out: _Collector, text: str, prefix: str, sep: str = ".", utf8: bytes | None = None, clean: bool = False
-) -> bool:
+def _add_json_text(out: _Collector, text: str, prefix: str, sep: str = ".", clean: bool = False) -> bool:
     """The values of the JSON document in `text`, if it is one (see `load_json`); `clean`: its strings
     are known to hold no junk, so none is opaque (see `_Collector.add_arg`)."""
-    doc = load_json(text, utf8=utf8)
+    doc = load_json(text)
     if doc is None:
         return False
+    _add_json_doc(out, doc, text, prefix, sep, clean)
+    return True
+
+
+def _add_json_doc(out: _Collector, doc: object, source: str | bytes, prefix: str, sep: str, clean: bool = False) -> None:
+    """The values of `doc`, read from `source` (a text, or a body's UTF-8 bytes), which is read again
+    by json when orjson made a float of a long integer."""
     mark = len(out.keys)
     out.clean = clean
     try:
         _add_json(out, doc, prefix, 0, sep)
     except _BigNumber:
         del out.keys[mark:], out.locs[mark:]
-        _add_json(out, load_json(text, exact=True), prefix, 0, sep, big=float("inf"))
+        text = source if isinstance(source, str) else source.decode("utf-8")
+        # json read every number exactly: no float is tested again (nan compares false), not even an
+        # infinity (json reads `1e999` as one: it raised here and failed the request with a 500)
+        _add_json(out, load_json(text, exact=True), prefix, 0, sep, big=float("nan"))
     finally:
         out.clean = False
-    return True
 
 
 def _add_json(out: _Collector, doc: object, prefix: str, depth: int, sep: str = ".", big: float = _BIG) -> None:
@@ -661,14 +687,17 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
         _parse_multipart(body.data, _boundary(params), out)
         return
     data = body.data
-    try:
-        text, utf8 = data.decode("utf-8"), data  # (valid UTF-8: the bytes are the text's UTF-8)
-    except UnicodeDecodeError:
-        text, utf8 = data.decode("utf-8", "surrogateescape"), None
+    doc: object = _ASK_TEXT
+    if "json" in ctype or (ctype in ("", "text/plain") and data[:64].lstrip()[:1] in (b"{", b"[")):
+        doc = _load_json_bytes(data)  # (read as JSON below too: bytes stripped of less whitespace than text)
+        if doc is not None and doc is not _ASK_TEXT:
+            _add_json_doc(out, doc, data, "json:", "")
+            return  # its values are the targets; the JSON text as a whole is not one (never decoded)
+    text = data.decode("utf-8", "surrogateescape")
     stripped = text.lstrip()
     json_read = "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain"))
-    if json_read and _add_json_text(out, text, "json:", sep="", utf8=utf8):
-        return  # its values are the targets; the JSON text as a whole is not one
+    if json_read and doc is _ASK_TEXT and _add_json_text(out, text, "json:", sep=""):
+        return  # (None above: orjson found no document in the bytes, nor would it in the text)
     out.add("body", "body", text)  # the body as one text (DTDs, markup across values), beside its values
     if "xml" in ctype or (stripped[:1] == "<" and ctype in ("", "text/plain")):
         _parse_xml(text, out)

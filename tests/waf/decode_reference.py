@@ -4,6 +4,7 @@ left unchanged are the module's own)."""
 
 from __future__ import annotations
 
+import binascii
 import html
 import html.entities
 import re
@@ -188,3 +189,37 @@ def remove_comments(value: str) -> str:
             break
         pos = end + 2
     return "".join(out)
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def utf8(raw: bytes) -> str | None:
+    if raw.isascii():
+        return raw.decode("ascii")
+    text = raw.decode("utf-8", "surrogateescape")
+    return None if _NOT_UTF8.search(text) else text
+
+
+def try_base64(value: str) -> str | None:
+    from waf._decode import _B64_SHORT, BASE64_SHAPE, _mostly_printable, _short_is_text  # noqa: PLC0415
+
+    v = value.strip()
+    n = len(v)
+    if n < 8 or n > 65536 or not BASE64_SHAPE.fullmatch(v) or v.isdigit():
+        return None
+    s = v.rstrip("=").replace("-", "+").replace("_", "/")
+    if len(s) % 4 == 1:
+        return None
+    try:
+        raw = binascii.a2b_base64(s + "=" * (-len(s) % 4), strict_mode=True)
+    except binascii.Error:
+        return None
+    text = utf8(raw)
+    if not text:
+        return None
+    if n < _B64_SHORT:
+        return text if _short_is_text(v, s, raw, text) else None
+    if n < 20 and v.isalpha():
+        return None
+    return text if _mostly_printable(text) else None

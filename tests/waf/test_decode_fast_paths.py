@@ -6,6 +6,7 @@ hex digits, `\\` runs of every parity, `&` before names and numbers, NUL, CR/LF 
 characters past ASCII and past Latin-1, capitals whose lower case is not one character, lone surrogates,
 and the empty string."""
 
+import base64
 import html.entities
 
 from hypothesis import given, settings
@@ -69,9 +70,16 @@ def test_prefix_tree_matches_where_one_of_its_words_starts(words: set[str], text
 
 
 @settings(max_examples=300)
-@given(_texts(_PCT_PIECES + _AMP_PIECES + _BS_PIECES))
-def test_decode_chain_equals_the_old_chain(value: str) -> None:
-    assert _decode.decode_chain(value) == ref.decode_chain(value)
+@given(_texts(_PCT_PIECES + _AMP_PIECES + _BS_PIECES), st.integers(1, 4))
+def test_decode_chain_stopping_mid_round_equals_the_old_chain(value: str, rounds: int) -> None:
+    assert _decode.decode_chain(value, rounds) == ref.decode_chain(value, rounds)
+
+
+def test_decode_chain_of_layers_nested_deeper_than_its_rounds() -> None:
+    value = "%2526lt%253B"  # percent, percent, entity
+    for rounds in (1, 2, 3):
+        assert _decode.decode_chain(value, rounds) == ref.decode_chain(value, rounds)
+    assert _decode.decode_chain(value) == ("<", ("percent", "percent", "entity"))
 
 
 @settings(max_examples=400)
@@ -94,3 +102,39 @@ def test_path_view_with_its_dot_segment_test_equals_the_old_one(value: str) -> N
 @given(_texts(_PATH_PIECES + ["*", "/*", "*/", "**", "/**/"]))
 def test_comments_removed_after_a_one_character_test_as_before(value: str) -> None:
     assert _decode.remove_comments(value) == ref.remove_comments(value)
+
+
+_UTF8_EDGES = [b"\x00", b"a", b"\x7f", b"\x80", b"\xbf", b"\xc0", b"\xc1", b"\xc2", b"\xdf", b"\xe0", b"\xe1", b"\xec", b"\xed",
+               b"\xee", b"\xef", b"\xf0", b"\xf1", b"\xf3", b"\xf4", b"\xf5", b"\xff", b"\x8f", b"\x90", b"\x9f", b"\xa0"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=24) | st.lists(st.sampled_from(_UTF8_EDGES), max_size=8).map(b"".join)
+       | st.text(max_size=8).map(lambda t: t.encode("utf-8", "surrogatepass")))  # fmt: skip
+def test_utf8_read_after_a_regex_check_equals_the_error_handler_reading(raw: bytes) -> None:
+    assert _decode._utf8(raw) == ref.utf8(raw)
+
+
+def test_utf8_check_on_every_lead_and_second_byte() -> None:
+    for lead in range(0x80, 0x100):
+        for second in range(0x100):
+            for tail in (b"", b"\x80", b"\x80\x80", b"\xbf\xbf", b"a"):
+                raw = bytes([lead, second]) + tail
+                assert _decode._utf8(raw) == ref.utf8(raw), raw
+
+
+_B64_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
+
+
+@settings(max_examples=500)
+@given(st.binary(min_size=4, max_size=24).map(lambda b: base64.b64encode(b).decode()) | st.lists(st.sampled_from(_B64_DIGITS + "= "),
+       min_size=6, max_size=24).map("".join) | st.text(max_size=12).map(lambda t: base64.urlsafe_b64encode(t.encode("utf-8",
+       "surrogatepass")).decode().rstrip("=")))  # fmt: skip
+def test_base64_rejecting_digits_that_start_no_utf8_equals_decoding_them(value: str) -> None:
+    assert _decode.try_base64(value) == ref.try_base64(value)
+
+
+def test_base64_digits_that_start_no_utf8_are_exactly_those_of_bytes_0x80_to_0xbf_and_past_0xf7() -> None:
+    for digit in _B64_DIGITS:
+        first = base64.b64decode((digit + "AAA").replace("-", "+").replace("_", "/"))[0]
+        assert (digit in _decode._NO_UTF8_START) == (0x80 <= first <= 0xBF or first >= 0xF8), digit

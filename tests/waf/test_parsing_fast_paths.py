@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from waf import Request
 from waf._body import BodyKind, opaque, sniff
 from waf._protocol import CHECKS
-from waf._targets import _cdata_end, _Collector, _parse_multipart, _read_part_head, extract, load_json
+from waf._targets import _ASK_TEXT, _cdata_end, _Collector, _parse_multipart, _read_part_head, extract, load_json
 
 # --- oracles: the plain versions, as they were -----------------------------------------------------
 
@@ -322,21 +322,22 @@ def test_cdata_end_is_the_plain_search(body: str, start: int) -> None:
 _utf8_piece = st.sampled_from(["", " ", "\u00e9", "\u4e2d", "\ufeff", "\U0001f600", "\u0085", "\u00a0"])
 
 
-@settings(max_examples=400, deadline=None)
-@given(_docs, _utf8_piece, st.sampled_from([b"", b"\xff", b"\xc3", b"\xed\xa0\x80"]))
-def test_json_read_from_the_bodys_bytes_is_read_as_from_its_text(docs: list[tuple[str, str]], lead: str, bad: bytes) -> None:
-    """A JSON body that is valid UTF-8 is read from its bytes (no UTF-8 copy of the text made for
-    orjson): the same document, or the same refusal, as from the text."""
-    data = (lead + "".join(doc + sep for doc, sep in docs)).encode("utf-8", "surrogatepass") + bad
-    try:
-        text, utf8 = data.decode("utf-8"), data
-    except UnicodeDecodeError:
-        text, utf8 = data.decode("utf-8", "surrogateescape"), None
-    assert repr(load_json(text, utf8=utf8)) == repr(load_json_plain(text))
-    parsed = extract(Request.make("POST", "/", {"Content-Type": "application/json"}, data))
-    body = [(k, loc) for k, loc in zip(parsed.seen_keys, parsed.seen_locs, strict=True) if loc.startswith("json:")]
-    read = load_json_plain(text) is not None  # (then json reads the same document, integers past 64 bits exactly)
-    assert body == (walk_plain(json.loads(text), "json:", 0) if read else [])
+_bodies = _json.map(json.dumps) | _docs.map(lambda docs: "".join(doc + sep for doc, sep in docs))
+
+
+@settings(max_examples=600, deadline=None)
+@given(_bodies, _utf8_piece | _piece, st.sampled_from([b"", b"", b"", b"\xff", b"\xc3", b"\xed\xa0\x80", b" x=1", b"\n"]),
+       st.sampled_from(["application/json", "text/plain", "", "application/x-json-stream", "application/x-www-form-urlencoded"]))  # fmt: skip
+def test_json_body_read_from_its_bytes_parses_as_from_its_text(text: str, lead: str, tail: bytes, ctype: str) -> None:
+    """A JSON body is read by orjson from its bytes, never decoded when it is a document: everything
+    parsed is what reading its text gave (the oracle: the bytes reading off, every body read from its
+    text as before: orjson, json where orjson refused, the body kept whole where neither read one)."""
+    data = (lead + text).encode("utf-8", "surrogatepass") + tail
+    req = Request.make("POST", "/", {"Content-Type": ctype} if ctype else {}, data)
+    new = extract(req)
+    with mock.patch("waf._targets._load_json_bytes", lambda data: _ASK_TEXT):
+        old = extract(dataclasses.replace(req))
+    assert (new.keys, new.seen_keys, new.seen_locs, new.body, new.refusal) == (old.keys, old.seen_keys, old.seen_locs, old.body, old.refusal)
 
 
 _json_piece = st.sampled_from(["a", "é", "\x7f", "\x85", "\ufffd", "\x01", "\t", "\\u0001", "\\u00e9", "\\b", "\\f", "\\\\u", "\\n", "\\\""])
@@ -354,3 +355,11 @@ def test_a_clean_json_field_reads_as_one_scanned_value_by_value(strings: list[tu
     with mock.patch("waf._targets.escapes_junk", lambda text: True):
         old.add_arg("form", "f", value)
     assert (new.keys, new.locs) == (old.keys, old.locs)
+
+
+def test_a_number_past_the_doubles_range_is_read_as_infinity() -> None:
+    """json reads `1e999` as an infinity (orjson refuses it): the value `inf`, not an error that failed
+    the whole request; a payload beside it is still a value."""
+    req = Request.make("POST", "/", {"Content-Type": "application/json"}, '{"a": [1e999, -1e400], "q": "1 union select 1"}')
+    parsed = extract(req)
+    assert ("arg", "inf") in parsed.keys and ("arg", "-inf") in parsed.keys and ("arg", "1 union select 1") in parsed.keys
