@@ -309,23 +309,6 @@ def _contexts(text: str) -> list[tuple[str, str]]:
 _NEEDED = frozenset("&cUSExVkF")
 
 
-# The bare context of a value that opens with MAX_TOKENS tokens of JSON data: strings in double quotes,
-# commas, numbers and true/false/null, between blanks, braces, brackets and colons. The tokenizer reads
-# them so, one by one: blanks and `{}[]` make no token, nor a `:` before no `:` or `=`; a `"` string
-# ends at the first `"` no other `"` doubles (the regex's string, unrolled: a shorter one would end
-# before a `"` that is doubled, which `(?!")` refuses), an `s` in the bare context; `,` is its own
-# token; ASCII digits, a fraction, an exponent (lowercased), then a blank, `,`, `]` or `}` are what
-# _NUM reads (`0x` needs an `x`; a Unicode digit after the run fails the regex), with no logic word
-# glued on and nothing for `\w*`: a `1`; true/false/null before the same are whole words, a `1` each.
-# Nothing else can start a token between them (a skip gives back no character a token starts with).
-# So the fingerprint is of `s`, `,` and `1` alone, no _NEEDED letter: the context is skipped untokenized.
-_JSON_DATA_PREFIX = re.compile(
-    r"(?:(?:[\s{}\[\]]|:(?![:=]))*"
-    r'(?:"[^"]*(?:""[^"]*)*"(?!")|,|(?:[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|true|false|null)(?=[\s,\]}])))'
-    + "{" + str(MAX_TOKENS) + "}"
-)
-
-
 def _trie(words: list[str]) -> str:
     """An alternation of `words`, grouped by first letter (a regex tries a group's words only after its letter)."""
     groups: dict[str, list[str]] = {}
@@ -365,10 +348,10 @@ _HARMLESS_TOKEN = (
     r"|[(),;*%^~+]|==?|<(?:=>?|[><])?|>[=>]?|![=<>]?|:[:=]|-(?=[^-0-9\x80-\U0010ffff]|\Z)>?"
     r"|&(?!&)|\|(?!\|)|/(?!\*)|#(?=[a-z0-9_/#'\"`])[\w/#-]*+)"
 )
-# A context whose first MAX_TOKENS tokens (or all, when fewer) are such: no shape can match it.
-_HARMLESS_PREFIX = re.compile(
-    "(?:" + _HARMLESS_TOKEN + "){" + str(MAX_TOKENS) + "}|(?:" + _HARMLESS_TOKEN + ")*+" + _NO_TOKEN_RUN + r"\Z"
-)
+# A context whose first MAX_TOKENS tokens (or all, when fewer) are such: no shape can match it (JSON data in
+# the bare context, JSON in a quote's, URLs, CSS selectors...). (One pass:
+# past the last token, each round matches the end, `\Z`, after the characters that make no token.)
+_HARMLESS_PREFIX = re.compile("(?:" + _HARMLESS_TOKEN.replace("(?>", r"(?>\Z|", 1) + "){" + str(MAX_TOKENS) + "}")
 
 
 # A context's fingerprint read in stages (see _fingerprint). Every alternative of _SHAPES but three
@@ -452,8 +435,6 @@ def _injection(text: str) -> bool:
             if quote not in text:
                 continue
             context = quote + text
-        elif _JSON_DATA_PREFIX.match(text):
-            continue  # (no _NEEDED letter: see _JSON_DATA_PREFIX)
         else:
             context = text
         if _HARMLESS_PREFIX.match(context):

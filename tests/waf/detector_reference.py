@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from waf import _xss
+from waf import _ldap, _xss
 from waf._shell import (
     _AFTER_WORD,
     _BEFORE_WORD,
@@ -51,7 +51,6 @@ from waf._sqli import (
     _COMPARISONS2,
     _GLUED_LOGIC,
     _HASH_NAME_REST,
-    _JSON_DATA_PREFIX,
     _NEEDED,
     _NO_TOKEN,
     _NUM,
@@ -68,6 +67,23 @@ from waf._sqli import (
     _word_letter,
 )
 from waf._xss import Tok, Token
+
+# The bare context of a value that opens with MAX_TOKENS tokens of JSON data: strings in double quotes,
+# commas, numbers and true/false/null, between blanks, braces, brackets and colons. The tokenizer reads
+# them so, one by one: blanks and `{}[]` make no token, nor a `:` before no `:` or `=`; a `"` string
+# ends at the first `"` no other `"` doubles (the regex's string, unrolled: a shorter one would end
+# before a `"` that is doubled, which `(?!")` refuses), an `s` in the bare context; `,` is its own
+# token; ASCII digits, a fraction, an exponent (lowercased), then a blank, `,`, `]` or `}` are what
+# _NUM reads (`0x` needs an `x`; a Unicode digit after the run fails the regex), with no logic word
+# glued on and nothing for `\w*`: a `1`; true/false/null before the same are whole words, a `1` each.
+# Nothing else can start a token between them (a skip gives back no character a token starts with).
+# So the fingerprint is of `s`, `,` and `1` alone, no _NEEDED letter: the context is skipped untokenized.
+JSON_DATA_PREFIX = re.compile(
+    r"(?:(?:[\s{}\[\]]|:(?![:=]))*"
+    r'(?:"[^"]*(?:""[^"]*)*"(?!")|,|(?:[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|true|false|null)(?=[\s,\]}])))'
+    + "{" + str(MAX_TOKENS) + "}"
+)
+
 
 SQL_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 
@@ -333,8 +349,8 @@ def sql_injection_unstaged(text: str) -> bool:
             if quote not in text:
                 continue
             fp = _tokens(quote + text, quote)
-        elif _JSON_DATA_PREFIX.match(text):
-            continue  # (no _NEEDED letter: see _JSON_DATA_PREFIX)
+        elif JSON_DATA_PREFIX.match(text):
+            continue  # (no _NEEDED letter: see JSON_DATA_PREFIX)
         else:
             fp = _tokens(text)
         if _NEEDED.isdisjoint(fp):
@@ -427,3 +443,15 @@ def js_function_injection(text: str) -> bool:
         if tokens and js_parses(tokens) and (_xss.read(tokens).function_runs or _xss._runs(tokens, _xss.SINKS)):
             return True
     return False
+
+
+def ldap_extensible(text: str) -> bool:
+    """The extensible-match test before it was matched only before each `:=`."""
+    return ":=" in text and _ldap._EXTENSIBLE.search(text) is not None
+
+
+def ldap_whole_filter(text: str) -> bool:
+    """_whole_filter before the directory-attribute gate."""
+    if "=" not in text or ("*" not in text and _ldap._COMPOSITE_OPEN.search(text) is None):
+        return False
+    return _ldap._whole_filter_pass(text)

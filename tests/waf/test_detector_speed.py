@@ -212,9 +212,10 @@ JSON_BITS = ["{", "}", "[", "]", ":", "::", ":=", ",", '"a"', '""', '"', "1", "1
 @given(st.lists(st.sampled_from(JSON_BITS) | st.text(max_size=2), min_size=8, max_size=40).map("".join))
 def test_sql_bare_contexts_skipped_as_json_data_are_the_reference(text: str) -> None:
     """A bare context opening with JSON data is skipped: its fingerprint holds `s`, `,` and `1` alone."""
-    if _sqli._JSON_DATA_PREFIX.match(text):
+    if detector_reference.JSON_DATA_PREFIX.match(text):
         fp = _sqli._tokens(text)
         assert len(fp) == _sqli.MAX_TOKENS and set(fp) <= set("s,1")
+        assert _sqli._HARMLESS_PREFIX.match(text)  # (which skips them now)
     assert _sqli._injection(text) == detector_reference.sql_injection(text)
 
 
@@ -379,3 +380,16 @@ def test_contexts_of_harmless_tokens_have_no_needed_letter(text: str) -> None:
         if _sqli._HARMLESS_PREFIX.match(context):
             assert _sqli._NEEDED.isdisjoint(_sqli._tokens(context, quote)), context
     assert _sqli._injection(text) == detector_reference.sql_injection_unstaged(text)
+
+
+LDAP_BITS = [":=", ":dn:=", ":dn:x:=", ":1.2.3:=", ":caseexactmatch:=", "cn", "CN", "uid", "\u212a", "ſ", "a", "x1", "(", ")", "*", "&",
+             "|", "!", " ", "\t", "=", "~=", ">=", ";", ".", "-", "objectclass", "objectClass", "mail", "é", "(&", "(|(", ")(", "\0"]  # fmt: skip
+
+
+@settings(max_examples=1500)
+@given(st.lists(st.sampled_from(LDAP_BITS) | st.text(max_size=2), max_size=14).map("".join))
+def test_ldap_gates_are_the_reference(text: str) -> None:
+    """The extensible match searched only before each `:=`, the whole-filter pass only where a telling
+    leaf or composite can open: the answers of the scans they gate."""
+    assert _ldap._extensible(text) == detector_reference.ldap_extensible(text)
+    assert _ldap._whole_filter(text) == detector_reference.ldap_whole_filter(text)
