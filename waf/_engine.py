@@ -800,7 +800,7 @@ class Engine:
                     items.append((mb, value, ()))
                 for vdb, batch in others:
                     if kind in vdb.kinds:
-                        text = normalize_path(value) if vdb.view == "path" else _view_text(vdb.view, value, value)
+                        text = _view_text(vdb.view, value, value)
                         if text:
                             batch.add(text, kind in vdb.solo_kinds)
                             items.append((batch, text, ()))

@@ -440,14 +440,19 @@ def _injection(text: str) -> bool:
         if _HARMLESS_PREFIX.match(context):
             continue  # (no _NEEDED letter: see _HARMLESS_TOKEN)
         fp = _fingerprint(context, quote, unanchored)
-        if fp is None or _NEEDED.isdisjoint(fp):
-            continue
-        if quote == "`":
-            if _BACKTICK_SHAPES.search(fp):
-                return True
-        elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
+        if fp is not None and _shaped(fp, quote):
             return True
     return False
+
+
+def _shaped(fp: str, quote: str) -> bool:
+    """Whether the fingerprint `fp` of a value read inside the application's `quote` (empty: a bare
+    context) has an injection's shape. Every shape needs a _NEEDED letter: without one, no regex runs."""
+    if _NEEDED.isdisjoint(fp):
+        return False
+    if quote == "`":
+        return _BACKTICK_SHAPES.search(fp) is not None
+    return _SHAPES.search(fp) is not None or (bool(quote) and _QUOTED_SHAPES.search(fp) is not None)
 
 
 # A condition comparing an operand with itself after a logic word (`or a=a`, `hi or x like x`): a

@@ -47,22 +47,19 @@ from waf._shell import (
 from waf._sqli import (
     _AFTER_COLON,
     _ALNUM_RUN,
-    _BACKTICK_SHAPES,
     _COMPARISONS2,
     _GLUED_LOGIC,
     _HASH_NAME_REST,
-    _NEEDED,
     _NO_TOKEN,
     _NUM,
     _OPS2,
     _PUNCTUATION,
-    _QUOTED_SHAPES,
-    _SHAPES,
     _VARIABLE_REST,
     _WORD,
     _WORD_START,
     MAX_TOKENS,
     _contexts,
+    _shaped,
     _tokens,
     _word_letter,
 )
@@ -307,12 +304,7 @@ def shell_is_obfuscated_command(text: str) -> bool:
 
 def sql_injection(text: str) -> bool:
     for quote, fp in _contexts(text):
-        if _NEEDED.isdisjoint(fp):
-            continue
-        if quote == "`":
-            if _BACKTICK_SHAPES.search(fp):
-                return True
-        elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
+        if _shaped(fp, quote):
             return True
     return False
 
@@ -353,12 +345,7 @@ def sql_injection_unstaged(text: str) -> bool:
             continue  # (no _NEEDED letter: see JSON_DATA_PREFIX)
         else:
             fp = _tokens(text)
-        if _NEEDED.isdisjoint(fp):
-            continue
-        if quote == "`":
-            if _BACKTICK_SHAPES.search(fp):
-                return True
-        elif _SHAPES.search(fp) or (quote and _QUOTED_SHAPES.search(fp)):
+        if _shaped(fp, quote):
             return True
     return False
 
