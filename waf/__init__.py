@@ -7,10 +7,14 @@
 The package stands alone: it imports nothing from netguard's other packages.
 """
 
-from waf._body import BodyBudget, BodyKind, Refusal
-from waf._engine import Engine, EngineConfig, Exclusion, Match, OverBudget, Verdict, inspect
-from waf._request import Request
-from waf._rules import Rule, RuleError, builtin_rules
+from waf import _native
+
+_native.use_sources_when_stale()  # before any compiled module is imported (see waf/_native.py)
+
+from waf._body import BodyBudget, BodyKind, Refusal  # noqa: E402
+from waf._engine import Engine, EngineConfig, Exclusion, Match, OverBudget, Verdict, inspect  # noqa: E402
+from waf._request import Request  # noqa: E402
+from waf._rules import Rule, RuleError, builtin_rules  # noqa: E402
 
 __all__ = [
     "BodyBudget",

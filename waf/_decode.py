@@ -349,8 +349,11 @@ def cmdline(value: str) -> str:
 
 def _cmdline_text(value: str) -> str:
     """`cmdline` by `str` methods: four deletions (`str.translate` with a table looks every character up
-    in a dict, tens of times slower), `str.lower`, the commas, and `compress_ws` for all the blanks."""
-    v = value.replace("\\", "").replace('"', "").replace("'", "").replace("^", "").lower().replace(",", " ")
+    in a dict, tens of times slower), `str.lower`, the commas, and `compress_ws` for all the blanks.
+    `str.lower(v)`, not `v.lower()`: compiled (setup.py), mypyc's own `v.lower()` lowercases a word's
+    final capital sigma to σ where Python gives ς (the text scanned and reported must not depend on the build)."""
+    v = value.replace("\\", "").replace('"', "").replace("'", "").replace("^", "")
+    v = str.lower(v).replace(",", " ")
     if "\n" in v or "\r" in v:
         v = _lines_joined(v)
     return compress_ws(v)

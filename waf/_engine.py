@@ -191,7 +191,7 @@ def lured_navigation(request: Request) -> bool:
     if mode:
         dest = request.header("sec-fetch-dest").strip().lower()
         site = request.header("sec-fetch-site").strip().lower()
-        return mode == "navigate" and dest in ("", "document") and site in ("", *_LURING_SITES)
+        return mode == "navigate" and dest in ("", "document") and (not site or site in _LURING_SITES)
     referer = request.header("referer").strip()
     if not referer:
         return True
@@ -319,6 +319,11 @@ def _store_cached(key: tuple[tuple[bytes, int], ...], db: hyperscan.Database) ->
 _PROBE = (b"a", b"A", b"0", b"_", b" ", b"<", b"%", b".", b"\n", b"\r", b"\t", b"\xff", b"a")
 
 
+def _stop(_idx: int, _from: int, _to: int, _flags: int, _ctx: object) -> bool:
+    """A match handler that stops the scan at the first match (Hyperscan then raises ScanTerminated)."""
+    return True
+
+
 class _Group:
     """Some of the rules of one view: their database, and its twin for batches of values.
 
@@ -381,12 +386,11 @@ class _Group:
         per rule."""
         hot = set(batch.alone)
         if self.solo_db is not None:
-            solo_hits: list[int] = []
             for i in batch.solo_slots():
-                self.solo_db.scan(
-                    batch.data(i), match_event_handler=lambda *_a, i=i: solo_hits.append(i), scratch=self.solo_scratch
-                )
-            hot.update(solo_hits)
+                try:
+                    self.solo_db.scan(batch.data(i), match_event_handler=_stop, scratch=self.solo_scratch)
+                except hyperscan.ScanTerminated:  # a match: the value is scanned again alone
+                    hot.add(i)
         if self.batch_db is None or not batch.members:
             return hot
         ends: set[int] = set()
