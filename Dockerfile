@@ -2,8 +2,13 @@
 # container) all run it, each with its own `command:` in manifests/.
 #   docker build -t ghcr.io/netguard/netguard:0.1.0 .
 FROM python:3.11-slim-bookworm AS build
+# gcc: the wheel compiles the WAF's per-request modules to C with mypyc (setup.py); the runtime stage
+# installs the built wheel and needs no compiler.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY netguard netguard
 COPY policygen policygen
 COPY waf waf

@@ -55,7 +55,7 @@ class _BuildExt(build_ext):
     def run(self) -> None:
         super().run()
         root = Path(".") if self.inplace else Path(self.build_lib)
-        hashes = {f"waf.{name}": hashlib.sha256(Path(src).read_bytes()).hexdigest() for name, src in zip(NATIVE, _sources())}
+        hashes = {f"waf.{name}": hashlib.sha256(Path(f"waf/{name}.py").read_bytes()).hexdigest() for name in NATIVE}
         (root / "waf" / BUILT).write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
 
 

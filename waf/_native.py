@@ -38,9 +38,7 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
     def __init__(self, names: frozenset[str]) -> None:
         self.names = names
 
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> ModuleSpec | None:
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> ModuleSpec | None:
         if fullname not in self.names:
             return None
         return importlib.util.spec_from_file_location(fullname, _HERE / (fullname.rpartition(".")[2] + ".py"))
