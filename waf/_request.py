@@ -26,7 +26,11 @@ class Request:
     client: str = ""
     body_truncated: bool = False
     # Caches built on first use (not init fields: a `dataclasses.replace` copy starts with fresh ones).
-    _lower: dict[str, list[str]] = field(default_factory=dict, init=False, compare=False, repr=False)
+    # Each lowercased name's first value, and all the values of a name sent more than once. Strings and
+    # tuples, no list per header: a request's caches never hold a container the garbage collector must
+    # keep tracking (a list per header stayed on its books as long as the request lived).
+    _lower: dict[str, str] = field(default_factory=dict, init=False, compare=False, repr=False)
+    _more: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, compare=False, repr=False)
     _names: list[str] = field(default_factory=list, init=False, compare=False, repr=False)
     _memo: dict[Callable[[Request], object], object] = field(
         default_factory=dict, init=False, compare=False, repr=False
@@ -56,36 +60,46 @@ class Request:
             raw = bytes(body)
         return cls(method=method, uri=uri, headers=pairs, body=raw, **kw)  # type: ignore[arg-type]
 
-    def header_values(self, name: str) -> list[str]:
+    def header_values(self, name: str) -> tuple[str, ...]:
         """All values of one header, by case-insensitive name."""
-        if not self._lower:
+        if not self._lower and self.headers:
             self._index()
-        return self._lower.get(name.lower(), [])
+        low = name.lower()
+        value = self._lower.get(low)
+        if value is None:
+            return ()
+        if self._more and low in self._more:
+            return self._more[low]
+        return (value,)
 
     def lower_names(self) -> list[str]:
         """The header names lowercased, in order: the protocol checks and the parser compare names
         case-insensitively, on every request."""
-        if not self._lower:
+        if not self._lower and self.headers:
             self._index()
         return self._names
 
     def _index(self) -> None:
-        """Each name lowercased once, and the values by lowercased name (built on first use, in C
-        unless a name repeats)."""
+        """Each name lowercased once, and the first value by lowercased name (built on first use, in C
+        unless a name repeats: then its values are kept in order in `_more`)."""
         names = self._names
         names.extend([k.lower() for k, _ in self.headers])
-        index = self._lower
-        index.update(zip(names, [[v] for _, v in self.headers], strict=True))
-        if len(index) < len(names):  # a repeated name: all its values, in order
-            index.clear()
+        first = self._lower
+        first.update(zip(names, [v for _, v in self.headers], strict=True))
+        if len(first) < len(names):  # a repeated name: its first value, and all of them in order
+            values: dict[str, list[str]] = {}
             for low, (_, v) in zip(names, self.headers, strict=True):
-                index.setdefault(low, []).append(v)
-        if not index:
-            index[""] = []  # built, no headers
+                values.setdefault(low, []).append(v)
+            for low, vs in values.items():
+                first[low] = vs[0]
+                if len(vs) > 1:
+                    self._more[low] = tuple(vs)
 
     def header(self, name: str, default: str = "") -> str:
-        values = self.header_values(name)
-        return values[0] if values else default
+        """The first value of one header, by case-insensitive name."""
+        if not self._lower and self.headers:
+            self._index()
+        return self._lower.get(name.lower(), default)
 
     def derived(self, fn: Callable[[Request], T]) -> T:
         """`fn(self)`, computed once per request: several checks read the same derivation of a request

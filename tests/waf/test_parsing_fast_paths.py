@@ -212,6 +212,17 @@ def test_a_replaced_request_starts_with_fresh_caches() -> None:
     assert CHECKS["multipart_charset"](other) == []
 
 
+@given(st.lists(st.tuples(st.sampled_from(["Host", "host", "X-A", "x-a", "Cookie", "COOKIE", "Accept"]), st.text(max_size=3)), max_size=6))
+def test_header_lookups_are_the_plain_ones(headers: list[tuple[str, str]]) -> None:
+    """The header index (first values, repeated names apart) answers what a scan of the headers does."""
+    req = Request.make("GET", "/", headers)
+    for name in ("host", "X-A", "cookie", "accept", "absent"):
+        plain = tuple(v for k, v in headers if k.lower() == name.lower())
+        assert req.header_values(name) == plain
+        assert req.header(name, "-") == (plain[0] if plain else "-")
+    assert req.lower_names() == [k.lower() for k, _ in headers]
+
+
 def multipart_plain(body: str, boundary: str, out: _Collector) -> None:
     """The multipart parser as it was: the whole body decoded, then split as text."""
     for i, part in enumerate(body.split("--" + boundary)):
