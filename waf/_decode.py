@@ -146,23 +146,28 @@ def backslash_decode(value: str) -> str:
     pair an escaped backslash (or, last, a lone backslash at the end, which stays)."""
     if "\\" not in value:
         return value
-    pieces = iter(value.split("\\"))
-    out = [next(pieces)]
-    add = out.append
-    one_char = _ONE_CHAR
-    for piece in pieces:
+    pieces = value.split("\\")
+    out = [pieces[0]]
+    # (`out.append` itself, not a bound-method local, and an index, not an iterator: compiled, each is a
+    # C call instead of a generic one)
+    i, n = 1, len(pieces)
+    while i < n:
+        piece = pieces[i]
+        i += 1
         if not piece:  # `\\\\`: a backslash, then the piece after the second one as it is
-            add("\\")
-            add(next(pieces, ""))
-        elif (char := one_char.get(piece[0])) is not None:
-            add(char)
-            add(piece[1:])
+            out.append("\\")
+            if i < n:
+                out.append(pieces[i])
+                i += 1
+        elif (char := _ONE_CHAR.get(piece[0])) is not None:
+            out.append(char)
+            out.append(piece[1:])
         elif piece[0] in _LONG_LEADS and (m := _LONG_ESCAPE.match(piece)) is not None:
-            add(_long_escape(m))
-            add(piece[m.end() :])
+            out.append(_long_escape(m))
+            out.append(piece[m.end() :])
         else:  # a backslash that escapes nothing stays
-            add("\\")
-            add(piece)
+            out.append("\\")
+            out.append(piece)
     return "".join(out)
 
 
