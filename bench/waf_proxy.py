@@ -219,7 +219,10 @@ def engine_times(shared: Path, runs: int = 5, profile: int = 0) -> None:
         "clean-browsing, compressed bodies": ([req(p) for p in gz], EngineConfig()),
         "CRS PL1 block stages": ([req(p) for _, p in load_crs(shared_file(shared, "crs-regression.jsonl"), 1, False)], EngineConfig()),
     }
-    print(f"\nengine alone (in process, one core; best of {runs} passes per request; wall and thread CPU time):")
+    from waf import _native  # noqa: PLC0415
+
+    build = "compiled by mypyc (setup.py)" if _native.ACTIVE else "its Python sources (no native build, or a stale one)"
+    print(f"\nengine alone (in process, one core; best of {runs} passes per request; wall and thread CPU time), running {build}:")
     for name, (reqs, config) in corpora.items():
         wall, cpu = best_of(lambda config=config: Engine(config), reqs, runs)
         for what, times in (("wall", wall), ("cpu", cpu)):

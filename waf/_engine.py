@@ -22,6 +22,7 @@ from enum import StrEnum
 from itertools import accumulate
 from operator import add
 from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
 
 import hyperscan
@@ -42,18 +43,18 @@ from waf._request import Request
 from waf._rules import DETECTORS, Rule, builtin_rules
 from waf._targets import extract
 
-MATCH_TEXT = 80
-_GROUP = 48  # rules per Hyperscan database (see _ViewDB)
-_KNOWN_LEN = 2048  # longer values are not remembered (see Engine._remember)
-_CHUNK = 256  # values planned and scanned together; the time budget is checked between chunks
-_ALONE = 2048  # values longer than this are scanned alone, never in a batch (see _Group.flag)
-_MERGEABLE = frozenset({"raw", "decoded", "compact", "cmdline"})
-_LURING_SITES = frozenset({"cross-site", "none"})  # a link on another site, or one opened from outside the browser
+MATCH_TEXT: Final = 80
+_GROUP: Final = 48  # rules per Hyperscan database (see _ViewDB)
+_KNOWN_LEN: Final = 2048  # longer values are not remembered (see Engine._remember)
+_CHUNK: Final = 256  # values planned and scanned together; the time budget is checked between chunks
+_ALONE: Final = 2048  # values longer than this are scanned alone, never in a batch (see _Group.flag)
+_MERGEABLE: Final = frozenset({"raw", "decoded", "compact", "cmdline"})
+_LURING_SITES: Final = frozenset({"cross-site", "none"})  # a link on another site, or one opened from outside the browser
 # Kinds of values worth looking inside when they are base64 of text (a whole cookie, parameter, header).
-_BASE64_KINDS = frozenset({"arg", "arg_name", "cookie", "header", "path", "filename"})
+_BASE64_KINDS: Final = frozenset({"arg", "arg_name", "cookie", "header", "path", "filename"})
 # A value without any of these characters (nor `/*`, two spaces, a space at either end: see `_plain`) is
 # unchanged by every decoder and by the compact/cmdline views.
-_SPECIAL = re.compile(
+_SPECIAL: Final = re.compile(
     r"[%&\\\"'^,+\x00-\x1f\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
 )
 
@@ -316,7 +317,7 @@ def _store_cached(key: tuple[tuple[bytes, int], ...], db: hyperscan.Database) ->
 
 # Values joined for the batch probe of `_ViewDB.__init__`: every kind of first byte an assertion at a
 # value's start can depend on (word, non-word, newline), none of them an attack.
-_PROBE = (b"a", b"A", b"0", b"_", b" ", b"<", b"%", b".", b"\n", b"\r", b"\t", b"\xff", b"a")
+_PROBE: Final = (b"a", b"A", b"0", b"_", b" ", b"<", b"%", b".", b"\n", b"\r", b"\t", b"\xff", b"a")
 
 
 def _stop(_idx: int, _from: int, _to: int, _flags: int, _ctx: object) -> bool:
@@ -579,7 +580,7 @@ _Item = tuple[_Batch, str, tuple[str, ...]]
 
 # What scanning one value found, in the order found: (rule, matched text, decode chain) per match.
 _Events = tuple[tuple[Rule, str, tuple[str, ...]], ...]
-_NOTHING: _Events = ()
+_NOTHING: Final[_Events] = ()
 
 
 def _encode(text: str) -> bytes:
@@ -717,7 +718,6 @@ class Engine:
         for batch in batches.values():
             if batch.pending:  # (a merged or path batch made for a value that needed neither)
                 batch.seal()
-        exact = self._exact
         learned: list[tuple[tuple[str, str], _Events]] = []
         for i, (key, todo) in enumerate(zip(keys, plans, strict=True)):
             if isinstance(todo, tuple):
@@ -730,7 +730,7 @@ class Engine:
                         slot = batch.slot(item[1])
                         for gi, flagged in enumerate(batch.hot):
                             if slot in flagged:
-                                exact(key[0], item, slot, gi, found)
+                                self._exact(key[0], item, slot, gi, found)
                 events = tuple(found) if found else _NOTHING
                 learned.append((key, events))
             if events:
@@ -764,12 +764,11 @@ class Engine:
         Most values are plain text of one layer (no character any decoder reads, not base64 of text):
         they are planned inline, the merged view and the views that cannot be merged (a path) only."""
         known = self._known.get
-        plan = self._plan_target
         special = _SPECIAL.search
         b64_shape = BASE64_SHAPE.fullmatch
         merged = self._merged
         if merged is None:
-            return [plan(*key, batches) if (seen := known(key)) is None else seen for key in keys]
+            return [self._plan_target(*key, batches) if (seen := known(key)) is None else seen for key in keys]
         kinds, solo_kinds = merged.kinds, merged.solo_kinds
         unmerged = self._unmerged
         mb: _Batch | None = None
@@ -782,7 +781,6 @@ class Engine:
             kind, value = key
             if mb is None:  # the first value to scan: its batches (see _Batches)
                 mb = batches[merged]
-                mb_pending = mb.pending.append
                 others = [(vdb, batches[vdb]) for vdb in unmerged]
             if not value.isalnum() and (  # not plain (see _plain), inlined: this loop sees every value
                 special(value) is not None
@@ -791,14 +789,14 @@ class Engine:
                 or value[:1] == " "
                 or value[-1:] == " "
             ):
-                plans.append(plan(kind, value, batches))
+                plans.append(self._plan_target(kind, value, batches))
                 continue
             items: list[_Item] = []
             if len(value) > _ALONE:  # (a long text: `_item` gives each view its kind's narrow database)
                 self._plan_layer(kind, value, (), batches, items)
             else:
                 if kind in kinds:
-                    mb_pending(value)
+                    mb.pending.append(value)
                     if kind in solo_kinds:
                         mb.solo_texts.add(value)
                     items.append((mb, value, ()))

@@ -27,6 +27,7 @@ from types import ModuleType
 
 _HERE = Path(__file__).parent
 _BUILT = _HERE / "_native.json"  # written by the build (setup.py): module name -> its source's sha256
+_GROUP = "waf._native__mypyc"  # the build's shared library, which the compiled modules load themselves
 
 # Whether the compiled modules run (set by `use_sources_when_stale`).
 ACTIVE = False
@@ -45,13 +46,18 @@ class _SourceFinder(importlib.abc.MetaPathFinder):
 
 
 def _compiled() -> dict[str, str]:
-    """The modules the build compiled, with their sources' hashes then: none when there was no build."""
+    """The compiled modules beside their sources, each with its source's hash at the build; "" for one
+    the build did not record (a build that failed before recording, another tool's build): stale."""
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    present = {f"waf.{p.name[: -len(suffix)]}" for p in _HERE.glob("_*" + suffix)}
+    present.discard(_GROUP)
+    if not present:
+        return {}
     try:
         built = json.loads(_BUILT.read_text())
     except (OSError, ValueError):
-        return {}
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    return {name: h for name, h in built.items() if (_HERE / (name.rpartition(".")[2] + suffix)).exists()}
+        built = {}
+    return {name: str(built.get(name, "")) for name in present}
 
 
 def _stale(compiled: dict[str, str]) -> list[str]:

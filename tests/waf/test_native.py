@@ -61,10 +61,9 @@ def test_a_source_edited_since_the_build_is_stale(tmp_path: Path, monkeypatch: p
 def test_no_build_no_compiled_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Hashes without the compiled files (a clean after a build) name nothing to run."""
     (tmp_path / "_native.json").write_text(json.dumps({"waf._a": "0" * 64}))
+    (tmp_path / "_a.py").write_text("x = 1\n")
     monkeypatch.setattr(_native, "_HERE", tmp_path)
     monkeypatch.setattr(_native, "_BUILT", tmp_path / "_native.json")
-    assert _native._compiled() == {}
-    monkeypatch.setattr(_native, "_BUILT", tmp_path / "missing.json")
     assert _native._compiled() == {}
 
 
@@ -75,3 +74,15 @@ def test_the_source_finder_finds_the_named_modules_only(tmp_path: Path, monkeypa
     spec = finder.find_spec("waf._a", None)
     assert spec is not None and spec.origin == str(tmp_path / "_a.py")
     assert finder.find_spec("waf._b", None) is None
+
+
+def test_compiled_modules_the_build_did_not_record_are_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build that failed before writing its record (or no record at all) must not run its modules."""
+    _fake_build(tmp_path, {"_a": b"x = 1\n"}, {})
+    (tmp_path / "_native.json").unlink()
+    (tmp_path / f"_native__mypyc{SUFFIX}").write_bytes(b"")
+    monkeypatch.setattr(_native, "_HERE", tmp_path)
+    monkeypatch.setattr(_native, "_BUILT", tmp_path / "_native.json")
+    compiled = _native._compiled()
+    assert compiled == {"waf._a": ""}
+    assert _native._stale(compiled) == ["waf._a"]
