@@ -377,8 +377,9 @@ def _add_object(out: _Collector, doc: dict[str, Any], base: str, depth: int, big
         if k:
             keys.append(("arg_name", k))
             locs.append(name)
-        t = type(v)
-        if t is str:
+        # (`type(v) is ...` tested on `v` itself, not on a local: compiled, each branch reads `v` as the
+        # str or int it is, with C operations, not generic ones; exact types: a bool is no int here)
+        if type(v) is str:
             if not v:
                 continue
             if k == "query" and (literals := graphql_values(v)) is not None:
@@ -390,19 +391,19 @@ def _add_object(out: _Collector, doc: dict[str, Any], base: str, depth: int, big
                 locs.append(name)
             else:
                 out.add_leaf(name, v)
-        elif t is int:  # (before containers: a beacon holds more counters than objects)
+        elif type(v) is int:  # (before containers: a beacon holds more counters than objects)
             keys.append(("arg", _NUMERALS[v] if 0 <= v < 1024 else str(v)))
             locs.append(name)
-        elif t is dict:
+        elif type(v) is dict:
             if depth < MAX_JSON_DEPTH:
                 _add_object(out, v, name + ".", depth + 1, big)
-        elif t is list:
+        elif type(v) is list:
             if depth < MAX_JSON_DEPTH:
                 _add_array(out, v, name + ".", depth + 1, big)
         elif v is not None:
-            if t is float and (v >= big or v <= -big):
+            if type(v) is float and (v >= big or v <= -big):
                 raise _BigNumber
-            keys.append(("arg", ("true" if v else "false") if t is bool else str(v)))
+            keys.append(("arg", ("true" if v else "false") if type(v) is bool else str(v)))
             locs.append(name)
 
 
@@ -411,8 +412,7 @@ def _add_array(out: _Collector, doc: list[Any], base: str, depth: int, big: floa
     keys, locs = out.keys, out.locs
     indexes = _NUMERALS if len(doc) <= len(_NUMERALS) else map(str, range(len(doc)))
     for v, i in zip(doc, indexes, strict=False):  # (the numerals may outnumber the items)
-        t = type(v)
-        if t is str:
+        if type(v) is str:  # (see _add_object)
             if not v:
                 continue
             if len(v) < OPAQUE_MIN:
@@ -420,19 +420,19 @@ def _add_array(out: _Collector, doc: list[Any], base: str, depth: int, big: floa
                 locs.append(base + i)
             else:
                 out.add_leaf(base + i, v)
-        elif t is dict:  # (arrays hold objects more often than numbers)
+        elif type(v) is dict:  # (arrays hold objects more often than numbers)
             if depth < MAX_JSON_DEPTH:
                 _add_object(out, v, base + i + ".", depth + 1, big)
-        elif t is int:
+        elif type(v) is int:
             keys.append(("arg", _NUMERALS[v] if 0 <= v < 1024 else str(v)))
             locs.append(base + i)
-        elif t is list:
+        elif type(v) is list:
             if depth < MAX_JSON_DEPTH:
                 _add_array(out, v, base + i + ".", depth + 1, big)
         elif v is not None:
-            if t is float and (v >= big or v <= -big):
+            if type(v) is float and (v >= big or v <= -big):
                 raise _BigNumber
-            keys.append(("arg", ("true" if v else "false") if t is bool else str(v)))
+            keys.append(("arg", ("true" if v else "false") if type(v) is bool else str(v)))
             locs.append(base + i)
 
 
