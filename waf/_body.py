@@ -14,10 +14,11 @@ import re
 import zlib
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 import brotli
 
-CHUNK = 64 * 1024
+CHUNK: Final = 64 * 1024
 
 
 class BodyKind(StrEnum):
@@ -38,7 +39,7 @@ class Refusal(StrEnum):
     TOO_SLOW = "inspection time over budget"
 
 
-STATUS = {
+STATUS: Final = {
     Refusal.NONE: 200,
     Refusal.DECODED_TOO_LARGE: 413,
     Refusal.RATIO: 413,
@@ -128,7 +129,7 @@ def _unbrotli(data: bytes, budget: BodyBudget) -> bytes:
     return bytes(out)
 
 
-_DECODERS = {
+_DECODERS: Final = {
     "gzip": _gunzip,
     "x-gzip": _gunzip,
     "deflate": _deflate,
@@ -158,7 +159,7 @@ def decode_content(data: bytes, content_encoding: str, budget: BodyBudget) -> Bo
 
 
 # Signatures of binary formats a browser or an app uploads (images, archives, fonts, media, wasm).
-_MAGIC = (
+_MAGIC: Final = (
     b"\x89PNG",
     b"\xff\xd8\xff",
     b"GIF8",
@@ -185,9 +186,9 @@ _MAGIC = (
     b"\x7fELF",
     b"%PDF-",
 )
-_TEXT_CONTROLS = frozenset(b"\t\n\r\f")
-_NOT_JUNK = bytes(b for b in range(256) if b >= 32 or b in _TEXT_CONTROLS)
-SNIFF = 4096
+_TEXT_CONTROLS: Final = frozenset(b"\t\n\r\f")
+_NOT_JUNK: Final = bytes(b for b in range(256) if b >= 32 or b in _TEXT_CONTROLS)
+SNIFF: Final = 4096
 
 
 def sniff(data: bytes) -> BodyKind:
@@ -229,10 +230,10 @@ def _junk(head: bytes) -> int:
     return n
 
 
-OPAQUE_MIN = 64  # characters: a shorter value is never opaque (parsers test this before calling `opaque`)
-TEXT_RUN_MIN = 10  # characters of text in a row inside an opaque value that are inspected
-_JUNK_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
-_ASCII_TEXT = bytes(b for b in range(128) if not _JUNK_CHARS.match(chr(b)))  # the ASCII that is not junk
+OPAQUE_MIN: Final = 64  # characters: a shorter value is never opaque (parsers test this before calling `opaque`)
+TEXT_RUN_MIN: Final = 10  # characters of text in a row inside an opaque value that are inspected
+_JUNK_CHARS: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_ASCII_TEXT: Final = bytes(b for b in range(128) if not _JUNK_CHARS.match(chr(b)))  # the ASCII that is not junk
 
 
 def opaque(value: str) -> bool:
@@ -268,7 +269,7 @@ def escapes_junk(json_text: str) -> bool:
 # Text inside binary: ASCII printable and tab, or a character past Latin-1 that is not a surrogate
 # (undecodable bytes) or U+FFFD (real text in other scripts). Latin-1 letters are left out: bytes read
 # as Latin-1 are mostly that. Line breaks end a run, so no rule matches across two runs.
-_TEXT_RUN = re.compile("[\t\x20-\x7e\u0100-\ud7ff\ue000-\ufffc\ufffe-\U0010ffff]{" + str(TEXT_RUN_MIN) + ",}")
+_TEXT_RUN: Final = re.compile("[\t\x20-\x7e\u0100-\ud7ff\ue000-\ufffc\ufffe-\U0010ffff]{" + str(TEXT_RUN_MIN) + ",}")
 
 
 def text_runs(value: str) -> list[str]:

@@ -14,13 +14,14 @@ import re
 from _codecs import escape_decode  # (not re-exported by `codecs` for type checkers)
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from typing import Final
 
 # All patterns below are linear: character classes with simple quantifiers, no nested repetition.
-_HTML_ENTITY_LOOSE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
-_WS_ENTITY = re.compile(r"&(?:tab|newline);", re.I)
-BASE64_SHAPE = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")  # what try_base64 reads (stripped)
+_HTML_ENTITY_LOOSE: Final = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));?")
+_WS_ENTITY: Final = re.compile(r"&(?:tab|newline);", re.I)
+BASE64_SHAPE: Final = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")  # what try_base64 reads (stripped)
 
-_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
+_SIMPLE_ESCAPES: Final = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
 
 
 def _chr(code: int) -> str:
@@ -30,15 +31,15 @@ def _chr(code: int) -> str:
         return "\ufffd"
 
 
-_HEX2 = {a + b: chr(int(a + b, 16)) for a in "0123456789abcdefABCDEF" for b in "0123456789abcdefABCDEF"}
-_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
-_NOT_ESCAPE = re.compile(r"%(?![0-9a-fA-F]{2})")  # a `%` that starts no %XX escape
-_ESCAPE = re.compile(r"%(?:[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})")  # one that starts one (%XX or %uXXXX)
+_HEX2: Final = {a + b: chr(int(a + b, 16)) for a in "0123456789abcdefABCDEF" for b in "0123456789abcdefABCDEF"}
+_HEX4: Final = re.compile(r"[0-9a-fA-F]{4}")
+_NOT_ESCAPE: Final = re.compile(r"%(?![0-9a-fA-F]{2})")  # a `%` that starts no %XX escape
+_ESCAPE: Final = re.compile(r"%(?:[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})")  # one that starts one (%XX or %uXXXX)
 
 
 # Overlong UTF-8 (C0 AF for `/`, E0 80 AE for `.`): invalid, yet some decoders map them to ASCII.
-_OVERLONG2 = re.compile(rb"[\xc0\xc1][\x80-\xbf]")
-_OVERLONG3 = re.compile(rb"\xe0[\x80-\x9f][\x80-\xbf]")
+_OVERLONG2: Final = re.compile(rb"[\xc0\xc1][\x80-\xbf]")
+_OVERLONG3: Final = re.compile(rb"\xe0[\x80-\x9f][\x80-\xbf]")
 
 
 def _overlong(raw: bytes) -> bytes:
@@ -126,9 +127,12 @@ def url_decode_plus(value: str) -> str:
     return url_decode(value.replace("+", " "))
 
 
-_ONE_CHAR = {c: _SIMPLE_ESCAPES.get(c, c) for c in "\"'/nrtbfv"}  # what `\\` and this character stand for
+_ONE_CHAR: Final = {c: _SIMPLE_ESCAPES.get(c, c) for c in "\"'/nrtbfv"}  # what `\\` and this character stand for
 # The escapes longer than one character, read after their backslash (tried in this order).
-_LONG_ESCAPE = re.compile(r"u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([0-7]{1,3})")
+_LONG_ESCAPE: Final = re.compile(r"u\{([0-9a-fA-F]{1,6})\}|u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([0-7]{1,3})")
+# The characters a long escape starts with: other pieces skip the regex (a backslash before a comma or a
+# space, as InfluxDB lines and CSV escape them, is tried at every one of a text's hundreds of backslashes).
+_LONG_LEADS: Final = frozenset("ux01234567")
 
 
 def backslash_decode(value: str) -> str:
@@ -142,23 +146,28 @@ def backslash_decode(value: str) -> str:
     pair an escaped backslash (or, last, a lone backslash at the end, which stays)."""
     if "\\" not in value:
         return value
-    pieces = iter(value.split("\\"))
-    out = [next(pieces)]
-    add = out.append
-    one_char = _ONE_CHAR
-    for piece in pieces:
+    pieces = value.split("\\")
+    out = [pieces[0]]
+    # (`out.append` itself, not a bound-method local, and an index, not an iterator: compiled, each is a
+    # C call instead of a generic one)
+    i, n = 1, len(pieces)
+    while i < n:
+        piece = pieces[i]
+        i += 1
         if not piece:  # `\\\\`: a backslash, then the piece after the second one as it is
-            add("\\")
-            add(next(pieces, ""))
-        elif (char := one_char.get(piece[0])) is not None:
-            add(char)
-            add(piece[1:])
-        elif (m := _LONG_ESCAPE.match(piece)) is not None:
-            add(_long_escape(m))
-            add(piece[m.end() :])
+            out.append("\\")
+            if i < n:
+                out.append(pieces[i])
+                i += 1
+        elif (char := _ONE_CHAR.get(piece[0])) is not None:
+            out.append(char)
+            out.append(piece[1:])
+        elif piece[0] in _LONG_LEADS and (m := _LONG_ESCAPE.match(piece)) is not None:
+            out.append(_long_escape(m))
+            out.append(piece[m.end() :])
         else:  # a backslash that escapes nothing stays
-            add("\\")
-            add(piece)
+            out.append("\\")
+            out.append(piece)
     return "".join(out)
 
 
@@ -204,9 +213,9 @@ def _prefix_tree(words: Iterable[str]) -> str:
     return "|".join(alternatives)
 
 
-_LEGACY_NAMES = tuple(k for k in html.entities.html5 if not k.endswith(";"))
-_ENTITY_START = "&(?=#[0-9]|#[xX][0-9a-fA-F]|[A-Za-z0-9]{1,31};|" + _prefix_tree(_LEGACY_NAMES) + ")"
-_ENTITY = re.compile(_ENTITY_START + r"(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")  # html's own
+_LEGACY_NAMES: Final = tuple(k for k in html.entities.html5 if not k.endswith(";"))
+_ENTITY_START: Final = "&(?=#[0-9]|#[xX][0-9a-fA-F]|[A-Za-z0-9]{1,31};|" + _prefix_tree(_LEGACY_NAMES) + ")"
+_ENTITY: Final = re.compile(_ENTITY_START + r"(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")  # html's own
 
 
 def _unescape(m: re.Match[str]) -> str:
@@ -317,12 +326,12 @@ def _lines_joined(value: str) -> str:
 
 # One bytes.translate: ASCII letters lowered, commas and the blanks other than CR and LF (those
 # `str.isspace` passes: tab, VT, FF, \x1c-\x1f) made spaces; `_CMD_DROP` deleted.
-_CMD_BYTES = bytes.maketrans(
+_CMD_BYTES: Final = bytes.maketrans(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZ,\t\x0b\x0c\x1c\x1d\x1e\x1f", b"abcdefghijklmnopqrstuvwxyz" + b" " * 8
 )
-_CMD_DROP = b"\\\"'^"
-_ASCII = bytes(range(128))
-_SPACES = re.compile("  +")
+_CMD_DROP: Final = b"\\\"'^"
+_ASCII: Final = bytes(range(128))
+_SPACES: Final = re.compile("  +")
 
 
 def cmdline(value: str) -> str:
@@ -347,6 +356,25 @@ def cmdline(value: str) -> str:
     return _SPACES.sub(" ", v) if "  " in v else v
 
 
+def lowercase(text: str) -> str:
+    """`text.lower()`, by bytes where that is exact: the detectors lowercase whole values, and a long text
+    with a few characters past ASCII (a beacon naming a city) took the slow path of the compiled
+    `str.lower` (setup.py), a Unicode look-up per character, 8 ns each (0.2 ms on 28 KB). When no
+    character past ASCII changes (a capital, or a final sigma), the text is its UTF-8 bytes with the
+    ASCII letters lowered (`bytes.lower`, in C), read back; otherwise, and on short or ASCII text,
+    `text.lower()` itself (the same lowering as the caller's own `.lower()`, compiled or not)."""
+    if len(text) < _LOWER_BY_BYTES or text.isascii():
+        return text.lower()
+    raw = text.encode("utf-8", "surrogatepass")
+    others = raw.translate(None, _ASCII).decode("utf-8", "surrogatepass")  # its characters past ASCII
+    if others.lower() != others:
+        return text.lower()
+    return raw.lower().decode("utf-8", "surrogatepass")
+
+
+_LOWER_BY_BYTES: Final = 64  # (below, the encoding and decoding cost more than the look-ups they spare)
+
+
 def _cmdline_text(value: str) -> str:
     """`cmdline` by `str` methods: four deletions (`str.translate` with a table looks every character up
     in a dict, tens of times slower), `str.lower`, the commas, and `compress_ws` for all the blanks.
@@ -359,8 +387,8 @@ def _cmdline_text(value: str) -> str:
     return compress_ws(v)
 
 
-_PATH_PARAMS = re.compile(r";[^/]*")  # a segment's `;params`, up to the next `/`
-_SLASHES = re.compile("//+")
+_PATH_PARAMS: Final = re.compile(r";[^/]*")  # a segment's `;params`, up to the next `/`
+_SLASHES: Final = re.compile("//+")
 
 
 def normalize_path(path: str) -> str:
@@ -376,7 +404,7 @@ def normalize_path(path: str) -> str:
         slashed = _PATH_PARAMS.sub("", slashed)
     if "/." not in slashed and slashed[:1] != "." or _no_dot_segment(slashed):
         if "//" in slashed:  # only runs of `/` to collapse
-            slashed = _SLASHES.sub("/", slashed)  # (one pass: `replace` in a loop took one per doubling)
+            slashed = _collapsed(slashed)
         return "/" + slashed.strip("/")
     segs: list[str] = []
     for seg in slashed.split("/"):
@@ -390,6 +418,14 @@ def normalize_path(path: str) -> str:
     return "/" + "/".join(segs)
 
 
+def _collapsed(slashed: str) -> str:
+    """`_SLASHES.sub("/", slashed)` but for the slashes at either end (`normalize_path` strips them): split
+    at each `//` in C, a longer run leaves pieces led by `/` or empty. (The regex stops at every `/` of a
+    long text full of URLs: 50 µs on 11 KB of JSON, the split 15.) No piece but the last ends with a `/`
+    (the leftmost `//` would start there), so the joined pieces hold no `//`."""
+    return "/".join([piece for piece in [p.lstrip("/") for p in slashed.split("//")] if piece])
+
+
 def _no_dot_segment(slashed: str) -> bool:
     wrapped = f"/{slashed}/"  # (each segment between two slashes)
     return "/./" not in wrapped and "/../" not in wrapped
@@ -397,16 +433,16 @@ def _no_dot_segment(slashed: str) -> bool:
 
 # Values under 12 characters (at most 8 bytes decoded) must look deliberately encoded: short tokens (ids,
 # words, hex, locales, cache busters) are base64-shaped by chance, and their decoded bytes are noise.
-_B64_SHORT = 12
+_B64_SHORT: Final = 12
 # What a short decoded value must hold to be worth scanning: letters and digits alone trip no detector;
 # the punctuation an injection needs, and spaces (`' or 1`).
-_B64_MARKS = frozenset("'\"`;|&<>(){}[]$=\\#*%!-/ ")
+_B64_MARKS: Final = frozenset("'\"`;|&<>(){}[]$=\\#*%!-/ ")
 
 
 # Base64 digits whose six bits start a byte that starts no UTF-8 text: 0x80-0xBF (a continuation byte,
 # digits 32-47) or 0xF8-0xFF (digits 62 and 63, either alphabet). A third of the words and snake_case names
 # that reach the decoding start with one of them (`network_changed`, `request_age_ms`).
-_NO_UTF8_START = frozenset("ghijklmnopqrstuv+/-_")
+_NO_UTF8_START: Final = frozenset("ghijklmnopqrstuv+/-_")
 
 
 def try_base64(value: str) -> str | None:
@@ -440,7 +476,7 @@ def try_base64(value: str) -> str | None:
 
 # Well-formed UTF-8 (the Unicode standard's table 3-7: no overlong form, no surrogate, nothing past
 # U+10FFFF), what the strict decoder accepts; its alternatives start with distinct bytes (no backtracking).
-_UTF8 = re.compile(
+_UTF8: Final = re.compile(
     rb"(?:[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
     rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})*+"
 )
@@ -469,7 +505,8 @@ def _short_is_text(v: str, s: str, raw: bytes, text: str) -> bool:
     return all(" " <= c <= "~" for c in text) and marks >= (2 if len(text) <= 5 else 1)
 
 
-_ASCII_TEXT = bytes(range(0x20, 0x7F)) + b"\r\n\t"  # the ASCII characters `str.isprintable` passes, and line breaks and tabs
+# the ASCII characters `str.isprintable` passes, and line breaks and tabs
+_ASCII_TEXT: Final = bytes(range(0x20, 0x7F)) + b"\r\n\t"
 
 
 def _mostly_printable(text: str) -> bool:

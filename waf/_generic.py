@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import Final
 
-_DATA_URI = re.compile(r"\s*data\s*:\s*([\w.+-]*/[\w.+-]*)?((?:\s*;[^,;]*)*),(.*)", re.I | re.S)
+_DATA_URI: Final = re.compile(r"\s*data\s*:\s*([\w.+-]*/[\w.+-]*)?((?:\s*;[^,;]*)*),(.*)", re.I | re.S)
 # Leading bytes of the raster image formats pages inline as data URIs.
-_IMAGE_MAGIC = {
+_IMAGE_MAGIC: Final = {
     "png": (b"\x89PNG\r\n\x1a\n",),
     "apng": (b"\x89PNG\r\n\x1a\n",),
     "jpeg": (b"\xff\xd8\xff",),

@@ -15,13 +15,14 @@ anything else (`1' or 1=1--`, shell, markup) stays one value and meets every rul
 from __future__ import annotations
 
 import json
+from typing import Final
 
-MAX_DOCUMENT = 256 * 1024
-_PUNCT = frozenset("!$&():=@[]{}|")
-_NAME_START = frozenset("_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_NAME = _NAME_START | frozenset("0123456789")
-_IGNORED = frozenset(" \t\r\n,\ufeff")
-_OPERATIONS = ("query", "mutation", "subscription", "fragment")
+MAX_DOCUMENT: Final = 256 * 1024
+_PUNCT: Final = frozenset("!$&():=@[]{}|")
+_NAME_START: Final = frozenset("_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_NAME: Final = _NAME_START | frozenset("0123456789")
+_IGNORED: Final = frozenset(" \t\r\n,\ufeff")
+_OPERATIONS: Final = ("query", "mutation", "subscription", "fragment")
 
 
 def _string(text: str, i: int) -> tuple[str, int] | None:

@@ -17,19 +17,20 @@ Written for netguard.
 from __future__ import annotations
 
 import re
+from typing import Final
 
-MAX_DEPTH = 32
-_ATTR = re.compile(r"\s*([A-Za-z0-9][\w.-]*(?:;[\w-]+)*)\s*")
-_EXT = re.compile(r"(?::dn)?(?::([A-Za-z0-9][\w.-]*))?:=", re.I)
-_OP = re.compile(r"[~<>]?=")
-_PAREN = re.compile(r"[()]")
-_EXTENSIBLE = re.compile(
+MAX_DEPTH: Final = 32
+_ATTR: Final = re.compile(r"\s*([A-Za-z0-9][\w.-]*(?:;[\w-]+)*)\s*")
+_EXT: Final = re.compile(r"(?::dn)?(?::([A-Za-z0-9][\w.-]*))?:=", re.I)
+_OP: Final = re.compile(r"[~<>]?=")
+_PAREN: Final = re.compile(r"[()]")
+_EXTENSIBLE: Final = re.compile(
     r"(?:^|[\s(*&|!])[A-Za-z][\w-]*(?:;[\w-]+)*(?::dn(?::[\w.-]+)?|:(?:\d+(?:\.\d+)+|[a-z][\w-]*match)):=", re.I
 )
 # Attribute names of directory entries (LDAP core, inetOrgPerson, posix, Active Directory) and the
 # names applications give their login fields. Words that name arguments in code as often (`o`, `name`,
 # `title`, `description`, `member`: minified `(0,r.f)(o=e)`) are left out.
-LDAP_ATTRS = frozenset(
+LDAP_ATTRS: Final = frozenset(
     """objectclass objectcategory uid cn sn givenname mail userpassword samaccountname userprincipalname
     memberof uniquemember ou dc displayname telephonenumber homedirectory loginshell uidnumber gidnumber
     gecos distinguishedname admincount useraccountcontrol pwdlastset accountexpires employeeid userid
@@ -59,7 +60,7 @@ def _value_end(text: str, i: int) -> int:
 
 
 # The characters of an assertion value, run over in C (a loop in Python read 50 ns a character).
-_VALUE = re.compile(r"[^()\x00]*")
+_VALUE: Final = re.compile(r"[^()\x00]*")
 
 
 def parse(text: str, i: int, seen: _Filter, open_end: bool, depth: int = 0) -> int | None:
@@ -112,7 +113,7 @@ def parse(text: str, i: int, seen: _Filter, open_end: bool, depth: int = 0) -> i
 
 
 # The malformed shape of public lists (`admin*)((|userPassword=*)`): an operator right before an item.
-_LOOSE_COMPOSITE = re.compile(r"\)\s*\(+\s*[&|!]\s*[A-Za-z][\w.;-]*\s*[~<>]?=")
+_LOOSE_COMPOSITE: Final = re.compile(r"\)\s*\(+\s*[&|!]\s*[A-Za-z][\w.;-]*\s*[~<>]?=")
 
 
 def _breaks_out(text: str) -> bool:
@@ -160,7 +161,7 @@ def _item(content: str) -> tuple[bool, bool]:
     return True, m.group(1).lower().split(";", 1)[0] in LDAP_ATTRS and "*" in content[op.end() :]
 
 
-_COMPOSITE_OPEN = re.compile(r"\([ \t]*[&|!][ \t]*\(")
+_COMPOSITE_OPEN: Final = re.compile(r"\([ \t]*[&|!][ \t]*\(")
 
 
 def _whole_filter(text: str) -> bool:
@@ -180,7 +181,7 @@ def _whole_filter(text: str) -> bool:
     return _whole_filter_pass(text)
 
 
-_DIRECTORY_ATTR_OPEN = re.compile(r"\(\s*(?:" + "|".join(sorted(LDAP_ATTRS, key=len, reverse=True)) + r")(?![\w.-])", re.I)
+_DIRECTORY_ATTR_OPEN: Final = re.compile(r"\(\s*(?:" + "|".join(sorted(LDAP_ATTRS, key=len, reverse=True)) + r")(?![\w.-])", re.I)
 
 
 def _whole_filter_pass(text: str) -> bool:
@@ -222,7 +223,7 @@ def _whole_filter_pass(text: str) -> bool:
 # Every character of an _EXTENSIBLE match but its first (a blank, `(*&|!`, or none at the value's start)
 # is one of these, and the first is none of them: a match ending at a `:=` starts right before the run
 # of them that leads to it (or at the start, `^`, where the run starts the value).
-_EXTENSIBLE_RUN = re.compile(r"[\w.;:-]*")
+_EXTENSIBLE_RUN: Final = re.compile(r"[\w.;:-]*")
 
 
 def _extensible(text: str) -> bool:

@@ -21,28 +21,35 @@ Written for netguard.
 from __future__ import annotations
 
 import re
+from typing import Final
 
-_LINES = re.compile(r"\r\n|\r|\n")
-MAIL_HEADERS = frozenset(
+_LINES: Final = re.compile(r"\r\n|\r|\n")
+MAIL_HEADERS: Final = frozenset(
     """to cc bcc from subject reply-to sender return-path content-type content-transfer-encoding
     mime-version x-mailer in-reply-to references errors-to disposition-notification-to""".split()
 )
-_HEADER = re.compile(r"[ \t]*([A-Za-z][\w-]{0,40})[ \t]*:")
+_HEADER: Final = re.compile(r"[ \t]*([A-Za-z][\w-]{0,40})[ \t]*:")
 # SMTP and POP3 commands alone on their line, and with an argument.
-_BARE = frozenset("data rset quit noop starttls stat list uidl capa turn".split())
-_WITH_ARG = re.compile(r"[ \t]*(helo|ehlo|vrfy|expn|help|auth|user|pass|retr|dele|top|apop|bdat|etrn|list|uidl)[ \t]+\S", re.I)
-_ENVELOPE = re.compile(r"[ \t]*(?:mail[ \t]+from|rcpt[ \t]+to)[ \t]*:[ \t]*<?[^\s<>@]*@?[^\s<>]*>?", re.I)
-_ENVELOPE_ADDRESS = re.compile(r"[ \t]*(?:mail[ \t]+from|rcpt[ \t]+to)[ \t]*:[ \t]*(?:<[^<>\s]*>|[^\s@<>]+@[^\s@<>]+)", re.I)
-IMAP_COMMANDS = frozenset(
+_BARE: Final = frozenset("data rset quit noop starttls stat list uidl capa turn".split())
+_WITH_ARG: Final = re.compile(
+    r"[ \t]*(helo|ehlo|vrfy|expn|help|auth|user|pass|retr|dele|top|apop|bdat|etrn|list|uidl)[ \t]+\S", re.I
+)
+_ENVELOPE: Final = re.compile(
+    r"[ \t]*(?:mail[ \t]+from|rcpt[ \t]+to)[ \t]*:[ \t]*<?[^\s<>@]*@?[^\s<>]*>?", re.I
+)
+_ENVELOPE_ADDRESS: Final = re.compile(
+    r"[ \t]*(?:mail[ \t]+from|rcpt[ \t]+to)[ \t]*:[ \t]*(?:<[^<>\s]*>|[^\s@<>]+@[^\s@<>]+)", re.I
+)
+IMAP_COMMANDS: Final = frozenset(
     """capability noop logout starttls authenticate login select examine create delete rename subscribe
     unsubscribe list lsub status append check close expunge search fetch store copy move uid idle enable
     namespace getquota getquotaroot setquota getacl setacl myrights listrights unselect id""".split()
 )
-_TAGGED = re.compile(r"[ \t]*([A-Za-z0-9.]{1,12})[ \t]+([A-Za-z]+)\b")
+_TAGGED: Final = re.compile(r"[ \t]*([A-Za-z0-9.]{1,12})[ \t]+([A-Za-z]+)\b")
 # A one-word first line (a name, a subject word, an id), not a greeting (`Hello,`) or a sentence.
-_TOKEN = re.compile(r"[^\s,;:.!?]{1,40}")
-_ADDRESSED = re.compile(r"[ \t]*(?:to|cc|bcc|reply-to|from|sender)[ \t]*:.*@", re.I)
-_ADDRESS = re.compile(r"[^\s@<>]+@[^\s@<>]+|[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>")
+_TOKEN: Final = re.compile(r"[^\s,;:.!?]{1,40}")
+_ADDRESSED: Final = re.compile(r"[ \t]*(?:to|cc|bcc|reply-to|from|sender)[ \t]*:.*@", re.I)
+_ADDRESS: Final = re.compile(r"[^\s@<>]+@[^\s@<>]+|[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>")
 
 
 def _lines(text: str) -> list[str]:

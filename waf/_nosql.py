@@ -20,33 +20,36 @@ Written for netguard.
 from __future__ import annotations
 
 import re
+from typing import Final
+
+from waf._decode import lowercase
 
 # Query operators (and the JavaScript ones) whose place a key takes. Left out on purpose, as they
 # name ordinary keys elsewhere: $type/$values/$id/$ref (.NET, JSON Schema), $text/$search/$count/
 # $filter/$top/$skip/$select/$orderby (XML-to-JSON text nodes, OData system query options),
 # $comment (JSON Schema), $options (only beside $regex).
-OPERATORS = frozenset(
+OPERATORS: Final = frozenset(
     "ne eq gt gte lt lte in nin exists regex where expr function accumulator jsonschema mod all "
     "size elemmatch or and nor not bitsallset bitsanyset bitsallclear bitsanyclear".split()
 )
-JS_OPERATORS = frozenset({"where", "function", "accumulator"})
+JS_OPERATORS: Final = frozenset({"where", "function", "accumulator"})
 # Roots of a designed Mongo-style filter API (Strapi `filters[slug][$eq]=x`, `where[age][$gt]=3`):
 # there a comparison operator is the API, only a JavaScript one is an injection.
-FILTER_ROOTS = frozenset({"filters", "filter", "where", "criteria", "conditions"})
+FILTER_ROOTS: Final = frozenset({"filters", "filter", "where", "criteria", "conditions"})
 
-_ROOT = re.compile(r"([\w-]*)\s*$")  # the parameter's name before its first bracket
-_BRACKET = re.compile(r"\[\s*\$(\w+)\s*\]")
+_ROOT: Final = re.compile(r"([\w-]*)\s*$")  # the parameter's name before its first bracket
+_BRACKET: Final = re.compile(r"\[\s*\$(\w+)\s*\]")
 # `$op` as an object key in text: after `{`, `,`, `[` or the start (quotes around it allowed), then `:`
 # and a value (a literal, an object or array, a quote, a regex, a function).
-_KEY = re.compile(
+_KEY: Final = re.compile(
     r"""(?:^|[{,\[(])\s*['"]?\$(\w+)['"]?\s*:\s*(?=[-\d{\['"/]|true\b|false\b|null\b|undefined\b|function\b|new\b|this\b|\w+\s*\()""",
     re.I,
 )
-_GRAPHQL_TYPE = re.compile(r"\s*:\s*\[?\s*[A-Z]\w*\s*[!\]]?")
+_GRAPHQL_TYPE: Final = re.compile(r"\s*:\s*\[?\s*[A-Z]\w*\s*[!\]]?")
 # JavaScript after a separator. Matched at each separator (never searched across the value: a search
 # that starts at every character of a long run of spaces costs quadratic time).
-_SEPARATOR = re.compile(r";|&&|\|\|")
-_JS_AFTER = re.compile(
+_SEPARATOR: Final = re.compile(r";|&&|\|\|")
+_JS_AFTER: Final = re.compile(
     r"""[ \t\r\n]*(?:"""
     r"""return\s*(?:true\b|false\b|\d+\s*(?:[=!<>]=?|;|//|$)|this\.|['"!(]|\w+\s*\()"""
     r"""|this\.\w+"""
@@ -57,17 +60,17 @@ _JS_AFTER = re.compile(
     r"""|['"]?\w+['"]?\s*==\s*['"]?\w*['"]?)""",
     re.I,
 )
-_LOOKBACK = 16  # spaces and a `)` between the string's quote and the separator
+_LOOKBACK: Final = 16  # spaces and a `)` between the string's quote and the separator
 # (Led by the literal `db`, its word boundary a lookbehind over it: `\bdb` before it tried every position.)
-_DB_CALL = re.compile(
+_DB_CALL: Final = re.compile(
     r"db(?<!\wdb)\s*\.\s*(?:\w+\s*\.\s*)?(?:find|findone|insert|insertone|insertmany|drop|remove|update|updateone|"
     r"updatemany|deleteone|deletemany|mapreduce|aggregate|getcollection|getcollectionnames|dropdatabase|eval|"
     r"createuser|runcommand|adminommand)\s*\(",
     re.I,
 )
 # A value that closes the application's query object and opens another: `}, { password : /.*/ }`.
-_OBJECT_BREAKOUT = re.compile(r"""\s*(?:['"]\s*)?\}\s*,\s*\{\s*['"]?[\w$]+['"]?\s*:""")
-_JS_BODY = re.compile(r"\bthis\.\w+|\bsleep\s*\(|\breturn\b|\bwhile\s*\(|==|\bfunction\s*\(|\bemit\s*\(", re.I)
+_OBJECT_BREAKOUT: Final = re.compile(r"""\s*(?:['"]\s*)?\}\s*,\s*\{\s*['"]?[\w$]+['"]?\s*:""")
+_JS_BODY: Final = re.compile(r"\bthis\.\w+|\bsleep\s*\(|\breturn\b|\bwhile\s*\(|==|\bfunction\s*\(|\bemit\s*\(", re.I)
 
 
 def _operator(word: str) -> str | None:
@@ -107,7 +110,7 @@ def is_operator_key(text: str) -> bool:
     return value.startswith("$") and _operator(value[1:]) is not None
 
 
-_PLAIN_PREFIX = re.compile(r"[\w.\s-]{0,40}")
+_PLAIN_PREFIX: Final = re.compile(r"[\w.\s-]{0,40}")
 
 
 def _leaves_string(text: str, at: int) -> bool:
@@ -140,7 +143,7 @@ def is_js_injection(text: str) -> bool:
     opens its own (`}, { password : /.*/ }`)."""
     if _OBJECT_BREAKOUT.match(text) or _DB_CALL.search(text) or _js_breakout(text):
         return True
-    low = text.lower()
+    low = lowercase(text)
     i = low.find("$where")
     return i >= 0 and _JS_BODY.search(text, i + 6) is not None
 

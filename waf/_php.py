@@ -10,9 +10,10 @@ PHP call when at least one call of a dangerous function in it is not such a fram
 from __future__ import annotations
 
 import re
+from typing import Final
 
 # The functions of rules 233105 and 233106 (their Hyperscan patterns are the prefilter).
-_NAMES = (
+_NAMES: Final = (
     r"eval|assert|system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|create_function|call_user_func(?:_array)?"
     r"|preg_replace|include(?:_once)?|require(?:_once)?|base64_decode|base64_encode|str_rot13|gzinflate|gzuncompress"
     r"|gzdecode|bzdecompress|convert_uudecode|hex2bin|file_get_contents|file_put_contents|fopen|fwrite|fputs|readfile"
@@ -23,9 +24,9 @@ _NAMES = (
     r"|htmlspecialchars_decode|get_defined_vars|get_defined_functions|parse_str|func_get_args|scandir|opendir|readdir"
     r"|stream_get_contents|escapeshellarg|escapeshellcmd"
 )
-_CALL = re.compile(rf"\b(?:{_NAMES})\s*(?:/\*.{{0,40}}?\*/\s*)*\(", re.I | re.S)
+_CALL: Final = re.compile(rf"\b(?:{_NAMES})\s*(?:/\*.{{0,40}}?\*/\s*)*\(", re.I | re.S)
 # Where a frame's function runs: a script URL with line and column, an eval site, native code.
-_FRAME = re.compile(
+_FRAME: Final = re.compile(
     r"\s*(?:[a-z][\w+.-]*://[^\s()]*:\d+:\d+\)|<anonymous>(?::\d+:\d+)?\)|native\)|eval at\s|index \d+\))", re.I
 )
 

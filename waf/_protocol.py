@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from itertools import compress, count, islice, repeat
 from operator import contains, itemgetter
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from waf._request import Request
 
@@ -24,7 +24,7 @@ def _holding(strings: Iterable[str], word: str) -> Iterator[int]:
     return compress(count(), map(contains, strings, repeat(word)))
 
 
-_REMEMBERED_LEN = 256  # header values up to this long have their verdicts remembered (see `_remembered`)
+_REMEMBERED_LEN: Final = 256  # header values up to this long have their verdicts remembered (see `_remembered`)
 
 
 def _remembered(test: Callable[..., T]) -> Callable[..., T]:
@@ -41,8 +41,8 @@ def _remembered(test: Callable[..., T]) -> Callable[..., T]:
     return remembered
 
 
-_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_TOKEN_RUN = re.compile(f"[{re.escape(_TOKEN_CHARS)}]*")  # a run of token characters, tested in C
+_TOKEN_CHARS: Final = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_TOKEN_RUN: Final = re.compile(f"[{re.escape(_TOKEN_CHARS)}]*")  # a run of token characters, tested in C
 
 
 def _cl_te_conflict(req: Request) -> list[Hit]:
@@ -88,7 +88,7 @@ def _cl_invalid(req: Request) -> list[Hit]:
     return hits
 
 
-_METHOD = re.compile(r"[A-Za-z][A-Za-z_-]{0,19}")
+_METHOD: Final = re.compile(r"[A-Za-z][A-Za-z_-]{0,19}")
 
 
 def _method_invalid(req: Request) -> list[Hit]:
@@ -137,7 +137,7 @@ def _content_type_confusion(req: Request) -> list[Hit]:
     return hits
 
 
-_SAFE_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "windows-1252"})
+_SAFE_CHARSETS: Final = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1", "windows-1252"})
 
 
 def _multipart_charset(req: Request) -> list[Hit]:
@@ -166,7 +166,7 @@ def _multipart_charset(req: Request) -> list[Hit]:
     return hits
 
 
-_MAX_LINES = 20000  # body lines the multipart checks read
+_MAX_LINES: Final = 20000  # body lines the multipart checks read
 
 
 def _lower_text(req: Request) -> str:
@@ -193,25 +193,25 @@ def _lines_holding(lows: list[str], word: str) -> Iterator[int]:
 
 # --- protocol policy (what browsers and ordinary clients never send) ---------------------------------
 
-_RESTRICTED_HEADERS = frozenset(
+_RESTRICTED_HEADERS: Final = frozenset(
     {"proxy", "lock-token", "content-range", "if", "x-http-method-override", "x-http-method",
      "x-method-override", "x-middleware-subrequest", "request-range"}
 )  # fmt: skip
-_TOKEN = r"[\w!#$%&'*+.^`|~-]+"
+_TOKEN: Final = r"[\w!#$%&'*+.^`|~-]+"
 # type/subtype *( OWS ";" OWS name=value ) (RFC 9110 §5.6.6, §8.3.1): no whitespace around "=".
-_MEDIA_TYPE = re.compile(
+_MEDIA_TYPE: Final = re.compile(
     rf"{_TOKEN}/{_TOKEN}\s*(?:;\s*{_TOKEN}=(?:\"[^\"]*\"|[\w!#$%&'*+.^`|~./:-]+)\s*)*;?\s*"
 )
 # RFC 2046 §5.1.1: 1 to 70 characters, the last not a space (lenient on which characters).
-_BOUNDARY = re.compile(r'(?:^|[;\s])boundary=(?:"[^"]{0,69}[^" ]"|[^\s;",]{1,70})(?:;|\s|$)', re.I)
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\"';,\s]*)", re.I)
+_BOUNDARY: Final = re.compile(r'(?:^|[;\s])boundary=(?:"[^"]{0,69}[^" ]"|[^\s;",]{1,70})(?:;|\s|$)', re.I)
+_CHARSET: Final = re.compile(r"charset\s*=\s*[\"']?([^\"';,\s]*)", re.I)
 # Charsets a back end decodes like the WAF (ASCII-compatible); UTF-7/16/32 and EBCDIC ones are not.
-_GOOD_CHARSETS = frozenset(
+_GOOD_CHARSETS: Final = frozenset(
     {"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso-8859-15", "latin1", "windows-1252", "gbk",
      "gb2312", "gb18030", "big5", "shift_jis", "euc-jp", "euc-kr", "windows-1251", "koi8-r"}
 )  # fmt: skip
-_MULTIPART_SUBTYPES = frozenset({"form-data", "mixed", "related", "alternative", "byteranges", "x-mixed-replace"})
-_FORM_NAME = re.compile(r'\b(?:file)?name\*?\s*=\s*"([^"\r\n]*)"', re.I)
+_MULTIPART_SUBTYPES: Final = frozenset({"form-data", "mixed", "related", "alternative", "byteranges", "x-mixed-replace"})
+_FORM_NAME: Final = re.compile(r'\b(?:file)?name\*?\s*=\s*"([^"\r\n]*)"', re.I)
 
 
 def _restricted_header(req: Request) -> list[Hit]:
@@ -267,7 +267,7 @@ def _bad_accept(v: str) -> bool:
     return any(c.lower() not in _GOOD_CHARSETS for c in _CHARSET.findall(v))
 
 
-_WINDOWS_PATH = re.compile(r"[A-Za-z]:\\|\\\\")  # C:\... or \\server\...: old browsers sent the full path
+_WINDOWS_PATH: Final = re.compile(r"[A-Za-z]:\\|\\\\")  # C:\... or \\server\...: old browsers sent the full path
 
 
 def _multipart_name_invalid(req: Request) -> list[Hit]:
@@ -312,7 +312,7 @@ def _disposition_hits(line: str) -> tuple[Hit, ...]:
     return tuple(hits)
 
 
-_CONTROL_BYTE = re.compile(rb"[\x00-\x08\x0e-\x1f]")  # C0 controls but tab, LF, VT, FF, CR
+_CONTROL_BYTE: Final = re.compile(rb"[\x00-\x08\x0e-\x1f]")  # C0 controls but tab, LF, VT, FF, CR
 
 
 def _text_body_without_type(req: Request) -> list[Hit]:
@@ -334,13 +334,13 @@ def _text_body_without_type(req: Request) -> list[Hit]:
 # --- RFC 9110 / 9112 field syntax ---------------------------------------------------------------------
 
 # uri-host [ ":" port ] (RFC 9110 §7.2, RFC 3986 §3.2.2): a reg-name, an IPv4 address or an IP literal.
-_HOST = re.compile(
+_HOST: Final = re.compile(
     r"(?:[\w!$&'()*+,;=.~%-]*|\[[0-9a-fA-F:.]+(?:%25[\w.~-]+)?\]|\[v[0-9a-fA-F]+\.[\w!$&'()*+,;=:.~-]+\])(?::\d{0,5})?"
 )
-_RANGE_SPEC = re.compile(r"\s*(?:(\d{1,19})-(\d{0,19})|-(\d{1,19}))\s*")
-_MAX_RANGES = 10
-_CODING = re.compile(rf"\s*(?:{_TOKEN})(?:\s*;\s*q\s*=\s*(?:0(?:\.\d{{0,3}})?|1(?:\.0{{0,3}})?))?\s*", re.I)
-_MAX_ACCEPT_ENCODING = 100
+_RANGE_SPEC: Final = re.compile(r"\s*(?:(\d{1,19})-(\d{0,19})|-(\d{1,19}))\s*")
+_MAX_RANGES: Final = 10
+_CODING: Final = re.compile(rf"\s*(?:{_TOKEN})(?:\s*;\s*q\s*=\s*(?:0(?:\.\d{{0,3}})?|1(?:\.0{{0,3}})?))?\s*", re.I)
+_MAX_ACCEPT_ENCODING: Final = 100
 
 
 def _host_invalid(req: Request) -> list[Hit]:
@@ -394,7 +394,7 @@ def _bad_codings(v: str) -> bool:
     return len(v) > _MAX_ACCEPT_ENCODING or not all(_CODING.fullmatch(c) for c in v.split(",") if c.strip())
 
 
-CHECKS: dict[str, Callable[[Request], list[Hit]]] = {
+CHECKS: Final[dict[str, Callable[[Request], list[Hit]]]] = {
     "multipart_charset": _multipart_charset,
     "content_type_confusion": _content_type_confusion,
     "cl_te_conflict": _cl_te_conflict,

@@ -20,10 +20,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Final
+
+from waf._decode import lowercase
 
 # --- vocabulary -----------------------------------------------------------------------------------------
 
-UNIX_COMMANDS = frozenset(
+UNIX_COMMANDS: Final = frozenset(
     """cat tac nl head tail more less od xxd hexdump strings base64 base32 basenc id whoami uname hostname
     ifconfig ip netstat ss ps pstree top htop w who last lastlog lastlogin env printenv set export ls dir
     find locate grep egrep fgrep awk gawk sed sort uniq cut wc diff echo printf curl wget fetch lynx nc ncat
@@ -43,17 +46,17 @@ UNIX_COMMANDS = frozenset(
     blkid df du free uptime nproc arch locale whois xh http aria2c wget2 chroot nice setsid stdbuf
     unbuffer taskset ionice command builtin""".split()
 )
-WINDOWS_COMMANDS = frozenset(
+WINDOWS_COMMANDS: Final = frozenset(
     """cmd command powershell pwsh regedit reg certutil mshta wscript cscript rundll32 regsvr32 bitsadmin
     wmic net net1 netsh sc schtasks tasklist taskkill systeminfo whoami ipconfig nslookup ping type dir
     copy xcopy robocopy del erase attrib icacls cacls takeown bcdboot bcdedit diskpart format vssadmin
     wevtutil msiexec installutil msbuild forfiles findstr qwinsta quser query runas shutdown ftp tftp
     expand makecab esentutl mklink set echo start call timeout wsl bash curl wget iex iwr irm""".split()
 )
-COMMANDS = UNIX_COMMANDS | WINDOWS_COMMANDS
+COMMANDS: Final = UNIX_COMMANDS | WINDOWS_COMMANDS
 # Commands that are also ordinary words or names (English, products, languages): after prose they
 # are read as words, unless their arguments are a shell's.
-WORDLIKE = frozenset(
+WORDLIKE: Final = frozenset(
     """cat head tail more less strings set export find locate sort cut diff echo fetch time at make file
     stat man yes true false free watch screen script type dir copy format query start call expand join
     split paste look patch install last who w top host dig kill touch mount service source alias history
@@ -64,41 +67,41 @@ WORDLIKE = frozenset(
     perf flock crontab""".split()
 )
 # Wrappers that run the command after them (`time sh -c ...`, `sudo id`); skipped in command position.
-WRAPPERS = frozenset(
+WRAPPERS: Final = frozenset(
     "sudo doas time nohup nice env timeout strace ltrace command builtin exec busybox xargs stdbuf "
     "unbuffer chroot setsid taskset ionice flock cpulimit watch".split()
 )
-SENSITIVE_NAMES = frozenset(
+SENSITIVE_NAMES: Final = frozenset(
     "passwd shadow group hosts sudoers master.passwd id_rsa id_dsa id_ecdsa id_ed25519 authorized_keys "
     ".bash_history .bashrc .profile .htpasswd .htaccess win.ini boot.ini system.ini sam environ "
     "wp-config.php .env".split()
 )
 # Where the binaries and the secrets are, for globs (`/???/c?t`, `/etc/pa??wd`).
-_BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin")
-_GLOB_TARGETS = tuple(
+_BIN_DIRS: Final = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin")
+_GLOB_TARGETS: Final = tuple(
     [f"{d}/{c}" for d in _BIN_DIRS for c in sorted(UNIX_COMMANDS) if c.isalnum()]
     + ["/etc/passwd", "/etc/shadow", "/etc/group", "/etc/hosts", "/etc/sudoers", "/etc/issue",
        "/etc/master.passwd", "/proc/self/environ", "/proc/self/cmdline", "/proc/version", "/dev/tcp",
        "/dev/udp", "/root/.ssh", "/root/.bash_history"]
 )  # fmt: skip
-_SYSTEM_DIRS = frozenset("etc bin sbin usr tmp var dev proc home root sys opt boot lib lib64 srv mnt".split())
+_SYSTEM_DIRS: Final = frozenset("etc bin sbin usr tmp var dev proc home root sys opt boot lib lib64 srv mnt".split())
 
 # --- folding evasions -----------------------------------------------------------------------------------
 
-_IFS = re.compile(r"\$\{ifs[^}]{0,8}\}|\$ifs\b(?:\$\d)?", re.I)
+_IFS: Final = re.compile(r"\$\{ifs[^}]{0,8}\}|\$ifs\b(?:\$\d)?", re.I)
 # Expansions that are empty in an attacker's shell and only split a command word: $@ $* $1 ${x} $x.
-_EMPTY_EXPANSION = re.compile(r"\$(?:[@*\d]|\{[\w@*]{0,12}\}|\(\))|``")
+_EMPTY_EXPANSION: Final = re.compile(r"\$(?:[@*\d]|\{[\w@*]{0,12}\}|\(\))|``")
 # Every match of _EMPTY_EXPANSION but the empty backticks starts so: a search led by the literal `$`
 # (the expansions' regex, led by two characters, tests a set at every position: 3x slower on long text).
-_EXPANSION_START = re.compile(r"\$[@*\d{(]")
-_BRACE_LIST = re.compile(r"\{([^{},\s]*(?:,[^{},\s]*)+)\}")
-_WORD_SPLIT = re.compile(r"[\s,]+")
+_EXPANSION_START: Final = re.compile(r"\$[@*\d{(]")
+_BRACE_LIST: Final = re.compile(r"\{([^{},\s]*(?:,[^{},\s]*)+)\}")
+_WORD_SPLIT: Final = re.compile(r"[\s,]+")
 
 
 def fold(text: str) -> str:
     """What a shell would run, as far as words go: quotes, `\\` and `^` gone, $IFS a space, empty
     expansions dropped, `{a,b}` spread into words; lowercased."""
-    t = text.lower()
+    t = lowercase(text)
     if "$" in t:
         t = _IFS.sub(" ", t)
     # (one-character memchr tests first: a two-character `in` or `replace` scans slower)
@@ -119,20 +122,20 @@ def _drop_quotes(text: str) -> str:
 
 # --- words and their shapes ----------------------------------------------------------------------------
 
-_IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?")
-_URL = re.compile(r"(?:https?|ftps?|tftp|file|gopher|dict)://")
-_FLAG = re.compile(r"--?[a-z0-9][\w-]*$")
-_WIN_FLAG = re.compile(r"/[a-z?][\w:-]*$")
-_DRIVE = re.compile(r"[a-z]:(?:[/\\]|\w|$)")  # `c:\x`, and `c:x` once the cmdline view dropped the `\`
-_SHELL_VARS = re.compile(
+_IPV4: Final = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?")
+_URL: Final = re.compile(r"(?:https?|ftps?|tftp|file|gopher|dict)://")
+_FLAG: Final = re.compile(r"--?[a-z0-9][\w-]*$")
+_WIN_FLAG: Final = re.compile(r"/[a-z?][\w:-]*$")
+_DRIVE: Final = re.compile(r"[a-z]:(?:[/\\]|\w|$)")  # `c:\x`, and `c:x` once the cmdline view dropped the `\`
+_SHELL_VARS: Final = re.compile(
     r"\$(?:\{|\(|\d|(?:home|path|shell|user|ifs|pwd|oldpwd|tmp|tmpdir|random|hostname|bash|env|ps1|histfile)\b)"
 )
-_NETWORK = frozenset(
+_NETWORK: Final = frozenset(
     "curl wget fetch lynx ftp tftp sftp telnet ssh scp nc ncat netcat socat ping host dig http xh "
     "mshta certutil bitsadmin iwr irm iex nslookup traceroute whois aria2c wget2 git".split()
 )
 # Subcommands that make an ordinary-looking command a system one (`net user`, `reg query`).
-_SUBCOMMANDS = {
+_SUBCOMMANDS: Final = {
     "net": frozenset("user users localgroup group share use view accounts session start stop config".split()),
     "net1": frozenset("user localgroup group share use view accounts session".split()),
     "reg": frozenset("query add delete export save import load".split()),
@@ -142,7 +145,7 @@ _SUBCOMMANDS = {
 }
 
 
-_CLEAN_WORD = re.compile(r"[a-z][\w.+-]*|(?:/[\w.+-]+)+")
+_CLEAN_WORD: Final = re.compile(r"[a-z][\w.+-]*|(?:/[\w.+-]+)+")
 
 
 def command_name(word: str) -> str:
@@ -163,7 +166,7 @@ def command_name(word: str) -> str:
     return name
 
 
-_VERSIONED = re.compile(r"python[\d.]+|php\d|gcc[\d.]+")
+_VERSIONED: Final = re.compile(r"python[\d.]+|php\d|gcc[\d.]+")
 
 
 def _known(name: str) -> bool:
@@ -179,7 +182,7 @@ def _glob_tree() -> dict[str, dict]:  # type: ignore[type-arg]
     return tree
 
 
-_GLOB_TREE = _glob_tree()
+_GLOB_TREE: Final = _glob_tree()
 
 
 def glob_target(word: str) -> str | None:
@@ -244,7 +247,7 @@ def _words(text: str) -> list[str]:
 # The separators, split in C: the longest first where two share a start (`||`, `&&`; `$(`, `<(`, `>(`
 # whose first character is no separator of its own). Every alternative starts with a literal: the
 # regex looks for their first characters as a set (one alternative led by a class: 3x slower).
-_SEPARATOR = re.compile(r"(\|\||&&|\$\(|<\(|>\(|;|\||&|`|\(|\))")
+_SEPARATOR: Final = re.compile(r"(\|\||&&|\$\(|<\(|>\(|;|\||&|`|\(|\))")
 
 
 def _split(folded: str) -> list[str]:
@@ -258,10 +261,10 @@ def segments(folded: str) -> list[Segment]:
     return [Segment("", parts[0]), *(Segment(parts[k], parts[k + 1]) for k in range(1, len(parts), 2))]
 
 
-_HEAD = 400
-_FIRST_WORD = re.compile(r"[\s,]*([^\s,]{1,80})")
-_MAY_PREFIX = re.compile(r"[=$!@/\\?*\[<>]|^(?:python|php|gcc|ansible|chef-|rmt-|aa-)")
-_LEADERS = COMMANDS | WRAPPERS
+_HEAD: Final = 400
+_FIRST_WORD: Final = re.compile(r"[\s,]*([^\s,]{1,80})")
+_MAY_PREFIX: Final = re.compile(r"[=$!@/\\?*\[<>]|^(?:python|php|gcc|ansible|chef-|rmt-|aa-)")
+_LEADERS: Final = COMMANDS | WRAPPERS
 
 
 def _may_command(text: str) -> bool:
@@ -283,9 +286,9 @@ class _Cmd:
     redirect: bool  # a redirection (`<`, `>`, `>>`, `2>&1`, `<<<`) to a file or a descriptor
 
 
-_REDIR_WORD = re.compile(r"([^<>]{0,80}?)(\d?[<>]{1,3}&?)(.*)")
-_SKIPPED_WORD = re.compile(r"[a-z_]\w*=\S*|\$\w+|!")  # an assignment, a pure variable, `!`
-_REDIRECT_TARGET = re.compile(r"&?\d|&|/\S*|~\S*|\.\.?/\S*|\$\S+|[\w.-]+\.[a-z0-9]{1,4}")
+_REDIR_WORD: Final = re.compile(r"([^<>]{0,80}?)(\d?[<>]{1,3}&?)(.*)")
+_SKIPPED_WORD: Final = re.compile(r"[a-z_]\w*=\S*|\$\w+|!")  # an assignment, a pure variable, `!`
+_REDIRECT_TARGET: Final = re.compile(r"&?\d|&|/\S*|~\S*|\.\.?/\S*|\$\S+|[\w.-]+\.[a-z0-9]{1,4}")
 
 
 def _redirection(word: str) -> re.Match[str] | None:
@@ -379,14 +382,14 @@ def _flags(cmd: _Cmd) -> bool:
 
 
 # What scanners run right after breaking out (commix's `;echo MARKER`, blind `;sleep 5`, `|ping -n 3`).
-_PROBES = frozenset({"echo", "printf", "sleep", "ping"})
+_PROBES: Final = frozenset({"echo", "printf", "sleep", "ping"})
 
 
 # WORDLIKE commands that are English words or names people list (`pets=dog|cat`, `langs=python|java`).
-_ENGLISH = WORDLIKE - frozenset(
+_ENGLISH: Final = WORDLIKE - frozenset(
     "id ps ls env pwd cd du df nl od ar pr fmt su sg ln cp mv rm dd ed vi tr bc ss ip jq sc reg net1 npm pip gem psql".split()
 )
-_PLAIN_WORD = re.compile(r"\s*[a-z][a-z0-9_-]*\s*")
+_PLAIN_WORD: Final = re.compile(r"\s*[a-z][a-z0-9_-]*\s*")
 
 
 def _listed_word(cmd: _Cmd, before: str) -> bool:
@@ -394,7 +397,7 @@ def _listed_word(cmd: _Cmd, before: str) -> bool:
     return not cmd.args and not cmd.redirect and cmd.name in _ENGLISH and _PLAIN_WORD.fullmatch(before) is not None
 
 
-_BLANK = re.compile(r"\s")
+_BLANK: Final = re.compile(r"\s")
 
 
 def _single_token(text: str) -> bool:
@@ -417,9 +420,9 @@ def _shell_like(cmd: _Cmd, broke_out: bool) -> bool:
 
 
 # A text table: a first row `| a | b |`, an ASCII border `+----+----+`, a markdown delimiter `|---|`.
-_TABLE_ROW = re.compile(r"\s*\|(?:[^|;\n]*\|){2,}\s*(?:[;\n]|$)|.*?(?:\+-{3,}\+|\|\s*:?-{3,}:?\s*\|)", re.S)
-_DATA_URL_END = re.compile(r"\bdata:[\w/+.-]*$")
-_CALLED_NAME = re.compile(r"\s*[\w.-]+")
+_TABLE_ROW: Final = re.compile(r"\s*\|(?:[^|;\n]*\|){2,}\s*(?:[;\n]|$)|.*?(?:\+-{3,}\+|\|\s*:?-{3,}:?\s*\|)", re.S)
+_DATA_URL_END: Final = re.compile(r"\bdata:[\w/+.-]*$")
+_CALLED_NAME: Final = re.compile(r"\s*[\w.-]+")
 
 
 def _segment_command(seg: Segment) -> _Cmd | None:
@@ -440,7 +443,7 @@ def _reading(text: str) -> _Reading:
     return _short_reading(text)
 
 
-_REMEMBERED_SEGMENT = 200
+_REMEMBERED_SEGMENT: Final = 200
 
 
 def _read(text: str) -> _Reading:
@@ -513,16 +516,16 @@ def is_command_injection(text: str) -> bool:
 
 # (every alternative led by a literal: the regex looks for their first characters as a set; one led by
 # a class made it try every position)
-_SUBST = re.compile(r"\$\(\(|\$\(|<\(|>\(|`|\$\{|\$\[")
-_PARAM = re.compile(
+_SUBST: Final = re.compile(r"\$\(\(|\$\(|<\(|>\(|`|\$\{|\$\[")
+_PARAM: Final = re.compile(
     r"\$\{[!#]?(?:\w+|[@*#?$!-]|(?=:))(?:(?::?[-+=?]|[#%]{1,2}|//?|\^{1,2}|,{1,2}|:)[\w\s./:#%*?@~$!,+=^{}-]{0,60})?\}"
 )
-_MAKE_VAR = re.compile(r"[A-Z][A-Z0-9_]*\)")
-_ARITH = re.compile(r"\$\[[\s\d+*/%()$\w-]*\]")
-_LONE_PARAM = re.compile(r"\s*\$\{\s*\w+\s*\}\s*")
-_ARITH_REST = re.compile(r"[\s\d$\w+*/%()-]*\)\)")
-_IFS_REST = re.compile(r"\s*ifs\b")
-_INNER_END = re.compile(r"[;|&)`\n]")
+_MAKE_VAR: Final = re.compile(r"[A-Z][A-Z0-9_]*\)")
+_ARITH: Final = re.compile(r"\$\[[\s\d+*/%()$\w-]*\]")
+_LONE_PARAM: Final = re.compile(r"\s*\$\{\s*\w+\s*\}\s*")
+_ARITH_REST: Final = re.compile(r"[\s\d$\w+*/%()-]*\)\)")
+_IFS_REST: Final = re.compile(r"\s*ifs\b")
+_INNER_END: Final = re.compile(r"[;|&)`\n]")
 
 
 def is_substitution(text: str) -> bool:
@@ -534,7 +537,7 @@ def is_substitution(text: str) -> bool:
 
 def substitution(text: str) -> str | None:
     """The substitution found (for tests and the audit's curious), or None."""
-    low = fold_quotes(text.lower())
+    low = fold_quotes(lowercase(text))
     orig = fold_quotes(text)
     if len(orig) != len(low):
         orig = low
@@ -575,22 +578,22 @@ def fold_quotes(text: str) -> str:
 
 # --- obfuscated command words -------------------------------------------------------------------------
 
-_OBF_WORD = re.compile(r"[\w$@{}'\"\\/.-]+")
+_OBF_WORD: Final = re.compile(r"[\w$@{}'\"\\/.-]+")
 # A run of _OBF_WORD's characters, from a position on.
-_RUN = re.compile(r"[\w$@{}'\"\\/.-]*")
-_SPLITTING_SIGNS = ("'", '"', "\\", "$")
-_PARAM_OPERATOR = re.compile(r"\$\{\w+(?::\d|:[-+=?]|//?|[#%^,]|@)")
-_SPLITTING = re.compile(r"['\"\\$]")
-_NAMED_EXPANSION = re.compile(r"\$\w+")
-_BEFORE_WORD = frozenset(" \t\n;|&`(=")
-_AFTER_WORD = frozenset(["", " ", "\t", "\n", ";", "|", "&", "`", ")", "<", ">"])
+_RUN: Final = re.compile(r"[\w$@{}'\"\\/.-]*")
+_SPLITTING_SIGNS: Final = ("'", '"', "\\", "$")
+_PARAM_OPERATOR: Final = re.compile(r"\$\{\w+(?::\d|:[-+=?]|//?|[#%^,]|@)")
+_SPLITTING: Final = re.compile(r"['\"\\$]")
+_NAMED_EXPANSION: Final = re.compile(r"\$\w+")
+_BEFORE_WORD: Final = frozenset(" \t\n;|&`(=")
+_AFTER_WORD: Final = frozenset(["", " ", "\t", "\n", ";", "|", "&", "`", ")", "<", ">"])
 
 
 def is_obfuscated_command(text: str) -> bool:
     """A command word split by quotes, backslashes or empty expansions that folds into a known command
     (`w'h'o'am'i`, `c\\a\\t`, `c${x}url`, `sh$XX -c`), or $IFS standing for a space (rule 232109).
     Opaque tokens with a `$` inside (`...KdVJO2$peQt...`) fold into no command and pass."""
-    low = text.lower()
+    low = lowercase(text)
     if _IFS.search(low):
         return True
     if _PARAM.search(low) and _PARAM_OPERATOR.search(low):
@@ -642,8 +645,8 @@ def _unsplit(word: str) -> list[str]:
 # A word that starts with `/` at the start or after a blank or `;|&=(` and a backtick. Led by the `/`
 # (a negative lookbehind over it and the character before: none at the start), so the regex looks for
 # `/` alone; led by `(?:^|(?<=...))` it tried every position, 10 ns a character on long values.
-_GLOB_WORD = re.compile(r"/(?<![^\s;|&=(`]/)[^\s;|&`()<>'\"]*")
-_ODD_BRACKET = re.compile(r"\[[^\]]*/[^\]]*\]|\[[!^][^\]/]{1,3}\]|\[\?\]")
+_GLOB_WORD: Final = re.compile(r"/(?<![^\s;|&=(`]/)[^\s;|&`()<>'\"]*")
+_ODD_BRACKET: Final = re.compile(r"\[[^\]]*/[^\]]*\]|\[[!^][^\]/]{1,3}\]|\[\?\]")
 
 
 def is_glob_command(text: str) -> bool:
@@ -651,7 +654,7 @@ def is_glob_command(text: str) -> bool:
     `/???/??t /???/p??s??`), or a bracket expression that hides a `/` or negates (`/a[b//]c`,
     `/etc/[!q]asswd`) (rule 232118). URL templates with `?` or `*` segments (`/res/?/x.png`) reach
     nothing and pass."""
-    for m in _GLOB_WORD.finditer(text.lower()):
+    for m in _GLOB_WORD.finditer(lowercase(text)):
         word = m.group()
         if not ("?" in word or "*" in word or "[" in word):
             continue

@@ -20,23 +20,26 @@ are this project's.
 from __future__ import annotations
 
 import re
+from typing import Final
 
-MAX_TOKENS = 10
+from waf._decode import lowercase
 
-_LOGIC = frozenset({"and", "or", "xor", "&&", "||"})
-_STATEMENTS = frozenset({"insert", "update", "delete", "drop", "truncate", "alter", "create",
+MAX_TOKENS: Final = 10
+
+_LOGIC: Final = frozenset({"and", "or", "xor", "&&", "||"})
+_STATEMENTS: Final = frozenset({"insert", "update", "delete", "drop", "truncate", "alter", "create",
                          "replace", "rename", "shutdown", "declare", "waitfor", "merge", "grant", "revoke"})  # fmt: skip
-_KEYWORDS = frozenset(
+_KEYWORDS: Final = frozenset(
     {"from", "where", "having", "group", "order", "by", "limit", "offset", "into", "values", "set",
      "not", "exists", "case", "when", "then",
      "else", "end", "as", "on", "join", "table", "database", "procedure", "all", "distinct", "top",
      "asc", "desc", "delay", "escape", "collate", "outfile", "dumpfile", "load_file",
      "binary", "char", "nchar"}
 )  # fmt: skip
-_COMPARE_WORDS = frozenset({"like", "rlike", "regexp", "in", "is", "between", "sounds", "glob", "similar"})
+_COMPARE_WORDS: Final = frozenset({"like", "rlike", "regexp", "in", "is", "between", "sounds", "glob", "similar"})
 # Functions injected conditions call (`or sleep(5)`, `1 and extractvalue(...)`); a condition calling any
 # other function after a logic word at the start of a value is code ("or isinstance(x)", "&& f(x)").
-_SQL_FUNCTIONS = frozenset(
+_SQL_FUNCTIONS: Final = frozenset(
     {"sleep", "benchmark", "pg_sleep", "waitfor", "if", "iif", "ifnull", "isnull", "nullif", "coalesce", "ascii",
      "ord", "char", "chr", "substring", "substr", "mid", "left", "right", "length", "len", "concat", "concat_ws",
      "version", "database", "user", "current_user", "system_user", "session_user", "schema", "db_name",
@@ -45,19 +48,19 @@ _SQL_FUNCTIONS = frozenset(
      "gtid_subset", "json_keys", "name_const", "row", "case", "instr", "locate", "position", "bin", "conv",
      "sqlite_version", "group_concat", "string_agg", "xmltype", "to_char", "sys_context", "unicode", "nchar"}
 )  # fmt: skip
-_LITERALS = frozenset({"true", "false", "null", "unknown"})
-_PROCEDURES = frozenset({"exec", "execute", "xp_cmdshell", "sp_executesql", "sp_configure", "openrowset"})
-_WORD = re.compile(r"[a-z_$][\w$.]*(?:-[a-z][\w$.]*)*")  # hyphenated words are words: perl-doc, last-modified
-_NUM = re.compile(r"0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?")
-_GLUED_LOGIC = re.compile(r"(?:or|and|xor)(?=\d+(?![\w.])|[(\s'\"]|$)")  # not inside a token: 0and0f8t5
-_OPS2 = frozenset({":=", "<<", ">>", "->", "::"})
-_COMPARISONS2 = frozenset({"<=", ">=", "<>", "!=", "==", "!<", "!>"})
+_LITERALS: Final = frozenset({"true", "false", "null", "unknown"})
+_PROCEDURES: Final = frozenset({"exec", "execute", "xp_cmdshell", "sp_executesql", "sp_configure", "openrowset"})
+_WORD: Final = re.compile(r"[a-z_$][\w$.]*(?:-[a-z][\w$.]*)*")  # hyphenated words are words: perl-doc, last-modified
+_NUM: Final = re.compile(r"0x[0-9a-f]+|\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?")
+_GLUED_LOGIC: Final = re.compile(r"(?:or|and|xor)(?=\d+(?![\w.])|[(\s'\"]|$)")  # not inside a token: 0and0f8t5
+_OPS2: Final = frozenset({":=", "<<", ">>", "->", "::"})
+_COMPARISONS2: Final = frozenset({"<=", ">=", "<>", "!=", "==", "!<", "!>"})
 
 # Injection shapes over fingerprints (searched, so `^` anchors at the value's start in its context).
 # `=` is a comparison (=, <, >, <>, !=, <=>...), `o` any other operator: "or 1=1" is a condition, "and
 # Last-Modified" or "and src/main" is prose; after a closed string a comparison word counts too
 # (`' or x like '%'`), other keywords do not ("`X-Id` and `Y` set").
-_SHAPES = re.compile(
+_SHAPES: Final = re.compile(
     # ' or 1=1, ' or 'a'='a, ' or 1--, ' or x like '%', ' or '' ', ' or sleep(
     r"^s\)*&\(*[s1nvVu](?:[o=*c)]|Lk?\(*[1su])|^s\)*&\(*[1nvVu]$|^s\)*&\(*s[su]|^s\)*&\(*[fF]\("
     r"|^s\)*&\(*k\("  # ' or exists(select ...), ' and not(...)
@@ -89,17 +92,17 @@ _SHAPES = re.compile(
 
 # Only where a quote of the application's opened the string: admin'-- cuts the rest of the query (bare,
 # `'K'  # comment` is a literal and a comment: code, not a cut).
-_QUOTED_SHAPES = re.compile(r"^s\)*(?:c|&$)")  # admin'--, admin' or
+_QUOTED_SHAPES: Final = re.compile(r"^s\)*(?:c|&$)")  # admin'--, admin' or
 # Backticks quote identifiers (MySQL): there only a stacked statement or UNION counts, as Markdown code
 # spans and JavaScript template literals fill values with backticks ("`x`)&&(y=`...").
-_BACKTICK_SHAPES = re.compile(r"^s\)*(?:;[ESUx]|U)")
+_BACKTICK_SHAPES: Final = re.compile(r"^s\)*(?:;[ESUx]|U)")
 
 
 # The letter of each word of the vocabulary, in the precedence of the word sets: a logic word first, then
 # div/mod, union, select, statements, procedures, comparison words, literals, keywords (`char` is a
 # keyword, not a function; `waitfor` a statement). Words starting with xp_/sp_ are procedures: no word
 # of a set after the procedures' starts so.
-_WORD_LETTERS: dict[str, str] = {
+_WORD_LETTERS: Final[dict[str, str]] = {
     **dict.fromkeys(_KEYWORDS, "k"),
     **dict.fromkeys(_LITERALS, "1"),
     **dict.fromkeys(_COMPARE_WORDS, "L"),
@@ -111,16 +114,16 @@ _WORD_LETTERS: dict[str, str] = {
     "mod": "o",
     **dict.fromkeys(_LOGIC, "&"),
 }
-_WORD_START = frozenset("abcdefghijklmnopqrstuvwxyz_$")
+_WORD_START: Final = frozenset("abcdefghijklmnopqrstuvwxyz_$")
 # Runs the tokenizer skips over in C, not a character at a time: `\w` is exactly `str.isalnum()` or `_`
 # (checked over every code point in tests/waf/test_detector_speed.py).
-_ALNUM_RUN = re.compile(r"\w*")  # the rest of a number's token: `1abc`, `2px`
-_HASH_NAME_REST = re.compile(r"[\w/#-]*")  # `#box_3f`, `#/route`
-_VARIABLE_REST = re.compile(r"[@\w$.]*")  # `@user.name`, `@@version`
+_ALNUM_RUN: Final = re.compile(r"\w*")  # the rest of a number's token: `1abc`, `2px`
+_HASH_NAME_REST: Final = re.compile(r"[\w/#-]*")  # `#box_3f`, `#/route`
+_VARIABLE_REST: Final = re.compile(r"[@\w$.]*")  # `@user.name`, `@@version`
 # Characters that make no token and start none (the branches of _tokens all pass over them).
-_NO_TOKEN = frozenset("{}[]?\\")
-_PUNCTUATION = frozenset("(),;")  # tokens of their own
-_AFTER_COLON = frozenset(":=")  # `:=` and `::` are operators; a `:` before anything else is no token
+_NO_TOKEN: Final = frozenset("{}[]?\\")
+_PUNCTUATION: Final = frozenset("(),;")  # tokens of their own
+_AFTER_COLON: Final = frozenset(":=")  # `:=` and `::` are operators; a `:` before anything else is no token
 
 
 def _word_letter(word: str, text: str, end: int) -> str:
@@ -137,8 +140,8 @@ def _word_letter(word: str, text: str, end: int) -> str:
     return ("F" if word in _SQL_FUNCTIONS else "f") if end < n and text[end] == "(" else "n"
 
 
-_QUOTES = frozenset("'\"`")
-_ASCII_DIGITS = frozenset("0123456789")
+_QUOTES: Final = frozenset("'\"`")
+_ASCII_DIGITS: Final = frozenset("0123456789")
 
 
 def _number(text: str, i: int, out: list[str]) -> int:
@@ -306,7 +309,7 @@ def _contexts(text: str) -> list[tuple[str, str]]:
 # Every alternative of _SHAPES, _QUOTED_SHAPES and _BACKTICK_SHAPES needs one of these letters (a logic
 # word, a comment, union, select, a statement, a procedure, @@, a keyword, a condition's function): the
 # bare-operand fingerprints of JSON, CSV and prose ("ss,ss,s", "snsnsn", "vo1on") skip the regexes.
-_NEEDED = frozenset("&cUSExVkF")
+_NEEDED: Final = frozenset("&cUSExVkF")
 
 
 def _trie(words: list[str]) -> str:
@@ -319,8 +322,8 @@ def _trie(words: list[str]) -> str:
 
 # The words whose letter is a _NEEDED one (their set's, in _WORD_LETTERS' precedence), and the functions
 # whose call is an `F`. A word token is exactly such a word when neither `[\w$.]` nor `-[a-z]` follows.
-_NEEDED_WORDS = _trie([w for w, letter in _WORD_LETTERS.items() if letter in _NEEDED])
-_CALLED_FUNCTIONS = _trie([w for w in _SQL_FUNCTIONS if w not in _WORD_LETTERS])
+_NEEDED_WORDS: Final = _trie([w for w, letter in _WORD_LETTERS.items() if letter in _NEEDED])
+_CALLED_FUNCTIONS: Final = _trie([w for w in _SQL_FUNCTIONS if w not in _WORD_LETTERS])
 # The tokens of ASCII text whose letters are no _NEEDED ones, each read as _read_tokens reads it, its
 # extent included (a token counts once: the count decides which tokens are the first MAX_TOKENS):
 # - a string (`s`, or `u` / `?` left open at the end): its quote, then up to the first quote of its
@@ -337,8 +340,8 @@ _CALLED_FUNCTIONS = _trie([w for w in _SQL_FUNCTIONS if w not in _WORD_LETTERS])
 # between the characters no token starts with: blanks, `{}[]?\`, `:` before no `:` or `=`, `.` before
 # an ASCII character that is no digit (or at the end). Anything else (`@`, `--`, comments, non-ASCII
 # signs between tokens, capitals) is not read here: the tokenizer reads the context.
-_NO_TOKEN_RUN = r"(?:[\s{}\[\]?\\]|:(?![:=])|\.(?![0-9]|[^\x00-\x7f]))*+"
-_HARMLESS_TOKEN = (
+_NO_TOKEN_RUN: Final = r"(?:[\s{}\[\]?\\]|:(?![:=])|\.(?![0-9]|[^\x00-\x7f]))*+"
+_HARMLESS_TOKEN: Final = (
     _NO_TOKEN_RUN
     + r"(?>'[^']*+(?:''[^']*+)*+(?:'|\Z)|\"[^\"]*+(?:\"\"[^\"]*+)*+(?:\"|\Z)|`[^`]*+(?:``[^`]*+)*+(?:`|\Z)"
     r"|(?!" + _NEEDED_WORDS + r"(?![\w$.]|-[a-z])|xp_|sp_|" + _CALLED_FUNCTIONS + r"(?![\w$.]|-[a-z])[ \t]*\()"
@@ -351,7 +354,7 @@ _HARMLESS_TOKEN = (
 # A context whose first MAX_TOKENS tokens (or all, when fewer) are such: no shape can match it (JSON data in
 # the bare context, JSON in a quote's, URLs, CSS selectors...). (One pass:
 # past the last token, each round matches the end, `\Z`, after the characters that make no token.)
-_HARMLESS_PREFIX = re.compile("(?:" + _HARMLESS_TOKEN.replace("(?>", r"(?>\Z|", 1) + "){" + str(MAX_TOKENS) + "}")
+_HARMLESS_PREFIX: Final = re.compile("(?:" + _HARMLESS_TOKEN.replace("(?>", r"(?>\Z|", 1) + "){" + str(MAX_TOKENS) + "}")
 
 
 # A context's fingerprint read in stages (see _fingerprint). Every alternative of _SHAPES but three
@@ -367,16 +370,16 @@ _HARMLESS_PREFIX = re.compile("(?:" + _HARMLESS_TOKEN.replace("(?>", r"(?>\Z|", 
 #   (`V$` has no second letter); `k`: `1` (`[1n]?\)*k1`); `S`: any (`S[^;c]*...`).
 # After `1&` or `n&`, the third: `(` and `1 s v F` (`[1n]\)*&\(*[1sv]`, `1\)*&...`, `n\)*&\(*1c`,
 # `[1n]\)*&\(*F\(`): no other alternative starts so.
-_ANY = frozenset("s1nvVfFkLESU&=*ocxu?(),;")
-_SECOND = {
+_ANY: Final = frozenset("s1nvVfFkLESU&=*ocxu?(),;")
+_SECOND: Final = {
     "s": frozenset(")&o=;U(kc"), "n": frozenset(")&;kV"), "1": frozenset(")&;k"), ")": frozenset(");k"),
     ";": frozenset("cES&"), "&": frozenset("(1svnF"), "F": frozenset("("), "(": frozenset("(S"),
     "x": frozenset("(xvVs"), "v": frozenset("Sk"), "V": frozenset("k"), "k": frozenset("1"), "S": _ANY,
 }  # fmt: skip
-_THIRD_AFTER_LOGIC = frozenset("(1svF")
+_THIRD_AFTER_LOGIC: Final = frozenset("(1svF")
 # `kn?k1[o=]1`: five tokens or six, each of one letter (but the last, a `1` of `1&` too), led by a
 # keyword's `k`: within MAX_TOKENS tokens it starts at the sixth at the latest.
-_K_BY = 6
+_K_BY: Final = 6
 
 
 def _anchored_dead(letters: str) -> bool:
@@ -423,7 +426,7 @@ def _fingerprint(text: str, context: str, unanchored: list[bool]) -> str | None:
 
 # Past this length a value's fingerprints are read whole: _unanchored_words's scans of it would cost
 # more than the tokens they may spare.
-_STAGED_MAX = 2048
+_STAGED_MAX: Final = 2048
 
 
 def _injection(text: str) -> bool:
@@ -460,13 +463,13 @@ def _shaped(fp: str, quote: str) -> bool:
 # Searched as `(?:^|[\s'")])` + the rest: at the start, and after each logic word with a lookbehind
 # for the character before it, one regex per word. A pattern that starts with a literal is scanned
 # for it in C; one that starts with a character class or an alternation tries every blank (3x slower).
-_SELF_EQUAL_OPERANDS = r"\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])"
-_SELF_EQUAL_AT_START = re.compile(r"(?:or|and|xor|\|\||&&)" + _SELF_EQUAL_OPERANDS)
+_SELF_EQUAL_OPERANDS: Final = r"\s*\(?\s*([\w.]{1,40})\s*(?:=|<=>|\blike\b)\s*\1(?![\w.])"
+_SELF_EQUAL_AT_START: Final = re.compile(r"(?:or|and|xor|\|\||&&)" + _SELF_EQUAL_OPERANDS)
 # `xor` holds `or`: one search finds both, at the `or`, looking behind for either word's start (a scan
 # of the text fewer); `and` has its own; `||` and `&&` are rare: a memchr for `|` or `&` first.
-_SELF_EQUAL_AFTER_OR = re.compile(r"or(?:(?<=[\s'\")]or)|(?<=[\s'\")]xor))" + _SELF_EQUAL_OPERANDS)
-_SELF_EQUAL_AFTER_AND = re.compile(r"and(?<=[\s'\")]and)" + _SELF_EQUAL_OPERANDS)
-_SELF_EQUAL_AFTER_RARE = tuple(
+_SELF_EQUAL_AFTER_OR: Final = re.compile(r"or(?:(?<=[\s'\")]or)|(?<=[\s'\")]xor))" + _SELF_EQUAL_OPERANDS)
+_SELF_EQUAL_AFTER_AND: Final = re.compile(r"and(?<=[\s'\")]and)" + _SELF_EQUAL_OPERANDS)
+_SELF_EQUAL_AFTER_RARE: Final = tuple(
     (word[0], re.compile(re.escape(word) + r"(?<=[\s'\")]" + re.escape(word) + ")" + _SELF_EQUAL_OPERANDS))
     for word in ("||", "&&")
 )
@@ -488,14 +491,14 @@ def _self_equal(text: str) -> bool:
 
 # A long hex literal holding SQL (`0x77616974666f722064656c6179...` = "waitfor delay", as ASCII or
 # UTF-16): the way stacked `declare @q ...; exec(@q)` payloads hide their statement.
-_HEX = re.compile(r"0x((?:[0-9a-f]{2}){8,})")
-_HIDDEN_SQL = re.compile(r"\b(?:select|union|insert|update|delete|drop|exec|execute|waitfor|declare|shutdown)\b|@@\w")
-_COMMENT = re.compile(r"/\*.*?\*/", re.S)
-MAX_COMMENTED = 4096
+_HEX: Final = re.compile(r"0x((?:[0-9a-f]{2}){8,})")
+_HIDDEN_SQL: Final = re.compile(r"\b(?:select|union|insert|update|delete|drop|exec|execute|waitfor|declare|shutdown)\b|@@\w")
+_COMMENT: Final = re.compile(r"/\*.*?\*/", re.S)
+MAX_COMMENTED: Final = 4096
 
 
 # Quote arithmetic on the whole value (`'-'`, `'*'`, `' '`): `'' - ''` is 0, equal to every name.
-_QUOTE_ARITHMETIC = re.compile(r"\s*(['\"`])\s*[-+*/%&|^ ]\s*\1\s*")
+_QUOTE_ARITHMETIC: Final = re.compile(r"\s*(['\"`])\s*[-+*/%&|^ ]\s*\1\s*")
 
 
 def _hex_sql(text: str) -> bool:
@@ -510,7 +513,7 @@ def _hex_sql(text: str) -> bool:
 
 
 def is_sqli(value: str) -> bool:
-    text = value.lower()
+    text = lowercase(value)
     if _injection(text):
         return True
     # (Each scan below is led by a one-character test, `in` by memchr: a two-character `in` costs as

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -38,22 +38,22 @@ from waf._decode import deep_decode, try_base64, url_decode, url_decode_plus
 from waf._graphql import graphql_values
 from waf._request import Request
 
-MAX_TARGETS = 16384  # distinct values per request; the clean browsing corpus needs at most a few hundred
-MAX_ADDS = 8 * MAX_TARGETS  # values looked at, repeats included
-MAX_LOCATIONS = 64  # places remembered per repeated value
+MAX_TARGETS: Final = 16384  # distinct values per request; the clean browsing corpus needs at most a few hundred
+MAX_ADDS: Final = 8 * MAX_TARGETS  # values looked at, repeats included
+MAX_LOCATIONS: Final = 64  # places remembered per repeated value
 ANY_LOCATION = "*"
-MAX_NESTED = 256 * 1024  # a longer value is not parsed as JSON: it is inspected whole
-MAX_JSON_DEPTH = 32
-_PLAIN_SEGMENT = re.compile(r"[\w.~@:+,-]{0,200}")
+MAX_NESTED: Final = 256 * 1024  # a longer value is not parsed as JSON: it is inspected whole
+MAX_JSON_DEPTH: Final = 32
+_PLAIN_SEGMENT: Final = re.compile(r"[\w.~@:+,-]{0,200}")
 
 # Headers whose values are structured by the protocol and not passed to an application as data.
 # Their own checks (smuggling, ranges, content types) live in the protocol rules.
 # Headers through which upload clients name the file they send.
-_FILENAME_HEADERS = frozenset(
+_FILENAME_HEADERS: Final = frozenset(
     {"x-filename", "x_filename", "x.filename", "x-file-name", "x_file_name", "x-file", "x-upload-filename"}
 )
 
-_STRUCTURAL_HEADERS = frozenset(
+_STRUCTURAL_HEADERS: Final = frozenset(
     {
         "host",
         "connection",
@@ -171,7 +171,7 @@ class Parsed:
         return out
 
 
-_NO_BODY = Body(BodyKind.EMPTY)
+_NO_BODY: Final = Body(BodyKind.EMPTY)
 
 
 class _Collector:
@@ -273,10 +273,10 @@ class _Collector:
             self.add("arg", location + "|text", run)
 
 
-_BIG = float(2**63)
+_BIG: Final = float(2**63)
 # The decimal numerals below 1024, made once: array indexes in places, small integers as values. A
 # beacon's arrays and counters are mostly small: one string each, shared (its hash made once).
-_NUMERALS = tuple(map(str, range(1024)))
+_NUMERALS: Final = tuple(map(str, range(1024)))
 
 
 def load_json(text: str, exact: bool = False) -> object:
@@ -302,7 +302,7 @@ class _AskText:
     from its text (see `_load_json_bytes`)."""
 
 
-_ASK_TEXT = _AskText()
+_ASK_TEXT: Final = _AskText()
 
 
 def _load_json_bytes(data: bytes) -> object:
@@ -322,7 +322,7 @@ def _load_json_bytes(data: bytes) -> object:
 # JSON: Sentry envelopes, log streams). json then fails too (it reads the same first document: orjson's
 # grammar is the RFC's, which json's extends, and both skip the RFC's whitespace), so it is not asked:
 # on a 27 KB envelope each failed reading cost 30 µs. Another message (another orjson version) asks json.
-_AFTER_DOCUMENT = ("unexpected content after document", "trailing characters")
+_AFTER_DOCUMENT: Final = ("unexpected content after document", "trailing characters")
 
 
 class _BigNumber(Exception):
@@ -382,8 +382,9 @@ def _add_object(out: _Collector, doc: dict[str, Any], base: str, depth: int, big
         if k:
             keys.append(("arg_name", k))
             locs.append(name)
-        t = type(v)
-        if t is str:
+        # (`type(v) is ...` tested on `v` itself, not on a local: compiled, each branch reads `v` as the
+        # str or int it is, with C operations, not generic ones; exact types: a bool is no int here)
+        if type(v) is str:
             if not v:
                 continue
             if k == "query" and (literals := graphql_values(v)) is not None:
@@ -395,19 +396,19 @@ def _add_object(out: _Collector, doc: dict[str, Any], base: str, depth: int, big
                 locs.append(name)
             else:
                 out.add_leaf(name, v)
-        elif t is int:  # (before containers: a beacon holds more counters than objects)
+        elif type(v) is int:  # (before containers: a beacon holds more counters than objects)
             keys.append(("arg", _NUMERALS[v] if 0 <= v < 1024 else str(v)))
             locs.append(name)
-        elif t is dict:
+        elif type(v) is dict:
             if depth < MAX_JSON_DEPTH:
                 _add_object(out, v, name + ".", depth + 1, big)
-        elif t is list:
+        elif type(v) is list:
             if depth < MAX_JSON_DEPTH:
                 _add_array(out, v, name + ".", depth + 1, big)
         elif v is not None:
-            if t is float and (v >= big or v <= -big):
+            if type(v) is float and (v >= big or v <= -big):
                 raise _BigNumber
-            keys.append(("arg", ("true" if v else "false") if t is bool else str(v)))
+            keys.append(("arg", ("true" if v else "false") if type(v) is bool else str(v)))
             locs.append(name)
 
 
@@ -416,8 +417,7 @@ def _add_array(out: _Collector, doc: list[Any], base: str, depth: int, big: floa
     keys, locs = out.keys, out.locs
     indexes = _NUMERALS if len(doc) <= len(_NUMERALS) else map(str, range(len(doc)))
     for v, i in zip(doc, indexes, strict=False):  # (the numerals may outnumber the items)
-        t = type(v)
-        if t is str:
+        if type(v) is str:  # (see _add_object)
             if not v:
                 continue
             if len(v) < OPAQUE_MIN:
@@ -425,19 +425,19 @@ def _add_array(out: _Collector, doc: list[Any], base: str, depth: int, big: floa
                 locs.append(base + i)
             else:
                 out.add_leaf(base + i, v)
-        elif t is dict:  # (arrays hold objects more often than numbers)
+        elif type(v) is dict:  # (arrays hold objects more often than numbers)
             if depth < MAX_JSON_DEPTH:
                 _add_object(out, v, base + i + ".", depth + 1, big)
-        elif t is int:
+        elif type(v) is int:
             keys.append(("arg", _NUMERALS[v] if 0 <= v < 1024 else str(v)))
             locs.append(base + i)
-        elif t is list:
+        elif type(v) is list:
             if depth < MAX_JSON_DEPTH:
                 _add_array(out, v, base + i + ".", depth + 1, big)
         elif v is not None:
-            if t is float and (v >= big or v <= -big):
+            if type(v) is float and (v >= big or v <= -big):
                 raise _BigNumber
-            keys.append(("arg", ("true" if v else "false") if t is bool else str(v)))
+            keys.append(("arg", ("true" if v else "false") if type(v) is bool else str(v)))
             locs.append(base + i)
 
 
@@ -536,7 +536,7 @@ def _parse_multipart(data: bytes, boundary: str, out: _Collector) -> None:
 # Printable ASCII never sniffs as binary, so a field that is told so needs no sniff; but
 # `str.isprintable` looks up every character (~2.6 ns each) while `sniff` reads at most 4 KB of bytes
 # in C (~0.6 ns each): past this length a field is sniffed directly (an 8 KB JSON field: 20 -> 3 µs).
-_PRINTABLE_TOLD = 1024
+_PRINTABLE_TOLD: Final = 1024
 
 PartHead = tuple[str | None, str | None, tuple[tuple[str, str], ...]]
 
@@ -567,7 +567,7 @@ def _read_part_head(head: str) -> PartHead:
 
 # A form repeats the same few part heads (`name="items[]"` a hundred times in one body): heads up to
 # this long are read once and remembered (a bounded cache of immutable results).
-_HEAD_REMEMBERED = 1024
+_HEAD_REMEMBERED: Final = 1024
 _part_head = lru_cache(maxsize=512)(_read_part_head)
 
 

@@ -17,12 +17,13 @@ Written for netguard.
 from __future__ import annotations
 
 import re
+from typing import Final
 
-_HEX = re.compile(r"0x(2e|2f|5c)", re.I)
-_HEX_CHARS = {"2e": ".", "2f": "/", "5c": "\\"}
-_QUERY_SPLIT = re.compile(r"[?&=#]")
-_TOKEN_SPLIT = re.compile(r"[\s'\"`<>(){}\[\],|;]+|(?<=[=:])")
-_SENSITIVE = re.compile(
+_HEX: Final = re.compile(r"0x(2e|2f|5c)", re.I)
+_HEX_CHARS: Final = {"2e": ".", "2f": "/", "5c": "\\"}
+_QUERY_SPLIT: Final = re.compile(r"[?&=#]")
+_TOKEN_SPLIT: Final = re.compile(r"[\s'\"`<>(){}\[\],|;]+|(?<=[=:])")
+_SENSITIVE: Final = re.compile(
     r"(?:^|/)(?:etc/(?:passwd|shadow|group|hosts|issue|motd|sudoers|master\.passwd|crontab|fstab|"
     r"subuid|subgid|security|ssh|mysql|httpd|apache2?|nginx|php[\w.]*|[\w.-]+\.conf\b)"
     r"|proc/(?:self|\d+|version|cmdline|environ|mounts|sched_debug)|sys/(?:class|kernel|devices|firmware)"
@@ -86,8 +87,8 @@ def is_traversal(text: str) -> bool:
     return False
 
 
-_FILE_URL = re.compile(r"\bfile\s*:\s*(?:/{2,3}(?:localhost|127\.0\.0\.1)?)?(/?[^\s'\"<>]*)", re.I)
-_SYSTEM_TOP = frozenset("etc proc sys dev root var boot bin sbin usr tmp lib lib64 opt srv".split())
+_FILE_URL: Final = re.compile(r"\bfile\s*:\s*(?:/{2,3}(?:localhost|127\.0\.0\.1)?)?(/?[^\s'\"<>]*)", re.I)
+_SYSTEM_TOP: Final = frozenset("etc proc sys dev root var boot bin sbin usr tmp lib lib64 opt srv".split())
 
 
 def is_file_read(text: str) -> bool:

@@ -24,8 +24,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
-MAX_HANDLERS = 64  # a value with more event-handler attributes than this is decisive without reading them
+from waf._decode import lowercase
+
+MAX_HANDLERS: Final = 64  # a value with more event-handler attributes than this is decisive without reading them
 
 
 class Tok(StrEnum):
@@ -39,7 +42,7 @@ class Tok(StrEnum):
 
 
 # The kind of each group of _TOKEN by a plain dict look-up (`Tok(kind)` runs the Enum machinery: ~1 µs a token).
-_TOK_OF_GROUP = {t.value: t for t in Tok}
+_TOK_OF_GROUP: Final = {t.value: t for t in Tok}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ class Token:
 # One linear pattern per token; strings may be unterminated (the value ends). Strings and comments are
 # written as unrolled loops (`"[^"\\\n]*(?:\\.[^"\\\n]*)*`): the same runs as `"(?:[^"\\\n]|\\.)*`, whose
 # alternatives start with different characters, but read a run of plain characters in one C loop.
-_TOKEN = re.compile(
+_TOKEN: Final = re.compile(
     r"(?P<ws>[\s\u00a0\u2028\u2029\ufeff]+)"
     r"|(?P<comment>//[^\n\r\u2028\u2029]*|/\*[^*]*(?:\*(?!/)[^*]*)*(?:\*/)?|<!--[^\n]*)"
     r"|(?P<str>'[^'\\\n]*(?:\\.[^'\\\n]*)*'?|\"[^\"\\\n]*(?:\\.[^\"\\\n]*)*\"?)"
@@ -64,24 +67,26 @@ _TOKEN = re.compile(
     re.S,
 )
 # Bounded and deterministic (each alternative starts with a different character): linear to read.
-_REGEX_BODY = re.compile(r"(?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.){0,200}\]){0,200}/[a-z]*")
+_REGEX_BODY: Final = re.compile(r"(?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.){0,200}\]){0,200}/[a-z]*")
 # After these a `/` starts a regular expression literal, not a division.
-_BEFORE_REGEX = frozenset("( , = : [ ! & | ? { } ; + - * % ~ ^ => return typeof case do else in of new delete void throw".split())
+_BEFORE_REGEX: Final = frozenset(
+    "( , = : [ ! & | ? { } ; + - * % ~ ^ => return typeof case do else in of new delete void throw".split()
+)
 
 # Operand-taking words: an operand may follow them on the same line (`return x`, `new Image`).
-_PREFIX_WORDS = frozenset(
+_PREFIX_WORDS: Final = frozenset(
     "return typeof void delete new throw case in of instanceof var let const await yield async function class "
     "extends export import from as default else do get set static try catch finally if for while with switch "
     "debugger break continue".split()
 )
-_INFIX_WORDS = frozenset({"in", "of", "instanceof", "from", "as"})
-_CONTROL = frozenset({"if", "for", "while", "with", "switch", "catch"})
+_INFIX_WORDS: Final = frozenset({"in", "of", "instanceof", "from", "as"})
+_CONTROL: Final = frozenset({"if", "for", "while", "with", "switch", "catch"})
 # What a closing quote of the application's string may be followed by for the script to still parse.
-_BREAKOUT = frozenset("; ) ] } , + - * / % == != === !== < > <= >= && || ?? ? : & | ^ . [ ( in instanceof".split())
+_BREAKOUT: Final = frozenset("; ) ] } , + - * / % == != === !== < > <= >= && || ?? ? : & | ^ . [ ( in instanceof".split())
 
 # Sinks and sources an injected script reaches for (lowercase): calls that run code or show it ran,
 # DOM and storage access, Node.js escapes.
-SINKS = frozenset(
+SINKS: Final = frozenset(
     {
         "alert", "confirm", "prompt", "eval", "settimeout", "setinterval", "execscript", "msgbox",
         "document", "window", "location", "cookie", "innerhtml", "outerhtml",
@@ -127,8 +132,8 @@ def _operand(t: Token) -> bool:
     return t.kind in (Tok.NUM, Tok.STR, Tok.REGEX)
 
 
-_OPERAND_KINDS = frozenset({Tok.NUM, Tok.STR, Tok.REGEX})
-_SECOND_OPERAND_KINDS = frozenset({Tok.NAME, Tok.NUM, Tok.STR, Tok.REGEX})
+_OPERAND_KINDS: Final = frozenset({Tok.NUM, Tok.STR, Tok.REGEX})
+_SECOND_OPERAND_KINDS: Final = frozenset({Tok.NAME, Tok.NUM, Tok.STR, Tok.REGEX})
 
 
 def parses(tokens: list[Token]) -> bool:
@@ -320,14 +325,14 @@ def _quoted_contexts(text: str) -> list[list[Token]]:
         head = tokenize(rest, 1)
         if not head or head[0].text in _BREAKOUT:
             out.append(tokenize(rest) if head else head)
-    k = text.lower().find("</script")
+    k = lowercase(text).find("</script")
     if k >= 0:
         out.append(tokenize(text[k + 8 :]))
     return out
 
 
-_LEAD = frozenset({Tok.NUM, Tok.STR, Tok.NAME})
-_BARE_BREAKOUT = _BREAKOUT - {"(", "[", "."}
+_LEAD: Final = frozenset({Tok.NUM, Tok.STR, Tok.NAME})
+_BARE_BREAKOUT: Final = _BREAKOUT - {"(", "[", "."}
 
 
 def _bare_breakout(tokens: list[Token]) -> int:
@@ -358,9 +363,9 @@ def is_js_injection(text: str) -> bool:
     return any(_runs(tokens, SINKS, after) for tokens, after in _breakouts(text))
 
 
-_ALIASED = frozenset({"alert", "prompt", "confirm", "eval", "settimeout", "setinterval", "execscript", "msgbox"})
-_ALIAS_BEFORE = frozenset("= ( , [ : ? || && ??".split())
-_ALIAS_AFTER = frozenset(", ; ) ] } || && ?? :".split())
+_ALIASED: Final = frozenset({"alert", "prompt", "confirm", "eval", "settimeout", "setinterval", "execscript", "msgbox"})
+_ALIAS_BEFORE: Final = frozenset("= ( , [ : ? || && ??".split())
+_ALIAS_AFTER: Final = frozenset(", ; ) ] } || && ?? :".split())
 
 
 def is_js_alias(text: str) -> bool:
@@ -404,7 +409,7 @@ def is_js_function_injection(text: str) -> bool:
 
 # --- HTML carriers ---------------------------------------------------------------------------------------------
 
-_HANDLER = re.compile(r"(?:^|[\s\"'`/;])on[a-z]{3,40}\s*=\s*", re.I)
+_HANDLER: Final = re.compile(r"(?:^|[\s\"'`/;])on[a-z]{3,40}\s*=\s*", re.I)
 
 
 def is_event_handler(text: str) -> bool:
@@ -460,14 +465,14 @@ def _handler_runs(tokens: list[Token]) -> bool:
     return _runs(tokens, None) or any(t.kind is Tok.NAME and t.text.lower() in _HANDLER_SINKS for t in tokens[:1])
 
 
-_HANDLER_SINKS = frozenset({"alert", "confirm", "prompt", "eval"})
+_HANDLER_SINKS: Final = frozenset({"alert", "confirm", "prompt", "eval"})
 
 # A javascript:/vbscript: URL and where its code ends (a quote closes an attribute; a space ends an
 # unquoted one is not assumed: javascript: URLs may hold spaces).
-_SCHEME = re.compile(
+_SCHEME: Final = re.compile(
     r"(?P<q>[\"'`]?)(?<![a-z])(?:j\s*a\s*v\s*a|v\s*b|l\s*i\s*v\s*e|e\s*c\s*m\s*a|j)\s*s\s*c\s*r\s*i\s*p\s*t\s*:", re.I
 )
-_INERT_WORDS = frozenset({"void", "0", "null", "undefined", "false", "true", "(", ")", ";"})
+_INERT_WORDS: Final = frozenset({"void", "0", "null", "undefined", "false", "true", "(", ")", ";"})
 
 
 def is_script_url(text: str) -> bool:
@@ -493,24 +498,24 @@ def is_script_url(text: str) -> bool:
 
 # Elements that run nothing by themselves: media, form controls and containers act only through an event
 # handler, a script URL, a script-capable data: URL, an animation that rewrites an attribute, or CSS.
-MEDIA_AND_CONTROLS = frozenset(
+MEDIA_AND_CONTROLS: Final = frozenset(
     "svg math marquee bgsound animate set details template noscript audio video source body "
     "input button textarea select keygen image img".split()
 )
-_TAG = re.compile(r"<\s*/?\s*([a-z][\w:-]{0,40})", re.I)
-_URL_ATTRS = frozenset(
+_TAG: Final = re.compile(r"<\s*/?\s*([a-z][\w:-]{0,40})", re.I)
+_URL_ATTRS: Final = frozenset(
     "src href xlink:href data action formaction background poster lowsrc dynsrc code codebase values to from by srcset".split()
 )
 # Raster images are inert as data: URLs (a pasted image in a rich-text editor); other data: types may
 # hold markup or script.
-_INERT_DATA = re.compile(r"data:image/(?:png|gif|jpe?g|webp|avif|bmp|x-icon|vnd\.microsoft\.icon)[;,]")
+_INERT_DATA: Final = re.compile(r"data:image/(?:png|gif|jpe?g|webp|avif|bmp|x-icon|vnd\.microsoft\.icon)[;,]")
 # Script schemes, and the wrapper schemes an XML/SVG processor on the server would fetch (`expect://`).
-_SCRIPT_SCHEME = re.compile(
+_SCRIPT_SCHEME: Final = re.compile(
     r"(?:java|vb|live|ecma|j)script:|data:|mocha:|tcl:|(?:expect|php|phar|file|jar|gopher|dict|netdoc|zip|glob|ssh2|rar|ogg):",
     re.I,
 )
-_CSS_CODE = re.compile(r"expression|-moz-binding|behavior|@import|javascript:|vbscript:|url\s*\(\s*[\"']?\s*data:", re.I)
-_BLANKS = re.compile(r"[\x00-\x20\x7f]+")
+_CSS_CODE: Final = re.compile(r"expression|-moz-binding|behavior|@import|javascript:|vbscript:|url\s*\(\s*[\"']?\s*data:", re.I)
+_BLANKS: Final = re.compile(r"[\x00-\x20\x7f]+")
 
 
 def tag_attributes(text: str, start: int) -> tuple[list[tuple[str, str]], int]:
@@ -559,7 +564,7 @@ def _decisive_attribute(name: str, value: str) -> bool:
     if name == "style":
         return _CSS_CODE.search(value) is not None
     if name in _URL_ATTRS:
-        url = _BLANKS.sub("", value).lower()
+        url = lowercase(_BLANKS.sub("", value))
         return _SCRIPT_SCHEME.match(url) is not None and _INERT_DATA.match(url) is None
     return False
 
@@ -582,17 +587,17 @@ def is_dangerous_element(text: str) -> bool:
 
 # --- style blocks --------------------------------------------------------------------------------------------
 
-_STYLE_OPEN = re.compile(r"<\s*style\b[^>]{0,400}>", re.I)
-_STYLE_CLOSE = re.compile(r"<\s*/\s*style", re.I)
-_CSS_COMMENT = re.compile(r"/\*(?:[^*]|\*(?!/))*(?:\*/|$)")
-_CSS_STRING = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?")
+_STYLE_OPEN: Final = re.compile(r"<\s*style\b[^>]{0,400}>", re.I)
+_STYLE_CLOSE: Final = re.compile(r"<\s*/\s*style", re.I)
+_CSS_COMMENT: Final = re.compile(r"/\*(?:[^*]|\*(?!/))*(?:\*/|$)")
+_CSS_STRING: Final = re.compile(r"\"(?:[^\"\\\n]|\\.)*\"?|'(?:[^'\\\n]|\\.)*'?")
 # What makes CSS run or fetch code: imports, IE expressions and behaviors, XBL bindings, script schemes,
 # SVG fonts (a `.svg#id` document or `format("svg")`: an SVG document the browser parses).
-_CSS_RUNS = re.compile(
+_CSS_RUNS: Final = re.compile(
     r"@import|expression\s*\(|-moz-binding|behavior\s*:|(?:java|vb|live)script\s*:|format\s*\(\s*[\"']?svg|\.svg#",
     re.I,
 )
-_CSS_URL = re.compile(r"url\s*\(\s*[\"']?\s*([^\"')\s]{0,40})", re.I)
+_CSS_URL: Final = re.compile(r"url\s*\(\s*[\"']?\s*([^\"')\s]{0,40})", re.I)
 
 
 def is_css_code(text: str) -> bool:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import html.entities
 import re
+from typing import Final
 
-_REFERENCE = re.compile(r"&([A-Za-z_][\w.:-]{0,40});")
-_KNOWN = frozenset(name[:-1] for name in html.entities.html5 if name.endswith(";"))
+_REFERENCE: Final = re.compile(r"&([A-Za-z_][\w.:-]{0,40});")
+_KNOWN: Final = frozenset(name[:-1] for name in html.entities.html5 if name.endswith(";"))
 
 
 def has_custom_entity(value: str) -> bool:
@@ -24,10 +25,10 @@ def has_custom_entity(value: str) -> bool:
 # `<!DOCTYPE root PUBLIC "public id" "system URI"`: the parser fetches the system URI (an out-of-band
 # XXE, a server-side request) unless the document is HTML, whose doctype names a DTD no browser
 # or HTML parser reads, or the URI is one of the W3C's own DTDs (XHTML, SVG, MathML files).
-_PUBLIC_DTD = re.compile(
+_PUBLIC_DTD: Final = re.compile(
     r"""<!doctype\s+([\w:.-]+)\s+public\s+(?:"[^"]*"|'[^']*')\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE
 )
-_W3C = re.compile(r"\s*https?://(?:www\.)?w3\.org/", re.IGNORECASE)
+_W3C: Final = re.compile(r"\s*https?://(?:www\.)?w3\.org/", re.IGNORECASE)
 
 
 def is_external_public_dtd(value: str) -> bool:
