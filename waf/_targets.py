@@ -698,6 +698,8 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
         if doc is not None and doc is not _ASK_TEXT:
             _add_json_doc(out, doc, data, "json:", "")
             return  # its values are the targets; the JSON text as a whole is not one (never decoded)
+        if doc is None and _add_json_lines(out, data):
+            return  # (a document followed by more: newline-delimited JSON, read as an array of them)
     text = data.decode("utf-8", "surrogateescape")
     stripped = text.lstrip()
     json_read = "json" in ctype or (stripped[:1] in ("{", "[") and ctype in ("", "text/plain"))
@@ -717,6 +719,27 @@ def _parse_body(req: Request, out: _Collector, budget: BodyBudget) -> None:
             out.add_arg("form", "", url_decode_plus(text), named=False)
         return
     out.add_arg("body", "body", text, nested=not json_read)  # (read as JSON above: it is none)
+
+
+def _add_json_lines(out: _Collector, data: bytes) -> bool:
+    """The values of a newline-delimited JSON body (Sentry envelopes, 1DS/OneCollector telemetry,
+    Elasticsearch `_bulk` and `_msearch`, log streams), document n at `json:n.`, as if the documents
+    were the items of one array; False (nothing added) unless every line that is not blank holds one
+    document and there are two or more. Why: like a JSON body, structured data is inspected value by
+    value; read as one text, a stream of events trips the rules on its quotes and brackets, and a long
+    one was scanned once more in every view. An envelope with a binary item is read whole, as before."""
+    docs: list[tuple[object, bytes]] = []
+    for line in data.split(b"\n"):
+        if line.strip():
+            try:
+                docs.append((orjson.loads(line), line))
+            except ValueError:
+                return False
+    if len(docs) < 2:
+        return False
+    for n, (doc, line) in enumerate(docs):
+        _add_json_doc(out, doc, line, f"json:{n}", ".")
+    return True
 
 
 def _add_headers(req: Request, out: _Collector) -> None:

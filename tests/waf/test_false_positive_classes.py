@@ -533,3 +533,31 @@ def test_json_documents_in_parameters_are_inspected_value_by_value() -> None:
             assert any("|json" in m.location for m in v.matches), (text, v.matches)
     looks_like_json = '{"q": 1} UNION SELECT password FROM users--'
     assert inspect(Request.make("GET", "/s?q=" + quote(looks_like_json), {"User-Agent": UA})).blocked
+
+
+def test_newline_delimited_json_bodies_are_inspected_value_by_value() -> None:
+    """Class: newline-delimited JSON bodies (error-tracker envelopes, telemetry streams, bulk search
+    APIs), a document per line. Read as one text their quotes and brackets trip the rules that count
+    special characters (250105, paranoia 3); read as the items of one JSON array, they pass. An attack
+    in any line's values is still seen at its place (`json:N.key`), and a stream with a line that is no
+    JSON (an attachment's text) is read whole, as before."""
+    from waf import Engine, EngineConfig
+
+    strict = Engine(EngineConfig(paranoia=4))
+    header = {"event_id": "9ec79c33ec9942ab8353589fcb2e04dc", "sent_at": "2024-05-01T10:00:00.000Z",
+              "sdk": {"name": "sdk.js", "version": "7.57.0"}}  # fmt: skip
+    event = {"level": "error", "exception": {"values": [{"type": "TypeError", "value": "x is undefined",
+             "stacktrace": {"frames": [{"filename": "https://cdn.example/app.js", "lineno": 1, "colno": 2170}]}}]},
+             "breadcrumbs": [{"category": "ui.click", "message": "div#app > ul.menu > li:nth-child(2) > a[href]"}]}  # fmt: skip
+    lines = [header, {"type": "event"}, event]
+    envelope = "\n".join(json.dumps(line) for line in lines) + "\n"
+    plain = {**XHR, "Content-Type": "text/plain;charset=UTF-8"}
+    assert strict.inspect(Request.make("POST", "/api/42/envelope/", plain, envelope)).matches == ()
+
+    attack = "\n".join(json.dumps(line) for line in [header, {"type": "event"}, {"message": "<script>alert(1)</script>"}])
+    for ctype in ("text/plain;charset=UTF-8", "application/x-ndjson"):
+        v = inspect(Request.make("POST", "/api/42/envelope/", {**XHR, "Content-Type": ctype}, attack))
+        assert v.blocked and any(m.location == "json:2.message" for m in v.matches), v.matches
+    with_text = attack.replace('{"type": "event"}', "an attachment's text")
+    v = inspect(Request.make("POST", "/api/42/envelope/", plain, with_text))
+    assert v.blocked and not any(m.location.startswith("json:") for m in v.matches), v.matches
