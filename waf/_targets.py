@@ -42,7 +42,7 @@ MAX_TARGETS: Final = 16384  # distinct values per request; the clean browsing co
 MAX_ADDS: Final = 8 * MAX_TARGETS  # values looked at, repeats included
 MAX_LOCATIONS: Final = 64  # places remembered per repeated value
 ANY_LOCATION = "*"
-MAX_NESTED: Final = 256 * 1024  # a value longer than this is not parsed again as JSON (it is still inspected whole)
+MAX_NESTED: Final = 256 * 1024  # a longer value is not parsed as JSON: it is inspected whole
 MAX_JSON_DEPTH: Final = 32
 _PLAIN_SEGMENT: Final = re.compile(r"[\w.~@:+,-]{0,200}")
 
@@ -227,9 +227,13 @@ class _Collector:
         return Parsed(list(distinct), body.kind, body.encodings, refusal, keys, locs)
 
     def add_arg(self, source: str, name: str, value: str, named: bool = True, nested: bool = True) -> None:
-        """A named parameter (query, form, multipart, XML): its name, its value, and the JSON document
-        the value holds, if it holds one (not `nested`: known to hold none). Appends straight to the
-        lists (once per parameter of a form)."""
+        """A named parameter (query, form, multipart, XML): its name and its value; a value that is a
+        JSON document (not `nested`: known to be none) is inspected as the document's keys and values
+        instead, as a JSON body is. Why: structured data is inspected value by value; read as one text,
+        a stringified beacon or event list (analytics `data=`, `events=`, a CDATA section of JSON)
+        trips the rules on its quotes, brackets and colons, and every long one is scanned once more in
+        every view. Each string of the document still meets every rule, decoded of its JSON escapes.
+        Appends straight to the lists (once per parameter of a form)."""
         loc = f"{source}:{name}"
         if named and name:
             self.keys.append(("arg_name", name))
@@ -243,15 +247,16 @@ class _Collector:
                 self._add_runs(loc, value)
                 return
             clean = not n
-        self.keys.append(("arg", value))
-        self.locs.append(loc)
         head = value[0]
         if head.isspace():
             head = value.lstrip()[:1]
         if nested and head in ("{", "[") and len(value) <= MAX_NESTED and value.rstrip()[-1:] in ("}", "]"):
             # a JSON object or array starts and ends so. A text without junk holds strings without
             # junk, unless an escape makes some: then they are not scanned again one by one.
-            _add_json_text(self, value, loc + "|json", clean=clean and not escapes_junk(value))
+            if _add_json_text(self, value, loc + "|json", clean=clean and not escapes_junk(value)):
+                return
+        self.keys.append(("arg", value))
+        self.locs.append(loc)
 
     def add_leaf(self, location: str, value: str) -> bool:
         """A scalar value; one that is binary in disguise (`opaque`) adds only its runs of text, each

@@ -497,3 +497,39 @@ def test_short_random_tokens_in_headers_that_decode_to_a_separator_pass():
     token = base64.b64encode(b";3VkQz").decode()  # OzNWa1F6
     assert passes(Request.make("GET", "/api/cart", {**XHR, "X-Request-Nonce": token}))
     assert inspect(Request.make("GET", "/", {"User-Agent": "; id"})).blocked
+
+
+def test_json_documents_in_parameters_are_inspected_value_by_value() -> None:
+    """Class: stringified JSON in a query parameter or a form field (analytics `data=` and `events=`
+    beacons). Read as one text its quotes, brackets and colons trip the rules that count special
+    characters (250105, paranoia 3); read as a JSON body is, value by value, it passes. An attack inside
+    one of its strings, keys or escapes is still seen, and a text that only looks like JSON is read
+    whole, as before."""
+    from waf import Engine, EngineConfig
+
+    strict = Engine(EngineConfig(paranoia=4))
+    events = json.dumps(
+        [{"key": "page_view", "count": 1, "segmentation": {"tab": "home", "items": [{"id": 7, "pos": [0, 1]}]}},
+         {"key": "click", "ts": 1700000000000, "target": "ul.menu > li:nth-child(2) > a[href]"}]
+    )  # fmt: skip
+    beacon = Request.make("POST", "/collect", FORM, "events=" + quote(events) + "&app=web")
+    assert strict.inspect(beacon).matches == ()
+    assert strict.inspect(Request.make("GET", "/track?data=" + quote(events), {"User-Agent": UA})).matches == ()
+
+    attacks = [
+        {"q": "' OR 1=1--"},
+        [{"msg": "<script>alert(document.cookie)</script>"}],
+        {"user": {"$ne": None}},
+        {"cmd": "\\u003cimg src=x onerror=alert(1)\\u003e"},
+    ]
+    for doc in attacks:
+        text = json.dumps(doc).replace("\\\\u", "\\u")  # (the last one: JSON escapes of `<` and `>`)
+        for req in (
+            Request.make("GET", "/search?filter=" + quote(text), {"User-Agent": UA}),
+            Request.make("POST", "/collect", FORM, "events=" + quote(text)),
+        ):
+            v = inspect(req)
+            assert v.blocked, (text, v)
+            assert any("|json" in m.location for m in v.matches), (text, v.matches)
+    looks_like_json = '{"q": 1} UNION SELECT password FROM users--'
+    assert inspect(Request.make("GET", "/s?q=" + quote(looks_like_json), {"User-Agent": UA})).blocked
