@@ -80,20 +80,23 @@ class Request:
         return self._names
 
     def _index(self) -> None:
-        """Each name lowercased once, and the first value by lowercased name (built on first use, in C
-        unless a name repeats: then its values are kept in order in `_more`)."""
+        """Each name lowercased once, and the first value by lowercased name (built on first use; the
+        values of a name sent more than once are kept in order in `_more`). One compiled loop: dict and
+        list operations in C, where `zip` and `dict.update` were generic calls."""
         names = self._names
-        names.extend([k.lower() for k, _ in self.headers])
         first = self._lower
-        first.update(zip(names, [v for _, v in self.headers], strict=True))
-        if len(first) < len(names):  # a repeated name: its first value, and all of them in order
-            values: dict[str, list[str]] = {}
-            for low, (_, v) in zip(names, self.headers, strict=True):
-                values.setdefault(low, []).append(v)
-            for low, vs in values.items():
-                first[low] = vs[0]
-                if len(vs) > 1:
-                    self._more[low] = tuple(vs)
+        repeated: dict[str, list[str]] = {}
+        for k, v in self.headers:
+            low = k.lower()
+            names.append(low)
+            if low not in first:
+                first[low] = v
+            elif low in repeated:
+                repeated[low].append(v)
+            else:
+                repeated[low] = [first[low], v]
+        for low, vs in repeated.items():
+            self._more[low] = tuple(vs)
 
     def header(self, name: str, default: str = "") -> str:
         """The first value of one header, by case-insensitive name."""
