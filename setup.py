@@ -55,7 +55,8 @@ class _BuildExt(build_ext):
     def run(self) -> None:
         super().run()
         root = Path(".") if self.inplace else Path(self.build_lib)
-        hashes = {f"waf.{name}": hashlib.sha256(Path(f"waf/{name}.py").read_bytes()).hexdigest() for name in NATIVE}
+        sources = zip(NATIVE, _sources(), strict=True)
+        hashes = {f"waf.{name}": hashlib.sha256(Path(src).read_bytes()).hexdigest() for name, src in sources}
         (root / "waf" / BUILT).write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
 
 

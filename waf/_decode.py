@@ -361,14 +361,18 @@ def lowercase(text: str) -> str:
     with a few characters past ASCII (a beacon naming a city) took the slow path of the compiled
     `str.lower` (setup.py), a Unicode look-up per character, 8 ns each (0.2 ms on 28 KB). When no
     character past ASCII changes (a capital, or a final sigma), the text is its UTF-8 bytes with the
-    ASCII letters lowered (`bytes.lower`, in C), read back; otherwise, and on short or ASCII text,
-    `text.lower()` itself (the same lowering as the caller's own `.lower()`, compiled or not)."""
-    if len(text) < _LOWER_BY_BYTES or text.isascii():
+    ASCII letters lowered (`bytes.lower`, in C), read back; otherwise Python's own `str.lower(text)`.
+    Not `text.lower()` there: compiled, mypyc's own `.lower()` lowercases a word's final capital sigma
+    to σ where Python gives ς, and what the views and detectors read must not depend on the build.
+    (ASCII text is lowered alike by both.)"""
+    if text.isascii():
         return text.lower()
+    if len(text) < _LOWER_BY_BYTES:
+        return str.lower(text)
     raw = text.encode("utf-8", "surrogatepass")
     others = raw.translate(None, _ASCII).decode("utf-8", "surrogatepass")  # its characters past ASCII
     if others.lower() != others:
-        return text.lower()
+        return str.lower(text)
     return raw.lower().decode("utf-8", "surrogatepass")
 
 
@@ -377,11 +381,9 @@ _LOWER_BY_BYTES: Final = 64  # (below, the encoding and decoding cost more than 
 
 def _cmdline_text(value: str) -> str:
     """`cmdline` by `str` methods: four deletions (`str.translate` with a table looks every character up
-    in a dict, tens of times slower), `str.lower`, the commas, and `compress_ws` for all the blanks.
-    `str.lower(v)`, not `v.lower()`: compiled (setup.py), mypyc's own `v.lower()` lowercases a word's
-    final capital sigma to σ where Python gives ς (the text scanned and reported must not depend on the build)."""
+    in a dict, tens of times slower), `lowercase`, the commas, and `compress_ws` for all the blanks."""
     v = value.replace("\\", "").replace('"', "").replace("'", "").replace("^", "")
-    v = str.lower(v).replace(",", " ")
+    v = lowercase(v).replace(",", " ")
     if "\n" in v or "\r" in v:
         v = _lines_joined(v)
     return compress_ws(v)

@@ -27,7 +27,7 @@ from types import ModuleType
 
 _HERE = Path(__file__).parent
 _BUILT = _HERE / "_native.json"  # written by the build (setup.py): module name -> its source's sha256
-_GROUP = "waf._native__mypyc"  # the build's shared library, which the compiled modules load themselves
+_SHARED_LIB = "waf._native__mypyc"  # the build's shared library, which the compiled modules load themselves
 
 # Whether the compiled modules run (set by `use_sources_when_stale`).
 ACTIVE = False
@@ -50,7 +50,7 @@ def _compiled() -> dict[str, str]:
     the build did not record (a build that failed before recording, another tool's build): stale."""
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     present = {f"waf.{p.name[: -len(suffix)]}" for p in _HERE.glob("_*" + suffix)}
-    present.discard(_GROUP)
+    present.discard(_SHARED_LIB)
     if not present:
         return {}
     try:
